@@ -1,0 +1,594 @@
+//! ABI v1: the byte layout of everything that crosses the host/guest boundary.
+//!
+//! This module is the single source of truth for the layout; `docs/plugin-abi.md`
+//! describes the same bytes for authors in other languages. The host and the Rust
+//! SDK both encode and decode through the functions here, so they cannot drift.
+//!
+//! All integers are little-endian and records are packed (no padding, no
+//! alignment requirement): readers use `from_le_bytes` on byte slices.
+
+/// Value returned by the guest's `wmc_abi_version` export.
+pub const ABI_VERSION: u32 = 1;
+
+/// Export names (guest → host).
+pub mod export {
+    pub const MEMORY: &str = "memory";
+    pub const ABI_VERSION: &str = "wmc_abi_version";
+    pub const INPUT: &str = "wmc_input";
+    pub const INIT: &str = "wmc_init";
+    pub const BATCH: &str = "wmc_batch";
+    pub const TICK: &str = "wmc_tick";
+    pub const TIMER: &str = "wmc_timer";
+    pub const STATS: &str = "wmc_stats";
+}
+
+/// Import names (host → guest), all in module [`import::MODULE`].
+pub mod import {
+    pub const MODULE: &str = "wasmcached";
+    /// `log(level: i32, ptr: i32, len: i32)`
+    pub const LOG: &str = "log";
+    /// `now() -> i32`: the server clock (seconds since start, memcached's `current_time`).
+    pub const NOW: &str = "now";
+    /// `timer_set(token: i64, delay_ms: i32)`: call `wmc_timer(token)` after `delay_ms`.
+    pub const TIMER_SET: &str = "timer_set";
+}
+
+/// Log levels for the `log` import.
+pub mod log_level {
+    pub const ERROR: i32 = 0;
+    pub const WARN: i32 = 1;
+    pub const INFO: i32 = 2;
+    pub const DEBUG: i32 = 3;
+}
+
+/// Storage operations. Protocol-neutral: the host maps text, meta and binary
+/// commands onto these.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Get = 1,
+    Set = 2,
+    Add = 3,
+    Replace = 4,
+    Append = 5,
+    Prepend = 6,
+    /// Store only if the item's CAS equals `cas`.
+    Cas = 7,
+    Delete = 8,
+    Incr = 9,
+    Decr = 10,
+    /// Update exptime, no value returned.
+    Touch = 11,
+    /// Get and touch: update exptime and return the value.
+    Gat = 12,
+    /// Invalidate items: `exptime` is the resolved server time of the flush
+    /// (0 = now). Key is empty.
+    FlushAll = 13,
+    /// Change the memory budget of this shard to `delta` bytes. Key is empty.
+    MemLimit = 14,
+}
+
+impl Op {
+    pub fn from_u8(b: u8) -> Option<Op> {
+        Some(match b {
+            1 => Op::Get,
+            2 => Op::Set,
+            3 => Op::Add,
+            4 => Op::Replace,
+            5 => Op::Append,
+            6 => Op::Prepend,
+            7 => Op::Cas,
+            8 => Op::Delete,
+            9 => Op::Incr,
+            10 => Op::Decr,
+            11 => Op::Touch,
+            12 => Op::Gat,
+            13 => Op::FlushAll,
+            14 => Op::MemLimit,
+            _ => return None,
+        })
+    }
+}
+
+/// Request meta flags (`Request::mflags`), room for the meta protocol.
+pub mod mflag {
+    /// The caller does not need the value bytes (meta `mg` without `v`).
+    pub const NO_VALUE: u32 = 1 << 0;
+    /// Do not bump the item in the LRU and do not update its last-access time (meta `u`).
+    pub const NO_BUMP: u32 = 1 << 1;
+}
+
+/// Response status codes.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Stored = 0,
+    NotStored = 1,
+    Exists = 2,
+    NotFound = 3,
+    Deleted = 4,
+    Touched = 5,
+    /// Item found; key and value follow, flags/cas/exptime are set.
+    Hit = 6,
+    Miss = 7,
+    /// incr/decr result: value holds the new value as ASCII decimal.
+    Number = 8,
+    /// incr/decr on a value that is not a decimal number.
+    NonNumeric = 9,
+    /// Item larger than the store accepts.
+    TooLarge = 10,
+    /// No memory to store the item (eviction disabled or impossible).
+    OutOfMemory = 11,
+    /// The operation completed (flush_all, mem_limit).
+    Ok = 12,
+    /// Any other failure: value holds a message for the log / `SERVER_ERROR`.
+    Error = 13,
+}
+
+impl Status {
+    pub fn from_u8(b: u8) -> Option<Status> {
+        Some(match b {
+            0 => Status::Stored,
+            1 => Status::NotStored,
+            2 => Status::Exists,
+            3 => Status::NotFound,
+            4 => Status::Deleted,
+            5 => Status::Touched,
+            6 => Status::Hit,
+            7 => Status::Miss,
+            8 => Status::Number,
+            9 => Status::NonNumeric,
+            10 => Status::TooLarge,
+            11 => Status::OutOfMemory,
+            12 => Status::Ok,
+            13 => Status::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// Response item flags (`Response::iflags`), room for the meta protocol.
+pub mod iflag {
+    /// The item had been fetched before this request (meta `h`).
+    pub const FETCHED: u8 = 1 << 0;
+}
+
+/// Init flags (`Init::flags`).
+pub mod init_flag {
+    /// CAS values are kept (memcached without `-C`).
+    pub const CAS: u32 = 1 << 0;
+    /// Never evict: answer OutOfMemory instead (memcached `-M`).
+    pub const NO_EVICT: u32 = 1 << 1;
+}
+
+/// Stats groups passed to `wmc_stats(group)`.
+pub mod stats_group {
+    pub const GENERAL: i32 = 0;
+    pub const ITEMS: i32 = 1;
+    pub const SLABS: i32 = 2;
+    pub const SIZES: i32 = 3;
+}
+
+pub const INIT_HEADER: usize = 40;
+pub const BATCH_HEADER: usize = 4;
+pub const REQUEST_HEADER: usize = 40;
+pub const RESPONSE_HEADER: usize = 32;
+
+/// Arguments of `wmc_init`, written into the input buffer.
+///
+/// ```text
+/// off len field
+///  0   4  abi_version     ABI the host speaks (1)
+///  4   4  shard_id        0-based
+///  8   4  shard_count
+/// 12   4  flags           init_flag::*
+/// 16   8  memory_budget   bytes this shard may use for items
+/// 24   4  max_item_size   -I, bytes
+/// 28   4  now             server clock at init
+/// 32   4  reserved        0
+/// 36   4  config_len      then config_len bytes of --plugin-config
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Init<'a> {
+    pub abi_version: u32,
+    pub shard_id: u32,
+    pub shard_count: u32,
+    pub flags: u32,
+    pub memory_budget: u64,
+    pub max_item_size: u32,
+    pub now: u32,
+    pub config: &'a [u8],
+}
+
+impl<'a> Init<'a> {
+    pub fn encoded_len(&self) -> usize {
+        INIT_HEADER + self.config.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.abi_version.to_le_bytes());
+        out.extend_from_slice(&self.shard_id.to_le_bytes());
+        out.extend_from_slice(&self.shard_count.to_le_bytes());
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        out.extend_from_slice(&self.memory_budget.to_le_bytes());
+        out.extend_from_slice(&self.max_item_size.to_le_bytes());
+        out.extend_from_slice(&self.now.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(self.config.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.config);
+    }
+
+    pub fn decode(b: &'a [u8]) -> Option<Init<'a>> {
+        if b.len() < INIT_HEADER {
+            return None;
+        }
+        let config_len = u32_at(b, 36) as usize;
+        let config = b.get(INIT_HEADER..INIT_HEADER.checked_add(config_len)?)?;
+        Some(Init {
+            abi_version: u32_at(b, 0),
+            shard_id: u32_at(b, 4),
+            shard_count: u32_at(b, 8),
+            flags: u32_at(b, 12),
+            memory_budget: u64_at(b, 16),
+            max_item_size: u32_at(b, 24),
+            now: u32_at(b, 28),
+            config,
+        })
+    }
+}
+
+/// One operation of a batch.
+///
+/// ```text
+/// off len field
+///  0   1  op            Op
+///  1   1  reserved      0
+///  2   2  key_len
+///  4   4  value_len
+///  8   4  client_flags
+/// 12   4  exptime       server time; 0 = never expires; already resolved by the host
+/// 16   8  cas           compare value for Op::Cas (0 otherwise)
+/// 24   8  delta         incr/decr amount; Op::MemLimit: new budget in bytes
+/// 32   4  mflags        mflag::*
+/// 36   4  aux           reserved for meta options (0)
+/// 40      key bytes, then value bytes
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub op: u8,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub client_flags: u32,
+    pub exptime: u32,
+    pub cas: u64,
+    pub delta: u64,
+    pub mflags: u32,
+    pub aux: u32,
+}
+
+impl<'a> Request<'a> {
+    pub fn encoded_len(&self) -> usize {
+        REQUEST_HEADER + self.key.len() + self.value.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        encode_request_header(
+            out,
+            self.op,
+            self.key,
+            self.value.len() as u32,
+            self.client_flags,
+            self.exptime,
+            self.cas,
+            self.delta,
+            self.mflags,
+            self.aux,
+        );
+        out.extend_from_slice(self.value);
+    }
+
+    /// The op, if it is one this ABI version knows.
+    pub fn op(&self) -> Option<Op> {
+        Op::from_u8(self.op)
+    }
+
+    /// Decodes one request at the start of `b`; returns it and its encoded length.
+    pub fn decode(b: &'a [u8]) -> Option<(Request<'a>, usize)> {
+        if b.len() < REQUEST_HEADER {
+            return None;
+        }
+        let key_len = u16_at(b, 2) as usize;
+        let value_len = u32_at(b, 4) as usize;
+        let end = REQUEST_HEADER
+            .checked_add(key_len)?
+            .checked_add(value_len)?;
+        if b.len() < end {
+            return None;
+        }
+        Some((
+            Request {
+                op: b[0],
+                key: &b[REQUEST_HEADER..REQUEST_HEADER + key_len],
+                value: &b[REQUEST_HEADER + key_len..end],
+                client_flags: u32_at(b, 8),
+                exptime: u32_at(b, 12),
+                cas: u64_at(b, 16),
+                delta: u64_at(b, 24),
+                mflags: u32_at(b, 32),
+                aux: u32_at(b, 36),
+            },
+            end,
+        ))
+    }
+}
+
+/// Writes a request header and key; the caller appends exactly `value_len`
+/// value bytes. Lets the host copy a value straight from its read buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_request_header(
+    out: &mut Vec<u8>,
+    op: u8,
+    key: &[u8],
+    value_len: u32,
+    client_flags: u32,
+    exptime: u32,
+    cas: u64,
+    delta: u64,
+    mflags: u32,
+    aux: u32,
+) {
+    let mut h = [0u8; REQUEST_HEADER];
+    h[0] = op;
+    h[2..4].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    h[4..8].copy_from_slice(&value_len.to_le_bytes());
+    h[8..12].copy_from_slice(&client_flags.to_le_bytes());
+    h[12..16].copy_from_slice(&exptime.to_le_bytes());
+    h[16..24].copy_from_slice(&cas.to_le_bytes());
+    h[24..32].copy_from_slice(&delta.to_le_bytes());
+    h[32..36].copy_from_slice(&mflags.to_le_bytes());
+    h[36..40].copy_from_slice(&aux.to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(key);
+}
+
+/// The answer to one request; the batch response holds one per request, in order.
+///
+/// ```text
+/// off len field
+///  0   1  status        Status
+///  1   1  iflags        iflag::*
+///  2   2  key_len       Hit: the item's key (else 0)
+///  4   4  value_len     Hit: value; Number: ASCII decimal; Error: message
+///  8   4  client_flags  Hit
+/// 12   4  exptime       Hit/Touched/Stored: the item's exptime (server time, 0 = never)
+/// 16   8  cas           the item's CAS after the operation (0 if none)
+/// 24   4  last_access   Hit: server time of the previous access
+/// 28   4  reserved      0
+/// 32      key bytes, then value bytes
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Response<'a> {
+    pub status: u8,
+    pub iflags: u8,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub client_flags: u32,
+    pub exptime: u32,
+    pub cas: u64,
+    pub last_access: u32,
+}
+
+impl<'a> Response<'a> {
+    pub fn encoded_len(&self) -> usize {
+        RESPONSE_HEADER + self.key.len() + self.value.len()
+    }
+
+    pub fn status(&self) -> Option<Status> {
+        Status::from_u8(self.status)
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut h = [0u8; RESPONSE_HEADER];
+        h[0] = self.status;
+        h[1] = self.iflags;
+        h[2..4].copy_from_slice(&(self.key.len() as u16).to_le_bytes());
+        h[4..8].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&self.client_flags.to_le_bytes());
+        h[12..16].copy_from_slice(&self.exptime.to_le_bytes());
+        h[16..24].copy_from_slice(&self.cas.to_le_bytes());
+        h[24..28].copy_from_slice(&self.last_access.to_le_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(self.key);
+        out.extend_from_slice(self.value);
+    }
+
+    /// Decodes one response at the start of `b`; returns it and its encoded length.
+    pub fn decode(b: &'a [u8]) -> Option<(Response<'a>, usize)> {
+        if b.len() < RESPONSE_HEADER {
+            return None;
+        }
+        let key_len = u16_at(b, 2) as usize;
+        let value_len = u32_at(b, 4) as usize;
+        let end = RESPONSE_HEADER
+            .checked_add(key_len)?
+            .checked_add(value_len)?;
+        if b.len() < end {
+            return None;
+        }
+        Some((
+            Response {
+                status: b[0],
+                iflags: b[1],
+                key: &b[RESPONSE_HEADER..RESPONSE_HEADER + key_len],
+                value: &b[RESPONSE_HEADER + key_len..end],
+                client_flags: u32_at(b, 8),
+                exptime: u32_at(b, 12),
+                cas: u64_at(b, 16),
+                last_access: u32_at(b, 24),
+            },
+            end,
+        ))
+    }
+}
+
+/// Iterates the records of a batch (`u32 count`, then `count` records).
+/// Yields `None` once if the batch is malformed, then stops.
+pub struct Records<'a, T> {
+    buf: &'a [u8],
+    left: u32,
+    decode: fn(&'a [u8]) -> Option<(T, usize)>,
+}
+
+impl<'a, T> Iterator for Records<'a, T> {
+    type Item = Option<T>;
+    fn next(&mut self) -> Option<Option<T>> {
+        if self.left == 0 {
+            return None;
+        }
+        match (self.decode)(self.buf) {
+            Some((rec, n)) => {
+                self.left -= 1;
+                self.buf = &self.buf[n..];
+                Some(Some(rec))
+            }
+            None => {
+                self.left = 0;
+                Some(None)
+            }
+        }
+    }
+}
+
+/// The records of a request batch, or `None` if the header is short.
+pub fn requests(batch: &[u8]) -> Option<Records<'_, Request<'_>>> {
+    let count = u32_at(batch.get(..BATCH_HEADER)?, 0);
+    Some(Records {
+        buf: &batch[BATCH_HEADER..],
+        left: count,
+        decode: Request::decode,
+    })
+}
+
+/// The records of a response batch, or `None` if the header is short.
+pub fn responses(batch: &[u8]) -> Option<Records<'_, Response<'_>>> {
+    let count = u32_at(batch.get(..BATCH_HEADER)?, 0);
+    Some(Records {
+        buf: &batch[BATCH_HEADER..],
+        left: count,
+        decode: Response::decode,
+    })
+}
+
+/// Starts a batch in `out` (count 0); [`set_batch_count`] fixes the count at the end.
+pub fn begin_batch(out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&0u32.to_le_bytes());
+}
+
+pub fn set_batch_count(batch: &mut [u8], count: u32) {
+    batch[..4].copy_from_slice(&count.to_le_bytes());
+}
+
+pub fn batch_count(batch: &[u8]) -> u32 {
+    u32_at(batch, 0)
+}
+
+/// Packs a guest buffer location as returned by `wmc_batch` / `wmc_stats`.
+pub fn pack_ptr_len(ptr: u32, len: u32) -> i64 {
+    (((ptr as u64) << 32) | len as u64) as i64
+}
+
+pub fn unpack_ptr_len(v: i64) -> (u32, u32) {
+    let v = v as u64;
+    ((v >> 32) as u32, v as u32)
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_roundtrip() {
+        let r = Request {
+            op: Op::Cas as u8,
+            key: b"foo",
+            value: b"bar!",
+            client_flags: 0xdead_beef,
+            exptime: 77,
+            cas: 1 << 40,
+            delta: 9,
+            mflags: mflag::NO_BUMP,
+            aux: 3,
+        };
+        let mut out = Vec::new();
+        begin_batch(&mut out);
+        r.encode(&mut out);
+        r.encode(&mut out);
+        set_batch_count(&mut out, 2);
+        assert_eq!(out.len(), 4 + 2 * r.encoded_len());
+        let got: Vec<_> = requests(&out).unwrap().collect();
+        assert_eq!(got, vec![Some(r.clone()), Some(r)]);
+    }
+
+    #[test]
+    fn response_roundtrip_and_truncation() {
+        let r = Response {
+            status: Status::Hit as u8,
+            iflags: iflag::FETCHED,
+            key: b"k",
+            value: b"value",
+            client_flags: 5,
+            exptime: 6,
+            cas: 7,
+            last_access: 8,
+        };
+        let mut out = Vec::new();
+        begin_batch(&mut out);
+        r.encode(&mut out);
+        set_batch_count(&mut out, 1);
+        assert_eq!(responses(&out).unwrap().collect::<Vec<_>>(), vec![Some(r)]);
+        // A count larger than the records present yields one None, then ends.
+        set_batch_count(&mut out, 2);
+        let got: Vec<_> = responses(&out).unwrap().collect();
+        assert_eq!(got.len(), 2);
+        assert!(got[1].is_none());
+        // A truncated record is rejected, never read out of bounds.
+        let short = &out[..out.len() - 1];
+        assert_eq!(responses(short).unwrap().next(), Some(None));
+    }
+
+    #[test]
+    fn init_roundtrip() {
+        let i = Init {
+            abi_version: ABI_VERSION,
+            shard_id: 2,
+            shard_count: 4,
+            flags: init_flag::CAS,
+            memory_budget: 64 << 20,
+            max_item_size: 1 << 20,
+            now: 2,
+            config: b"a=b",
+        };
+        let mut out = Vec::new();
+        i.encode(&mut out);
+        assert_eq!(out.len(), i.encoded_len());
+        assert_eq!(Init::decode(&out), Some(i));
+    }
+
+    #[test]
+    fn ptr_len_packing() {
+        assert_eq!(unpack_ptr_len(pack_ptr_len(0xffff_0000, 12)), (0xffff_0000, 12));
+    }
+}

@@ -1,0 +1,386 @@
+//! The Rust guest SDK: implement [`Plugin`], call [`export_plugin!`], and the
+//! ABI glue (buffers, batch decoding, response encoding, exports) is generated.
+//! Plugin code never sees a raw pointer.
+
+use crate::abi::{self, Init, Request, Response, Status};
+use std::cell::RefCell;
+
+/// What the host told the shard at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub shard_id: u32,
+    pub shard_count: u32,
+    /// Bytes this shard may use for items (`-m` divided over the shards).
+    pub memory_budget: u64,
+    /// Largest item the host accepts (`-I`).
+    pub max_item_size: u32,
+    /// CAS values are kept (memcached without `-C`).
+    pub cas_enabled: bool,
+    /// Never evict; answer out-of-memory instead (memcached `-M`).
+    pub no_evict: bool,
+    /// Server clock at init (seconds since the server started).
+    pub now: u32,
+    /// `--plugin-config` as given on the command line.
+    pub config: String,
+}
+
+/// A storage engine. One value of this type lives in each shard's instance.
+pub trait Plugin: Sized + 'static {
+    /// Builds the shard's store. An `Err` makes the host refuse to start.
+    fn init(config: &Config) -> Result<Self, String>;
+
+    /// Handles one request and answers it with exactly one call on `out`.
+    fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>);
+
+    /// Called once a second with the server clock.
+    fn tick(&mut self, _now: u32) {}
+
+    /// Called when a timer set with [`timer_set`] fires.
+    fn timer(&mut self, _token: u64) {}
+
+    /// Writes the stats of `group` (see [`abi::stats_group`]).
+    fn stats(&mut self, _group: i32, _out: &mut StatsWriter<'_>) {}
+}
+
+/// Writes the one response for the current request.
+pub struct Responder<'a> {
+    out: &'a mut Vec<u8>,
+    answered: bool,
+}
+
+impl<'a> Responder<'a> {
+    /// Writes a full response record.
+    pub fn respond(&mut self, r: &Response<'_>) {
+        if !self.answered {
+            r.encode(self.out);
+            self.answered = true;
+        }
+    }
+
+    /// Answers with a bare status (no key, value or item fields).
+    pub fn status(&mut self, status: Status) {
+        self.respond(&Response {
+            status: status as u8,
+            ..Default::default()
+        });
+    }
+
+    /// Answers a store-type request as done, with the item's new CAS and exptime.
+    pub fn stored(&mut self, cas: u64, exptime: u32) {
+        self.respond(&Response {
+            status: Status::Stored as u8,
+            cas,
+            exptime,
+            ..Default::default()
+        });
+    }
+
+    /// Answers incr/decr with the new value.
+    pub fn number(&mut self, value: u64, cas: u64) {
+        let mut buf = [0u8; 20];
+        let digits = fmt_u64(value, &mut buf);
+        self.respond(&Response {
+            status: Status::Number as u8,
+            value: digits,
+            cas,
+            ..Default::default()
+        });
+    }
+
+    /// Answers with an error message the host logs and reports as `SERVER_ERROR`.
+    pub fn error(&mut self, msg: &str) {
+        self.respond(&Response {
+            status: Status::Error as u8,
+            value: msg.as_bytes(),
+            ..Default::default()
+        });
+    }
+
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+}
+
+/// Formats `v` in decimal into `buf`, returning the digits.
+pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Collects `name value` stat lines.
+pub struct StatsWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl StatsWriter<'_> {
+    pub fn stat(&mut self, name: &str, value: impl std::fmt::Display) {
+        use std::io::Write;
+        let _ = writeln!(self.out, "{name} {value}");
+    }
+}
+
+/// Log through the host (shown by the server with `-v`).
+pub fn log(level: i32, msg: &str) {
+    host::log(level, msg)
+}
+
+/// The server clock: seconds since the server started (memcached's `current_time`).
+pub fn now() -> u32 {
+    host::now()
+}
+
+/// Asks the host to call [`Plugin::timer`] with `token` after `delay_ms`.
+pub fn timer_set(token: u64, delay_ms: u32) {
+    host::timer_set(token, delay_ms)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod host {
+    #[link(wasm_import_module = "wasmcached")]
+    extern "C" {
+        #[link_name = "log"]
+        fn wmc_log(level: i32, ptr: i32, len: i32);
+        #[link_name = "now"]
+        fn wmc_now() -> i32;
+        #[link_name = "timer_set"]
+        fn wmc_timer_set(token: i64, delay_ms: i32);
+    }
+
+    pub fn log(level: i32, msg: &str) {
+        // SAFETY: the host reads `len` bytes at `ptr` from our memory; both come from a live &str.
+        unsafe { wmc_log(level, msg.as_ptr() as usize as i32, msg.len() as i32) }
+    }
+
+    pub fn now() -> u32 {
+        // SAFETY: a plain host call without arguments.
+        unsafe { wmc_now() as u32 }
+    }
+
+    pub fn timer_set(token: u64, delay_ms: u32) {
+        // SAFETY: a plain host call with scalar arguments.
+        unsafe { wmc_timer_set(token as i64, delay_ms as i32) }
+    }
+}
+
+/// Native stand-ins so plugins can be unit-tested with `cargo test`: the clock
+/// is set by the test with [`test_clock::set`].
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    use std::cell::Cell;
+    thread_local! {
+        pub static CLOCK: Cell<u32> = const { Cell::new(1) };
+        pub static TIMERS: std::cell::RefCell<Vec<(u64, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    pub fn log(level: i32, msg: &str) {
+        eprintln!("[plugin log {level}] {msg}");
+    }
+    pub fn now() -> u32 {
+        CLOCK.with(|c| c.get())
+    }
+    pub fn timer_set(token: u64, delay_ms: u32) {
+        TIMERS.with(|t| t.borrow_mut().push((token, delay_ms)));
+    }
+}
+
+/// Test helpers for native unit tests of plugins.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod test_clock {
+    /// Sets the value [`super::now`] returns on this thread.
+    pub fn set(now: u32) {
+        super::host::CLOCK.with(|c| c.set(now))
+    }
+    /// Timers requested so far on this thread, as (token, delay_ms).
+    pub fn timers() -> Vec<(u64, u32)> {
+        super::host::TIMERS.with(|t| t.borrow().clone())
+    }
+}
+
+/// Per-instance SDK state: the plugin and the buffers shared with the host.
+/// Used by the code [`export_plugin!`] generates; not for plugin code.
+pub struct Runtime<P> {
+    plugin: Option<P>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl<P: Plugin> Default for Runtime<P> {
+    fn default() -> Self {
+        Runtime {
+            plugin: None,
+            input: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+}
+
+impl<P: Plugin> Runtime<P> {
+    /// `wmc_input(size)`: a buffer of at least `size` bytes the host writes into.
+    pub fn input(&mut self, size: usize) -> *mut u8 {
+        if self.input.len() < size {
+            self.input.resize(size, 0);
+        }
+        self.input.as_mut_ptr()
+    }
+
+    /// `wmc_init(len)`: 0 on success, 1 bad record, 2 ABI mismatch, 3 plugin refused.
+    pub fn init(&mut self, len: usize) -> i32 {
+        let Some(init) = self.input.get(..len).and_then(Init::decode) else {
+            return 1;
+        };
+        if init.abi_version != abi::ABI_VERSION {
+            return 2;
+        }
+        let config = Config {
+            shard_id: init.shard_id,
+            shard_count: init.shard_count,
+            memory_budget: init.memory_budget,
+            max_item_size: init.max_item_size,
+            cas_enabled: init.flags & abi::init_flag::CAS != 0,
+            no_evict: init.flags & abi::init_flag::NO_EVICT != 0,
+            now: init.now,
+            config: String::from_utf8_lossy(init.config).into_owned(),
+        };
+        match P::init(&config) {
+            Ok(p) => {
+                self.plugin = Some(p);
+                0
+            }
+            Err(e) => {
+                log(abi::log_level::ERROR, &e);
+                3
+            }
+        }
+    }
+
+    /// `wmc_batch(len)`: handles the request batch in the input buffer and
+    /// returns the response batch (one response per request, in order).
+    pub fn batch(&mut self, len: usize) -> &[u8] {
+        let Runtime {
+            plugin,
+            input,
+            output,
+        } = self;
+        abi::begin_batch(output);
+        let mut count = 0u32;
+        if let (Some(plugin), Some(reqs)) =
+            (plugin.as_mut(), input.get(..len).and_then(abi::requests))
+        {
+            for req in reqs {
+                let mut r = Responder {
+                    out: output,
+                    answered: false,
+                };
+                match req {
+                    Some(req) => {
+                        plugin.handle(&req, &mut r);
+                        if !r.answered() {
+                            r.error("plugin gave no answer");
+                        }
+                    }
+                    None => r.error("malformed request record"),
+                }
+                count += 1;
+            }
+        }
+        abi::set_batch_count(output, count);
+        output
+    }
+
+    pub fn tick(&mut self, now: u32) {
+        if let Some(p) = self.plugin.as_mut() {
+            p.tick(now)
+        }
+    }
+
+    pub fn timer(&mut self, token: u64) {
+        if let Some(p) = self.plugin.as_mut() {
+            p.timer(token)
+        }
+    }
+
+    pub fn stats(&mut self, group: i32) -> &[u8] {
+        self.output.clear();
+        if let Some(p) = self.plugin.as_mut() {
+            p.stats(
+                group,
+                &mut StatsWriter {
+                    out: &mut self.output,
+                },
+            );
+        }
+        &self.output
+    }
+}
+
+/// Packs a guest buffer as the `i64` that `wmc_batch` / `wmc_stats` return.
+pub fn pack(buf: &[u8]) -> i64 {
+    abi::pack_ptr_len(buf.as_ptr() as usize as u32, buf.len() as u32)
+}
+
+/// Runs `f` on a thread-local runtime. Used by [`export_plugin!`].
+pub fn with_runtime<P: Plugin, R>(
+    cell: &'static std::thread::LocalKey<RefCell<Runtime<P>>>,
+    f: impl FnOnce(&mut Runtime<P>) -> R,
+) -> R {
+    cell.with(|rt| f(&mut rt.borrow_mut()))
+}
+
+/// Generates the ABI v1 exports for a [`Plugin`] type:
+/// `wasmcached_sdk::export_plugin!(MyStore);`
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        mod __wasmcached_exports {
+            use super::*;
+            use $crate::guest::{pack, with_runtime, Runtime};
+            std::thread_local! {
+                static RT: std::cell::RefCell<Runtime<$plugin>> =
+                    std::cell::RefCell::new(Runtime::default());
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_abi_version() -> i32 {
+                $crate::abi::ABI_VERSION as i32
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_input(size: i32) -> i32 {
+                with_runtime(&RT, |rt| rt.input(size as u32 as usize) as usize as i32)
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_init(len: i32) -> i32 {
+                with_runtime(&RT, |rt| rt.init(len as u32 as usize))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_batch(len: i32) -> i64 {
+                with_runtime(&RT, |rt| pack(rt.batch(len as u32 as usize)))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_tick(now: i32) {
+                with_runtime(&RT, |rt| rt.tick(now as u32))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_timer(token: i64) {
+                with_runtime(&RT, |rt| rt.timer(token as u64))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_stats(group: i32) -> i64 {
+                with_runtime(&RT, |rt| pack(rt.stats(group)))
+            }
+        }
+    };
+}

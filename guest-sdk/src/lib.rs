@@ -1,0 +1,13 @@
+//! wasmcached plugin SDK.
+//!
+//! - [`abi`]: the ABI v1 byte layouts, shared by the host and every Rust guest.
+//! - [`guest`]: the [`Plugin`](guest::Plugin) trait and [`export_plugin!`], so a
+//!   storage engine is a type with a `handle` method and never touches pointers.
+//!
+//! The layouts are described byte by byte in `docs/plugin-abi.md`.
+
+pub mod abi;
+pub mod guest;
+
+pub use abi::{Op, Request, Response, Status};
+pub use guest::{Config, Plugin, Responder, StatsWriter};

@@ -1,0 +1,398 @@
+//! `Conn`: one client connection's buffers and state machine.
+//!
+//! The states are memcached's (`conn_new_cmd`, `conn_nread`, `conn_swallow`,
+//! `conn_mwrite`, `conn_closing`) made explicit. Replies are kept in request
+//! order with *slots*: every command reserves one when it is parsed; a slot
+//! whose answer comes from a shard (maybe on another worker) waits, and only
+//! the finished prefix of the slot queue reaches the socket. While nothing is
+//! waiting, replies go straight into the write buffer without a slot.
+
+use crate::event_base::Interest;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+
+/// Initial read buffer; it grows to fit one data block (at most `-I`).
+const RBUF_INITIAL: usize = 16 * 1024;
+/// Buffered replies beyond which the connection stops parsing new commands
+/// until the client reads (back-pressure, like memcached's conn_mwrite).
+pub const WRITE_HIGH_WATER: usize = 1024 * 1024;
+/// Waiting slots beyond which the connection stops parsing new commands.
+pub const MAX_SLOTS: usize = 4096;
+
+/// A client socket: TCP, or a unix domain socket where the OS has them.
+pub enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(true)
+            }
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_nonblocking(true),
+        }
+    }
+
+    /// memcached's `stats conns` address form (`tcp:1.2.3.4:5`, `unix:/path`).
+    pub fn describe(&self) -> (String, String) {
+        match self {
+            Stream::Tcp(s) => (
+                s.peer_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+                s.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+            ),
+            #[cfg(unix)]
+            Stream::Unix(s) => (
+                "unix:".to_string(),
+                s.local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+                    .unwrap_or_else(|| "unix:".into()),
+            ),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// memcached's connection states, as `stats conns` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Waiting for (more of) a command line.
+    NewCmd,
+    /// Reading the data block of a storage command.
+    Nread,
+    /// Discarding the data block of a refused storage command.
+    Swallow,
+    /// Blocked on writing replies (not reading until they drain).
+    Mwrite,
+    /// Finishing replies, then closing.
+    Closing,
+}
+
+impl ConnState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::NewCmd => "conn_new_cmd",
+            ConnState::Nread => "conn_nread",
+            ConnState::Swallow => "conn_swallow",
+            ConnState::Mwrite => "conn_mwrite",
+            ConnState::Closing => "conn_closing",
+        }
+    }
+}
+
+/// One reserved place in the reply order.
+pub struct Slot<R> {
+    pub reply: R,
+    /// Shard answers still expected (fan-out commands expect one per shard).
+    pub waiting: u32,
+    /// Rendered output, used only while an earlier slot is unfinished.
+    pub buf: Vec<u8>,
+}
+
+/// Outcome of reading from the socket.
+pub enum ReadOutcome {
+    Data(usize),
+    WouldBlock,
+    Eof,
+}
+
+pub struct Conn<R> {
+    pub stream: Stream,
+    /// Generation of this slab entry, so late shard answers for a closed
+    /// connection never reach a new one that reused its index.
+    pub gen: u32,
+    pub rbuf: Vec<u8>,
+    pub rstart: usize,
+    pub rend: usize,
+    /// Bytes of a refused data block still to discard.
+    pub swallow: usize,
+    /// Total unparsed bytes the parser needs before it can make progress.
+    pub need: usize,
+    pub wbuf: Vec<u8>,
+    pub wpos: usize,
+    slots: VecDeque<Slot<R>>,
+    /// Sequence number of `slots[0]` (or of the next slot when empty).
+    front_seq: u64,
+    pub state: ConnState,
+    pub interest: Interest,
+    /// Close once every reply is written.
+    pub close_after_write: bool,
+    /// Listed in the worker's queue of connections with input left to parse.
+    pub queued: bool,
+    pub last_cmd_time: u32,
+}
+
+impl<R> Conn<R> {
+    pub fn new(stream: Stream, gen: u32, now: u32) -> Self {
+        Conn {
+            stream,
+            gen,
+            rbuf: vec![0; RBUF_INITIAL],
+            rstart: 0,
+            rend: 0,
+            swallow: 0,
+            need: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            slots: VecDeque::new(),
+            front_seq: 0,
+            state: ConnState::NewCmd,
+            interest: Interest::READ,
+            close_after_write: false,
+            queued: false,
+            last_cmd_time: now,
+        }
+    }
+
+    /// Unparsed input.
+    pub fn pending_input(&self) -> usize {
+        self.rend - self.rstart
+    }
+
+    /// Reads what the socket has into the read buffer, making room first.
+    pub fn fill(&mut self, max_buffer: usize) -> io::Result<ReadOutcome> {
+        let unparsed = self.rend - self.rstart;
+        // Room for what the parser said it needs, or at least some more bytes.
+        let need = self.need.max(unparsed + 4096).min(max_buffer.max(RBUF_INITIAL));
+        if self.rstart > 0
+            && (self.rstart + need > self.rbuf.len()
+                || self.rend == self.rbuf.len()
+                || self.rstart >= self.rbuf.len() / 2)
+        {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rstart = 0;
+            self.rend = unparsed;
+        }
+        let want = (self.rstart + need).max(RBUF_INITIAL);
+        if self.rbuf.len() < want {
+            self.rbuf.resize(want, 0);
+        }
+        if self.rend == self.rbuf.len() {
+            return Ok(ReadOutcome::Data(0));
+        }
+        match self.stream.read(&mut self.rbuf[self.rend..]) {
+            Ok(0) => Ok(ReadOutcome::Eof),
+            Ok(n) => {
+                self.rend += n;
+                Ok(ReadOutcome::Data(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::WouldBlock),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Returns the read buffer to its resting size once it is empty, so one
+    /// large value does not pin memory for the connection's life.
+    pub fn shrink_rbuf(&mut self) {
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+            if self.rbuf.len() > RBUF_INITIAL * 4 {
+                self.rbuf.truncate(RBUF_INITIAL);
+                self.rbuf.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Writes buffered replies; returns the bytes written.
+    pub fn flush(&mut self) -> io::Result<usize> {
+        let mut total = 0;
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wpos = 0;
+            self.wbuf.clear();
+            if self.wbuf.capacity() > WRITE_HIGH_WATER {
+                self.wbuf.shrink_to(64 * 1024);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Replies buffered but not yet written, plus the slots' rendered output.
+    pub fn unwritten(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    pub fn has_unwritten(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// True while more input should not be parsed: too much reply data is queued.
+    pub fn over_high_water(&self) -> bool {
+        self.unwritten() > WRITE_HIGH_WATER || self.slots.len() > MAX_SLOTS
+    }
+
+    /// Appends a reply that is complete now.
+    pub fn reply_now(&mut self, bytes: &[u8], ready: R) {
+        if self.slots.is_empty() {
+            self.wbuf.extend_from_slice(bytes);
+        } else {
+            self.slots.push_back(Slot {
+                reply: ready,
+                waiting: 0,
+                buf: bytes.to_vec(),
+            });
+        }
+    }
+
+    /// Appends a reply rendered by `f` right now.
+    pub fn reply_with(&mut self, ready: R, f: impl FnOnce(&mut Vec<u8>)) {
+        if self.slots.is_empty() {
+            f(&mut self.wbuf);
+        } else {
+            let mut buf = Vec::new();
+            f(&mut buf);
+            self.slots.push_back(Slot {
+                reply: ready,
+                waiting: 0,
+                buf,
+            });
+        }
+    }
+
+    /// Reserves a slot for a reply that `waiting` shard answers will complete.
+    pub fn reserve(&mut self, reply: R, waiting: u32) -> u64 {
+        let seq = self.front_seq + self.slots.len() as u64;
+        self.slots.push_back(Slot {
+            reply,
+            waiting,
+            buf: Vec::new(),
+        });
+        seq
+    }
+
+    pub fn slots_waiting(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// Delivers one shard answer to slot `seq`. `render` gets the slot's reply
+    /// state, whether this was the last answer it waited for, and the buffer to
+    /// render into (the write buffer itself when the slot is first in line).
+    /// Returns false if no such slot is waiting.
+    pub fn complete(&mut self, seq: u64, render: impl FnOnce(&mut R, bool, &mut Vec<u8>)) -> bool {
+        let Some(idx) = seq.checked_sub(self.front_seq) else {
+            return false;
+        };
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return false;
+        };
+        if slot.waiting == 0 {
+            return false;
+        }
+        slot.waiting -= 1;
+        let last = slot.waiting == 0;
+        if idx == 0 {
+            render(&mut slot.reply, last, &mut self.wbuf);
+            if last {
+                self.slots.pop_front();
+                self.front_seq += 1;
+                self.drain_finished();
+            }
+        } else {
+            render(&mut slot.reply, last, &mut slot.buf);
+        }
+        true
+    }
+
+    /// Moves finished slots at the front of the queue into the write buffer.
+    fn drain_finished(&mut self) {
+        while let Some(s) = self.slots.front() {
+            if s.waiting > 0 {
+                break;
+            }
+            let s = self.slots.pop_front().expect("front exists");
+            self.front_seq += 1;
+            self.wbuf.extend_from_slice(&s.buf);
+        }
+    }
+
+    /// Where the connection stands, for `stats conns` and the reactor.
+    pub fn update_state(&mut self) {
+        self.state = if self.close_after_write {
+            ConnState::Closing
+        } else if self.has_unwritten() {
+            ConnState::Mwrite
+        } else if self.swallow > 0 {
+            ConnState::Swallow
+        } else if self.need > 0 {
+            ConnState::Nread
+        } else {
+            ConnState::NewCmd
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn conn() -> Conn<&'static str> {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        Conn::new(Stream::Tcp(c), 0, 0)
+    }
+
+    #[test]
+    fn replies_leave_in_request_order() {
+        let mut c = conn();
+        c.reply_now(b"A", "ready");
+        let s1 = c.reserve("get", 1);
+        c.reply_now(b"C", "ready");
+        let s2 = c.reserve("fanout", 2);
+        c.reply_now(b"F", "ready");
+        assert_eq!(c.wbuf, b"A");
+        // The fan-out slot finishes first but must wait behind s1.
+        assert!(c.complete(s2, |_, last, out| if last { out.extend_from_slice(b"E") }));
+        assert!(c.complete(s2, |_, last, out| if last { out.extend_from_slice(b"E") }));
+        assert_eq!(c.wbuf, b"A");
+        assert!(c.complete(s1, |_, _, out| out.extend_from_slice(b"B")));
+        assert_eq!(c.wbuf, b"ABCEF");
+        assert!(!c.slots_waiting());
+        // Unknown or finished slots are refused.
+        assert!(!c.complete(s1, |_, _, _| panic!()));
+        assert!(!c.complete(99, |_, _, _| panic!()));
+    }
+}

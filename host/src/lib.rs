@@ -1,0 +1,24 @@
+//! wasmcached's host: reactors, connections, protocols and the Wasm shards.
+//!
+//! Where to find what (see docs/architecture.md for the whole picture):
+//! - [`event_base`] / [`timer`]: the libevent-style reactor every thread runs.
+//! - [`server`]: the main thread: listeners, accept, hand-off, clock, epoch.
+//! - [`worker`]: worker threads: connections, batches, shard execution.
+//! - [`conn`]: one connection's buffers, state machine and reply slots.
+//! - [`proto`]: protocol parsers and renderers.
+//! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
+//! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
+//! - [`clock`], [`settings`], [`stats`].
+
+pub mod batch;
+pub mod clock;
+pub mod conn;
+pub mod event_base;
+pub mod plugin;
+pub mod proto;
+pub mod router;
+pub mod server;
+pub mod settings;
+pub mod stats;
+pub mod timer;
+pub mod worker;

@@ -1,0 +1,26 @@
+//! `wasmcached`: a drop-in memcached whose storage engine is a Wasm plugin.
+
+use std::process::ExitCode;
+use wasmcached::server::Server;
+use wasmcached::settings::{Parsed, Settings};
+
+fn main() -> ExitCode {
+    let settings = match Settings::parse_args(std::env::args_os()) {
+        Ok(Parsed::Run(s)) => *s,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("wasmcached: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    match Server::start(settings).and_then(|s| s.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmcached: {e:#}");
+            ExitCode::from(71)
+        }
+    }
+}

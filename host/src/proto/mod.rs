@@ -1,0 +1,44 @@
+//! Protocols: parsing what clients send, and rendering what shards answer.
+//!
+//! - [`text`]: the memcached text protocol parser (pure, no I/O).
+//! - [`text_cmd`]: runs parsed text commands (shard requests or immediate
+//!   replies) and renders shard answers as text.
+//!
+//! The shard side never sees protocol syntax: every protocol turns its
+//! commands into the same ABI request records.
+
+#[path = "text_stub.rs"]
+pub mod text;
+pub mod text_cmd;
+
+use crate::stats::Aggregate;
+
+/// What a reply slot renders once its shard answers arrive.
+pub enum Reply {
+    /// Already rendered when reserved.
+    Ready,
+    /// One key of get/gets/gat/gats: `VALUE …` on a hit, nothing on a miss.
+    Get { with_cas: bool, touch: bool },
+    /// set/add/replace/append/prepend/cas.
+    Store { noreply: bool, cas: bool },
+    Delete { noreply: bool },
+    Arith { noreply: bool, incr: bool },
+    Touch { noreply: bool },
+    /// Fan-out commands answered `OK` once every shard is done.
+    Ok { noreply: bool },
+    /// `stats` / `stats items` / `stats slabs` / `stats sizes`: every shard's
+    /// lines, summed.
+    Stats(Box<StatsReply>),
+}
+
+pub struct StatsReply {
+    pub group: i32,
+    pub agg: Aggregate,
+}
+
+/// One shard answer on its way to a slot.
+pub enum Delivery<'a> {
+    Resp(wasmcached_sdk::Response<'a>),
+    Stats(&'a [u8]),
+    Fault(&'a str),
+}

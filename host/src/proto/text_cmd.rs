@@ -1,0 +1,472 @@
+//! Runs parsed text-protocol commands and renders shard answers as text.
+//!
+//! A storage command becomes one ABI request per key, queued on the batch of
+//! the shard that owns the key, with a reply slot on the connection; commands
+//! the host answers itself (version, verbosity, errors, stats settings) reply
+//! at once, in order behind the slots before them.
+
+use super::text::{Command, StoreOp};
+use super::{Delivery, Reply, StatsReply};
+use crate::batch::Ticket;
+use crate::clock;
+use crate::conn::Conn;
+use crate::stats::{self, bump, Aggregate, ThreadStats};
+use crate::worker::{Core, Shared};
+use std::sync::atomic::Ordering;
+use wasmcached_sdk::abi::{stats_group, Op, Request, Status};
+use wasmcached_sdk::guest::fmt_u64;
+
+pub type TextConn = Conn<Reply>;
+
+/// Executes one command from connection `idx`.
+pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>) {
+    let ticket = |conn: &TextConn, seq: u64| Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    };
+    match cmd {
+        Command::Get {
+            keys,
+            with_cas,
+            then_error,
+        } => get(core, conn, idx, keys, with_cas, None, then_error),
+        Command::Gat {
+            exptime,
+            keys,
+            with_cas,
+            then_error,
+        } => get(core, conn, idx, keys, with_cas, Some(clock::realtime(exptime)), then_error),
+        Command::Store {
+            op,
+            key,
+            flags,
+            exptime,
+            cas,
+            value,
+            noreply,
+        } => {
+            bump(&core.stats().cmd_set, 1);
+            let op = match op {
+                StoreOp::Set => Op::Set,
+                StoreOp::Add => Op::Add,
+                StoreOp::Replace => Op::Replace,
+                StoreOp::Append => Op::Append,
+                StoreOp::Prepend => Op::Prepend,
+                StoreOp::Cas => Op::Cas,
+            };
+            let seq = conn.reserve(
+                Reply::Store {
+                    noreply,
+                    cas: op == Op::Cas,
+                },
+                1,
+            );
+            let t = ticket(conn, seq);
+            core.push(
+                &Request {
+                    op: op as u8,
+                    key,
+                    value,
+                    client_flags: flags,
+                    exptime: clock::realtime(exptime),
+                    cas,
+                    ..Default::default()
+                },
+                t,
+            );
+        }
+        Command::TooLarge { key, set } => {
+            // memcached unlinks the old item when a `set` is refused, so a
+            // stale value never outlives a failed overwrite.
+            bump(&core.stats().store_too_large, 1);
+            if set {
+                core.push(
+                    &Request {
+                        op: Op::Delete as u8,
+                        key,
+                        ..Default::default()
+                    },
+                    Ticket::DISCARD,
+                );
+            }
+        }
+        Command::Delete { key, noreply } => {
+            let seq = conn.reserve(Reply::Delete { noreply }, 1);
+            let t = ticket(conn, seq);
+            core.push(&key_request(Op::Delete, key), t);
+        }
+        Command::Arith {
+            key,
+            delta,
+            incr,
+            noreply,
+        } => {
+            let seq = conn.reserve(Reply::Arith { noreply, incr }, 1);
+            let t = ticket(conn, seq);
+            let op = if incr { Op::Incr } else { Op::Decr };
+            core.push(
+                &Request {
+                    delta,
+                    ..key_request(op, key)
+                },
+                t,
+            );
+        }
+        Command::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            bump(&core.stats().cmd_touch, 1);
+            let seq = conn.reserve(Reply::Touch { noreply }, 1);
+            let t = ticket(conn, seq);
+            core.push(
+                &Request {
+                    exptime: clock::realtime(exptime),
+                    ..key_request(Op::Touch, key)
+                },
+                t,
+            );
+        }
+        Command::FlushAll { delay, noreply } => {
+            if !core.shared.settings.flush_enabled {
+                conn.reply_now(b"CLIENT_ERROR flush_all not allowed\r\n", Reply::Ready);
+                return;
+            }
+            bump(&core.stats().cmd_flush, 1);
+            // memcached: a positive delay is an exptime; anything else means now.
+            let exptime = if delay > 0 { clock::realtime(delay) } else { 0 };
+            let req = Request {
+                exptime,
+                ..key_request(Op::FlushAll, b"")
+            };
+            fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
+        }
+        Command::CacheMemlimit { megabytes, noreply } => {
+            if megabytes < 8 {
+                if !noreply {
+                    conn.reply_now(
+                        b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+                        Reply::Ready,
+                    );
+                }
+                return;
+            }
+            let bytes = megabytes.saturating_mul(1024 * 1024);
+            core.shared.maxbytes.store(bytes, Ordering::Relaxed);
+            let req = Request {
+                delta: bytes / core.shared.router.shards() as u64,
+                ..key_request(Op::MemLimit, b"")
+            };
+            fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
+        }
+        Command::Stats { args } => stats_command(core, conn, idx, args),
+        Command::Version => conn.reply_now(
+            concat!("VERSION 1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
+            Reply::Ready,
+        ),
+        Command::Verbosity { level, noreply } => {
+            core.shared
+                .verbosity
+                .store(level.min(u8::MAX as u32) as u8, Ordering::Relaxed);
+            if !noreply {
+                conn.reply_now(b"OK\r\n", Reply::Ready);
+            }
+        }
+        Command::Quit => conn.close_after_write = true,
+        Command::Shutdown { graceful: _ } => {
+            if core.shared.settings.shutdown_command {
+                core.shared.request_shutdown();
+                conn.close_after_write = true;
+            } else {
+                conn.reply_now(b"ERROR: shutdown not enabled\r\n", Reply::Ready);
+            }
+        }
+        Command::Meta { .. } => {
+            // Meta commands arrive with the meta-protocol issue; until then
+            // they are unknown commands, as in memcached before 1.6.
+            conn.reply_now(b"ERROR\r\n", Reply::Ready);
+        }
+    }
+}
+
+fn key_request(op: Op, key: &[u8]) -> Request<'_> {
+    Request {
+        op: op as u8,
+        key,
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn get<'a>(
+    core: &mut Core,
+    conn: &mut TextConn,
+    idx: u32,
+    keys: impl Iterator<Item = &'a [u8]>,
+    with_cas: bool,
+    touch: Option<u32>,
+    then_error: Option<&'static str>,
+) {
+    let mut n = 0;
+    for key in keys {
+        n += 1;
+        let seq = conn.reserve(
+            Reply::Get {
+                with_cas,
+                touch: touch.is_some(),
+            },
+            1,
+        );
+        let t = Ticket {
+            conn: idx,
+            gen: conn.gen,
+            seq,
+        };
+        let req = match touch {
+            Some(exptime) => Request {
+                exptime,
+                ..key_request(Op::Gat, key)
+            },
+            None => key_request(Op::Get, key),
+        };
+        core.push(&req, t);
+    }
+    if touch.is_some() {
+        bump(&core.stats().cmd_touch, n);
+    }
+    bump(&core.stats().cmd_get, n);
+    match then_error {
+        Some(err) => conn.reply_with(Reply::Ready, |out| {
+            out.extend_from_slice(err.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }),
+        None => conn.reply_now(b"END\r\n", Reply::Ready),
+    }
+}
+
+/// Sends `req` to every shard; the slot completes when all have answered.
+fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &Request<'_>) {
+    let shards = core.shared.router.shards();
+    let seq = conn.reserve(reply, shards);
+    let t = Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    };
+    for shard in 0..shards {
+        core.push_to(shard, req, t);
+    }
+}
+
+fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, args: &[u8]) {
+    let group = match args {
+        b"" => stats_group::GENERAL,
+        b"items" => stats_group::ITEMS,
+        b"slabs" => stats_group::SLABS,
+        b"sizes" => stats_group::SIZES,
+        b"settings" => {
+            let lines = stats::settings(&core.shared);
+            conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
+            return;
+        }
+        b"conns" => {
+            let lines = core.shared.conn_stats();
+            conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
+            return;
+        }
+        b"reset" => {
+            core.shared.reset_stats();
+            conn.reply_now(b"RESET\r\n", Reply::Ready);
+            return;
+        }
+        _ => {
+            conn.reply_now(b"ERROR\r\n", Reply::Ready);
+            return;
+        }
+    };
+    let shards = core.shared.router.shards();
+    let seq = conn.reserve(
+        Reply::Stats(Box::new(StatsReply {
+            group,
+            agg: Aggregate::default(),
+        })),
+        shards,
+    );
+    let t = Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    };
+    for shard in 0..shards {
+        core.stats_to(shard, group, t);
+    }
+}
+
+fn write_stats(out: &mut Vec<u8>, lines: Vec<(String, String)>) {
+    for (k, v) in lines {
+        out.extend_from_slice(b"STAT ");
+        out.extend_from_slice(k.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
+fn line(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(s);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Renders one shard answer into `out` (the slot's place in the reply stream).
+pub fn render(
+    reply: &mut Reply,
+    d: Delivery<'_>,
+    last: bool,
+    out: &mut Vec<u8>,
+    shared: &Shared,
+    st: &ThreadStats,
+) {
+    let resp = match d {
+        Delivery::Resp(r) => r,
+        Delivery::Stats(text) => {
+            if let Reply::Stats(s) = reply {
+                s.agg.add_lines(text);
+                if last {
+                    let lines = match s.group {
+                        stats_group::GENERAL => stats::general(shared, &mut s.agg),
+                        _ => s.agg.drain(),
+                    };
+                    write_stats(out, lines);
+                }
+            }
+            return;
+        }
+        Delivery::Fault(msg) => {
+            // A fan-out reports the fault once, when its last shard answers.
+            if last || !matches!(reply, Reply::Ok { .. } | Reply::Stats(_)) {
+                out.extend_from_slice(b"SERVER_ERROR ");
+                line(out, msg.as_bytes());
+            }
+            return;
+        }
+    };
+    let status = resp.status().unwrap_or(Status::Error);
+    let noreply = match reply {
+        Reply::Store { noreply, .. }
+        | Reply::Delete { noreply }
+        | Reply::Arith { noreply, .. }
+        | Reply::Touch { noreply }
+        | Reply::Ok { noreply } => *noreply,
+        _ => false,
+    };
+    let text: &[u8] = match (&*reply, status) {
+        (Reply::Get { with_cas, touch }, Status::Hit) => {
+            bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
+            let mut num = [0u8; 20];
+            out.extend_from_slice(b"VALUE ");
+            out.extend_from_slice(resp.key);
+            out.push(b' ');
+            out.extend_from_slice(fmt_u64(resp.client_flags as u64, &mut num));
+            out.push(b' ');
+            out.extend_from_slice(fmt_u64(resp.value.len() as u64, &mut num));
+            if *with_cas {
+                out.push(b' ');
+                out.extend_from_slice(fmt_u64(resp.cas, &mut num));
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(resp.value);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        (Reply::Get { touch, .. }, Status::Miss) => {
+            bump(if *touch { &st.touch_misses } else { &st.get_misses }, 1);
+            return;
+        }
+        (Reply::Store { cas, .. }, s) => {
+            if *cas {
+                match s {
+                    Status::Stored => bump(&st.cas_hits, 1),
+                    Status::Exists => bump(&st.cas_badval, 1),
+                    Status::NotFound => bump(&st.cas_misses, 1),
+                    _ => {}
+                }
+            }
+            match s {
+                Status::Stored => b"STORED",
+                Status::NotStored => b"NOT_STORED",
+                Status::Exists => b"EXISTS",
+                Status::NotFound => b"NOT_FOUND",
+                Status::TooLarge => {
+                    bump(&st.store_too_large, 1);
+                    b"SERVER_ERROR object too large for cache"
+                }
+                Status::OutOfMemory => {
+                    bump(&st.store_no_memory, 1);
+                    b"SERVER_ERROR out of memory storing object"
+                }
+                _ => return server_error(out, &resp, noreply),
+            }
+        }
+        (Reply::Delete { .. }, Status::Deleted) => {
+            bump(&st.delete_hits, 1);
+            b"DELETED"
+        }
+        (Reply::Delete { .. }, Status::NotFound) => {
+            bump(&st.delete_misses, 1);
+            b"NOT_FOUND"
+        }
+        (Reply::Arith { incr, .. }, Status::Number) => {
+            bump(if *incr { &st.incr_hits } else { &st.decr_hits }, 1);
+            if !noreply {
+                line(out, resp.value);
+            }
+            return;
+        }
+        (Reply::Arith { incr, .. }, Status::NotFound) => {
+            bump(if *incr { &st.incr_misses } else { &st.decr_misses }, 1);
+            b"NOT_FOUND"
+        }
+        (Reply::Arith { .. }, Status::NonNumeric) => {
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value"
+        }
+        (Reply::Arith { .. }, Status::OutOfMemory) => b"SERVER_ERROR out of memory",
+        (Reply::Touch { .. }, Status::Touched) => {
+            bump(&st.touch_hits, 1);
+            b"TOUCHED"
+        }
+        (Reply::Touch { .. }, Status::NotFound) => {
+            bump(&st.touch_misses, 1);
+            b"NOT_FOUND"
+        }
+        (Reply::Ok { .. }, _) => {
+            if last && !noreply {
+                line(out, b"OK");
+            }
+            return;
+        }
+        _ => return server_error(out, &resp, noreply),
+    };
+    if !noreply {
+        line(out, text);
+    }
+}
+
+fn server_error(out: &mut Vec<u8>, resp: &wasmcached_sdk::Response<'_>, noreply: bool) {
+    if noreply {
+        return;
+    }
+    out.extend_from_slice(b"SERVER_ERROR ");
+    if resp.value.is_empty() {
+        line(out, b"storage plugin error");
+    } else {
+        let msg: Vec<u8> = resp
+            .value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        line(out, &msg);
+    }
+}

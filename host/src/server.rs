@@ -1,0 +1,300 @@
+//! The main thread (memcached's dispatcher): listening sockets, accept, and
+//! round-robin hand-off of each new connection to a worker through its
+//! channel plus a `notify` of its reactor. It also runs the server clock and
+//! advances the Wasm epoch that bounds every guest call.
+
+use crate::batch::Msg;
+use crate::clock;
+use crate::conn::Stream;
+use crate::event_base::{EventBase, Interest};
+use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
+use crate::settings::Settings;
+use crate::worker::{Shared, Timer, Worker, WorkerHandle};
+use anyhow::{bail, Context, Result};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+}
+
+enum MainTimer {
+    Clock,
+    Epoch,
+}
+
+/// A running server: bound listeners and started workers.
+pub struct Server {
+    shared: Arc<Shared>,
+    plugin: Arc<Plugin>,
+    listeners: Vec<Listener>,
+    base: EventBase<MainTimer>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next_worker: usize,
+}
+
+impl Server {
+    /// Loads the plugin, binds the listeners and starts the workers.
+    pub fn start(settings: Settings) -> Result<Server> {
+        clock::init();
+        let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
+        let listeners = bind(&settings)?;
+        if let Some(p) = &settings.pidfile {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .with_context(|| format!("Could not open the pid file {} for writing", p.display()))?;
+        }
+        let faults = Arc::new(FaultStats::default());
+        let shared = Arc::new(Shared::new(settings, faults.clone()));
+        let s = &shared.settings;
+
+        let mut shards: Vec<Vec<Shard>> = (0..s.threads).map(|_| Vec::new()).collect();
+        for shard_id in 0..shared.router.shards() {
+            let config = ShardConfig {
+                shard_id,
+                shard_count: shared.router.shards(),
+                memory_budget: s.shard_budget(),
+                item_size_max: s.item_size_max,
+                use_cas: s.use_cas,
+                evict_to_free: s.evict_to_free,
+                plugin_config: s.plugin_config.clone(),
+                deadline: s.plugin_deadline,
+                verbose: s.verbose,
+            };
+            let shard = Shard::new(plugin.clone(), config, faults.clone())
+                .with_context(|| format!("starting shard {shard_id}"))?;
+            shards[shared.router.owner(shard_id)].push(shard);
+        }
+
+        let mut handles = Vec::new();
+        let mut parts = Vec::new();
+        for owned in shards {
+            let base: EventBase<Timer> = EventBase::new()?;
+            let (tx, rx) = crossbeam_channel::unbounded();
+            handles.push(WorkerHandle {
+                tx,
+                waker: base.waker(),
+            });
+            parts.push((base, rx, owned));
+        }
+        let _ = shared.workers.set(handles);
+        let base: EventBase<MainTimer> = EventBase::new()?;
+        let _ = shared.main_waker.set(base.waker());
+
+        let mut threads = Vec::new();
+        for (id, (wbase, rx, owned)) in parts.into_iter().enumerate() {
+            let worker = Worker::new(id, shared.clone(), wbase, rx, owned);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{id}"))
+                    .spawn(move || worker.run())?,
+            );
+        }
+        for (i, l) in listeners.iter().enumerate() {
+            match l {
+                Listener::Tcp(t) => base.register(t, i, Interest::READ)?,
+                #[cfg(unix)]
+                Listener::Unix(u, _) => base.register(u, i, Interest::READ)?,
+            }
+        }
+        Ok(Server {
+            shared,
+            plugin,
+            listeners,
+            base,
+            threads,
+            next_worker: 0,
+        })
+    }
+
+    /// TCP addresses actually bound (useful with `-p 0`).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Tcp(t) => t.local_addr().ok(),
+                #[cfg(unix)]
+                Listener::Unix(..) => None,
+            })
+            .collect()
+    }
+
+    /// Runs until `shutdown` (or a fatal poll error), then stops the workers.
+    pub fn run(mut self) -> Result<()> {
+        let now = Instant::now();
+        self.base.add_timer(now + Duration::from_secs(1), MainTimer::Clock);
+        self.base.add_timer(now + EPOCH_TICK, MainTimer::Epoch);
+        let rearm = self.base.rearm_each_event();
+        let mut ready = Vec::new();
+        while !self.shared.stopping.load(Ordering::SeqCst) {
+            ready.clear();
+            self.base.wait(None, |ev| ready.push(ev.key))?;
+            for &i in &ready {
+                self.accept_all(i);
+                if rearm {
+                    match &self.listeners[i] {
+                        Listener::Tcp(t) => self.base.modify(t, i, Interest::READ)?,
+                        #[cfg(unix)]
+                        Listener::Unix(u, _) => self.base.modify(u, i, Interest::READ)?,
+                    }
+                }
+            }
+            while let Some(t) = self.base.pop_due_timer() {
+                match t {
+                    MainTimer::Clock => {
+                        clock::update();
+                        self.base
+                            .add_timer(Instant::now() + Duration::from_secs(1), MainTimer::Clock);
+                    }
+                    MainTimer::Epoch => {
+                        self.plugin.tick_epoch();
+                        self.base.add_timer(Instant::now() + EPOCH_TICK, MainTimer::Epoch);
+                    }
+                }
+            }
+        }
+        self.stop();
+        Ok(())
+    }
+
+    fn accept_all(&mut self, i: usize) {
+        loop {
+            let stream = match self.listeners[i].accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: memcached backs off; we retry on the next event.
+                    if self.shared.verbose() > 0 {
+                        eprintln!("accept(): {e}");
+                    }
+                    return;
+                }
+            };
+            let conns = &self.shared.conns;
+            if conns.curr_connections.load(Ordering::Relaxed) >= self.shared.settings.maxconns {
+                conns.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                let mut stream = stream;
+                let _ = stream.write(b"ERROR Too many open connections\r\n");
+                continue;
+            }
+            conns.curr_connections.fetch_add(1, Ordering::Relaxed);
+            let workers = self.shared.workers.get().expect("workers started");
+            let w = self.next_worker % workers.len();
+            self.next_worker = self.next_worker.wrapping_add(1);
+            workers[w].send(Msg::Conn(stream));
+        }
+    }
+
+    fn stop(&mut self) {
+        for w in self.shared.workers.get().into_iter().flatten() {
+            w.send(Msg::Shutdown);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for l in &self.listeners {
+            match l {
+                Listener::Tcp(t) => {
+                    let _ = self.base.deregister(t);
+                }
+                #[cfg(unix)]
+                Listener::Unix(u, path) => {
+                    let _ = self.base.deregister(u);
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        if let Some(p) = &self.shared.settings.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Binds `-s`, or every `-l` address (all interfaces by default) on `-p`.
+fn bind(s: &Settings) -> Result<Vec<Listener>> {
+    #[cfg(unix)]
+    if let Some(path) = &s.unix_socket {
+        use std::os::unix::fs::PermissionsExt;
+        // memcached removes a stale socket file before binding.
+        if std::fs::symlink_metadata(path).is_ok() {
+            let _ = std::fs::remove_file(path);
+        }
+        let l = std::os::unix::net::UnixListener::bind(path)
+            .with_context(|| format!("failed to listen on UNIX socket \"{}\"", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(s.unix_mask))?;
+        l.set_nonblocking(true)?;
+        return Ok(vec![Listener::Unix(l, path.clone())]);
+    }
+    if s.port == 0 && s.listen.is_empty() {
+        bail!("no listening socket: -p 0 without -l or -s");
+    }
+    let hosts: Vec<String> = if s.listen.is_empty() {
+        vec!["0.0.0.0".into()]
+    } else {
+        s.listen.clone()
+    };
+    let mut out = Vec::new();
+    for h in &hosts {
+        for addr in resolve(h, s.port)? {
+            let l = TcpListener::bind(addr)
+                .with_context(|| format!("failed to listen on TCP port {}", addr))?;
+            l.set_nonblocking(true)?;
+            out.push(Listener::Tcp(l));
+        }
+    }
+    Ok(out)
+}
+
+/// memcached's `-l` forms: `host`, `host:port`, `[v6]`, `[v6]:port`, bare v6.
+fn resolve(spec: &str, default_port: u16) -> Result<Vec<SocketAddr>> {
+    let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+        let (h, tail) = rest.split_once(']').context("bad -l address")?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().context("bad port in -l")?,
+            None => default_port,
+        };
+        (h.to_string(), port)
+    } else if spec.matches(':').count() == 1 {
+        let (h, p) = spec.split_once(':').expect("one colon");
+        (h.to_string(), p.parse().context("bad port in -l")?)
+    } else {
+        (spec.to_string(), default_port)
+    };
+    let addrs: Vec<SocketAddr> = (host.as_str(), port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve listen address {spec}"))?
+        .collect();
+    if addrs.is_empty() {
+        bail!("cannot resolve listen address {spec}");
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_address_forms() {
+        assert_eq!(resolve("127.0.0.1", 5).unwrap()[0].to_string(), "127.0.0.1:5");
+        assert_eq!(resolve("127.0.0.1:7", 5).unwrap()[0].to_string(), "127.0.0.1:7");
+        assert_eq!(resolve("[::1]:7", 5).unwrap()[0].to_string(), "[::1]:7");
+        assert_eq!(resolve("::1", 5).unwrap()[0].to_string(), "[::1]:5");
+        assert!(resolve("[::1", 5).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! Command-line settings: memcached's flags, meanings, defaults and value
+//! syntax, so existing init scripts and habits carry over.
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// memcached's ITEM_SIZE_MAX_LOWER_LIMIT / UPPER_LIMIT.
+const ITEM_SIZE_MAX_LOWER: usize = 1024;
+const ITEM_SIZE_MAX_UPPER: usize = 1024 * 1024 * 1024;
+/// One wasm32 linear memory is at most 4 GiB; keep each shard's budget well
+/// below so its memory cap (budget + slack) still fits.
+pub const MAX_SHARD_BUDGET: u64 = 1 << 30;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wasmcached",
+    version,
+    about = "wasmcached: a memcached-compatible cache whose storage engine is a WebAssembly plugin",
+    after_help = "Flags have memcached's meanings. Extra -o options: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N (per guest call, default 1000)."
+)]
+struct Cli {
+    /// TCP port to listen on (0 = off)
+    #[arg(short = 'p', long = "port", value_name = "num", default_value_t = 11211)]
+    port: u16,
+    /// Interface to listen on (repeatable, or a comma-separated list; default: all addresses)
+    #[arg(short = 'l', long = "listen", value_name = "addr", action = ArgAction::Append)]
+    listen: Vec<String>,
+    /// UNIX socket to listen on (disables network support)
+    #[arg(short = 's', long = "unix-socket", value_name = "file")]
+    unix_socket: Option<PathBuf>,
+    /// Access mask for UNIX socket, in octal
+    #[arg(short = 'a', long = "unix-mask", value_name = "mask", default_value = "0700")]
+    unix_mask: String,
+    /// Item memory in megabytes
+    #[arg(short = 'm', long = "memory-limit", value_name = "num", default_value_t = 64)]
+    memory_limit: u64,
+    /// Max simultaneous connections
+    #[arg(short = 'c', long = "conn-limit", value_name = "num", default_value_t = 1024)]
+    conn_limit: usize,
+    /// Number of worker threads
+    #[arg(short = 't', long = "threads", value_name = "num", default_value_t = 4)]
+    threads: usize,
+    /// Max item size (k/m suffixes; min 1k, max 1024m, at most half of -m)
+    #[arg(short = 'I', long = "max-item-size", value_name = "size", default_value = "1m")]
+    max_item_size: String,
+    /// Verbose (print errors/warnings); -vv: also client commands and responses; -vvv: internal state
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+    /// Return error on memory exhausted instead of evicting items
+    #[arg(short = 'M', long = "disable-evictions")]
+    disable_evictions: bool,
+    /// Disable use of CAS
+    #[arg(short = 'C', long = "disable-cas")]
+    disable_cas: bool,
+    /// Maximum number of requests per event, limits requests processed per connection to prevent starvation
+    #[arg(short = 'R', long = "max-reqs-per-event", value_name = "num", default_value_t = 20)]
+    max_reqs_per_event: usize,
+    /// Enable ascii "shutdown" command
+    #[arg(short = 'A', long = "enable-shutdown")]
+    enable_shutdown: bool,
+    /// Disable flush_all command
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+    /// Assume identity of <username> (accepted for compatibility; wasmcached does not switch user)
+    #[arg(short = 'u', long = "user", value_name = "user")]
+    user: Option<String>,
+    /// UDP port to listen on (0 = off; UDP is not supported yet)
+    #[arg(short = 'U', long = "udp-port", value_name = "num", default_value_t = 0)]
+    udp_port: u16,
+    /// Protocol: ascii or auto (binary is not supported yet)
+    #[arg(short = 'B', long = "protocol", value_name = "name", default_value = "auto")]
+    protocol: String,
+    /// Save PID in <file>
+    #[arg(short = 'P', long = "pidfile", value_name = "file")]
+    pidfile: Option<PathBuf>,
+    /// Comma-separated list of extended options, e.g. idle_timeout=600
+    #[arg(short = 'o', long = "extended", value_name = "opts", action = ArgAction::Append)]
+    extended: Vec<String>,
+    /// Storage plugin (.wasm or .wat) to use instead of the embedded default store
+    #[arg(long = "plugin", value_name = "FILE.wasm")]
+    plugin: Option<PathBuf>,
+    /// Configuration string passed to every plugin instance at init
+    #[arg(long = "plugin-config", value_name = "STRING", default_value = "")]
+    plugin_config: String,
+}
+
+/// Validated settings the server runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub port: u16,
+    pub listen: Vec<String>,
+    pub unix_socket: Option<PathBuf>,
+    pub unix_mask: u32,
+    pub maxbytes: u64,
+    pub maxconns: usize,
+    pub threads: usize,
+    pub item_size_max: usize,
+    pub verbose: u8,
+    pub evict_to_free: bool,
+    pub use_cas: bool,
+    pub reqs_per_event: usize,
+    pub shutdown_command: bool,
+    pub flush_enabled: bool,
+    pub pidfile: Option<PathBuf>,
+    pub idle_timeout: u32,
+    pub shards: usize,
+    pub plugin: Option<PathBuf>,
+    pub plugin_config: String,
+    pub plugin_deadline: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::parse_from(["wasmcached"]).expect("defaults are valid")
+    }
+}
+
+/// Outcome of parsing the command line.
+pub enum Parsed {
+    Run(Box<Settings>),
+    /// `-h` / `-V`: print this and exit 0.
+    Print(String),
+}
+
+impl Settings {
+    /// Parses argv; errors are one line, for the caller to print and exit non-zero.
+    pub fn parse_args<I, T>(args: I) -> Result<Parsed>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        match Cli::try_parse_from(args) {
+            Ok(cli) => Ok(Parsed::Run(Box::new(Settings::from_cli(cli)?))),
+            Err(e) => match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Ok(Parsed::Print(e.render().to_string()))
+                }
+                _ => {
+                    let text = e.render().to_string();
+                    let first = text.lines().next().unwrap_or("invalid arguments");
+                    bail!("{}", first.trim_start_matches("error: "))
+                }
+            },
+        }
+    }
+
+    pub fn parse_from<I, T>(args: I) -> Result<Settings>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        match Settings::parse_args(args)? {
+            Parsed::Run(s) => Ok(*s),
+            Parsed::Print(_) => bail!("help requested"),
+        }
+    }
+
+    fn from_cli(cli: Cli) -> Result<Settings> {
+        if cli.threads == 0 {
+            bail!("Number of threads must be greater than 0");
+        }
+        if cli.max_reqs_per_event == 0 {
+            bail!("Number of requests per event must be greater than 0");
+        }
+        if cli.conn_limit == 0 {
+            bail!("Maximum connections must be greater than 0");
+        }
+        if cli.memory_limit == 0 {
+            bail!("Memory limit (-m) must be greater than 0");
+        }
+        if cli.udp_port != 0 {
+            bail!("UDP is not supported yet: -U must be 0");
+        }
+        match cli.protocol.as_str() {
+            "auto" | "ascii" => {}
+            "binary" => bail!("the binary protocol is not supported yet: use -B ascii or -B auto"),
+            other => bail!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii"),
+        }
+        #[cfg(not(unix))]
+        if cli.unix_socket.is_some() {
+            bail!("UNIX sockets (-s) are not available on this platform");
+        }
+        let unix_mask = u32::from_str_radix(&cli.unix_mask, 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .with_context(|| format!("Invalid unix socket mask: {}", cli.unix_mask))?;
+        let maxbytes = cli
+            .memory_limit
+            .checked_mul(1024 * 1024)
+            .context("Memory limit (-m) is too large")?;
+        let item_size_max = parse_size(&cli.max_item_size)
+            .with_context(|| format!("Invalid item size: {}", cli.max_item_size))?;
+        if item_size_max < ITEM_SIZE_MAX_LOWER {
+            bail!("Item max size cannot be less than 1024 bytes.");
+        }
+        if item_size_max > ITEM_SIZE_MAX_UPPER {
+            bail!("Cannot set item size limit higher than a gigabyte.");
+        }
+        if item_size_max as u64 > maxbytes / 2 {
+            bail!("Cannot set item size limit higher than 1/2 of memory max.");
+        }
+        let mut idle_timeout = 0;
+        let mut shards = None;
+        let mut plugin_deadline = Duration::from_millis(1000);
+        for opt in cli.extended.iter().flat_map(|o| o.split(',')) {
+            let opt = opt.trim();
+            if opt.is_empty() {
+                continue;
+            }
+            let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+            let num = || -> Result<u64> {
+                v.parse::<u64>()
+                    .with_context(|| format!("Invalid value for suboption {k}: \"{v}\""))
+            };
+            match k {
+                "idle_timeout" => idle_timeout = num()?.min(u32::MAX as u64) as u32,
+                "shards" => {
+                    let n = num()?;
+                    if n == 0 || n > 4096 {
+                        bail!("shards must be between 1 and 4096");
+                    }
+                    shards = Some(n as usize)
+                }
+                "plugin_deadline_ms" => {
+                    let n = num()?;
+                    if n < 10 {
+                        bail!("plugin_deadline_ms must be at least 10");
+                    }
+                    plugin_deadline = Duration::from_millis(n)
+                }
+                _ => bail!("Illegal suboption \"{opt}\""),
+            }
+        }
+        let min_shards = maxbytes.div_ceil(MAX_SHARD_BUDGET) as usize;
+        let shards = shards.unwrap_or(cli.threads).max(min_shards);
+        let listen = cli
+            .listen
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(Settings {
+            port: cli.port,
+            listen,
+            unix_socket: cli.unix_socket,
+            unix_mask,
+            maxbytes,
+            maxconns: cli.conn_limit,
+            threads: cli.threads,
+            item_size_max,
+            verbose: cli.verbose,
+            evict_to_free: !cli.disable_evictions,
+            use_cas: !cli.disable_cas,
+            reqs_per_event: cli.max_reqs_per_event,
+            shutdown_command: cli.enable_shutdown,
+            flush_enabled: !cli.disable_flush_all,
+            pidfile: cli.pidfile,
+            idle_timeout,
+            shards,
+            plugin: cli.plugin,
+            plugin_config: cli.plugin_config,
+            plugin_deadline,
+        })
+    }
+
+    /// Memory budget of one shard: `-m` split evenly.
+    pub fn shard_budget(&self) -> u64 {
+        self.maxbytes / self.shards as u64
+    }
+}
+
+/// memcached's `-I` syntax: a number with an optional k/K/m/M suffix.
+fn parse_size(s: &str) -> Option<usize> {
+    let (num, mul) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1024),
+        b'm' | b'M' => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    num.parse::<usize>().ok()?.checked_mul(mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings> {
+        Settings::parse_from(std::iter::once("wasmcached").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_memcacheds() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.port, 11211);
+        assert_eq!(s.maxbytes, 64 << 20);
+        assert_eq!(s.maxconns, 1024);
+        assert_eq!(s.threads, 4);
+        assert_eq!(s.item_size_max, 1 << 20);
+        assert_eq!(s.reqs_per_event, 20);
+        assert!(s.use_cas && s.evict_to_free && s.flush_enabled && !s.shutdown_command);
+        assert_eq!(s.shards, 4);
+    }
+
+    #[test]
+    fn memcached_value_syntax() {
+        let s = parse(&["-p", "2000", "-l", "127.0.0.1,::1", "-l", "10.0.0.1", "-I", "2m", "-vv", "-o", "idle_timeout=5"]).unwrap();
+        assert_eq!(s.port, 2000);
+        assert_eq!(s.listen, vec!["127.0.0.1", "::1", "10.0.0.1"]);
+        assert_eq!(s.item_size_max, 2 << 20);
+        assert_eq!(s.verbose, 2);
+        assert_eq!(s.idle_timeout, 5);
+        assert_eq!(parse(&["-I", "1024k"]).unwrap().item_size_max, 1 << 20);
+        assert_eq!(parse(&["-I", "4096"]).unwrap().item_size_max, 4096);
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors() {
+        for args in [
+            &["-p", "x"][..],
+            &["-t", "0"],
+            &["-I", "512"],
+            &["-I", "40m"],
+            &["-U", "11211"],
+            &["-B", "binary"],
+            &["-o", "nonsense=1"],
+            &["--no-such-flag"],
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn big_memory_spreads_over_more_shards() {
+        let s = parse(&["-m", "8192", "-t", "2"]).unwrap();
+        assert_eq!(s.shards, 8);
+        assert_eq!(s.shard_budget(), 1 << 30);
+    }
+}

@@ -1,0 +1,751 @@
+//! Worker threads: each runs an [`EventBase`], owns its connections and its
+//! shards, and talks to other workers only through messages.
+//!
+//! One loop iteration: wait for I/O, messages or a timer; read and parse what
+//! the ready connections sent, queueing each storage request on the batch of
+//! the shard that owns its key; then run every batch for a local shard as one
+//! guest call and send every batch for a foreign shard to its owner; finally
+//! write what is ready. Answers from other workers arrive as messages and fill
+//! the connections' reply slots in request order.
+
+use crate::batch::{Batch, Msg, Ticket};
+use crate::clock;
+use crate::conn::{Conn, ReadOutcome, Stream};
+use crate::event_base::{EventBase, Interest, Waker};
+use crate::plugin::{FaultStats, Shard};
+use crate::proto::text::{self, Limits, Parsed};
+use crate::proto::{text_cmd, Delivery, Reply};
+use crate::router::Router;
+use crate::settings::Settings;
+use crate::stats::{bump, ConnStats, ThreadStats};
+use crossbeam_channel::{Receiver, Sender};
+use polling::Event;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use wasmcached_sdk::abi::{self, Request};
+
+/// How other threads reach a worker.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    pub tx: Sender<Msg>,
+    pub waker: Waker,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, msg: Msg) {
+        // The receiver only goes away at shutdown, when nothing needs delivering.
+        if self.tx.send(msg).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// What a connection shows in `stats conns`, readable from any thread.
+pub struct ConnInfo {
+    pub addr: String,
+    pub listen_addr: String,
+    pub state: AtomicU8,
+    pub last_cmd_time: AtomicU32,
+}
+
+/// Server-wide state every thread reads.
+pub struct Shared {
+    pub settings: Settings,
+    pub router: Router,
+    pub threads: Vec<ThreadStats>,
+    pub conns: ConnStats,
+    pub faults: Arc<FaultStats>,
+    pub verbosity: AtomicU8,
+    /// `-m`, changed at run time by `cache_memlimit`.
+    pub maxbytes: AtomicU64,
+    pub workers: OnceLock<Vec<WorkerHandle>>,
+    pub main_waker: OnceLock<Waker>,
+    pub stopping: AtomicBool,
+    /// Connections by id, for `stats conns` (touched only on open/close).
+    pub conn_registry: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
+    pub next_conn_id: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(settings: Settings, faults: Arc<FaultStats>) -> Shared {
+        let router = Router::new(settings.shards, settings.threads);
+        Shared {
+            threads: (0..settings.threads).map(|_| ThreadStats::default()).collect(),
+            router,
+            conns: ConnStats::default(),
+            faults,
+            verbosity: AtomicU8::new(settings.verbose),
+            maxbytes: AtomicU64::new(settings.maxbytes),
+            workers: OnceLock::new(),
+            main_waker: OnceLock::new(),
+            stopping: AtomicBool::new(false),
+            conn_registry: Mutex::new(BTreeMap::new()),
+            next_conn_id: AtomicU64::new(1),
+            settings,
+        }
+    }
+
+    pub fn request_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(w) = self.main_waker.get() {
+            w.wake();
+        }
+    }
+
+    pub fn verbose(&self) -> u8 {
+        self.verbosity.load(Ordering::Relaxed)
+    }
+
+    pub fn reset_stats(&self) {
+        for t in &self.threads {
+            t.reset();
+        }
+        self.conns.rejected_connections.store(0, Ordering::Relaxed);
+    }
+
+    /// `stats conns` lines.
+    pub fn conn_stats(&self) -> Vec<(String, String)> {
+        let now = clock::now();
+        let reg = self.conn_registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (id, c) in reg.iter() {
+            out.push((format!("{id}:addr"), c.addr.clone()));
+            out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
+            let state = match c.state.load(Ordering::Relaxed) {
+                1 => "conn_nread",
+                2 => "conn_swallow",
+                3 => "conn_mwrite",
+                4 => "conn_closing",
+                _ => "conn_new_cmd",
+            };
+            out.push((format!("{id}:state"), state.to_string()));
+            let last = c.last_cmd_time.load(Ordering::Relaxed);
+            out.push((format!("{id}:secs_since_last_cmd"), now.saturating_sub(last).to_string()));
+        }
+        out
+    }
+}
+
+/// The part of a worker that command execution needs: where requests go.
+pub struct Core {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    /// Open batch per shard for this loop iteration.
+    batches: Vec<Option<Box<Batch>>>,
+    /// Shards whose batch has something in it, in first-use order.
+    dirty: Vec<u32>,
+    /// Spare batches, so the steady state allocates nothing.
+    pool: Vec<Box<Batch>>,
+}
+
+impl Core {
+    pub fn stats(&self) -> &ThreadStats {
+        &self.shared.threads[self.id]
+    }
+
+    fn batch(&mut self, shard: u32) -> &mut Batch {
+        let slot = &mut self.batches[shard as usize];
+        if slot.is_none() {
+            let mut b = self.pool.pop().unwrap_or_else(|| Box::new(Batch::new(shard, self.id)));
+            b.shard = shard;
+            b.origin = self.id;
+            *slot = Some(b);
+        }
+        let b = slot.as_mut().expect("just filled");
+        if b.is_empty() {
+            self.dirty.push(shard);
+        }
+        b
+    }
+
+    /// Queues a request on the shard that owns its key.
+    pub fn push(&mut self, req: &Request<'_>, ticket: Ticket) {
+        let shard = self.shared.router.shard_of(req.key);
+        self.push_to(shard, req, ticket);
+    }
+
+    pub fn push_to(&mut self, shard: u32, req: &Request<'_>, ticket: Ticket) {
+        self.batch(shard).push(req, ticket);
+    }
+
+    /// Queues a stats read of `group` on `shard`, after the requests before it.
+    pub fn stats_to(&mut self, shard: u32, group: i32, ticket: Ticket) {
+        self.batch(shard).stats.push((group, ticket));
+    }
+
+    fn recycle(&mut self, mut b: Box<Batch>) {
+        if self.pool.len() < 64 && b.data.capacity() <= 1 << 20 {
+            abi::begin_batch(&mut b.data);
+            b.count = 0;
+            b.tickets.clear();
+            b.stats.clear();
+            b.stats_out.clear();
+            b.fault = None;
+            self.pool.push(b);
+        }
+    }
+}
+
+/// What a worker's timers mean.
+pub enum Timer {
+    Clock,
+    Guest { shard: u32, generation: u64, token: u64 },
+}
+
+/// Connections by slab index; the generation guards against index reuse.
+struct Slab {
+    conns: Vec<Option<(Conn<Reply>, Arc<ConnInfo>, u64)>>,
+    gens: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn get(&mut self, idx: u32) -> Option<&mut Conn<Reply>> {
+        self.conns.get_mut(idx as usize)?.as_mut().map(|(c, _, _)| c)
+    }
+
+    fn get_gen(&mut self, idx: u32, gen: u32) -> Option<&mut Conn<Reply>> {
+        self.get(idx).filter(|c| c.gen == gen)
+    }
+}
+
+pub struct Worker {
+    core: Core,
+    base: EventBase<Timer>,
+    rx: Receiver<Msg>,
+    slab: Slab,
+    shards: Vec<Option<Shard>>,
+    /// Connections with input left to parse (after `-R`, or once unblocked).
+    ready: Vec<u32>,
+    /// Connections that may have output to write or interest to change.
+    touched: Vec<u32>,
+    limits: Limits,
+    max_rbuf: usize,
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        base: EventBase<Timer>,
+        rx: Receiver<Msg>,
+        shards: Vec<Shard>,
+    ) -> Worker {
+        let nshards = shared.router.shards() as usize;
+        let mut owned: Vec<Option<Shard>> = (0..nshards).map(|_| None).collect();
+        for s in shards {
+            let id = s.config.shard_id as usize;
+            owned[id] = Some(s);
+        }
+        let limits = Limits {
+            item_size_max: shared.settings.item_size_max,
+            cas_enabled: shared.settings.use_cas,
+        };
+        let max_rbuf = shared.settings.item_size_max + 256 * 1024;
+        Worker {
+            core: Core {
+                id,
+                shared,
+                batches: (0..nshards).map(|_| None).collect(),
+                dirty: Vec::new(),
+                pool: Vec::new(),
+            },
+            base,
+            rx,
+            slab: Slab {
+                conns: Vec::new(),
+                gens: Vec::new(),
+                free: Vec::new(),
+            },
+            shards: owned,
+            ready: Vec::new(),
+            touched: Vec::new(),
+            limits,
+            max_rbuf,
+        }
+    }
+
+    pub fn run(mut self) {
+        self.base
+            .add_timer(Instant::now() + Duration::from_secs(1), Timer::Clock);
+        let mut events: Vec<Event> = Vec::with_capacity(256);
+        loop {
+            let max_wait = if self.ready.is_empty() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            events.clear();
+            if let Err(e) = self.base.wait(max_wait, |ev| events.push(ev)) {
+                eprintln!("worker {}: poll failed: {e}", self.core.id);
+                return;
+            }
+            for ev in &events {
+                self.on_event(ev.key as u32, ev.readable, ev.writable);
+            }
+            if !self.drain_messages() {
+                return;
+            }
+            self.parse_ready();
+            self.flush_batches();
+            self.write_touched();
+            while let Some(t) = self.base.pop_due_timer() {
+                self.on_timer(t);
+            }
+        }
+    }
+
+    fn on_event(&mut self, idx: u32, readable: bool, writable: bool) {
+        let max_rbuf = self.max_rbuf;
+        let Some(conn) = self.slab.get(idx) else { return };
+        if writable && conn.has_unwritten() {
+            match conn.flush() {
+                Ok(n) => bump(&self.core.shared.threads[self.core.id].bytes_written, n as u64),
+                Err(_) => return self.close(idx),
+            }
+        }
+        if readable && !conn.close_after_write && !conn.over_high_water() {
+            match conn.fill(max_rbuf) {
+                Ok(ReadOutcome::Data(n)) => {
+                    bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64)
+                }
+                Ok(ReadOutcome::WouldBlock) => {}
+                Ok(ReadOutcome::Eof) | Err(_) => return self.close(idx),
+            }
+            self.parse(idx);
+        }
+        self.touch(idx);
+    }
+
+    fn touch(&mut self, idx: u32) {
+        self.touched.push(idx);
+    }
+
+    /// Parses and executes what connection `idx` has buffered, up to `-R` commands.
+    fn parse(&mut self, idx: u32) {
+        let reqs_per_event = self.core.shared.settings.reqs_per_event;
+        let limits = self.limits;
+        let max_rbuf = self.max_rbuf;
+        let Some(conn) = self.slab.get(idx) else { return };
+        let rbuf = std::mem::take(&mut conn.rbuf);
+        let end = conn.rend;
+        let mut pos = conn.rstart;
+        let mut handled = 0;
+        let mut yielded = false;
+        conn.need = 0;
+        loop {
+            if conn.swallow > 0 {
+                let n = conn.swallow.min(end - pos);
+                pos += n;
+                conn.swallow -= n;
+                if conn.swallow > 0 {
+                    break;
+                }
+            }
+            if pos == end {
+                break;
+            }
+            if conn.close_after_write {
+                // memcached stops reading a connection it is closing.
+                pos = end;
+                break;
+            }
+            if conn.over_high_water() {
+                break;
+            }
+            if handled == reqs_per_event {
+                yielded = true;
+                break;
+            }
+            match text::parse(&rbuf[pos..end], &limits) {
+                Parsed::Incomplete { need } => {
+                    conn.need = need.unwrap_or(0);
+                    if end - pos >= max_rbuf {
+                        // Cannot be a valid command: memcached closes such a connection.
+                        conn.reply_now(b"CLIENT_ERROR line too long\r\n", Reply::Ready);
+                        conn.close_after_write = true;
+                        pos = end;
+                    }
+                    break;
+                }
+                Parsed::Cmd { cmd, consumed } => {
+                    pos += consumed;
+                    handled += 1;
+                    conn.last_cmd_time = clock::now();
+                    text_cmd::execute(&mut self.core, conn, idx, cmd);
+                }
+                Parsed::Error {
+                    reply,
+                    consumed,
+                    swallow,
+                    close,
+                } => {
+                    pos += consumed;
+                    handled += 1;
+                    conn.reply_with(Reply::Ready, |out| {
+                        out.extend_from_slice(reply.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    });
+                    conn.swallow = swallow;
+                    if close {
+                        conn.close_after_write = true;
+                    }
+                }
+            }
+        }
+        conn.rbuf = rbuf;
+        conn.rstart = pos;
+        conn.shrink_rbuf();
+        if yielded && !conn.queued {
+            conn.queued = true;
+            self.ready.push(idx);
+            bump(&self.core.shared.threads[self.core.id].conn_yields, 1);
+        }
+    }
+
+    fn parse_ready(&mut self) {
+        for idx in std::mem::take(&mut self.ready) {
+            if let Some(c) = self.slab.get(idx) {
+                c.queued = false;
+                self.parse(idx);
+                self.touch(idx);
+            }
+        }
+    }
+
+    /// Runs local batches and sends the others to their owners.
+    fn flush_batches(&mut self) {
+        while !self.core.dirty.is_empty() {
+            for shard in std::mem::take(&mut self.core.dirty) {
+                let Some(mut b) = self.core.batches[shard as usize].take() else {
+                    continue;
+                };
+                b.seal();
+                let owner = self.core.shared.router.owner(shard);
+                if owner == self.core.id {
+                    self.run_local(b);
+                } else {
+                    self.core.shared.workers.get().expect("workers started")[owner].send(Msg::Run(b));
+                }
+            }
+        }
+    }
+
+    /// Runs a batch built here on a shard owned here, delivering straight from guest memory.
+    fn run_local(&mut self, mut b: Box<Batch>) {
+        let shard = self.shards[b.shard as usize]
+            .as_mut()
+            .expect("local shard");
+        let shared = &self.core.shared;
+        let st = &shared.threads[self.core.id];
+        match shard.batch(&b.data, b.count) {
+            Ok(resp) => {
+                let recs = abi::responses(resp).expect("checked by Shard::batch");
+                for (r, t) in recs.zip(b.tickets.iter()) {
+                    let r = r.expect("checked by Shard::batch");
+                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Resp(r));
+                }
+            }
+            Err(f) => {
+                for t in &b.tickets {
+                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Fault(&f.0));
+                }
+            }
+        }
+        for (group, t) in std::mem::take(&mut b.stats) {
+            let text = shard.stats(group);
+            deliver(&mut self.slab, &mut self.touched, shared, st, t, Delivery::Stats(&text));
+        }
+        schedule_guest_timers(&mut self.base, shard);
+        self.core.recycle(b);
+    }
+
+    /// Runs a batch another worker sent for a shard owned here and sends the answers back.
+    fn run_remote(&mut self, mut b: Box<Batch>) {
+        let Some(shard) = self.shards[b.shard as usize].as_mut() else {
+            b.fault = Some("shard routed to the wrong worker".into());
+            return self.reply_remote(b);
+        };
+        match shard.batch(&b.data, b.count) {
+            Ok(resp) => {
+                b.data.clear();
+                b.data.extend_from_slice(resp);
+            }
+            Err(f) => b.fault = Some(f.0),
+        }
+        for (group, _) in &b.stats {
+            b.stats_out.push(shard.stats(*group));
+        }
+        schedule_guest_timers(&mut self.base, shard);
+        self.reply_remote(b)
+    }
+
+    fn reply_remote(&self, b: Box<Batch>) {
+        let origin = b.origin;
+        self.core.shared.workers.get().expect("workers started")[origin].send(Msg::Done(b));
+    }
+
+    /// Delivers the answers of a batch this worker sent to another.
+    fn on_done(&mut self, mut b: Box<Batch>) {
+        let shared = &self.core.shared;
+        let st = &shared.threads[self.core.id];
+        match &b.fault {
+            None => {
+                let recs = abi::responses(&b.data).into_iter().flatten();
+                for (r, t) in recs.zip(b.tickets.iter()) {
+                    let d = match &r {
+                        Some(r) => Delivery::Resp(r.clone()),
+                        None => Delivery::Fault("malformed response"),
+                    };
+                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, d);
+                }
+            }
+            Some(f) => {
+                for t in &b.tickets {
+                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Fault(f));
+                }
+            }
+        }
+        let outs = std::mem::take(&mut b.stats_out);
+        for ((_, t), text) in b.stats.iter().zip(outs.iter()) {
+            deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Stats(text));
+        }
+        self.core.recycle(b);
+    }
+
+    /// Handles queued messages; false when the worker must stop.
+    fn drain_messages(&mut self) -> bool {
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Conn(stream) => self.open(stream),
+                Msg::Run(b) => self.run_remote(b),
+                Msg::Done(b) => self.on_done(b),
+                Msg::Shutdown => {
+                    self.close_all();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn open(&mut self, stream: Stream) {
+        let shared = self.core.shared.clone();
+        if stream.set_nonblocking().is_err() {
+            shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let idx = match self.slab.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.conns.push(None);
+                self.slab.gens.push(0);
+                (self.slab.conns.len() - 1) as u32
+            }
+        };
+        let gen = self.slab.gens[idx as usize].wrapping_add(1);
+        self.slab.gens[idx as usize] = gen;
+        let conn = Conn::new(stream, gen, clock::now());
+        let key = idx as usize;
+        let registered = match &conn.stream {
+            Stream::Tcp(s) => self.base.register(s, key, Interest::READ),
+            #[cfg(unix)]
+            Stream::Unix(s) => self.base.register(s, key, Interest::READ),
+        };
+        if registered.is_err() {
+            shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            self.slab.free.push(idx);
+            return;
+        }
+        let (addr, listen_addr) = conn.stream.describe();
+        let info = Arc::new(ConnInfo {
+            addr,
+            listen_addr,
+            state: AtomicU8::new(0),
+            last_cmd_time: AtomicU32::new(clock::now()),
+        });
+        let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        shared
+            .conn_registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, info.clone());
+        bump(&shared.threads[self.core.id].total_connections, 1);
+        if shared.verbose() > 1 {
+            eprintln!("<{id} new auto-negotiating client connection");
+        }
+        self.slab.conns[idx as usize] = Some((conn, info, id));
+    }
+
+    fn close(&mut self, idx: u32) {
+        let Some((conn, _info, id)) = self.slab.conns.get_mut(idx as usize).and_then(|c| c.take())
+        else {
+            return;
+        };
+        let _ = match &conn.stream {
+            Stream::Tcp(s) => self.base.deregister(s),
+            #[cfg(unix)]
+            Stream::Unix(s) => self.base.deregister(s),
+        };
+        drop(conn);
+        self.slab.free.push(idx);
+        let shared = &self.core.shared;
+        shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+        shared
+            .conn_registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if shared.verbose() > 1 {
+            eprintln!("<{id} connection closed.");
+        }
+    }
+
+    fn close_all(&mut self) {
+        for idx in 0..self.slab.conns.len() as u32 {
+            if let Some(c) = self.slab.get(idx) {
+                let _ = c.flush();
+            }
+            self.close(idx);
+        }
+    }
+
+    /// Writes what is ready and sets each touched connection's interest.
+    fn write_touched(&mut self) {
+        let rearm = self.base.rearm_each_event();
+        let touched = std::mem::take(&mut self.touched);
+        for &idx in &touched {
+            let st = &self.core.shared.threads[self.core.id];
+            let Some((conn, info, _)) = self.slab.conns.get_mut(idx as usize).and_then(|c| c.as_mut())
+            else {
+                continue;
+            };
+            if conn.has_unwritten() {
+                match conn.flush() {
+                    Ok(n) => bump(&st.bytes_written, n as u64),
+                    Err(_) => {
+                        self.close(idx);
+                        continue;
+                    }
+                }
+            }
+            if conn.close_after_write && !conn.has_unwritten() && !conn.slots_waiting() {
+                self.close(idx);
+                continue;
+            }
+            // Unblocked with input left over: parse it next iteration.
+            if !conn.has_unwritten() && !conn.over_high_water() && conn.pending_input() > 0 && !conn.queued && conn.swallow == 0 && conn.need <= conn.pending_input() {
+                conn.queued = true;
+                self.ready.push(idx);
+            }
+            let want = if conn.has_unwritten() {
+                Interest::WRITE
+            } else if conn.close_after_write || conn.over_high_water() {
+                Interest::NONE
+            } else {
+                Interest::READ
+            };
+            conn.update_state();
+            info.state.store(conn.state as u8, Ordering::Relaxed);
+            info.last_cmd_time.store(conn.last_cmd_time, Ordering::Relaxed);
+            if want != conn.interest || rearm {
+                conn.interest = want;
+                let r = match &conn.stream {
+                    Stream::Tcp(s) => self.base.modify(s, idx as usize, want),
+                    #[cfg(unix)]
+                    Stream::Unix(s) => self.base.modify(s, idx as usize, want),
+                };
+                if r.is_err() {
+                    self.close(idx);
+                }
+            }
+        }
+        let mut touched = touched;
+        touched.clear();
+        if self.touched.is_empty() {
+            self.touched = touched;
+        }
+    }
+
+    fn on_timer(&mut self, t: Timer) {
+        match t {
+            Timer::Clock => {
+                self.base
+                    .add_timer(Instant::now() + Duration::from_secs(1), Timer::Clock);
+                let now = clock::now();
+                for shard in self.shards.iter_mut().flatten() {
+                    shard.tick(now);
+                    schedule_guest_timers(&mut self.base, shard);
+                }
+                self.close_idle(now);
+            }
+            Timer::Guest {
+                shard,
+                generation,
+                token,
+            } => {
+                if let Some(s) = self.shards[shard as usize].as_mut() {
+                    if s.generation == generation {
+                        s.timer(token);
+                        schedule_guest_timers(&mut self.base, s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// memcached's `-o idle_timeout`: close connections idle that long.
+    fn close_idle(&mut self, now: u32) {
+        let timeout = self.core.shared.settings.idle_timeout;
+        if timeout == 0 {
+            return;
+        }
+        for idx in 0..self.slab.conns.len() as u32 {
+            let idle = self.slab.get(idx).is_some_and(|c| {
+                !c.slots_waiting() && !c.has_unwritten() && now.saturating_sub(c.last_cmd_time) > timeout
+            });
+            if idle {
+                self.close(idx);
+            }
+        }
+    }
+}
+
+fn schedule_guest_timers(base: &mut EventBase<Timer>, shard: &mut Shard) {
+    let shard_id = shard.config.shard_id;
+    let generation = shard.generation;
+    for (token, delay_ms) in shard.take_timers() {
+        base.add_timer(
+            Instant::now() + Duration::from_millis(delay_ms as u64),
+            Timer::Guest {
+                shard: shard_id,
+                generation,
+                token,
+            },
+        );
+    }
+}
+
+/// Hands one shard answer to the connection slot waiting for it.
+fn deliver(
+    slab: &mut Slab,
+    touched: &mut Vec<u32>,
+    shared: &Shared,
+    st: &ThreadStats,
+    t: Ticket,
+    d: Delivery<'_>,
+) {
+    if t.conn == Ticket::DISCARD.conn {
+        return;
+    }
+    let Some(conn) = slab.get_gen(t.conn, t.gen) else {
+        return;
+    };
+    if conn.complete(t.seq, |reply, last, out| {
+        text_cmd::render(reply, d, last, out, shared, st)
+    }) {
+        touched.push(t.conn);
+    }
+}

@@ -1,0 +1,265 @@
+//! Item records: fixed-size metadata slots in chunks, addressed by `u32`.
+//!
+//! An item is one [`Entry`] (44 bytes on wasm32) plus one heap allocation
+//! holding key and value back to back. Links between entries (LRU lists,
+//! hash chains, the free list) are slot numbers rather than pointers: half the
+//! size on 64-bit hosts and nothing for the borrow checker to object to.
+//!
+//! Slots live in fixed chunks instead of one `Vec` so that growing never
+//! copies (or needs twice the memory for) the whole table, which on wasm32
+//! would fail long before 4 GiB. Free slots form a doubly linked list through
+//! `prev`/`next` so the store can pull particular slots out of it when it
+//! empties the last chunk (see `Store::compact_step`).
+
+use std::collections::TryReserveError;
+use std::mem::size_of;
+use std::ops::Range;
+
+/// "No slot": the end of a list or chain.
+pub const NIL: u32 = u32::MAX;
+
+const CHUNK_SHIFT: u32 = 8;
+/// Slots per chunk. Small enough that a tiny budget is not eaten by one chunk.
+pub const CHUNK: usize = 1 << CHUNK_SHIFT;
+
+/// `Entry::bits`.
+pub mod bit {
+    /// The slot holds an item (else it is on the free list).
+    pub const LIVE: u8 = 1 << 0;
+    /// Fetched at least once since stored (memcached ITEM_FETCHED).
+    pub const FETCHED: u8 = 1 << 1;
+    /// Fetched again since it last moved between lists (memcached ITEM_ACTIVE).
+    pub const ACTIVE: u8 = 1 << 2;
+    /// On the protected (warm) list, else on the probation (cold) list.
+    pub const WARM: u8 = 1 << 3;
+}
+
+/// One item's metadata. Nothing is wider than 4 bytes on wasm32 (the CAS is
+/// two halves), so it packs into 44 bytes there without padding.
+#[derive(Default)]
+pub struct Entry {
+    /// Key then value.
+    pub data: Box<[u8]>,
+    cas: [u32; 2],
+    /// Server time the item expires at; 0 = never.
+    pub exptime: u32,
+    /// Server time of the last store or access (memcached `it->time`).
+    pub time: u32,
+    pub client_flags: u32,
+    /// LRU list neighbours (towards head / towards tail), or free-list links.
+    pub prev: u32,
+    pub next: u32,
+    /// Next entry in the same hash bucket.
+    pub hnext: u32,
+    pub key_len: u8,
+    pub bits: u8,
+    /// High bits of the key's hash: most chain steps end here without
+    /// touching the key bytes.
+    pub tag: u16,
+}
+
+/// Bytes of one metadata slot.
+pub const ENTRY_SIZE: usize = size_of::<Entry>();
+
+#[cfg(target_arch = "wasm32")]
+const _: () = assert!(ENTRY_SIZE == 44);
+
+impl Entry {
+    #[inline]
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        &self.data[self.key_len as usize..]
+    }
+
+    #[inline]
+    pub fn value_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.key_len as usize..]
+    }
+
+    #[inline]
+    pub fn cas(&self) -> u64 {
+        u64::from(self.cas[0]) | (u64::from(self.cas[1]) << 32)
+    }
+
+    #[inline]
+    pub fn set_cas(&mut self, cas: u64) {
+        self.cas = [cas as u32, (cas >> 32) as u32];
+    }
+
+    #[inline]
+    pub fn is_live(&self) -> bool {
+        self.bits & bit::LIVE != 0
+    }
+
+    #[inline]
+    pub fn has(&self, b: u8) -> bool {
+        self.bits & b != 0
+    }
+}
+
+pub struct Slab {
+    chunks: Vec<Box<[Entry]>>,
+    free_head: u32,
+    free: usize,
+    live: usize,
+}
+
+impl Default for Slab {
+    fn default() -> Self {
+        Slab {
+            chunks: Vec::new(),
+            free_head: NIL,
+            free: 0,
+            live: 0,
+        }
+    }
+}
+
+impl Slab {
+    #[inline]
+    pub fn get(&self, i: u32) -> &Entry {
+        &self.chunks[(i >> CHUNK_SHIFT) as usize][i as usize & (CHUNK - 1)]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, i: u32) -> &mut Entry {
+        &mut self.chunks[(i >> CHUNK_SHIFT) as usize][i as usize & (CHUNK - 1)]
+    }
+
+    /// Slots allocated (live + free).
+    pub fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    pub fn free(&self) -> usize {
+        self.free
+    }
+
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Memory held by the slots and the chunk index.
+    pub fn bytes(&self) -> u64 {
+        (self.chunks.capacity() * size_of::<Box<[Entry]>>() + self.capacity() * ENTRY_SIZE) as u64
+    }
+
+    /// What one more chunk costs (slots plus, at worst, a doubled chunk index).
+    pub fn chunk_cost(&self) -> u64 {
+        let index_growth = if self.chunks.len() == self.chunks.capacity() {
+            self.chunks.capacity().max(4) * size_of::<Box<[Entry]>>()
+        } else {
+            0
+        };
+        (CHUNK * ENTRY_SIZE + index_growth) as u64
+    }
+
+    /// Takes a free slot (adding a chunk if none is left) and marks it live.
+    pub fn alloc(&mut self) -> Result<u32, TryReserveError> {
+        if self.free_head == NIL {
+            self.add_chunk()?;
+        }
+        let i = self.pop_free().expect("a chunk was just added");
+        self.live += 1;
+        let e = self.get_mut(i);
+        e.bits = bit::LIVE;
+        e.prev = NIL;
+        e.next = NIL;
+        e.hnext = NIL;
+        Ok(i)
+    }
+
+    /// Returns slot `i` to the free list and hands back its data to drop.
+    pub fn release(&mut self, i: u32) -> Box<[u8]> {
+        let e = std::mem::take(self.get_mut(i));
+        self.live -= 1;
+        self.push_free(i);
+        e.data
+    }
+
+    fn add_chunk(&mut self) -> Result<(), TryReserveError> {
+        let base = self.capacity();
+        assert!(base + CHUNK <= NIL as usize, "slot numbers exhausted");
+        self.chunks.try_reserve(1)?;
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(CHUNK)?;
+        slots.resize_with(CHUNK, Entry::default);
+        self.chunks.push(slots.into_boxed_slice());
+        // Pushed in reverse so that the lowest slot is handed out first,
+        // which keeps the last chunk the emptiest one.
+        for i in (base..base + CHUNK).rev() {
+            self.push_free(i as u32);
+        }
+        Ok(())
+    }
+
+    fn push_free(&mut self, i: u32) {
+        let head = self.free_head;
+        if head != NIL {
+            self.get_mut(head).prev = i;
+        }
+        let e = self.get_mut(i);
+        e.prev = NIL;
+        e.next = head;
+        self.free_head = i;
+        self.free += 1;
+    }
+
+    /// Takes the first free slot.
+    pub fn pop_free(&mut self) -> Option<u32> {
+        let i = self.free_head;
+        if i == NIL {
+            return None;
+        }
+        self.unlink_free(i);
+        Some(i)
+    }
+
+    /// Takes free slot `i` out of the free list.
+    pub fn unlink_free(&mut self, i: u32) {
+        let (prev, next) = {
+            let e = self.get(i);
+            debug_assert!(!e.is_live());
+            (e.prev, e.next)
+        };
+        if prev == NIL {
+            self.free_head = next;
+        } else {
+            self.get_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.get_mut(next).prev = prev;
+        }
+        self.free -= 1;
+    }
+
+    /// Slots of the last chunk.
+    pub fn last_chunk(&self) -> Option<Range<u32>> {
+        let n = self.chunks.len();
+        (n > 0).then(|| ((n - 1) * CHUNK) as u32..(n * CHUNK) as u32)
+    }
+
+    /// Moves the item in `src` into the detached free slot `dst`. The caller
+    /// has already pointed every link at `dst`.
+    pub fn move_entry(&mut self, src: u32, dst: u32) {
+        let e = std::mem::take(self.get_mut(src));
+        *self.get_mut(dst) = e;
+    }
+
+    /// Drops the last chunk, whose slots must all be empty and detached.
+    pub fn pop_chunk(&mut self) {
+        let chunk = self.chunks.pop().expect("a chunk to pop");
+        debug_assert!(chunk.iter().all(|e| !e.is_live()));
+        if self.chunks.len() * 4 < self.chunks.capacity() {
+            self.chunks.shrink_to(self.chunks.len() * 2);
+        }
+    }
+}
