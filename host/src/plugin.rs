@@ -324,7 +324,7 @@ impl Shard {
                 let inst = self.inst.as_ref().expect("live instance");
                 Ok(&inst.memory.data(&inst.store)[ptr..ptr + len])
             }
-            Err(e) => Err(self.fault("batch", e)),
+            Err(e) => Err(self.fault("batch", format!("{e:#}"))),
         }
     }
 
@@ -335,7 +335,7 @@ impl Shard {
         let Some(f) = inst.tick.clone() else { return };
         inst.store.set_epoch_deadline(ticks);
         if let Err(e) = f.call(&mut inst.store, now as i32) {
-            self.fault("tick", e);
+            self.fault("tick", format!("{e:#}"));
         }
     }
 
@@ -346,7 +346,7 @@ impl Shard {
         let Some(f) = inst.timer.clone() else { return };
         inst.store.set_epoch_deadline(ticks);
         if let Err(e) = f.call(&mut inst.store, token as i64) {
-            self.fault("timer", e);
+            self.fault("timer", format!("{e:#}"));
         }
     }
 
@@ -374,7 +374,7 @@ impl Shard {
                 }
             }
             Err(e) => {
-                self.fault("stats", e);
+                self.fault("stats", format!("{e:#}"));
                 Vec::new()
             }
         }

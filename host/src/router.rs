@@ -30,7 +30,7 @@ impl Router {
             return 0;
         }
         // The high bits are the best mixed; reduce with a multiply instead of `%`.
-        ((hash(key) >> 32) * self.shards as u64 >> 32) as u32
+        (((hash(key) >> 32) * self.shards as u64) >> 32) as u32
     }
 
     #[inline]

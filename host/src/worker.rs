@@ -136,7 +136,9 @@ pub struct Core {
     batches: Vec<Option<Box<Batch>>>,
     /// Shards whose batch has something in it, in first-use order.
     dirty: Vec<u32>,
-    /// Spare batches, so the steady state allocates nothing.
+    /// Spare batches, so the steady state allocates nothing. Boxed because
+    /// batches travel between threads as `Box<Batch>`.
+    #[allow(clippy::vec_box)]
     pool: Vec<Box<Batch>>,
 }
 
@@ -194,9 +196,12 @@ pub enum Timer {
     Guest { shard: u32, generation: u64, token: u64 },
 }
 
+/// A live connection: its state, what `stats conns` shows of it, and its id there.
+type Entry = (Conn<Reply>, Arc<ConnInfo>, u64);
+
 /// Connections by slab index; the generation guards against index reuse.
 struct Slab {
-    conns: Vec<Option<(Conn<Reply>, Arc<ConnInfo>, u64)>>,
+    conns: Vec<Option<Entry>>,
     gens: Vec<u32>,
     free: Vec<u32>,
 }
