@@ -275,6 +275,10 @@ impl Worker {
     pub fn run(mut self) {
         self.base
             .add_timer(Instant::now() + Duration::from_secs(1), Timer::Clock);
+        // Timers the shards asked for during init.
+        for shard in self.shards.iter_mut().flatten() {
+            schedule_guest_timers(&mut self.base, shard);
+        }
         let mut events: Vec<Event> = Vec::with_capacity(256);
         loop {
             let max_wait = if self.ready.is_empty() {

@@ -1,0 +1,128 @@
+//! End-to-end tests of the plugin sandbox and the host services plugins get:
+//! a plugin that traps, loops forever, grows memory without bound or returns
+//! a malformed answer costs only the affected commands (`SERVER_ERROR`) and
+//! that shard's contents; the clock tick and guest timers reach the guest.
+
+mod common;
+
+use common::Server;
+use std::time::{Duration, Instant};
+
+fn plugin(name: &str) -> String {
+    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stat(s: &Server, name: &str) -> u64 {
+    s.stats("")
+        .get(name)
+        .unwrap_or_else(|| panic!("no stat {name}"))
+        .parse()
+        .unwrap()
+}
+
+/// Each misbehaviour of tests/plugins/faulty.wat, one at a time: the command
+/// that triggered it gets SERVER_ERROR, the shard restarts, and the server
+/// keeps serving this and other connections.
+#[test]
+fn faulting_plugin_never_takes_the_server_down() {
+    let faulty = plugin("faulty.wat");
+    let mut server = Server::start(&[
+        "-t", "2", "-m", "64", "--plugin", &faulty, "-o", "plugin_deadline_ms=300",
+    ]);
+    let mut bystander = server.client();
+    let mut c = server.client();
+    for (i, key) in ["trap1", "loop1", "grow1", "badr1"].iter().enumerate() {
+        let start = Instant::now();
+        let answer = c.cmd(&format!("get {key}"));
+        assert!(
+            answer.starts_with("SERVER_ERROR"),
+            "{key}: expected SERVER_ERROR, got {answer:?}"
+        );
+        assert_eq!(c.line(), "END", "{key}: the get still ends");
+        // A runaway guest is stopped by the deadline, not left spinning.
+        assert!(start.elapsed() < Duration::from_secs(10), "{key} took {:?}", start.elapsed());
+        // Same connection, same and other shards: still served.
+        assert_eq!(c.set("after", 0, 0, b"v"), "STORED", "after {key}");
+        assert_eq!(bystander.set(&format!("other{i}"), 0, 0, b"v"), "STORED", "after {key}");
+        assert_eq!(stat(&server, "plugin_traps"), i as u64 + 1, "after {key}");
+        assert_eq!(stat(&server, "plugin_restarts"), i as u64 + 1, "after {key}");
+    }
+    server.assert_running();
+}
+
+/// The memory cap holds: a guest that grows its memory until refused is
+/// stopped at the cap (budget * 1.5 + 32 MiB + 4 * -I), not at the machine's
+/// limit, so the server's RSS stays bounded.
+#[test]
+fn runaway_memory_growth_is_capped() {
+    let faulty = plugin("faulty.wat");
+    let mut server = Server::start(&["-t", "1", "-m", "8", "-I", "1k", "--plugin", &faulty]);
+    let mut c = server.client();
+    for _ in 0..3 {
+        assert!(c.cmd("get grow").starts_with("SERVER_ERROR"));
+        assert_eq!(c.line(), "END");
+    }
+    assert_eq!(c.set("k", 0, 0, b"v"), "STORED");
+    #[cfg(target_os = "linux")]
+    {
+        let pid = server.stats("")["pid"].clone();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let rss_kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Cap for -m 8: 12 MiB + 32 MiB + 4 KiB; the process adds its own code.
+        assert!(rss_kb < 200 * 1024, "RSS {rss_kb} KiB after capped growth");
+    }
+    server.assert_running();
+}
+
+/// The 1-second clock is forwarded into every guest (`wmc_tick`, with the
+/// same `now` the `now` import returns), and a timer a guest asked for
+/// through `timer_set` calls it back (tests/plugins/timers.wat re-arms a
+/// 100 ms timer each time it fires).
+#[test]
+fn clock_ticks_and_guest_timers_reach_the_plugin() {
+    let timers = plugin("timers.wat");
+    let mut server = Server::start(&["-t", "2", "--plugin", &timers]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = server.stats("");
+    let fired: u64 = s["timer_fired"].parse().unwrap();
+    let ticks: u64 = s["ticks"].parse().unwrap();
+    let last_now: u64 = s["last_tick_now"].parse().unwrap();
+    // Two shards, ~25 firings each in 2.5 s; generous for a loaded machine.
+    assert!(fired >= 10, "timer_fired {fired}");
+    assert!(ticks >= 2, "ticks {ticks}");
+    // Server time starts at 62 (memcached's clock), summed over two shards.
+    assert!(last_now >= 2 * 62, "last_tick_now {last_now}");
+    server.assert_running();
+}
+
+/// A plugin whose ABI version is not 1 is refused at start with a clear error.
+#[test]
+fn wrong_abi_version_is_refused() {
+    let dir = std::env::temp_dir().join(format!("wasmcached-abi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v2.wat");
+    let faulty = std::fs::read_to_string(plugin("faulty.wat")).unwrap();
+    std::fs::write(
+        &path,
+        faulty.replace(
+            "(func (export \"wmc_abi_version\") (result i32) (i32.const 1))",
+            "(func (export \"wmc_abi_version\") (result i32) (i32.const 2))",
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::server_bin())
+        .args(["-p", "0", "-l", "127.0.0.1", "--plugin"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ABI version 2"), "stderr: {err}");
+}
