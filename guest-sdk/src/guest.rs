@@ -42,6 +42,12 @@ pub trait Plugin: Sized + 'static {
     fn stats(&mut self, _group: i32, _out: &mut StatsWriter<'_>) {}
 }
 
+/// memcached's words when a reply cannot be built for lack of memory.
+const OUT_OF_MEMORY: &str = "out of memory writing get response";
+/// Room reserved per request before a batch runs, so the fallback error
+/// answer always fits.
+const RESERVE_PER_RESPONSE: usize = abi::RESPONSE_HEADER + OUT_OF_MEMORY.len();
+
 /// Writes the one response for the current request.
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
@@ -49,11 +55,23 @@ pub struct Responder<'a> {
 }
 
 impl<'a> Responder<'a> {
-    /// Writes a full response record.
+    /// Writes a full response record. If the guest heap cannot hold it (a
+    /// large value in a fragmented heap), the request is answered with an
+    /// error instead of trapping: the batch reserved room for that up front.
     pub fn respond(&mut self, r: &Response<'_>) {
-        if !self.answered {
+        if self.answered {
+            return;
+        }
+        self.answered = true;
+        if self.out.try_reserve(r.encoded_len()).is_ok() {
             r.encode(self.out);
-            self.answered = true;
+        } else {
+            Response {
+                status: Status::Error as u8,
+                value: OUT_OF_MEMORY.as_bytes(),
+                ..Default::default()
+            }
+            .encode(self.out);
         }
     }
 
@@ -223,8 +241,13 @@ impl<P: Plugin> Default for Runtime<P> {
 
 impl<P: Plugin> Runtime<P> {
     /// `wmc_input(size)`: a buffer of at least `size` bytes the host writes into.
+    /// Null if the heap cannot provide it; the host then fails the batch
+    /// without trapping the instance.
     pub fn input(&mut self, size: usize) -> *mut u8 {
         if self.input.len() < size {
+            if self.input.try_reserve(size - self.input.len()).is_err() {
+                return std::ptr::null_mut();
+            }
             self.input.resize(size, 0);
         }
         self.input.as_mut_ptr()
@@ -270,9 +293,22 @@ impl<P: Plugin> Runtime<P> {
         } = self;
         abi::begin_batch(output);
         let mut count = 0u32;
-        if let (Some(plugin), Some(reqs)) =
-            (plugin.as_mut(), input.get(..len).and_then(abi::requests))
+        let reqs = input.get(..len).and_then(abi::requests);
+        let announced = input.get(..len).map_or(0, |b| {
+            if b.len() >= abi::BATCH_HEADER {
+                abi::batch_count(b) as usize
+            } else {
+                0
+            }
+        });
+        if output
+            .try_reserve(announced.saturating_mul(RESERVE_PER_RESPONSE))
+            .is_err()
         {
+            // Not even room for error answers: an empty batch tells the host.
+            return output;
+        }
+        if let (Some(plugin), Some(reqs)) = (plugin.as_mut(), reqs) {
             for req in reqs {
                 let mut r = Responder {
                     out: output,

@@ -324,6 +324,7 @@ impl Shard {
                 let inst = self.inst.as_ref().expect("live instance");
                 Ok(&inst.memory.data(&inst.store)[ptr..ptr + len])
             }
+            Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
             Err(e) => Err(self.fault("batch", format!("{e:#}"))),
         }
     }
@@ -389,12 +390,25 @@ impl Shard {
     }
 }
 
+/// The guest had no memory for a batch's input: the batch fails with an
+/// out-of-memory error, but the instance and its items are fine.
+#[derive(Debug)]
+struct NoInputBuffer;
+
+impl std::fmt::Display for NoInputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("out of memory")
+    }
+}
+
+impl std::error::Error for NoInputBuffer {}
+
 /// Copies `bytes` into the guest's input buffer (`wmc_input`), bounds-checked.
 fn write_input(inst: &mut Live, bytes: &[u8], ticks: u64) -> Result<()> {
     inst.store.set_epoch_deadline(ticks);
     let ptr = inst.input.call(&mut inst.store, bytes.len() as i32)? as u32 as usize;
     if ptr == 0 && !bytes.is_empty() {
-        bail!("guest could not allocate an input buffer of {} bytes", bytes.len());
+        return Err(NoInputBuffer.into());
     }
     // The guest may have grown its memory: look the data up afresh.
     let data = inst.memory.data_mut(&mut inst.store);

@@ -49,8 +49,16 @@ pub struct ConnStats {
     pub rejected_connections: AtomicU64,
 }
 
+/// Stats that describe a size or an age rather than count something: over
+/// several shards the largest is the meaningful one, not the sum.
+fn takes_max(name: &str) -> bool {
+    ["age", "_time", "chunk_size", "chunks_per_page", "hash_power_level"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
 /// Sums `name value` lines from several shards. Values that are not numbers
-/// keep the first shard's text; `*age*` values take the maximum.
+/// keep the first shard's text; sizes and ages take the maximum.
 #[derive(Default)]
 pub struct Aggregate {
     pub values: BTreeMap<String, Agg>,
@@ -71,7 +79,7 @@ impl Aggregate {
             let value = value.trim();
             match (self.values.get_mut(name), value.parse::<u64>()) {
                 (Some(Agg::Num(old)), Ok(v)) => {
-                    if name.ends_with("age") {
+                    if takes_max(name) {
                         *old = (*old).max(v)
                     } else {
                         *old += v

@@ -69,7 +69,7 @@ impl Default for Index {
 
 impl Index {
     /// Buckets of the current table.
-    pub fn len(&self) -> usize {
+    pub fn buckets(&self) -> usize {
         self.cur.len()
     }
 

@@ -54,7 +54,7 @@ mod tests {
         let w = size_of::<usize>() as u64;
         assert_eq!(alloc_size(1), 4 * w);
         let big = alloc_size(1000);
-        assert!(big >= 1000 + w && big < 1000 + 3 * w && big % (2 * w) == 0);
+        assert!(big >= 1000 + w && big < 1000 + 3 * w && big.is_multiple_of(2 * w));
     }
 
     #[test]

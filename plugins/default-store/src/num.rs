@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(parse_u64(b"000000000000000000000000001"), Some(1));
         // strtoull's modular negation of a small magnitude stays "positive".
         assert_eq!(parse_u64(b"-18446744073709551615"), Some(1));
-        assert_eq!(parse_u64(b"-9223372036854775809"), Some(9223372036854775807));
+        assert_eq!(
+            parse_u64(b"-9223372036854775809"),
+            Some(9223372036854775807)
+        );
     }
 
     #[test]

@@ -1,0 +1,603 @@
+//! memcached 1.6's item store semantics on top of the slab, index and LRU.
+//!
+//! Each operation mirrors the memcached function named in its doc comment;
+//! where this store deliberately differs, the comment says so and why.
+
+mod report;
+mod space;
+
+use crate::hash::hash;
+use crate::index::{Index, MIN_BUCKETS};
+use crate::lru::{Lru, COLD};
+use crate::mem::{alloc_size, memcached_ntotal, MEMCACHED_CHUNK_MAX};
+use crate::num::parse_u64;
+use crate::slab::{bit, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
+use crate::stats::Counters;
+use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
+use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
+
+/// Keys are stored with a one-byte length; the host enforces memcached's 250.
+const MAX_KEY: usize = 255;
+
+/// Settings from `--plugin-config`, e.g. `warm_pct=40,crawl_per_tick=8192`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Share of the item bytes the protected (warm) list may hold.
+    pub warm_pct: u64,
+    /// Slots the expiry scan visits per background slice (once a second,
+    /// more often while it keeps finding mostly dead items).
+    pub crawl_per_tick: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        // memcached's warm_lru_pct. Measured (tests::tuning_sweep): with
+        // the two-fetch rule the hit ratio is flat from 40 up, and promoting
+        // on the first fetch instead wins on pure Zipf but falls below plain
+        // LRU once read-once items are common.
+        Tuning {
+            warm_pct: 40,
+            crawl_per_tick: 4096,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn parse(s: &str) -> Result<Tuning, String> {
+        let mut t = Tuning::default();
+        for item in s.split([',', ' ']).filter(|s| !s.is_empty()) {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("plugin config: expected key=value, got {item:?}"))?;
+            let n: u64 = v
+                .parse()
+                .map_err(|_| format!("plugin config: {k} wants a number, got {v:?}"))?;
+            match k {
+                "warm_pct" if n <= 95 => t.warm_pct = n,
+                "crawl_per_tick" if n > 0 => t.crawl_per_tick = n as usize,
+                "warm_pct" | "crawl_per_tick" => {
+                    return Err(format!("plugin config: {k}={n} is out of range"))
+                }
+                _ => return Err(format!("plugin config: unknown setting {k:?}")),
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// Why a store could not take an item.
+#[derive(Debug)]
+struct NoMemory;
+
+/// The value of an item being written.
+enum Value<'a> {
+    Plain(&'a [u8]),
+    /// The old item's value followed by this.
+    Append(&'a [u8]),
+    /// This followed by the old item's value.
+    Prepend(&'a [u8]),
+}
+
+pub struct Store {
+    slab: Slab,
+    index: Index,
+    lru: Lru,
+    /// Bytes all items, tables and slots may take (`-m` / shards).
+    budget: u64,
+    /// Allocator bytes of all keys and values.
+    data_bytes: u64,
+    no_evict: bool,
+    cas_enabled: bool,
+    shard_id: u64,
+    shard_count: u64,
+    cas_seq: u64,
+    max_item_size: u64,
+    /// memcached's `settings.oldest_live` / `settings.oldest_cas`.
+    oldest_live: u32,
+    oldest_cas: u64,
+    crawl_pos: u32,
+    /// When the background continuation timer was last asked for.
+    slice_timer_armed: Option<u32>,
+    tuning: Tuning,
+    pub stats: Counters,
+}
+
+/// memcached's `do_item_bump`: the first fetch marks an item FETCHED, later
+/// ones mark it ACTIVE, which is what saves it at the LRU tail. The access
+/// time is updated on every bump so `last_access` means what the ABI says.
+fn bump(e: &mut Entry, now: u32) {
+    e.bits |= if e.has(bit::FETCHED) {
+        bit::ACTIVE
+    } else {
+        bit::FETCHED
+    };
+    e.time = now;
+}
+
+impl Store {
+    pub fn new(config: &Config) -> Result<Store, String> {
+        if config.shard_count == 0 || config.shard_id >= config.shard_count {
+            return Err(format!(
+                "bad shard {} of {}",
+                config.shard_id, config.shard_count
+            ));
+        }
+        Ok(Store {
+            slab: Slab::default(),
+            index: Index::default(),
+            lru: Lru::default(),
+            budget: config.memory_budget,
+            data_bytes: 0,
+            no_evict: config.no_evict,
+            cas_enabled: config.cas_enabled,
+            shard_id: config.shard_id.into(),
+            shard_count: config.shard_count.into(),
+            // A shard that trapped comes back empty but must not hand out
+            // CAS values its predecessor already gave to clients: start past
+            // them, assuming fewer than 2^20 stores per second of uptime.
+            cas_seq: u64::from(config.now) << 20,
+            max_item_size: config.max_item_size.into(),
+            oldest_live: 0,
+            oldest_cas: 0,
+            crawl_pos: 0,
+            slice_timer_armed: None,
+            tuning: Tuning::parse(&config.config)?,
+            stats: Counters::default(),
+        })
+    }
+
+    /// Bytes in use as the budget counts them.
+    pub fn used(&self) -> u64 {
+        self.data_bytes + self.slab.bytes() + self.index.bytes()
+    }
+
+    /// memcached's `bytes`: the sum of the item sizes (here: allocation plus slot).
+    pub fn item_bytes(&self) -> u64 {
+        self.data_bytes + (self.slab.live() * ENTRY_SIZE) as u64
+    }
+
+    pub fn curr_items(&self) -> usize {
+        self.slab.live()
+    }
+
+    /// memcached's `get_cas_id`. Shards interleave their sequences so that a
+    /// CAS value is unique across the whole server, not just per shard.
+    fn next_cas(&mut self) -> u64 {
+        if !self.cas_enabled {
+            return 0;
+        }
+        let cas = self.cas_seq * self.shard_count + self.shard_id + 1;
+        self.cas_seq += 1;
+        cas
+    }
+
+    /// memcached's `item_is_flushed`.
+    fn is_flushed(&self, e: &Entry, now: u32) -> bool {
+        let oldest_live = self.oldest_live;
+        if oldest_live == 0 || oldest_live > now {
+            return false;
+        }
+        let cas = e.cas();
+        e.time <= oldest_live || (self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas)
+    }
+
+    /// What the LRU tail and the crawler reclaim: memcached compares with `<`
+    /// there (and `<=` in lookups); kept so the counters split the same way.
+    fn is_reclaimable(&self, e: &Entry, now: u32) -> bool {
+        (e.exptime != 0 && e.exptime < now) || self.is_flushed(e, now)
+    }
+
+    pub fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>) {
+        let Some(op) = req.op() else {
+            out.error("unknown operation");
+            return;
+        };
+        let now = guest::now();
+        match op {
+            Op::FlushAll => {
+                self.flush_all(req.exptime, now);
+                out.status(Status::Ok);
+                return;
+            }
+            Op::MemLimit => {
+                self.set_budget(req.delta);
+                out.status(Status::Ok);
+                return;
+            }
+            _ => {}
+        }
+        if req.key.len() > MAX_KEY {
+            out.error("key too long");
+            return;
+        }
+        match op {
+            Op::Get => self.get(req, now, None, out),
+            Op::Gat => self.get(req, now, Some(req.exptime), out),
+            Op::Touch => self.touch(req, now, out),
+            Op::Set | Op::Add | Op::Replace | Op::Append | Op::Prepend | Op::Cas => {
+                self.store(op, req, now, out)
+            }
+            Op::Delete => self.delete(req, now, out),
+            Op::Incr | Op::Decr => self.arith(op == Op::Incr, req, now, out),
+            Op::FlushAll | Op::MemLimit => unreachable!("handled above"),
+        }
+    }
+
+    /// memcached's `do_item_get` without the bump: finds a live item, and
+    /// drops an expired or flushed one on the way (counting it).
+    fn lookup(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
+        let i = self.index.find(&self.slab, h, key)?;
+        let e = self.slab.get(i);
+        if self.is_flushed(e, now) {
+            self.unlink_hashed(i, h);
+            self.stats.get_flushed += 1;
+            return None;
+        }
+        if e.exptime != 0 && e.exptime <= now {
+            self.unlink_hashed(i, h);
+            self.stats.get_expired += 1;
+            return None;
+        }
+        Some(i)
+    }
+
+    fn unlink_hashed(&mut self, i: u32, h: u64) {
+        self.index.remove(&mut self.slab, i, h);
+        self.lru.unlink(&mut self.slab, i);
+        let data = self.slab.release(i);
+        self.data_bytes -= alloc_size(data.len());
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let h = hash(self.slab.get(i).key());
+        self.unlink_hashed(i, h);
+    }
+
+    /// get / gets / gat / gats / mg. `touch` is the new exptime for gat.
+    fn get(&mut self, req: &Request<'_>, now: u32, touch: Option<u32>, out: &mut Responder<'_>) {
+        let h = hash(req.key);
+        let Some(i) = self.lookup(req.key, h, now) else {
+            out.status(Status::Miss);
+            return;
+        };
+        let e = self.slab.get_mut(i);
+        let last_access = e.time;
+        let fetched = e.has(bit::FETCHED);
+        if let Some(exptime) = touch {
+            e.exptime = exptime;
+        }
+        if req.mflags & mflag::NO_BUMP == 0 {
+            bump(e, now);
+        }
+        let warm = e.has(bit::WARM);
+        match touch {
+            Some(_) => self.stats.slab_touch_hits += 1,
+            None => self.stats.slab_get_hits += 1,
+        }
+        if warm {
+            self.stats.hits_to_warm += 1;
+        } else {
+            self.stats.hits_to_cold += 1;
+        }
+        let e = self.slab.get(i);
+        out.respond(&Response {
+            status: Status::Hit as u8,
+            iflags: if fetched { iflag::FETCHED } else { 0 },
+            key: e.key(),
+            value: if req.mflags & mflag::NO_VALUE != 0 {
+                &[]
+            } else {
+                e.value()
+            },
+            client_flags: e.client_flags,
+            exptime: e.exptime,
+            cas: e.cas(),
+            last_access,
+        });
+    }
+
+    /// memcached's `item_touch`: a bumping lookup that sets a new exptime.
+    fn touch(&mut self, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
+        let h = hash(req.key);
+        let Some(i) = self.lookup(req.key, h, now) else {
+            out.status(Status::NotFound);
+            return;
+        };
+        let e = self.slab.get_mut(i);
+        e.exptime = req.exptime;
+        if req.mflags & mflag::NO_BUMP == 0 {
+            bump(e, now);
+        }
+        let (cas, exptime) = (e.cas(), e.exptime);
+        self.stats.slab_touch_hits += 1;
+        out.respond(&Response {
+            status: Status::Touched as u8,
+            exptime,
+            cas,
+            ..Default::default()
+        });
+    }
+
+    /// delete / md / binary delete; a non-zero `cas` must match (md C, binary).
+    fn delete(&mut self, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
+        let h = hash(req.key);
+        let Some(i) = self.lookup(req.key, h, now) else {
+            out.status(Status::NotFound);
+            return;
+        };
+        if req.cas != 0 && req.cas != self.slab.get(i).cas() {
+            out.status(Status::Exists);
+            return;
+        }
+        self.unlink_hashed(i, h);
+        self.stats.slab_delete_hits += 1;
+        out.status(Status::Deleted);
+    }
+
+    /// memcached's `item_size_ok`, plus what this shard can hold at all.
+    fn fits(&self, key_len: usize, value_len: usize, client_flags: u32) -> bool {
+        let ntotal = memcached_ntotal(key_len, value_len, client_flags, self.cas_enabled);
+        let limit_ok = self.max_item_size == 0 || ntotal <= self.max_item_size;
+        limit_ok && self.fits_budget(key_len + value_len)
+    }
+
+    /// Whether an item of `data_len` bytes fits an otherwise empty shard.
+    fn fits_budget(&self, data_len: usize) -> bool {
+        let fixed = (MIN_BUCKETS * 4 + CHUNK * ENTRY_SIZE) as u64 + 64;
+        crate::mem::footprint(data_len) + fixed <= self.budget
+    }
+
+    /// memcached's `process_update_command` + `do_store_item`.
+    fn store(&mut self, op: Op, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
+        let key = req.key;
+        // The meta and binary protocols turn set/replace with a CAS into a
+        // CAS store; doing it here too keeps any host mapping correct.
+        let mode = match op {
+            Op::Set | Op::Replace if req.cas != 0 => Op::Cas,
+            op => op,
+        };
+        let h = hash(key);
+        if !self.fits(key.len(), req.value.len(), req.client_flags) {
+            // memcached unlinks the old item when a `set` fails, so that a
+            // client never reads stale data after a failed update.
+            if op == Op::Set {
+                if let Some(i) = self.lookup(key, h, now) {
+                    self.unlink_hashed(i, h);
+                }
+            }
+            out.status(Status::TooLarge);
+            return;
+        }
+        self.stats.slab_cmd_set += 1;
+        let old = self.lookup(key, h, now);
+        let (value, client_flags, exptime) = match (mode, old) {
+            (Op::Add, Some(i)) => {
+                // "add only adds a nonexistent item, but promote to head of LRU"
+                self.slab.get_mut(i).time = now;
+                out.status(Status::NotStored);
+                return;
+            }
+            (Op::Replace | Op::Append | Op::Prepend, None) => {
+                out.status(Status::NotStored);
+                return;
+            }
+            (Op::Cas, None) => {
+                out.status(Status::NotFound);
+                return;
+            }
+            (Op::Cas, Some(i)) => {
+                // A zero compare value never matches (memcached's CAS_NONE),
+                // and with -C every item's CAS is 0, so a cas always fails.
+                if req.cas == 0 || req.cas != self.slab.get(i).cas() {
+                    self.stats.slab_cas_badval += 1;
+                    out.status(Status::Exists);
+                    return;
+                }
+                self.stats.slab_cas_hits += 1;
+                (Value::Plain(req.value), req.client_flags, req.exptime)
+            }
+            (Op::Append | Op::Prepend, Some(i)) => {
+                let e = self.slab.get(i);
+                if req.cas != 0 && req.cas != e.cas() {
+                    out.status(Status::Exists);
+                    return;
+                }
+                // The combined item is allocated like any other, and
+                // memcached answers NOT_STORED when that fails.
+                if !self.fits(key.len(), e.value().len() + req.value.len(), e.client_flags) {
+                    out.status(Status::NotStored);
+                    return;
+                }
+                let v = if mode == Op::Append {
+                    Value::Append(req.value)
+                } else {
+                    Value::Prepend(req.value)
+                };
+                (v, e.client_flags, e.exptime)
+            }
+            _ => (Value::Plain(req.value), req.client_flags, req.exptime),
+        };
+        match self.put(key, h, old, value, client_flags, exptime, now) {
+            Ok(cas) => out.stored(cas, exptime),
+            Err(NoMemory) => {
+                if op == Op::Set {
+                    if let Some(i) = old {
+                        self.unlink_hashed(i, h);
+                    }
+                }
+                self.stats.outofmemory += 1;
+                out.status(Status::OutOfMemory);
+            }
+        }
+    }
+
+    /// Writes a new item, into `old`'s slot when it replaces one (memcached's
+    /// `item_replace`: the new item starts unfetched at the probation head).
+    /// Returns the new CAS.
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &mut self,
+        key: &[u8],
+        h: u64,
+        old: Option<u32>,
+        value: Value<'_>,
+        client_flags: u32,
+        exptime: u32,
+        now: u32,
+    ) -> Result<u64, NoMemory> {
+        let pin = old.unwrap_or(NIL);
+        let old_len = old.map_or(0, |i| self.slab.get(i).value().len());
+        let old_alloc = old.map_or(0, |i| alloc_size(self.slab.get(i).data.len()));
+        let len = key.len()
+            + match value {
+                Value::Plain(v) => v.len(),
+                Value::Append(v) | Value::Prepend(v) => old_len + v.len(),
+            };
+        if !self.no_evict && self.index_growth_blocked() {
+            // The table is due to grow but the budget has no room for it:
+            // free a little more than this item needs, a few items per store.
+            for _ in 0..4 {
+                if self.free_one(pin).is_none() {
+                    break;
+                }
+            }
+        }
+        let new_alloc = alloc_size(len);
+        if !self.make_room(new_alloc.saturating_sub(old_alloc), old.is_none(), pin) {
+            return Err(NoMemory);
+        }
+        let mut data = self.alloc_data(len, pin)?;
+        data.extend_from_slice(key);
+        match value {
+            Value::Plain(v) => data.extend_from_slice(v),
+            Value::Append(v) => {
+                data.extend_from_slice(self.slab.get(pin).value());
+                data.extend_from_slice(v);
+            }
+            Value::Prepend(v) => {
+                data.extend_from_slice(v);
+                data.extend_from_slice(self.slab.get(pin).value());
+            }
+        }
+        let data = data.into_boxed_slice();
+        let i = match old {
+            Some(i) => {
+                self.lru.unlink(&mut self.slab, i);
+                let e = self.slab.get_mut(i);
+                let old_data = std::mem::replace(&mut e.data, data);
+                self.data_bytes -= alloc_size(old_data.len());
+                i
+            }
+            None => {
+                let Ok(i) = self.slab.alloc() else {
+                    self.stats.malloc_fails += 1;
+                    return Err(NoMemory);
+                };
+                let e = self.slab.get_mut(i);
+                e.data = data;
+                e.key_len = key.len() as u8;
+                self.index.insert(&mut self.slab, i, h);
+                i
+            }
+        };
+        let cas = self.next_cas();
+        let e = self.slab.get_mut(i);
+        e.bits = bit::LIVE;
+        e.set_cas(cas);
+        e.client_flags = client_flags;
+        e.exptime = exptime;
+        e.time = now;
+        self.data_bytes += new_alloc;
+        self.lru.push_head(&mut self.slab, i, COLD);
+        self.stats.total_items += 1;
+        if old.is_none() {
+            self.maintain_index(space::INSERT_MIGRATE);
+        }
+        Ok(cas)
+    }
+
+    /// incr / decr / ma, memcached's `do_add_delta`.
+    fn arith(&mut self, incr: bool, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
+        let h = hash(req.key);
+        let Some(i) = self.lookup(req.key, h, now) else {
+            out.status(Status::NotFound);
+            return;
+        };
+        let e = self.slab.get(i);
+        let ntotal = memcached_ntotal(
+            req.key.len(),
+            e.value().len(),
+            e.client_flags,
+            self.cas_enabled,
+        );
+        // Empty values and values memcached would keep chunked are refused
+        // before parsing.
+        if e.value().is_empty() || ntotal > MEMCACHED_CHUNK_MAX {
+            out.status(Status::NonNumeric);
+            return;
+        }
+        if req.cas != 0 && req.cas != e.cas() {
+            out.status(Status::Exists);
+            return;
+        }
+        let Some(value) = parse_u64(e.value()) else {
+            out.status(Status::NonNumeric);
+            return;
+        };
+        let value = if incr {
+            self.stats.slab_incr_hits += 1;
+            value.wrapping_add(req.delta)
+        } else {
+            self.stats.slab_decr_hits += 1;
+            value.saturating_sub(req.delta)
+        };
+        let mut buf = [0u8; 20];
+        let digits = fmt_u64(value, &mut buf);
+        if digits.len() <= e.value().len() {
+            // In place, padded with spaces: a later get sees "9 " after
+            // decr of "10", exactly as from memcached.
+            let cas = self.next_cas();
+            let e = self.slab.get_mut(i);
+            let v = e.value_mut();
+            v[..digits.len()].copy_from_slice(digits);
+            v[digits.len()..].fill(b' ');
+            e.set_cas(cas);
+            e.time = now;
+            out.number(value, cas);
+            return;
+        }
+        let (client_flags, exptime) = (e.client_flags, e.exptime);
+        match self.put(
+            req.key,
+            h,
+            Some(i),
+            Value::Plain(digits),
+            client_flags,
+            exptime,
+            now,
+        ) {
+            Ok(cas) => out.number(value, cas),
+            Err(NoMemory) => {
+                self.stats.outofmemory += 1;
+                out.status(Status::OutOfMemory);
+            }
+        }
+    }
+
+    /// memcached's `process_flush_all_command`. `exptime` is the resolved
+    /// server time of the flush, 0 for now. Items are not touched here: they
+    /// die lazily on access, at the LRU tail, or in the background scan.
+    fn flush_all(&mut self, exptime: u32, now: u32) {
+        let new_oldest = if exptime > 0 { exptime } else { now };
+        if self.cas_enabled {
+            // One second back plus the CAS cut-off: items stored in the
+            // flush's own second after the flush survive.
+            self.oldest_live = new_oldest.wrapping_sub(1);
+            if self.oldest_live <= now {
+                self.oldest_cas = self.next_cas();
+            }
+        } else {
+            self.oldest_live = new_oldest;
+        }
+    }
+}

@@ -1,0 +1,1313 @@
+//! End-to-end tests of the store through the SDK glue the host uses: requests
+//! are encoded with `abi::Request::encode`, run by `guest::Runtime::batch`,
+//! and the response records decoded again. After every batch the harness asks
+//! the store (through a test-only op) to cross-check its internal structures.
+
+use crate::mem::footprint;
+use crate::Store;
+use wasmcached_sdk::abi::{self, init_flag, mflag, stats_group, Init, Op, Request, Status};
+use wasmcached_sdk::guest::{test_clock, Runtime};
+use wasmcached_sdk::{Config, Plugin, Responder, StatsWriter};
+
+/// A raw op code no ABI op uses: "check your invariants".
+const CHECK: u8 = 200;
+
+/// The store plus an invariant check reachable through the batch path.
+struct Checked(Store);
+
+impl Plugin for Checked {
+    fn init(config: &Config) -> Result<Self, String> {
+        Store::new(config).map(Checked)
+    }
+    fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>) {
+        if req.op == CHECK {
+            self.0.check_invariants();
+            out.status(Status::Ok);
+        } else {
+            self.0.handle(req, out)
+        }
+    }
+    fn tick(&mut self, now: u32) {
+        self.0.tick(now)
+    }
+    fn timer(&mut self, token: u64) {
+        self.0.timer(token)
+    }
+    fn stats(&mut self, group: i32, out: &mut StatsWriter<'_>) {
+        self.0.write_stats(group, out)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Resp {
+    status: Status,
+    iflags: u8,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    flags: u32,
+    exptime: u32,
+    cas: u64,
+    last_access: u32,
+}
+
+struct Shard {
+    rt: Runtime<Checked>,
+    /// Cross-check the store after every batch (O(items), so big tests
+    /// turn it off and call `verify`).
+    check: bool,
+    /// Timers (test_clock::timers) already run.
+    timers_seen: usize,
+}
+
+const MB: u64 = 1 << 20;
+
+fn init(budget: u64, flags: u32) -> Init<'static> {
+    Init {
+        abi_version: abi::ABI_VERSION,
+        shard_id: 0,
+        shard_count: 1,
+        flags,
+        memory_budget: budget,
+        max_item_size: 1 << 20,
+        now: 100,
+        config: b"",
+    }
+}
+
+impl Shard {
+    fn new(budget: u64) -> Shard {
+        Shard::with(init(budget, init_flag::CAS))
+    }
+
+    fn with(init: Init<'_>) -> Shard {
+        test_clock::set(init.now);
+        let mut rt = Runtime::default();
+        let mut buf = Vec::new();
+        init.encode(&mut buf);
+        write_input(&mut rt, &buf);
+        assert_eq!(rt.init(buf.len()), 0, "init refused");
+        Shard {
+            rt,
+            check: true,
+            timers_seen: test_clock::timers().len(),
+        }
+    }
+
+    fn batch(&mut self, reqs: &[Request<'_>]) -> Vec<Resp> {
+        let mut buf = Vec::new();
+        abi::begin_batch(&mut buf);
+        for r in reqs {
+            r.encode(&mut buf);
+        }
+        let checks = usize::from(self.check);
+        if self.check {
+            Request {
+                op: CHECK,
+                ..Default::default()
+            }
+            .encode(&mut buf);
+        }
+        abi::set_batch_count(&mut buf, (reqs.len() + checks) as u32);
+        write_input(&mut self.rt, &buf);
+        let out = self.rt.batch(buf.len());
+        assert_eq!(abi::batch_count(out) as usize, reqs.len() + checks);
+        let mut resps: Vec<Resp> = abi::responses(out)
+            .unwrap()
+            .map(|r| {
+                let r = r.expect("well-formed response");
+                Resp {
+                    status: r.status().expect("known status"),
+                    iflags: r.iflags,
+                    key: r.key.to_vec(),
+                    value: r.value.to_vec(),
+                    flags: r.client_flags,
+                    exptime: r.exptime,
+                    cas: r.cas,
+                    last_access: r.last_access,
+                }
+            })
+            .collect();
+        if self.check {
+            let check = resps.pop().unwrap();
+            assert_eq!(
+                check.status,
+                Status::Ok,
+                "invariant check answered {check:?}"
+            );
+        }
+        resps
+    }
+
+    fn verify(&mut self) {
+        let check = self.check;
+        self.check = true;
+        self.batch(&[]);
+        self.check = check;
+    }
+
+    fn one(&mut self, req: Request<'_>) -> Resp {
+        self.batch(&[req]).pop().unwrap()
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Resp {
+        self.store(Op::Set, key, value, 0, 0)
+    }
+
+    fn store(&mut self, op: Op, key: &str, value: &str, flags: u32, exptime: u32) -> Resp {
+        self.one(Request {
+            op: op as u8,
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            client_flags: flags,
+            exptime,
+            ..Default::default()
+        })
+    }
+
+    fn cas(&mut self, key: &str, value: &str, cas: u64) -> Resp {
+        self.one(Request {
+            op: Op::Cas as u8,
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            cas,
+            ..Default::default()
+        })
+    }
+
+    fn get(&mut self, key: &str) -> Resp {
+        self.keyed(Op::Get, key)
+    }
+
+    fn keyed(&mut self, op: Op, key: &str) -> Resp {
+        self.one(Request {
+            op: op as u8,
+            key: key.as_bytes(),
+            ..Default::default()
+        })
+    }
+
+    fn value(&mut self, key: &str) -> Option<String> {
+        let r = self.get(key);
+        match r.status {
+            Status::Hit => Some(String::from_utf8(r.value).unwrap()),
+            Status::Miss => None,
+            s => panic!("get answered {s:?}"),
+        }
+    }
+
+    fn delta(&mut self, op: Op, key: &str, delta: u64) -> Resp {
+        self.one(Request {
+            op: op as u8,
+            key: key.as_bytes(),
+            delta,
+            ..Default::default()
+        })
+    }
+
+    fn touch(&mut self, op: Op, key: &str, exptime: u32) -> Resp {
+        self.one(Request {
+            op: op as u8,
+            key: key.as_bytes(),
+            exptime,
+            ..Default::default()
+        })
+    }
+
+    fn flush_all(&mut self, exptime: u32) {
+        let r = self.one(Request {
+            op: Op::FlushAll as u8,
+            exptime,
+            ..Default::default()
+        });
+        assert_eq!(r.status, Status::Ok);
+    }
+
+    fn mem_limit(&mut self, bytes: u64) {
+        let r = self.one(Request {
+            op: Op::MemLimit as u8,
+            delta: bytes,
+            ..Default::default()
+        });
+        assert_eq!(r.status, Status::Ok);
+    }
+
+    /// A clock tick, then every timer it leads to, as the host runs them.
+    /// Returns how many timers fired.
+    fn tick(&mut self, now: u32) -> usize {
+        test_clock::set(now);
+        self.rt.tick(now);
+        let mut fired = 0;
+        loop {
+            let timers = test_clock::timers();
+            if timers.len() == self.timers_seen {
+                break;
+            }
+            let new: Vec<u64> = timers[self.timers_seen..].iter().map(|t| t.0).collect();
+            self.timers_seen = timers.len();
+            for token in new {
+                self.rt.timer(token);
+                fired += 1;
+            }
+            assert!(fired < 100_000, "timers never stop");
+        }
+        self.verify();
+        fired
+    }
+
+    fn stats(&mut self, group: i32) -> Vec<(String, String)> {
+        String::from_utf8(self.rt.stats(group).to_vec())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').expect("name value");
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    fn stat(&mut self, group: i32, name: &str) -> u64 {
+        let all = self.stats(group);
+        let v = all
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap_or_else(|| panic!("no stat {name} in {all:?}"));
+        v.1.parse().unwrap()
+    }
+
+    fn general(&mut self, name: &str) -> u64 {
+        self.stat(stats_group::GENERAL, name)
+    }
+}
+
+fn write_input(rt: &mut Runtime<Checked>, bytes: &[u8]) {
+    let p = rt.input(bytes.len());
+    // SAFETY: `input` returned a buffer of at least `bytes.len()` bytes that
+    // stays put until the next call on `rt`; this is the host's side of the ABI.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) }
+}
+
+#[test]
+fn set_get_and_the_hit_fields() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(s.get("foo").status, Status::Miss);
+    let stored = s.store(Op::Set, "foo", "bar", 0xdead_beef, 500);
+    assert_eq!(stored.status, Status::Stored);
+    assert_eq!(stored.exptime, 500);
+    assert_ne!(stored.cas, 0);
+
+    test_clock::set(105);
+    let hit = s.get("foo");
+    assert_eq!(hit.status, Status::Hit);
+    assert_eq!(hit.key, b"foo");
+    assert_eq!(hit.value, b"bar");
+    assert_eq!(hit.flags, 0xdead_beef);
+    assert_eq!(hit.exptime, 500);
+    assert_eq!(hit.cas, stored.cas);
+    assert_eq!(hit.last_access, 100, "stored at 100");
+    assert_eq!(hit.iflags, 0, "never fetched before");
+
+    test_clock::set(107);
+    let again = s.get("foo");
+    assert_eq!(again.iflags, abi::iflag::FETCHED);
+    assert_eq!(again.last_access, 105);
+
+    // NO_VALUE leaves the value out; NO_BUMP leaves the access time alone.
+    test_clock::set(109);
+    let r = s.one(Request {
+        op: Op::Get as u8,
+        key: b"foo",
+        mflags: mflag::NO_VALUE | mflag::NO_BUMP,
+        ..Default::default()
+    });
+    assert_eq!(
+        (r.status, r.value.len(), r.last_access),
+        (Status::Hit, 0, 107)
+    );
+    assert_eq!(s.get("foo").last_access, 107);
+
+    // Binary-safe keys and values, empty values.
+    let key = "k\u{1}\u{ff}";
+    assert_eq!(s.set(key, "").status, Status::Stored);
+    assert_eq!(s.value(key).as_deref(), Some(""));
+}
+
+#[test]
+fn store_modes_follow_memcached() {
+    let mut s = Shard::new(64 * MB);
+    // add
+    assert_eq!(s.store(Op::Add, "a", "1", 0, 0).status, Status::Stored);
+    test_clock::set(130);
+    assert_eq!(s.store(Op::Add, "a", "2", 0, 0).status, Status::NotStored);
+    assert_eq!(s.value("a").as_deref(), Some("1"));
+    // ...and the failed add bumped the item's time, as memcached's do_item_update.
+    assert_eq!(s.get("a").last_access, 130);
+    // replace
+    assert_eq!(
+        s.store(Op::Replace, "b", "1", 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(s.value("b"), None);
+    assert_eq!(s.store(Op::Replace, "a", "3", 7, 0).status, Status::Stored);
+    let r = s.get("a");
+    assert_eq!((r.value.as_slice(), r.flags), (&b"3"[..], 7));
+    // append / prepend on a missing key
+    assert_eq!(
+        s.store(Op::Append, "b", "x", 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(
+        s.store(Op::Prepend, "b", "x", 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(s.value("b"), None);
+}
+
+#[test]
+fn append_and_prepend_keep_flags_and_exptime_with_a_new_cas() {
+    let mut s = Shard::new(64 * MB);
+    let first = s.store(Op::Set, "k", "mid", 42, 1000);
+    let app = s.store(Op::Append, "k", "-end", 1, 5);
+    assert_eq!(app.status, Status::Stored);
+    assert_eq!(app.exptime, 1000, "response carries the kept exptime");
+    assert!(app.cas > first.cas);
+    let pre = s.store(Op::Prepend, "k", "start-", 2, 6);
+    assert!(pre.cas > app.cas);
+    let r = s.get("k");
+    assert_eq!(r.value, b"start-mid-end");
+    assert_eq!((r.flags, r.exptime, r.cas), (42, 1000, pre.cas));
+    // The result is a new, unfetched item (memcached links a new item).
+    assert_eq!(r.iflags, 0);
+    // A CAS on append must match (meta ms MA with C).
+    let bad = s.one(Request {
+        op: Op::Append as u8,
+        key: b"k",
+        value: b"!",
+        cas: pre.cas + 1000,
+        ..Default::default()
+    });
+    assert_eq!(bad.status, Status::Exists);
+    let good = s.one(Request {
+        op: Op::Append as u8,
+        key: b"k",
+        value: b"!",
+        cas: pre.cas,
+        ..Default::default()
+    });
+    assert_eq!(good.status, Status::Stored);
+    assert_eq!(s.value("k").as_deref(), Some("start-mid-end!"));
+}
+
+#[test]
+fn cas_store() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(s.cas("k", "v", 1).status, Status::NotFound);
+    let c1 = s.set("k", "v1").cas;
+    assert_eq!(s.cas("k", "v2", c1 + 1).status, Status::Exists);
+    // A zero compare value never matches (memcached's CAS_NONE on a cas command).
+    assert_eq!(s.cas("k", "v2", 0).status, Status::Exists);
+    let c2 = s.cas("k", "v2", c1);
+    assert_eq!(c2.status, Status::Stored);
+    assert!(c2.cas > c1);
+    assert_eq!(s.value("k").as_deref(), Some("v2"));
+    // The old CAS is spent.
+    assert_eq!(s.cas("k", "v3", c1).status, Status::Exists);
+    // Set or replace with a CAS behave as cas (meta ms C, binary set with CAS).
+    let r = s.one(Request {
+        op: Op::Set as u8,
+        key: b"k",
+        value: b"v4",
+        cas: c1,
+        ..Default::default()
+    });
+    assert_eq!(r.status, Status::Exists);
+    let r = s.one(Request {
+        op: Op::Replace as u8,
+        key: b"nokey",
+        value: b"v4",
+        cas: c1,
+        ..Default::default()
+    });
+    assert_eq!(r.status, Status::NotFound);
+    assert_eq!(s.general("curr_items"), 1);
+    let slabs = s.stats(stats_group::SLABS);
+    let get = |n: &str| slabs.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    assert_eq!(get("1:cas_hits"), "1");
+    assert_eq!(get("1:cas_badval"), "4");
+}
+
+#[test]
+fn cas_values_are_unique_across_shards_and_never_reused() {
+    let mut shards: Vec<Shard> = (0..3)
+        .map(|id| {
+            Shard::with(Init {
+                shard_id: id,
+                shard_count: 3,
+                ..init(64 * MB, init_flag::CAS)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut last = [0u64; 3];
+    for round in 0..200 {
+        for (id, s) in shards.iter_mut().enumerate() {
+            let key = format!("k{}", round % 7);
+            let r = match round % 4 {
+                0 => s.set(&key, "1"),
+                1 => s.store(Op::Append, &key, "0", 0, 0),
+                2 => s.delta(Op::Incr, &key, 1),
+                _ => s.set(&key, "12345"),
+            };
+            if r.status == Status::NotStored || r.status == Status::NotFound {
+                continue;
+            }
+            assert!(r.cas > last[id], "per-shard CAS must only grow");
+            last[id] = r.cas;
+            assert_eq!(r.cas % 3, (id as u64 + 1) % 3);
+            assert!(seen.insert(r.cas), "CAS {} handed out twice", r.cas);
+        }
+    }
+}
+
+#[test]
+fn a_restarted_shard_does_not_reissue_cas_values() {
+    let mut first = Shard::new(64 * MB);
+    let mut last = 0;
+    for i in 0..1000 {
+        last = first.set(&format!("k{i}"), "v").cas;
+    }
+    // The host re-instantiates a faulted shard a second (or more) later.
+    let mut second = Shard::with(Init {
+        now: 101,
+        ..init(64 * MB, init_flag::CAS)
+    });
+    assert!(second.set("k0", "v").cas > last);
+}
+
+#[test]
+fn without_cas_support_everything_has_cas_0_and_cas_fails() {
+    let mut s = Shard::with(init(64 * MB, 0));
+    let r = s.set("k", "v");
+    assert_eq!((r.status, r.cas), (Status::Stored, 0));
+    assert_eq!(s.get("k").cas, 0);
+    assert_eq!(s.cas("k", "w", 0).status, Status::Exists);
+    assert_eq!(s.cas("k", "w", 5).status, Status::Exists);
+    assert_eq!(s.cas("missing", "w", 5).status, Status::NotFound);
+    assert_eq!(s.delta(Op::Incr, "n", 1).status, Status::NotFound);
+    s.set("n", "5");
+    let r = s.delta(Op::Incr, "n", 1);
+    assert_eq!(
+        (r.status, r.value.as_slice(), r.cas),
+        (Status::Number, &b"6"[..], 0)
+    );
+}
+
+#[test]
+fn expiry_boundaries() {
+    let mut s = Shard::new(64 * MB);
+    s.store(Op::Set, "k", "v", 0, 103);
+    s.store(Op::Set, "never", "v", 0, 0);
+    test_clock::set(102);
+    assert_eq!(s.value("k").as_deref(), Some("v"));
+    // Expired once exptime <= now.
+    test_clock::set(103);
+    assert_eq!(s.value("k"), None);
+    assert_eq!(s.general("get_expired"), 1);
+    assert_eq!(s.general("curr_items"), 1, "dropped on access");
+    // A past exptime (the host sends 1 for negative ones) is stored but dead.
+    assert_eq!(s.store(Op::Set, "past", "v", 0, 1).status, Status::Stored);
+    assert_eq!(s.value("past"), None);
+    // Expired items are gone for every op, not only get.
+    for k in ["e1", "e2", "e3", "e4", "e5"] {
+        s.store(Op::Set, k, "1", 0, 104);
+    }
+    test_clock::set(104);
+    assert_eq!(s.store(Op::Add, "e1", "2", 0, 0).status, Status::Stored);
+    assert_eq!(
+        s.store(Op::Replace, "e2", "2", 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(
+        s.store(Op::Append, "e3", "2", 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(s.delta(Op::Incr, "e4", 1).status, Status::NotFound);
+    assert_eq!(s.touch(Op::Touch, "e5", 0).status, Status::NotFound);
+    assert_eq!(s.general("get_expired"), 2 + 5);
+    test_clock::set(1_000_000);
+    assert_eq!(s.value("never").as_deref(), Some("v"));
+    assert_eq!(s.value("e1").as_deref(), Some("2"));
+}
+
+#[test]
+fn touch_and_gat() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(s.touch(Op::Touch, "k", 200).status, Status::NotFound);
+    assert_eq!(s.touch(Op::Gat, "k", 200).status, Status::Miss);
+    s.store(Op::Set, "k", "v", 3, 105);
+    let t = s.touch(Op::Touch, "k", 110);
+    assert_eq!((t.status, t.exptime), (Status::Touched, 110));
+    test_clock::set(106);
+    assert_eq!(s.value("k").as_deref(), Some("v"));
+    let g = s.touch(Op::Gat, "k", 0);
+    assert_eq!(g.status, Status::Hit);
+    assert_eq!((g.value.as_slice(), g.flags, g.exptime), (&b"v"[..], 3, 0));
+    test_clock::set(10_000);
+    assert_eq!(
+        s.value("k").as_deref(),
+        Some("v"),
+        "gat 0 made it permanent"
+    );
+    // Touching with a past time expires it.
+    s.touch(Op::Touch, "k", 1);
+    assert_eq!(s.value("k"), None);
+}
+
+#[test]
+fn delete() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(s.keyed(Op::Delete, "k").status, Status::NotFound);
+    let c = s.set("k", "v").cas;
+    let bad = s.one(Request {
+        op: Op::Delete as u8,
+        key: b"k",
+        cas: c + 1,
+        ..Default::default()
+    });
+    assert_eq!(bad.status, Status::Exists);
+    assert_eq!(s.keyed(Op::Delete, "k").status, Status::Deleted);
+    assert_eq!(s.value("k"), None);
+    assert_eq!(s.keyed(Op::Delete, "k").status, Status::NotFound);
+    assert_eq!(s.general("curr_items"), 0);
+    assert_eq!(s.general("bytes"), 0);
+}
+
+#[test]
+fn incr_and_decr() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(s.delta(Op::Incr, "n", 1).status, Status::NotFound);
+    assert_eq!(s.delta(Op::Decr, "n", 1).status, Status::NotFound);
+
+    let c0 = s.store(Op::Set, "n", "99", 77, 5000).cas;
+    let r = s.delta(Op::Incr, "n", 1);
+    assert_eq!(
+        (r.status, r.value.as_slice()),
+        (Status::Number, &b"100"[..])
+    );
+    assert!(r.cas > c0);
+    let g = s.get("n");
+    assert_eq!(
+        (g.value.as_slice(), g.flags, g.exptime, g.cas),
+        (&b"100"[..], 77, 5000, r.cas)
+    );
+
+    // Shorter results overwrite in place, padded with spaces.
+    let r = s.delta(Op::Decr, "n", 1);
+    assert_eq!(r.value, b"99");
+    assert_eq!(s.value("n").as_deref(), Some("99 "));
+    assert_eq!(s.delta(Op::Decr, "n", 1000).value, b"0", "decr floors at 0");
+    assert_eq!(s.value("n").as_deref(), Some("0  "));
+    assert_eq!(s.delta(Op::Incr, "n", 5).value, b"5");
+    assert_eq!(s.value("n").as_deref(), Some("5  "));
+    // Only a longer result needs a new item.
+    let total = s.general("total_items");
+    s.delta(Op::Incr, "n", 995);
+    assert_eq!(s.value("n").as_deref(), Some("1000"));
+    assert_eq!(s.general("total_items"), total + 1);
+
+    // Wrap at 2^64.
+    s.set("w", "18446744073709551615");
+    assert_eq!(s.delta(Op::Incr, "w", 2).value, b"1");
+    assert_eq!(s.value("w"), Some(format!("1{}", " ".repeat(19))));
+    s.set("w", "18446744073709551610");
+    assert_eq!(
+        s.delta(Op::Incr, "w", u64::MAX).value,
+        b"18446744073709551609"
+    );
+
+    // What strtoull tolerates.
+    s.set("sp", "  12");
+    assert_eq!(s.delta(Op::Incr, "sp", 1).value, b"13");
+    assert_eq!(s.value("sp").as_deref(), Some("13  "));
+
+    // Non-numeric values, including empty and too-long ones.
+    for v in ["", "abc", "12abc", "-1", "18446744073709551616", " "] {
+        s.set("x", v);
+        assert_eq!(
+            s.delta(Op::Incr, "x", 1).status,
+            Status::NonNumeric,
+            "{v:?}"
+        );
+        assert_eq!(
+            s.delta(Op::Decr, "x", 1).status,
+            Status::NonNumeric,
+            "{v:?}"
+        );
+        assert_eq!(s.value("x").as_deref(), Some(v), "left alone");
+    }
+
+    // incr with a CAS (binary protocol, meta ma C).
+    let c = s.set("c", "1").cas;
+    let bad = s.one(Request {
+        op: Op::Incr as u8,
+        key: b"c",
+        delta: 1,
+        cas: c + 1,
+        ..Default::default()
+    });
+    assert_eq!(bad.status, Status::Exists);
+    let good = s.one(Request {
+        op: Op::Incr as u8,
+        key: b"c",
+        delta: 1,
+        cas: c,
+        ..Default::default()
+    });
+    assert_eq!(
+        (good.status, good.value.as_slice()),
+        (Status::Number, &b"2"[..])
+    );
+}
+
+#[test]
+fn flush_all_now_keeps_what_is_stored_after_it() {
+    let mut s = Shard::new(64 * MB);
+    s.set("old1", "v");
+    s.set("old2", "v");
+    test_clock::set(150);
+    s.set("same_second_before", "v");
+    s.flush_all(0);
+    s.set("same_second_after", "v");
+    assert_eq!(s.value("old1"), None);
+    assert_eq!(s.value("same_second_before"), None);
+    assert_eq!(s.value("same_second_after").as_deref(), Some("v"));
+    assert_eq!(s.general("get_flushed"), 2);
+    // The rest goes in the background scan.
+    s.tick(151);
+    assert_eq!(s.general("curr_items"), 1);
+    assert_eq!(s.general("crawler_reclaimed"), 1);
+    test_clock::set(200);
+    assert_eq!(s.value("same_second_after").as_deref(), Some("v"));
+    assert_eq!(s.value("old2"), None);
+}
+
+#[test]
+fn flushed_items_are_swept_in_the_background() {
+    let mut s = Shard::new(64 * MB);
+    s.check = false;
+    for i in 0..50_000 {
+        s.set(&format!("key:{i}"), "value");
+    }
+    s.tick(100); // finishes the index resize the inserts started
+    assert_eq!(s.tick(101), 0, "nothing left to do, no timers");
+    let malloced = s.stat(stats_group::SLABS, "total_malloced");
+    test_clock::set(120);
+    s.flush_all(0);
+    s.set("survivor", "v");
+    // The crawler finds only dead items and keeps going on short timers.
+    assert!(s.tick(121) > 0);
+    assert_eq!(s.general("curr_items"), 1);
+    assert_eq!(s.general("crawler_reclaimed"), 50_000);
+    assert_eq!(s.value("survivor").as_deref(), Some("v"));
+    // Emptied slot chunks and index buckets were given back.
+    assert!(s.stat(stats_group::SLABS, "total_malloced") < malloced / 10);
+    assert_eq!(s.tick(122), 0);
+}
+
+#[test]
+fn delayed_flush_all() {
+    let mut s = Shard::new(64 * MB);
+    s.set("a", "v");
+    // flush_all 10 at server time 100: memcached sets oldest_live to 109, so
+    // items die at 109, including those stored during second 109.
+    s.flush_all(110);
+    test_clock::set(108);
+    assert_eq!(s.value("a").as_deref(), Some("v"));
+    s.set("b", "v");
+    test_clock::set(109);
+    s.set("c", "v");
+    assert_eq!(s.value("a"), None);
+    assert_eq!(s.value("b"), None);
+    assert_eq!(s.value("c"), None);
+    test_clock::set(110);
+    s.set("d", "v");
+    assert_eq!(s.value("d").as_deref(), Some("v"));
+    test_clock::set(500);
+    assert_eq!(s.value("d").as_deref(), Some("v"));
+}
+
+#[test]
+fn flush_all_without_cas() {
+    // memcached -C: oldest_live is the flush time itself, so even items
+    // stored in the flush's second are gone; the next second is safe.
+    let mut s = Shard::with(init(64 * MB, 0));
+    s.set("a", "v");
+    s.flush_all(0);
+    s.set("b", "v");
+    assert_eq!(s.value("a"), None);
+    assert_eq!(s.value("b"), None);
+    test_clock::set(101);
+    s.set("c", "v");
+    assert_eq!(s.value("c").as_deref(), Some("v"));
+    // Delayed: items die at the flush time exactly.
+    s.flush_all(105);
+    test_clock::set(104);
+    assert_eq!(s.value("c").as_deref(), Some("v"));
+    test_clock::set(105);
+    assert_eq!(s.value("c"), None);
+}
+
+/// How many items with `key_len`-byte keys and `value_len`-byte values a
+/// shard with `budget` holds before it evicts.
+fn capacity_of(budget: u64, key_len: usize, value_len: usize) -> usize {
+    let mut s = Shard::new(budget);
+    let value = "x".repeat(value_len);
+    for i in 0.. {
+        s.set(&format!("{i:0width$}", width = key_len), &value);
+        if s.general("evictions") > 0 {
+            return i;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn evicts_least_recently_used_first_and_spares_active_items() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    assert!(n > 500, "{n} items in 256 KiB");
+    let mut s = Shard::new(budget);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    for i in 0..n {
+        assert_eq!(s.set(&key(i), &value).status, Status::Stored);
+    }
+    assert_eq!(s.general("evictions"), 0);
+    // Items 0..10 are read twice (ACTIVE), the rest never.
+    for _ in 0..2 {
+        for i in 0..10 {
+            assert_eq!(s.get(&key(i)).status, Status::Hit);
+        }
+    }
+    // 50 more items evict the 50 oldest unread ones, in insertion order.
+    for i in n..n + 50 {
+        s.set(&key(i), &value);
+    }
+    assert_eq!(s.general("evictions"), 50);
+    assert_eq!(s.general("evicted_unfetched"), 50);
+    for i in 0..10 {
+        assert_eq!(
+            s.get(&key(i)).status,
+            Status::Hit,
+            "active item {i} evicted"
+        );
+    }
+    for i in 10..60 {
+        assert_eq!(
+            s.get(&key(i)).status,
+            Status::Miss,
+            "item {i} should be gone"
+        );
+    }
+    for i in 60..n + 50 {
+        assert_eq!(
+            s.get(&key(i)).status,
+            Status::Hit,
+            "item {i} should be kept"
+        );
+    }
+    assert!(s.general("moves_to_warm") >= 10);
+    assert!(s.stat(stats_group::SLABS, "total_malloced") <= budget);
+}
+
+#[test]
+fn expired_items_are_reclaimed_before_anything_is_evicted() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    let mut s = Shard::new(budget);
+    let value = "x".repeat(100);
+    // The 20 most recent items expire soon; the LRU tail holds live ones.
+    for i in 0..n {
+        let exptime = if i >= n - 20 { 101 } else { 0 };
+        s.store(Op::Set, &format!("{i:08}"), &value, 0, exptime);
+    }
+    test_clock::set(102);
+    s.tick(102);
+    assert_eq!(s.general("crawler_reclaimed"), 20);
+    assert_eq!(s.general("expired_unfetched"), 20);
+    for i in 0..20 {
+        s.set(&format!("new{i:05}"), &value);
+    }
+    assert_eq!(s.general("evictions"), 0, "the freed room was used");
+}
+
+#[test]
+fn no_evict_answers_out_of_memory() {
+    let budget = 256 * 1024;
+    let mut s = Shard::with(init(budget, init_flag::CAS | init_flag::NO_EVICT));
+    let value = "x".repeat(100);
+    let mut stored = 0;
+    loop {
+        // The oldest items (the LRU tail) expire at 150.
+        let exptime = if stored < 5 { 150 } else { 0 };
+        let r = s.store(Op::Set, &format!("{stored:08}"), &value, 0, exptime);
+        if r.status == Status::OutOfMemory {
+            break;
+        }
+        assert_eq!(r.status, Status::Stored);
+        stored += 1;
+    }
+    assert!(stored > 500);
+    assert_eq!(s.general("evictions"), 0);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:outofmemory"), 1);
+    for i in 0..stored {
+        assert_eq!(s.get(&format!("{i:08}")).status, Status::Hit);
+    }
+    // Growing an item fails too, and a failed set drops the old value.
+    assert_eq!(
+        s.store(Op::Append, "00000010", &"y".repeat(4000), 0, 0)
+            .status,
+        Status::OutOfMemory
+    );
+    assert_eq!(s.value("00000010").map(|v| v.len()), Some(100));
+    assert_eq!(
+        s.set("00000011", &"y".repeat(4000)).status,
+        Status::OutOfMemory
+    );
+    assert_eq!(s.value("00000011"), None);
+    // Same-size replacements need no new memory.
+    assert_eq!(s.set("00000012", &"z".repeat(100)).status, Status::Stored);
+    // Use up the room the failed set freed.
+    assert_eq!(s.set("extra0", &value).status, Status::Stored);
+    assert_eq!(s.set("extra1", &value).status, Status::OutOfMemory);
+    // Expired items at the tail still make room, without any eviction.
+    test_clock::set(151);
+    for i in 0..5 {
+        assert_eq!(s.set(&format!("fresh{i}"), &value).status, Status::Stored);
+    }
+    assert_eq!(s.set("fresh5", &value).status, Status::OutOfMemory);
+    assert_eq!(s.general("evictions"), 0);
+    assert_eq!(s.general("reclaimed"), 5);
+    assert!(s.stat(stats_group::SLABS, "total_malloced") <= budget);
+    // Over a lowered budget with nothing it may evict, the store refuses
+    // stores but does not spin on background timers.
+    s.mem_limit(budget / 2);
+    assert_eq!(s.tick(152), 0);
+    assert_eq!(s.set("more", &value).status, Status::OutOfMemory);
+    assert_eq!(s.general("evictions"), 0);
+}
+
+#[test]
+fn too_large_items() {
+    let mut s = Shard::new(64 * MB);
+    // -I 1m: memcached's item header counts against the limit.
+    let max_value = (1 << 20) - 48 - 2 - 2 - 8;
+    assert_eq!(s.set("k", &"v".repeat(max_value)).status, Status::Stored);
+    assert_eq!(
+        s.set("k", &"v".repeat(max_value + 1)).status,
+        Status::TooLarge
+    );
+    assert_eq!(s.value("k"), None, "a failed set drops the old value");
+    // Other modes keep it.
+    s.set("k", "small");
+    assert_eq!(
+        s.store(Op::Replace, "k", &"v".repeat(max_value + 1), 0, 0)
+            .status,
+        Status::TooLarge
+    );
+    assert_eq!(s.value("k").as_deref(), Some("small"));
+    // An append that makes the item too large is NOT_STORED.
+    s.set("a", &"v".repeat(max_value - 10));
+    assert_eq!(
+        s.store(Op::Append, "a", &"v".repeat(20), 0, 0).status,
+        Status::NotStored
+    );
+    assert_eq!(s.value("a").map(|v| v.len()), Some(max_value - 10));
+    // Larger than the whole shard.
+    let mut small = Shard::new(64 * 1024);
+    assert_eq!(small.set("k", &"v".repeat(60_000)).status, Status::TooLarge);
+    assert_eq!(small.set("k", &"v".repeat(20_000)).status, Status::Stored);
+}
+
+#[test]
+fn mem_limit_sheds_down_to_the_new_budget() {
+    let mut s = Shard::new(16 * MB);
+    s.check = false;
+    let value = "x".repeat(200);
+    for i in 0..50_000 {
+        s.set(&format!("key:{i:06}"), &value);
+    }
+    assert_eq!(s.general("evictions"), 0);
+    let before = s.stat(stats_group::SLABS, "total_malloced");
+    assert!(before > 12 * MB);
+    s.mem_limit(2 * MB);
+    assert_eq!(s.general("limit_maxbytes"), 2 * MB);
+    // One tick starts the shedding; short timers finish it.
+    assert!(s.tick(101) > 5);
+    assert_eq!(s.tick(102), 0, "nothing left to do, no timers");
+    let after = s.stat(stats_group::SLABS, "total_malloced");
+    assert!(after <= 2 * MB, "{after} bytes after shrinking");
+    let items = s.general("curr_items");
+    assert!(items > 2 * MB / footprint(210) / 2, "{items} items left");
+    // Stores keep working within the new budget.
+    for i in 0..1000 {
+        assert_eq!(s.set(&format!("new:{i}"), &value).status, Status::Stored);
+    }
+    assert!(s.stat(stats_group::SLABS, "total_malloced") <= 2 * MB);
+    // And the budget can grow again.
+    s.mem_limit(16 * MB);
+    let evictions = s.general("evictions");
+    for i in 0..10_000 {
+        s.set(&format!("more:{i}"), &value);
+    }
+    assert_eq!(s.general("evictions"), evictions);
+}
+
+#[test]
+fn many_items_resize_the_index_and_compact_after_deletes() {
+    let mut s = Shard::new(256 * MB);
+    s.check = false;
+    let n = 100_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("key:{i:07}")).collect();
+    for chunk in keys.chunks(1000) {
+        let reqs: Vec<Request> = chunk
+            .iter()
+            .map(|k| Request {
+                op: Op::Set as u8,
+                key: k.as_bytes(),
+                value: k.as_bytes(),
+                ..Default::default()
+            })
+            .collect();
+        assert!(s.batch(&reqs).iter().all(|r| r.status == Status::Stored));
+    }
+    s.verify();
+    assert!(s.index_buckets() >= n * 2 / 3);
+    for k in keys.iter().step_by(997) {
+        assert_eq!(s.value(k).as_deref(), Some(k.as_str()));
+    }
+    // Delete 95%: the slot chunks empty out and the index shrinks.
+    let chunks_before = s.slot_chunks();
+    for chunk in keys.chunks(1000) {
+        let reqs: Vec<Request> = chunk
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 20 != 0)
+            .map(|(_, k)| Request {
+                op: Op::Delete as u8,
+                key: k.as_bytes(),
+                ..Default::default()
+            })
+            .collect();
+        assert!(s.batch(&reqs).iter().all(|r| r.status == Status::Deleted));
+    }
+    s.verify();
+    assert!(s.tick(101) > 0);
+    assert_eq!(s.tick(102), 0);
+    assert_eq!(s.general("curr_items"), n as u64 / 20);
+    assert!(s.slot_chunks() < chunks_before / 10);
+    assert!(s.index_buckets() <= n / 10);
+    for (i, k) in keys.iter().enumerate() {
+        let expect = (i % 1000 % 20 == 0).then_some(k.as_str());
+        assert_eq!(s.value(k).as_deref(), expect);
+    }
+}
+
+impl Shard {
+    /// Index buckets (both tables while a resize runs), from `hash_bytes`.
+    fn index_buckets(&mut self) -> usize {
+        self.stat(stats_group::GENERAL, "hash_bytes") as usize / 4
+    }
+
+    fn slot_chunks(&mut self) -> usize {
+        let slabs = self.stats(stats_group::SLABS);
+        slabs
+            .iter()
+            .find(|(k, _)| k == "1:total_pages")
+            .map_or(0, |(_, v)| v.parse().unwrap())
+    }
+}
+
+#[test]
+fn stats_groups() {
+    let mut s = Shard::new(64 * MB);
+    assert!(
+        s.stats(stats_group::ITEMS).is_empty(),
+        "no items, no classes"
+    );
+    assert!(s.stats(stats_group::SIZES).is_empty());
+    s.set("a", "12345");
+    s.set("b", "x");
+    s.get("a");
+    s.get("a");
+    s.keyed(Op::Delete, "b");
+    test_clock::set(103);
+    let general = s.stats(stats_group::GENERAL);
+    let names: Vec<&str> = general.iter().map(|(k, _)| k.as_str()).collect();
+    for n in [
+        "curr_items",
+        "total_items",
+        "bytes",
+        "evictions",
+        "expired_unfetched",
+        "evicted_unfetched",
+        "evicted_active",
+        "reclaimed",
+        "get_expired",
+        "get_flushed",
+        "limit_maxbytes",
+    ] {
+        assert!(names.contains(&n), "missing {n}");
+    }
+    assert!(general.iter().all(|(_, v)| v.parse::<u64>().is_ok()));
+    assert_eq!(s.general("curr_items"), 1);
+    assert_eq!(s.general("total_items"), 2);
+    assert_eq!(s.general("bytes"), footprint(6));
+    assert_eq!(s.general("limit_maxbytes"), 64 * MB);
+
+    let items = s.stats(stats_group::ITEMS);
+    assert!(items.iter().all(|(k, _)| k.starts_with("items:1:")));
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:number"), 1);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:age"), 3);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:evicted"), 0);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:hits_to_cold"), 2);
+
+    assert_eq!(s.stat(stats_group::SLABS, "1:used_chunks"), 1);
+    assert_eq!(s.stat(stats_group::SLABS, "1:get_hits"), 2);
+    assert_eq!(s.stat(stats_group::SLABS, "1:delete_hits"), 1);
+    assert_eq!(s.stat(stats_group::SLABS, "1:cmd_set"), 2);
+    assert_eq!(s.stat(stats_group::SLABS, "active_slabs"), 1);
+    assert!(s.stat(stats_group::SLABS, "total_malloced") > 0);
+}
+
+#[test]
+fn plugin_config_and_init_checks() {
+    use crate::store::Tuning;
+    assert_eq!(Tuning::parse("").unwrap(), Tuning::default());
+    let t = Tuning::parse("warm_pct=30, crawl_per_tick=100").unwrap();
+    assert_eq!((t.warm_pct, t.crawl_per_tick), (30, 100));
+    assert!(Tuning::parse("warm_pct=200").is_err());
+    assert!(Tuning::parse("bogus=1").is_err());
+    assert!(Tuning::parse("warm_pct").is_err());
+
+    let mut rt: Runtime<Checked> = Runtime::default();
+    let mut buf = Vec::new();
+    Init {
+        config: b"nope=1",
+        ..init(MB, 0)
+    }
+    .encode(&mut buf);
+    write_input(&mut rt, &buf);
+    assert_eq!(rt.init(buf.len()), 3, "bad plugin config refuses to start");
+    buf.clear();
+    Init {
+        shard_id: 4,
+        shard_count: 4,
+        ..init(MB, 0)
+    }
+    .encode(&mut buf);
+    write_input(&mut rt, &buf);
+    assert_eq!(rt.init(buf.len()), 3);
+}
+
+#[test]
+fn unknown_ops_and_long_keys_are_errors_not_traps() {
+    let mut s = Shard::new(MB);
+    let r = s.one(Request {
+        op: 99,
+        ..Default::default()
+    });
+    assert_eq!(r.status, Status::Error);
+    let long = "k".repeat(300);
+    assert_eq!(s.get(&long).status, Status::Error);
+    assert_eq!(s.set(&"k".repeat(250), "v").status, Status::Stored);
+}
+
+/// Random operations against a model; the store's structures are
+/// cross-checked after every batch.
+#[test]
+fn random_ops_match_a_model() {
+    use std::collections::HashMap;
+    let mut s = Shard::new(64 * MB);
+    let mut model: HashMap<String, (Vec<u8>, u32)> = HashMap::new();
+    let mut rng = Rng(0x1234_5678);
+    let mut now = 100;
+    for round in 0..20_000 {
+        if round % 500 == 0 {
+            now += 1;
+            s.tick(now);
+        }
+        let key = format!("k{}", rng.below(300));
+        let val = format!("{}", rng.below(1000));
+        let alive = |m: &HashMap<String, (Vec<u8>, u32)>, k: &str| {
+            m.get(k).filter(|(_, e)| *e == 0 || *e > now).cloned()
+        };
+        match rng.below(8) {
+            0 | 1 => {
+                let exptime = if rng.below(4) == 0 {
+                    now + 1 + rng.below(3) as u32
+                } else {
+                    0
+                };
+                assert_eq!(
+                    s.store(Op::Set, &key, &val, 0, exptime).status,
+                    Status::Stored
+                );
+                model.insert(key, (val.into_bytes(), exptime));
+            }
+            2 => {
+                let r = s.store(Op::Append, &key, &val, 0, 0);
+                match alive(&model, &key) {
+                    Some((mut v, e)) => {
+                        assert_eq!(r.status, Status::Stored);
+                        v.extend_from_slice(val.as_bytes());
+                        model.insert(key, (v, e));
+                    }
+                    None => assert_eq!(r.status, Status::NotStored),
+                }
+            }
+            3 => {
+                let r = s.keyed(Op::Delete, &key);
+                let expect = if alive(&model, &key).is_some() {
+                    Status::Deleted
+                } else {
+                    Status::NotFound
+                };
+                assert_eq!(r.status, expect);
+                model.remove(&key);
+            }
+            4 => {
+                let r = s.delta(Op::Incr, &key, 7);
+                match alive(&model, &key) {
+                    None => assert_eq!(r.status, Status::NotFound),
+                    Some((v, e)) => match crate::num::parse_u64(&v) {
+                        None => assert_eq!(r.status, Status::NonNumeric),
+                        Some(n) => {
+                            let digits = (n + 7).to_string();
+                            assert_eq!(r.value, digits.as_bytes());
+                            let mut nv = digits.into_bytes();
+                            if nv.len() < v.len() {
+                                nv.resize(v.len(), b' ');
+                            }
+                            model.insert(key, (nv, e));
+                        }
+                    },
+                }
+            }
+            _ => {
+                let r = s.get(&key);
+                match alive(&model, &key) {
+                    Some((v, _)) => assert_eq!((r.status, r.value), (Status::Hit, v)),
+                    None => assert_eq!(r.status, Status::Miss),
+                }
+            }
+        }
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A Zipf(0.99) read trace over 100k keys with bursts of one-off keys (as a
+/// batch job would cause). `read_once_pct`: share of steps that store a fresh key and read it back
+/// exactly once (sessions, one-shot tokens), which must not push out the hot set.
+fn zipf_trace_with(read_once_pct: u64) -> Vec<u64> {
+    let keys = 100_000u64;
+    let weights: Vec<f64> = (1..=keys).map(|r| 1.0 / (r as f64).powf(0.99)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(keys as usize);
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let mut rng = Rng(42);
+    let mut trace: Vec<u64> = Vec::new();
+    for i in 0..400_000u64 {
+        if i % 50_000 == 25_000 {
+            trace.extend((0..3000).map(|j| keys + i + j));
+        }
+        if rng.below(100) < read_once_pct {
+            let fresh = 1 << 40 | i;
+            trace.extend([fresh, fresh]);
+            continue;
+        }
+        let u = rng.unit();
+        trace.push(cdf.partition_point(|&c| c < u) as u64);
+    }
+    trace
+}
+
+fn lru_hit_ratio(trace: &[u64], capacity: usize) -> f64 {
+    let mut lru = std::collections::HashMap::<u64, u64>::new();
+    let mut order = std::collections::BTreeMap::<u64, u64>::new();
+    let mut hits = 0u64;
+    for (t, &k) in trace.iter().enumerate() {
+        let t = t as u64;
+        if let Some(old) = lru.insert(k, t) {
+            order.remove(&old);
+            hits += 1;
+        } else if lru.len() > capacity {
+            let (&oldest_t, &oldest_k) = order.iter().next().unwrap();
+            order.remove(&oldest_t);
+            lru.remove(&oldest_k);
+        }
+        order.insert(t, k);
+    }
+    hits as f64 / trace.len() as f64
+}
+
+/// Runs `trace` as get, and set on a miss; returns the hit ratio and the
+/// number of items the store held at the end.
+fn store_hit_ratio(trace: &[u64], budget: u64, config: &[u8]) -> (f64, usize) {
+    let mut s = Shard::with(Init {
+        config,
+        ..init(budget, init_flag::CAS)
+    });
+    s.check = false;
+    let value = "v".repeat(100);
+    let mut hits = 0u64;
+    for k in trace {
+        let name = format!("key:{k:08}");
+        if s.get(&name).status == Status::Hit {
+            hits += 1;
+        } else {
+            s.set(&name, &value);
+        }
+    }
+    s.verify();
+    let items = s.general("curr_items") as usize;
+    (hits as f64 / trace.len() as f64, items)
+}
+
+/// The hit ratio on a skewed read-mostly workload must be at least that of an
+/// exact LRU holding as many items, i.e. of memcached's classic LRU; one-off
+/// scans must not flush the hot set.
+#[test]
+fn hit_ratio_is_at_least_lru() {
+    for read_once in [0, 30] {
+        let trace = zipf_trace_with(read_once);
+        let (ours, items) = store_hit_ratio(&trace, 2 * MB, b"");
+        let lru = lru_hit_ratio(&trace, items);
+        eprintln!("read-once {read_once}%: store {ours:.4}, LRU {lru:.4}, {items} items");
+        assert!(
+            ours >= lru,
+            "read-once {read_once}%: store {ours:.4} < LRU {lru:.4}"
+        );
+    }
+}
+
