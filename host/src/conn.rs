@@ -147,6 +147,8 @@ pub struct Conn<R> {
     pub interest: Interest,
     /// Close once every reply is written.
     pub close_after_write: bool,
+    /// Close at once, dropping unwritten replies (memcached's conn_closing).
+    pub close_now: bool,
     /// Listed in the worker's queue of connections with input left to parse.
     pub queued: bool,
     pub last_cmd_time: u32,
@@ -169,6 +171,7 @@ impl<R> Conn<R> {
             state: ConnState::NewCmd,
             interest: Interest::READ,
             close_after_write: false,
+            close_now: false,
             queued: false,
             last_cmd_time: now,
         }
@@ -334,6 +337,17 @@ impl<R> Conn<R> {
             render(&mut slot.reply, last, &mut slot.buf);
         }
         true
+    }
+
+    /// Drops every reply not yet written, as memcached does when it resets a
+    /// connection's queued responses. Waiting slots stay (their answers are
+    /// still on the way) but will render nothing.
+    pub fn discard_unwritten(&mut self, discarded: impl Fn() -> R) {
+        self.wbuf.truncate(self.wpos);
+        for s in self.slots.iter_mut() {
+            s.buf.clear();
+            s.reply = discarded();
+        }
     }
 
     /// Moves finished slots at the front of the queue into the write buffer.

@@ -315,7 +315,7 @@ impl Worker {
                 Err(_) => return self.close(idx),
             }
         }
-        if readable && !conn.close_after_write && !conn.over_high_water() {
+        if readable && !conn.close_after_write && !conn.close_now && !conn.over_high_water() {
             match conn.fill(max_rbuf) {
                 Ok(ReadOutcome::Data(n)) => {
                     bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64)
@@ -356,7 +356,7 @@ impl Worker {
             if pos == end {
                 break;
             }
-            if conn.close_after_write {
+            if conn.close_after_write || conn.close_now {
                 // memcached stops reading a connection it is closing.
                 pos = end;
                 break;
@@ -371,10 +371,12 @@ impl Worker {
             match text::parse(&rbuf[pos..end], &limits) {
                 Parsed::Incomplete { need } => {
                     conn.need = need.unwrap_or(0);
-                    if end - pos >= max_rbuf {
-                        // Cannot be a valid command: memcached closes such a connection.
-                        conn.reply_now(b"CLIENT_ERROR line too long\r\n", Reply::Ready);
-                        conn.close_after_write = true;
+                    if need.is_none() && end - pos >= max_rbuf {
+                        // Only a multi-get line may grow this long (the parser
+                        // closes others at 2 KiB); past the read buffer's limit
+                        // memcached gives up on the connection too.
+                        conn.discard_unwritten(|| Reply::Discarded);
+                        conn.close_now = true;
                         pos = end;
                     }
                     break;
@@ -387,20 +389,31 @@ impl Worker {
                 }
                 Parsed::Error {
                     reply,
+                    noreply,
                     consumed,
                     swallow,
                     close,
+                    unlink,
                 } => {
                     pos += consumed;
                     handled += 1;
-                    conn.reply_with(Reply::Ready, |out| {
-                        out.extend_from_slice(reply.as_bytes());
-                        out.extend_from_slice(b"\r\n");
-                    });
-                    conn.swallow = swallow;
                     if close {
-                        conn.close_after_write = true;
+                        // memcached closes at once; queued replies are lost.
+                        conn.discard_unwritten(|| Reply::Discarded);
+                        conn.close_now = true;
+                        pos = end;
+                        break;
                     }
+                    if !noreply && !reply.is_empty() {
+                        conn.reply_with(Reply::Ready, |out| {
+                            out.extend_from_slice(reply.as_bytes());
+                            out.extend_from_slice(b"\r\n");
+                        });
+                    }
+                    if let Some(key) = unlink {
+                        text_cmd::unlink(&mut self.core, key);
+                    }
+                    conn.swallow = swallow;
                 }
             }
         }
@@ -640,7 +653,9 @@ impl Worker {
                     }
                 }
             }
-            if conn.close_after_write && !conn.has_unwritten() && !conn.slots_waiting() {
+            if conn.close_now
+                || (conn.close_after_write && !conn.has_unwritten() && !conn.slots_waiting())
+            {
                 self.close(idx);
                 continue;
             }

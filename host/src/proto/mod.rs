@@ -7,9 +7,10 @@
 //! The shard side never sees protocol syntax: every protocol turns its
 //! commands into the same ABI request records.
 
-#[path = "text_stub.rs"]
 pub mod text;
 pub mod text_cmd;
+#[cfg(test)]
+mod text_props;
 
 use crate::stats::Aggregate;
 
@@ -17,6 +18,9 @@ use crate::stats::Aggregate;
 pub enum Reply {
     /// Already rendered when reserved.
     Ready,
+    /// Thrown away before it was written (memcached drops queued replies on
+    /// some errors); answers still arriving for it render nothing.
+    Discarded,
     /// One key of get/gets/gat/gats: `VALUE …` on a hit, nothing on a miss.
     Get { with_cas: bool, touch: bool },
     /// set/add/replace/append/prepend/cas.

@@ -5,7 +5,9 @@
 //! the host answers itself (version, verbosity, errors, stats settings) reply
 //! at once, in order behind the slots before them.
 
-use super::text::{Command, StoreOp};
+use super::text::{
+    reply, Command, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp, DetailOp,
+};
 use super::{Delivery, Reply, StatsReply};
 use crate::batch::Ticket;
 use crate::clock;
@@ -29,14 +31,17 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         Command::Get {
             keys,
             with_cas,
-            then_error,
-        } => get(core, conn, idx, keys, with_cas, None, then_error),
+            end,
+        } => get(core, conn, idx, keys, with_cas, None, end),
         Command::Gat {
             exptime,
             keys,
             with_cas,
-            then_error,
-        } => get(core, conn, idx, keys, with_cas, Some(clock::realtime(exptime)), then_error),
+            end,
+        } => {
+            let exptime = clock::realtime(exptime as i64);
+            get(core, conn, idx, keys, with_cas, Some(exptime), end)
+        }
         Command::Store {
             op,
             key,
@@ -69,27 +74,12 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                     key,
                     value,
                     client_flags: flags,
-                    exptime: clock::realtime(exptime),
+                    exptime: clock::realtime(exptime as i64),
                     cas,
                     ..Default::default()
                 },
                 t,
             );
-        }
-        Command::TooLarge { key, set } => {
-            // memcached unlinks the old item when a `set` is refused, so a
-            // stale value never outlives a failed overwrite.
-            bump(&core.stats().store_too_large, 1);
-            if set {
-                core.push(
-                    &Request {
-                        op: Op::Delete as u8,
-                        key,
-                        ..Default::default()
-                    },
-                    Ticket::DISCARD,
-                );
-            }
         }
         Command::Delete { key, noreply } => {
             let seq = conn.reserve(Reply::Delete { noreply }, 1);
@@ -123,20 +113,28 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             let t = ticket(conn, seq);
             core.push(
                 &Request {
-                    exptime: clock::realtime(exptime),
+                    exptime: clock::realtime(exptime as i64),
                     ..key_request(Op::Touch, key)
                 },
                 t,
             );
         }
         Command::FlushAll { delay, noreply } => {
-            if !core.shared.settings.flush_enabled {
-                conn.reply_now(b"CLIENT_ERROR flush_all not allowed\r\n", Reply::Ready);
-                return;
-            }
+            // memcached counts the command before it checks -F and the delay.
             bump(&core.stats().cmd_flush, 1);
-            // memcached: a positive delay is an exptime; anything else means now.
-            let exptime = if delay > 0 { clock::realtime(delay) } else { 0 };
+            if !core.shared.settings.flush_enabled {
+                return error(conn, reply::FLUSH_NOT_ALLOWED, noreply);
+            }
+            let delay = match delay {
+                Ok(d) => d,
+                Err(e) => return error(conn, e, noreply),
+            };
+            // A positive delay is an exptime; anything else means now.
+            let exptime = if delay > 0 {
+                clock::realtime(delay as i64)
+            } else {
+                0
+            };
             let req = Request {
                 exptime,
                 ..key_request(Op::FlushAll, b"")
@@ -144,16 +142,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
         }
         Command::CacheMemlimit { megabytes, noreply } => {
-            if megabytes < 8 {
-                if !noreply {
-                    conn.reply_now(
-                        b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
-                        Reply::Ready,
-                    );
-                }
-                return;
-            }
-            let bytes = megabytes.saturating_mul(1024 * 1024);
+            let bytes = megabytes as u64 * 1024 * 1024;
             core.shared.maxbytes.store(bytes, Ordering::Relaxed);
             let req = Request {
                 delta: bytes / core.shared.router.shards() as u64,
@@ -161,33 +150,78 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             };
             fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
         }
-        Command::Stats { args } => stats_command(core, conn, idx, args),
+        Command::Stats(sub) => stats_command(core, conn, idx, sub),
         Command::Version => conn.reply_now(
             concat!("VERSION 1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
             Reply::Ready,
         ),
         Command::Verbosity { level, noreply } => {
+            // memcached clamps the level to 2 (-vv).
             core.shared
                 .verbosity
-                .store(level.min(u8::MAX as u32) as u8, Ordering::Relaxed);
-            if !noreply {
-                conn.reply_now(b"OK\r\n", Reply::Ready);
-            }
+                .store(level.min(2) as u8, Ordering::Relaxed);
+            ok(conn, noreply);
         }
         Command::Quit => conn.close_after_write = true,
-        Command::Shutdown { graceful: _ } => {
-            if core.shared.settings.shutdown_command {
-                core.shared.request_shutdown();
-                conn.close_after_write = true;
-            } else {
-                conn.reply_now(b"ERROR: shutdown not enabled\r\n", Reply::Ready);
+        Command::Shutdown { graceful } => {
+            if !core.shared.settings.shutdown_command {
+                return error(conn, reply::SHUTDOWN_NOT_ENABLED, false);
+            }
+            match graceful {
+                Ok(_) => {
+                    core.shared.request_shutdown();
+                    conn.close_now = true;
+                }
+                Err(e) => error(conn, e, false),
             }
         }
+        // The item store has no slab classes to move, no crawler to steer
+        // and no LRU maintainer to tune: it reclaims expired items on its
+        // own tick. These admin commands are accepted as memcached accepts
+        // them, so scripts that send them keep working.
+        Command::Slabs(cmd) => match cmd {
+            SlabsCmd::Reassign(Err(e)) => error(conn, e, false),
+            SlabsCmd::Reassign(Ok(_)) => error(conn, "BADCLASS invalid src or dst class id", false),
+            SlabsCmd::Automove { noreply, .. } | SlabsCmd::AutomoveRatio { noreply, .. } => {
+                ok(conn, noreply)
+            }
+        },
+        Command::LruCrawler(cmd) => match cmd {
+            LruCrawlerCmd::Metadump { .. } => error(conn, reply::METADUMP_NOT_ALLOWED, false),
+            _ => ok(conn, false),
+        },
+        Command::Lru(cmd) => match cmd {
+            LruCmd::Tune { noreply, .. }
+            | LruCmd::Mode { noreply, .. }
+            | LruCmd::TempTtl { noreply, .. } => ok(conn, noreply),
+        },
+        Command::Watch { noreply, .. } => error(conn, reply::WATCH_NOT_ALLOWED, noreply),
+        Command::Extstore { noreply } => ok(conn, noreply),
+        Command::RefreshCerts { .. } => error(conn, reply::TLS_NOT_ENABLED, false),
         Command::Meta { .. } => {
             // Meta commands arrive with the meta-protocol issue; until then
             // they are unknown commands, as in memcached before 1.6.
-            conn.reply_now(b"ERROR\r\n", Reply::Ready);
+            error(conn, reply::ERROR, false)
         }
+    }
+}
+
+/// Removes `key` without answering: a refused `set` must not leave the old
+/// value behind (memcached unlinks it).
+pub fn unlink(core: &mut Core, key: &[u8]) {
+    bump(&core.stats().store_too_large, 1);
+    core.push(&key_request(Op::Delete, key), Ticket::DISCARD);
+}
+
+fn ok(conn: &mut TextConn, noreply: bool) {
+    if !noreply {
+        conn.reply_now(b"OK\r\n", Reply::Ready);
+    }
+}
+
+fn error(conn: &mut TextConn, msg: &str, noreply: bool) {
+    if !noreply {
+        conn.reply_with(Reply::Ready, |out| line(out, msg.as_bytes()));
     }
 }
 
@@ -207,7 +241,7 @@ fn get<'a>(
     keys: impl Iterator<Item = &'a [u8]>,
     with_cas: bool,
     touch: Option<u32>,
-    then_error: Option<&'static str>,
+    end: GetEnd,
 ) {
     let mut n = 0;
     for key in keys {
@@ -237,12 +271,14 @@ fn get<'a>(
         bump(&core.stats().cmd_touch, n);
     }
     bump(&core.stats().cmd_get, n);
-    match then_error {
-        Some(err) => conn.reply_with(Reply::Ready, |out| {
-            out.extend_from_slice(err.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }),
-        None => conn.reply_now(b"END\r\n", Reply::Ready),
+    match end {
+        GetEnd::End => conn.reply_now(b"END\r\n", Reply::Ready),
+        GetEnd::KeyTooLong => {
+            // memcached looked up the keys before the bad one, then drops
+            // every reply still queued on the connection and answers only this.
+            conn.discard_unwritten(|| Reply::Discarded);
+            error(conn, reply::BAD_FORMAT, false);
+        }
     }
 }
 
@@ -260,31 +296,40 @@ fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &R
     }
 }
 
-fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, args: &[u8]) {
-    let group = match args {
-        b"" => stats_group::GENERAL,
-        b"items" => stats_group::ITEMS,
-        b"slabs" => stats_group::SLABS,
-        b"sizes" => stats_group::SIZES,
-        b"settings" => {
+fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'_>) {
+    let group = match sub {
+        StatsCmd::General => stats_group::GENERAL,
+        StatsCmd::Other(b"items") => stats_group::ITEMS,
+        StatsCmd::Other(b"slabs") => stats_group::SLABS,
+        StatsCmd::Other(b"sizes") => stats_group::SIZES,
+        StatsCmd::Settings => {
             let lines = stats::settings(&core.shared);
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
             return;
         }
-        b"conns" => {
+        StatsCmd::Conns => {
             let lines = core.shared.conn_stats();
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
             return;
         }
-        b"reset" => {
+        StatsCmd::Reset => {
             core.shared.reset_stats();
             conn.reply_now(b"RESET\r\n", Reply::Ready);
             return;
         }
-        _ => {
-            conn.reply_now(b"ERROR\r\n", Reply::Ready);
+        // Per-prefix stats are not recorded; a dump has nothing to show.
+        StatsCmd::Detail(DetailOp::On | DetailOp::Off) => return ok(conn, false),
+        StatsCmd::Detail(DetailOp::Dump) | StatsCmd::Other(b"extstore") => {
+            conn.reply_now(b"END\r\n", Reply::Ready);
             return;
         }
+        // Items live in the plugin, which exports no per-class dump.
+        StatsCmd::Cachedump(Err(e)) => return error(conn, e, false),
+        StatsCmd::Cachedump(Ok(_)) => {
+            conn.reply_now(b"END\r\n", Reply::Ready);
+            return;
+        }
+        StatsCmd::Other(_) => return error(conn, reply::ERROR, false),
     };
     let shards = core.shared.router.shards();
     let seq = conn.reserve(
@@ -329,6 +374,9 @@ pub fn render(
     shared: &Shared,
     st: &ThreadStats,
 ) {
+    if matches!(reply, Reply::Discarded) {
+        return;
+    }
     let resp = match d {
         Delivery::Resp(r) => r,
         Delivery::Stats(text) => {
