@@ -9,11 +9,11 @@ use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
 use crate::settings::Settings;
-use crate::worker::{Shared, Timer, Worker, WorkerHandle};
+use crate::worker::{ConnInfo, Shared, Timer, Worker, WorkerHandle, LISTENING};
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,7 @@ impl Server {
             );
         }
         for (i, l) in listeners.iter().enumerate() {
+            register_listener(&shared, l);
             match l {
                 Listener::Tcp(t) => base.register(t, i, Interest::READ)?,
                 #[cfg(unix)]
@@ -223,6 +224,27 @@ impl Server {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Lists a listening socket in `stats conns`, as memcached does.
+fn register_listener(shared: &Shared, l: &Listener) {
+    let addr = match l {
+        Listener::Tcp(t) => t.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+        #[cfg(unix)]
+        Listener::Unix(_, path) => format!("unix:{}", path.display()),
+    };
+    let info = Arc::new(ConnInfo {
+        addr,
+        listen_addr: String::new(),
+        state: AtomicU8::new(LISTENING),
+        last_cmd_time: AtomicU32::new(0),
+    });
+    let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    shared
+        .conn_registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, info);
 }
 
 /// Binds `-s`, or every `-l` address (all interfaces by default) on `-p`.

@@ -30,10 +30,10 @@ macro_rules! thread_stats {
 }
 
 thread_stats!(
-    cmd_get, cmd_set, cmd_flush, cmd_touch, get_hits, get_misses, delete_misses, delete_hits,
+    cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta, get_hits, get_misses, delete_misses, delete_hits,
     incr_misses, incr_hits, decr_misses, decr_hits, cas_misses, cas_hits, cas_badval, touch_hits,
     touch_misses, store_too_large, store_no_memory, bytes_read, bytes_written, conn_yields,
-    total_connections,
+    total_connections, idle_kicks,
 );
 
 /// Adds `n` to a counter only this thread writes.
@@ -145,7 +145,7 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
         "rejected_connections",
         shared.conns.rejected_connections.load(Ordering::Relaxed).to_string(),
     );
-    for k in ["cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "get_hits", "get_misses"] {
+    for k in ["cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "cmd_meta", "get_hits", "get_misses"] {
         put(k, n(k));
     }
     put("get_expired", agg.take("get_expired").unwrap_or_else(|| "0".into()));
@@ -169,6 +169,7 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     put("accepting_conns", "1".into());
     put("threads", shared.settings.threads.to_string());
     put("conn_yields", n("conn_yields"));
+    put("idle_kicks", n("idle_kicks"));
     put("shards", shared.router.shards().to_string());
     put(
         "plugin_traps",

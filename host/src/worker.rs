@@ -42,6 +42,9 @@ impl WorkerHandle {
     }
 }
 
+/// `ConnInfo::state` of a listening socket (the others are `ConnState as u8`).
+pub const LISTENING: u8 = 255;
+
 /// What a connection shows in `stats conns`, readable from any thread.
 pub struct ConnInfo {
     pub addr: String,
@@ -112,17 +115,22 @@ impl Shared {
         let mut out = Vec::new();
         for (id, c) in reg.iter() {
             out.push((format!("{id}:addr"), c.addr.clone()));
-            out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
+            if c.state.load(Ordering::Relaxed) != LISTENING {
+                out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
+            }
             let state = match c.state.load(Ordering::Relaxed) {
                 1 => "conn_nread",
                 2 => "conn_swallow",
                 3 => "conn_mwrite",
                 4 => "conn_closing",
+                LISTENING => "conn_listening",
                 _ => "conn_new_cmd",
             };
             out.push((format!("{id}:state"), state.to_string()));
-            let last = c.last_cmd_time.load(Ordering::Relaxed);
-            out.push((format!("{id}:secs_since_last_cmd"), now.saturating_sub(last).to_string()));
+            if c.state.load(Ordering::Relaxed) != LISTENING {
+                let last = c.last_cmd_time.load(Ordering::Relaxed);
+                out.push((format!("{id}:secs_since_last_cmd"), now.saturating_sub(last).to_string()));
+            }
         }
         out
     }
@@ -731,6 +739,7 @@ impl Worker {
                 !c.slots_waiting() && !c.has_unwritten() && now.saturating_sub(c.last_cmd_time) > timeout
             });
             if idle {
+                bump(&self.core.shared.threads[self.core.id].idle_kicks, 1);
                 self.close(idx);
             }
         }

@@ -267,10 +267,12 @@ fn get<'a>(
         };
         core.push(&req, t);
     }
+    // memcached counts gat/gats as touches only.
     if touch.is_some() {
         bump(&core.stats().cmd_touch, n);
+    } else {
+        bump(&core.stats().cmd_get, n);
     }
-    bump(&core.stats().cmd_get, n);
     match end {
         GetEnd::End => conn.reply_now(b"END\r\n", Reply::Ready),
         GetEnd::KeyTooLong => {

@@ -1,0 +1,1647 @@
+//! Differential test: the same seeded random stream of text-protocol commands
+//! goes to Debian's memcached (the reference) and to the server under test,
+//! started with the same flags; their answers must be identical, line by
+//! line and byte by byte, except for CAS unique values, which are mapped:
+//! the first time a reference cas value and a target cas value appear at the
+//! same place they become a pair, and every later appearance of either must
+//! keep the pairing (a bijection). `stats` and `version` are not compared.
+//!
+//! The stream mixes every storage/retrieval/arithmetic/touch/delete command,
+//! noreply, pipelined batches (several commands in one write) and malformed
+//! input (bad numbers, too-long keys, unknown commands, wrong token counts,
+//! bad data chunks), on a small key space so that hits, EXISTS and friends
+//! happen a lot. Answers are delimited by `version` sentinels: either after
+//! every command (precise attribution) or only at the end of a batch (pure
+//! pipelining).
+//!
+//! Determinism: no exptime in the stream can expire during the run (only
+//! 0, far future, negative or past); no delayed flush_all; long-key
+//! retrievals only open a batch (memcached 1.6 drops a connection's unsent
+//! answers when one fails); an incr/decr never follows a retrieval of the
+//! same key within two batches (memcached rewrites a number in place, with
+//! blank padding, only when nobody else holds the item); the reference runs
+//! without its LRU crawler/maintainer threads (`-o no_lru_crawler,
+//! no_lru_maintainer`, which change no answer) so that no background thread
+//! holds items either.
+//!
+//! STALE MINUS: memcached 1.6.18's incr/decr of a stored number >= 2^63
+//! answers "CLIENT_ERROR cannot increment or decrement non-numeric value"
+//! when the bytes left after the value in its (reused) slab chunk contain a
+//! '-' before a NUL (its negative-sign check scans past the value; repro:
+//! `set a 0 -1 28` + `CPYQ ML+8 60KDGINSES:Q-KPOPO`, `get a`,
+//! `set b 0 0 20` + `18446744073709551615`, `decr b 61` -> non-numeric on
+//! `-t 1`). Nothing the stream stores contains a '-' byte (values, keys,
+//! flags), so the reference cannot hit it.
+//!
+//! BIG NUMBERS: because of that bug, no number the stream stores or computes
+//! reaches 2^63 (numeric values < 2^62, incr deltas < 2^40, append/prepend
+//! data never all digits); arithmetic near 2^64 is covered by
+//! text_protocol.rs instead.
+//!
+//! Known memcached 1.6.18 quirks that are NOT in the default stream (turn
+//! them on with DIFF_QUIRKS=1): 32-bit truncation of flags/exptime/length
+//! numbers between 2^31 (or 2^32) and 2^64 (`set k 4294967296 0 1` stores
+//! flags 0, `set k 0 0 4294967296` reads a 0-byte value), and NUL bytes in
+//! command lines (C strings: `get a\0b` is `get a`).
+//!
+//! Environment: DIFF_SEED (default fixed), DIFF_COMMANDS (default 40000),
+//! DIFF_QUIRKS=1, DIFF_MALFORMED_PCT (share of malformed commands, default
+//! 12), DIFF_KEEP_GOING=N (report up to N mismatches instead of stopping at
+//! the first), DIFF_CHECK_STATE=1 (compare every key after every batch, not
+//! every 50), DIFF_TRACE=FILE (log every command and answer), plus the
+//! harness's WASMCACHED_TEST_BIN / MEMCACHED_BIN.
+
+mod common;
+
+use common::{Client, Rng, Server};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const REF_ONLY_FLAGS: &[&str] = &["-o", "no_lru_crawler,no_lru_maintainer,slab_automove=0"];
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNS_PER_SIDE: usize = 3;
+
+// ------------------------------------------------------------ commands
+
+#[derive(Clone, Debug)]
+enum CasRef {
+    /// The cas this side saw last for the key (from gets/gats).
+    Last(String),
+    /// The first cas this side ever saw for the key (usually stale).
+    First(String),
+    Literal(u64),
+}
+
+#[derive(Clone, Debug)]
+enum Piece {
+    Bytes(Vec<u8>),
+    Cas(CasRef),
+}
+
+#[derive(Clone, Debug)]
+struct Cmd {
+    pieces: Vec<Piece>,
+    /// `quit`: the connection closes instead of answering.
+    quit: bool,
+    /// A retrieval with a too-long key: must open its batch.
+    opens_batch: bool,
+    /// Keys this command reads (get/gets/gat/gats) ...
+    reads: Vec<String>,
+    /// ... or changes with incr/decr.
+    arith: Option<String>,
+}
+
+impl Cmd {
+    fn new(b: Vec<u8>) -> Cmd {
+        Cmd {
+            pieces: vec![Piece::Bytes(b)],
+            quit: false,
+            opens_batch: false,
+            reads: vec![],
+            arith: None,
+        }
+    }
+    fn text(s: &str) -> Cmd {
+        Cmd::new(s.as_bytes().to_vec())
+    }
+    fn display(&self) -> String {
+        let mut s = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Bytes(b) => s.push_str(&esc(b, 120)),
+                Piece::Cas(c) => {
+                    let _ = write!(s, "<cas {:?}>", c);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Escapes bytes for messages; long runs are shortened.
+fn esc(b: &[u8], max: usize) -> String {
+    let mut s = String::new();
+    let shown = if b.len() > max { &b[..max] } else { b };
+    for &c in shown {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    if b.len() > max {
+        let _ = write!(s, "...({} bytes)", b.len());
+    }
+    s
+}
+
+struct Gen {
+    rng: Rng,
+    keys: Vec<String>,
+    now: i64,
+    quirks: bool,
+    allow_flush: bool,
+    /// Share of malformed commands, percent (DIFF_MALFORMED_PCT, default 12).
+    malformed_pct: u64,
+}
+
+impl Gen {
+    fn new(seed: u64, quirks: bool, allow_flush: bool) -> Gen {
+        let mut keys: Vec<String> = (0..44).map(|i| format!("k{i}")).collect();
+        keys.push("a".into());
+        keys.push("key:with:colons/and|pipes".into());
+        keys.push("UPPER_lower.1.2".into());
+        keys.push("\u{e9}t\u{e9}\u{2603}".into());
+        keys.push("x".repeat(250)); // the longest legal key
+        keys.push("k7_".into());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let malformed_pct = common::seed_from_env("DIFF_MALFORMED_PCT", 12).min(100);
+        Gen {
+            rng: Rng::new(seed),
+            keys,
+            now,
+            quirks,
+            allow_flush,
+            malformed_pct,
+        }
+    }
+
+    fn key(&mut self) -> String {
+        // a few keys are hot
+        if self.rng.chance(30) {
+            return self.keys[self.rng.below(5) as usize].clone();
+        }
+        self.rng.pick(&self.keys).clone()
+    }
+
+    fn long_key(&mut self) -> String {
+        let n = self.rng.range(251, 400) as usize;
+        (0..n)
+            .map(|i| (b'a' + ((i * 7) % 26) as u8) as char)
+            .collect()
+    }
+
+    fn noreply(&mut self) -> &'static str {
+        if self.rng.chance(15) {
+            " noreply"
+        } else {
+            ""
+        }
+    }
+
+    fn flags(&mut self) -> String {
+        match self.rng.below(10) {
+            0..=5 => "0".into(),
+            6 => "4294967295".into(),
+            7 => "007".into(),
+            _ => {
+                // no 0x2d ('-') byte: see STALE MINUS in the module doc
+                let mut f = self.rng.below(1 << 32) as u32;
+                while f.to_le_bytes().contains(&b'-') {
+                    f = f.wrapping_add(1);
+                }
+                f.to_string()
+            }
+        }
+    }
+
+    /// Exptimes that cannot expire during a run: 0, far future (relative
+    /// or absolute), or already expired (negative, absolute past).
+    fn exptime(&mut self) -> String {
+        match self.rng.below(20) {
+            0..=11 => "0".into(),
+            12 | 13 => self.rng.range(3600, 2_592_000).to_string(),
+            14 => (self.now + self.rng.range(3600, 1_000_000) as i64).to_string(),
+            15 | 16 => format!("-{}", self.rng.range(1, 100_000)),
+            17 => (self.now - self.rng.range(10, 1_000_000) as i64).to_string(),
+            18 => "2592001".into(), // 30 days + 1 s: a unix time in 1970
+            _ => "-1".into(),
+        }
+    }
+
+    /// Value bytes: nothing in them can read as a command if a server ends
+    /// up parsing them as a command line (no lowercase letters at the start).
+    fn value(&mut self) -> Vec<u8> {
+        let len = match self.rng.below(100) {
+            0..=9 => 0,
+            10..=69 => self.rng.range(1, 16),
+            70..=94 => self.rng.range(16, 300),
+            95..=98 => self.rng.range(300, 20_000),
+            _ => self.rng.range(20_000, 200_000),
+        } as usize;
+        self.value_of_len(len)
+    }
+
+    /// For append/prepend: never all digits, so that concatenation cannot
+    /// build a number of 2^63 or more (BIG NUMBERS in the module doc).
+    fn small_value(&mut self) -> Vec<u8> {
+        let len = self.rng.range(0, 40) as usize;
+        let mut v = self.value_of_len(len);
+        if !v.is_empty() && v.iter().all(|c| c.is_ascii_digit() || *c == b' ') {
+            v.push(b'X');
+        }
+        v
+    }
+
+    fn value_of_len(&mut self, len: usize) -> Vec<u8> {
+        match self.rng.below(10) {
+            0 => {
+                // binary, including CR LF and NUL; never starts with a letter
+                let mut v: Vec<u8> = (0..len)
+                    .map(|_| self.rng.below(256) as u8)
+                    .map(|b| if b == b'-' { b'=' } else { b })
+                    .collect();
+                if let Some(f) = v.first_mut() {
+                    *f = 0x80 | (*f & 0x7f);
+                }
+                v
+            }
+            1..=3 => self.number(len),
+            _ => {
+                const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:+/ ";
+                let mut v: Vec<u8> = (0..len).map(|_| *self.rng.pick(A)).collect();
+                if let Some(f) = v.first_mut() {
+                    if *f == b' ' {
+                        *f = b'Z';
+                    }
+                }
+                v
+            }
+        }
+    }
+
+    /// Something incr/decr may or may not accept, about `len` bytes long.
+    fn number(&mut self, len: usize) -> Vec<u8> {
+        let s = match self.rng.below(12) {
+            0 => "0".to_string(),
+            1 => "4611686018427387903".into(),  // 2^62 - 1
+            2 => "18446744073709551616".into(), // too big: non-numeric
+            3 => format!("00{}", self.rng.below(100)),
+            4 => format!("{} ", self.rng.below(1000)),
+            5 => format!("{}X", self.rng.below(1000)), // non-numeric
+            6 => (self.rng.next_u64() >> 2).to_string(),
+            7 => "1".into(),
+            _ => self.rng.below(1_000_000).to_string(),
+        };
+        if len == 0 && self.rng.chance(50) {
+            return vec![];
+        }
+        s.into_bytes()
+    }
+
+    /// incr deltas stay below 2^40 so that sums stay below 2^63 (BIG
+    /// NUMBERS in the module doc); decr deltas may be anything.
+    fn delta(&mut self, incr: bool) -> String {
+        match self.rng.below(10) {
+            0..=5 => self.rng.range(0, 100).to_string(),
+            6 if incr => self.rng.range(1 << 30, 1 << 40).to_string(),
+            6 => "18446744073709551615".into(),
+            7 if incr => self.rng.range(1_000_000, 1 << 40).to_string(),
+            7 => self.rng.next_u64().to_string(),
+            _ => self.rng.range(100, 1_000_000).to_string(),
+        }
+    }
+
+    fn cas_ref(&mut self, key: &str) -> CasRef {
+        match self.rng.below(10) {
+            0..=5 => CasRef::Last(key.to_string()),
+            6 | 7 => CasRef::First(key.to_string()),
+            8 => CasRef::Literal(0),
+            _ => CasRef::Literal(self.rng.range(1 << 40, 1 << 62)),
+        }
+    }
+
+    /// Whitespace variations memcached accepts on a command line.
+    fn sep(&mut self) -> &'static str {
+        if self.rng.chance(3) {
+            "  "
+        } else {
+            " "
+        }
+    }
+
+    fn eol(&mut self) -> &'static str {
+        match self.rng.below(40) {
+            0 => "\n",
+            1 => " \r\n",
+            _ => "\r\n",
+        }
+    }
+
+    fn storage(&mut self, verb: &str, key: String, data: Vec<u8>) -> Cmd {
+        let s = self.sep();
+        let mut line = format!(
+            "{verb}{s}{key} {} {} {}",
+            self.flags(),
+            self.exptime(),
+            data.len()
+        );
+        let mut pieces = vec![];
+        let nr = self.noreply();
+        let eol = self.eol();
+        if verb == "cas" {
+            line.push(' ');
+            pieces.push(Piece::Bytes(line.into_bytes()));
+            pieces.push(Piece::Cas(self.cas_ref(&key)));
+            line = String::new();
+        }
+        line.push_str(nr);
+        line.push_str(eol);
+        let mut b = line.into_bytes();
+        b.extend_from_slice(&data);
+        b.extend_from_slice(b"\r\n");
+        pieces.push(Piece::Bytes(b));
+        Cmd {
+            pieces,
+            quit: false,
+            opens_batch: false,
+            reads: vec![],
+            arith: None,
+        }
+    }
+
+    fn valid(&mut self) -> Cmd {
+        let key = self.key();
+        match self.rng.below(100) {
+            0..=17 => {
+                let v = self.value();
+                self.storage("set", key, v)
+            }
+            18..=22 => {
+                let v = self.value();
+                self.storage("add", key, v)
+            }
+            23..=26 => {
+                let v = self.value();
+                self.storage("replace", key, v)
+            }
+            27..=30 => {
+                let v = self.small_value();
+                self.storage("append", key, v)
+            }
+            31..=33 => {
+                let v = self.small_value();
+                self.storage("prepend", key, v)
+            }
+            34..=40 => {
+                let v = self.value();
+                self.storage("cas", key, v)
+            }
+            41..=60 => {
+                let verb = if self.rng.chance(50) { "get" } else { "gets" };
+                self.retrieval(verb, None)
+            }
+            61..=65 => {
+                let verb = if self.rng.chance(50) { "gat" } else { "gats" };
+                let e = self.exptime();
+                self.retrieval(verb, Some(e))
+            }
+            66..=71 => {
+                let e = self.exptime();
+                let nr = self.noreply();
+                let eol = self.eol();
+                Cmd::text(&format!("touch {key} {e}{nr}{eol}"))
+            }
+            72..=78 => {
+                let nr = self.noreply();
+                let zero = if self.rng.chance(10) { " 0" } else { "" };
+                let eol = self.eol();
+                Cmd::text(&format!("delete {key}{zero}{nr}{eol}"))
+            }
+            79..=90 => {
+                let verb = if self.rng.chance(60) { "incr" } else { "decr" };
+                let d = self.delta(verb == "incr");
+                let nr = self.noreply();
+                let eol = self.eol();
+                let mut c = Cmd::text(&format!("{verb} {key} {d}{nr}{eol}"));
+                c.arith = Some(key);
+                c
+            }
+            91..=95 => {
+                // a numeric value to work on
+                let n = self.number(1);
+                self.storage("set", key, n)
+            }
+            96 => {
+                if self.allow_flush && self.rng.chance(30) {
+                    let arg = *self.rng.pick(&["", " 0", " -1"]);
+                    let nr = self.noreply();
+                    Cmd::text(&format!("flush_all{arg}{nr}\r\n"))
+                } else {
+                    let nr = self.noreply();
+                    Cmd::text(&format!("verbosity 0{nr}\r\n"))
+                }
+            }
+            97 => {
+                let nr = self.noreply();
+                let mb = self.rng.range(64, 2048);
+                Cmd::text(&format!("cache_memlimit {mb}{nr}\r\n"))
+            }
+            98 => {
+                // too large for -I 1m: refused, data swallowed, old value gone
+                let n = self.rng.range(1_100_000, 2_100_000) as usize;
+                let nr = self.noreply();
+                let mut b = format!("set {key} 0 0 {n}{nr}\r\n").into_bytes();
+                b.extend(std::iter::repeat_n(b'L', n));
+                b.extend_from_slice(b"\r\n");
+                Cmd::new(b)
+            }
+            _ => Cmd::text(
+                self.rng
+                    .pick::<&str>(&["shutdown\r\n", "shutdown graceful\r\n"]),
+            ),
+        }
+    }
+
+    fn retrieval(&mut self, verb: &str, exptime: Option<String>) -> Cmd {
+        let n = match self.rng.below(10) {
+            0..=5 => 1,
+            6..=8 => self.rng.range(2, 8),
+            _ => self.rng.range(8, 40), // past memcached's 24-token chunks
+        };
+        let keys: Vec<String> = (0..n).map(|_| self.key()).collect();
+        let s = self.sep();
+        let mut line = verb.to_string();
+        if let Some(e) = exptime {
+            line.push(' ');
+            line.push_str(&e);
+        }
+        for k in &keys {
+            line.push_str(s);
+            line.push_str(k);
+        }
+        line.push_str(self.eol());
+        let mut c = Cmd::text(&line);
+        c.reads = keys;
+        c
+    }
+
+    fn malformed(&mut self) -> Cmd {
+        let key = self.key();
+        match self.rng.below(15) {
+            0 => {
+                // a bad number in a storage command; its data line follows and
+                // is read as a command
+                let verb = *self
+                    .rng
+                    .pick(&["set", "add", "replace", "append", "prepend", "cas"]);
+                let bad = self.bad_number();
+                let pos = self.rng.below(if verb == "cas" { 4 } else { 3 });
+                let mut toks = vec!["0".to_string(), "0".to_string(), "3".to_string()];
+                if verb == "cas" {
+                    toks.push("1".into());
+                }
+                toks[pos as usize] = bad;
+                let nr = self.noreply();
+                Cmd::text(&format!("{verb} {key} {}{nr}\r\nABC\r\n", toks.join(" ")))
+            }
+            1 => {
+                // negative length
+                let n = self.rng.range(1, 100);
+                Cmd::text(&format!("set {key} 0 0 -{n}\r\nABC\r\n"))
+            }
+            2 => {
+                // too-long key in a storage or other non-retrieval command
+                let k = self.long_key();
+                let c = match self.rng.below(6) {
+                    0 => format!("set {k} 0 0 3\r\nABC\r\n"),
+                    1 => format!("cas {k} 0 0 3 1\r\nABC\r\n"),
+                    2 => format!("delete {k}\r\n"),
+                    3 => format!("incr {k} 1\r\n"),
+                    4 => format!("touch {k} 0\r\n"),
+                    _ => format!("append {k} 0 0 1 noreply\r\nA\r\n"),
+                };
+                Cmd::text(&c)
+            }
+            3 => {
+                // too-long key in a retrieval: must open its batch
+                let k = self.long_key();
+                let k2 = self.key();
+                let verb = *self.rng.pick(&["get", "gets", "gat 0", "gats 100"]);
+                let line = if self.rng.chance(50) {
+                    format!("{verb} {k2} {k}\r\n")
+                } else {
+                    format!("{verb} {k}\r\n")
+                };
+                let mut c = Cmd::text(&line);
+                c.opens_batch = true;
+                c.reads = vec![k2];
+                c
+            }
+            4 => {
+                let u = *self.rng.pick(&[
+                    "foo",
+                    "GET k1",
+                    "Set k1 0 0 1",
+                    "sett k1",
+                    "gett k1",
+                    "delet k1",
+                    "incrr k1 1",
+                    "x",
+                    "ZZZ",
+                    "",
+                    "   ",
+                    "quit_not",
+                    "version2",
+                    "stat",
+                    "flush",
+                    "VERSION",
+                    "12345",
+                ]);
+                Cmd::text(&format!("{u}\r\n"))
+            }
+            5 => {
+                // wrong token counts
+                let c = *self.rng.pick(&[
+                    "set k1 0 0",
+                    "set k1 0 0 1 noreply extra",
+                    "set k1 0 0 1 2 3",
+                    "add k1",
+                    "cas k1 0 0 1",
+                    "cas k1 0 0 1 1 noreply extra",
+                    "get",
+                    "gets",
+                    "gat",
+                    "gats",
+                    "gat 0",
+                    "incr k1",
+                    "incr k1 1 noreply extra",
+                    "decr",
+                    "touch k1",
+                    "touch k1 1 noreply extra",
+                    "delete",
+                    "delete k1 0 noreply extra",
+                    "verbosity",
+                    "verbosity 1 2 3",
+                    "cache_memlimit",
+                    "cache_memlimit 64 noreply extra",
+                    "flush_all 0 noreply extra",
+                    "append k1 0 0",
+                ]);
+                let mut cmd = Cmd::text(&format!("{c}\r\n"));
+                if c.starts_with("incr") || c.starts_with("decr") {
+                    cmd.arith = Some("k1".into());
+                }
+                cmd
+            }
+            6 | 7 => {
+                // bad data chunk: exactly len+2 bytes not ending in CRLF,
+                // then a tail that completes a line
+                let verb = *self
+                    .rng
+                    .pick(&["set", "add", "replace", "append", "prepend", "set"]);
+                let len = self.rng.range(1, 20) as usize;
+                let mut block: Vec<u8> = self.value_of_len(len + 2);
+                block.truncate(len + 2);
+                while block.len() < len + 2 {
+                    block.push(b'Q');
+                }
+                if block.ends_with(b"\r\n") {
+                    let n = block.len();
+                    block[n - 1] = b'Q';
+                }
+                if self.rng.chance(30) && len >= 2 {
+                    // CRLF too early: "ab\r\nQQ"
+                    block[len - 2] = b'\r';
+                    block[len - 1] = b'\n';
+                    block[len] = b'Q';
+                    block[len + 1] = b'Q';
+                }
+                let tails: [&[u8]; 4] = [b"\n", b"\r\n", b"ZZ\r\n", b"99\r\n"];
+                let tail: &[u8] = self.rng.pick::<&[u8]>(&tails);
+                let nr = self.noreply();
+                let mut b = format!("{verb} {key} 0 0 {len}{nr}\r\n").into_bytes();
+                b.extend_from_slice(&block);
+                b.extend_from_slice(tail);
+                Cmd::new(b)
+            }
+            8 => {
+                // bad deltas and exptimes
+                let bad = self.bad_number();
+                let c = match self.rng.below(5) {
+                    0 => format!("incr {key} {bad}\r\n"),
+                    1 => format!("decr {key} {bad}\r\n"),
+                    2 => format!("touch {key} {bad}\r\n"),
+                    3 => format!("gat {bad} {key}\r\n"),
+                    _ => format!("flush_all {bad}\r\n"),
+                };
+                let mut cmd = Cmd::text(&c);
+                if c.starts_with("incr") || c.starts_with("decr") {
+                    cmd.arith = Some(key.clone());
+                }
+                if c.starts_with("gat") {
+                    cmd.reads = vec![key];
+                }
+                cmd
+            }
+            9 => {
+                // delete with a time argument
+                let t = *self.rng.pick(&["1", "x", "0 1", "-1", "noreply 0"]);
+                Cmd::text(&format!("delete {key} {t}\r\n"))
+            }
+            10 => {
+                let c = *self.rng.pick(&[
+                    "cache_memlimit 0",
+                    "cache_memlimit 7",
+                    "cache_memlimit x",
+                    "cache_memlimit -1",
+                    "verbosity x",
+                    "verbosity 1 noreply extra",
+                ]);
+                Cmd::text(&format!("{c}\r\n"))
+            }
+            11 => {
+                // a long garbage line (below 2 KiB, so it arrives whole)
+                let n = self.rng.range(300, 1800) as usize;
+                let mut b: Vec<u8> = (0..n).map(|i| b"QWERTY0123 "[i % 11]).collect();
+                b.extend_from_slice(b"\r\n");
+                Cmd::new(b)
+            }
+            12 => {
+                // binary junk that is not a command
+                let n = self.rng.range(1, 40) as usize;
+                let mut b: Vec<u8> = (0..n)
+                    .map(|_| {
+                        let c = self.rng.below(256) as u8;
+                        if c == b'\n' || c == 0 {
+                            b'#'
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                b[0] |= 0x80;
+                b.extend_from_slice(b"\r\n");
+                Cmd::new(b)
+            }
+            13 if self.quirks => {
+                // memcached's 32-bit truncations and C-string command lines
+                let c = *self.rng.pick(&[
+                    "set q 4294967296 0 1\r\nA\r\n",
+                    "set q 0 4294967296 1\r\nA\r\n",
+                    "set q 0 0 4294967296\r\n\r\n",
+                    "set q 0 3000000000 1\r\nA\r\n",
+                    "touch q 4294967297\r\n",
+                    "get q\0junk\r\n",
+                ]);
+                Cmd::text(c)
+            }
+            _ => {
+                // an empty key position / blank-only variants
+                let c = *self
+                    .rng
+                    .pick(&["get  \r\n", "delete  \r\n", "incr  1\r\n", " \r\n"]);
+                Cmd::text(c)
+            }
+        }
+    }
+
+    fn bad_number(&mut self) -> String {
+        let mut opts = vec![
+            "x",
+            "-",
+            "1x",
+            "1.5",
+            "",
+            "99999999999999999999",
+            "0x10",
+            "--1",
+            "1e3",
+        ];
+        if self.quirks {
+            opts.extend(["4294967296", "18446744073709551615", "2147483648"]);
+        }
+        let s = *self.rng.pick(&opts);
+        if s.is_empty() {
+            "abc".to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn command(&mut self) -> Cmd {
+        if self.rng.chance(self.malformed_pct) {
+            self.malformed()
+        } else {
+            self.valid()
+        }
+    }
+}
+
+// ------------------------------------------------------------ one side
+
+struct Side {
+    name: &'static str,
+    server: Server,
+    conns: Vec<Option<Client>>,
+    last_cas: HashMap<String, u64>,
+    first_cas: HashMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Line(Vec<u8>),
+    /// A VALUE header: the key, flags and length tokens, and the cas.
+    Value {
+        head: Vec<u8>,
+        key: Vec<u8>,
+        cas: Option<u64>,
+    },
+    Data(Vec<u8>),
+    Closed,
+}
+
+impl Item {
+    fn show(&self) -> String {
+        match self {
+            Item::Line(l) => esc(l, 200),
+            Item::Value { head, cas, .. } => match cas {
+                Some(c) => format!("{} <cas {c}>", esc(head, 200)),
+                None => esc(head, 200),
+            },
+            Item::Data(d) => format!("  data: {}", esc(d, 100)),
+            Item::Closed => "<connection closed>".into(),
+        }
+    }
+}
+
+impl Side {
+    fn new(name: &'static str, server: Server) -> Side {
+        let conns = (0..CONNS_PER_SIDE).map(|_| None).collect();
+        Side {
+            name,
+            server,
+            conns,
+            last_cas: HashMap::new(),
+            first_cas: HashMap::new(),
+        }
+    }
+
+    fn conn(&mut self, i: usize) -> &mut Client {
+        if self.conns[i].is_none() {
+            let mut c = self.server.client();
+            c.set_read_timeout(READ_TIMEOUT);
+            self.conns[i] = Some(c);
+        }
+        self.conns[i].as_mut().unwrap()
+    }
+
+    fn render(&self, cmd: &Cmd) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &cmd.pieces {
+            match p {
+                Piece::Bytes(b) => out.extend_from_slice(b),
+                Piece::Cas(r) => {
+                    let v = match r {
+                        CasRef::Last(k) => self.last_cas.get(k).copied().unwrap_or(1 << 61),
+                        CasRef::First(k) => self.first_cas.get(k).copied().unwrap_or(1 << 61),
+                        CasRef::Literal(v) => *v,
+                    };
+                    out.extend_from_slice(v.to_string().as_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    fn read_segment(&mut self, conn: usize, until_close: bool) -> Result<Vec<Item>, String> {
+        read_segment(self.conn(conn), until_close)
+    }
+
+    fn note_cas(&mut self, items: &[Item]) {
+        for it in items {
+            if let Item::Value {
+                key, cas: Some(c), ..
+            } = it
+            {
+                let k = String::from_utf8_lossy(key).into_owned();
+                self.first_cas.entry(k.clone()).or_insert(*c);
+                self.last_cas.insert(k, *c);
+            }
+        }
+    }
+}
+
+/// Reads one answer segment: items up to a `VERSION` sentinel line (not
+/// included), or up to EOF when `until_close`.
+fn read_segment(c: &mut Client, until_close: bool) -> Result<Vec<Item>, String> {
+    {
+        let mut items = Vec::new();
+        loop {
+            let raw = match c.try_line_raw() {
+                Ok(r) => r,
+                Err(e) if until_close && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    items.push(Item::Closed);
+                    return Ok(items);
+                }
+                Err(e) => return Err(format!("read error: {e} after {items:?}")),
+            };
+            if raw.is_empty() {
+                if until_close {
+                    items.push(Item::Closed);
+                    return Ok(items);
+                }
+                return Err(format!("connection closed unexpectedly after {:?}", items));
+            }
+            if !raw.ends_with(b"\r\n") {
+                return Err(format!(
+                    "line without CRLF: {:?} after {items:?}",
+                    esc(&raw, 200)
+                ));
+            }
+            let line = raw[..raw.len() - 2].to_vec();
+            if line.starts_with(b"VERSION ") && !until_close {
+                return Ok(items);
+            }
+            if line.starts_with(b"VALUE ") {
+                let toks: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+                let len: Option<usize> = toks
+                    .get(3)
+                    .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+                if let (4 | 5, Some(len)) = (toks.len(), len) {
+                    let cas = if toks.len() == 5 {
+                        match std::str::from_utf8(toks[4])
+                            .ok()
+                            .and_then(|t| t.parse::<u64>().ok())
+                        {
+                            Some(v) => Some(v),
+                            None => return Err(format!("bad cas in {:?}", esc(&line, 300))),
+                        }
+                    } else {
+                        None
+                    };
+                    let head = toks[..4].join(&b' ');
+                    let key = toks[1].to_vec();
+                    let data = c
+                        .try_exact(len + 2)
+                        .map_err(|e| format!("reading {len}+2 data bytes: {e}"))?;
+                    if &data[len..] != b"\r\n" {
+                        return Err(format!(
+                            "data block of {:?} not followed by CRLF",
+                            esc(&line, 300)
+                        ));
+                    }
+                    items.push(Item::Value { head, key, cas });
+                    items.push(Item::Data(data[..len].to_vec()));
+                    continue;
+                }
+            }
+            items.push(Item::Line(line));
+        }
+    }
+}
+
+// ------------------------------------------------------------ comparison
+
+#[derive(Default)]
+struct CasMap {
+    r2t: HashMap<u64, u64>,
+    t2r: HashMap<u64, u64>,
+}
+
+impl CasMap {
+    fn check(&mut self, r: u64, t: u64) -> Result<(), String> {
+        match (self.r2t.get(&r), self.t2r.get(&t)) {
+            (None, None) => {
+                self.r2t.insert(r, t);
+                self.t2r.insert(t, r);
+                Ok(())
+            }
+            (Some(&t0), _) if t0 == t => Ok(()),
+            (Some(&t0), _) => Err(format!(
+                "cas mapping broken: reference cas {r} was paired with target cas {t0}, now with {t}"
+            )),
+            (None, Some(&r0)) => Err(format!(
+                "cas mapping broken: target cas {t} was paired with reference cas {r0}, now with {r}"
+            )),
+        }
+    }
+}
+
+fn compare(a: &[Item], b: &[Item], cas: &mut CasMap) -> Result<(), String> {
+    for i in 0..a.len().max(b.len()) {
+        match (a.get(i), b.get(i)) {
+            (
+                Some(Item::Value {
+                    head: h1, cas: c1, ..
+                }),
+                Some(Item::Value {
+                    head: h2, cas: c2, ..
+                }),
+            ) => {
+                if h1 != h2 {
+                    return Err(format!("item {i} differs"));
+                }
+                match (c1, c2) {
+                    (Some(x), Some(y)) => {
+                        cas.check(*x, *y).map_err(|e| format!("item {i}: {e}"))?
+                    }
+                    (None, None) => {}
+                    _ => return Err(format!("item {i}: cas present on one side only")),
+                }
+            }
+            (Some(x), Some(y)) if x == y => {}
+            (Some(_), Some(_)) => return Err(format!("item {i} differs")),
+            _ => {
+                return Err(format!(
+                    "answer lengths differ ({} vs {} items)",
+                    a.len(),
+                    b.len()
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn show_items(items: &[Item]) -> String {
+    if items.is_empty() {
+        return "    (nothing)\n".into();
+    }
+    let mut s = String::new();
+    for it in items.iter().take(40) {
+        let _ = writeln!(s, "    {}", it.show());
+    }
+    if items.len() > 40 {
+        let _ = writeln!(s, "    ... {} more items", items.len() - 40);
+    }
+    s
+}
+
+// ------------------------------------------------------------ the run
+
+struct Config {
+    name: &'static str,
+    flags: &'static [&'static str],
+    seed: u64,
+    commands: usize,
+    allow_flush: bool,
+}
+
+struct Outcome {
+    commands: usize,
+    batches: usize,
+    answers: HashMap<String, usize>,
+}
+
+/// Classifies answer lines for the coverage check.
+fn classify(items: &[Item], counts: &mut HashMap<String, usize>) {
+    for it in items {
+        let k = match it {
+            Item::Value { cas: Some(_), .. } => "VALUE+cas".to_string(),
+            Item::Value { .. } => "VALUE".to_string(),
+            Item::Line(l) => {
+                let s = String::from_utf8_lossy(l);
+                if s.bytes().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+                    "<number>".to_string()
+                } else if s.starts_with("CLIENT_ERROR")
+                    || s.starts_with("SERVER_ERROR")
+                    || s.starts_with("ERROR")
+                {
+                    s.into_owned()
+                } else {
+                    s.split(' ').next().unwrap_or("").to_string()
+                }
+            }
+            Item::Data(_) => continue,
+            Item::Closed => "<closed>".to_string(),
+        };
+        *counts.entry(k).or_default() += 1;
+    }
+}
+
+fn run(cfg: &Config) -> Outcome {
+    let quirks = std::env::var("DIFF_QUIRKS")
+        .map(|v| v == "1")
+        .unwrap_or(false);
+    let mut ref_flags: Vec<&str> = cfg.flags.to_vec();
+    ref_flags.extend_from_slice(REF_ONLY_FLAGS);
+    let reference = Server::start_memcached(&ref_flags);
+    // When the tests are validated memcached-against-memcached, the target
+    // gets the same determinism flags as the reference.
+    let target = if common::testing_memcached() {
+        Server::start(&ref_flags)
+    } else {
+        Server::start(cfg.flags)
+    };
+    eprintln!(
+        "[differential {}] seed {} ({:#x}), {} commands; reference {} {:?}; target {} {:?}",
+        cfg.name,
+        cfg.seed,
+        cfg.seed,
+        cfg.commands,
+        reference.name(),
+        reference.args(),
+        target.name(),
+        target.args()
+    );
+    let mut sides = [
+        Side::new("reference", reference),
+        Side::new("target", target),
+    ];
+    let mut gen = Gen::new(cfg.seed, quirks, cfg.allow_flush);
+    let mut cas = CasMap::default();
+    let mut history: VecDeque<(usize, String, String)> = VecDeque::new(); // (index, command, answer)
+    let mut recent_reads: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut done = 0usize;
+    let mut batches = 0usize;
+    let started = Instant::now();
+    let mut raw_trace = std::env::var_os("DIFF_TRACE").map(|p| {
+        let mut p = std::path::PathBuf::from(p);
+        p.set_extension(format!("{}.raw", cfg.name));
+        std::fs::File::create(&p).expect("DIFF_TRACE raw file")
+    });
+    // DIFF_KEEP_GOING=N: collect up to N mismatches instead of stopping at
+    // the first (later ones may be consequences of earlier ones)
+    let keep_going = common::seed_from_env("DIFF_KEEP_GOING", 0) as usize;
+    let mut mismatches: Vec<String> = Vec::new();
+    let check_every = if std::env::var("DIFF_CHECK_STATE")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+    {
+        1
+    } else {
+        50
+    };
+    // DIFF_TRACE=FILE: every command and the reference's answers, for digging
+    let mut trace = std::env::var_os("DIFF_TRACE").map(|p| {
+        use std::io::Write as _;
+        struct W(std::fs::File);
+        impl std::fmt::Write for W {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.write_all(s.as_bytes()).map_err(|_| std::fmt::Error)
+            }
+        }
+        let mut p = std::path::PathBuf::from(p);
+        p.set_extension(format!("{}.txt", cfg.name));
+        W(std::fs::File::create(&p).expect("DIFF_TRACE file"))
+    });
+
+    while done < cfg.commands {
+        // ---- build a batch that respects the determinism rules
+        let size = match gen.rng.below(10) {
+            0..=2 => 1,
+            3..=7 => gen.rng.range(2, 8),
+            _ => gen.rng.range(8, 24),
+        } as usize;
+        recent_reads.rotate_left(1);
+        recent_reads[1].clear();
+        let mut batch: Vec<Cmd> = Vec::new();
+        let mut tries = 0;
+        while batch.len() < size && tries < size * 10 {
+            tries += 1;
+            let cmd = gen.command();
+            if cmd.opens_batch && !batch.is_empty() {
+                continue;
+            }
+            if let Some(k) = &cmd.arith {
+                if recent_reads[0].contains(k) || recent_reads[1].contains(k) {
+                    continue;
+                }
+            }
+            recent_reads[1].extend(cmd.reads.iter().cloned());
+            batch.push(cmd);
+        }
+        // now and then, end a batch with quit
+        let quit = gen.rng.chance(1);
+        if quit {
+            let mut q = Cmd::text("quit\r\n");
+            q.quit = true;
+            batch.push(q);
+        }
+        let per_command = gen.rng.chance(50);
+        let conn = gen.rng.below(CONNS_PER_SIDE as u64) as usize;
+        batches += 1;
+
+        // ---- send to both, read both
+        let mut answers: [Vec<Vec<Item>>; 2] = [vec![], vec![]];
+        let mut raw_sent: Vec<u8> = Vec::new();
+        for (si, side) in sides.iter_mut().enumerate() {
+            let mut bytes = Vec::new();
+            for (i, cmd) in batch.iter().enumerate() {
+                bytes.extend_from_slice(&side.render(cmd));
+                let last = i + 1 == batch.len();
+                if !cmd.quit && (per_command || last) {
+                    bytes.extend_from_slice(b"version\r\n");
+                }
+            }
+            if si == 0 {
+                raw_sent = bytes.clone();
+                if let Some(t) = raw_trace.as_mut() {
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        t,
+                        "BATCH {conn} {} {} {}",
+                        per_command as u8,
+                        quit as u8,
+                        bytes.len()
+                    );
+                    let _ = t.write_all(&bytes);
+                    let _ = t.write_all(b"\n");
+                }
+            }
+            if let Err(e) = side.conn(conn).try_send(&bytes) {
+                let at = At {
+                    batch_start: done,
+                    in_batch: None,
+                    batch: &batch,
+                    per_command,
+                    raw: &raw_sent,
+                };
+                fail(
+                    cfg,
+                    at,
+                    &history,
+                    &format!("{}: write failed: {e}", side.name),
+                    &[],
+                    &[],
+                );
+            }
+            let segments = if per_command { batch.len() } else { 1 };
+            for s in 0..segments {
+                let until_close = if per_command { batch[s].quit } else { quit };
+                match side.read_segment(conn, until_close) {
+                    Ok(items) => answers[si].push(items),
+                    Err(e) => {
+                        let msg = format!(
+                            "{} ({}) failed to answer: {e}\n    server log tail:\n{}",
+                            side.name,
+                            side.server.name(),
+                            side.server.log_tail(20)
+                        );
+                        let (a, b) = if si == 0 {
+                            (answers[0].concat(), vec![])
+                        } else {
+                            (
+                                answers[0][..answers[0].len().min(s + 1)].concat(),
+                                answers[1].concat(),
+                            )
+                        };
+                        let in_batch = if per_command { Some(s) } else { None };
+                        let at = At {
+                            batch_start: done,
+                            in_batch,
+                            batch: &batch,
+                            per_command,
+                            raw: &raw_sent,
+                        };
+                        fail(cfg, at, &history, &msg, &a, &b);
+                    }
+                }
+            }
+            if quit {
+                side.conns[conn] = None;
+            }
+        }
+
+        // ---- compare
+        for (s, (a, b)) in answers[0].iter().zip(answers[1].iter()).enumerate() {
+            if let Err(why) = compare(a, b, &mut cas) {
+                let in_batch = if per_command { Some(s) } else { None };
+                let at = At {
+                    batch_start: done,
+                    in_batch,
+                    batch: &batch,
+                    per_command,
+                    raw: &raw_sent,
+                };
+                if keep_going == 0 {
+                    fail(cfg, at, &history, &why, a, b);
+                }
+                mismatches.push(describe(cfg, at, None, &why, a, b));
+            }
+            classify(a, &mut counts);
+        }
+        for (si, side) in sides.iter_mut().enumerate() {
+            for seg in &answers[si] {
+                side.note_cas(seg);
+            }
+        }
+        for (i, cmd) in batch.iter().enumerate() {
+            let ans = if per_command {
+                answers[0][i]
+                    .iter()
+                    .map(|x| x.show())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            } else if i + 1 == batch.len() {
+                format!(
+                    "(batch) {}",
+                    answers[0][0]
+                        .iter()
+                        .map(|x| x.show())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )
+            } else {
+                "(see end of batch)".into()
+            };
+            if let Some(t) = trace.as_mut() {
+                let _ = writeln!(
+                    t,
+                    "#{} [conn {conn}] {}\n    -> {}",
+                    done + i,
+                    cmd.display(),
+                    ans
+                );
+            }
+            history.push_back((done + i, cmd.display(), ans));
+            if history.len() > 12 {
+                history.pop_front();
+            }
+        }
+        done += batch.len();
+        if keep_going > 0 && mismatches.len() >= keep_going {
+            break;
+        }
+
+        // ---- every so often (every batch with DIFF_CHECK_STATE=1), compare
+        // the whole key space, to catch silent divergence (noreply) early
+        if batches.is_multiple_of(check_every) {
+            let line = format!("get {}\r\nversion\r\n", gen.keys.join(" "));
+            if let Some(t) = raw_trace.as_mut() {
+                use std::io::Write as _;
+                let _ = write!(t, "BATCH 0 0 0 {}\n{line}\n", line.len());
+            }
+            let mut got = vec![];
+            for side in sides.iter_mut() {
+                side.conn(0).send(line.as_bytes());
+                match side.read_segment(0, false) {
+                    Ok(items) => got.push(items),
+                    Err(e) => panic!(
+                        "{}: state check after command #{}: {e}",
+                        side.name,
+                        done - 1
+                    ),
+                }
+            }
+            if let Err(why) = compare(&got[0], &got[1], &mut cas) {
+                let at = At {
+                    batch_start: done - batch.len(),
+                    in_batch: None,
+                    batch: &batch,
+                    per_command,
+                    raw: &raw_sent,
+                };
+                let why = format!("state check (get of every key) after this batch: {why}");
+                if keep_going == 0 {
+                    fail(cfg, at, &history, &why, &got[0], &got[1]);
+                }
+                mismatches.push(describe(cfg, at, None, &why, &got[0], &got[1]));
+            }
+            recent_reads[1].extend(gen.keys.iter().cloned());
+        }
+    }
+
+    if !mismatches.is_empty() {
+        panic!(
+            "[differential {}] {} mismatch(es) in {} commands (DIFF_KEEP_GOING; later ones may follow from earlier ones):\n{}",
+            cfg.name,
+            mismatches.len(),
+            done,
+            mismatches.join("\n")
+        );
+    }
+
+    // ---- final state: every key, both ways
+    let mut all_keys = gen.keys.clone();
+    all_keys.sort();
+    for verb in ["get", "gets"] {
+        let line = format!("{verb} {}\r\nversion\r\n", all_keys.join(" "));
+        let mut got = vec![];
+        for side in sides.iter_mut() {
+            side.conn(0).send(line.as_bytes());
+            got.push(
+                side.read_segment(0, false)
+                    .unwrap_or_else(|e| panic!("{}: final {verb}: {e}", side.name)),
+            );
+        }
+        if let Err(why) = compare(&got[0], &got[1], &mut cas) {
+            panic!(
+                "[differential {}] seed {}: final {verb} of all keys differs: {why}\n  reference:\n{}  target:\n{}",
+                cfg.name,
+                cfg.seed,
+                show_items(&got[0]),
+                show_items(&got[1])
+            );
+        }
+        classify(&got[0], &mut counts);
+    }
+    // the reference must not have evicted anything (else the run proves little)
+    let st = sides[0].server.stats("");
+    assert_eq!(
+        st.get("evictions").map(String::as_str),
+        Some("0"),
+        "the reference memcached evicted items: the differential run is not deterministic; raise -m"
+    );
+    for side in sides.iter_mut() {
+        side.server.assert_running();
+    }
+    eprintln!(
+        "[differential {}] {} commands in {} batches, {:.1} s, {} cas pairs; answers: {:?}",
+        cfg.name,
+        done,
+        batches,
+        started.elapsed().as_secs_f64(),
+        cas.r2t.len(),
+        {
+            let mut v: Vec<_> = counts.iter().collect();
+            v.sort();
+            v
+        }
+    );
+    Outcome {
+        commands: done,
+        batches,
+        answers: counts,
+    }
+}
+
+/// Where a failure happened: the batch (its first command's global index)
+/// and, when known, the command inside it.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    batch_start: usize,
+    in_batch: Option<usize>,
+    batch: &'a [Cmd],
+    per_command: bool,
+    raw: &'a [u8],
+}
+
+fn fail(
+    cfg: &Config,
+    at: At,
+    history: &VecDeque<(usize, String, String)>,
+    why: &str,
+    reference: &[Item],
+    target: &[Item],
+) -> ! {
+    panic!(
+        "{}",
+        describe(cfg, at, Some(history), why, reference, target)
+    );
+}
+
+/// A mismatch report; without `history`, the short form (keep-going mode).
+fn describe(
+    cfg: &Config,
+    at: At,
+    history: Option<&VecDeque<(usize, String, String)>>,
+    why: &str,
+    reference: &[Item],
+    target: &[Item],
+) -> String {
+    let mut s = String::new();
+    let idx = at.batch_start + at.in_batch.unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\n[differential {}] MISMATCH  seed={} (DIFF_SEED={} reproduces this run), flags {:?}",
+        cfg.name, cfg.seed, cfg.seed, cfg.flags
+    );
+    match at.in_batch {
+        Some(i) => {
+            let _ = writeln!(
+                s,
+                "  at command #{idx}: {}\n  problem: {why}",
+                at.batch[i].display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "  in the batch starting at command #{idx}\n  problem: {why}"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "  the batch ({} command(s) in one write, {}):",
+        at.batch.len(),
+        if at.per_command {
+            "a version sentinel after each"
+        } else {
+            "one version sentinel at the end"
+        }
+    );
+    for (i, c) in at.batch.iter().enumerate() {
+        let mark = if at.in_batch == Some(i) { ">>" } else { "  " };
+        let _ = writeln!(s, "  {mark} #{}: {}", at.batch_start + i, c.display());
+    }
+    let scope = if at.in_batch.is_some() && at.per_command {
+        "this command"
+    } else {
+        "this batch"
+    };
+    let _ = writeln!(
+        s,
+        "  reference (memcached) answered to {scope}:\n{}",
+        show_items(reference)
+    );
+    let _ = writeln!(s, "  target answered to {scope}:\n{}", show_items(target));
+    if let Some(history) = history {
+        let _ = writeln!(s, "  preceding commands, with the reference's answers:");
+        for (i, c, a) in history.iter() {
+            let _ = writeln!(s, "     #{i}: {c}\n           -> {a}");
+        }
+        let _ = writeln!(
+            s,
+            "  raw bytes of the batch as sent to the reference: \"{}\"",
+            esc(at.raw, 3000)
+        );
+    }
+    s
+}
+
+fn check_coverage(name: &str, out: &Outcome, min_commands: usize, required: &[&str]) {
+    assert!(
+        out.commands >= min_commands,
+        "{name}: only {} commands compared",
+        out.commands
+    );
+    assert!(
+        out.batches >= min_commands / 20,
+        "{name}: only {} batches",
+        out.batches
+    );
+    let missing: Vec<&&str> = required
+        .iter()
+        .filter(|k| out.answers.get(**k).copied().unwrap_or(0) == 0)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{name}: the stream never produced {missing:?}; answers seen: {:?}",
+        out.answers
+    );
+}
+
+// ------------------------------------------------------------ tests
+
+#[test]
+fn differential_random_stream() {
+    let cfg = Config {
+        name: "t4-m64",
+        flags: &["-t", "4", "-m", "64"],
+        seed: common::seed_from_env("DIFF_SEED", 20_240_601),
+        commands: common::seed_from_env("DIFF_COMMANDS", 40_000) as usize,
+        allow_flush: true,
+    };
+    let out = run(&cfg);
+    check_coverage(
+        cfg.name,
+        &out,
+        20_000.min(cfg.commands),
+        &[
+            "STORED",
+            "NOT_STORED",
+            "EXISTS",
+            "NOT_FOUND",
+            "DELETED",
+            "TOUCHED",
+            "OK",
+            "END",
+            "ERROR",
+            "VALUE",
+            "VALUE+cas",
+            "<number>",
+            "<closed>",
+            "CLIENT_ERROR bad data chunk",
+            "CLIENT_ERROR bad command line format",
+            "CLIENT_ERROR invalid numeric delta argument",
+            "CLIENT_ERROR cannot increment or decrement non-numeric value",
+            "CLIENT_ERROR invalid exptime argument",
+            "SERVER_ERROR object too large for cache",
+            "ERROR: shutdown not enabled",
+        ],
+    );
+}
+
+#[test]
+fn differential_random_stream_single_thread_no_cas() {
+    // -C: gets shows cas 0 and cas commands behave differently; no flush_all
+    // here (with -C, memcached's flush_all has 1-second granularity, so a
+    // store right after it may or may not survive)
+    let cfg = Config {
+        name: "t1-C",
+        flags: &["-t", "1", "-m", "64", "-C"],
+        seed: common::seed_from_env("DIFF_SEED", 7_777) ^ 0x55,
+        commands: (common::seed_from_env("DIFF_COMMANDS", 40_000) as usize / 4).max(1),
+        allow_flush: false,
+    };
+    let out = run(&cfg);
+    check_coverage(
+        cfg.name,
+        &out,
+        5_000.min(cfg.commands),
+        &["STORED", "VALUE+cas", "EXISTS", "ERROR"],
+    );
+}
+
+/// Fixed malformed sequences, each followed by valid commands on the same
+/// connection: both servers must answer the same, and the valid commands
+/// must work.
+#[test]
+fn malformed_sequences_leave_the_connection_usable() {
+    let reference = Server::start_memcached(&["-t", "2"]);
+    let target = Server::start(&["-t", "2"]);
+    let k300 = "q".repeat(300);
+    let big = "B".repeat(2_000_000);
+    let seqs: Vec<Vec<u8>> = vec![
+        b"set k 0 0 5\r\nhelloo\r\n".to_vec(),
+        b"set k 0 0 5\r\nhel\r\nXY\r\n".to_vec(),
+        b"set k 0 0 5 noreply\r\nhelloooo\r\n".to_vec(),
+        b"set k 0 0 -1\r\nABC\r\n".to_vec(),
+        b"set k abc 0 1\r\nA\r\n".to_vec(),
+        b"cas k 0 0 1 abc\r\nA\r\n".to_vec(),
+        format!("set {k300} 0 0 1\r\nA\r\n").into_bytes(),
+        format!("get {k300}\r\n").into_bytes(),
+        format!("get a {k300} b\r\n").into_bytes(),
+        b"incr k abc\r\ndecr k -1\r\n".to_vec(),
+        b"\r\n\r\n\n   \r\n".to_vec(),
+        b"GARBAGE\x01\x02\x7f\xff\r\n".to_vec(),
+        [b"Z".repeat(1900), b"\r\n".to_vec()].concat(),
+        format!("set k 0 0 2000000\r\n{big}\r\n").into_bytes(),
+        format!("set k 0 0 2000000 noreply\r\n{big}\r\n").into_bytes(),
+        b"set k 0 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26\r\nA\r\n"
+            .to_vec(),
+        b"delete k 0 0 0\r\ntouch k x\r\ngat x k\r\nflush_all x\r\n".to_vec(),
+        b"verbosity\r\ncache_memlimit\r\nshutdown\r\n".to_vec(),
+        b"get\r\ngets\r\ngat\r\ngats 0\r\n".to_vec(),
+    ];
+    let valid = b"set ok 0 0 2\r\nok\r\nget ok\r\nversion\r\n";
+    let mut compared = 0;
+    let mut failures: Vec<String> = Vec::new();
+    for (i, seq) in seqs.iter().enumerate() {
+        let mut got = vec![];
+        for server in [&reference, &target] {
+            let mut c = server.client();
+            c.set_read_timeout(READ_TIMEOUT);
+            let mut bytes = seq.clone();
+            bytes.extend_from_slice(b"version\r\n");
+            bytes.extend_from_slice(valid);
+            c.send(&bytes);
+            let a = read_segment(&mut c, false);
+            let b = read_segment(&mut c, false);
+            got.push((a, b, server.name().to_string()));
+        }
+        let (ra, rb, _) = &got[0];
+        let (ta, tb, tname) = &got[1];
+        let ra = ra
+            .as_ref()
+            .unwrap_or_else(|e| panic!("reference on sequence {i}: {e}"));
+        let rb = rb
+            .as_ref()
+            .unwrap_or_else(|e| panic!("reference on sequence {i}: {e}"));
+        let ta = ta
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{tname} on sequence {i} {:?}: {e}", esc(seq, 200)));
+        let tb = tb
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{tname} on sequence {i} {:?}: {e}", esc(seq, 200)));
+        let mut cas = CasMap::default();
+        if let Err(why) = compare(ra, ta, &mut cas) {
+            failures.push(format!(
+                "sequence {i} \"{}\": {why}\n  reference:\n{}  target:\n{}",
+                esc(seq, 300),
+                show_items(ra),
+                show_items(ta)
+            ));
+        }
+        let want = vec![
+            Item::Line(b"STORED".to_vec()),
+            Item::Value {
+                head: b"VALUE ok 0 2".to_vec(),
+                key: b"ok".to_vec(),
+                cas: None,
+            },
+            Item::Data(b"ok".to_vec()),
+            Item::Line(b"END".to_vec()),
+        ];
+        assert_eq!(rb, &want, "reference: valid commands after sequence {i}");
+        if tb != &want {
+            failures.push(format!(
+                "sequence {i} \"{}\": the valid commands after it failed on {tname}:\n{}",
+                esc(seq, 300),
+                show_items(tb)
+            ));
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, seqs.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} sequences differ:\n{}",
+        failures.len(),
+        seqs.len(),
+        failures.join("\n")
+    );
+}
