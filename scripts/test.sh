@@ -96,7 +96,13 @@ fi
 # ---------------------------------------------------------------- tests
 say "cargo test --workspace --release --no-fail-fast $*"
 status=0
-cargo test --workspace --release --no-fail-fast "$@" || status=$?
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --release --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite: cargo prints a summary per test
+# binary (the last ones are empty doc-test runs), so add them up.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
 if [ "$status" = 0 ]; then
   say "all tests passed"
 else
