@@ -51,7 +51,10 @@ fn main() {
     assert!(status.success(), "building plugins/default-store failed");
     let wasm = target_dir.join("wasm32-unknown-unknown/plugin/default_store.wasm");
     assert!(wasm.exists(), "{} missing", wasm.display());
-    println!("cargo:rustc-env=WASMCACHED_DEFAULT_PLUGIN={}", wasm.display());
+    println!(
+        "cargo:rustc-env=WASMCACHED_DEFAULT_PLUGIN={}",
+        wasm.display()
+    );
 }
 
 /// `rustup target add wasm32-unknown-unknown` when the target's std is missing,

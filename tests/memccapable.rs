@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 /// ascii and binary suites of libmemcached 1.0.18's memccapable.
 const ASCII_TESTS: usize = 27;
+const BINARY_TESTS: usize = 27;
 
 fn memccapable_bin() -> PathBuf {
     for p in [
@@ -153,6 +154,30 @@ fn memccapable_ascii() {
     assert_all_pass(&r, s.name(), ASCII_TESTS);
     assert!(
         r.passed.iter().all(|n| n.starts_with("ascii ")),
+        "{:?}",
+        r.passed
+    );
+}
+
+#[test]
+fn memccapable_binary_against_the_reference() {
+    let s = Server::start_memcached(&[]);
+    let r = run_memccapable(s.port(), "-b", Duration::from_secs(120));
+    assert_all_pass(
+        &r,
+        "the reference memcached (tool sanity check)",
+        BINARY_TESTS,
+    );
+}
+
+#[test]
+fn memccapable_binary() {
+    let mut s = Server::start(&[]);
+    let r = run_memccapable(s.port(), "-b", Duration::from_secs(180));
+    s.assert_running();
+    assert_all_pass(&r, s.name(), BINARY_TESTS);
+    assert!(
+        r.passed.iter().all(|n| n.starts_with("binary ")),
         "{:?}",
         r.passed
     );

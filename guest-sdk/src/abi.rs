@@ -1,4 +1,4 @@
-//! ABI v1: the byte layout of everything that crosses the host/guest boundary.
+//! ABI v2 (and v1): the byte layout of everything that crosses the host/guest boundary.
 //!
 //! This module is the single source of truth for the layout; `docs/plugin-abi.md`
 //! describes the same bytes for authors in other languages. The host and the Rust
@@ -7,8 +7,18 @@
 //! All integers are little-endian and records are packed (no padding, no
 //! alignment requirement): readers use `from_le_bytes` on byte slices.
 
-/// Value returned by the guest's `wmc_abi_version` export.
-pub const ABI_VERSION: u32 = 1;
+/// Value returned by the guest's `wmc_abi_version` export: the version this
+/// SDK speaks.
+///
+/// Version 2 keeps every byte offset of version 1 and gives meaning to
+/// fields version 1 reserved, for the meta protocol: request mflags bits 2..=6
+/// (with `aux` and, per op, `delta` and the value bytes), response iflags
+/// bits 1..=5 and response bytes 28..32 (`prev_exptime`). A host speaks both;
+/// it never sends a version-1 plugin a request that needs version 2.
+pub const ABI_VERSION: u32 = 2;
+
+/// The ABI versions a host accepts from a plugin.
+pub const SUPPORTED_ABI_VERSIONS: [u32; 2] = [1, 2];
 
 /// Export names (guest → host).
 pub mod export {
@@ -96,6 +106,42 @@ pub mod mflag {
     pub const NO_VALUE: u32 = 1 << 0;
     /// Do not bump the item in the LRU and do not update its last-access time (meta `u`).
     pub const NO_BUMP: u32 = 1 << 1;
+    /// v2. Get/Gat: on a miss create an empty item (flags 0) expiring at `aux`
+    /// and answer Hit with `iflag::CREATED | iflag::WON`, and its token marked sent.
+    /// Incr/Decr: on a miss create the item with the value bytes (the initial number
+    /// as ASCII digits) expiring at `aux`, and answer Number with `iflag::CREATED`.
+    pub const VIVIFY: u32 = 1 << 2;
+    /// v2. Delete: instead of removing the item mark it stale, clear its
+    /// win-token-sent mark and give it a new CAS (answer Deleted).
+    /// Cas: if `cas` is lower than the item's CAS, store anyway but mark the new
+    /// item stale, keep the old item's exptime and win-token-sent mark.
+    pub const INVALIDATE: u32 = 1 << 3;
+    /// v2. Get/Gat: `delta` holds a server time; if the item's token was not yet
+    /// sent, it was not just created, its exptime is non-zero and lower than that
+    /// time, the client wins (answer `iflag::WON` and mark the token sent). The
+    /// exptime compared is the one before a Gat's update unless `RECACHE_NEW_TTL`.
+    pub const RECACHE: u32 = 1 << 4;
+    /// v2. Stores: the key is binary (sent base64 encoded by a meta client); kept
+    /// with the item and reported as `iflag::KEY_BINARY`.
+    pub const KEY_BINARY: u32 = 1 << 5;
+    /// v2. Incr/Decr: also set the item's exptime to `exptime` on success.
+    /// Delete with `INVALIDATE`: also set the exptime to `exptime`.
+    pub const SET_TTL: u32 = 1 << 6;
+    /// v2. With `RECACHE` on Gat: compare the exptime after the update.
+    pub const RECACHE_NEW_TTL: u32 = 1 << 7;
+    /// v2. Delete: `cas` is a compare value even when it is 0 (meta `C0`).
+    pub const HAS_CAS: u32 = 1 << 8;
+    /// v2. Get/Gat from a meta `mg`: hand a stale item's win token to the first
+    /// reader (`iflag::WON`, token marked sent), as memcached's mg does. Text
+    /// get and meta `me` never touch the token. Advisory: a host leaves it
+    /// out for a v1 plugin, which has no stale items.
+    pub const META_GET: u32 = 1 << 9;
+    /// v2. Get/Gat: the client gets an error instead of this answer (memcached
+    /// notices a bad meta flag only after the fetch): apply the request's
+    /// changes but never hand out or mark the win token (no `iflag::WON`).
+    pub const NO_TOKEN: u32 = 1 << 10;
+    /// The bits version 1 defines; a v1 plugin is never sent any other.
+    pub const V1_MASK: u32 = NO_VALUE | NO_BUMP;
 }
 
 /// Response status codes.
@@ -151,6 +197,17 @@ impl Status {
 pub mod iflag {
     /// The item had been fetched before this request (meta `h`).
     pub const FETCHED: u8 = 1 << 0;
+    /// v2. The item is stale (marked by Delete with `INVALIDATE`, meta `X`).
+    pub const STALE: u8 = 1 << 1;
+    /// v2. The item's win token had been sent before this request (meta `Z`).
+    pub const TOKEN_SENT: u8 = 1 << 2;
+    /// v2. This request won the right to recache the item (meta `W`): by
+    /// vivifying it, by `RECACHE`, or by being the first to see it stale.
+    pub const WON: u8 = 1 << 3;
+    /// v2. The item was created by this request (`VIVIFY`).
+    pub const CREATED: u8 = 1 << 4;
+    /// v2. The key was stored as binary (`mflag::KEY_BINARY`).
+    pub const KEY_BINARY: u8 = 1 << 5;
 }
 
 /// Init flags (`Init::flags`).
@@ -250,7 +307,7 @@ impl<'a> Init<'a> {
 /// 16   8  cas           compare value for Op::Cas (0 otherwise)
 /// 24   8  delta         incr/decr amount; Op::MemLimit: new budget in bytes
 /// 32   4  mflags        mflag::*
-/// 36   4  aux           reserved for meta options (0)
+/// 36   4  aux           v2: vivify exptime with mflag::VIVIFY (0 otherwise; reserved in v1)
 /// 40      key bytes, then value bytes
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -363,7 +420,8 @@ pub fn encode_request_header(
 /// 12   4  exptime       Hit/Touched/Stored: the item's exptime (server time, 0 = never)
 /// 16   8  cas           the item's CAS after the operation (0 if none)
 /// 24   4  last_access   Hit: server time of the previous access
-/// 28   4  reserved      0
+/// 28   4  prev_exptime  v2, Hit/Number/Deleted: the item's exptime before this
+///                       request (reserved, 0, in v1)
 /// 32      key bytes, then value bytes
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -376,6 +434,8 @@ pub struct Response<'a> {
     pub exptime: u32,
     pub cas: u64,
     pub last_access: u32,
+    /// v2: the item's exptime before this request.
+    pub prev_exptime: u32,
 }
 
 impl<'a> Response<'a> {
@@ -397,6 +457,7 @@ impl<'a> Response<'a> {
         h[12..16].copy_from_slice(&self.exptime.to_le_bytes());
         h[16..24].copy_from_slice(&self.cas.to_le_bytes());
         h[24..28].copy_from_slice(&self.last_access.to_le_bytes());
+        h[28..32].copy_from_slice(&self.prev_exptime.to_le_bytes());
         out.extend_from_slice(&h);
         out.extend_from_slice(self.key);
         out.extend_from_slice(self.value);
@@ -425,6 +486,7 @@ impl<'a> Response<'a> {
                 exptime: u32_at(b, 12),
                 cas: u64_at(b, 16),
                 last_access: u32_at(b, 24),
+                prev_exptime: u32_at(b, 28),
             },
             end,
         ))
@@ -553,6 +615,7 @@ mod tests {
             exptime: 6,
             cas: 7,
             last_access: 8,
+            prev_exptime: 9,
         };
         let mut out = Vec::new();
         begin_batch(&mut out);
@@ -588,7 +651,42 @@ mod tests {
     }
 
     #[test]
+    fn v2_fields_keep_v1_offsets() {
+        let r = Response {
+            status: Status::Hit as u8,
+            iflags: iflag::STALE | iflag::WON,
+            prev_exptime: 0x0102_0304,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(out.len(), RESPONSE_HEADER);
+        assert_eq!(out[1], iflag::STALE | iflag::WON);
+        assert_eq!(&out[28..32], &[4, 3, 2, 1]);
+        let q = Request {
+            op: Op::Get as u8,
+            mflags: mflag::VIVIFY | mflag::RECACHE,
+            aux: 77,
+            delta: 99,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        q.encode(&mut out);
+        assert_eq!(out.len(), REQUEST_HEADER);
+        assert_eq!(u32_at(&out, 32), mflag::VIVIFY | mflag::RECACHE);
+        assert_eq!(u32_at(&out, 36), 77);
+        assert_eq!(u64_at(&out, 24), 99);
+        // v1 bits stay where they were.
+        assert_eq!(mflag::V1_MASK, 0b11);
+        assert!(SUPPORTED_ABI_VERSIONS.contains(&1));
+        assert!(SUPPORTED_ABI_VERSIONS.contains(&ABI_VERSION));
+    }
+
+    #[test]
     fn ptr_len_packing() {
-        assert_eq!(unpack_ptr_len(pack_ptr_len(0xffff_0000, 12)), (0xffff_0000, 12));
+        assert_eq!(
+            unpack_ptr_len(pack_ptr_len(0xffff_0000, 12)),
+            (0xffff_0000, 12)
+        );
     }
 }

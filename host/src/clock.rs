@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(realtime_at(0, 100, started), 0);
         assert_eq!(realtime_at(-1, 100, started), 1);
         assert_eq!(realtime_at(10, 100, started), 110);
-        assert_eq!(realtime_at(REALTIME_MAXDELTA, 100, started), 100 + REALTIME_MAXDELTA as u32);
+        assert_eq!(
+            realtime_at(REALTIME_MAXDELTA, 100, started),
+            100 + REALTIME_MAXDELTA as u32
+        );
         // Absolute times: in the past → expired, in the future → relative to start.
         assert_eq!(realtime_at(REALTIME_MAXDELTA + 1, 100, started), 1);
         assert_eq!(realtime_at(started + 500, 100, started), 500);

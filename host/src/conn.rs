@@ -45,8 +45,12 @@ impl Stream {
     pub fn describe(&self) -> (String, String) {
         match self {
             Stream::Tcp(s) => (
-                s.peer_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
-                s.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+                s.peer_addr()
+                    .map(|a| format!("tcp:{a}"))
+                    .unwrap_or_default(),
+                s.local_addr()
+                    .map(|a| format!("tcp:{a}"))
+                    .unwrap_or_default(),
             ),
             #[cfg(unix)]
             Stream::Unix(s) => (
@@ -152,6 +156,19 @@ pub struct Conn<R> {
     /// Listed in the worker's queue of connections with input left to parse.
     pub queued: bool,
     pub last_cmd_time: u32,
+    /// Which protocol this connection speaks (decided by its first byte under `-B auto`).
+    pub protocol: Protocol,
+}
+
+/// A connection's protocol. memcached's `-B auto` looks at the first byte a
+/// client sends: 0x80 (a binary request's magic) means binary, anything
+/// else text (which includes meta commands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Not decided yet: nothing read so far under `-B auto`.
+    Unknown,
+    Text,
+    Binary,
 }
 
 impl<R> Conn<R> {
@@ -174,6 +191,7 @@ impl<R> Conn<R> {
             close_now: false,
             queued: false,
             last_cmd_time: now,
+            protocol: Protocol::Unknown,
         }
     }
 
@@ -186,7 +204,10 @@ impl<R> Conn<R> {
     pub fn fill(&mut self, max_buffer: usize) -> io::Result<ReadOutcome> {
         let unparsed = self.rend - self.rstart;
         // Room for what the parser said it needs, or at least some more bytes.
-        let need = self.need.max(unparsed + 4096).min(max_buffer.max(RBUF_INITIAL));
+        let need = self
+            .need
+            .max(unparsed + 4096)
+            .min(max_buffer.max(RBUF_INITIAL));
         if self.rstart > 0
             && (self.rstart + need > self.rbuf.len()
                 || self.rend == self.rbuf.len()
@@ -399,8 +420,12 @@ mod tests {
         c.reply_now(b"F", "ready");
         assert_eq!(c.wbuf, b"A");
         // The fan-out slot finishes first but must wait behind s1.
-        assert!(c.complete(s2, |_, last, out| if last { out.extend_from_slice(b"E") }));
-        assert!(c.complete(s2, |_, last, out| if last { out.extend_from_slice(b"E") }));
+        assert!(c.complete(s2, |_, last, out| if last {
+            out.extend_from_slice(b"E")
+        }));
+        assert!(c.complete(s2, |_, last, out| if last {
+            out.extend_from_slice(b"E")
+        }));
         assert_eq!(c.wbuf, b"A");
         assert!(c.complete(s1, |_, _, out| out.extend_from_slice(b"B")));
         assert_eq!(c.wbuf, b"ABCEF");

@@ -105,7 +105,12 @@ impl<T> EventBase<T> {
         }
     }
 
-    pub fn modify<S: AsSource>(&self, source: &S, key: usize, interest: Interest) -> io::Result<()> {
+    pub fn modify<S: AsSource>(
+        &self,
+        source: &S,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
         self.poller
             .modify_with_mode(source, interest.event(key), self.mode)
     }
@@ -120,7 +125,11 @@ impl<T> EventBase<T> {
 
     /// Waits for I/O, a notify, or the nearest timer (at most `max_wait`), then
     /// hands the ready events to `on_event`. Due timers are taken with [`EventBase::pop_due_timer`].
-    pub fn wait(&mut self, max_wait: Option<Duration>, mut on_event: impl FnMut(Event)) -> io::Result<()> {
+    pub fn wait(
+        &mut self,
+        max_wait: Option<Duration>,
+        mut on_event: impl FnMut(Event),
+    ) -> io::Result<()> {
         let now = Instant::now();
         let timer_wait = self
             .timers
@@ -166,8 +175,10 @@ mod tests {
 
         client.write_all(b"x").unwrap();
         let mut keys = Vec::new();
-        base.wait(Some(Duration::from_secs(5)), |ev| keys.push((ev.key, ev.readable)))
-            .unwrap();
+        base.wait(Some(Duration::from_secs(5)), |ev| {
+            keys.push((ev.key, ev.readable))
+        })
+        .unwrap();
         assert_eq!(keys, vec![(7, true)]);
         assert_eq!(base.pop_due_timer(), Some("due"));
         assert_eq!(base.pop_due_timer(), None);

@@ -9,7 +9,7 @@
 use crate::clock;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmcached_sdk::abi::{self, export, import, Init};
@@ -20,6 +20,15 @@ use wasmtime::{
 
 /// The default store, built from plugins/default-store by host/build.rs.
 pub static DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("WASMCACHED_DEFAULT_PLUGIN"));
+
+/// The ABI version the loaded plugin speaks (one plugin per process). Protocol
+/// code asks [`plugin_abi`] before sending a request only version 2 can express.
+static PLUGIN_ABI: AtomicU32 = AtomicU32::new(abi::ABI_VERSION);
+
+/// The ABI version of the loaded plugin.
+pub fn plugin_abi() -> u32 {
+    PLUGIN_ABI.load(Ordering::Relaxed)
+}
 
 /// How often the engine's epoch advances; call deadlines are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(50);
@@ -77,7 +86,9 @@ impl Plugin {
             import::MODULE,
             import::LOG,
             |mut caller: Caller<'_, ShardCtx>, level: i32, ptr: i32, len: i32| {
-                let Some(mem) = caller.get_export(export::MEMORY).and_then(|e| e.into_memory())
+                let Some(mem) = caller
+                    .get_export(export::MEMORY)
+                    .and_then(|e| e.into_memory())
                 else {
                     return;
                 };
@@ -125,7 +136,8 @@ impl Plugin {
         match path {
             None => Plugin::new(DEFAULT_PLUGIN, "default-store"),
             Some(p) => {
-                let bytes = std::fs::read(p).with_context(|| format!("reading plugin {}", p.display()))?;
+                let bytes =
+                    std::fs::read(p).with_context(|| format!("reading plugin {}", p.display()))?;
                 Plugin::new(&bytes, &p.display().to_string())
             }
         }
@@ -189,7 +201,8 @@ pub struct Fault(pub String);
 
 impl Shard {
     pub fn new(plugin: Arc<Plugin>, config: ShardConfig, faults: Arc<FaultStats>) -> Result<Shard> {
-        let deadline_ticks = (config.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        let deadline_ticks =
+            (config.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
         let mut shard = Shard {
             config,
             plugin,
@@ -226,15 +239,17 @@ impl Shard {
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .context("no memory export")?;
-        let version: TypedFunc<(), i32> = instance.get_typed_func(&mut store, export::ABI_VERSION)?;
+        let version: TypedFunc<(), i32> =
+            instance.get_typed_func(&mut store, export::ABI_VERSION)?;
         let v = version.call(&mut store, ())?;
-        if v as u32 != abi::ABI_VERSION {
+        if !abi::SUPPORTED_ABI_VERSIONS.contains(&(v as u32)) {
             bail!(
-                "plugin {} speaks ABI version {v}, this server speaks version {}",
+                "plugin {} speaks ABI version {v}, this server speaks versions {:?}",
                 self.plugin.name,
-                abi::ABI_VERSION
+                abi::SUPPORTED_ABI_VERSIONS
             );
         }
+        PLUGIN_ABI.store(v as u32, Ordering::Relaxed);
         let mut inst = Live {
             input: instance.get_typed_func(&mut store, export::INPUT)?,
             batch: instance.get_typed_func(&mut store, export::BATCH)?,
@@ -244,14 +259,20 @@ impl Shard {
             memory,
             store,
         };
-        let init_fn: TypedFunc<i32, i32> = instance.get_typed_func(&mut inst.store, export::INIT)?;
+        let init_fn: TypedFunc<i32, i32> =
+            instance.get_typed_func(&mut inst.store, export::INIT)?;
         let mut rec = Vec::new();
         Init {
-            abi_version: abi::ABI_VERSION,
+            // The host speaks the plugin's version.
+            abi_version: v as u32,
             shard_id: c.shard_id,
             shard_count: c.shard_count,
             flags: if c.use_cas { abi::init_flag::CAS } else { 0 }
-                | if c.evict_to_free { 0 } else { abi::init_flag::NO_EVICT },
+                | if c.evict_to_free {
+                    0
+                } else {
+                    abi::init_flag::NO_EVICT
+                },
             memory_budget: c.memory_budget,
             max_item_size: c.item_size_max as u32,
             now: clock::now(),
@@ -262,7 +283,11 @@ impl Shard {
         inst.store.set_epoch_deadline(self.deadline_ticks);
         let rc = init_fn.call(&mut inst.store, rec.len() as i32)?;
         if rc != 0 {
-            bail!("plugin {} refused to initialise shard {} (code {rc})", self.plugin.name, c.shard_id);
+            bail!(
+                "plugin {} refused to initialise shard {} (code {rc})",
+                self.plugin.name,
+                c.shard_id
+            );
         }
         Ok(inst)
     }
@@ -384,7 +409,9 @@ impl Shard {
     /// Timers the guest requested since the last call.
     pub fn take_timers(&mut self) -> Vec<(u64, u32)> {
         match self.inst.as_mut() {
-            Some(i) if !i.store.data().timers.is_empty() => std::mem::take(&mut i.store.data_mut().timers),
+            Some(i) if !i.store.data().timers.is_empty() => {
+                std::mem::take(&mut i.store.data_mut().timers)
+            }
             _ => Vec::new(),
         }
     }

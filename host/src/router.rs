@@ -53,14 +53,18 @@ pub fn hash(key: &[u8]) -> u64 {
     let mut chunks = key.chunks_exact(8);
     for c in &mut chunks {
         let w = u64::from_le_bytes(c.try_into().unwrap());
-        h = (h ^ w.wrapping_mul(K)).rotate_left(29).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ w.wrapping_mul(K))
+            .rotate_left(29)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut buf = [0u8; 8];
         buf[..rest.len()].copy_from_slice(rest);
         let w = u64::from_le_bytes(buf);
-        h = (h ^ w.wrapping_mul(K)).rotate_left(29).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ w.wrapping_mul(K))
+            .rotate_left(29)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
     fmix64(h)
 }
@@ -93,7 +97,9 @@ mod tests {
     #[test]
     fn owners_cover_all_shards_once() {
         let r = Router::new(6, 4);
-        let mut all: Vec<u32> = (0..4).flat_map(|w| r.shards_of(w).collect::<Vec<_>>()).collect();
+        let mut all: Vec<u32> = (0..4)
+            .flat_map(|w| r.shards_of(w).collect::<Vec<_>>())
+            .collect();
         all.sort();
         assert_eq!(all, (0..6).collect::<Vec<_>>());
         assert_eq!(Router::new(1, 4).shard_of(b"anything"), 0);

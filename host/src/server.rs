@@ -55,8 +55,9 @@ impl Server {
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         let listeners = bind(&settings)?;
         if let Some(p) = &settings.pidfile {
-            std::fs::write(p, format!("{}\n", std::process::id()))
-                .with_context(|| format!("Could not open the pid file {} for writing", p.display()))?;
+            std::fs::write(p, format!("{}\n", std::process::id())).with_context(|| {
+                format!("Could not open the pid file {} for writing", p.display())
+            })?;
         }
         let faults = Arc::new(FaultStats::default());
         let shared = Arc::new(Shared::new(settings, faults.clone()));
@@ -137,7 +138,8 @@ impl Server {
     /// Runs until `shutdown` (or a fatal poll error), then stops the workers.
     pub fn run(mut self) -> Result<()> {
         let now = Instant::now();
-        self.base.add_timer(now + Duration::from_secs(1), MainTimer::Clock);
+        self.base
+            .add_timer(now + Duration::from_secs(1), MainTimer::Clock);
         self.base.add_timer(now + EPOCH_TICK, MainTimer::Epoch);
         let rearm = self.base.rearm_each_event();
         let mut ready = Vec::new();
@@ -163,7 +165,8 @@ impl Server {
                     }
                     MainTimer::Epoch => {
                         self.plugin.tick_epoch();
-                        self.base.add_timer(Instant::now() + EPOCH_TICK, MainTimer::Epoch);
+                        self.base
+                            .add_timer(Instant::now() + EPOCH_TICK, MainTimer::Epoch);
                     }
                 }
             }
@@ -229,7 +232,10 @@ impl Server {
 /// Lists a listening socket in `stats conns`, as memcached does.
 fn register_listener(shared: &Shared, l: &Listener) {
     let addr = match l {
-        Listener::Tcp(t) => t.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+        Listener::Tcp(t) => t
+            .local_addr()
+            .map(|a| format!("tcp:{a}"))
+            .unwrap_or_default(),
         #[cfg(unix)]
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
     };
@@ -313,8 +319,14 @@ mod tests {
 
     #[test]
     fn listen_address_forms() {
-        assert_eq!(resolve("127.0.0.1", 5).unwrap()[0].to_string(), "127.0.0.1:5");
-        assert_eq!(resolve("127.0.0.1:7", 5).unwrap()[0].to_string(), "127.0.0.1:7");
+        assert_eq!(
+            resolve("127.0.0.1", 5).unwrap()[0].to_string(),
+            "127.0.0.1:5"
+        );
+        assert_eq!(
+            resolve("127.0.0.1:7", 5).unwrap()[0].to_string(),
+            "127.0.0.1:7"
+        );
         assert_eq!(resolve("[::1]:7", 5).unwrap()[0].to_string(), "[::1]:7");
         assert_eq!(resolve("::1", 5).unwrap()[0].to_string(), "[::1]:5");
         assert!(resolve("[::1", 5).is_err());

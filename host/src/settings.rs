@@ -22,7 +22,12 @@ pub const MAX_SHARD_BUDGET: u64 = 1 << 30;
 )]
 struct Cli {
     /// TCP port to listen on (0 = off)
-    #[arg(short = 'p', long = "port", value_name = "num", default_value_t = 11211)]
+    #[arg(
+        short = 'p',
+        long = "port",
+        value_name = "num",
+        default_value_t = 11211
+    )]
     port: u16,
     /// Interface to listen on (repeatable, or a comma-separated list; default: all addresses)
     #[arg(short = 'l', long = "listen", value_name = "addr", action = ArgAction::Append)]
@@ -31,19 +36,39 @@ struct Cli {
     #[arg(short = 's', long = "unix-socket", value_name = "file")]
     unix_socket: Option<PathBuf>,
     /// Access mask for UNIX socket, in octal
-    #[arg(short = 'a', long = "unix-mask", value_name = "mask", default_value = "0700")]
+    #[arg(
+        short = 'a',
+        long = "unix-mask",
+        value_name = "mask",
+        default_value = "0700"
+    )]
     unix_mask: String,
     /// Item memory in megabytes
-    #[arg(short = 'm', long = "memory-limit", value_name = "num", default_value_t = 64)]
+    #[arg(
+        short = 'm',
+        long = "memory-limit",
+        value_name = "num",
+        default_value_t = 64
+    )]
     memory_limit: u64,
     /// Max simultaneous connections
-    #[arg(short = 'c', long = "conn-limit", value_name = "num", default_value_t = 1024)]
+    #[arg(
+        short = 'c',
+        long = "conn-limit",
+        value_name = "num",
+        default_value_t = 1024
+    )]
     conn_limit: usize,
     /// Number of worker threads
     #[arg(short = 't', long = "threads", value_name = "num", default_value_t = 4)]
     threads: usize,
     /// Max item size (k/m suffixes; min 1k, max 1024m, at most half of -m)
-    #[arg(short = 'I', long = "max-item-size", value_name = "size", default_value = "1m")]
+    #[arg(
+        short = 'I',
+        long = "max-item-size",
+        value_name = "size",
+        default_value = "1m"
+    )]
     max_item_size: String,
     /// Verbose (print errors/warnings); -vv: also client commands and responses; -vvv: internal state
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
@@ -55,7 +80,12 @@ struct Cli {
     #[arg(short = 'C', long = "disable-cas")]
     disable_cas: bool,
     /// Maximum number of requests per event, limits requests processed per connection to prevent starvation
-    #[arg(short = 'R', long = "max-reqs-per-event", value_name = "num", default_value_t = 20)]
+    #[arg(
+        short = 'R',
+        long = "max-reqs-per-event",
+        value_name = "num",
+        default_value_t = 20
+    )]
     max_reqs_per_event: usize,
     /// Enable ascii "shutdown" command
     #[arg(short = 'A', long = "enable-shutdown")]
@@ -67,10 +97,20 @@ struct Cli {
     #[arg(short = 'u', long = "user", value_name = "user")]
     user: Option<String>,
     /// UDP port to listen on (0 = off; UDP is not supported yet)
-    #[arg(short = 'U', long = "udp-port", value_name = "num", default_value_t = 0)]
+    #[arg(
+        short = 'U',
+        long = "udp-port",
+        value_name = "num",
+        default_value_t = 0
+    )]
     udp_port: u16,
-    /// Protocol: ascii or auto (binary is not supported yet)
-    #[arg(short = 'B', long = "protocol", value_name = "name", default_value = "auto")]
+    /// Protocol: auto (sniff each connection's first byte), ascii or binary
+    #[arg(
+        short = 'B',
+        long = "protocol",
+        value_name = "name",
+        default_value = "auto"
+    )]
     protocol: String,
     /// Save PID in <file>
     #[arg(short = 'P', long = "pidfile", value_name = "file")]
@@ -109,6 +149,28 @@ pub struct Settings {
     pub plugin: Option<PathBuf>,
     pub plugin_config: String,
     pub plugin_deadline: Duration,
+    /// `-B`: which protocols connections speak.
+    pub protocol: BindProtocol,
+}
+
+/// memcached's `-B`: `auto` decides per connection from its first byte
+/// (0x80 starts a binary request, anything else is text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindProtocol {
+    Auto,
+    Ascii,
+    Binary,
+}
+
+impl BindProtocol {
+    /// The name `stats settings` shows (memcached's `prot_text`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BindProtocol::Auto => "auto-negotiate",
+            BindProtocol::Ascii => "ascii",
+            BindProtocol::Binary => "binary",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -173,11 +235,12 @@ impl Settings {
         if cli.udp_port != 0 {
             bail!("UDP is not supported yet: -U must be 0");
         }
-        match cli.protocol.as_str() {
-            "auto" | "ascii" => {}
-            "binary" => bail!("the binary protocol is not supported yet: use -B ascii or -B auto"),
+        let protocol = match cli.protocol.as_str() {
+            "auto" => BindProtocol::Auto,
+            "ascii" => BindProtocol::Ascii,
+            "binary" => BindProtocol::Binary,
             other => bail!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii"),
-        }
+        };
         #[cfg(not(unix))]
         if cli.unix_socket.is_some() {
             bail!("UNIX sockets (-s) are not available on this platform");
@@ -258,6 +321,7 @@ impl Settings {
             shutdown_command: cli.enable_shutdown,
             flush_enabled: !cli.disable_flush_all,
             pidfile: cli.pidfile,
+            protocol,
             idle_timeout,
             shards,
             plugin: cli.plugin,
@@ -305,7 +369,20 @@ mod tests {
 
     #[test]
     fn memcached_value_syntax() {
-        let s = parse(&["-p", "2000", "-l", "127.0.0.1,::1", "-l", "10.0.0.1", "-I", "2m", "-vv", "-o", "idle_timeout=5"]).unwrap();
+        let s = parse(&[
+            "-p",
+            "2000",
+            "-l",
+            "127.0.0.1,::1",
+            "-l",
+            "10.0.0.1",
+            "-I",
+            "2m",
+            "-vv",
+            "-o",
+            "idle_timeout=5",
+        ])
+        .unwrap();
         assert_eq!(s.port, 2000);
         assert_eq!(s.listen, vec!["127.0.0.1", "::1", "10.0.0.1"]);
         assert_eq!(s.item_size_max, 2 << 20);
@@ -323,7 +400,7 @@ mod tests {
             &["-I", "512"],
             &["-I", "40m"],
             &["-U", "11211"],
-            &["-B", "binary"],
+            &["-B", "bin"],
             &["-o", "nonsense=1"],
             &["--no-such-flag"],
         ] {

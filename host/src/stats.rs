@@ -30,10 +30,31 @@ macro_rules! thread_stats {
 }
 
 thread_stats!(
-    cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta, get_hits, get_misses, delete_misses, delete_hits,
-    incr_misses, incr_hits, decr_misses, decr_hits, cas_misses, cas_hits, cas_badval, touch_hits,
-    touch_misses, store_too_large, store_no_memory, bytes_read, bytes_written, conn_yields,
-    total_connections, idle_kicks,
+    cmd_get,
+    cmd_set,
+    cmd_flush,
+    cmd_touch,
+    cmd_meta,
+    get_hits,
+    get_misses,
+    delete_misses,
+    delete_hits,
+    incr_misses,
+    incr_hits,
+    decr_misses,
+    decr_hits,
+    cas_misses,
+    cas_hits,
+    cas_badval,
+    touch_hits,
+    touch_misses,
+    store_too_large,
+    store_no_memory,
+    bytes_read,
+    bytes_written,
+    conn_yields,
+    total_connections,
+    idle_kicks,
 );
 
 /// Adds `n` to a counter only this thread writes.
@@ -52,9 +73,15 @@ pub struct ConnStats {
 /// Stats that describe a size or an age rather than count something: over
 /// several shards the largest is the meaningful one, not the sum.
 fn takes_max(name: &str) -> bool {
-    ["age", "_time", "chunk_size", "chunks_per_page", "hash_power_level"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    [
+        "age",
+        "_time",
+        "chunk_size",
+        "chunks_per_page",
+        "hash_power_level",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
 }
 
 /// Sums `name value` lines from several shards. Values that are not numbers
@@ -130,29 +157,67 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     put("pid", std::process::id().to_string());
     put("uptime", now.saturating_sub(60).to_string());
     put("time", (clock::process_started() + now as i64).to_string());
-    put("version", format!("1.6.18-wasmcached-{}", env!("CARGO_PKG_VERSION")));
+    put(
+        "version",
+        format!("1.6.18-wasmcached-{}", env!("CARGO_PKG_VERSION")),
+    );
     put("libevent", "polling".into());
-    put("pointer_size", (8 * std::mem::size_of::<usize>()).to_string());
+    put(
+        "pointer_size",
+        (8 * std::mem::size_of::<usize>()).to_string(),
+    );
     put("rusage_user", user);
     put("rusage_system", system);
     put("max_connections", shared.settings.maxconns.to_string());
     put(
         "curr_connections",
-        shared.conns.curr_connections.load(Ordering::Relaxed).to_string(),
+        shared
+            .conns
+            .curr_connections
+            .load(Ordering::Relaxed)
+            .to_string(),
     );
     put("total_connections", n("total_connections"));
     put(
         "rejected_connections",
-        shared.conns.rejected_connections.load(Ordering::Relaxed).to_string(),
+        shared
+            .conns
+            .rejected_connections
+            .load(Ordering::Relaxed)
+            .to_string(),
     );
-    for k in ["cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "cmd_meta", "get_hits", "get_misses"] {
+    for k in [
+        "cmd_get",
+        "cmd_set",
+        "cmd_flush",
+        "cmd_touch",
+        "cmd_meta",
+        "get_hits",
+        "get_misses",
+    ] {
         put(k, n(k));
     }
-    put("get_expired", agg.take("get_expired").unwrap_or_else(|| "0".into()));
-    put("get_flushed", agg.take("get_flushed").unwrap_or_else(|| "0".into()));
+    put(
+        "get_expired",
+        agg.take("get_expired").unwrap_or_else(|| "0".into()),
+    );
+    put(
+        "get_flushed",
+        agg.take("get_flushed").unwrap_or_else(|| "0".into()),
+    );
     for k in [
-        "delete_misses", "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits",
-        "cas_misses", "cas_hits", "cas_badval", "touch_hits", "touch_misses", "store_too_large",
+        "delete_misses",
+        "delete_hits",
+        "incr_misses",
+        "incr_hits",
+        "decr_misses",
+        "decr_hits",
+        "cas_misses",
+        "cas_hits",
+        "cas_badval",
+        "touch_hits",
+        "touch_misses",
+        "store_too_large",
         "store_no_memory",
     ] {
         put(k, n(k));
@@ -173,15 +238,29 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     put("shards", shared.router.shards().to_string());
     put(
         "plugin_traps",
-        shared.faults.plugin_traps.load(Ordering::Relaxed).to_string(),
+        shared
+            .faults
+            .plugin_traps
+            .load(Ordering::Relaxed)
+            .to_string(),
     );
     put(
         "plugin_restarts",
-        shared.faults.plugin_restarts.load(Ordering::Relaxed).to_string(),
+        shared
+            .faults
+            .plugin_restarts
+            .load(Ordering::Relaxed)
+            .to_string(),
     );
     for k in [
-        "bytes", "curr_items", "total_items", "expired_unfetched", "evicted_unfetched",
-        "evicted_active", "evictions", "reclaimed",
+        "bytes",
+        "curr_items",
+        "total_items",
+        "expired_unfetched",
+        "evicted_unfetched",
+        "evicted_active",
+        "evictions",
+        "reclaimed",
     ] {
         put(k, agg.take(k).unwrap_or_else(|| "0".into()));
     }
@@ -195,13 +274,20 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     let on_off = |b: bool| if b { "on" } else { "off" }.to_string();
     vec![
-        ("maxbytes".into(), shared.maxbytes.load(Ordering::Relaxed).to_string()),
+        (
+            "maxbytes".into(),
+            shared.maxbytes.load(Ordering::Relaxed).to_string(),
+        ),
         ("maxconns".into(), s.maxconns.to_string()),
         ("tcpport".into(), s.port.to_string()),
         ("udpport".into(), "0".into()),
         (
             "inter".into(),
-            if s.listen.is_empty() { "NULL".into() } else { s.listen.join(",") },
+            if s.listen.is_empty() {
+                "NULL".into()
+            } else {
+                s.listen.join(",")
+            },
         ),
         ("verbosity".into(), shared.verbose().to_string()),
         ("evictions".into(), on_off(s.evict_to_free)),
@@ -216,7 +302,7 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ("num_threads".into(), s.threads.to_string()),
         ("reqs_per_event".into(), s.reqs_per_event.to_string()),
         ("cas_enabled".into(), yes_no(s.use_cas)),
-        ("binding_protocol".into(), "ascii".into()),
+        ("binding_protocol".into(), s.protocol.name().into()),
         ("auth_enabled_sasl".into(), "no".into()),
         ("item_size_max".into(), s.item_size_max.to_string()),
         ("maxconns_fast".into(), "yes".into()),
@@ -231,7 +317,10 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "default-store".into()),
         ),
-        ("plugin_deadline_ms".into(), s.plugin_deadline.as_millis().to_string()),
+        (
+            "plugin_deadline_ms".into(),
+            s.plugin_deadline.as_millis().to_string(),
+        ),
     ]
 }
 

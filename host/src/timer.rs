@@ -41,7 +41,8 @@ impl<T> Default for TimerHeap<T> {
 impl<T> TimerHeap<T> {
     pub fn add(&mut self, deadline: Instant, what: T) {
         self.seq += 1;
-        self.heap.push(Reverse((deadline, self.seq, TimerEntry(what))));
+        self.heap
+            .push(Reverse((deadline, self.seq, TimerEntry(what))));
     }
 
     /// The nearest deadline, if any.

@@ -10,13 +10,13 @@
 
 use crate::batch::{Batch, Msg, Ticket};
 use crate::clock;
-use crate::conn::{Conn, ReadOutcome, Stream};
+use crate::conn::{Conn, Protocol, ReadOutcome, Stream};
 use crate::event_base::{EventBase, Interest, Waker};
 use crate::plugin::{FaultStats, Shard};
 use crate::proto::text::{self, Limits, Parsed};
-use crate::proto::{text_cmd, Delivery, Reply};
+use crate::proto::{binary, binary_cmd, meta_cmd, text_cmd, Delivery, Reply};
 use crate::router::Router;
-use crate::settings::Settings;
+use crate::settings::{BindProtocol, Settings};
 use crate::stats::{bump, ConnStats, ThreadStats};
 use crossbeam_channel::{Receiver, Sender};
 use polling::Event;
@@ -75,7 +75,9 @@ impl Shared {
     pub fn new(settings: Settings, faults: Arc<FaultStats>) -> Shared {
         let router = Router::new(settings.shards, settings.threads);
         Shared {
-            threads: (0..settings.threads).map(|_| ThreadStats::default()).collect(),
+            threads: (0..settings.threads)
+                .map(|_| ThreadStats::default())
+                .collect(),
             router,
             conns: ConnStats::default(),
             faults,
@@ -129,7 +131,10 @@ impl Shared {
             out.push((format!("{id}:state"), state.to_string()));
             if c.state.load(Ordering::Relaxed) != LISTENING {
                 let last = c.last_cmd_time.load(Ordering::Relaxed);
-                out.push((format!("{id}:secs_since_last_cmd"), now.saturating_sub(last).to_string()));
+                out.push((
+                    format!("{id}:secs_since_last_cmd"),
+                    now.saturating_sub(last).to_string(),
+                ));
             }
         }
         out
@@ -158,7 +163,10 @@ impl Core {
     fn batch(&mut self, shard: u32) -> &mut Batch {
         let slot = &mut self.batches[shard as usize];
         if slot.is_none() {
-            let mut b = self.pool.pop().unwrap_or_else(|| Box::new(Batch::new(shard, self.id)));
+            let mut b = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Box::new(Batch::new(shard, self.id)));
             b.shard = shard;
             b.origin = self.id;
             *slot = Some(b);
@@ -201,7 +209,11 @@ impl Core {
 /// What a worker's timers mean.
 pub enum Timer {
     Clock,
-    Guest { shard: u32, generation: u64, token: u64 },
+    Guest {
+        shard: u32,
+        generation: u64,
+        token: u64,
+    },
 }
 
 /// A live connection: its state, what `stats conns` shows of it, and its id there.
@@ -216,7 +228,10 @@ struct Slab {
 
 impl Slab {
     fn get(&mut self, idx: u32) -> Option<&mut Conn<Reply>> {
-        self.conns.get_mut(idx as usize)?.as_mut().map(|(c, _, _)| c)
+        self.conns
+            .get_mut(idx as usize)?
+            .as_mut()
+            .map(|(c, _, _)| c)
     }
 
     fn get_gen(&mut self, idx: u32, gen: u32) -> Option<&mut Conn<Reply>> {
@@ -316,10 +331,15 @@ impl Worker {
 
     fn on_event(&mut self, idx: u32, readable: bool, writable: bool) {
         let max_rbuf = self.max_rbuf;
-        let Some(conn) = self.slab.get(idx) else { return };
+        let Some(conn) = self.slab.get(idx) else {
+            return;
+        };
         if writable && conn.has_unwritten() {
             match conn.flush() {
-                Ok(n) => bump(&self.core.shared.threads[self.core.id].bytes_written, n as u64),
+                Ok(n) => bump(
+                    &self.core.shared.threads[self.core.id].bytes_written,
+                    n as u64,
+                ),
                 Err(_) => return self.close(idx),
             }
         }
@@ -345,7 +365,9 @@ impl Worker {
         let reqs_per_event = self.core.shared.settings.reqs_per_event;
         let limits = self.limits;
         let max_rbuf = self.max_rbuf;
-        let Some(conn) = self.slab.get(idx) else { return };
+        let Some(conn) = self.slab.get(idx) else {
+            return;
+        };
         let rbuf = std::mem::take(&mut conn.rbuf);
         let end = conn.rend;
         let mut pos = conn.rstart;
@@ -376,6 +398,28 @@ impl Worker {
                 yielded = true;
                 break;
             }
+            if conn.protocol == Protocol::Unknown {
+                // -B auto: the first byte decides, as in memcached.
+                conn.protocol = if rbuf[pos] == binary::REQ_MAGIC {
+                    Protocol::Binary
+                } else {
+                    Protocol::Text
+                };
+            }
+            if conn.protocol == Protocol::Binary {
+                match binary_cmd::step(&mut self.core, conn, idx, &rbuf[pos..end], &limits) {
+                    binary_cmd::Step::Done(n) => {
+                        pos += n;
+                        handled += 1;
+                        conn.last_cmd_time = clock::now();
+                        continue;
+                    }
+                    binary_cmd::Step::Incomplete(need) => {
+                        conn.need = need;
+                        break;
+                    }
+                }
+            }
             match text::parse(&rbuf[pos..end], &limits) {
                 Parsed::Incomplete { need } => {
                     conn.need = need.unwrap_or(0);
@@ -388,6 +432,22 @@ impl Worker {
                         pos = end;
                     }
                     break;
+                }
+                Parsed::Cmd {
+                    cmd: text::Command::Meta { op, line },
+                    consumed,
+                } => {
+                    // The meta parser reads the line's flags and an `ms` data block.
+                    let rest = &rbuf[pos..end];
+                    let core = &mut self.core;
+                    match meta_cmd::step(core, conn, idx, op, line, rest, consumed, &limits) {
+                        Some(n) => {
+                            pos += n;
+                            handled += 1;
+                            conn.last_cmd_time = clock::now();
+                        }
+                        None => break,
+                    }
                 }
                 Parsed::Cmd { cmd, consumed } => {
                     pos += consumed;
@@ -457,7 +517,8 @@ impl Worker {
                 if owner == self.core.id {
                     self.run_local(b);
                 } else {
-                    self.core.shared.workers.get().expect("workers started")[owner].send(Msg::Run(b));
+                    self.core.shared.workers.get().expect("workers started")[owner]
+                        .send(Msg::Run(b));
                 }
             }
         }
@@ -465,9 +526,7 @@ impl Worker {
 
     /// Runs a batch built here on a shard owned here, delivering straight from guest memory.
     fn run_local(&mut self, mut b: Box<Batch>) {
-        let shard = self.shards[b.shard as usize]
-            .as_mut()
-            .expect("local shard");
+        let shard = self.shards[b.shard as usize].as_mut().expect("local shard");
         let shared = &self.core.shared;
         let st = &shared.threads[self.core.id];
         match shard.batch(&b.data, b.count) {
@@ -475,18 +534,39 @@ impl Worker {
                 let recs = abi::responses(resp).expect("checked by Shard::batch");
                 for (r, t) in recs.zip(b.tickets.iter()) {
                     let r = r.expect("checked by Shard::batch");
-                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Resp(r));
+                    deliver(
+                        &mut self.slab,
+                        &mut self.touched,
+                        shared,
+                        st,
+                        *t,
+                        Delivery::Resp(r),
+                    );
                 }
             }
             Err(f) => {
                 for t in &b.tickets {
-                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Fault(&f.0));
+                    deliver(
+                        &mut self.slab,
+                        &mut self.touched,
+                        shared,
+                        st,
+                        *t,
+                        Delivery::Fault(&f.0),
+                    );
                 }
             }
         }
         for (group, t) in std::mem::take(&mut b.stats) {
             let text = shard.stats(group);
-            deliver(&mut self.slab, &mut self.touched, shared, st, t, Delivery::Stats(&text));
+            deliver(
+                &mut self.slab,
+                &mut self.touched,
+                shared,
+                st,
+                t,
+                Delivery::Stats(&text),
+            );
         }
         schedule_guest_timers(&mut self.base, shard);
         self.core.recycle(b);
@@ -534,13 +614,27 @@ impl Worker {
             }
             Some(f) => {
                 for t in &b.tickets {
-                    deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Fault(f));
+                    deliver(
+                        &mut self.slab,
+                        &mut self.touched,
+                        shared,
+                        st,
+                        *t,
+                        Delivery::Fault(f),
+                    );
                 }
             }
         }
         let outs = std::mem::take(&mut b.stats_out);
         for ((_, t), text) in b.stats.iter().zip(outs.iter()) {
-            deliver(&mut self.slab, &mut self.touched, shared, st, *t, Delivery::Stats(text));
+            deliver(
+                &mut self.slab,
+                &mut self.touched,
+                shared,
+                st,
+                *t,
+                Delivery::Stats(text),
+            );
         }
         self.core.recycle(b);
     }
@@ -564,7 +658,10 @@ impl Worker {
     fn open(&mut self, stream: Stream) {
         let shared = self.core.shared.clone();
         if stream.set_nonblocking().is_err() {
-            shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            shared
+                .conns
+                .curr_connections
+                .fetch_sub(1, Ordering::Relaxed);
             return;
         }
         let idx = match self.slab.free.pop() {
@@ -577,7 +674,12 @@ impl Worker {
         };
         let gen = self.slab.gens[idx as usize].wrapping_add(1);
         self.slab.gens[idx as usize] = gen;
-        let conn = Conn::new(stream, gen, clock::now());
+        let mut conn = Conn::new(stream, gen, clock::now());
+        conn.protocol = match shared.settings.protocol {
+            BindProtocol::Auto => Protocol::Unknown,
+            BindProtocol::Ascii => Protocol::Text,
+            BindProtocol::Binary => Protocol::Binary,
+        };
         let key = idx as usize;
         let registered = match &conn.stream {
             Stream::Tcp(s) => self.base.register(s, key, Interest::READ),
@@ -585,7 +687,10 @@ impl Worker {
             Stream::Unix(s) => self.base.register(s, key, Interest::READ),
         };
         if registered.is_err() {
-            shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            shared
+                .conns
+                .curr_connections
+                .fetch_sub(1, Ordering::Relaxed);
             self.slab.free.push(idx);
             return;
         }
@@ -622,7 +727,10 @@ impl Worker {
         drop(conn);
         self.slab.free.push(idx);
         let shared = &self.core.shared;
-        shared.conns.curr_connections.fetch_sub(1, Ordering::Relaxed);
+        shared
+            .conns
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
         shared
             .conn_registry
             .lock()
@@ -648,7 +756,11 @@ impl Worker {
         let touched = std::mem::take(&mut self.touched);
         for &idx in &touched {
             let st = &self.core.shared.threads[self.core.id];
-            let Some((conn, info, _)) = self.slab.conns.get_mut(idx as usize).and_then(|c| c.as_mut())
+            let Some((conn, info, _)) = self
+                .slab
+                .conns
+                .get_mut(idx as usize)
+                .and_then(|c| c.as_mut())
             else {
                 continue;
             };
@@ -668,7 +780,13 @@ impl Worker {
                 continue;
             }
             // Unblocked with input left over: parse it next iteration.
-            if !conn.has_unwritten() && !conn.over_high_water() && conn.pending_input() > 0 && !conn.queued && conn.swallow == 0 && conn.need <= conn.pending_input() {
+            if !conn.has_unwritten()
+                && !conn.over_high_water()
+                && conn.pending_input() > 0
+                && !conn.queued
+                && conn.swallow == 0
+                && conn.need <= conn.pending_input()
+            {
                 conn.queued = true;
                 self.ready.push(idx);
             }
@@ -681,7 +799,8 @@ impl Worker {
             };
             conn.update_state();
             info.state.store(conn.state as u8, Ordering::Relaxed);
-            info.last_cmd_time.store(conn.last_cmd_time, Ordering::Relaxed);
+            info.last_cmd_time
+                .store(conn.last_cmd_time, Ordering::Relaxed);
             if want != conn.interest || rearm {
                 conn.interest = want;
                 let r = match &conn.stream {
@@ -736,7 +855,9 @@ impl Worker {
         }
         for idx in 0..self.slab.conns.len() as u32 {
             let idle = self.slab.get(idx).is_some_and(|c| {
-                !c.slots_waiting() && !c.has_unwritten() && now.saturating_sub(c.last_cmd_time) > timeout
+                !c.slots_waiting()
+                    && !c.has_unwritten()
+                    && now.saturating_sub(c.last_cmd_time) > timeout
             });
             if idle {
                 bump(&self.core.shared.threads[self.core.id].idle_kicks, 1);

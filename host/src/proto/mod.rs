@@ -3,10 +3,18 @@
 //! - [`text`]: the memcached text protocol parser (pure, no I/O).
 //! - [`text_cmd`]: runs parsed text commands (shard requests or immediate
 //!   replies) and renders shard answers as text.
+//! - [`meta`]: the meta protocol parser (`mg ms md ma mn me`; pure).
+//! - [`meta_cmd`]: runs meta commands and renders their answers.
+//! - [`binary`]: the binary protocol parser (pure).
+//! - [`binary_cmd`]: runs binary requests and renders their responses.
 //!
 //! The shard side never sees protocol syntax: every protocol turns its
 //! commands into the same ABI request records.
 
+pub mod binary;
+pub mod binary_cmd;
+pub mod meta;
+pub mod meta_cmd;
 pub mod text;
 pub mod text_cmd;
 #[cfg(test)]
@@ -22,17 +30,36 @@ pub enum Reply {
     /// some errors); answers still arriving for it render nothing.
     Discarded,
     /// One key of get/gets/gat/gats: `VALUE …` on a hit, nothing on a miss.
-    Get { with_cas: bool, touch: bool },
+    Get {
+        with_cas: bool,
+        touch: bool,
+    },
     /// set/add/replace/append/prepend/cas.
-    Store { noreply: bool, cas: bool },
-    Delete { noreply: bool },
-    Arith { noreply: bool, incr: bool },
-    Touch { noreply: bool },
+    Store {
+        noreply: bool,
+        cas: bool,
+    },
+    Delete {
+        noreply: bool,
+    },
+    Arith {
+        noreply: bool,
+        incr: bool,
+    },
+    Touch {
+        noreply: bool,
+    },
     /// Fan-out commands answered `OK` once every shard is done.
-    Ok { noreply: bool },
+    Ok {
+        noreply: bool,
+    },
     /// `stats` / `stats items` / `stats slabs` / `stats sizes`: every shard's
     /// lines, summed.
     Stats(Box<StatsReply>),
+    /// A meta command (`mg ms md ma me`): rendered by [`meta_cmd::render`].
+    Meta(Box<meta_cmd::MetaReply>),
+    /// A binary-protocol request: rendered by [`binary_cmd::render`].
+    Binary(binary_cmd::BinReply),
 }
 
 pub struct StatsReply {

@@ -6,7 +6,7 @@
 //! at once, in order behind the slots before them.
 
 use super::text::{
-    reply, Command, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp, DetailOp,
+    reply, Command, DetailOp, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp,
 };
 use super::{Delivery, Reply, StatsReply};
 use crate::batch::Ticket;
@@ -152,7 +152,12 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         }
         Command::Stats(sub) => stats_command(core, conn, idx, sub),
         Command::Version => conn.reply_now(
-            concat!("VERSION 1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
+            concat!(
+                "VERSION 1.6.18-wasmcached-",
+                env!("CARGO_PKG_VERSION"),
+                "\r\n"
+            )
+            .as_bytes(),
             Reply::Ready,
         ),
         Command::Verbosity { level, noreply } => {
@@ -199,8 +204,8 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         Command::Extstore { noreply } => ok(conn, noreply),
         Command::RefreshCerts { .. } => error(conn, reply::TLS_NOT_ENABLED, false),
         Command::Meta { .. } => {
-            // Meta commands arrive with the meta-protocol issue; until then
-            // they are unknown commands, as in memcached before 1.6.
+            // The worker hands meta lines to `meta_cmd::step`, which also
+            // reads an `ms` data block from the buffer; none arrive here.
             error(conn, reply::ERROR, false)
         }
     }
@@ -379,6 +384,12 @@ pub fn render(
     if matches!(reply, Reply::Discarded) {
         return;
     }
+    if let Reply::Meta(m) = reply {
+        return super::meta_cmd::render(m, d, out, shared, st);
+    }
+    if let Reply::Binary(b) = reply {
+        return super::binary_cmd::render(b, d, last, out, shared, st);
+    }
     let resp = match d {
         Delivery::Resp(r) => r,
         Delivery::Stats(text) => {
@@ -432,7 +443,14 @@ pub fn render(
             return;
         }
         (Reply::Get { touch, .. }, Status::Miss) => {
-            bump(if *touch { &st.touch_misses } else { &st.get_misses }, 1);
+            bump(
+                if *touch {
+                    &st.touch_misses
+                } else {
+                    &st.get_misses
+                },
+                1,
+            );
             return;
         }
         (Reply::Store { cas, .. }, s) => {
@@ -476,7 +494,14 @@ pub fn render(
             return;
         }
         (Reply::Arith { incr, .. }, Status::NotFound) => {
-            bump(if *incr { &st.incr_misses } else { &st.decr_misses }, 1);
+            bump(
+                if *incr {
+                    &st.incr_misses
+                } else {
+                    &st.decr_misses
+                },
+                1,
+            );
             b"NOT_FOUND"
         }
         (Reply::Arith { .. }, Status::NonNumeric) => {

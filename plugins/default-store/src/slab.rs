@@ -32,6 +32,12 @@ pub mod bit {
     pub const ACTIVE: u8 = 1 << 2;
     /// On the protected (warm) list, else on the probation (cold) list.
     pub const WARM: u8 = 1 << 3;
+    /// Marked stale by a meta delete with `I` (memcached ITEM_STALE).
+    pub const STALE: u8 = 1 << 4;
+    /// A client was told it won the right to recache (memcached ITEM_TOKEN_SENT).
+    pub const TOKEN_SENT: u8 = 1 << 5;
+    /// The key arrived base64 encoded (memcached ITEM_KEY_BINARY).
+    pub const KEY_BINARY: u8 = 1 << 6;
 }
 
 /// One item's metadata. Nothing is wider than 4 bytes on wasm32 (the CAS is

@@ -48,6 +48,7 @@ struct Resp {
     exptime: u32,
     cas: u64,
     last_access: u32,
+    prev_exptime: u32,
 }
 
 struct Shard {
@@ -124,6 +125,7 @@ impl Shard {
                     exptime: r.exptime,
                     cas: r.cas,
                     last_access: r.last_access,
+                    prev_exptime: r.prev_exptime,
                 }
             })
             .collect();
@@ -1311,3 +1313,197 @@ fn hit_ratio_is_at_least_lru() {
     }
 }
 
+// ---- ABI v2: the meta protocol's item states ------------------------------
+
+use abi::iflag;
+
+fn meta_get(s: &mut Shard, key: &str, mflags: u32, aux: u32, delta: u64) -> Resp {
+    s.one(Request {
+        op: Op::Get as u8,
+        key: key.as_bytes(),
+        mflags,
+        aux,
+        delta,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn vivify_on_miss_wins_once_then_others_see_the_token() {
+    let mut s = Shard::new(64 * MB);
+    let r = meta_get(&mut s, "v", mflag::VIVIFY, 130, 0);
+    assert_eq!(r.status, Status::Hit);
+    assert_eq!(r.iflags, iflag::CREATED | iflag::WON);
+    assert_eq!((r.value.len(), r.flags, r.exptime), (0, 0, 130));
+    assert_ne!(r.cas, 0);
+    let again = meta_get(&mut s, "v", mflag::VIVIFY, 130, 0);
+    assert_eq!(again.iflags, iflag::TOKEN_SENT | iflag::FETCHED);
+    assert_eq!(again.cas, r.cas, "no second item");
+    // A real store replaces the stub and clears the token.
+    assert_eq!(s.set("v", "x").status, Status::Stored);
+    assert_eq!(meta_get(&mut s, "v", 0, 0, 0).iflags, 0);
+    // NO_TOKEN (the client gets an error): created, but nobody won.
+    let r = meta_get(&mut s, "nt", mflag::VIVIFY | mflag::NO_TOKEN, 0, 0);
+    assert_eq!(r.iflags, iflag::CREATED);
+    assert_eq!(
+        meta_get(&mut s, "nt", 0, 0, 0).iflags & iflag::TOKEN_SENT,
+        0
+    );
+    // Without VIVIFY a miss stays a miss.
+    assert_eq!(meta_get(&mut s, "w", 0, 0, 0).status, Status::Miss);
+}
+
+#[test]
+fn recache_wins_when_the_ttl_is_below_the_threshold() {
+    let mut s = Shard::new(64 * MB);
+    s.store(Op::Set, "r", "v", 0, 110);
+    // TTL (110) not below 105: no win.
+    assert_eq!(
+        meta_get(&mut s, "r", mflag::RECACHE, 0, 105).iflags & iflag::WON,
+        0
+    );
+    let won = meta_get(&mut s, "r", mflag::RECACHE, 0, 120);
+    assert_eq!(won.iflags & (iflag::WON | iflag::TOKEN_SENT), iflag::WON);
+    let lost = meta_get(&mut s, "r", mflag::RECACHE, 0, 120);
+    assert_eq!(
+        lost.iflags & (iflag::WON | iflag::TOKEN_SENT),
+        iflag::TOKEN_SENT
+    );
+    // Items that never expire never win a recache.
+    s.store(Op::Set, "p", "v", 0, 0);
+    assert_eq!(
+        meta_get(&mut s, "p", mflag::RECACHE, 0, 500).iflags & iflag::WON,
+        0
+    );
+    // Gat: the old TTL is compared unless RECACHE_NEW_TTL.
+    s.store(Op::Set, "g", "v", 0, 500);
+    let r = s.one(Request {
+        op: Op::Gat as u8,
+        key: b"g",
+        exptime: 110,
+        mflags: mflag::RECACHE,
+        delta: 120,
+        ..Default::default()
+    });
+    assert_eq!(
+        (r.iflags & iflag::WON, r.exptime, r.prev_exptime),
+        (0, 110, 500)
+    );
+    let r = s.one(Request {
+        op: Op::Gat as u8,
+        key: b"g",
+        exptime: 110,
+        mflags: mflag::RECACHE | mflag::RECACHE_NEW_TTL,
+        delta: 120,
+        ..Default::default()
+    });
+    assert_eq!(r.iflags & iflag::WON, iflag::WON);
+}
+
+#[test]
+fn invalidate_marks_stale_and_the_first_reader_wins() {
+    let mut s = Shard::new(64 * MB);
+    let st = s.set("i", "old");
+    let r = s.one(Request {
+        op: Op::Delete as u8,
+        key: b"i",
+        exptime: 200,
+        mflags: mflag::INVALIDATE | mflag::SET_TTL,
+        ..Default::default()
+    });
+    assert_eq!(r.status, Status::Deleted);
+    assert!(r.cas > st.cas, "a new CAS");
+    // A plain get (text get, me) never takes the token.
+    let peek = meta_get(&mut s, "i", mflag::NO_BUMP, 0, 0);
+    assert_eq!(peek.iflags, iflag::STALE);
+    let first = meta_get(&mut s, "i", mflag::META_GET, 0, 0);
+    assert_eq!(first.value, b"old");
+    assert_eq!(first.exptime, 200);
+    assert_eq!(first.iflags & !iflag::FETCHED, iflag::STALE | iflag::WON);
+    let second = meta_get(&mut s, "i", mflag::META_GET, 0, 0);
+    assert_eq!(
+        second.iflags & !iflag::FETCHED,
+        iflag::STALE | iflag::TOKEN_SENT
+    );
+    // A CAS store with an older CAS and INVALIDATE stores, still stale,
+    // keeping the TTL and the token mark.
+    let r = s.one(Request {
+        op: Op::Cas as u8,
+        key: b"i",
+        value: b"new",
+        cas: 1,
+        exptime: 999,
+        mflags: mflag::INVALIDATE,
+        ..Default::default()
+    });
+    assert_eq!((r.status, r.exptime), (Status::Stored, 200));
+    let g = meta_get(&mut s, "i", mflag::META_GET, 0, 0);
+    assert_eq!(g.value, b"new");
+    assert_eq!(g.iflags, iflag::STALE | iflag::TOKEN_SENT);
+    // Without INVALIDATE the same CAS fails.
+    assert_eq!(s.cas("i", "x", 1).status, Status::Exists);
+    // HAS_CAS: C0 compares.
+    let r = s.one(Request {
+        op: Op::Delete as u8,
+        key: b"i",
+        mflags: mflag::HAS_CAS,
+        ..Default::default()
+    });
+    assert_eq!(r.status, Status::Exists);
+}
+
+#[test]
+fn binary_keys_are_remembered_and_arith_vivifies() {
+    let mut s = Shard::new(64 * MB);
+    s.one(Request {
+        op: Op::Set as u8,
+        key: b"\x00\x01",
+        value: b"v",
+        mflags: mflag::KEY_BINARY,
+        ..Default::default()
+    });
+    let r = s.one(Request {
+        op: Op::Get as u8,
+        key: b"\x00\x01",
+        ..Default::default()
+    });
+    assert_eq!(r.iflags & iflag::KEY_BINARY, iflag::KEY_BINARY);
+    let r = s.one(Request {
+        op: Op::Incr as u8,
+        key: b"n",
+        value: b"41",
+        delta: 1,
+        aux: 300,
+        mflags: mflag::VIVIFY,
+        ..Default::default()
+    });
+    assert_eq!(
+        (r.status, r.iflags, &r.value[..], r.exptime),
+        (Status::Number, iflag::CREATED, &b"41"[..], 300)
+    );
+    let r = s.one(Request {
+        op: Op::Incr as u8,
+        key: b"n",
+        delta: 1,
+        exptime: 400,
+        mflags: mflag::VIVIFY | mflag::SET_TTL,
+        ..Default::default()
+    });
+    assert_eq!(
+        (r.status, r.iflags, &r.value[..], r.exptime, r.prev_exptime),
+        (Status::Number, 0, &b"42"[..], 400, 300)
+    );
+    assert_eq!(s.delta(Op::Decr, "n", 50).value, b"0");
+    // A number that outgrows its item moves to a new item that keeps the
+    // old TTL (memcached applies ma's T to the replaced item).
+    let r = s.one(Request {
+        op: Op::Incr as u8,
+        key: b"n",
+        delta: 1000,
+        exptime: 500,
+        mflags: mflag::SET_TTL,
+        ..Default::default()
+    });
+    assert_eq!(&r.value[..], b"1000");
+    assert_eq!(s.get("n").exptime, 400);
+}

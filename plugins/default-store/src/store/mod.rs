@@ -254,17 +254,58 @@ impl Store {
     }
 
     /// get / gets / gat / gats / mg. `touch` is the new exptime for gat.
+    /// mg's vivify-on-miss (N), recache (R) and stale/win/token bits (ABI v2)
+    /// follow memcached's `process_mget_command`.
     fn get(&mut self, req: &Request<'_>, now: u32, touch: Option<u32>, out: &mut Responder<'_>) {
         let h = hash(req.key);
-        let Some(i) = self.lookup(req.key, h, now) else {
-            out.status(Status::Miss);
-            return;
+        let (i, created) = match self.lookup(req.key, h, now) {
+            Some(i) => (i, false),
+            None if req.mflags & mflag::VIVIFY != 0 => {
+                // An empty stub item (flags 0) the winning client fills in.
+                match self.put(req.key, h, None, Value::Plain(&[]), 0, req.aux, now, 0) {
+                    Ok(_) => match self.index.find(&self.slab, h, req.key) {
+                        Some(i) => (i, true),
+                        None => return out.status(Status::Miss),
+                    },
+                    Err(NoMemory) => {
+                        self.stats.outofmemory += 1;
+                        return out.status(Status::Miss);
+                    }
+                }
+            }
+            None => {
+                out.status(Status::Miss);
+                return;
+            }
         };
         let e = self.slab.get_mut(i);
         let last_access = e.time;
         let fetched = e.has(bit::FETCHED);
-        if let Some(exptime) = touch {
+        let prev_exptime = e.exptime;
+        let token_sent = e.has(bit::TOKEN_SENT);
+        let stale = e.has(bit::STALE);
+        if let (Some(exptime), false) = (touch, created) {
             e.exptime = exptime;
+        }
+        let mut won = created;
+        if req.mflags & mflag::RECACHE != 0 && !token_sent && !created {
+            let exp = if req.mflags & mflag::RECACHE_NEW_TTL != 0 {
+                e.exptime
+            } else {
+                prev_exptime
+            };
+            if exp != 0 && u64::from(exp) < req.delta {
+                won = true;
+            }
+        }
+        if stale && !token_sent && req.mflags & mflag::META_GET != 0 {
+            won = true;
+        }
+        if req.mflags & mflag::NO_TOKEN != 0 {
+            won = false;
+        }
+        if won {
+            e.bits |= bit::TOKEN_SENT;
         }
         if req.mflags & mflag::NO_BUMP == 0 {
             bump(e, now);
@@ -280,9 +321,22 @@ impl Store {
             self.stats.hits_to_cold += 1;
         }
         let e = self.slab.get(i);
+        let mut iflags = 0;
+        for (on, f) in [
+            (fetched, iflag::FETCHED),
+            (stale, iflag::STALE),
+            (token_sent, iflag::TOKEN_SENT),
+            (won, iflag::WON),
+            (created, iflag::CREATED),
+            (e.has(bit::KEY_BINARY), iflag::KEY_BINARY),
+        ] {
+            if on {
+                iflags |= f;
+            }
+        }
         out.respond(&Response {
             status: Status::Hit as u8,
-            iflags: if fetched { iflag::FETCHED } else { 0 },
+            iflags,
             key: e.key(),
             value: if req.mflags & mflag::NO_VALUE != 0 {
                 &[]
@@ -293,6 +347,7 @@ impl Store {
             exptime: e.exptime,
             cas: e.cas(),
             last_access,
+            prev_exptime,
         });
     }
 
@@ -325,8 +380,30 @@ impl Store {
             out.status(Status::NotFound);
             return;
         };
-        if req.cas != 0 && req.cas != self.slab.get(i).cas() {
+        let compare = req.cas != 0 || req.mflags & mflag::HAS_CAS != 0;
+        if compare && req.cas != self.slab.get(i).cas() {
             out.status(Status::Exists);
+            return;
+        }
+        if req.mflags & mflag::INVALIDATE != 0 {
+            // md with I: keep the item, mark it stale with a new CAS, and
+            // let the next client win the recache (memcached's mdelete).
+            let cas = self.next_cas();
+            let e = self.slab.get_mut(i);
+            let prev_exptime = e.exptime;
+            if req.mflags & mflag::SET_TTL != 0 {
+                e.exptime = req.exptime;
+            }
+            e.bits = (e.bits | bit::STALE) & !bit::TOKEN_SENT;
+            e.set_cas(cas);
+            let exptime = e.exptime;
+            out.respond(&Response {
+                status: Status::Deleted as u8,
+                cas,
+                exptime,
+                prev_exptime,
+                ..Default::default()
+            });
             return;
         }
         self.unlink_hashed(i, h);
@@ -370,6 +447,14 @@ impl Store {
         }
         self.stats.slab_cmd_set += 1;
         let old = self.lookup(key, h, now);
+        // memcached builds appended/prepended items afresh, without the
+        // binary-key mark of either part.
+        let binary = req.mflags & mflag::KEY_BINARY != 0;
+        let mut bits = if binary && !matches!(mode, Op::Append | Op::Prepend) {
+            bit::KEY_BINARY
+        } else {
+            0
+        };
         let (value, client_flags, exptime) = match (mode, old) {
             (Op::Add, Some(i)) => {
                 // "add only adds a nonexistent item, but promote to head of LRU"
@@ -388,13 +473,24 @@ impl Store {
             (Op::Cas, Some(i)) => {
                 // A zero compare value never matches (memcached's CAS_NONE),
                 // and with -C every item's CAS is 0, so a cas always fails.
-                if req.cas == 0 || req.cas != self.slab.get(i).cas() {
-                    self.stats.slab_cas_badval += 1;
-                    out.status(Status::Exists);
-                    return;
+                let e = self.slab.get(i);
+                if req.cas == 0 || req.cas != e.cas() {
+                    // ms with C and I: an older CAS still stores, as a stale
+                    // item keeping the old TTL and win-token mark.
+                    // (A zero CAS is "none" in memcached's up-front CAS test.)
+                    if req.mflags & mflag::INVALIDATE != 0 && req.cas != 0 && req.cas < e.cas() {
+                        bits |= bit::STALE | (e.bits & bit::TOKEN_SENT);
+                        self.stats.slab_cas_hits += 1;
+                        (Value::Plain(req.value), req.client_flags, e.exptime)
+                    } else {
+                        self.stats.slab_cas_badval += 1;
+                        out.status(Status::Exists);
+                        return;
+                    }
+                } else {
+                    self.stats.slab_cas_hits += 1;
+                    (Value::Plain(req.value), req.client_flags, req.exptime)
                 }
-                self.stats.slab_cas_hits += 1;
-                (Value::Plain(req.value), req.client_flags, req.exptime)
             }
             (Op::Append | Op::Prepend, Some(i)) => {
                 let e = self.slab.get(i);
@@ -417,7 +513,7 @@ impl Store {
             }
             _ => (Value::Plain(req.value), req.client_flags, req.exptime),
         };
-        match self.put(key, h, old, value, client_flags, exptime, now) {
+        match self.put(key, h, old, value, client_flags, exptime, now, bits) {
             Ok(cas) => out.stored(cas, exptime),
             Err(NoMemory) => {
                 if op == Op::Set {
@@ -444,6 +540,7 @@ impl Store {
         client_flags: u32,
         exptime: u32,
         now: u32,
+        bits: u8,
     ) -> Result<u64, NoMemory> {
         let pin = old.unwrap_or(NIL);
         let old_len = old.map_or(0, |i| self.slab.get(i).value().len());
@@ -502,7 +599,7 @@ impl Store {
         };
         let cas = self.next_cas();
         let e = self.slab.get_mut(i);
-        e.bits = bit::LIVE;
+        e.bits = bit::LIVE | bits;
         e.set_cas(cas);
         e.client_flags = client_flags;
         e.exptime = exptime;
@@ -516,10 +613,14 @@ impl Store {
         Ok(cas)
     }
 
-    /// incr / decr / ma, memcached's `do_add_delta`.
+    /// incr / decr / ma, memcached's `do_add_delta`; ma's vivify (N with the
+    /// initial value J as the value bytes) and TTL update (T) per ABI v2.
     fn arith(&mut self, incr: bool, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
         let h = hash(req.key);
         let Some(i) = self.lookup(req.key, h, now) else {
+            if req.mflags & mflag::VIVIFY != 0 {
+                return self.arith_vivify(req, h, now, out);
+            }
             out.status(Status::NotFound);
             return;
         };
@@ -551,8 +652,24 @@ impl Store {
             self.stats.slab_decr_hits += 1;
             value.saturating_sub(req.delta)
         };
+        let prev_exptime = e.exptime;
+        let new_exptime = if req.mflags & mflag::SET_TTL != 0 {
+            req.exptime
+        } else {
+            prev_exptime
+        };
         let mut buf = [0u8; 20];
         let digits = fmt_u64(value, &mut buf);
+        let answer = |out: &mut Responder<'_>, cas: u64| {
+            out.respond(&Response {
+                status: Status::Number as u8,
+                value: digits,
+                cas,
+                exptime: new_exptime,
+                prev_exptime,
+                ..Default::default()
+            })
+        };
         if digits.len() <= e.value().len() {
             // In place, padded with spaces: a later get sees "9 " after
             // decr of "10", exactly as from memcached.
@@ -563,20 +680,57 @@ impl Store {
             v[digits.len()..].fill(b' ');
             e.set_cas(cas);
             e.time = now;
-            out.number(value, cas);
+            e.exptime = new_exptime;
+            answer(out, cas);
             return;
         }
-        let (client_flags, exptime) = (e.client_flags, e.exptime);
+        let client_flags = e.client_flags;
+        // memcached 1.6.18 quirk: when the number no longer fits, the new
+        // item keeps the old TTL (ma's T lands on the replaced item).
         match self.put(
             req.key,
             h,
             Some(i),
             Value::Plain(digits),
             client_flags,
-            exptime,
+            prev_exptime,
             now,
+            0,
         ) {
-            Ok(cas) => out.number(value, cas),
+            Ok(cas) => answer(out, cas),
+            Err(NoMemory) => {
+                self.stats.outofmemory += 1;
+                out.status(Status::OutOfMemory);
+            }
+        }
+    }
+
+    /// ma with N on a miss: store the initial value (memcached stores it
+    /// with an `add`, then sets the vivify TTL).
+    fn arith_vivify(&mut self, req: &Request<'_>, h: u64, now: u32, out: &mut Responder<'_>) {
+        if !self.fits(req.key.len(), req.value.len(), 0) {
+            out.status(Status::OutOfMemory);
+            return;
+        }
+        self.stats.slab_cmd_set += 1;
+        match self.put(
+            req.key,
+            h,
+            None,
+            Value::Plain(req.value),
+            0,
+            req.aux,
+            now,
+            0,
+        ) {
+            Ok(cas) => out.respond(&Response {
+                status: Status::Number as u8,
+                iflags: iflag::CREATED,
+                value: req.value,
+                cas,
+                exptime: req.aux,
+                ..Default::default()
+            }),
             Err(NoMemory) => {
                 self.stats.outofmemory += 1;
                 out.status(Status::OutOfMemory);
