@@ -3,10 +3,17 @@
 #
 # Installs what is missing first:
 #   - Debian packages `memcached` (the reference server of the differential
-#     and memccapable tests) and `libmemcached-tools` (memccapable), with
-#     apt-get as root or through `sudo -n` otherwise; `apt-get update` runs
-#     only when the package lists do not know them (or an install fails);
-#     the packaged memcached service is kept from starting (policy-rc.d);
+#     and memccapable tests), `libmemcached-tools` (memccapable, and the
+#     memccp/memccat/... binary-protocol clients of tests/clients.rs),
+#     `nutcracker` (twemproxy, tests/scaleout.rs) and, when the machine's
+#     python3 cannot make a venv, `python3-venv` (`python3` too if there is
+#     none), with apt-get as root or through `sudo -n` otherwise;
+#     `apt-get update` runs only when the package lists do not know them (or
+#     an install fails); the packaged services are kept from starting
+#     (policy-rc.d);
+#   - pymemcache from PyPI (tests/clients.rs), pinned, into a venv made with
+#     the machine's python3 at target/clients-venv (skipped when that venv
+#     already imports it);
 #   - the wasm32-unknown-unknown rustup target (the default plugin is built
 #     for it by the host's build script).
 # Then runs `cargo test --workspace --release --no-fail-fast` (every test
@@ -39,11 +46,39 @@ as_root() {
 # ---------------------------------------------------------------- Debian packages
 need=()
 [ -x "${MEMCACHED_BIN:-/usr/bin/memcached}" ] || need+=(memcached)
-command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
+command -v memccapable >/dev/null 2>&1 && command -v memccp >/dev/null 2>&1 \
+  || need+=(libmemcached-tools)
+[ -x "${NUTCRACKER_BIN:-/usr/sbin/nutcracker}" ] || command -v nutcracker >/dev/null 2>&1 \
+  || need+=(nutcracker)
+# tests/auth.rs compares SASL PLAIN with memcached's libsasl: the PLAIN plugin
+# and saslpasswd2 for its user database.
+compgen -G '/usr/lib/*/sasl2/libplain.so.2' >/dev/null || need+=(libsasl2-modules)
+command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)
+
+# pymemcache's venv (tests/clients.rs looks for target/clients-venv/bin/python3)
+PYMEMCACHE_VERSION=4.0.0
+venv=target/clients-venv
+venv_ok=0
+"$venv/bin/python3" -c 'import pymemcache' >/dev/null 2>&1 && venv_ok=1
+if [ "$venv_ok" = 0 ]; then
+  # the machine's python3 (Debian's), not a per-user one earlier in PATH
+  if [ -x /usr/bin/python3 ]; then
+    py=/usr/bin/python3
+  elif command -v python3 >/dev/null 2>&1; then
+    py=$(command -v python3)
+  else
+    py=/usr/bin/python3
+    need+=(python3)
+  fi
+  # Debian's python3 makes venvs only with python3-venv (ensurepip)
+  if [ ! -x "$py" ] || ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    need+=(python3-venv)
+  fi
+fi
 
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    say "missing ${need[*]} and no apt-get: install memcached (1.6) and libmemcached-tools by hand"
+    say "missing ${need[*]} and no apt-get: install them by hand"
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -55,7 +90,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     say "apt-get update (package lists do not know ${need[*]})"
     as_root apt-get update -q
   fi
-  # keep the packaged memcached service from being started by the install
+  # keep the packaged memcached/nutcracker services from being started by the install
   policy=/usr/sbin/policy-rc.d
   added_policy=0
   if [ ! -e "$policy" ]; then
@@ -77,6 +112,17 @@ if [ "${#need[@]}" -gt 0 ]; then
     say "could not install ${need[*]}"
     exit 1
   fi
+fi
+
+# ---------------------------------------------------------------- pymemcache
+if [ "$venv_ok" = 0 ]; then
+  say "python3 -m venv $venv && pip install pymemcache==$PYMEMCACHE_VERSION ($py)"
+  mkdir -p target
+  "$py" -m venv --clear "$venv"
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check \
+    "pymemcache==$PYMEMCACHE_VERSION" </dev/null
+  "$venv/bin/python3" -c 'import pymemcache' \
+    || { say "pymemcache is not importable from $venv"; exit 1; }
 fi
 
 # ---------------------------------------------------------------- Rust

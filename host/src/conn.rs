@@ -10,9 +10,10 @@
 use crate::event_base::Interest;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 /// Initial read buffer; it grows to fit one data block (at most `-I`).
 const RBUF_INITIAL: usize = 16 * 1024;
@@ -27,6 +28,42 @@ pub enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    /// One UDP request: replies go back to its sender, framed.
+    Udp(UdpPeer),
+}
+
+/// memcached's UDP_MAX_PAYLOAD_SIZE: one reply datagram, frame header included.
+pub const UDP_MAX_PAYLOAD: usize = 1400;
+/// memcached's 8-byte UDP frame header: request id, sequence number, datagram
+/// count, reserved (all big-endian u16).
+pub const UDP_HEADER: usize = 8;
+
+/// Where the replies of one UDP request go.
+pub struct UdpPeer {
+    pub sock: Arc<UdpSocket>,
+    pub peer: SocketAddr,
+    pub request_id: u16,
+}
+
+impl UdpPeer {
+    /// Sends `data` as memcached does: split into datagrams of at most
+    /// [`UDP_MAX_PAYLOAD`] bytes, each with the frame header. UDP is
+    /// best-effort: a datagram the socket cannot take now is dropped.
+    pub fn send_framed(&self, data: &[u8]) {
+        let chunk = UDP_MAX_PAYLOAD - UDP_HEADER;
+        let total = data.len().div_ceil(chunk).clamp(1, u16::MAX as usize);
+        let mut dgram = Vec::with_capacity(UDP_MAX_PAYLOAD);
+        for seq in 0..total {
+            let part = &data[(seq * chunk).min(data.len())..((seq + 1) * chunk).min(data.len())];
+            dgram.clear();
+            dgram.extend_from_slice(&self.request_id.to_be_bytes());
+            dgram.extend_from_slice(&(seq as u16).to_be_bytes());
+            dgram.extend_from_slice(&(total as u16).to_be_bytes());
+            dgram.extend_from_slice(&[0, 0]);
+            dgram.extend_from_slice(part);
+            let _ = self.sock.send_to(&dgram, self.peer);
+        }
+    }
 }
 
 impl Stream {
@@ -38,7 +75,12 @@ impl Stream {
             }
             #[cfg(unix)]
             Stream::Unix(s) => s.set_nonblocking(true),
+            Stream::Udp(_) => Ok(()),
         }
+    }
+
+    pub fn is_udp(&self) -> bool {
+        matches!(self, Stream::Udp(_))
     }
 
     /// memcached's `stats conns` address form (`tcp:1.2.3.4:5`, `unix:/path`).
@@ -60,6 +102,13 @@ impl Stream {
                     .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
                     .unwrap_or_else(|| "unix:".into()),
             ),
+            Stream::Udp(u) => (
+                format!("udp:{}", u.peer),
+                u.sock
+                    .local_addr()
+                    .map(|a| format!("udp:{a}"))
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -70,6 +119,8 @@ impl Read for Stream {
             Stream::Tcp(s) => s.read(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
+            // A UDP request's bytes are put into the read buffer when it arrives.
+            Stream::Udp(_) => Ok(0),
         }
     }
 }
@@ -80,6 +131,10 @@ impl Write for Stream {
             Stream::Tcp(s) => s.write(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.write(buf),
+            Stream::Udp(u) => {
+                u.send_framed(buf);
+                Ok(buf.len())
+            }
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -158,6 +213,8 @@ pub struct Conn<R> {
     pub last_cmd_time: u32,
     /// Which protocol this connection speaks (decided by its first byte under `-B auto`).
     pub protocol: Protocol,
+    /// `-Y` / `-S`: whether this connection has authenticated.
+    pub auth: crate::auth::ConnAuth,
 }
 
 /// A connection's protocol. memcached's `-B auto` looks at the first byte a
@@ -192,6 +249,7 @@ impl<R> Conn<R> {
             queued: false,
             last_cmd_time: now,
             protocol: Protocol::Unknown,
+            auth: Default::default(),
         }
     }
 

@@ -8,8 +8,10 @@
 //! - [`proto`]: protocol parsers and renderers.
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
+//! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
 //! - [`clock`], [`settings`], [`stats`].
 
+pub mod auth;
 pub mod batch;
 pub mod clock;
 pub mod conn;

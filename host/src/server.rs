@@ -9,10 +9,10 @@ use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
 use crate::settings::Settings;
-use crate::worker::{ConnInfo, Shared, Timer, Worker, WorkerHandle, LISTENING};
+use crate::worker::{ConnInfo, Shared, Timer, Worker, WorkerHandle, LISTENING, UDP_SOCKET};
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +54,7 @@ impl Server {
         clock::init();
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         let listeners = bind(&settings)?;
+        let udp = bind_udp(&settings)?;
         if let Some(p) = &settings.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id())).with_context(|| {
                 format!("Could not open the pid file {} for writing", p.display())
@@ -98,12 +99,19 @@ impl Server {
 
         let mut threads = Vec::new();
         for (id, (wbase, rx, owned)) in parts.into_iter().enumerate() {
-            let worker = Worker::new(id, shared.clone(), wbase, rx, owned);
+            let worker = Worker::new(id, shared.clone(), wbase, rx, owned, udp.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("worker-{id}"))
                     .spawn(move || worker.run())?,
             );
+        }
+        for sock in &udp {
+            let addr = sock
+                .local_addr()
+                .map(|a| format!("udp:{a}"))
+                .unwrap_or_default();
+            register_socket(&shared, addr, UDP_SOCKET);
         }
         for (i, l) in listeners.iter().enumerate() {
             register_listener(&shared, l);
@@ -239,10 +247,15 @@ fn register_listener(shared: &Shared, l: &Listener) {
         #[cfg(unix)]
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
     };
+    register_socket(shared, addr, LISTENING);
+}
+
+/// Lists a server socket (listener or UDP) in `stats conns`.
+fn register_socket(shared: &Shared, addr: String, state: u8) {
     let info = Arc::new(ConnInfo {
         addr,
         listen_addr: String::new(),
-        state: AtomicU8::new(LISTENING),
+        state: AtomicU8::new(state),
         last_cmd_time: AtomicU32::new(0),
     });
     let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -283,6 +296,36 @@ fn bind(s: &Settings) -> Result<Vec<Listener>> {
                 .with_context(|| format!("failed to listen on TCP port {}", addr))?;
             l.set_nonblocking(true)?;
             out.push(Listener::Tcp(l));
+        }
+    }
+    Ok(out)
+}
+
+/// `-U`: a UDP socket on every `-l` address (all interfaces by default).
+/// Every worker polls them, as memcached's threads share its UDP sockets.
+fn bind_udp(s: &Settings) -> Result<Vec<Arc<UdpSocket>>> {
+    if s.udp_port == 0 || s.unix_socket.is_some() {
+        return Ok(Vec::new());
+    }
+    let hosts: Vec<String> = if s.listen.is_empty() {
+        vec!["0.0.0.0".into()]
+    } else {
+        s.listen.clone()
+    };
+    let mut out = Vec::new();
+    for h in &hosts {
+        // An address given with its own port keeps it for TCP; UDP uses -U.
+        let host = match h.rsplit_once(':') {
+            Some((host, port)) if h.matches(':').count() == 1 && port.parse::<u16>().is_ok() => {
+                host
+            }
+            _ => h.as_str(),
+        };
+        for addr in resolve(host, s.udp_port)? {
+            let sock = UdpSocket::bind(addr)
+                .with_context(|| format!("failed to listen on UDP port {addr}"))?;
+            sock.set_nonblocking(true)?;
+            out.push(Arc::new(sock));
         }
     }
     Ok(out)

@@ -96,7 +96,7 @@ struct Cli {
     /// Assume identity of <username> (accepted for compatibility; wasmcached does not switch user)
     #[arg(short = 'u', long = "user", value_name = "user")]
     user: Option<String>,
-    /// UDP port to listen on (0 = off; UDP is not supported yet)
+    /// UDP port to listen on (0 = off, the default)
     #[arg(
         short = 'U',
         long = "udp-port",
@@ -105,13 +105,14 @@ struct Cli {
     )]
     udp_port: u16,
     /// Protocol: auto (sniff each connection's first byte), ascii or binary
-    #[arg(
-        short = 'B',
-        long = "protocol",
-        value_name = "name",
-        default_value = "auto"
-    )]
-    protocol: String,
+    #[arg(short = 'B', long = "protocol", value_name = "name")]
+    protocol: Option<String>,
+    /// Turn on SASL authentication (binary protocol, PLAIN; passwords from $MEMCACHED_SASL_PWDB)
+    #[arg(short = 'S', long = "enable-sasl")]
+    enable_sasl: bool,
+    /// Enable ASCII protocol authentication; file lines are user:password
+    #[arg(short = 'Y', long = "auth-file", value_name = "file")]
+    auth_file: Option<PathBuf>,
     /// Save PID in <file>
     #[arg(short = 'P', long = "pidfile", value_name = "file")]
     pidfile: Option<PathBuf>,
@@ -130,6 +131,7 @@ struct Cli {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub port: u16,
+    pub udp_port: u16,
     pub listen: Vec<String>,
     pub unix_socket: Option<PathBuf>,
     pub unix_mask: u32,
@@ -151,6 +153,13 @@ pub struct Settings {
     pub plugin_deadline: Duration,
     /// `-B`: which protocols connections speak.
     pub protocol: BindProtocol,
+    /// `-S`: binary SASL (PLAIN) required.
+    pub sasl: bool,
+    /// `MEMCACHED_SASL_PWDB` (read at start, with `-S`): the `user:password` file SASL checks.
+    pub sasl_pwdb: Option<PathBuf>,
+    /// `-Y`: the authfile, and its entries (loaded at start).
+    pub auth_file: Option<PathBuf>,
+    pub ascii_auth: Option<crate::auth::Credentials>,
 }
 
 /// memcached's `-B`: `auto` decides per connection from its first byte
@@ -232,14 +241,41 @@ impl Settings {
         if cli.memory_limit == 0 {
             bail!("Memory limit (-m) must be greater than 0");
         }
-        if cli.udp_port != 0 {
-            bail!("UDP is not supported yet: -U must be 0");
-        }
-        let protocol = match cli.protocol.as_str() {
+        let mut protocol = match cli.protocol.as_deref().unwrap_or("auto") {
             "auto" => BindProtocol::Auto,
             "ascii" => BindProtocol::Ascii,
             "binary" => BindProtocol::Binary,
             other => bail!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii"),
+        };
+        // memcached's order: -S wants binary, then -Y wants ascii.
+        if cli.enable_sasl {
+            match &cli.protocol {
+                None => protocol = BindProtocol::Binary,
+                Some(_) if protocol == BindProtocol::Binary => {}
+                Some(_) => bail!("ERROR: You cannot allow the ASCII protocol while using SASL."),
+            }
+            if cli.udp_port != 0 {
+                bail!("ERROR: Cannot enable UDP while using binary SASL authentication.");
+            }
+        }
+        let ascii_auth = match &cli.auth_file {
+            None => None,
+            Some(path) => {
+                match &cli.protocol {
+                    None => protocol = BindProtocol::Ascii,
+                    Some(_) if protocol == BindProtocol::Ascii => {}
+                    Some(_) => bail!("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."),
+                }
+                if cli.udp_port != 0 {
+                    bail!("Cannot use UDP with ascii authentication enabled (-U 0 to disable)");
+                }
+                Some(crate::auth::Credentials::load(path)?)
+            }
+        };
+        let sasl_pwdb = if cli.enable_sasl {
+            std::env::var_os("MEMCACHED_SASL_PWDB").map(PathBuf::from)
+        } else {
+            None
         };
         #[cfg(not(unix))]
         if cli.unix_socket.is_some() {
@@ -307,6 +343,7 @@ impl Settings {
             .collect();
         Ok(Settings {
             port: cli.port,
+            udp_port: cli.udp_port,
             listen,
             unix_socket: cli.unix_socket,
             unix_mask,
@@ -322,6 +359,10 @@ impl Settings {
             flush_enabled: !cli.disable_flush_all,
             pidfile: cli.pidfile,
             protocol,
+            sasl: cli.enable_sasl,
+            sasl_pwdb,
+            auth_file: cli.auth_file,
+            ascii_auth,
             idle_timeout,
             shards,
             plugin: cli.plugin,
@@ -399,7 +440,6 @@ mod tests {
             &["-t", "0"],
             &["-I", "512"],
             &["-I", "40m"],
-            &["-U", "11211"],
             &["-B", "bin"],
             &["-o", "nonsense=1"],
             &["--no-such-flag"],

@@ -55,6 +55,8 @@ thread_stats!(
     conn_yields,
     total_connections,
     idle_kicks,
+    auth_cmds,
+    auth_errors,
 );
 
 /// Adds `n` to a counter only this thread writes.
@@ -222,8 +224,8 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     ] {
         put(k, n(k));
     }
-    put("auth_cmds", "0".into());
-    put("auth_errors", "0".into());
+    put("auth_cmds", n("auth_cmds"));
+    put("auth_errors", n("auth_errors"));
     put("bytes_read", n("bytes_read"));
     put("bytes_written", n("bytes_written"));
     put(
@@ -280,7 +282,7 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ),
         ("maxconns".into(), s.maxconns.to_string()),
         ("tcpport".into(), s.port.to_string()),
-        ("udpport".into(), "0".into()),
+        ("udpport".into(), s.udp_port.to_string()),
         (
             "inter".into(),
             if s.listen.is_empty() {
@@ -303,7 +305,14 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ("reqs_per_event".into(), s.reqs_per_event.to_string()),
         ("cas_enabled".into(), yes_no(s.use_cas)),
         ("binding_protocol".into(), s.protocol.name().into()),
-        ("auth_enabled_sasl".into(), "no".into()),
+        ("auth_enabled_sasl".into(), yes_no(s.sasl)),
+        (
+            "auth_enabled_ascii".into(),
+            s.auth_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no".into()),
+        ),
         ("item_size_max".into(), s.item_size_max.to_string()),
         ("maxconns_fast".into(), "yes".into()),
         ("flush_enabled".into(), yes_no(s.flush_enabled)),

@@ -10,7 +10,7 @@
 
 use crate::batch::{Batch, Msg, Ticket};
 use crate::clock;
-use crate::conn::{Conn, Protocol, ReadOutcome, Stream};
+use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer, UDP_HEADER};
 use crate::event_base::{EventBase, Interest, Waker};
 use crate::plugin::{FaultStats, Shard};
 use crate::proto::text::{self, Limits, Parsed};
@@ -21,6 +21,7 @@ use crate::stats::{bump, ConnStats, ThreadStats};
 use crossbeam_channel::{Receiver, Sender};
 use polling::Event;
 use std::collections::BTreeMap;
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -44,6 +45,8 @@ impl WorkerHandle {
 
 /// `ConnInfo::state` of a listening socket (the others are `ConnState as u8`).
 pub const LISTENING: u8 = 255;
+/// `ConnInfo::state` of a UDP socket: memcached shows it as always reading.
+pub const UDP_SOCKET: u8 = 254;
 
 /// What a connection shows in `stats conns`, readable from any thread.
 pub struct ConnInfo {
@@ -117,7 +120,8 @@ impl Shared {
         let mut out = Vec::new();
         for (id, c) in reg.iter() {
             out.push((format!("{id}:addr"), c.addr.clone()));
-            if c.state.load(Ordering::Relaxed) != LISTENING {
+            let socket = matches!(c.state.load(Ordering::Relaxed), LISTENING | UDP_SOCKET);
+            if !socket {
                 out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
             }
             let state = match c.state.load(Ordering::Relaxed) {
@@ -126,10 +130,11 @@ impl Shared {
                 3 => "conn_mwrite",
                 4 => "conn_closing",
                 LISTENING => "conn_listening",
+                UDP_SOCKET => "conn_read",
                 _ => "conn_new_cmd",
             };
             out.push((format!("{id}:state"), state.to_string()));
-            if c.state.load(Ordering::Relaxed) != LISTENING {
+            if !socket {
                 let last = c.last_cmd_time.load(Ordering::Relaxed);
                 out.push((
                     format!("{id}:secs_since_last_cmd"),
@@ -251,7 +256,12 @@ pub struct Worker {
     touched: Vec<u32>,
     limits: Limits,
     max_rbuf: usize,
+    /// UDP sockets (`-U`), shared by all workers like memcached's threads share them.
+    udp: Vec<Arc<UdpSocket>>,
 }
+
+/// Poller keys of UDP sockets count down from here; connection keys are slab indices.
+const UDP_KEY_BASE: u32 = u32::MAX;
 
 impl Worker {
     pub fn new(
@@ -260,6 +270,7 @@ impl Worker {
         base: EventBase<Timer>,
         rx: Receiver<Msg>,
         shards: Vec<Shard>,
+        udp: Vec<Arc<UdpSocket>>,
     ) -> Worker {
         let nshards = shared.router.shards() as usize;
         let mut owned: Vec<Option<Shard>> = (0..nshards).map(|_| None).collect();
@@ -292,12 +303,19 @@ impl Worker {
             touched: Vec::new(),
             limits,
             max_rbuf,
+            udp,
         }
     }
 
     pub fn run(mut self) {
         self.base
             .add_timer(Instant::now() + Duration::from_secs(1), Timer::Clock);
+        for (i, sock) in self.udp.iter().enumerate() {
+            let key = (UDP_KEY_BASE - i as u32) as usize;
+            if let Err(e) = self.base.register(&**sock, key, Interest::READ) {
+                eprintln!("worker {}: cannot poll the UDP socket: {e}", self.core.id);
+            }
+        }
         // Timers the shards asked for during init.
         for shard in self.shards.iter_mut().flatten() {
             schedule_guest_timers(&mut self.base, shard);
@@ -330,6 +348,9 @@ impl Worker {
     }
 
     fn on_event(&mut self, idx: u32, readable: bool, writable: bool) {
+        if idx > UDP_KEY_BASE - self.udp.len() as u32 {
+            return self.on_udp((UDP_KEY_BASE - idx) as usize);
+        }
         let max_rbuf = self.max_rbuf;
         let Some(conn) = self.slab.get(idx) else {
             return;
@@ -418,6 +439,22 @@ impl Worker {
                         conn.need = need;
                         break;
                     }
+                }
+            }
+            if let (Some(creds), false) = (
+                &self.core.shared.settings.ascii_auth,
+                conn.auth.authenticated,
+            ) {
+                // -Y: only the auth `set` is read until the connection authenticates.
+                let st = &self.core.shared.threads[self.core.id];
+                match crate::auth::ascii_step(creds, st, conn, &rbuf[pos..end], max_rbuf) {
+                    Some(n) => {
+                        pos += n;
+                        handled += 1;
+                        conn.last_cmd_time = clock::now();
+                        continue;
+                    }
+                    None => break,
                 }
             }
             match text::parse(&rbuf[pos..end], &limits) {
@@ -655,6 +692,75 @@ impl Worker {
         true
     }
 
+    /// Reads the datagrams waiting on UDP socket `i`: each is one request
+    /// (memcached's 8-byte frame header, then the command), answered on a
+    /// short-lived pseudo-connection that sends its replies framed and closes.
+    fn on_udp(&mut self, i: usize) {
+        let sock = self.udp[i].clone();
+        let mut buf = vec![0u8; 65536];
+        // Bounded, so one busy UDP socket cannot starve the TCP connections.
+        for _ in 0..64 {
+            let (n, peer) = match sock.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(_) => break,
+            };
+            if n < UDP_HEADER {
+                continue;
+            }
+            bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64);
+            let request_id = u16::from_be_bytes([buf[0], buf[1]]);
+            let total = u16::from_be_bytes([buf[4], buf[5]]);
+            let peer = UdpPeer {
+                sock: sock.clone(),
+                peer,
+                request_id,
+            };
+            if total != 1 {
+                peer.send_framed(b"SERVER_ERROR multi-packet request not supported\r\n");
+                continue;
+            }
+            self.open_udp(peer, &buf[UDP_HEADER..n]);
+        }
+    }
+
+    fn open_udp(&mut self, peer: UdpPeer, payload: &[u8]) {
+        let idx = match self.slab.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.conns.push(None);
+                self.slab.gens.push(0);
+                (self.slab.conns.len() - 1) as u32
+            }
+        };
+        let gen = self.slab.gens[idx as usize].wrapping_add(1);
+        self.slab.gens[idx as usize] = gen;
+        let mut conn = Conn::new(Stream::Udp(peer), gen, clock::now());
+        conn.protocol = match self.core.shared.settings.protocol {
+            BindProtocol::Binary => Protocol::Binary,
+            _ => Protocol::Text,
+        };
+        if conn.rbuf.len() < payload.len() {
+            conn.rbuf.resize(payload.len(), 0);
+        }
+        conn.rbuf[..payload.len()].copy_from_slice(payload);
+        conn.rend = payload.len();
+        let (addr, listen_addr) = conn.stream.describe();
+        let info = Arc::new(ConnInfo {
+            addr,
+            listen_addr,
+            state: AtomicU8::new(0),
+            last_cmd_time: AtomicU32::new(clock::now()),
+        });
+        // UDP requests are not connections: not counted, not listed.
+        self.slab.conns[idx as usize] = Some((conn, info, 0));
+        self.parse(idx);
+        if let Some(c) = self.slab.get(idx) {
+            // One datagram, one request batch: what did not parse is dropped.
+            c.close_after_write = true;
+        }
+        self.touch(idx);
+    }
+
     fn open(&mut self, stream: Stream) {
         let shared = self.core.shared.clone();
         if stream.set_nonblocking().is_err() {
@@ -685,6 +791,7 @@ impl Worker {
             Stream::Tcp(s) => self.base.register(s, key, Interest::READ),
             #[cfg(unix)]
             Stream::Unix(s) => self.base.register(s, key, Interest::READ),
+            Stream::Udp(_) => Err(std::io::ErrorKind::Unsupported.into()),
         };
         if registered.is_err() {
             shared
@@ -723,6 +830,10 @@ impl Worker {
             Stream::Tcp(s) => self.base.deregister(s),
             #[cfg(unix)]
             Stream::Unix(s) => self.base.deregister(s),
+            Stream::Udp(_) => {
+                self.slab.free.push(idx);
+                return;
+            }
         };
         drop(conn);
         self.slab.free.push(idx);
@@ -764,6 +875,11 @@ impl Worker {
             else {
                 continue;
             };
+            // A UDP reply leaves in one go, once every part of it is there.
+            let udp = conn.stream.is_udp();
+            if udp && conn.slots_waiting() {
+                continue;
+            }
             if conn.has_unwritten() {
                 match conn.flush() {
                     Ok(n) => bump(&st.bytes_written, n as u64),
@@ -772,6 +888,10 @@ impl Worker {
                         continue;
                     }
                 }
+            }
+            if udp {
+                self.close(idx);
+                continue;
             }
             if conn.close_now
                 || (conn.close_after_write && !conn.has_unwritten() && !conn.slots_waiting())
@@ -807,6 +927,7 @@ impl Worker {
                     Stream::Tcp(s) => self.base.modify(s, idx as usize, want),
                     #[cfg(unix)]
                     Stream::Unix(s) => self.base.modify(s, idx as usize, want),
+                    Stream::Udp(_) => Ok(()),
                 };
                 if r.is_err() {
                     self.close(idx);

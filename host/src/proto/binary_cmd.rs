@@ -112,6 +112,15 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             consumed,
         } => (header, extras, key, consumed),
     };
+    if core.shared.settings.sasl {
+        let pwdb = core.shared.settings.sasl_pwdb.as_ref();
+        let st = core.stats();
+        match crate::auth::bin_step(pwdb, st, conn, &header, key, buf, consumed, limits) {
+            crate::auth::BinStep::Pass => {}
+            crate::auth::BinStep::Done(n) => return Step::Done(n),
+            crate::auth::BinStep::Incomplete(n) => return Step::Incomplete(n),
+        }
+    }
     let op = header.opcode;
     let opaque = header.opaque;
     let reply = |kind: Kind, quiet: bool, extra: Extra| {

@@ -1,0 +1,567 @@
+//! Authentication, as memcached 1.6.18 does it.
+//!
+//! - ASCII auth (`-Y <authfile>`, memcached's `try_read_command_asciiauth`):
+//!   until it authenticates, a text connection may only send
+//!   `set <any key> <flags> <exptime> <bytes>` whose data is
+//!   `username password`. Success answers `STORED`; a wrong pair answers
+//!   `CLIENT_ERROR authentication failure`; anything else answers
+//!   `CLIENT_ERROR unauthenticated`.
+//! - Binary SASL (`-S`) with the PLAIN mechanism, checked against the
+//!   `user:password` file named by `MEMCACHED_SASL_PWDB` (memcached's
+//!   `ENABLE_SASL_PWDB` convention; re-read on every attempt, as memcached
+//!   does). Before a connection authenticates, only VERSION and the SASL
+//!   opcodes are served; anything else answers AUTH_ERROR and closes.
+//!
+//! Passwords are compared in constant time and never logged.
+
+use crate::conn::Conn;
+use crate::proto::binary::{self, opcode, status, Header};
+use crate::proto::text::Limits;
+use crate::proto::Reply;
+use crate::stats::{bump, ThreadStats};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// memcached's `MAX_SASL_MECH_LEN`.
+const MAX_SASL_MECH_LEN: usize = 32;
+/// memcached closes an unauthenticated text connection that sends this much without a newline.
+const MAX_AUTH_LINE: usize = 2048;
+/// memcached's `MAX_ENTRY_LEN` for a SASL password database line.
+const MAX_PWDB_ENTRY: usize = 256;
+
+/// The mechanisms `SASL_LIST_MECHS` answers.
+pub const MECHS: &str = "PLAIN";
+
+/// A connection's authentication state.
+///
+/// The SASL part follows what memcached 1.6.18 with libsasl answers: a new
+/// `SASL_AUTH` drops the connection's authentication; once an exchange has
+/// succeeded, the next exchange that carries credentials fails (libsasl's
+/// "step after doneflag") and resets, so the one after it works again; a
+/// PLAIN step with a wrong password may be retried.
+#[derive(Default, Debug)]
+pub struct ConnAuth {
+    pub authenticated: bool,
+    /// A SASL exchange was started and may take a step (memcached's `sasl_started`).
+    sasl_started: bool,
+    /// PLAIN was started without an initial response; the step carries it.
+    plain_pending: bool,
+    /// The last exchange succeeded (libsasl's `doneflag`).
+    sasl_done: bool,
+}
+
+/// `user:password` entries (memcached's authfile format).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({} entries, redacted)", self.entries.len())
+    }
+}
+
+impl Credentials {
+    /// Parses an authfile: every line is `user:password` (the password runs
+    /// to the end of the line; `\r` is dropped). A line without `:` is malformed.
+    pub fn parse(text: &[u8]) -> Option<Credentials> {
+        let mut entries = Vec::new();
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let pass = &line[colon + 1..];
+            let pass = &pass[..pass.iter().position(|&b| b == b'\r').unwrap_or(pass.len())];
+            entries.push((line[..colon].to_vec(), pass.to_vec()));
+        }
+        Some(Credentials { entries })
+    }
+
+    /// Loads `-Y`'s file, failing with memcached's messages.
+    pub fn load(path: &Path) -> Result<Credentials> {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) => bail!(
+                "Could not open authfile [{}] for reading, error {e}",
+                path.display()
+            ),
+        };
+        match Credentials::parse(&text) {
+            Some(c) => Ok(c),
+            None => bail!(
+                "Authfile [{}] has a malformed entry. Should be 'user:password'",
+                path.display()
+            ),
+        }
+    }
+
+    /// Whether `user`/`pass` is an entry. Every entry is compared, in
+    /// constant time per byte, so timing does not tell which part differed.
+    pub fn check(&self, user: &[u8], pass: &[u8]) -> bool {
+        let mut ok = false;
+        for (u, p) in &self.entries {
+            ok |= ct_eq(u, user) & ct_eq(p, pass);
+        }
+        ok
+    }
+}
+
+/// Constant-time equality (the length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// A PLAIN message (RFC 4616): `authzid NUL authcid NUL passwd`. As
+/// libsasl does without proxy rights, an authzid must be empty or the authcid.
+pub fn parse_plain(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let authzid = parts.next()?;
+    let user = parts.next()?;
+    let pass = parts.next()?;
+    if user.is_empty() || pass.contains(&0) || !(authzid.is_empty() || authzid == user) {
+        return None;
+    }
+    Some((user, pass))
+}
+
+/// memcached's `sasl_server_userdb_checkpass`: the first line of the file
+/// for `user` decides; its password ends at `:`, a line end or the file's end.
+pub fn pwdb_check(path: Option<&PathBuf>, user: &[u8], pass: &[u8]) -> bool {
+    let Some(text) = path.and_then(|p| std::fs::read(p).ok()) else {
+        return false;
+    };
+    if user.len() + pass.len() > MAX_PWDB_ENTRY - 4 {
+        return false;
+    }
+    for line in text.split(|&b| b == b'\n') {
+        if line.len() > user.len() && line.starts_with(user) && line[user.len()] == b':' {
+            let rest = &line[user.len() + 1..];
+            let end = rest
+                .iter()
+                .position(|&b| b == b':' || b == b'\r')
+                .unwrap_or(rest.len());
+            return ct_eq(&rest[..end], pass);
+        }
+    }
+    false
+}
+
+/// What an unauthenticated text connection's input amounts to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AsciiStep {
+    /// `consumed` bytes answered `reply`; `ok` if they authenticated.
+    Reply {
+        consumed: usize,
+        reply: &'static str,
+        ok: Option<bool>,
+    },
+    /// Need this many bytes (0: unknown, more than we have).
+    Incomplete(usize),
+    /// Junk: close the connection.
+    Close,
+}
+
+/// memcached's `try_read_command_asciiauth`, on the unparsed input `buf`.
+pub fn ascii_parse(creds: &Credentials, buf: &[u8]) -> AsciiStep {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > MAX_AUTH_LINE {
+            AsciiStep::Close
+        } else {
+            AsciiStep::Incomplete(0)
+        };
+    };
+    let line = &buf[..nl];
+    let toks: Vec<&[u8]> = tokens(line).collect();
+    let size = toks
+        .get(4)
+        .and_then(|t| std::str::from_utf8(t.strip_suffix(b"\r").unwrap_or(t)).ok())
+        .and_then(|s| s.parse::<u32>().ok());
+    let size = match size {
+        Some(s) if toks.len() >= 5 && toks[0] == b"set" => s as usize,
+        _ => {
+            return AsciiStep::Reply {
+                consumed: nl + 1,
+                reply: "CLIENT_ERROR unauthenticated",
+                ok: None,
+            }
+        }
+    };
+    let total = nl + 1 + size + 2;
+    if buf.len() < total {
+        return AsciiStep::Incomplete(total);
+    }
+    let data = &buf[nl + 1..total];
+    if !data.ends_with(b"\r\n") {
+        return AsciiStep::Reply {
+            consumed: total,
+            reply: "CLIENT_ERROR bad command line termination",
+            ok: None,
+        };
+    }
+    let data = &data[..size];
+    // memcached tokenizes a C string: a NUL ends it.
+    let data = &data[..data.iter().position(|&b| b == 0).unwrap_or(data.len())];
+    let mut t = tokens(data);
+    let (Some(user), Some(pass)) = (t.next(), t.next()) else {
+        return AsciiStep::Reply {
+            consumed: total,
+            reply: "CLIENT_ERROR bad authentication token format",
+            ok: None,
+        };
+    };
+    let ok = creds.check(user, pass);
+    AsciiStep::Reply {
+        consumed: total,
+        reply: if ok {
+            "STORED"
+        } else {
+            "CLIENT_ERROR authentication failure"
+        },
+        ok: Some(ok),
+    }
+}
+
+/// Space-separated tokens, as memcached's `tokenize_command` splits.
+fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|&b| b == b' ').filter(|t| !t.is_empty())
+}
+
+/// Runs [`ascii_parse`] for a connection; returns the bytes consumed, or
+/// `None` when more input is needed (`conn.need` is set).
+pub fn ascii_step(
+    creds: &Credentials,
+    st: &ThreadStats,
+    conn: &mut Conn<Reply>,
+    buf: &[u8],
+    max_rbuf: usize,
+) -> Option<usize> {
+    match ascii_parse(creds, buf) {
+        AsciiStep::Incomplete(need) => {
+            if need > max_rbuf {
+                conn.discard_unwritten(|| Reply::Discarded);
+                conn.close_now = true;
+                return Some(buf.len());
+            }
+            conn.need = need;
+            None
+        }
+        AsciiStep::Close => {
+            conn.discard_unwritten(|| Reply::Discarded);
+            conn.close_now = true;
+            Some(buf.len())
+        }
+        AsciiStep::Reply {
+            consumed,
+            reply,
+            ok,
+        } => {
+            if let Some(ok) = ok {
+                bump(&st.auth_cmds, 1);
+                if ok {
+                    conn.auth.authenticated = true;
+                } else {
+                    bump(&st.auth_errors, 1);
+                }
+            }
+            conn.reply_with(Reply::Ready, |out| {
+                out.extend_from_slice(reply.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            });
+            Some(consumed)
+        }
+    }
+}
+
+/// What the SASL layer makes of a binary request (with `-S` on).
+#[derive(Debug, PartialEq, Eq)]
+pub enum BinStep {
+    /// Not ours: dispatch normally.
+    Pass,
+    /// Answered; the request occupied this many bytes.
+    Done(usize),
+    /// Need this many bytes from the request's start.
+    Incomplete(usize),
+}
+
+/// memcached's `authenticated()` gate and SASL handlers for one request.
+/// `consumed` covers header, extras and key; the value follows in `buf`.
+#[allow(clippy::too_many_arguments)]
+pub fn bin_step(
+    pwdb: Option<&PathBuf>,
+    st: &ThreadStats,
+    conn: &mut Conn<Reply>,
+    h: &Header,
+    key: &[u8],
+    buf: &[u8],
+    consumed: usize,
+    limits: &Limits,
+) -> BinStep {
+    let (extlen, keylen, bodylen) = (h.extlen as usize, h.keylen as usize, h.bodylen as usize);
+    if keylen > bodylen || keylen + extlen > bodylen {
+        return BinStep::Pass;
+    }
+    let sasl_op = matches!(
+        h.opcode,
+        opcode::SASL_LIST_MECHS | opcode::SASL_AUTH | opcode::SASL_STEP
+    );
+    if !conn.auth.authenticated && !sasl_op && h.opcode != opcode::VERSION {
+        conn.reply_with(Reply::Ready, |out| {
+            binary::write_error(out, h.opcode, status::AUTH_ERROR, h.opaque)
+        });
+        conn.close_after_write = true;
+        return BinStep::Done(consumed);
+    }
+    if !sasl_op || keylen > binary::KEY_MAX_LENGTH {
+        return BinStep::Pass;
+    }
+    let respond = |conn: &mut Conn<Reply>, st: u16, body: &[u8]| {
+        conn.reply_with(Reply::Ready, |out| {
+            binary::write_response(out, h.opcode, st, h.opaque, 0, &[], &[], body)
+        })
+    };
+    if h.opcode == opcode::SASL_LIST_MECHS {
+        if extlen != 0 || keylen != 0 || bodylen != 0 {
+            return BinStep::Pass;
+        }
+        respond(conn, status::SUCCESS, MECHS.as_bytes());
+        return BinStep::Done(consumed);
+    }
+    if extlen != 0 || keylen == 0 {
+        return BinStep::Pass;
+    }
+    let vlen = bodylen - keylen;
+    if keylen > MAX_SASL_MECH_LEN || limits.item_too_large(keylen, 0, vlen + 2) {
+        let st = if keylen > MAX_SASL_MECH_LEN {
+            status::EINVAL
+        } else {
+            status::ENOMEM
+        };
+        conn.reply_with(Reply::Ready, |out| {
+            binary::write_error(out, h.opcode, st, h.opaque)
+        });
+        conn.swallow = vlen;
+        return BinStep::Done(consumed);
+    }
+    let Some(data) = buf.get(consumed..consumed + vlen) else {
+        return BinStep::Incomplete(consumed + vlen);
+    };
+    let a = &mut conn.auth;
+    // None: an error; Some(false): continue; Some(true): authenticated.
+    let outcome = if h.opcode == opcode::SASL_AUTH {
+        a.authenticated = false;
+        a.plain_pending = false;
+        let r = if !key.eq_ignore_ascii_case(b"PLAIN") {
+            a.sasl_done = false;
+            None
+        } else if data.is_empty() {
+            a.plain_pending = true;
+            Some(false)
+        } else {
+            plain_step(pwdb, a, data)
+        };
+        a.sasl_started = r.is_some();
+        r
+    } else if !a.sasl_started {
+        None
+    } else if a.plain_pending || a.sasl_done {
+        let r = plain_step(pwdb, a, data);
+        a.plain_pending &= r.is_none();
+        r
+    } else {
+        None
+    };
+    match outcome {
+        Some(true) => {
+            conn.auth.authenticated = true;
+            bump(&st.auth_cmds, 1);
+            respond(conn, status::SUCCESS, b"Authenticated");
+        }
+        Some(false) => respond(conn, status::AUTH_CONTINUE, &[]),
+        None => {
+            conn.auth.authenticated = false;
+            bump(&st.auth_cmds, 1);
+            bump(&st.auth_errors, 1);
+            conn.reply_with(Reply::Ready, |out| {
+                binary::write_error(out, h.opcode, status::AUTH_ERROR, h.opaque)
+            });
+        }
+    }
+    BinStep::Done(consumed + vlen)
+}
+
+/// libsasl's server step for PLAIN's response: fails (and resets) after a
+/// finished exchange, else checks the credentials.
+fn plain_step(pwdb: Option<&PathBuf>, a: &mut ConnAuth, data: &[u8]) -> Option<bool> {
+    if std::mem::take(&mut a.sasl_done) {
+        return None;
+    }
+    match parse_plain(data) {
+        Some((user, pass)) if pwdb_check(pwdb, user, pass) => {
+            a.sasl_done = true;
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> Credentials {
+        Credentials::parse(b"alice:secret\r\nbob:pw:with:colons\ncarol:").unwrap()
+    }
+
+    #[test]
+    fn authfile_parsing_and_check() {
+        let c = creds();
+        assert!(c.check(b"alice", b"secret"));
+        assert!(c.check(b"bob", b"pw:with:colons"));
+        assert!(c.check(b"carol", b""));
+        assert!(!c.check(b"alice", b"secre"));
+        assert!(!c.check(b"alice", b"secret2"));
+        assert!(!c.check(b"alicex", b"secret"));
+        assert!(!c.check(b"", b""));
+        assert!(Credentials::parse(b"nocolon\n").is_none());
+        assert!(Credentials::parse(b"a:b\n\n").is_none());
+        assert_eq!(Credentials::parse(b"").unwrap().entries.len(), 0);
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn constant_time_eq() {
+        assert!(ct_eq(b"", b""));
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn plain_messages() {
+        assert_eq!(
+            parse_plain(b"\0alice\0secret"),
+            Some((&b"alice"[..], &b"secret"[..]))
+        );
+        assert_eq!(
+            parse_plain(b"alice\0alice\0secret"),
+            Some((&b"alice"[..], &b"secret"[..]))
+        );
+        assert_eq!(parse_plain(b"bob\0alice\0secret"), None);
+        assert_eq!(parse_plain(b"\0alice\0secret\0"), None);
+        assert_eq!(parse_plain(b"\0\0secret"), None);
+        assert_eq!(parse_plain(b"garbage"), None);
+        assert_eq!(parse_plain(b""), None);
+    }
+
+    #[test]
+    fn pwdb_lookup() {
+        let dir = std::env::temp_dir().join(format!("wmc-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pwdb");
+        std::fs::write(&f, "alice:secret:extra\nbob:pw\r\nalice:other\n").unwrap();
+        let p = Some(&f);
+        assert!(pwdb_check(p, b"alice", b"secret"));
+        assert!(!pwdb_check(p, b"alice", b"other"), "first entry decides");
+        assert!(pwdb_check(p, b"bob", b"pw"));
+        assert!(!pwdb_check(p, b"bob", b"p"));
+        assert!(!pwdb_check(p, b"carol", b""));
+        assert!(!pwdb_check(None, b"alice", b"secret"));
+        assert!(!pwdb_check(Some(&dir.join("missing")), b"alice", b"secret"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flags_choose_the_protocol() {
+        use crate::settings::{BindProtocol, Settings};
+        let parse = |args: &[&str]| {
+            Settings::parse_from(std::iter::once("wasmcached").chain(args.iter().copied()))
+        };
+        let s = parse(&["-S"]).unwrap();
+        assert!(s.sasl && s.ascii_auth.is_none());
+        assert_eq!(s.protocol, BindProtocol::Binary);
+        assert_eq!(
+            parse(&["-S", "-B", "binary"]).unwrap().protocol,
+            BindProtocol::Binary
+        );
+        assert!(parse(&["-S", "-B", "ascii"]).is_err());
+        assert!(parse(&["-S", "-B", "auto"]).is_err());
+        assert!(parse(&["-S", "-U", "11211"]).is_err());
+        let dir = std::env::temp_dir().join(format!("wmc-authflags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("authfile");
+        std::fs::write(&f, "alice:secret\n").unwrap();
+        let af = f.to_str().unwrap();
+        let s = parse(&["-Y", af]).unwrap();
+        assert!(!s.sasl && s.ascii_auth.as_ref().unwrap().check(b"alice", b"secret"));
+        assert_eq!(s.protocol, BindProtocol::Ascii);
+        assert!(parse(&["-Y", af, "-B", "binary"]).is_err());
+        assert!(parse(&["-Y", af, "-U", "11211"]).is_err());
+        assert!(parse(&["-Y", "/nonexistent/authfile"]).is_err());
+        let d = parse(&[]).unwrap();
+        assert!(!d.sasl && d.ascii_auth.is_none() && d.protocol == BindProtocol::Auto);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn reply(s: &AsciiStep) -> &'static str {
+        match s {
+            AsciiStep::Reply { reply, .. } => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ascii_auth_exchange() {
+        let c = creds();
+        let ok = ascii_parse(&c, b"set k 0 0 12\r\nalice secret\r\nget k\r\n");
+        assert_eq!(
+            ok,
+            AsciiStep::Reply {
+                consumed: 28,
+                reply: "STORED",
+                ok: Some(true)
+            }
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"set k 0 0 12\r\nalice secreT\r\n")),
+            "CLIENT_ERROR authentication failure"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"set k 0 0 16\r\nalice secret bob\r\n")),
+            "STORED"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"get k\r\n")),
+            "CLIENT_ERROR unauthenticated"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"mg k v\r\n")),
+            "CLIENT_ERROR unauthenticated"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"set k 0 0\r\n")),
+            "CLIENT_ERROR unauthenticated"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"set k 0 0 5\r\nalice\r\n")),
+            "CLIENT_ERROR bad authentication token format"
+        );
+        assert_eq!(
+            reply(&ascii_parse(&c, b"set k 0 0 5\r\nalicexx")),
+            "CLIENT_ERROR bad command line termination"
+        );
+        assert_eq!(
+            ascii_parse(&c, b"set k 0 0 12\r\nalice"),
+            AsciiStep::Incomplete(28)
+        );
+        assert_eq!(ascii_parse(&c, b"set k 0"), AsciiStep::Incomplete(0));
+        assert_eq!(ascii_parse(&c, &[b'x'; 3000]), AsciiStep::Close);
+    }
+}
