@@ -1676,3 +1676,35 @@ fn exptime_relative_negative_and_absolute() {
         st.get("get_expired")
     );
 }
+
+/// A command line that has not fully arrived waits for the socket: the
+/// worker must not spin on it (a busy loop once burned a whole core here).
+#[cfg(target_os = "linux")]
+#[test]
+fn incomplete_command_line_does_not_spin() {
+    let s = Server::start(&["-t", "1"]);
+    let pid = s.stats("")["pid"].clone();
+    let cpu_ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let mut c = s.client();
+    c.send(b"get fo");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = cpu_ticks();
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks() - before;
+    // A spinning worker uses ~200 ticks (2 s of a core); idle is ~0.
+    assert!(
+        used < 60,
+        "server used {used} CPU ticks in 2 s while waiting for a line"
+    );
+    c.send(b"o\r\n");
+    assert_eq!(c.line(), "END");
+}

@@ -210,6 +210,9 @@ pub struct Conn<R> {
     pub close_now: bool,
     /// Listed in the worker's queue of connections with input left to parse.
     pub queued: bool,
+    /// Parsing stopped because too many replies were queued (back-pressure);
+    /// it resumes once they are written.
+    pub paused: bool,
     pub last_cmd_time: u32,
     /// Which protocol this connection speaks (decided by its first byte under `-B auto`).
     pub protocol: Protocol,
@@ -247,6 +250,7 @@ impl<R> Conn<R> {
             close_after_write: false,
             close_now: false,
             queued: false,
+            paused: false,
             last_cmd_time: now,
             protocol: Protocol::Unknown,
             auth: Default::default(),

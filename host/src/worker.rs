@@ -413,6 +413,7 @@ impl Worker {
                 break;
             }
             if conn.over_high_water() {
+                conn.paused = true;
                 break;
             }
             if handled == reqs_per_event {
@@ -899,14 +900,11 @@ impl Worker {
                 self.close(idx);
                 continue;
             }
-            // Unblocked with input left over: parse it next iteration.
-            if !conn.has_unwritten()
-                && !conn.over_high_water()
-                && conn.pending_input() > 0
-                && !conn.queued
-                && conn.swallow == 0
-                && conn.need <= conn.pending_input()
-            {
+            // Parsing stopped for back-pressure and the replies have drained:
+            // parse the rest next iteration. (Input that is merely incomplete
+            // waits for the socket, or the loop would spin on it.)
+            if conn.paused && !conn.has_unwritten() && !conn.over_high_water() && !conn.queued {
+                conn.paused = false;
                 conn.queued = true;
                 self.ready.push(idx);
             }
