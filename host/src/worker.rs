@@ -258,6 +258,8 @@ pub struct Worker {
     max_rbuf: usize,
     /// UDP sockets (`-U`), shared by all workers like memcached's threads share them.
     udp: Vec<Arc<UdpSocket>>,
+    /// One datagram's worth of receive buffer, kept so UDP reads allocate nothing.
+    udp_buf: Vec<u8>,
 }
 
 /// Poller keys of UDP sockets count down from here; connection keys are slab indices.
@@ -304,6 +306,7 @@ impl Worker {
             limits,
             max_rbuf,
             udp,
+            udp_buf: Vec::new(),
         }
     }
 
@@ -698,7 +701,8 @@ impl Worker {
     /// short-lived pseudo-connection that sends its replies framed and closes.
     fn on_udp(&mut self, i: usize) {
         let sock = self.udp[i].clone();
-        let mut buf = vec![0u8; 65536];
+        let mut buf = std::mem::take(&mut self.udp_buf);
+        buf.resize(65536, 0);
         // Bounded, so one busy UDP socket cannot starve the TCP connections.
         for _ in 0..64 {
             let (n, peer) = match sock.recv_from(&mut buf) {
@@ -722,6 +726,7 @@ impl Worker {
             }
             self.open_udp(peer, &buf[UDP_HEADER..n]);
         }
+        self.udp_buf = buf;
     }
 
     fn open_udp(&mut self, peer: UdpPeer, payload: &[u8]) {
