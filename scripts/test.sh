@@ -16,10 +16,13 @@
 #     already imports it);
 #   - the wasm32-unknown-unknown rustup target (the default plugin is built
 #     for it by the host's build script).
-# Then runs `cargo test --workspace --release --no-fail-fast` (every test
-# binary runs even when an earlier one fails; extra arguments are passed to
-# cargo test, e.g. `./scripts/test.sh -- --nocapture`) and exits with its
-# status.
+# Then runs the native suite, `cargo test --workspace --release
+# --no-fail-fast` (every test binary runs even when an earlier one fails;
+# extra arguments are passed to cargo test, e.g. `./scripts/test.sh --
+# --nocapture`), the Windows build's suite under Wine
+# (scripts/test-windows.sh, which installs wine64 and mingw-w64) and the
+# macOS/FreeBSD type-checks (scripts/check-platforms.sh), and exits nonzero
+# when any of them failed.
 #
 # The tests talk to 127.0.0.1 only, start every server they use on a free
 # port and kill it when done. Useful knobs (see tests/common/mod.rs and
@@ -140,11 +143,33 @@ else
 fi
 
 # ---------------------------------------------------------------- tests
-say "cargo test --workspace --release --no-fail-fast $*"
+# Three parts, all run even when one fails:
+#   linux    the native suite: cargo test --workspace --release
+#   windows  the Windows build's tests under Wine (scripts/test-windows.sh)
+#   check    macOS and FreeBSD type-checks (scripts/check-platforms.sh)
+# WASMCACHED_TEST_PARTS (default "linux windows check") picks some of them.
+parts=${WASMCACHED_TEST_PARTS:-linux windows check}
 status=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --release --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+results=()
+run_part() {
+  local name=$1; shift
+  local rc=0 start=$SECONDS
+  say "[$name] $*"
+  "$@" 2>&1 | tee -a "$log" || rc=$?
+  results+=("$name: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - start)) s")
+  [ "$rc" = 0 ] || status=$rc
+}
+for part in $parts; do
+  case "$part" in
+    linux) run_part linux cargo test --workspace --release --no-fail-fast "$@" ;;
+    windows) run_part windows ./scripts/test-windows.sh "$@" ;;
+    check) run_part check ./scripts/check-platforms.sh ;;
+    *) say "unknown part $part (linux, windows, check)"; exit 2 ;;
+  esac
+done
+for r in "${results[@]}"; do say "$r"; done
 # One closing line for the whole suite: cargo prints a summary per test
 # binary (the last ones are empty doc-test runs), so add them up.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

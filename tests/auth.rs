@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{free_port, memcached_bin, server_bin, Client};
+#[cfg(target_os = "linux")]
+use common::memcached_bin;
+use common::{free_port, server_bin, Client};
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -83,6 +85,7 @@ fn command(bin: &Path, args: &[&str], env: &[(&str, &Path)], port: u16) -> Comma
     if is_memcached(bin) {
         cmd.args(["-U", "0"]);
         // SAFETY: geteuid has no preconditions.
+        #[cfg(unix)]
         if unsafe { libc::geteuid() } == 0 {
             cmd.args(["-u", "root"]);
         }
@@ -134,6 +137,7 @@ fn spawn(bin: &Path, args: &[&str], env: &[(&str, &Path)]) -> Proc {
 }
 
 /// Runs `bin args` expecting it to refuse to start; returns (exit code, stderr).
+#[cfg(target_os = "linux")]
 fn refuses(bin: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String) {
     let out = command(bin, args, env, free_port())
         .stdout(Stdio::piped())
@@ -218,6 +222,8 @@ fn ascii_auth() {
     check_ascii_auth(&p, &authfile);
 }
 
+// Compares with Debian's memcached: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn ascii_auth_matches_memcached() {
     let dir = TempDir::new("ascii-mc");
@@ -237,6 +243,8 @@ fn ascii_auth_off_by_default() {
     assert_eq!(c.stats("")["auth_cmds"], "0");
 }
 
+// Compares with Debian's memcached: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn startup_refusals_match_memcached() {
     let dir = TempDir::new("refuse");
@@ -476,6 +484,7 @@ fn sasl_without_pwdb_never_authenticates() {
 }
 
 /// Where Debian's libsasl looks for mechanism plugins.
+#[cfg(target_os = "linux")]
 fn libsasl_has_plain() -> bool {
     [
         "/usr/lib/x86_64-linux-gnu/sasl2",
@@ -486,6 +495,8 @@ fn libsasl_has_plain() -> bool {
     .any(|d| Path::new(d).join("libplain.so.2").exists())
 }
 
+// Compares with Debian's memcached: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn sasl_matches_memcached() {
     // memcached's SASL comes from libsasl: its PLAIN plugin is in Debian's

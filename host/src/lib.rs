@@ -9,6 +9,8 @@
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
+//! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
+//! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
 //! - [`clock`], [`settings`], [`stats`].
 
 pub mod auth;
@@ -16,11 +18,13 @@ pub mod batch;
 pub mod clock;
 pub mod conn;
 pub mod event_base;
+pub mod os;
 pub mod plugin;
 pub mod proto;
 pub mod router;
 pub mod server;
 pub mod settings;
+pub mod signals;
 pub mod stats;
 pub mod timer;
 pub mod worker;

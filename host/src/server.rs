@@ -51,6 +51,7 @@ pub struct Server {
 impl Server {
     /// Loads the plugin, binds the listeners and starts the workers.
     pub fn start(settings: Settings) -> Result<Server> {
+        crate::os::prepare(&settings)?;
         clock::init();
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         let listeners = bind(&settings)?;
@@ -96,6 +97,7 @@ impl Server {
         let _ = shared.workers.set(handles);
         let base: EventBase<MainTimer> = EventBase::new()?;
         let _ = shared.main_waker.set(base.waker());
+        crate::signals::install(shared.clone())?;
 
         let mut threads = Vec::new();
         for (id, (wbase, rx, owned)) in parts.into_iter().enumerate() {

@@ -93,9 +93,18 @@ struct Cli {
     /// Disable flush_all command
     #[arg(short = 'F', long = "disable-flush-all")]
     disable_flush_all: bool,
-    /// Assume identity of <username> (accepted for compatibility; wasmcached does not switch user)
+    /// Assume identity of <username> (only when run as root; unix only)
     #[arg(short = 'u', long = "user", value_name = "user")]
     user: Option<String>,
+    /// Run as a daemon (unix only)
+    #[arg(short = 'd', long = "daemon")]
+    daemonize: bool,
+    /// Maximize core file limit (unix only)
+    #[arg(short = 'r', long = "enable-coredumps")]
+    maxcore: bool,
+    /// Lock down all paged memory (unix only)
+    #[arg(short = 'k', long = "lock-memory")]
+    lock_memory: bool,
     /// UDP port to listen on (0 = off, the default)
     #[arg(
         short = 'U',
@@ -146,6 +155,11 @@ pub struct Settings {
     pub shutdown_command: bool,
     pub flush_enabled: bool,
     pub pidfile: Option<PathBuf>,
+    /// `-u`, `-d`, `-r`, `-k`: unix process set-up (host/src/os.rs).
+    pub user: Option<String>,
+    pub daemonize: bool,
+    pub maxcore: bool,
+    pub lock_memory: bool,
     pub idle_timeout: u32,
     pub shards: usize,
     pub plugin: Option<PathBuf>,
@@ -278,8 +292,34 @@ impl Settings {
             None
         };
         #[cfg(not(unix))]
-        if cli.unix_socket.is_some() {
-            bail!("UNIX sockets (-s) are not available on this platform");
+        {
+            // memcached's unix-only process flags (host/src/os.rs does them on unix).
+            let unix_only = [
+                (
+                    cli.unix_socket.is_some(),
+                    "-s (UNIX socket)",
+                    "listen on TCP with -l 127.0.0.1",
+                ),
+                (
+                    cli.daemonize,
+                    "-d (run as a daemon)",
+                    "run it as a Windows service or a scheduled task",
+                ),
+                (
+                    cli.user.is_some(),
+                    "-u (switch user)",
+                    "start it under the account it should run as",
+                ),
+                (cli.maxcore, "-r (maximize core file limit)", "leave it out"),
+                (
+                    cli.lock_memory,
+                    "-k (lock down all paged memory)",
+                    "leave it out",
+                ),
+            ];
+            if let Some((_, flag, instead)) = unix_only.iter().find(|f| f.0) {
+                bail!("{flag} is not available on this platform: {instead}");
+            }
         }
         let unix_mask = u32::from_str_radix(&cli.unix_mask, 8)
             .ok()
@@ -358,6 +398,10 @@ impl Settings {
             shutdown_command: cli.enable_shutdown,
             flush_enabled: !cli.disable_flush_all,
             pidfile: cli.pidfile,
+            user: cli.user,
+            daemonize: cli.daemonize,
+            maxcore: cli.maxcore,
+            lock_memory: cli.lock_memory,
             protocol,
             sasl: cli.enable_sasl,
             sasl_pwdb,

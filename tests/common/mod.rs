@@ -302,6 +302,11 @@ impl Server {
         self.port
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

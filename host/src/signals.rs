@@ -1,0 +1,50 @@
+//! Operating-system stop requests, turned into the same orderly shutdown as
+//! the `shutdown` command: SIGTERM and SIGINT on unix (as memcached), Ctrl-C,
+//! Ctrl-Break and closing the console window on Windows.
+//!
+//! Signal handlers may do almost nothing; the crates below run a small thread
+//! that receives the signal and then calls [`Shared::request_shutdown`],
+//! which wakes the main reactor.
+
+use crate::worker::Shared;
+use anyhow::{Context, Result};
+use std::sync::Arc;
+
+/// Installs the handlers for the life of the process.
+#[cfg(unix)]
+pub fn install(shared: Arc<Shared>) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::iterator::Signals;
+    let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let name = if sig == SIGINT {
+                    "Interrupt"
+                } else {
+                    "Terminated"
+                };
+                // memcached's line, on stdout as memcached prints it.
+                println!("Signal handled: {name}.");
+                shared.request_shutdown();
+            }
+        })?;
+    Ok(())
+}
+
+/// Installs the handlers for the life of the process.
+#[cfg(windows)]
+pub fn install(shared: Arc<Shared>) -> Result<()> {
+    ctrlc::set_handler(move || {
+        println!("Signal handled: console control event.");
+        shared.request_shutdown();
+    })
+    .context("installing the console control handler")
+}
+
+/// No stop signals to catch on this platform: `shutdown` still works.
+#[cfg(not(any(unix, windows)))]
+pub fn install(_shared: Arc<Shared>) -> Result<()> {
+    Ok(())
+}

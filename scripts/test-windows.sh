@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# scripts/test-windows.sh - build wasmcached for Windows
+# (x86_64-pc-windows-gnu, with Debian's mingw-w64) and run its unit and
+# end-to-end tests under Wine: the Windows wasmcached.exe serves the Windows
+# test binaries over loopback. Part of ./scripts/test.sh.
+#
+# Installs what is missing: Debian's wine64 and gcc-mingw-w64-x86-64 (as root
+# or through sudo -n), and the rustup target. The runner that starts each
+# test binary under Wine is scripts/wine-runner.sh (.cargo/config.toml).
+# Extra arguments go to cargo test. The `wine` profile (Cargo.toml) is
+# release at opt-level 1: these runs test behaviour, not speed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+say() { printf 'test-windows.sh: %s\n' "$*" >&2; }
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+need=()
+command -v wine64 >/dev/null 2>&1 || [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
+if [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-cache show "${need[@]}" >/dev/null 2>&1 || as_root apt-get update -q
+  say "apt-get install ${need[*]}"
+  as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null \
+    || { as_root apt-get update -q && as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null; }
+fi
+t=x86_64-pc-windows-gnu
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$t"; then
+  say "rustup target add $t"
+  rustup target add "$t"
+fi
+say "cargo test --profile wine --target $t -p wasmcached -p wasmcached-sdk --no-fail-fast $*"
+cargo test --profile wine --target "$t" -p wasmcached -p wasmcached-sdk --no-fail-fast "$@"
