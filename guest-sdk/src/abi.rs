@@ -1,4 +1,4 @@
-//! ABI v2 (and v1): the byte layout of everything that crosses the host/guest boundary.
+//! ABI v3 (and v2, v1): the byte layout of everything that crosses the host/guest boundary.
 //!
 //! This module is the single source of truth for the layout; `docs/plugin-abi.md`
 //! describes the same bytes for authors in other languages. The host and the Rust
@@ -15,10 +15,17 @@
 /// (with `aux` and, per op, `delta` and the value bytes), response iflags
 /// bits 1..=5 and response bytes 28..32 (`prev_exptime`). A host speaks both;
 /// it never sends a version-1 plugin a request that needs version 2.
-pub const ABI_VERSION: u32 = 2;
+///
+/// Version 3 is version 2 plus two optional exports, `wmc_dump` and
+/// `wmc_load`, that move a shard's items between instances as [`Item`]
+/// records (used when the server swaps in a new plugin). No v1/v2 byte moves.
+pub const ABI_VERSION: u32 = 3;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 2] = [1, 2];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 3] = [1, 2, 3];
+
+/// The first ABI version with item dump/load (`wmc_dump`, `wmc_load`).
+pub const DUMP_LOAD_VERSION: u32 = 3;
 
 /// Export names (guest → host).
 pub mod export {
@@ -30,6 +37,32 @@ pub mod export {
     pub const TICK: &str = "wmc_tick";
     pub const TIMER: &str = "wmc_timer";
     pub const STATS: &str = "wmc_stats";
+    /// v3, optional: `wmc_dump(max_bytes: i32) -> i64`, the next chunk of items.
+    pub const DUMP: &str = "wmc_dump";
+    /// v3, optional: `wmc_load(len: i32) -> i32`, store a chunk of items.
+    pub const LOAD: &str = "wmc_load";
+}
+
+/// Special values `wmc_dump` returns instead of a `(ptr << 32) | len` (both
+/// lie outside any 4 GiB memory, so they cannot be mistaken for a chunk).
+pub mod dump_status {
+    /// The plugin exports `wmc_dump` but cannot dump its items.
+    pub const UNSUPPORTED: i64 = -1;
+    /// The dump failed (e.g. no memory for the chunk); the host aborts it.
+    pub const FAILED: i64 = -2;
+}
+
+/// Return codes of `wmc_load`.
+pub mod load_status {
+    /// Every record of the chunk was taken (stored, or dropped as expired or
+    /// too large for this store, as a `set` of it would have been).
+    pub const OK: i32 = 0;
+    /// Out of memory: not every record could be stored. The host stops loading.
+    pub const FULL: i32 = 1;
+    /// The plugin exports `wmc_load` but cannot load items.
+    pub const UNSUPPORTED: i32 = 2;
+    /// The chunk is not a well-formed sequence of item records.
+    pub const MALFORMED: i32 = 3;
 }
 
 /// Import names (host → guest), all in module [`import::MODULE`].
@@ -230,6 +263,7 @@ pub const INIT_HEADER: usize = 40;
 pub const BATCH_HEADER: usize = 4;
 pub const REQUEST_HEADER: usize = 40;
 pub const RESPONSE_HEADER: usize = 32;
+pub const ITEM_HEADER: usize = 28;
 
 /// Arguments of `wmc_init`, written into the input buffer.
 ///
@@ -493,6 +527,80 @@ impl<'a> Response<'a> {
     }
 }
 
+/// v3: one item of a dump (`wmc_dump`) or load (`wmc_load`) chunk. A chunk
+/// has the batch frame: `u32 count`, then `count` of these back to back.
+///
+/// ```text
+/// off len field
+///  0   4  client_flags
+///  4   4  exptime       server time the item expires at; 0 = never
+///  8   8  cas           the item's CAS unique (0 if none)
+/// 16   4  last_access   server time of the last store or access
+/// 20   1  iflags        iflag::FETCHED | STALE | TOKEN_SENT | KEY_BINARY
+/// 21   1  reserved      0
+/// 22   2  key_len       1..=250
+/// 24   4  value_len
+/// 28      key bytes, then value bytes
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Item<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub client_flags: u32,
+    pub exptime: u32,
+    pub cas: u64,
+    pub last_access: u32,
+    pub iflags: u8,
+}
+
+impl<'a> Item<'a> {
+    /// The `iflags` bits an item record may carry; others are ignored.
+    pub const IFLAGS: u8 = iflag::FETCHED | iflag::STALE | iflag::TOKEN_SENT | iflag::KEY_BINARY;
+
+    pub fn encoded_len(&self) -> usize {
+        ITEM_HEADER + self.key.len() + self.value.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut h = [0u8; ITEM_HEADER];
+        h[0..4].copy_from_slice(&self.client_flags.to_le_bytes());
+        h[4..8].copy_from_slice(&self.exptime.to_le_bytes());
+        h[8..16].copy_from_slice(&self.cas.to_le_bytes());
+        h[16..20].copy_from_slice(&self.last_access.to_le_bytes());
+        h[20] = self.iflags;
+        h[22..24].copy_from_slice(&(self.key.len() as u16).to_le_bytes());
+        h[24..28].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(self.key);
+        out.extend_from_slice(self.value);
+    }
+
+    /// Decodes one item at the start of `b`; returns it and its encoded length.
+    pub fn decode(b: &'a [u8]) -> Option<(Item<'a>, usize)> {
+        if b.len() < ITEM_HEADER {
+            return None;
+        }
+        let key_len = u16_at(b, 22) as usize;
+        let value_len = u32_at(b, 24) as usize;
+        let end = ITEM_HEADER.checked_add(key_len)?.checked_add(value_len)?;
+        if b.len() < end {
+            return None;
+        }
+        Some((
+            Item {
+                client_flags: u32_at(b, 0),
+                exptime: u32_at(b, 4),
+                cas: u64_at(b, 8),
+                last_access: u32_at(b, 16),
+                iflags: b[20],
+                key: &b[ITEM_HEADER..ITEM_HEADER + key_len],
+                value: &b[ITEM_HEADER + key_len..end],
+            },
+            end,
+        ))
+    }
+}
+
 /// Iterates the records of a batch (`u32 count`, then `count` records).
 /// Yields `None` once if the batch is malformed, then stops.
 pub struct Records<'a, T> {
@@ -539,6 +647,29 @@ pub fn responses(batch: &[u8]) -> Option<Records<'_, Response<'_>>> {
         left: count,
         decode: Response::decode,
     })
+}
+
+/// v3: the item records of a dump/load chunk, or `None` if the header is short.
+pub fn items(chunk: &[u8]) -> Option<Records<'_, Item<'_>>> {
+    let count = u32_at(chunk.get(..BATCH_HEADER)?, 0);
+    Some(Records {
+        buf: &chunk[BATCH_HEADER..],
+        left: count,
+        decode: Item::decode,
+    })
+}
+
+/// v3: checks that `chunk` holds exactly its announced item records and
+/// nothing after them; returns the count.
+pub fn check_items(chunk: &[u8]) -> Option<u32> {
+    let mut n = 0u32;
+    let mut rest = chunk.get(BATCH_HEADER..)?;
+    for _ in 0..batch_count(chunk) {
+        let (_, len) = Item::decode(rest)?;
+        rest = &rest[len..];
+        n += 1;
+    }
+    rest.is_empty().then_some(n)
 }
 
 /// Starts a batch in `out` (count 0); [`set_batch_count`] fixes the count at the end.
@@ -680,6 +811,86 @@ mod tests {
         assert_eq!(mflag::V1_MASK, 0b11);
         assert!(SUPPORTED_ABI_VERSIONS.contains(&1));
         assert!(SUPPORTED_ABI_VERSIONS.contains(&ABI_VERSION));
+    }
+
+    #[test]
+    fn item_roundtrip_and_layout() {
+        let it = Item {
+            key: b"key",
+            value: b"\0bin\r\n",
+            client_flags: 0xdead_beef,
+            exptime: 0x0102_0304,
+            cas: 0x1112_1314_1516_1718,
+            last_access: 0x2122_2324,
+            iflags: iflag::FETCHED | iflag::KEY_BINARY,
+        };
+        let mut out = Vec::new();
+        it.encode(&mut out);
+        assert_eq!(out.len(), it.encoded_len());
+        assert_eq!(out.len(), ITEM_HEADER + 3 + 6);
+        // Byte by byte as docs/plugin-abi.md describes it.
+        assert_eq!(&out[0..4], &[0xef, 0xbe, 0xad, 0xde]);
+        assert_eq!(&out[4..8], &[4, 3, 2, 1]);
+        assert_eq!(
+            &out[8..16],
+            &[0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11]
+        );
+        assert_eq!(&out[16..20], &[0x24, 0x23, 0x22, 0x21]);
+        assert_eq!(out[20], iflag::FETCHED | iflag::KEY_BINARY);
+        assert_eq!(out[21], 0);
+        assert_eq!(&out[22..24], &[3, 0]);
+        assert_eq!(&out[24..28], &[6, 0, 0, 0]);
+        assert_eq!(&out[28..31], b"key");
+        assert_eq!(Item::decode(&out), Some((it.clone(), out.len())));
+        // Truncated records are refused, never read out of bounds.
+        for cut in 0..out.len() {
+            assert_eq!(Item::decode(&out[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn item_chunks() {
+        let a = Item {
+            key: b"a",
+            value: b"1",
+            ..Default::default()
+        };
+        let b = Item {
+            key: b"bb",
+            value: b"",
+            exptime: 9,
+            ..Default::default()
+        };
+        let mut chunk = Vec::new();
+        begin_batch(&mut chunk);
+        a.encode(&mut chunk);
+        b.encode(&mut chunk);
+        set_batch_count(&mut chunk, 2);
+        assert_eq!(check_items(&chunk), Some(2));
+        let got: Vec<_> = items(&chunk).unwrap().collect();
+        assert_eq!(got, vec![Some(a), Some(b)]);
+        // Trailing bytes, a short count or a long count are malformed.
+        let mut trailing = chunk.clone();
+        trailing.push(0);
+        assert_eq!(check_items(&trailing), None);
+        set_batch_count(&mut chunk, 1);
+        assert_eq!(check_items(&chunk), None);
+        set_batch_count(&mut chunk, 3);
+        assert_eq!(check_items(&chunk), None);
+        assert_eq!(check_items(&[1, 0]), None);
+        assert_eq!(check_items(&0u32.to_le_bytes()), Some(0));
+    }
+
+    #[test]
+    fn v3_keeps_v2_and_v1() {
+        assert_eq!(ABI_VERSION, 3);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3]);
+        assert_eq!((REQUEST_HEADER, RESPONSE_HEADER, INIT_HEADER), (40, 32, 40));
+        // The dump sentinels cannot be a chunk inside a 4 GiB memory.
+        for s in [dump_status::UNSUPPORTED, dump_status::FAILED] {
+            let (ptr, len) = unpack_ptr_len(s);
+            assert!(u64::from(ptr) + u64::from(len) > 1 << 32);
+        }
     }
 
     #[test]

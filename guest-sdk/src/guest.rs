@@ -2,7 +2,7 @@
 //! ABI glue (buffers, batch decoding, response encoding, exports) is generated.
 //! Plugin code never sees a raw pointer.
 
-use crate::abi::{self, Init, Request, Response, Status};
+use crate::abi::{self, Init, Item, Request, Response, Status};
 use std::cell::RefCell;
 
 /// What the host told the shard at start-up.
@@ -40,6 +40,81 @@ pub trait Plugin: Sized + 'static {
 
     /// Writes the stats of `group` (see [`abi::stats_group`]).
     fn stats(&mut self, _group: i32, _out: &mut StatsWriter<'_>) {}
+
+    /// ABI v3 item dump: writes the next items into `out`, starting from the
+    /// position [`DumpWriter::cursor`] (0 when a dump starts) and leaving the
+    /// position of the first item not written with [`DumpWriter::set_cursor`].
+    /// Writing no item ends the dump. Expired items are to be skipped. The
+    /// host calls nothing else on the instance during a dump (any other call
+    /// restarts the position at 0). Returns `false` if the plugin cannot
+    /// dump (the default): the host then starts a new plugin empty.
+    fn dump(&mut self, _out: &mut DumpWriter<'_>) -> bool {
+        false
+    }
+
+    /// ABI v3 item load: stores one item of a dump, keeping its flags,
+    /// exptime (server time), CAS and iflags. An item that is already expired
+    /// or too large for this store may be dropped (`Ok`). The default: not
+    /// supported.
+    fn load(&mut self, _item: &Item<'_>) -> Result<(), LoadError> {
+        Err(LoadError::Unsupported)
+    }
+}
+
+/// Why [`Plugin::load`] did not store an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// No memory for it (the host stops loading).
+    Full,
+    /// The plugin cannot load items.
+    Unsupported,
+}
+
+/// Collects the item records of one dump chunk for [`Plugin::dump`].
+pub struct DumpWriter<'a> {
+    out: &'a mut Vec<u8>,
+    count: u32,
+    max_bytes: usize,
+    cursor: &'a mut u64,
+    failed: bool,
+}
+
+impl DumpWriter<'_> {
+    /// Where this chunk starts: 0 for the first chunk, then whatever the
+    /// previous call left with [`DumpWriter::set_cursor`]. Its meaning is the
+    /// plugin's own.
+    pub fn cursor(&self) -> u64 {
+        *self.cursor
+    }
+
+    pub fn set_cursor(&mut self, cursor: u64) {
+        *self.cursor = cursor;
+    }
+
+    /// Adds one item. `false` when the chunk is full (or the guest heap
+    /// cannot hold it): the item was not added and must come first in the
+    /// next chunk. The first item of a chunk is always taken, whatever its
+    /// size, unless the heap cannot hold it (then the dump fails).
+    pub fn item(&mut self, item: &Item<'_>) -> bool {
+        let len = item.encoded_len();
+        if self.failed || (self.count > 0 && self.out.len() + len > self.max_bytes) {
+            return false;
+        }
+        if self.out.try_reserve(len).is_err() {
+            if self.count == 0 {
+                self.failed = true;
+            }
+            return false;
+        }
+        item.encode(self.out);
+        self.count += 1;
+        true
+    }
+
+    /// Items written to this chunk so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
 }
 
 /// memcached's words when a reply cannot be built for lack of memory.
@@ -227,6 +302,10 @@ pub struct Runtime<P> {
     plugin: Option<P>,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// The plugin's dump position; reset by any export but `wmc_dump` and `wmc_input`.
+    dump_cursor: u64,
+    /// The running dump has returned its last chunk.
+    dump_done: bool,
 }
 
 impl<P: Plugin> Default for Runtime<P> {
@@ -235,6 +314,8 @@ impl<P: Plugin> Default for Runtime<P> {
             plugin: None,
             input: Vec::new(),
             output: Vec::new(),
+            dump_cursor: 0,
+            dump_done: false,
         }
     }
 }
@@ -253,8 +334,15 @@ impl<P: Plugin> Runtime<P> {
         self.input.as_mut_ptr()
     }
 
+    /// Any export other than `wmc_dump` ends a running dump.
+    fn end_dump(&mut self) {
+        self.dump_cursor = 0;
+        self.dump_done = false;
+    }
+
     /// `wmc_init(len)`: 0 on success, 1 bad record, 2 ABI mismatch, 3 plugin refused.
     pub fn init(&mut self, len: usize) -> i32 {
+        self.end_dump();
         let Some(init) = self.input.get(..len).and_then(Init::decode) else {
             return 1;
         };
@@ -286,10 +374,12 @@ impl<P: Plugin> Runtime<P> {
     /// `wmc_batch(len)`: handles the request batch in the input buffer and
     /// returns the response batch (one response per request, in order).
     pub fn batch(&mut self, len: usize) -> &[u8] {
+        self.end_dump();
         let Runtime {
             plugin,
             input,
             output,
+            ..
         } = self;
         abi::begin_batch(output);
         let mut count = 0u32;
@@ -331,18 +421,21 @@ impl<P: Plugin> Runtime<P> {
     }
 
     pub fn tick(&mut self, now: u32) {
+        self.end_dump();
         if let Some(p) = self.plugin.as_mut() {
             p.tick(now)
         }
     }
 
     pub fn timer(&mut self, token: u64) {
+        self.end_dump();
         if let Some(p) = self.plugin.as_mut() {
             p.timer(token)
         }
     }
 
     pub fn stats(&mut self, group: i32) -> &[u8] {
+        self.end_dump();
         self.output.clear();
         if let Some(p) = self.plugin.as_mut() {
             p.stats(
@@ -353,6 +446,65 @@ impl<P: Plugin> Runtime<P> {
             );
         }
         &self.output
+    }
+
+    /// `wmc_dump(max_bytes)`: the next chunk of the dump (`Ok(empty)` once
+    /// no items remain), or the [`abi::dump_status`] code to return instead.
+    pub fn dump(&mut self, max_bytes: usize) -> Result<&[u8], i64> {
+        self.output.clear();
+        let Some(plugin) = self.plugin.as_mut() else {
+            return Err(abi::dump_status::UNSUPPORTED);
+        };
+        if self.dump_done {
+            return Ok(&self.output);
+        }
+        abi::begin_batch(&mut self.output);
+        let mut w = DumpWriter {
+            out: &mut self.output,
+            count: 0,
+            max_bytes,
+            cursor: &mut self.dump_cursor,
+            failed: false,
+        };
+        if !plugin.dump(&mut w) {
+            self.output.clear();
+            return Err(abi::dump_status::UNSUPPORTED);
+        }
+        let (count, failed) = (w.count, w.failed);
+        if failed {
+            self.output.clear();
+            return Err(abi::dump_status::FAILED);
+        }
+        if count == 0 {
+            self.dump_done = true;
+            self.output.clear();
+        } else {
+            abi::set_batch_count(&mut self.output, count);
+        }
+        Ok(&self.output)
+    }
+
+    /// `wmc_load(len)`: stores the item chunk in the input buffer; one of
+    /// [`abi::load_status`].
+    pub fn load(&mut self, len: usize) -> i32 {
+        self.end_dump();
+        let Some(plugin) = self.plugin.as_mut() else {
+            return abi::load_status::UNSUPPORTED;
+        };
+        let Some(items) = self.input.get(..len).and_then(abi::items) else {
+            return abi::load_status::MALFORMED;
+        };
+        for item in items {
+            let Some(item) = item else {
+                return abi::load_status::MALFORMED;
+            };
+            match plugin.load(&item) {
+                Ok(()) => {}
+                Err(LoadError::Full) => return abi::load_status::FULL,
+                Err(LoadError::Unsupported) => return abi::load_status::UNSUPPORTED,
+            }
+        }
+        abi::load_status::OK
     }
 }
 
@@ -369,7 +521,9 @@ pub fn with_runtime<P: Plugin, R>(
     cell.with(|rt| f(&mut rt.borrow_mut()))
 }
 
-/// Generates the ABI v1 exports for a [`Plugin`] type:
+/// Generates the ABI v3 exports for a [`Plugin`] type (`wmc_dump` and
+/// `wmc_load` always; they answer "unsupported" unless the plugin implements
+/// [`Plugin::dump`] / [`Plugin::load`]):
 /// `wasmcached_sdk::export_plugin!(MyStore);`
 #[macro_export]
 macro_rules! export_plugin {
@@ -416,6 +570,20 @@ macro_rules! export_plugin {
             #[no_mangle]
             pub extern "C" fn wmc_stats(group: i32) -> i64 {
                 with_runtime(&RT, |rt| pack(rt.stats(group)))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_dump(max_bytes: i32) -> i64 {
+                with_runtime(&RT, |rt| match rt.dump(max_bytes.max(0) as usize) {
+                    Ok(chunk) if chunk.is_empty() => 0,
+                    Ok(chunk) => pack(chunk),
+                    Err(code) => code,
+                })
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_load(len: i32) -> i32 {
+                with_runtime(&RT, |rt| rt.load(len as u32 as usize))
             }
         }
     };

@@ -43,6 +43,13 @@ pub fn now() -> u32 {
     CURRENT_TIME.load(Ordering::Relaxed)
 }
 
+/// Sets the server time outright, for `wasmcached plugin check` (which runs
+/// no reactor and needs a clock it controls to test expiry). May go
+/// backwards; a running server never calls it.
+pub fn set_now_for_check(now: u32) {
+    CURRENT_TIME.store(now, Ordering::Relaxed);
+}
+
 /// Unix time at which server time was 0.
 pub fn process_started() -> i64 {
     PROCESS_STARTED.load(Ordering::Relaxed)

@@ -8,6 +8,7 @@
 //! - [`proto`]: protocol parsers and renderers.
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
+//! - [`plugin_check`]: `wasmcached plugin check`, a plugin conformance kit.
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
 //! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
 //! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
@@ -20,6 +21,7 @@ pub mod conn;
 pub mod event_base;
 pub mod os;
 pub mod plugin;
+pub mod plugin_check;
 pub mod proto;
 pub mod router;
 pub mod server;

@@ -5,6 +5,12 @@ use wasmcached::server::Server;
 use wasmcached::settings::{Parsed, Settings};
 
 fn main() -> ExitCode {
+    // `wasmcached plugin check FILE`: the plugin conformance kit. memcached's
+    // own flags all start with `-`, so the word cannot be mistaken for one.
+    let args: Vec<_> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "plugin") {
+        return wasmcached::plugin_check::main(&args[2..]);
+    }
     let settings = match Settings::parse_args(std::env::args_os()) {
         Ok(Parsed::Run(s)) => *s,
         Ok(Parsed::Print(text)) => {

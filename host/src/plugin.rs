@@ -10,7 +10,7 @@ use crate::clock;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmcached_sdk::abi::{self, export, import, Init};
 use wasmtime::{
@@ -32,6 +32,26 @@ pub fn plugin_abi() -> u32 {
 
 /// How often the engine's epoch advances; call deadlines are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// The byte size the host asks `wmc_dump` chunks to stay within.
+pub const DUMP_CHUNK_BYTES: usize = 1 << 20;
+
+/// The one wasmtime engine of the process. Every plugin is compiled for it,
+/// so the epoch the main reactor advances (through any plugin's
+/// [`Plugin::tick_epoch`]) bounds the calls of an old and a newly loaded
+/// plugin alike.
+fn engine() -> Result<Engine> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = Config::new();
+            config.epoch_interruption(true);
+            config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+            Engine::new(&config).map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(|e| anyhow!("wasmtime engine: {e}"))
+}
 
 /// Memory a shard may grow to beyond its item budget: the store's tables,
 /// allocator slack and the I/O buffers of a batch.
@@ -73,10 +93,7 @@ pub struct ShardCtx {
 impl Plugin {
     /// Compiles `bytes` (a .wasm, or .wat text) and checks its exports.
     pub fn new(bytes: &[u8], name: &str) -> Result<Plugin> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let engine = Engine::new(&config)?;
+        let engine = engine()?;
         let module = Module::new(&engine, bytes)
             .map_err(|e| anyhow!("{name}: not a valid Wasm module: {e}"))?;
         check_exports(&module).with_context(|| format!("{name}: not a wasmcached plugin"))?;
@@ -168,6 +185,11 @@ fn check_exports(module: &Module) -> Result<()> {
 }
 
 struct Live {
+    /// The ABI version the instance's `wmc_abi_version` returned.
+    abi: u32,
+    /// v3 `wmc_dump` / `wmc_load`, when exported (only looked up for v3).
+    dump: Option<TypedFunc<i32, i64>>,
+    load: Option<TypedFunc<i32, i32>>,
     store: Store<ShardCtx>,
     memory: Memory,
     input: TypedFunc<i32, i32>,
@@ -199,6 +221,202 @@ pub struct Shard {
 #[derive(Debug)]
 pub struct Fault(pub String);
 
+/// What moving items from one instance to another did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfer {
+    /// Both sides speak ABI v3, export dump and load and implement them.
+    pub supported: bool,
+    /// Items in the chunks the destination took whole.
+    pub moved: u64,
+    /// Items the source dumped (including those of a refused chunk).
+    pub dumped: u64,
+    /// The destination took every chunk (false: it ran out of memory and
+    /// loading stopped there).
+    pub complete: bool,
+}
+
+/// What [`Shard::reload`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// Items were moved from the old instance to the new one (both export
+    /// dump and load); false: the new instance started empty.
+    pub transferred: bool,
+    /// Items the new instance took (see [`Transfer::moved`]).
+    pub items_moved: u64,
+    /// Every dumped item was offered and taken.
+    pub complete: bool,
+    /// The ABI version of the old (if it was running) and the new instance.
+    pub old_abi: Option<u32>,
+    pub new_abi: u32,
+}
+
+/// Which side of a transfer failed, and whether it was a guest fault.
+struct TransferError {
+    source_side: bool,
+    fault: bool,
+    err: anyhow::Error,
+}
+
+impl TransferError {
+    fn source(fault: bool, err: anyhow::Error) -> TransferError {
+        TransferError {
+            source_side: true,
+            fault,
+            err,
+        }
+    }
+
+    fn dest(err: anyhow::Error) -> TransferError {
+        TransferError {
+            source_side: false,
+            fault: true,
+            err,
+        }
+    }
+}
+
+/// One step of a dump.
+enum DumpStep {
+    Chunk(Vec<u8>),
+    End,
+    Unsupported,
+}
+
+impl Live {
+    fn can_dump(&self) -> bool {
+        self.abi >= abi::DUMP_LOAD_VERSION && self.dump.is_some()
+    }
+
+    fn can_load(&self) -> bool {
+        self.abi >= abi::DUMP_LOAD_VERSION && self.load.is_some()
+    }
+
+    /// The next chunk of the running dump, checked to be well formed.
+    fn dump_chunk(&mut self, ticks: u64) -> Result<DumpStep, TransferError> {
+        let Some(f) = self.dump.clone() else {
+            return Ok(DumpStep::Unsupported);
+        };
+        self.store.set_epoch_deadline(ticks);
+        let packed = f
+            .call(&mut self.store, DUMP_CHUNK_BYTES as i32)
+            .map_err(|e| TransferError::source(true, e.into()))?;
+        match packed {
+            abi::dump_status::UNSUPPORTED => return Ok(DumpStep::Unsupported),
+            abi::dump_status::FAILED => {
+                return Err(TransferError::source(
+                    false,
+                    anyhow!("the plugin could not dump its items (out of memory)"),
+                ))
+            }
+            _ => {}
+        }
+        let (ptr, len) = abi::unpack_ptr_len(packed);
+        if len == 0 {
+            return Ok(DumpStep::End);
+        }
+        let (ptr, len) = (ptr as usize, len as usize);
+        let data = self.memory.data(&self.store);
+        let chunk = ptr
+            .checked_add(len)
+            .and_then(|end| data.get(ptr..end))
+            .ok_or_else(|| {
+                TransferError::source(true, anyhow!("dump chunk outside guest memory"))
+            })?;
+        match abi::check_items(chunk) {
+            Some(0) => Ok(DumpStep::End),
+            Some(_) => Ok(DumpStep::Chunk(chunk.to_vec())),
+            None => Err(TransferError::source(
+                true,
+                anyhow!("malformed dump chunk ({len} bytes)"),
+            )),
+        }
+    }
+
+    /// Offers one chunk to `wmc_load`; returns its status code.
+    fn load_chunk(&mut self, chunk: &[u8], ticks: u64) -> Result<i32> {
+        let f = self
+            .load
+            .clone()
+            .ok_or_else(|| anyhow!("the plugin does not export `{}`", export::LOAD))?;
+        match write_input(self, chunk, ticks) {
+            Ok(()) => {}
+            // No room even for the chunk: as good as a full store.
+            Err(e) if e.is::<NoInputBuffer>() => return Ok(abi::load_status::FULL),
+            Err(e) => return Err(e),
+        }
+        self.store.set_epoch_deadline(ticks);
+        Ok(f.call(&mut self.store, chunk.len() as i32)?)
+    }
+}
+
+/// Moves every item `src` dumps into `dst`, chunk by chunk (never more
+/// than one chunk held by the host).
+fn transfer(
+    src: &mut Live,
+    src_ticks: u64,
+    dst: &mut Live,
+    dst_ticks: u64,
+    shard_id: u32,
+) -> Result<Transfer, TransferError> {
+    let mut t = Transfer {
+        supported: src.can_dump() && dst.can_load(),
+        complete: true,
+        ..Transfer::default()
+    };
+    if !t.supported {
+        return Ok(t);
+    }
+    let mut first = true;
+    loop {
+        let chunk = match src.dump_chunk(src_ticks)? {
+            DumpStep::Chunk(c) => c,
+            DumpStep::End => break,
+            DumpStep::Unsupported if first => {
+                t.supported = false;
+                return Ok(t);
+            }
+            DumpStep::Unsupported => {
+                return Err(TransferError::source(
+                    true,
+                    anyhow!("wmc_dump answered unsupported in the middle of a dump"),
+                ))
+            }
+        };
+        let n = u64::from(abi::batch_count(&chunk));
+        t.dumped += n;
+        let rc = dst
+            .load_chunk(&chunk, dst_ticks)
+            .map_err(TransferError::dest)?;
+        match rc {
+            abi::load_status::OK => t.moved += n,
+            abi::load_status::FULL => {
+                eprintln!(
+                    "shard {shard_id}: the new plugin instance ran out of memory after \
+                     {} items; the remaining items are dropped",
+                    t.moved
+                );
+                t.complete = false;
+                // Count what the source still had, for the report.
+                while let DumpStep::Chunk(c) = src.dump_chunk(src_ticks)? {
+                    t.dumped += u64::from(abi::batch_count(&c));
+                }
+                break;
+            }
+            abi::load_status::UNSUPPORTED if first => {
+                t.supported = false;
+                return Ok(t);
+            }
+            rc => {
+                return Err(TransferError::dest(anyhow!(
+                    "wmc_load answered {rc} to a chunk of {n} items"
+                )))
+            }
+        }
+        first = false;
+    }
+    Ok(t)
+}
+
 impl Shard {
     pub fn new(plugin: Arc<Plugin>, config: ShardConfig, faults: Arc<FaultStats>) -> Result<Shard> {
         let deadline_ticks =
@@ -211,87 +429,208 @@ impl Shard {
             faults,
             generation: 0,
         };
-        shard.inst = Some(shard.instantiate()?);
+        let inst = shard.instantiate()?;
+        PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
+        shard.inst = Some(inst);
         Ok(shard)
     }
 
-    fn instantiate(&self) -> Result<Live> {
-        let c = &self.config;
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(memory_cap(c.memory_budget, c.item_size_max))
-            .instances(1)
-            .memories(1)
-            .tables(4)
-            .build();
-        let mut store = Store::new(
-            &self.plugin.engine,
-            ShardCtx {
-                limits,
-                shard_id: c.shard_id,
-                verbose: c.verbose,
-                timers: Vec::new(),
-            },
-        );
-        store.limiter(|ctx| &mut ctx.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks);
-        let instance: Instance = self.plugin.pre.instantiate(&mut store)?;
-        let memory = instance
-            .get_memory(&mut store, export::MEMORY)
-            .context("no memory export")?;
-        let version: TypedFunc<(), i32> =
-            instance.get_typed_func(&mut store, export::ABI_VERSION)?;
-        let v = version.call(&mut store, ())?;
-        if !abi::SUPPORTED_ABI_VERSIONS.contains(&(v as u32)) {
-            bail!(
-                "plugin {} speaks ABI version {v}, this server speaks versions {:?}",
-                self.plugin.name,
-                abi::SUPPORTED_ABI_VERSIONS
-            );
-        }
-        PLUGIN_ABI.store(v as u32, Ordering::Relaxed);
-        let mut inst = Live {
-            input: instance.get_typed_func(&mut store, export::INPUT)?,
-            batch: instance.get_typed_func(&mut store, export::BATCH)?,
-            tick: instance.get_typed_func(&mut store, export::TICK).ok(),
-            timer: instance.get_typed_func(&mut store, export::TIMER).ok(),
-            stats: instance.get_typed_func(&mut store, export::STATS).ok(),
-            memory,
-            store,
-        };
-        let init_fn: TypedFunc<i32, i32> =
-            instance.get_typed_func(&mut inst.store, export::INIT)?;
-        let mut rec = Vec::new();
-        Init {
-            // The host speaks the plugin's version.
-            abi_version: v as u32,
-            shard_id: c.shard_id,
-            shard_count: c.shard_count,
-            flags: if c.use_cas { abi::init_flag::CAS } else { 0 }
-                | if c.evict_to_free {
-                    0
-                } else {
-                    abi::init_flag::NO_EVICT
-                },
-            memory_budget: c.memory_budget,
-            max_item_size: c.item_size_max as u32,
-            now: clock::now(),
-            config: c.plugin_config.as_bytes(),
-        }
-        .encode(&mut rec);
-        write_input(&mut inst, &rec, self.deadline_ticks)?;
-        inst.store.set_epoch_deadline(self.deadline_ticks);
-        let rc = init_fn.call(&mut inst.store, rec.len() as i32)?;
-        if rc != 0 {
-            bail!(
-                "plugin {} refused to initialise shard {} (code {rc})",
-                self.plugin.name,
-                c.shard_id
-            );
-        }
-        Ok(inst)
+    /// The plugin this shard runs.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
     }
 
+    /// The ABI version of the running instance (`None` while there is none).
+    pub fn abi_version(&self) -> Option<u32> {
+        self.inst.as_ref().map(|i| i.abi)
+    }
+
+    /// Whether the running instance can hand its items over (ABI v3, exports
+    /// `wmc_dump` and `wmc_load`; it may still answer "unsupported").
+    pub fn exports_dump_load(&self) -> bool {
+        self.inst
+            .as_ref()
+            .is_some_and(|i| i.can_dump() && i.can_load())
+    }
+
+    fn instantiate(&self) -> Result<Live> {
+        instantiate(&self.plugin, &self.config, self.deadline_ticks)
+    }
+
+    /// Moves every item of this shard's instance into `dst`'s (both need ABI
+    /// v3 dump/load; otherwise nothing moves and `supported` is false). This
+    /// instance is only read, but its dump position is left at the end: call
+    /// it once. A fault of either side is handled as after a batch (that
+    /// instance restarts empty) and returned as the error.
+    pub fn transfer_to(&mut self, dst: &mut Shard) -> Result<Transfer> {
+        let (src_ticks, dst_ticks) = (self.deadline_ticks, dst.deadline_ticks);
+        let shard_id = dst.config.shard_id;
+        let src_inst = self.live().map_err(|f| anyhow!(f.0))?;
+        let dst_inst = dst.live().map_err(|f| anyhow!(f.0))?;
+        match transfer(src_inst, src_ticks, dst_inst, dst_ticks, shard_id) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let msg = format!("{:#}", e.err);
+                if e.fault {
+                    if e.source_side {
+                        self.fault("dump", &msg);
+                    } else {
+                        dst.fault("load", &msg);
+                    }
+                }
+                let side = if e.source_side { "dump" } else { "load" };
+                Err(e.err.context(format!("item {side} failed")))
+            }
+        }
+    }
+
+    /// Swaps in an instance of `new` for this shard (same config), moving
+    /// the items across when both the old and the new instance speak ABI v3
+    /// with dump and load; otherwise the new instance starts empty. On any
+    /// error the old instance stays (a fault of the old instance during the
+    /// dump restarts it empty, as any fault does) and the error is returned.
+    /// The process-wide [`plugin_abi`] follows the new instance.
+    pub fn reload(&mut self, new: Arc<Plugin>) -> Result<ReloadOutcome> {
+        let ticks = self.deadline_ticks;
+        let shard_id = self.config.shard_id;
+        let mut fresh = instantiate(&new, &self.config, ticks)
+            .with_context(|| format!("shard {shard_id}: starting plugin {}", new.name))?;
+        let old_abi = self.abi_version();
+        let mut outcome = ReloadOutcome {
+            transferred: false,
+            items_moved: 0,
+            complete: true,
+            old_abi,
+            new_abi: fresh.abi,
+        };
+        if let Some(old) = self.inst.as_mut() {
+            match transfer(old, ticks, &mut fresh, ticks, shard_id) {
+                Ok(t) => {
+                    outcome.transferred = t.supported;
+                    outcome.items_moved = t.moved;
+                    outcome.complete = t.complete;
+                }
+                Err(e) => {
+                    let msg = format!("{:#}", e.err);
+                    if e.fault && e.source_side {
+                        self.fault("dump", &msg);
+                    }
+                    let side = if e.source_side {
+                        "dumping the old plugin's items"
+                    } else {
+                        "loading the items into the new plugin"
+                    };
+                    return Err(e
+                        .err
+                        .context(format!("shard {shard_id}: reload failed {side}")));
+                }
+            }
+        }
+        PLUGIN_ABI.store(fresh.abi, Ordering::Relaxed);
+        self.inst = Some(fresh);
+        self.plugin = new;
+        // Timers of the old instance must not reach the new one.
+        self.generation += 1;
+        Ok(outcome)
+    }
+}
+
+/// Instantiates `plugin` for a shard and runs `wmc_init`.
+fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<Live> {
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(memory_cap(c.memory_budget, c.item_size_max))
+        .instances(1)
+        .memories(1)
+        .tables(4)
+        .build();
+    let mut store = Store::new(
+        &plugin.engine,
+        ShardCtx {
+            limits,
+            shard_id: c.shard_id,
+            verbose: c.verbose,
+            timers: Vec::new(),
+        },
+    );
+    store.limiter(|ctx| &mut ctx.limits);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(deadline_ticks);
+    let instance: Instance = plugin.pre.instantiate(&mut store)?;
+    let memory = instance
+        .get_memory(&mut store, export::MEMORY)
+        .context("no memory export")?;
+    let version: TypedFunc<(), i32> = instance.get_typed_func(&mut store, export::ABI_VERSION)?;
+    let v = version.call(&mut store, ())?;
+    if !abi::SUPPORTED_ABI_VERSIONS.contains(&(v as u32)) {
+        bail!(
+            "plugin {} speaks ABI version {v}, this server speaks versions {:?}",
+            plugin.name,
+            abi::SUPPORTED_ABI_VERSIONS
+        );
+    }
+    let v3 = v as u32 >= abi::DUMP_LOAD_VERSION;
+    let mut inst = Live {
+        abi: v as u32,
+        dump: optional_func(&instance, &mut store, export::DUMP, v3)?,
+        load: optional_func(&instance, &mut store, export::LOAD, v3)?,
+        input: instance.get_typed_func(&mut store, export::INPUT)?,
+        batch: instance.get_typed_func(&mut store, export::BATCH)?,
+        tick: instance.get_typed_func(&mut store, export::TICK).ok(),
+        timer: instance.get_typed_func(&mut store, export::TIMER).ok(),
+        stats: instance.get_typed_func(&mut store, export::STATS).ok(),
+        memory,
+        store,
+    };
+    let init_fn: TypedFunc<i32, i32> = instance.get_typed_func(&mut inst.store, export::INIT)?;
+    let mut rec = Vec::new();
+    Init {
+        // The host speaks the plugin's version.
+        abi_version: v as u32,
+        shard_id: c.shard_id,
+        shard_count: c.shard_count,
+        flags: if c.use_cas { abi::init_flag::CAS } else { 0 }
+            | if c.evict_to_free {
+                0
+            } else {
+                abi::init_flag::NO_EVICT
+            },
+        memory_budget: c.memory_budget,
+        max_item_size: c.item_size_max as u32,
+        now: clock::now(),
+        config: c.plugin_config.as_bytes(),
+    }
+    .encode(&mut rec);
+    write_input(&mut inst, &rec, deadline_ticks)?;
+    inst.store.set_epoch_deadline(deadline_ticks);
+    let rc = init_fn.call(&mut inst.store, rec.len() as i32)?;
+    if rc != 0 {
+        bail!(
+            "plugin {} refused to initialise shard {} (code {rc})",
+            plugin.name,
+            c.shard_id
+        );
+    }
+    Ok(inst)
+}
+
+/// An optional export: absent is fine, present with the wrong signature is
+/// an error. Not looked up at all when `wanted` is false (an older ABI).
+fn optional_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    instance: &Instance,
+    store: &mut Store<ShardCtx>,
+    name: &str,
+    wanted: bool,
+) -> Result<Option<TypedFunc<P, R>>> {
+    if !wanted || instance.get_func(&mut *store, name).is_none() {
+        return Ok(None);
+    }
+    match instance.get_typed_func(store, name) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) => bail!("the export `{name}` has the wrong signature: {e}"),
+    }
+}
+
+impl Shard {
     /// Records a fault and replaces the instance with a fresh, empty one.
     fn fault(&mut self, what: &str, err: impl std::fmt::Display) -> Fault {
         self.faults.plugin_traps.fetch_add(1, Ordering::Relaxed);
@@ -309,6 +648,7 @@ impl Shard {
         match self.instantiate() {
             Ok(i) => {
                 self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
+                PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
                 self.inst = Some(i);
             }
             Err(e) => eprintln!("shard {}: restart failed: {e:#}", self.config.shard_id),
@@ -459,4 +799,241 @@ fn check_responses(resp: &[u8], count: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmcached_sdk::abi::{Op, Request, Status};
+
+    const FORGETFUL: &str = include_str!("../../tests/plugins/forgetful.wat");
+
+    /// The tests below change the process-wide [`plugin_abi`] and check it:
+    /// one at a time.
+    static ABI_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        ABI_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn config() -> ShardConfig {
+        ShardConfig {
+            shard_id: 0,
+            shard_count: 1,
+            memory_budget: 64 << 20,
+            item_size_max: 1 << 20,
+            use_cas: true,
+            evict_to_free: true,
+            plugin_config: String::new(),
+            deadline: Duration::from_secs(5),
+            verbose: 0,
+        }
+    }
+
+    fn shard(plugin: &Arc<Plugin>) -> Shard {
+        Shard::new(plugin.clone(), config(), Arc::default()).unwrap()
+    }
+
+    fn default_plugin() -> Arc<Plugin> {
+        Arc::new(Plugin::new(DEFAULT_PLUGIN, "default-store").unwrap())
+    }
+
+    /// Runs one request; returns (status, value, flags, cas).
+    fn run(s: &mut Shard, req: Request<'_>) -> (Status, Vec<u8>, u32, u64) {
+        let mut buf = Vec::new();
+        abi::begin_batch(&mut buf);
+        req.encode(&mut buf);
+        abi::set_batch_count(&mut buf, 1);
+        let out = s.batch(&buf, 1).expect("no fault");
+        let r = abi::responses(out).unwrap().next().unwrap().unwrap();
+        (r.status().unwrap(), r.value.to_vec(), r.client_flags, r.cas)
+    }
+
+    fn set(s: &mut Shard, key: &str, value: &[u8], flags: u32) -> u64 {
+        let (st, _, _, cas) = run(
+            s,
+            Request {
+                op: Op::Set as u8,
+                key: key.as_bytes(),
+                value,
+                client_flags: flags,
+                ..Default::default()
+            },
+        );
+        assert_eq!(st, Status::Stored);
+        cas
+    }
+
+    fn get(s: &mut Shard, key: &str) -> Option<(Vec<u8>, u32, u64)> {
+        let (st, v, f, cas) = run(
+            s,
+            Request {
+                op: Op::Get as u8,
+                key: key.as_bytes(),
+                ..Default::default()
+            },
+        );
+        match st {
+            Status::Hit => Some((v, f, cas)),
+            Status::Miss => None,
+            st => panic!("get answered {st:?}"),
+        }
+    }
+
+    #[test]
+    fn reload_default_to_default_keeps_items_flags_and_cas() {
+        let _serial = serial();
+        let plugin = default_plugin();
+        let mut s = shard(&plugin);
+        assert_eq!(s.abi_version(), Some(abi::ABI_VERSION));
+        assert!(s.exports_dump_load());
+        let mut cas = Vec::new();
+        for i in 0..5000u32 {
+            // Values from 0 bytes to ~3 chunks' worth so chunking is exercised.
+            let v = vec![b'a' + (i % 26) as u8; (i as usize * 7) % 3000];
+            cas.push(set(&mut s, &format!("key{i}"), &v, i));
+        }
+        let big = vec![7u8; 900 * 1024];
+        let big_cas = set(&mut s, "big", &big, 1);
+        let generation = s.generation;
+
+        let out = s.reload(default_plugin()).unwrap();
+        assert_eq!(
+            out,
+            ReloadOutcome {
+                transferred: true,
+                items_moved: 5001,
+                complete: true,
+                old_abi: Some(3),
+                new_abi: 3,
+            }
+        );
+        assert_ne!(s.generation, generation, "old timers are dropped");
+        assert!(!Arc::ptr_eq(s.plugin(), &plugin), "the new plugin runs");
+        for i in (0..5000u32).step_by(37) {
+            let v = vec![b'a' + (i % 26) as u8; (i as usize * 7) % 3000];
+            assert_eq!(
+                get(&mut s, &format!("key{i}")),
+                Some((v, i, cas[i as usize])),
+                "key{i}"
+            );
+        }
+        assert_eq!(get(&mut s, "big"), Some((big, 1, big_cas)));
+        // The moved CAS values still work for cas, and the instance takes
+        // new writes.
+        let (st, ..) = run(
+            &mut s,
+            Request {
+                op: Op::Cas as u8,
+                key: b"key1",
+                value: b"new",
+                cas: cas[1],
+                ..Default::default()
+            },
+        );
+        assert_eq!(st, Status::Stored);
+        assert_eq!(get(&mut s, "key1").unwrap().0, b"new");
+        assert_eq!(plugin_abi(), 3);
+    }
+
+    #[test]
+    fn reload_to_a_plugin_without_dump_starts_empty_and_back() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        set(&mut s, "kept", b"v", 0);
+        let forgetful = Arc::new(Plugin::new(FORGETFUL.as_bytes(), "forgetful.wat").unwrap());
+        let out = s.reload(forgetful).unwrap();
+        assert_eq!(
+            out,
+            ReloadOutcome {
+                transferred: false,
+                items_moved: 0,
+                complete: true,
+                old_abi: Some(3),
+                new_abi: 2,
+            }
+        );
+        assert_eq!(s.abi_version(), Some(2));
+        assert!(!s.exports_dump_load());
+        assert_eq!(plugin_abi(), 2);
+        assert_eq!(get(&mut s, "kept"), None);
+        // Back to the default store: the old instance cannot dump, so the
+        // new one starts empty too.
+        let out = s.reload(default_plugin()).unwrap();
+        assert!(!out.transferred);
+        assert_eq!((out.old_abi, out.new_abi), (Some(2), 3));
+        assert_eq!(get(&mut s, "kept"), None);
+        assert_eq!(plugin_abi(), 3);
+        set(&mut s, "after", b"x", 0);
+        assert_eq!(get(&mut s, "after").unwrap().0, b"x");
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_old_instance() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        set(&mut s, "kept", b"v", 5);
+        // A plugin whose init refuses the shard (the default store refuses
+        // an unknown plugin config setting).
+        let refusing = r#"(module
+            (memory (export "memory") 1)
+            (func (export "wmc_abi_version") (result i32) (i32.const 3))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 1))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0)))"#;
+        let bad = Arc::new(Plugin::new(refusing.as_bytes(), "refusing.wat").unwrap());
+        let generation = s.generation;
+        let err = s.reload(bad).unwrap_err();
+        assert!(format!("{err:#}").contains("refused"), "{err:#}");
+        assert_eq!(s.generation, generation);
+        assert_eq!(get(&mut s, "kept").unwrap().0, b"v");
+        assert_eq!(s.plugin().name, "default-store");
+
+        // A v3 plugin whose load traps: the old instance stays, with its items.
+        let trapping_load = r#"(module
+            (memory (export "memory") 1)
+            (func (export "wmc_abi_version") (result i32) (i32.const 3))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_dump") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_load") (param i32) (result i32) unreachable))"#;
+        let bad = Arc::new(Plugin::new(trapping_load.as_bytes(), "trap.wat").unwrap());
+        let err = s.reload(bad).unwrap_err();
+        assert!(format!("{err:#}").contains("loading"), "{err:#}");
+        assert_eq!(get(&mut s, "kept").unwrap().0, b"v");
+    }
+
+    #[test]
+    fn transfer_between_shards_and_wrong_signatures() {
+        let _serial = serial();
+        let plugin = default_plugin();
+        let mut a = shard(&plugin);
+        let mut b = shard(&plugin);
+        let cas = set(&mut a, "x", b"1", 9);
+        let t = a.transfer_to(&mut b).unwrap();
+        assert_eq!(
+            t,
+            Transfer {
+                supported: true,
+                moved: 1,
+                dumped: 1,
+                complete: true,
+            }
+        );
+        assert_eq!(get(&mut b, "x"), Some((b"1".to_vec(), 9, cas)));
+        // The source still has it (a dump only reads).
+        assert_eq!(get(&mut a, "x"), Some((b"1".to_vec(), 9, cas)));
+
+        let wrong = r#"(module
+            (memory (export "memory") 1)
+            (func (export "wmc_abi_version") (result i32) (i32.const 3))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_dump") (param i32) (result i32) (i32.const 0)))"#;
+        let p = Arc::new(Plugin::new(wrong.as_bytes(), "wrong.wat").unwrap());
+        let err = Shard::new(p, config(), Arc::default()).err().unwrap();
+        assert!(format!("{err:#}").contains("wrong signature"), "{err:#}");
+    }
 }

@@ -27,6 +27,11 @@
 //! list (at most 40% of the bytes) instead of being evicted; expired and
 //! flushed items found there are reclaimed first. `-M` refuses instead.
 //!
+//! # Moving items (ABI v3)
+//! `store::dump` writes the live items, least recently used first, as item
+//! records; `load` stores such records keeping flags, exptime and CAS, so a
+//! new plugin instance can take over a shard's contents.
+//!
 //! # Background work
 //! `tick` runs one bounded slice (expiry crawl, shedding after a lowered
 //! `MemLimit`, releasing emptied slot chunks, index resizing) and asks for a
@@ -46,7 +51,9 @@ pub mod store;
 mod tests;
 
 pub use store::Store;
-use wasmcached_sdk::{Config, Plugin, Request, Responder, StatsWriter};
+use wasmcached_sdk::{
+    Config, DumpWriter, Item, LoadError, Plugin, Request, Responder, StatsWriter,
+};
 
 impl Plugin for Store {
     fn init(config: &Config) -> Result<Self, String> {
@@ -67,6 +74,14 @@ impl Plugin for Store {
 
     fn stats(&mut self, group: i32, out: &mut StatsWriter<'_>) {
         self.write_stats(group, out)
+    }
+
+    fn dump(&mut self, out: &mut DumpWriter<'_>) -> bool {
+        Store::dump(self, out)
+    }
+
+    fn load(&mut self, item: &Item<'_>) -> Result<(), LoadError> {
+        Store::load(self, item)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::mem::footprint;
 use crate::Store;
 use wasmcached_sdk::abi::{self, init_flag, mflag, stats_group, Init, Op, Request, Status};
 use wasmcached_sdk::guest::{test_clock, Runtime};
-use wasmcached_sdk::{Config, Plugin, Responder, StatsWriter};
+use wasmcached_sdk::{Config, DumpWriter, Item, LoadError, Plugin, Responder, StatsWriter};
 
 /// A raw op code no ABI op uses: "check your invariants".
 const CHECK: u8 = 200;
@@ -35,6 +35,12 @@ impl Plugin for Checked {
     }
     fn stats(&mut self, group: i32, out: &mut StatsWriter<'_>) {
         self.0.write_stats(group, out)
+    }
+    fn dump(&mut self, out: &mut DumpWriter<'_>) -> bool {
+        self.0.dump(out)
+    }
+    fn load(&mut self, item: &Item<'_>) -> Result<(), LoadError> {
+        self.0.load(item)
     }
 }
 
@@ -279,6 +285,150 @@ impl Shard {
     fn general(&mut self, name: &str) -> u64 {
         self.stat(stats_group::GENERAL, name)
     }
+}
+
+impl Shard {
+    /// A whole dump, chunk by chunk, as the host runs it.
+    fn dump_chunks(&mut self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let mut chunks = Vec::new();
+        loop {
+            let chunk = self.rt.dump(max_bytes).expect("dump supported").to_vec();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(abi::check_items(&chunk).is_some(), "malformed chunk");
+            chunks.push(chunk);
+            assert!(chunks.len() < 1_000_000, "dump never ends");
+        }
+        // Once over, it stays over.
+        assert!(self.rt.dump(max_bytes).unwrap().is_empty());
+        chunks
+    }
+
+    fn load(&mut self, chunk: &[u8]) -> i32 {
+        write_input(&mut self.rt, chunk);
+        let rc = self.rt.load(chunk.len());
+        self.verify();
+        rc
+    }
+}
+
+fn dumped_keys(chunks: &[Vec<u8>]) -> Vec<String> {
+    chunks
+        .iter()
+        .flat_map(|c| abi::items(c).unwrap())
+        .map(|i| String::from_utf8(i.unwrap().key.to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn dump_and_load_move_every_live_item_with_its_fields() {
+    let mut a = Shard::new(64 * MB);
+    let stored = a.store(Op::Set, "flags", "v1", 0xdead_beef, 500);
+    a.store(Op::Set, "never", "", 7, 0);
+    a.store(Op::Set, "dies", "x", 0, 103);
+    a.store(Op::Set, "past", "x", 0, 1);
+    let bin = a.one(Request {
+        op: Op::Set as u8,
+        key: b"bin\x01",
+        value: b"\0\r\nEND\r\n\xff",
+        mflags: mflag::KEY_BINARY,
+        ..Default::default()
+    });
+    assert_eq!(bin.status, Status::Stored);
+    let big = "b".repeat(300_000);
+    a.store(Op::Set, "big", &big, 0, 0);
+    for i in 0..2000 {
+        a.set(&format!("k{i}"), &format!("value {i}"));
+    }
+    // Fetched twice: promoted to the protected list at the next eviction
+    // pass, and marked FETCHED either way.
+    assert_eq!(a.get("k0").status, Status::Hit);
+    test_clock::set(103);
+
+    // Small chunks: many of them, each within the limit unless it holds one
+    // item only (the 300 kB value still travels whole).
+    let chunks = a.dump_chunks(4096);
+    assert!(chunks.len() > 10, "{} chunks", chunks.len());
+    for c in &chunks {
+        assert!(
+            c.len() <= 4096 || abi::batch_count(c) == 1,
+            "{} bytes",
+            c.len()
+        );
+    }
+    let keys = dumped_keys(&chunks);
+    assert_eq!(keys.len(), 2000 + 4, "expired items are skipped");
+    assert!(!keys.iter().any(|k| k == "dies" || k == "past"));
+    // Least recently used first: k1999 was stored last.
+    assert_eq!(keys.last().map(String::as_str), Some("k1999"));
+    // The dump only read: the source is unchanged and can dump again.
+    assert_eq!(a.value("k5").as_deref(), Some("value 5"));
+    assert_eq!(dumped_keys(&a.dump_chunks(1 << 20)).len(), keys.len());
+
+    let mut b = Shard::new(64 * MB);
+    for c in &chunks {
+        assert_eq!(b.load(c), abi::load_status::OK);
+    }
+    assert_eq!(b.general("curr_items"), keys.len() as u64);
+    let got = b.get("flags");
+    assert_eq!(
+        (
+            got.status,
+            got.value.as_slice(),
+            got.flags,
+            got.exptime,
+            got.cas
+        ),
+        (Status::Hit, &b"v1"[..], 0xdead_beef, 500, stored.cas)
+    );
+    let got = b.get("never");
+    assert_eq!((got.value.len(), got.flags, got.exptime), (0, 7, 0));
+    let got = b.one(Request {
+        op: Op::Get as u8,
+        key: b"bin\x01",
+        ..Default::default()
+    });
+    assert_eq!(got.value, b"\0\r\nEND\r\n\xff");
+    assert_eq!(got.cas, bin.cas);
+    assert_ne!(got.iflags & abi::iflag::KEY_BINARY, 0);
+    assert_eq!(b.value("big").as_deref(), Some(big.as_str()));
+    assert_eq!(b.get("dies").status, Status::Miss);
+    for i in (0..2000).step_by(97) {
+        assert_eq!(b.value(&format!("k{i}")), Some(format!("value {i}")));
+    }
+    // The loaded CAS values are live: a cas with the old value stores, and
+    // new stores never reuse one of them.
+    assert_eq!(b.cas("flags", "v2", stored.cas).status, Status::Stored);
+    let fresh = b.set("fresh", "x");
+    assert!(fresh.cas > bin.cas && fresh.cas > stored.cas);
+}
+
+#[test]
+fn load_into_a_full_store_reports_it() {
+    let mut a = Shard::new(64 * MB);
+    a.check = false;
+    let v = "v".repeat(1000);
+    for i in 0..3000 {
+        a.set(&format!("k{i}"), &v);
+    }
+    let chunks = a.dump_chunks(64 << 10);
+    // -M with a 1 MB budget: the 3 MB of items cannot all be taken.
+    let mut b = Shard::with(init(MB, init_flag::CAS | init_flag::NO_EVICT));
+    let rcs: Vec<i32> = chunks.iter().map(|c| b.load(c)).collect();
+    assert!(rcs.contains(&abi::load_status::FULL), "{rcs:?}");
+    assert!(b.general("curr_items") > 0);
+    // With eviction the newest items win: the last one loaded is there.
+    let mut c = Shard::new(MB);
+    for ch in &chunks {
+        assert_eq!(c.load(ch), abi::load_status::OK);
+    }
+    assert_eq!(c.value("k2999").as_deref(), Some(v.as_str()));
+    assert_eq!(c.value("k0"), None);
+    // A malformed chunk is refused.
+    let mut bad = chunks[0].clone();
+    bad.truncate(bad.len() - 1);
+    assert_eq!(c.load(&bad), abi::load_status::MALFORMED);
 }
 
 fn write_input(rt: &mut Runtime<Checked>, bytes: &[u8]) {

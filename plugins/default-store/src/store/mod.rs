@@ -3,6 +3,7 @@
 //! Each operation mirrors the memcached function named in its doc comment;
 //! where this store deliberately differs, the comment says so and why.
 
+mod dump;
 mod report;
 mod space;
 
