@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds examples/c-quota into target/examples/c-quota.wasm.
+# Installs clang and lld with apt-get when they are missing.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$root/target/examples"
+mkdir -p "$out"
+
+if ! command -v clang >/dev/null || ! command -v wasm-ld >/dev/null; then
+    echo "c-quota: installing clang and lld" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang lld >&2
+    else sudo apt-get update -qq && sudo apt-get install -y -qq clang lld >&2; fi
+fi
+
+# -ffreestanding -nostdlib: no libc; the SDK brings allocator and mem* functions.
+# -mbulk-memory: memcpy/memset compile to memory.copy/memory.fill.
+clang --target=wasm32 -O2 -ffreestanding -nostdlib -mbulk-memory \
+    -Wall -Wextra -Werror \
+    -Wl,--no-entry \
+    -I "$root/guest-sdk/c" \
+    -o "$out/c-quota.wasm" \
+    "$here/c_quota.c" "$root/guest-sdk/c/wasmcached.c"
+echo "$out/c-quota.wasm"
