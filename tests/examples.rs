@@ -473,3 +473,33 @@ fn rust_versioned_refuses_more_than_one_shard() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs exactly one shard"), "stderr: {err}");
 }
+
+// ------------------------------------------------------------ plugin check
+
+/// Every example passes `wasmcached plugin check` for the contract it
+/// claims: the full memcached contract, or the basic one for wat-minimal.
+#[test]
+fn every_example_passes_plugin_check() {
+    for (name, contract) in [
+        ("c-quota", "full"),
+        ("as-lfu", "full"),
+        ("rust-versioned", "full"),
+        ("wat-minimal", "basic"),
+    ] {
+        let wasm = example(name);
+        let out = Command::new(server_bin())
+            .args(["plugin", "check", &wasm, "--contract", contract])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "plugin check {name} --contract {contract} failed ({}):\n{report}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(report.contains("PASS "), "{name}: no PASS lines:\n{report}");
+        assert!(!report.contains("FAIL "), "{name}:\n{report}");
+    }
+}

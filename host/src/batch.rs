@@ -82,4 +82,8 @@ pub enum Msg {
     Done(Box<Batch>),
     /// Stop: close connections and exit the thread.
     Shutdown,
+    /// Swap a new plugin into every shard this worker owns (host/src/reload.rs).
+    Reload(crate::reload::Request),
+    /// A finished admin answer (e.g. `plugin reload`) for a waiting slot.
+    Reply(Ticket, Vec<u8>),
 }

@@ -9,6 +9,7 @@
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
 //! - [`plugin_check`]: `wasmcached plugin check`, a plugin conformance kit.
+//! - [`reload`]: hot plugin reload (SIGHUP, `plugin reload`).
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
 //! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
 //! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
@@ -23,6 +24,7 @@ pub mod os;
 pub mod plugin;
 pub mod plugin_check;
 pub mod proto;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod settings;

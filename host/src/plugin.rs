@@ -204,6 +204,9 @@ struct Live {
 pub struct FaultStats {
     pub plugin_traps: AtomicU64,
     pub plugin_restarts: AtomicU64,
+    /// Hot reloads done / refused (host/src/reload.rs).
+    pub plugin_reloads: AtomicU64,
+    pub plugin_reload_failures: AtomicU64,
 }
 
 /// One shard: a plugin instance that can be replaced after a fault.

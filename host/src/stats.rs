@@ -254,6 +254,15 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
             .load(Ordering::Relaxed)
             .to_string(),
     );
+    let f = &shared.faults;
+    put(
+        "plugin_reloads",
+        f.plugin_reloads.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "plugin_reload_failures",
+        f.plugin_reload_failures.load(Ordering::Relaxed).to_string(),
+    );
     for k in [
         "bytes",
         "curr_items",

@@ -691,6 +691,19 @@ impl Worker {
                     self.close_all();
                     return false;
                 }
+                Msg::Reload(req) => self.reload_shards(req),
+                Msg::Reply(t, text) => {
+                    let st = &self.core.shared.threads[self.core.id];
+                    let d = Delivery::Line(&text);
+                    deliver(
+                        &mut self.slab,
+                        &mut self.touched,
+                        &self.core.shared,
+                        st,
+                        t,
+                        d,
+                    );
+                }
             }
         }
         true
@@ -968,6 +981,23 @@ impl Worker {
                     }
                 }
             }
+        }
+    }
+
+    /// Swaps the new plugin into each shard this worker owns. The batches
+    /// of the last loop iteration have all run on the old instances; the
+    /// next ones run on the new (see host/src/reload.rs).
+    fn reload_shards(&mut self, req: crate::reload::Request) {
+        for shard in self.shards.iter_mut().flatten() {
+            let outcome = shard
+                .reload(req.plugin.clone())
+                .map_err(|e| format!("{e:#}"));
+            // The new instance's timers; the old ones die with its generation.
+            schedule_guest_timers(&mut self.base, shard);
+            let _ = req.results.send(crate::reload::ShardResult {
+                shard: shard.config.shard_id,
+                outcome,
+            });
         }
     }
 

@@ -432,6 +432,8 @@ pub fn render(
     let (op, opaque) = (r.opcode, r.opaque);
     let resp = match d {
         Delivery::Resp(resp) => resp,
+        // Admin answers are text-protocol only.
+        Delivery::Line(_) => return,
         Delivery::Stats(text) => {
             if let Extra::Stats(s) = &mut r.extra {
                 s.agg.add_lines(text);

@@ -330,7 +330,7 @@ pub fn render(
 ) {
     let r = match d {
         Delivery::Resp(r) => r,
-        Delivery::Stats(_) => return,
+        Delivery::Stats(_) | Delivery::Line(_) => return,
         Delivery::Fault(msg) => {
             out.extend_from_slice(b"SERVER_ERROR ");
             line(out, msg.as_bytes());

@@ -60,6 +60,8 @@ pub enum Reply {
     Meta(Box<meta_cmd::MetaReply>),
     /// A binary-protocol request: rendered by [`binary_cmd::render`].
     Binary(binary_cmd::BinReply),
+    /// An admin command answered later by another thread (`plugin reload`).
+    Admin,
 }
 
 pub struct StatsReply {
@@ -72,4 +74,6 @@ pub enum Delivery<'a> {
     Resp(wasmcached_sdk::Response<'a>),
     Stats(&'a [u8]),
     Fault(&'a str),
+    /// Finished reply text (an admin command's answer).
+    Line(&'a [u8]),
 }

@@ -608,6 +608,9 @@ pub enum Command<'a> {
         /// Parsed like memcached, which ignores it for this error.
         noreply: bool,
     },
+    /// `plugin reload` (wasmcached's own): compile the `--plugin` file again
+    /// and swap it into every shard; answers `OK` or `SERVER_ERROR …`.
+    PluginReload,
     /// A meta command (`mg ms md ma mn me`), deliberately not parsed here: it has its own
     /// flag grammar and error strings, so it belongs to a meta parser. `consumed` covers
     /// the line only: for `ms` the meta parser must read (or swallow) the data block that
@@ -1247,6 +1250,7 @@ fn parse_line<'a>(line: &'a [u8], buf: &'a [u8], line_len: usize, limits: &Limit
         }
         b"lru" if nt >= 3 => parse_lru(&t, line_len),
         b"extstore" if nt >= 3 => parse_extstore(&t, line_len),
+        b"plugin" if nt == 3 && t.tok(1) == b"reload" => ok(Command::PluginReload),
         b"refresh_certs" => ok(Command::RefreshCerts {
             noreply: t.noreply(),
         }),
@@ -1829,6 +1833,7 @@ impl<'a> Command<'a> {
             }
             Command::Version => out.extend_from_slice(b"version"),
             Command::Quit => out.extend_from_slice(b"quit"),
+            Command::PluginReload => out.extend_from_slice(b"plugin reload"),
             Command::Verbosity { level, noreply } => {
                 out.extend_from_slice(format!("verbosity {}", level).as_bytes());
                 nr(out, *noreply);

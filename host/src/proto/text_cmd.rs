@@ -9,7 +9,7 @@ use super::text::{
     reply, Command, DetailOp, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp,
 };
 use super::{Delivery, Reply, StatsReply};
-use crate::batch::Ticket;
+use crate::batch::{Msg, Ticket};
 use crate::clock;
 use crate::conn::Conn;
 use crate::stats::{self, bump, Aggregate, ThreadStats};
@@ -203,6 +203,38 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         Command::Watch { noreply, .. } => error(conn, reply::WATCH_NOT_ALLOWED, noreply),
         Command::Extstore { noreply } => ok(conn, noreply),
         Command::RefreshCerts { .. } => error(conn, reply::TLS_NOT_ENABLED, false),
+        Command::PluginReload => {
+            // Compiling and moving items takes a while and waits on every
+            // worker, this one included: a helper thread does it and sends
+            // the answer back to this connection's slot.
+            let seq = conn.reserve(Reply::Admin, 1);
+            let t = ticket(conn, seq);
+            let shared = core.shared.clone();
+            let origin = core.id;
+            let spawned = std::thread::Builder::new()
+                .name("plugin-reload".into())
+                .spawn(move || {
+                    let text = match crate::reload::reload_all(&shared) {
+                        Ok(_) => b"OK\r\n".to_vec(),
+                        // One line: compiler errors span several (the log has them all).
+                        Err(e) => format!(
+                            "SERVER_ERROR plugin reload failed: {}\r\n",
+                            e.lines().next().unwrap_or("").trim_end()
+                        )
+                        .into_bytes(),
+                    };
+                    if let Some(w) = shared.workers.get() {
+                        w[origin].send(Msg::Reply(t, text));
+                    }
+                });
+            if spawned.is_err() {
+                let st = &core.shared.threads[core.id];
+                let msg = b"SERVER_ERROR out of threads\r\n";
+                conn.complete(seq, |reply, last, out| {
+                    render(reply, Delivery::Line(msg), last, out, &core.shared, st)
+                });
+            }
+        }
         Command::Meta { .. } => {
             // The worker hands meta lines to `meta_cmd::step`, which also
             // reads an `ms` data block from the buffer; none arrive here.
@@ -403,6 +435,10 @@ pub fn render(
                     write_stats(out, lines);
                 }
             }
+            return;
+        }
+        Delivery::Line(text) => {
+            out.extend_from_slice(text);
             return;
         }
         Delivery::Fault(msg) => {
