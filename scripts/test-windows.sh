@@ -31,5 +31,9 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep 
   say "rustup target add $t"
   rustup target add "$t"
 fi
+# tests/examples.rs loads the example plugins; a Windows process cannot run
+# their build scripts, so build them here first (a no-op when fresh).
+say "scripts/build-examples.sh"
+./scripts/build-examples.sh >/dev/null
 say "cargo test --profile wine --target $t -p wasmcached -p wasmcached-sdk --no-fail-fast $*"
 cargo test --profile wine --target "$t" -p wasmcached -p wasmcached-sdk --no-fail-fast "$@"

@@ -241,6 +241,9 @@ fn wat_minimal_stores_and_refuses_what_it_does_not_support() {
         c.send("cas b 0 0 1 5\r\nz\r\n");
         assert_eq!(c.line(), unsupported);
         assert_eq!(c.get("b").as_deref(), Some(&b"xy"[..]));
+        // a delayed flush_all is refused by every shard: no OK, nothing flushed
+        assert_eq!(c.cmd("flush_all 10"), unsupported);
+        assert_eq!(c.get("b").as_deref(), Some(&b"xy"[..]));
         // a direct-mapped table: many keys, each one readable right after
         // its store, and most of them still there afterwards
         for i in 0..300 {

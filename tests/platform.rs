@@ -146,3 +146,61 @@ fn unix_only_flags_are_refused_with_a_reason() {
         );
     }
 }
+
+/// Stops a server while a client has a big pipelined multi-get in flight
+/// (tens of MB of answers, most not yet written and many commands not yet
+/// parsed): the client still gets every answer, then EOF; new connections
+/// are refused; the process exits 0.
+fn graceful_stop_finishes_replies_in_flight(stop: impl FnOnce(&mut Server)) {
+    let mut s = Server::start(&["-A", "-t", "2", "-m", "256", "-I", "2m"]);
+    let mut c = s.client();
+    let value = vec![b'x'; 512 * 1024];
+    for i in 0..8 {
+        assert_eq!(c.set(&format!("big{i}"), i, 0, &value), "STORED");
+    }
+    let gets = 100;
+    let mut req = Vec::new();
+    for n in 0..gets {
+        req.extend_from_slice(format!("get big{}\r\n", n % 8).as_bytes());
+    }
+    c.send(req);
+    // The first answer has arrived: the rest is queued inside the server.
+    let first = c.values();
+    assert_eq!(first.len(), 1);
+    stop(&mut s);
+    for n in 1..gets {
+        let v = c.values();
+        assert_eq!(v.len(), 1, "answer {n} of {gets}");
+        assert_eq!(v[0].data.len(), value.len(), "answer {n}");
+        assert_eq!(v[0].key, format!("big{}", n % 8));
+    }
+    c.expect_closed(Duration::from_secs(20));
+    let st = s
+        .wait_exit(Duration::from_secs(20))
+        .expect("server still running after a graceful stop");
+    assert_eq!(st.code(), Some(0), "exit status {st}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", s.port())).is_err(),
+        "still accepting after exit"
+    );
+}
+
+#[test]
+fn shutdown_graceful_finishes_replies_in_flight() {
+    graceful_stop_finishes_replies_in_flight(|s| {
+        let mut admin = s.client();
+        admin.send("shutdown graceful\r\n");
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_replies_in_flight() {
+    graceful_stop_finishes_replies_in_flight(|s| {
+        // SAFETY: kill() on our own child.
+        assert_eq!(
+            unsafe { libc::kill(s.pid() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+    });
+}

@@ -1569,23 +1569,25 @@ fn connection_limit() {
 
 #[test]
 fn idle_timeout_closes_idle_connections() {
-    let s = Server::start(&["-o", "idle_timeout=1"]);
+    // 2 s, not 1: the busy client below must never look idle, even when a
+    // loaded machine stalls its thread for a second.
+    let s = Server::start(&["-o", "idle_timeout=2"]);
     let mut idle = s.client();
     sync(&mut idle);
     let mut busy = s.client();
     let t0 = Instant::now();
-    // keep one connection busy for 3.5 s while the other idles
+    // keep one connection busy for 5 s while the other idles
     let busy_thread = std::thread::spawn(move || {
-        while t0.elapsed() < Duration::from_millis(3500) {
+        while t0.elapsed() < Duration::from_millis(5000) {
             sync(&mut busy);
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(Duration::from_millis(100));
         }
         busy
     });
-    idle.read_until_closed(Duration::from_secs(6));
+    idle.read_until_closed(Duration::from_secs(10));
     let t = t0.elapsed();
     assert!(
-        t >= Duration::from_millis(900),
+        t >= Duration::from_millis(1900),
         "idle connection closed after only {t:?}"
     );
     let mut busy = busy_thread.join().expect("the busy connection was closed");

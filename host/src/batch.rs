@@ -80,6 +80,9 @@ pub enum Msg {
     Run(Box<Batch>),
     /// Answers to a batch this worker sent.
     Done(Box<Batch>),
+    /// Stop reading commands; finish and close every connection (graceful
+    /// stop; the worker reports through `Shared::drained`).
+    Drain,
     /// Stop: close connections and exit the thread.
     Shutdown,
     /// Swap a new plugin into every shard this worker owns (host/src/reload.rs).

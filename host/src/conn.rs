@@ -208,6 +208,9 @@ pub struct Conn<R> {
     pub close_after_write: bool,
     /// Close at once, dropping unwritten replies (memcached's conn_closing).
     pub close_now: bool,
+    /// The server is stopping gracefully: read nothing more from the socket,
+    /// run the commands already buffered, close once their answers are out.
+    pub draining: bool,
     /// Listed in the worker's queue of connections with input left to parse.
     pub queued: bool,
     /// Parsing stopped because too many replies were queued (back-pressure);
@@ -249,6 +252,7 @@ impl<R> Conn<R> {
             interest: Interest::READ,
             close_after_write: false,
             close_now: false,
+            draining: false,
             queued: false,
             paused: false,
             last_cmd_time: now,

@@ -33,6 +33,9 @@ impl Listener {
     }
 }
 
+/// How long a graceful stop waits for connections to finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 enum MainTimer {
     Clock,
     Epoch,
@@ -214,15 +217,13 @@ impl Server {
         }
     }
 
+    /// Graceful stop: close the listeners (new connections are refused),
+    /// let every worker finish the commands its connections already sent
+    /// and write their answers (bounded by [`DRAIN_LIMIT`]), then stop the
+    /// workers.
     fn stop(&mut self) {
-        for w in self.shared.workers.get().into_iter().flatten() {
-            w.send(Msg::Shutdown);
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        for l in &self.listeners {
-            match l {
+        for l in self.listeners.drain(..) {
+            match &l {
                 Listener::Tcp(t) => {
                     let _ = self.base.deregister(t);
                 }
@@ -232,6 +233,40 @@ impl Server {
                     let _ = std::fs::remove_file(path);
                 }
             }
+        }
+        let workers = self
+            .shared
+            .workers
+            .get()
+            .map(|w| w.as_slice())
+            .unwrap_or(&[]);
+        for w in workers {
+            w.send(Msg::Drain);
+        }
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        let mut next_epoch = Instant::now() + EPOCH_TICK;
+        while self.shared.drained.load(Ordering::SeqCst) < workers.len() {
+            let now = Instant::now();
+            if now > deadline {
+                eprintln!("shutdown: connections still busy after {DRAIN_LIMIT:?}; closing them");
+                break;
+            }
+            // Guest calls still run meanwhile: keep their deadline clock
+            // going at its pace (a wake-up must not advance it).
+            if now >= next_epoch {
+                self.plugin.tick_epoch();
+                clock::update();
+                next_epoch = now + EPOCH_TICK;
+            }
+            let _ = self
+                .base
+                .wait(Some(next_epoch.saturating_duration_since(now)), |_| {});
+        }
+        for w in workers {
+            w.send(Msg::Shutdown);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
         if let Some(p) = &self.shared.settings.pidfile {
             let _ = std::fs::remove_file(p);

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use polling::Event;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use wasmcached_sdk::abi::{self, Request};
@@ -69,6 +69,8 @@ pub struct Shared {
     pub workers: OnceLock<Vec<WorkerHandle>>,
     pub main_waker: OnceLock<Waker>,
     pub stopping: AtomicBool,
+    /// Workers that have finished every connection after `Msg::Drain`.
+    pub drained: AtomicUsize,
     /// Connections by id, for `stats conns` (touched only on open/close).
     pub conn_registry: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
     pub next_conn_id: AtomicU64,
@@ -89,6 +91,7 @@ impl Shared {
             workers: OnceLock::new(),
             main_waker: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            drained: AtomicUsize::new(0),
             conn_registry: Mutex::new(BTreeMap::new()),
             next_conn_id: AtomicU64::new(1),
             settings,
@@ -260,6 +263,10 @@ pub struct Worker {
     udp: Vec<Arc<UdpSocket>>,
     /// One datagram's worth of receive buffer, kept so UDP reads allocate nothing.
     udp_buf: Vec<u8>,
+    /// Shutting down: read no more commands, finish and close every connection.
+    draining: bool,
+    /// This worker has told the main thread that it has no connection left.
+    drain_reported: bool,
 }
 
 /// Poller keys of UDP sockets count down from here; connection keys are slab indices.
@@ -307,6 +314,8 @@ impl Worker {
             max_rbuf,
             udp,
             udp_buf: Vec::new(),
+            draining: false,
+            drain_reported: false,
         }
     }
 
@@ -347,6 +356,14 @@ impl Worker {
             while let Some(t) = self.base.pop_due_timer() {
                 self.on_timer(t);
             }
+            if self.draining && !self.drain_reported && self.open_conns() == 0 {
+                self.drain_reported = true;
+                let shared = &self.core.shared;
+                shared.drained.fetch_add(1, Ordering::SeqCst);
+                if let Some(w) = shared.main_waker.get() {
+                    w.wake();
+                }
+            }
         }
     }
 
@@ -367,7 +384,12 @@ impl Worker {
                 Err(_) => return self.close(idx),
             }
         }
-        if readable && !conn.close_after_write && !conn.close_now && !conn.over_high_water() {
+        if readable
+            && !conn.close_after_write
+            && !conn.close_now
+            && !conn.draining
+            && !conn.over_high_water()
+        {
             match conn.fill(max_rbuf) {
                 Ok(ReadOutcome::Data(n)) => {
                     bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64)
@@ -687,6 +709,7 @@ impl Worker {
                 Msg::Conn(stream) => self.open(stream),
                 Msg::Run(b) => self.run_remote(b),
                 Msg::Done(b) => self.on_done(b),
+                Msg::Drain => self.drain(),
                 Msg::Shutdown => {
                     self.close_all();
                     return false;
@@ -871,6 +894,30 @@ impl Worker {
         }
     }
 
+    /// Graceful stop, first half: every connection reads no further from its
+    /// socket, gets the answers to every command it already sent (buffered
+    /// ones included), and closes once they are written. Batches from other workers for this
+    /// worker's shards keep running until `Msg::Shutdown`.
+    fn drain(&mut self) {
+        self.draining = true;
+        for idx in 0..self.slab.conns.len() as u32 {
+            if let Some(conn) = self.slab.get(idx) {
+                conn.draining = true;
+                self.touched.push(idx);
+            }
+        }
+    }
+
+    /// Open client connections (UDP requests are not connections).
+    fn open_conns(&self) -> usize {
+        self.slab
+            .conns
+            .iter()
+            .flatten()
+            .filter(|(c, _, _)| !c.stream.is_udp())
+            .count()
+    }
+
     fn close_all(&mut self) {
         for idx in 0..self.slab.conns.len() as u32 {
             if let Some(c) = self.slab.get(idx) {
@@ -912,9 +959,11 @@ impl Worker {
                 self.close(idx);
                 continue;
             }
-            if conn.close_now
-                || (conn.close_after_write && !conn.has_unwritten() && !conn.slots_waiting())
-            {
+            let finished = !conn.has_unwritten() && !conn.slots_waiting();
+            // Draining: done when nothing is left to answer or to parse (an
+            // incomplete command in the buffer is dropped, as on close).
+            let drained = conn.draining && finished && !conn.paused && !conn.queued;
+            if conn.close_now || (conn.close_after_write && finished) || drained {
                 self.close(idx);
                 continue;
             }
@@ -928,7 +977,7 @@ impl Worker {
             }
             let want = if conn.has_unwritten() {
                 Interest::WRITE
-            } else if conn.close_after_write || conn.over_high_water() {
+            } else if conn.close_after_write || conn.draining || conn.over_high_water() {
                 Interest::NONE
             } else {
                 Interest::READ

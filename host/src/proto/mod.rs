@@ -52,6 +52,9 @@ pub enum Reply {
     /// Fan-out commands answered `OK` once every shard is done.
     Ok {
         noreply: bool,
+        /// The first shard's refusal (status Error, with its message): the
+        /// answer becomes `SERVER_ERROR <message>` instead of `OK`.
+        failed: Option<Box<[u8]>>,
     },
     /// `stats` / `stats items` / `stats slabs` / `stats sizes`: every shard's
     /// lines, summed.

@@ -139,7 +139,16 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 exptime,
                 ..key_request(Op::FlushAll, b"")
             };
-            fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
+            fan_out(
+                core,
+                conn,
+                idx,
+                Reply::Ok {
+                    noreply,
+                    failed: None,
+                },
+                &req,
+            );
         }
         Command::CacheMemlimit { megabytes, noreply } => {
             let bytes = megabytes as u64 * 1024 * 1024;
@@ -148,7 +157,16 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 delta: bytes / core.shared.router.shards() as u64,
                 ..key_request(Op::MemLimit, b"")
             };
-            fan_out(core, conn, idx, Reply::Ok { noreply }, &req);
+            fan_out(
+                core,
+                conn,
+                idx,
+                Reply::Ok {
+                    noreply,
+                    failed: None,
+                },
+                &req,
+            );
         }
         Command::Stats(sub) => stats_command(core, conn, idx, sub),
         Command::Version => conn.reply_now(
@@ -456,9 +474,27 @@ pub fn render(
         | Reply::Delete { noreply }
         | Reply::Arith { noreply, .. }
         | Reply::Touch { noreply }
-        | Reply::Ok { noreply } => *noreply,
+        | Reply::Ok { noreply, .. } => *noreply,
         _ => false,
     };
+    // A fan-out's answer: OK once every shard has answered, unless one
+    // refused.
+    if let Reply::Ok { failed, .. } = reply {
+        if status == Status::Error && failed.is_none() {
+            *failed = Some(resp.value.into());
+        }
+        if last && !noreply {
+            match failed {
+                Some(msg) => {
+                    let mut r = resp.clone();
+                    r.value = msg;
+                    server_error(out, &r, false);
+                }
+                None => line(out, b"OK"),
+            }
+        }
+        return;
+    }
     let text: &[u8] = match (&*reply, status) {
         (Reply::Get { with_cas, touch }, Status::Hit) => {
             bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
@@ -551,12 +587,6 @@ pub fn render(
         (Reply::Touch { .. }, Status::NotFound) => {
             bump(&st.touch_misses, 1);
             b"NOT_FOUND"
-        }
-        (Reply::Ok { .. }, _) => {
-            if last && !noreply {
-                line(out, b"OK");
-            }
-            return;
         }
         _ => return server_error(out, &resp, noreply),
     };
