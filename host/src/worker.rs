@@ -10,7 +10,7 @@
 
 use crate::batch::{Batch, Msg, Ticket};
 use crate::clock;
-use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer, UDP_HEADER};
+use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer};
 use crate::event_base::{EventBase, Interest, Waker};
 use crate::plugin::{FaultStats, Shard};
 use crate::proto::text::{self, Limits, Parsed};
@@ -25,6 +25,7 @@ use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use wasmcached_protocol::udp;
 use wasmcached_sdk::abi::{self, Request};
 
 /// How other threads reach a worker.
@@ -745,22 +746,20 @@ impl Worker {
                 Ok(r) => r,
                 Err(_) => break,
             };
-            if n < UDP_HEADER {
+            let Some((frame, payload)) = udp::parse(&buf[..n]) else {
                 continue;
-            }
+            };
             bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64);
-            let request_id = u16::from_be_bytes([buf[0], buf[1]]);
-            let total = u16::from_be_bytes([buf[4], buf[5]]);
             let peer = UdpPeer {
                 sock: sock.clone(),
                 peer,
-                request_id,
+                request_id: frame.request_id,
             };
-            if total != 1 {
+            if !frame.is_single() {
                 peer.send_framed(b"SERVER_ERROR multi-packet request not supported\r\n");
                 continue;
             }
-            self.open_udp(peer, &buf[UDP_HEADER..n]);
+            self.open_udp(peer, payload);
         }
         self.udp_buf = buf;
     }

@@ -1,6 +1,8 @@
 //! Protocols: parsing what clients send, and rendering what shards answer.
 //!
-//! - [`text`]: the memcached text protocol parser (pure, no I/O).
+//! - [`text`]: the memcached text protocol parser (pure, no I/O; lives in
+//!   the `wasmcached-protocol` crate with [`meta`] and [`binary`], so that
+//!   it can be fuzzed without building the host).
 //! - [`text_cmd`]: runs parsed text commands (shard requests or immediate
 //!   replies) and renders shard answers as text.
 //! - [`meta`]: the meta protocol parser (`mg ms md ma mn me`; pure).
@@ -11,14 +13,10 @@
 //! The shard side never sees protocol syntax: every protocol turns its
 //! commands into the same ABI request records.
 
-pub mod binary;
+pub use wasmcached_protocol::{binary, meta, text};
 pub mod binary_cmd;
-pub mod meta;
 pub mod meta_cmd;
-pub mod text;
 pub mod text_cmd;
-#[cfg(test)]
-mod text_props;
 
 use crate::stats::Aggregate;
 

@@ -220,7 +220,16 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         },
         Command::Watch { noreply, .. } => error(conn, reply::WATCH_NOT_ALLOWED, noreply),
         Command::Extstore { noreply } => ok(conn, noreply),
-        Command::RefreshCerts { .. } => error(conn, reply::TLS_NOT_ENABLED, false),
+        Command::RefreshCerts { noreply } => match &core.shared.tls {
+            None => error(conn, reply::TLS_NOT_ENABLED, false),
+            Some(tls) => match tls.refresh() {
+                Ok(()) => ok(conn, noreply),
+                Err(e) => {
+                    eprintln!("refresh_certs: {e:#}");
+                    error(conn, "ERROR failed to refresh certs", noreply)
+                }
+            },
+        },
         Command::PluginReload => {
             // Compiling and moving items takes a while and waits on every
             // worker, this one included: a helper thread does it and sends

@@ -1,6 +1,6 @@
 //! Property tests for the text protocol parser in `text.rs`.
 //!
-//! Included from `proto/mod.rs` as `#[cfg(test)] mod text_props;`. The unit tests in
+//! Included from `lib.rs` as `#[cfg(test)] mod text_props;`. The unit tests in
 //! `text.rs` pin memcached's exact answers; these check the invariants the connection layer
 //! relies on, over inputs nobody thought of:
 //! * `parse` never panics, and `consumed` is in `1..=buf.len()` for every decided result;

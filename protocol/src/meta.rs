@@ -504,7 +504,7 @@ pub fn base64_encode(src: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::text::{self, Command, Parsed};
+    use crate::text::{self, Command, Parsed};
 
     /// Runs the text parser, then the meta parser on the meta line it found.
     fn run(input: &[u8]) -> MetaParsed<'_> {

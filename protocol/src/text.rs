@@ -3,7 +3,7 @@
 //!
 //! This is a pure module: no I/O, no allocation per command, `std` only (so it can be
 //! compiled and tested on its own with
-//! `rustc --edition 2021 --test -O host/src/proto/text.rs`). The connection layer hands it
+//! `rustc --edition 2021 --test -O protocol/src/text.rs`). The connection layer hands it
 //! the unconsumed bytes of a connection's read buffer and gets back one [`Parsed`] value
 //! describing the *first* command in it.
 //!

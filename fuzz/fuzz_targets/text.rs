@@ -1,0 +1,4 @@
+#![no_main]
+//! See `wasmcached_fuzz::text` for what this target checks.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wasmcached_fuzz::text::run(data));

@@ -1,0 +1,677 @@
+//! The checks behind the fuzz targets in `fuzz_targets/` (one module per
+//! target), kept in a library so the targets stay one line each and the
+//! drivers can be reused (the UDP target runs the text driver on a
+//! datagram's payload).
+//!
+//! Every driver feeds bytes to a parser the way the host does (the worker's
+//! read loop, `binary_cmd::step`, `Shard::batch`, the guest SDK's runtime)
+//! and asserts the invariants the caller relies on: no panic, `consumed`
+//! within the buffer and non-zero, `need` beyond what is buffered, decided
+//! results that do not change when more bytes arrive, and re-encoding round
+//! trips for the ABI records.
+
+use wasmcached_protocol::text::Limits;
+
+/// Limits picked by a config byte: `-I` of 1 KiB, 1 MiB (memcached's default),
+/// 2 MiB or 1 GiB, with or without CAS (`-C`).
+pub fn limits(cfg: u8) -> Limits {
+    const SIZES: [usize; 4] = [1024, 1 << 20, 2 << 20, 1 << 30];
+    Limits {
+        item_size_max: SIZES[(cfg & 3) as usize],
+        cas_enabled: cfg & 4 == 0,
+    }
+}
+
+/// How many bytes arrive per read, picked by a config byte (bits 3..8): all
+/// at once, or 1..=961 bytes at a time.
+pub fn read_size(cfg: u8) -> usize {
+    match (cfg >> 3) as usize {
+        0 => usize::MAX,
+        n => n * n,
+    }
+}
+
+/// What one parse step decided.
+enum Step {
+    /// Read more bytes.
+    Need,
+    /// Drop `consumed` bytes, then swallow `swallow` more.
+    Consumed { consumed: usize, swallow: usize },
+    /// Close the connection: nothing more is read.
+    Close,
+}
+
+/// Feeds `stream` to `step` as a connection's reads would, `read` bytes at a
+/// time, with the worker's swallow handling. `step` gets the buffered bytes
+/// and, to check that decisions are final, everything that will ever arrive.
+fn drive(stream: &[u8], read: usize, mut step: impl FnMut(&[u8], &[u8]) -> Step) {
+    let mut pos = 0usize;
+    let mut avail = read.min(stream.len());
+    let mut swallow = 0usize;
+    loop {
+        let n = swallow.min(avail - pos);
+        pos += n;
+        swallow -= n;
+        if swallow > 0 || pos == avail {
+            if avail == stream.len() {
+                return;
+            }
+            avail = avail.saturating_add(read).min(stream.len());
+            continue;
+        }
+        match step(&stream[pos..avail], &stream[pos..]) {
+            Step::Need => {
+                if avail == stream.len() {
+                    return;
+                }
+                avail = avail.saturating_add(read).min(stream.len());
+            }
+            Step::Consumed {
+                consumed,
+                swallow: s,
+            } => {
+                // Progress: every decided command drops at least one byte.
+                assert!(consumed > 0 && pos + consumed <= avail);
+                pos += consumed;
+                swallow = s;
+            }
+            Step::Close => return,
+        }
+    }
+}
+
+/// The text protocol, as the worker's read loop drives it.
+pub mod text {
+    use super::{drive, limits, read_size, Step};
+    use wasmcached_protocol::meta::{self, MetaParsed};
+    use wasmcached_protocol::text::{self, Command, Limits, Parsed, KEY_MAX_LENGTH};
+
+    /// Byte 0 picks the limits and the read size; the rest is the stream.
+    pub fn run(data: &[u8]) {
+        let Some((&cfg, stream)) = data.split_first() else {
+            return;
+        };
+        run_stream(stream, &limits(cfg), read_size(cfg));
+    }
+
+    /// Parses a whole text-protocol stream (pipelined commands, data
+    /// blocks, meta commands), `read` bytes arriving at a time.
+    pub fn run_stream(stream: &[u8], limits: &Limits, read: usize) {
+        drive(stream, read, |buf, full| step(buf, full, limits));
+    }
+
+    fn check_key(k: &[u8]) {
+        assert!(!k.is_empty() && k.len() <= KEY_MAX_LENGTH, "key {k:?}");
+        assert!(!k.contains(&b' ') && !k.contains(&b'\n') && !k.contains(&0));
+    }
+
+    fn check_cmd(cmd: &Command<'_>) {
+        match cmd {
+            Command::Get { keys, .. } | Command::Gat { keys, .. } => {
+                keys.clone().for_each(check_key)
+            }
+            Command::Store { key, .. }
+            | Command::Delete { key, .. }
+            | Command::Arith { key, .. }
+            | Command::Touch { key, .. } => check_key(key),
+            _ => {}
+        }
+    }
+
+    fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
+        let p = text::parse(buf, limits);
+        let decided = match &p {
+            Parsed::Incomplete { need } => {
+                if let Some(n) = *need {
+                    assert!(n > buf.len(), "need {n} <= buffered {}", buf.len());
+                    // `need` is exact: with that many bytes the command is decided.
+                    if n <= full.len() {
+                        let q = text::parse(&full[..n], limits);
+                        assert!(
+                            !matches!(q, Parsed::Incomplete { .. }),
+                            "need {n} not enough"
+                        );
+                    }
+                }
+                false
+            }
+            Parsed::Cmd { cmd, consumed } => {
+                assert!(*consumed > 0 && *consumed <= buf.len());
+                check_cmd(cmd);
+                true
+            }
+            Parsed::Error {
+                reply,
+                consumed,
+                close,
+                unlink,
+                ..
+            } => {
+                assert!(*consumed > 0 && *consumed <= buf.len());
+                assert!(!reply.is_empty() || *close, "silent error without close");
+                assert!(!reply.ends_with('\n'));
+                if let Some(k) = unlink {
+                    check_key(k);
+                }
+                !*close
+            }
+        };
+        // A decided result (other than a close) does not change when more
+        // bytes arrive: the worker acts on it at once.
+        if decided && full.len() > buf.len() {
+            let q = text::parse(full, limits);
+            assert_eq!(format!("{q:?}"), format!("{p:?}"), "changed by later bytes");
+        }
+        match p {
+            Parsed::Incomplete { .. } => Step::Need,
+            Parsed::Cmd {
+                cmd: Command::Meta { op, line },
+                consumed,
+            } => meta_step(op, line, buf, full, consumed, limits),
+            Parsed::Cmd { consumed, .. } => Step::Consumed {
+                consumed,
+                swallow: 0,
+            },
+            Parsed::Error { close: true, .. } => Step::Close,
+            Parsed::Error {
+                consumed, swallow, ..
+            } => Step::Consumed { consumed, swallow },
+        }
+    }
+
+    /// `meta_cmd::step`: the meta parser reads the line's flags and an `ms`
+    /// data block.
+    fn meta_step(
+        op: text::MetaOp,
+        line: &[u8],
+        buf: &[u8],
+        full: &[u8],
+        line_len: usize,
+        limits: &Limits,
+    ) -> Step {
+        let m = meta::parse(op, line, buf, line_len, limits);
+        let decided = match &m {
+            MetaParsed::Incomplete { need } => {
+                assert!(
+                    *need > buf.len(),
+                    "meta need {need} <= buffered {}",
+                    buf.len()
+                );
+                assert!(*need > line_len);
+                if *need <= full.len() {
+                    let q = meta_at(&full[..*need], limits);
+                    assert!(!matches!(q, Some(MetaParsed::Incomplete { .. })));
+                }
+                false
+            }
+            MetaParsed::Cmd { cmd, consumed } => {
+                assert!(*consumed >= line_len && *consumed <= buf.len());
+                assert_eq!(cmd.op, op);
+                assert!(cmd.value.len() <= consumed - line_len);
+                for f in &cmd.flags {
+                    assert!(!f.is_empty());
+                    assert!(cmd.position(f[0]).is_some());
+                }
+                true
+            }
+            MetaParsed::Error {
+                reply, consumed, ..
+            } => {
+                assert!(*consumed >= line_len && *consumed <= buf.len());
+                assert!(!reply.is_empty() && !reply.ends_with('\n'));
+                true
+            }
+        };
+        if decided && full.len() > buf.len() {
+            let q = meta_at(full, limits);
+            assert_eq!(q.as_ref(), Some(&m), "meta result changed by later bytes");
+        }
+        match m {
+            MetaParsed::Incomplete { .. } => Step::Need,
+            MetaParsed::Cmd { consumed, .. } => Step::Consumed {
+                consumed,
+                swallow: 0,
+            },
+            MetaParsed::Error {
+                consumed, swallow, ..
+            } => Step::Consumed { consumed, swallow },
+        }
+    }
+
+    /// The meta result for the command at the start of `buf`, if the text
+    /// parser hands it over as a meta command.
+    fn meta_at<'a>(buf: &'a [u8], limits: &Limits) -> Option<MetaParsed<'a>> {
+        match text::parse(buf, limits) {
+            Parsed::Cmd {
+                cmd: Command::Meta { op, line },
+                consumed,
+            } => Some(meta::parse(op, line, buf, consumed, limits)),
+            _ => None,
+        }
+    }
+}
+
+/// The meta protocol: a stream that starts with a meta command.
+pub mod meta {
+    use super::{limits, read_size};
+    use wasmcached_protocol::meta::{base64_decode, base64_encode};
+
+    const OPS: [&[u8]; 6] = [b"mg ", b"ms ", b"md ", b"ma ", b"mn", b"me "];
+
+    /// Byte 0 picks the limits and the read size, byte 1 the first meta
+    /// command; the rest follows it (flags, data block, more commands).
+    pub fn run(data: &[u8]) {
+        let [cfg, op, rest @ ..] = data else {
+            return;
+        };
+        let mut stream = OPS[*op as usize % OPS.len()].to_vec();
+        stream.extend_from_slice(rest);
+        super::text::run_stream(&stream, &limits(*cfg), read_size(*cfg));
+        // Keys given with `b` are base64: encoding round-trips (memcached's
+        // decoder refuses an empty result).
+        let mut enc = Vec::new();
+        base64_encode(rest, &mut enc);
+        let want = (!rest.is_empty()).then_some(rest);
+        assert_eq!(base64_decode(&enc).as_deref(), want);
+        if let Some(dec) = base64_decode(rest) {
+            enc.clear();
+            base64_encode(&dec, &mut enc);
+            assert_eq!(base64_decode(&enc), Some(dec));
+        }
+    }
+}
+
+/// The binary protocol, as `binary_cmd::step` drives it.
+pub mod binary {
+    use super::{drive, limits, read_size, Step};
+    use wasmcached_protocol::binary::{self, Command, Header, Parsed, HEADER_LEN, REQ_MAGIC};
+    use wasmcached_protocol::text::Limits;
+
+    /// Byte 0 picks the limits and the read size; the rest is the stream,
+    /// whose first byte is forced to the request magic (a connection whose
+    /// first byte is anything else is a text one).
+    pub fn run(data: &[u8]) {
+        let Some((&cfg, stream)) = data.split_first() else {
+            return;
+        };
+        let mut stream = stream.to_vec();
+        if let Some(b) = stream.first_mut() {
+            *b = REQ_MAGIC;
+        }
+        let limits = limits(cfg);
+        drive(&stream, read_size(cfg), |buf, full| {
+            step(buf, full, &limits)
+        });
+    }
+
+    fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
+        let p = binary::parse(buf);
+        let (header, extras, key, consumed) = match p {
+            Parsed::Incomplete { need } => {
+                // `need` is a lower bound (first the header, then header,
+                // extras and key): with that many bytes the parser moves on.
+                assert!(need > buf.len());
+                if need <= full.len() {
+                    if let Parsed::Incomplete { need: next } = binary::parse(&full[..need]) {
+                        assert!(next > need, "need {need} then {next}");
+                    }
+                }
+                return Step::Need;
+            }
+            Parsed::BadMagic => {
+                assert_ne!(buf[0], REQ_MAGIC);
+                return Step::Close;
+            }
+            Parsed::Packet {
+                header,
+                extras,
+                key,
+                consumed,
+            } => (header, extras, key, consumed),
+        };
+        assert_eq!(binary::parse(full), p, "changed by later bytes");
+        assert!(consumed >= HEADER_LEN && consumed <= buf.len());
+        assert_eq!(extras.len(), header.extlen as usize);
+        assert_eq!(key.len(), header.keylen as usize);
+        assert_eq!(consumed, HEADER_LEN + extras.len() + key.len());
+        let mut wire = Vec::new();
+        header.write(&mut wire);
+        assert_eq!(wire, &buf[..HEADER_LEN]);
+        assert_eq!(Header::read(&wire), header);
+        match binary::decode(&header, extras, key) {
+            Command::Error { swallow, close, .. } => {
+                if close {
+                    return Step::Close;
+                }
+                Step::Consumed { consumed, swallow }
+            }
+            Command::Store {
+                key, flags, vlen, ..
+            } => value(buf, limits, consumed, key, flags, vlen),
+            Command::Concat { key, vlen, .. } => value(buf, limits, consumed, key, 0, vlen),
+            Command::Get { key, .. } | Command::Delete { key, .. } | Command::Arith { key, .. } => {
+                assert!(!key.is_empty() && key.len() <= binary::KEY_MAX_LENGTH);
+                Step::Consumed {
+                    consumed,
+                    swallow: 0,
+                }
+            }
+            Command::Quit { .. } => Step::Close,
+            _ => Step::Consumed {
+                consumed,
+                swallow: 0,
+            },
+        }
+    }
+
+    /// A storage command's value, as `binary_cmd::step` reads it.
+    fn value(
+        buf: &[u8],
+        limits: &Limits,
+        consumed: usize,
+        key: &[u8],
+        flags: u32,
+        vlen: usize,
+    ) -> Step {
+        assert!(!key.is_empty() && key.len() <= binary::KEY_MAX_LENGTH);
+        if limits.item_too_large(key.len(), flags, vlen + 2) {
+            return Step::Consumed {
+                consumed,
+                swallow: vlen,
+            };
+        }
+        match buf.get(consumed..consumed + vlen) {
+            Some(_) => Step::Consumed {
+                consumed: consumed + vlen,
+                swallow: 0,
+            },
+            None => Step::Need,
+        }
+    }
+}
+
+/// UDP: the frame header, then the payload as one text request batch.
+pub mod udp_frame {
+    use wasmcached_protocol::text::Limits;
+    use wasmcached_protocol::udp::{self, HEADER_LEN};
+
+    pub fn run(data: &[u8]) {
+        match udp::parse(data) {
+            None => assert!(data.len() < HEADER_LEN),
+            Some((frame, payload)) => {
+                assert_eq!(&frame.encode(), &data[..HEADER_LEN]);
+                assert_eq!(payload, &data[HEADER_LEN..]);
+                assert_eq!(frame.is_single(), frame.total == 1);
+                if frame.is_single() {
+                    // One datagram, one request batch: all of it is there.
+                    super::text::run_stream(payload, &Limits::default(), usize::MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Host side of the ABI: a plugin's answers, read out of guest memory.
+pub mod abi_responses {
+    use wasmcached_sdk::abi::{self, Item, Response};
+
+    /// Bytes 0..4: the request count the host sent; 4..12: the `(ptr << 32)
+    /// | len` the plugin returned; the rest: guest memory.
+    pub fn run(data: &[u8]) {
+        if data.len() < 12 {
+            return;
+        }
+        let count = u32::from_le_bytes(data[0..4].try_into().unwrap());
+        let packed = i64::from_le_bytes(data[4..12].try_into().unwrap());
+        let memory = &data[12..];
+        // Shard::batch / Shard::stats / dump_chunk: bounds-checked slice.
+        let (ptr, len) = abi::unpack_ptr_len(packed);
+        assert_eq!(abi::pack_ptr_len(ptr, len), packed);
+        let (ptr, len) = (ptr as usize, len as usize);
+        let Some(buf) = ptr.checked_add(len).and_then(|end| memory.get(ptr..end)) else {
+            return;
+        };
+        batch(buf, count);
+        dump_chunk(buf);
+        // Whatever the response, the worker handing it to another thread
+        // (`on_done`) only iterates it.
+        for r in abi::responses(buf).into_iter().flatten().flatten() {
+            let _ = r.status();
+        }
+    }
+
+    /// `check_responses` (host/src/plugin.rs), then what the worker does
+    /// with a checked batch (`run_local`: `expect`s).
+    fn batch(resp: &[u8], count: u32) {
+        if check_responses(resp, count).is_err() {
+            return;
+        }
+        let recs = abi::responses(resp).expect("checked");
+        let mut n = 0u32;
+        let mut off = abi::BATCH_HEADER;
+        for r in recs {
+            let r = r.expect("checked");
+            assert!(r.status().is_some());
+            // Re-encoding gives the exact bytes (no reserved bytes).
+            let len = r.encoded_len();
+            let mut out = Vec::new();
+            r.encode(&mut out);
+            assert_eq!(out, &resp[off..off + len]);
+            assert_eq!(Response::decode(&out), Some((r, len)));
+            off += len;
+            n += 1;
+        }
+        assert_eq!(n, count);
+    }
+
+    fn check_responses(resp: &[u8], count: u32) -> Result<(), ()> {
+        let recs = abi::responses(resp).ok_or(())?;
+        if abi::batch_count(resp) != count {
+            return Err(());
+        }
+        for r in recs {
+            if r.ok_or(())?.status().is_none() {
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    /// `dump_chunk`: `check_items`; a checked chunk is passed to the next
+    /// plugin's `wmc_load` as is.
+    fn dump_chunk(chunk: &[u8]) {
+        let checked = abi::check_items(chunk);
+        let Some(recs) = abi::items(chunk) else {
+            assert_eq!(checked, None);
+            return;
+        };
+        let mut off = abi::BATCH_HEADER;
+        let mut n = 0u32;
+        let mut malformed = false;
+        for it in recs {
+            let Some(it) = it else {
+                malformed = true;
+                break;
+            };
+            let len = it.encoded_len();
+            let mut out = Vec::new();
+            it.encode(&mut out);
+            // Byte 21 is reserved: encoded as 0, ignored when read.
+            let mut orig = chunk[off..off + len].to_vec();
+            orig[21] = 0;
+            assert_eq!(out, orig);
+            assert_eq!(Item::decode(&out), Some((it, len)));
+            off += len;
+            n += 1;
+        }
+        let whole = !malformed && off == chunk.len();
+        assert_eq!(checked, whole.then_some(n));
+    }
+}
+
+/// Guest side of the ABI: the SDK runtime reading the host's request
+/// batches, init records and item chunks.
+pub mod abi_requests {
+    use std::cell::RefCell;
+    use wasmcached_sdk::abi::{self, Init, Item, Request};
+    use wasmcached_sdk::guest::Runtime;
+    use wasmcached_sdk::{Config, LoadError, Plugin, Responder, Response, Status};
+
+    /// Answers every request with a hit echoing its key and value.
+    struct Echo {
+        loaded: u32,
+    }
+
+    impl Plugin for Echo {
+        fn init(_config: &Config) -> Result<Self, String> {
+            Ok(Echo { loaded: 0 })
+        }
+
+        fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>) {
+            match req.op() {
+                Some(_) => out.respond(&Response {
+                    status: Status::Hit as u8,
+                    key: req.key,
+                    value: req.value,
+                    client_flags: req.client_flags,
+                    exptime: req.exptime,
+                    cas: req.cas,
+                    ..Default::default()
+                }),
+                None => out.error("unknown op"),
+            }
+        }
+
+        fn load(&mut self, item: &Item<'_>) -> Result<(), LoadError> {
+            assert!(item.encoded_len() >= abi::ITEM_HEADER);
+            self.loaded += 1;
+            Ok(())
+        }
+    }
+
+    thread_local! {
+        static RT: RefCell<Runtime<Echo>> = RefCell::new(started());
+    }
+
+    fn write(rt: &mut Runtime<Echo>, bytes: &[u8]) -> bool {
+        let p = rt.input(bytes.len());
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: `input` returns a buffer of at least `bytes.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        true
+    }
+
+    fn started() -> Runtime<Echo> {
+        let mut rt = Runtime::default();
+        let mut init = Vec::new();
+        Init {
+            abi_version: abi::ABI_VERSION,
+            shard_count: 1,
+            memory_budget: 1 << 20,
+            max_item_size: 1 << 20,
+            ..Default::default()
+        }
+        .encode(&mut init);
+        assert!(write(&mut rt, &init));
+        assert_eq!(rt.init(init.len()), 0);
+        rt
+    }
+
+    /// The same bytes as a request batch, an item chunk and an init record,
+    /// decoded directly and by the runtime (`wmc_batch`, `wmc_load`).
+    pub fn run(data: &[u8]) {
+        requests(data);
+        items(data);
+        if let Some(init) = Init::decode(data) {
+            let mut out = Vec::new();
+            init.encode(&mut out);
+            // Byte 32..36 is reserved: encoded as 0.
+            let mut orig = data[..init.encoded_len()].to_vec();
+            orig[32..36].fill(0);
+            assert_eq!(out, orig);
+        }
+        // The runtime reserves room for the announced number of answers
+        // (`try_reserve`, which a wasm guest's 4 GiB memory refuses); keep
+        // the harness clear of allocations the fuzzer counts as leaks/OOMs.
+        if data.len() >= abi::BATCH_HEADER && abi::batch_count(data) > 1 << 16 {
+            return;
+        }
+        RT.with(|rt| {
+            let mut rt = rt.borrow_mut();
+            if !write(&mut rt, data) {
+                return;
+            }
+            let out = rt.batch(data.len());
+            host_reads(out, data);
+            if !write(&mut rt, data) {
+                return;
+            }
+            let status = rt.load(data.len());
+            let well_formed = abi::items(data).is_some_and(|mut it| it.all(|i| i.is_some()));
+            if well_formed {
+                assert_eq!(status, abi::load_status::OK);
+            } else {
+                assert_eq!(status, abi::load_status::MALFORMED);
+            }
+        });
+    }
+
+    /// The runtime's answer always passes the host's `check_responses` for
+    /// the count the host announced, when the batch was well formed.
+    fn host_reads(out: &[u8], batch: &[u8]) {
+        let resps: Vec<_> = abi::responses(out).expect("batch header").collect();
+        assert!(resps
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.status().is_some())));
+        assert_eq!(resps.len() as u32, abi::batch_count(out));
+        let Some(reqs) = abi::requests(batch) else {
+            assert!(resps.is_empty());
+            return;
+        };
+        let reqs: Vec<_> = reqs.collect();
+        assert_eq!(resps.len(), reqs.len());
+        for (q, r) in reqs.iter().zip(&resps) {
+            let r = r.as_ref().unwrap();
+            match q {
+                Some(q) if q.op().is_some() => {
+                    assert_eq!((r.key, r.value), (q.key, q.value));
+                }
+                _ => assert_eq!(r.status(), Some(Status::Error)),
+            }
+        }
+    }
+
+    fn requests(data: &[u8]) {
+        let Some(recs) = abi::requests(data) else {
+            assert!(data.len() < abi::BATCH_HEADER);
+            return;
+        };
+        let mut off = abi::BATCH_HEADER;
+        for r in recs {
+            let Some(r) = r else { break };
+            let len = r.encoded_len();
+            let mut out = Vec::new();
+            r.encode(&mut out);
+            // Byte 1 is reserved: encoded as 0.
+            let mut orig = data[off..off + len].to_vec();
+            orig[1] = 0;
+            assert_eq!(out, orig);
+            assert_eq!(Request::decode(&out), Some((r, len)));
+            off += len;
+        }
+    }
+
+    fn items(data: &[u8]) {
+        let Some(recs) = abi::items(data) else {
+            return;
+        };
+        let mut off = abi::BATCH_HEADER;
+        for it in recs {
+            let Some(it) = it else { break };
+            off += it.encoded_len();
+            assert!(off <= data.len());
+        }
+    }
+}

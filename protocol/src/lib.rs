@@ -1,0 +1,20 @@
+//! The parsers of everything wasmcached reads from the network, kept pure (no
+//! I/O, no clock, `std` only) so they can be unit-tested, property-tested and
+//! fuzzed without building the host and its Wasm runtime (see `fuzz/` and
+//! docs/fuzzing.md).
+//!
+//! - [`text`]: the memcached text protocol parser.
+//! - [`meta`]: the meta protocol parser (`mg ms md ma mn me`).
+//! - [`binary`]: the binary protocol parser.
+//! - [`udp`]: the 8-byte UDP frame header.
+//!
+//! The host re-exports these as `crate::proto::{text, meta, binary}`.
+
+pub mod binary;
+#[cfg(test)]
+mod fuzz_regressions;
+pub mod meta;
+pub mod text;
+#[cfg(test)]
+mod text_props;
+pub mod udp;
