@@ -20,8 +20,13 @@ const RBUF_INITIAL: usize = 16 * 1024;
 /// Buffered replies beyond which the connection stops parsing new commands
 /// until the client reads (back-pressure, like memcached's conn_mwrite).
 pub const WRITE_HIGH_WATER: usize = 1024 * 1024;
-/// Waiting slots beyond which the connection stops parsing new commands.
-pub const MAX_SLOTS: usize = 4096;
+/// Slots beyond which the connection stops parsing new commands. Answers
+/// from other workers' shards arrive after the parse loop has moved on, so
+/// the write buffer alone cannot hold a client that pipelines without
+/// reading: this bounds what can be in flight to MAX_SLOTS answers (of at
+/// most `-I` each) per connection. 64 keeps batches full for any client
+/// that reads its answers.
+pub const MAX_SLOTS: usize = 64;
 
 /// A client socket: TCP, or a unix domain socket where the OS has them.
 pub enum Stream {
@@ -30,6 +35,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// One UDP request: replies go back to its sender, framed.
     Udp(UdpPeer),
+    /// TCP with TLS (`-Z`).
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 /// memcached's UDP_MAX_PAYLOAD_SIZE: one reply datagram, frame header included.
@@ -76,6 +83,10 @@ impl Stream {
             #[cfg(unix)]
             Stream::Unix(s) => s.set_nonblocking(true),
             Stream::Udp(_) => Ok(()),
+            Stream::Tls(t) => {
+                t.sock.set_nodelay(true)?;
+                t.sock.set_nonblocking(true)
+            }
         }
     }
 
@@ -86,6 +97,16 @@ impl Stream {
     /// memcached's `stats conns` address form (`tcp:1.2.3.4:5`, `unix:/path`).
     pub fn describe(&self) -> (String, String) {
         match self {
+            Stream::Tls(t) => (
+                t.sock
+                    .peer_addr()
+                    .map(|a| format!("tcp:{a}"))
+                    .unwrap_or_default(),
+                t.sock
+                    .local_addr()
+                    .map(|a| format!("tcp:{a}"))
+                    .unwrap_or_default(),
+            ),
             Stream::Tcp(s) => (
                 s.peer_addr()
                     .map(|a| format!("tcp:{a}"))
@@ -121,6 +142,7 @@ impl Read for Stream {
             Stream::Unix(s) => s.read(buf),
             // A UDP request's bytes are put into the read buffer when it arrives.
             Stream::Udp(_) => Ok(0),
+            Stream::Tls(t) => t.read(buf),
         }
     }
 }
@@ -135,6 +157,7 @@ impl Write for Stream {
                 u.send_framed(buf);
                 Ok(buf.len())
             }
+            Stream::Tls(t) => t.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -294,7 +317,27 @@ impl<R> Conn<R> {
             Ok(0) => Ok(ReadOutcome::Eof),
             Ok(n) => {
                 self.rend += n;
-                Ok(ReadOutcome::Data(n))
+                // TLS may hold more decrypted input than fitted; take it all
+                // now: no readiness event will announce it.
+                let mut total = n;
+                while let Stream::Tls(t) = &mut self.stream {
+                    let more = t.plaintext_pending();
+                    if more == 0 {
+                        break;
+                    }
+                    if self.rbuf.len() < self.rend + more {
+                        self.rbuf.resize(self.rend + more, 0);
+                    }
+                    match t.read(&mut self.rbuf[self.rend..]) {
+                        Ok(0) => break,
+                        Ok(m) => {
+                            self.rend += m;
+                            total += m;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Ok(ReadOutcome::Data(total))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::WouldBlock),
@@ -330,6 +373,9 @@ impl<R> Conn<R> {
                 Err(e) => return Err(e),
             }
         }
+        if let Stream::Tls(t) = &mut self.stream {
+            t.flush_tls()?;
+        }
         if self.wpos == self.wbuf.len() {
             self.wpos = 0;
             self.wbuf.clear();
@@ -346,7 +392,7 @@ impl<R> Conn<R> {
     }
 
     pub fn has_unwritten(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || matches!(&self.stream, Stream::Tls(t) if t.wants_write())
     }
 
     /// True while more input should not be parsed: too much reply data is queued.

@@ -10,6 +10,7 @@
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
 //! - [`plugin_check`]: `wasmcached plugin check`, a plugin conformance kit.
 //! - [`reload`]: hot plugin reload (SIGHUP, `plugin reload`).
+//! - [`tls`]: `-Z` TLS with rustls (memcached's ssl_* options).
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
 //! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
 //! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
@@ -31,4 +32,5 @@ pub mod settings;
 pub mod signals;
 pub mod stats;
 pub mod timer;
+pub mod tls;
 pub mod worker;

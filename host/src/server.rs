@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 enum Listener {
-    Tcp(TcpListener),
+    /// A TCP listener; `true`: its connections speak TLS (`-Z`).
+    Tcp(TcpListener, bool),
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
 }
@@ -26,7 +27,7 @@ enum Listener {
 impl Listener {
     fn accept(&self) -> io::Result<Stream> {
         match self {
-            Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            Listener::Tcp(l, _) => l.accept().map(|(s, _)| Stream::Tcp(s)),
             #[cfg(unix)]
             Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
         }
@@ -65,7 +66,11 @@ impl Server {
             })?;
         }
         let faults = Arc::new(FaultStats::default());
-        let shared = Arc::new(Shared::new(settings, faults.clone()));
+        let tls = match &settings.tls {
+            Some(t) => Some(crate::tls::TlsContext::new(t.clone())?),
+            None => None,
+        };
+        let shared = Arc::new(Shared::new(settings, faults.clone(), tls));
         let s = &shared.settings;
 
         let mut shards: Vec<Vec<Shard>> = (0..s.threads).map(|_| Vec::new()).collect();
@@ -121,7 +126,7 @@ impl Server {
         for (i, l) in listeners.iter().enumerate() {
             register_listener(&shared, l);
             match l {
-                Listener::Tcp(t) => base.register(t, i, Interest::READ)?,
+                Listener::Tcp(t, _) => base.register(t, i, Interest::READ)?,
                 #[cfg(unix)]
                 Listener::Unix(u, _) => base.register(u, i, Interest::READ)?,
             }
@@ -141,7 +146,7 @@ impl Server {
         self.listeners
             .iter()
             .filter_map(|l| match l {
-                Listener::Tcp(t) => t.local_addr().ok(),
+                Listener::Tcp(t, _) => t.local_addr().ok(),
                 #[cfg(unix)]
                 Listener::Unix(..) => None,
             })
@@ -163,7 +168,7 @@ impl Server {
                 self.accept_all(i);
                 if rearm {
                     match &self.listeners[i] {
-                        Listener::Tcp(t) => self.base.modify(t, i, Interest::READ)?,
+                        Listener::Tcp(t, _) => self.base.modify(t, i, Interest::READ)?,
                         #[cfg(unix)]
                         Listener::Unix(u, _) => self.base.modify(u, i, Interest::READ)?,
                     }
@@ -209,6 +214,18 @@ impl Server {
                 let _ = stream.write(b"ERROR Too many open connections\r\n");
                 continue;
             }
+            let stream = match (stream, &self.listeners[i], &self.shared.tls) {
+                (Stream::Tcp(s), Listener::Tcp(_, true), Some(tls)) => match tls.accept(s) {
+                    Ok(t) => Stream::Tls(Box::new(t)),
+                    Err(e) => {
+                        if self.shared.verbose() > 0 {
+                            eprintln!("TLS session: {e}");
+                        }
+                        continue;
+                    }
+                },
+                (stream, _, _) => stream,
+            };
             conns.curr_connections.fetch_add(1, Ordering::Relaxed);
             let workers = self.shared.workers.get().expect("workers started");
             let w = self.next_worker % workers.len();
@@ -224,7 +241,7 @@ impl Server {
     fn stop(&mut self) {
         for l in self.listeners.drain(..) {
             match &l {
-                Listener::Tcp(t) => {
+                Listener::Tcp(t, _) => {
                     let _ = self.base.deregister(t);
                 }
                 #[cfg(unix)]
@@ -277,7 +294,7 @@ impl Server {
 /// Lists a listening socket in `stats conns`, as memcached does.
 fn register_listener(shared: &Shared, l: &Listener) {
     let addr = match l {
-        Listener::Tcp(t) => t
+        Listener::Tcp(t, _) => t
             .local_addr()
             .map(|a| format!("tcp:{a}"))
             .unwrap_or_default(),
@@ -328,11 +345,16 @@ fn bind(s: &Settings) -> Result<Vec<Listener>> {
     };
     let mut out = Vec::new();
     for h in &hosts {
+        // memcached's `notls:` prefix: a plain listener beside TLS ones.
+        let (plain, h) = match h.strip_prefix("notls:") {
+            Some(rest) => (true, rest),
+            None => (false, h.as_str()),
+        };
         for addr in resolve(h, s.port)? {
             let l = TcpListener::bind(addr)
                 .with_context(|| format!("failed to listen on TCP port {}", addr))?;
             l.set_nonblocking(true)?;
-            out.push(Listener::Tcp(l));
+            out.push(Listener::Tcp(l, s.tls.is_some() && !plain));
         }
     }
     Ok(out)
@@ -351,12 +373,13 @@ fn bind_udp(s: &Settings) -> Result<Vec<Arc<UdpSocket>>> {
     };
     let mut out = Vec::new();
     for h in &hosts {
+        let h = h.strip_prefix("notls:").unwrap_or(h);
         // An address given with its own port keeps it for TCP; UDP uses -U.
         let host = match h.rsplit_once(':') {
             Some((host, port)) if h.matches(':').count() == 1 && port.parse::<u16>().is_ok() => {
                 host
             }
-            _ => h.as_str(),
+            _ => h,
         };
         for addr in resolve(host, s.udp_port)? {
             let sock = UdpSocket::bind(addr)

@@ -18,7 +18,7 @@ pub const MAX_SHARD_BUDGET: u64 = 1 << 30;
     name = "wasmcached",
     version,
     about = "wasmcached: a memcached-compatible cache whose storage engine is a WebAssembly plugin",
-    after_help = "Flags have memcached's meanings. Extra -o options: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N (per guest call, default 1000)."
+    after_help = "Flags have memcached's meanings. Extra -o options: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N (per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on)."
 )]
 struct Cli {
     /// TCP port to listen on (0 = off)
@@ -128,6 +128,9 @@ struct Cli {
     /// Comma-separated list of extended options, e.g. idle_timeout=600
     #[arg(short = 'o', long = "extended", value_name = "opts", action = ArgAction::Append)]
     extended: Vec<String>,
+    /// Enable TLS on TCP listeners (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N,ssl_min_version=tlsv1.2|tlsv1.3]; `-l notls:ADDR` stays plain)
+    #[arg(short = 'Z', long = "enable-ssl")]
+    enable_ssl: bool,
     /// Storage plugin (.wasm or .wat) to use instead of the embedded default store
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     plugin: Option<PathBuf>,
@@ -165,6 +168,11 @@ pub struct Settings {
     pub plugin: Option<PathBuf>,
     pub plugin_config: String,
     pub plugin_deadline: Duration,
+    /// `-Z` and its `-o ssl_*` options.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// `-o plugin_cache=off`: compile the plugin on every start instead of
+    /// keeping its compiled code on disk (host/src/plugin.rs, `CodeCache`).
+    pub plugin_cache: bool,
     /// `-B`: which protocols connections speak.
     pub protocol: BindProtocol,
     /// `-S`: binary SASL (PLAIN) required.
@@ -343,6 +351,8 @@ impl Settings {
         let mut idle_timeout = 0;
         let mut shards = None;
         let mut plugin_deadline = Duration::from_millis(1000);
+        let mut plugin_cache = true;
+        let mut ssl_opts: Vec<(String, String)> = Vec::new();
         for opt in cli.extended.iter().flat_map(|o| o.split(',')) {
             let opt = opt.trim();
             if opt.is_empty() {
@@ -369,9 +379,33 @@ impl Settings {
                     }
                     plugin_deadline = Duration::from_millis(n)
                 }
+                "plugin_cache" => {
+                    plugin_cache = match v {
+                        "on" | "yes" | "true" | "1" => true,
+                        "off" | "no" | "false" | "0" => false,
+                        _ => bail!("plugin_cache must be on or off"),
+                    }
+                }
+                "ssl_chain_cert" | "ssl_key" | "ssl_ca_cert" | "ssl_verify_mode"
+                | "ssl_min_version" => ssl_opts.push((k.to_string(), v.to_string())),
+                // memcached's: PEM is the only key format; rustls picks its own
+                // (modern) cipher suites and session cache.
+                "ssl_keyformat" if v == "0" || v.eq_ignore_ascii_case("pem") => {}
+                "ssl_keyformat" => bail!("ssl_keyformat: only PEM (0) keys are supported"),
+                "ssl_ciphers" | "ssl_session_cache" => {
+                    eprintln!("wasmcached: -o {k} is accepted and ignored: rustls chooses its cipher suites and session cache")
+                }
                 _ => bail!("Illegal suboption \"{opt}\""),
             }
         }
+        let tls = if cli.enable_ssl {
+            Some(crate::tls::TlsSettings::from_options(&ssl_opts)?)
+        } else {
+            if let Some((k, _)) = ssl_opts.first() {
+                bail!("-o {k} needs -Z (TLS is off)");
+            }
+            None
+        };
         let min_shards = maxbytes.div_ceil(MAX_SHARD_BUDGET) as usize;
         let shards = shards.unwrap_or(cli.threads).max(min_shards);
         let listen = cli
@@ -412,6 +446,8 @@ impl Settings {
             plugin: cli.plugin,
             plugin_config: cli.plugin_config,
             plugin_deadline,
+            plugin_cache,
+            tls,
         })
     }
 
@@ -450,6 +486,19 @@ mod tests {
         assert_eq!(s.reqs_per_event, 20);
         assert!(s.use_cas && s.evict_to_free && s.flush_enabled && !s.shutdown_command);
         assert_eq!(s.shards, 4);
+        assert!(s.plugin_cache);
+    }
+
+    #[test]
+    fn plugin_cache_option() {
+        assert!(!parse(&["-o", "plugin_cache=off"]).unwrap().plugin_cache);
+        assert!(parse(&["-o", "plugin_cache=on"]).unwrap().plugin_cache);
+        assert!(
+            !parse(&["-o", "idle_timeout=5,plugin_cache=no"])
+                .unwrap()
+                .plugin_cache
+        );
+        assert!(parse(&["-o", "plugin_cache=maybe"]).is_err());
     }
 
     #[test]

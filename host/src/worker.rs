@@ -70,6 +70,8 @@ pub struct Shared {
     pub workers: OnceLock<Vec<WorkerHandle>>,
     pub main_waker: OnceLock<Waker>,
     pub stopping: AtomicBool,
+    /// `-Z`: TLS for TCP connections (certificates reloadable).
+    pub tls: Option<crate::tls::TlsContext>,
     /// Workers that have finished every connection after `Msg::Drain`.
     pub drained: AtomicUsize,
     /// Connections by id, for `stats conns` (touched only on open/close).
@@ -78,7 +80,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: Settings, faults: Arc<FaultStats>) -> Shared {
+    pub fn new(
+        settings: Settings,
+        faults: Arc<FaultStats>,
+        tls: Option<crate::tls::TlsContext>,
+    ) -> Shared {
         let router = Router::new(settings.shards, settings.threads);
         Shared {
             threads: (0..settings.threads)
@@ -92,6 +98,7 @@ impl Shared {
             workers: OnceLock::new(),
             main_waker: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            tls,
             drained: AtomicUsize::new(0),
             conn_registry: Mutex::new(BTreeMap::new()),
             next_conn_id: AtomicU64::new(1),
@@ -830,6 +837,7 @@ impl Worker {
         let key = idx as usize;
         let registered = match &conn.stream {
             Stream::Tcp(s) => self.base.register(s, key, Interest::READ),
+            Stream::Tls(t) => self.base.register(&t.sock, key, Interest::READ),
             #[cfg(unix)]
             Stream::Unix(s) => self.base.register(s, key, Interest::READ),
             Stream::Udp(_) => Err(std::io::ErrorKind::Unsupported.into()),
@@ -869,6 +877,7 @@ impl Worker {
         };
         let _ = match &conn.stream {
             Stream::Tcp(s) => self.base.deregister(s),
+            Stream::Tls(t) => self.base.deregister(&t.sock),
             #[cfg(unix)]
             Stream::Unix(s) => self.base.deregister(s),
             Stream::Udp(_) => {
@@ -989,6 +998,7 @@ impl Worker {
                 conn.interest = want;
                 let r = match &conn.stream {
                     Stream::Tcp(s) => self.base.modify(s, idx as usize, want),
+                    Stream::Tls(t) => self.base.modify(&t.sock, idx as usize, want),
                     #[cfg(unix)]
                     Stream::Unix(s) => self.base.modify(s, idx as usize, want),
                     Stream::Udp(_) => Ok(()),
