@@ -143,15 +143,18 @@ else
 fi
 
 # ---------------------------------------------------------------- tests
-# Three parts, all run even when one fails:
-#   linux    the native suite: cargo test --workspace --release
+# The parts, all run even when one fails:
+#   linux    the native suite: cargo test --workspace --release, except the
+#            5-minute soak, which then runs in the background (part soak)
+#            while the next parts build
 #   windows  the Windows build's tests under Wine (scripts/test-windows.sh)
 #   check    macOS and FreeBSD type-checks (scripts/check-platforms.sh)
-# WASMCACHED_TEST_PARTS (default "linux windows check") picks some of them.
-parts=${WASMCACHED_TEST_PARTS:-linux windows check}
+#   fuzz     every cargo-fuzz target for 10 s (scripts/fuzz.sh)
+# WASMCACHED_TEST_PARTS (default "linux windows check fuzz") picks some.
+parts=${WASMCACHED_TEST_PARTS:-linux windows check fuzz}
+soak_test=churn_keeps_memory_and_fds_bounded
 status=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 results=()
 run_part() {
   local name=$1; shift
@@ -161,14 +164,40 @@ run_part() {
   results+=("$name: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - start)) s")
   [ "$rc" = 0 ] || status=$rc
 }
+# cargo test's own arguments, then the test binaries' (after `--`), with
+# the soak left out of the linux part.
+cargo_args=() bin_args=() seen_dashes=0
+for a in "$@"; do
+  if [ "$seen_dashes" = 0 ] && [ "$a" = -- ]; then seen_dashes=1; continue; fi
+  if [ "$seen_dashes" = 0 ]; then cargo_args+=("$a"); else bin_args+=("$a"); fi
+done
+soak_pid=
+soak_log=$(mktemp)
+trap 'rm -f "$log" "$soak_log"' EXIT
 for part in $parts; do
   case "$part" in
-    linux) run_part linux cargo test --workspace --release --no-fail-fast "$@" ;;
+    linux)
+      run_part linux cargo test --workspace --release --no-fail-fast "${cargo_args[@]}" \
+        -- --skip "$soak_test" "${bin_args[@]}"
+      say "[soak] cargo test --release -p wasmcached --test soak (in the background)"
+      soak_start=$SECONDS
+      cargo test --release -p wasmcached --test soak "${cargo_args[@]}" -- "${bin_args[@]}" \
+        >"$soak_log" 2>&1 &
+      soak_pid=$!
+      ;;
     windows) run_part windows ./scripts/test-windows.sh "$@" ;;
     check) run_part check ./scripts/check-platforms.sh ;;
-    *) say "unknown part $part (linux, windows, check)"; exit 2 ;;
+    fuzz) run_part fuzz ./scripts/fuzz.sh 10 ;;
+    *) say "unknown part $part (linux, windows, check, fuzz)"; exit 2 ;;
   esac
 done
+if [ -n "$soak_pid" ]; then
+  rc=0
+  wait "$soak_pid" || rc=$?
+  cat "$soak_log" | tee -a "$log"
+  results+=("soak: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - soak_start)) s")
+  [ "$rc" = 0 ] || status=$rc
+fi
 for r in "${results[@]}"; do say "$r"; done
 # One closing line for the whole suite: cargo prints a summary per test
 # binary (the last ones are empty doc-test runs), so add them up.

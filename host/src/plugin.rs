@@ -47,6 +47,13 @@ fn engine() -> Result<Engine> {
             let mut config = Config::new();
             config.epoch_interruption(true);
             config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+            // WASMCACHED_PERFMAP=1: write /tmp/perf-PID.map, so that perf
+            // (or a callgrind profile, by address) can name guest functions
+            // (docs/performance.md).
+            #[cfg(unix)]
+            if std::env::var_os("WASMCACHED_PERFMAP").is_some_and(|v| v == "1") {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             Engine::new(&config).map_err(|e| format!("{e:#}"))
         })
         .clone()
@@ -94,8 +101,10 @@ impl Plugin {
     /// Compiles `bytes` (a .wasm, or .wat text) and checks its exports.
     pub fn new(bytes: &[u8], name: &str) -> Result<Plugin> {
         let engine = engine()?;
-        let module = Module::new(&engine, bytes)
-            .map_err(|e| anyhow!("{name}: not a valid Wasm module: {e}"))?;
+        let module = match code_cache() {
+            Some(cache) => cache.module(&engine, bytes, name)?,
+            None => compile(&engine, bytes, name)?,
+        };
         check_exports(&module).with_context(|| format!("{name}: not a wasmcached plugin"))?;
 
         let mut linker: Linker<ShardCtx> = Linker::new(&engine);
@@ -166,6 +175,246 @@ impl Plugin {
     }
 }
 
+fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+    Module::new(engine, bytes).map_err(|e| anyhow!("{name}: not a valid Wasm module: {e}"))
+}
+
+// ------------------------------------------------------------ code cache
+//
+// Compiling the default store with Cranelift takes tens to hundreds of
+// milliseconds (more on a loaded machine), on every start and every reload.
+// The compiled code is kept on disk instead, one file per (plugin bytes,
+// engine) pair, and deserialized on the next start (a few milliseconds).
+
+/// The on-disk cache of compiled plugin code (`-o plugin_cache=off`
+/// disables it). Not configured (unit tests, `plugin check`): no cache.
+static CODE_CACHE: OnceLock<CodeCache> = OnceLock::new();
+
+/// Turns the code cache on (in the directory [`CodeCache::default_dir`]
+/// picks) or off for this process; the first call wins. `verbose` >= 2 logs
+/// cache hits, misses and replacements.
+pub fn configure_code_cache(enabled: bool, verbose: u8) {
+    let dir = if enabled {
+        CodeCache::default_dir()
+    } else {
+        None
+    };
+    let _ = CODE_CACHE.set(CodeCache { dir, verbose });
+}
+
+fn code_cache() -> Option<&'static CodeCache> {
+    CODE_CACHE.get().filter(|c| c.dir.is_some())
+}
+
+/// Where compiled plugin code is kept, and how loudly.
+pub struct CodeCache {
+    dir: Option<std::path::PathBuf>,
+    verbose: u8,
+}
+
+/// What a cache file starts with: magic and format version, then the
+/// 128-bit checksum of the rest, then wasmtime's serialized module.
+const CACHE_MAGIC: &[u8; 16] = b"wasmcached-code1";
+const CACHE_HEADER: usize = CACHE_MAGIC.len() + 16;
+
+/// A stable 128-bit hash (two independent 64-bit lanes of FNV-1a-style
+/// multiply-xor over 8-byte words, each finished with murmur3's fmix64). Not
+/// a defence against someone who can write to the cache directory (they can
+/// write a matching checksum, or replace the binary); it catches truncated,
+/// torn and bit-flipped files, and keys files by content.
+fn hash128(parts: &[&[u8]]) -> [u8; 16] {
+    fn fmix(mut k: u64) -> u64 {
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^ (k >> 33)
+    }
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for part in parts {
+        a = (a ^ part.len() as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        b = (b ^ part.len() as u64).wrapping_mul(0x9e37_79b1_85eb_ca87);
+        let mut words = part.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            a = (a ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+            b = (b ^ w.rotate_left(17)).wrapping_mul(0x9e37_79b1_85eb_ca87);
+        }
+        for &byte in words.remainder() {
+            a = (a ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            b = (b ^ u64::from(byte)).wrapping_mul(0x9e37_79b1_85eb_ca87);
+        }
+    }
+    let (a, b) = (fmix(a ^ b.rotate_left(32)), fmix(b ^ a));
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.to_le_bytes());
+    out[8..].copy_from_slice(&b.to_le_bytes());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CodeCache {
+    /// `$WASMCACHED_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmcached`, else
+    /// `~/.cache/wasmcached` (Windows: `%LOCALAPPDATA%\wasmcached`). Relative
+    /// XDG/LOCALAPPDATA values are ignored, as the XDG spec says.
+    pub fn default_dir() -> Option<std::path::PathBuf> {
+        use std::path::PathBuf;
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(d) = var("WASMCACHED_CACHE_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+        if cfg!(windows) {
+            return var("LOCALAPPDATA")
+                .and_then(absolute)
+                .map(|p| p.join("wasmcached"));
+        }
+        if let Some(p) = var("XDG_CACHE_HOME").and_then(absolute) {
+            return Some(p.join("wasmcached"));
+        }
+        var("HOME")
+            .and_then(absolute)
+            .map(|p| p.join(".cache").join("wasmcached"))
+    }
+
+    /// The cache file for `bytes` compiled by `engine`: keyed by the plugin
+    /// bytes and wasmtime's compatibility hash of the engine's settings (a
+    /// different wasmtime version or configuration gets another file).
+    pub fn path_for(dir: &Path, engine: &Engine, bytes: &[u8]) -> std::path::PathBuf {
+        use std::hash::{Hash, Hasher};
+        // `precompile_compatibility_hash` only offers `Hash`: collect what it
+        // feeds a hasher, then hash that with the stable hash above.
+        #[derive(Default)]
+        struct Collect(Vec<u8>);
+        impl Hasher for Collect {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.extend_from_slice(bytes);
+            }
+        }
+        let mut compat = Collect::default();
+        engine.precompile_compatibility_hash().hash(&mut compat);
+        let key = hash128(&[CACHE_MAGIC, &compat.0, bytes]);
+        dir.join(format!("{}.cwasm", hex(&key)))
+    }
+
+    fn log(&self, msg: std::fmt::Arguments<'_>) {
+        if self.verbose >= 2 {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// The module for `bytes`: from the cache file when it is intact and
+    /// compatible, else compiled (and the file written or replaced). Any
+    /// cache trouble only costs the compile.
+    fn module(&self, engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+        let Some(dir) = self.dir.as_deref() else {
+            return compile(engine, bytes, name);
+        };
+        let path = CodeCache::path_for(dir, engine, bytes);
+        match std::fs::read(&path) {
+            Ok(file) => match verified_payload(&file) {
+                Some(payload) => {
+                    // SAFETY: `Module::deserialize` trusts its input to be
+                    // code wasmtime serialized; running anything else is
+                    // undefined behaviour. The payload comes from a file in
+                    // our own cache directory, named by a hash of these
+                    // plugin bytes and of this engine's compatibility hash,
+                    // that this function wrote (atomically, temp file +
+                    // rename) from `Module::serialize` of exactly these
+                    // bytes; its checksum has just been verified over the
+                    // very bytes handed to wasmtime (no second read of the
+                    // file), and wasmtime checks its own header (version,
+                    // target, engine flags) and refuses a mismatch, which
+                    // is then recompiled below. A directory writable by
+                    // someone else is as trusted as the binary itself.
+                    match unsafe { Module::deserialize(engine, payload) } {
+                        Ok(m) => {
+                            self.log(format_args!(
+                                "{name}: plugin code loaded from cache {}",
+                                path.display()
+                            ));
+                            return Ok(m);
+                        }
+                        Err(e) => self.log(format_args!(
+                            "{name}: cache file {} is not usable ({e}); recompiling",
+                            path.display()
+                        )),
+                    }
+                }
+                None => self.log(format_args!(
+                    "{name}: cache file {} is corrupt (bad header or checksum); recompiling",
+                    path.display()
+                )),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.log(format_args!(
+                "{name}: no cached plugin code at {}; compiling",
+                path.display()
+            )),
+            Err(e) => self.log(format_args!(
+                "{name}: cannot read cache file {} ({e}); compiling",
+                path.display()
+            )),
+        }
+        let module = compile(engine, bytes, name)?;
+        match write_cache_file(&path, &module) {
+            Ok(()) => self.log(format_args!(
+                "{name}: plugin code cached at {}",
+                path.display()
+            )),
+            Err(e) => self.log(format_args!(
+                "{name}: cannot write plugin code cache {}: {e:#}",
+                path.display()
+            )),
+        }
+        Ok(module)
+    }
+}
+
+/// The serialized module inside a cache file, if magic and checksum match.
+fn verified_payload(file: &[u8]) -> Option<&[u8]> {
+    let (header, payload) = file.split_at_checked(CACHE_HEADER)?;
+    let (magic, sum) = header.split_at(CACHE_MAGIC.len());
+    (magic == CACHE_MAGIC && sum == hash128(&[payload])).then_some(payload)
+}
+
+/// Writes `module`'s code to `path` atomically: a unique temp file in the
+/// same directory, renamed over the old file (readers see the old or the new
+/// file, never half of one; two servers racing both write whole files).
+fn write_cache_file(path: &Path, module: &Module) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().context("cache path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let payload = module.serialize()?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = path.with_extension(format!("tmp.{}.{nanos}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(CACHE_MAGIC)?;
+        f.write_all(&hash128(&[&payload]))?;
+        f.write_all(&payload)?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 fn check_exports(module: &Module) -> Result<()> {
     use wasmtime::ExternType;
     let has = |name: &str| module.get_export(name);
@@ -207,6 +456,105 @@ pub struct FaultStats {
     /// Hot reloads done / refused (host/src/reload.rs).
     pub plugin_reloads: AtomicU64,
     pub plugin_reload_failures: AtomicU64,
+    /// Re-instantiations after a fault that failed themselves (the fresh
+    /// instance trapped or refused in `wmc_init`); each counts as a fault
+    /// towards the crash-loop back-off.
+    pub plugin_restart_failures: AtomicU64,
+    /// Times a shard entered crash-loop back-off (see [`CrashLoop`]).
+    pub plugin_backoffs: AtomicU64,
+    /// Shards backing off right now (a gauge).
+    pub plugin_shards_backing_off: AtomicU64,
+}
+
+/// Crash-loop back-off: a shard with [`CRASH_LOOP_FAULTS`] faults within
+/// [`CRASH_LOOP_WINDOW`] stops being re-instantiated for a while; meanwhile
+/// its commands are answered `SERVER_ERROR plugin shard N is backing off
+/// after repeated faults` without calling the guest. The first back-off lasts
+/// [`BACKOFF_FIRST`], each one that follows within [`BACKOFF_MAX`] of the
+/// previous one's end lasts twice as long, up to [`BACKOFF_MAX`].
+pub const CRASH_LOOP_FAULTS: usize = 5;
+pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
+pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// One shard's fault history, for the crash-loop back-off.
+///
+/// After a back-off ends the shard gets one fresh instance and is on
+/// probation for [`CRASH_LOOP_WINDOW`]: a fault then (including a failed
+/// re-instantiation) backs off again at once, for twice as long. A shard
+/// that has not backed off for [`BACKOFF_MAX`] starts over at
+/// [`BACKOFF_FIRST`].
+#[derive(Debug, Default)]
+struct CrashLoop {
+    /// Faults within the last [`CRASH_LOOP_WINDOW`] (at most
+    /// [`CRASH_LOOP_FAULTS`]: cleared when a back-off starts).
+    recent: std::collections::VecDeque<std::time::Instant>,
+    /// While backing off: when the shard may be re-instantiated.
+    until: Option<std::time::Instant>,
+    /// A fault before this instant backs off again at once.
+    probation_until: Option<std::time::Instant>,
+    /// When the last back-off ended.
+    last_ended: Option<std::time::Instant>,
+    /// Back-offs in a row (the next lasts `BACKOFF_FIRST * 2^streak`).
+    streak: u32,
+}
+
+/// Why and for how long a shard backs off.
+#[derive(Debug, PartialEq, Eq)]
+struct BackOff {
+    /// Faults counted (within `span`); 0 for a fault on probation.
+    faults: usize,
+    span: Duration,
+    length: Duration,
+}
+
+impl CrashLoop {
+    /// Records a fault at `now`; returns the back-off it starts, if any.
+    fn record(&mut self, now: std::time::Instant) -> Option<BackOff> {
+        self.recent.push_back(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > CRASH_LOOP_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        let on_probation = self.probation_until.is_some_and(|t| now < t);
+        if self.recent.len() < CRASH_LOOP_FAULTS && !on_probation {
+            return None;
+        }
+        if self
+            .last_ended
+            .is_some_and(|t| now.saturating_duration_since(t) > BACKOFF_MAX)
+        {
+            self.streak = 0;
+        }
+        let length = BACKOFF_FIRST
+            .saturating_mul(1u32 << self.streak.min(16))
+            .min(BACKOFF_MAX);
+        self.streak = self.streak.saturating_add(1);
+        let first = self.recent.front().copied().unwrap_or(now);
+        let b = BackOff {
+            faults: if self.recent.len() >= CRASH_LOOP_FAULTS {
+                self.recent.len()
+            } else {
+                0
+            },
+            span: now.saturating_duration_since(first),
+            length,
+        };
+        self.recent.clear();
+        self.probation_until = None;
+        self.until = Some(now + length);
+        Some(b)
+    }
+
+    /// Ends a back-off at `now`: the shard may be re-instantiated, on probation.
+    fn end(&mut self, now: std::time::Instant) {
+        self.until = None;
+        self.last_ended = Some(now);
+        self.probation_until = Some(now + CRASH_LOOP_WINDOW);
+    }
 }
 
 /// One shard: a plugin instance that can be replaced after a fault.
@@ -218,6 +566,8 @@ pub struct Shard {
     faults: Arc<FaultStats>,
     /// Bumped on every re-instantiation so stale guest timers are dropped.
     pub generation: u64,
+    /// Fault history for the crash-loop back-off.
+    crash: CrashLoop,
 }
 
 /// Why a batch got no answers.
@@ -431,6 +781,7 @@ impl Shard {
             deadline_ticks,
             faults,
             generation: 0,
+            crash: CrashLoop::default(),
         };
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
@@ -634,17 +985,82 @@ fn optional_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 }
 
 impl Shard {
-    /// Records a fault and replaces the instance with a fresh, empty one.
+    /// Records a fault and replaces the instance with a fresh, empty one,
+    /// unless the shard is in a crash loop: then it backs off (no instance
+    /// until the back-off ends).
     fn fault(&mut self, what: &str, err: impl std::fmt::Display) -> Fault {
         self.faults.plugin_traps.fetch_add(1, Ordering::Relaxed);
-        eprintln!(
-            "shard {}: plugin fault during {what}: {err}; restarting the shard empty",
-            self.config.shard_id
-        );
         self.inst = None;
         self.generation += 1;
-        self.restart();
+        let backoff = self.crash.record(std::time::Instant::now());
+        let then = if backoff.is_some() {
+            "not restarting it"
+        } else {
+            "restarting the shard empty"
+        };
+        eprintln!(
+            "shard {}: plugin fault during {what}: {err}; {then}",
+            self.config.shard_id
+        );
+        match backoff {
+            Some(b) => self.enter_backoff(b),
+            None => self.restart(),
+        }
         Fault(format!("plugin fault during {what}"))
+    }
+
+    /// Starts a back-off [`CrashLoop::record`] asked for: counts it and logs
+    /// one line.
+    fn enter_backoff(&mut self, b: BackOff) {
+        self.faults.plugin_backoffs.fetch_add(1, Ordering::Relaxed);
+        self.faults
+            .plugin_shards_backing_off
+            .fetch_add(1, Ordering::Relaxed);
+        let id = self.config.shard_id;
+        let secs = b.length.as_secs();
+        if b.faults > 0 {
+            eprintln!(
+                "shard {id}: {} faults in {:.1}s; backing off for {secs}s",
+                b.faults,
+                b.span.as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "shard {id}: faulted again within {}s of its last back-off; \
+                 backing off for {secs}s",
+                CRASH_LOOP_WINDOW.as_secs()
+            );
+        }
+    }
+
+    /// Ends a back-off when its time is up, or at once when an instance was
+    /// put in place meanwhile (a plugin reload): that one starts with a
+    /// clean fault history. True while the shard is still backing off.
+    fn backing_off(&mut self) -> bool {
+        let Some(until) = self.crash.until else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if self.inst.is_none() && now < until {
+            return true;
+        }
+        self.faults
+            .plugin_shards_backing_off
+            .fetch_sub(1, Ordering::Relaxed);
+        if self.inst.is_some() {
+            self.crash = CrashLoop {
+                streak: self.crash.streak,
+                ..CrashLoop::default()
+            };
+            self.crash.last_ended = Some(now);
+        } else {
+            self.crash.end(now);
+            eprintln!(
+                "shard {}: back-off over; starting a new plugin instance",
+                self.config.shard_id
+            );
+        }
+        false
     }
 
     fn restart(&mut self) {
@@ -654,17 +1070,41 @@ impl Shard {
                 PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
                 self.inst = Some(i);
             }
-            Err(e) => eprintln!("shard {}: restart failed: {e:#}", self.config.shard_id),
+            Err(e) => {
+                // A fresh instance that cannot even start is a fault too:
+                // a plugin that traps in `wmc_init` must not be retried on
+                // every command.
+                self.faults
+                    .plugin_restart_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                eprintln!("shard {}: restart failed: {e:#}", self.config.shard_id);
+                if let Some(b) = self.crash.record(std::time::Instant::now()) {
+                    self.enter_backoff(b);
+                }
+            }
         }
     }
 
+    /// The running instance, re-instantiated if a fault left none (unless
+    /// the shard is backing off, when the guest is not called at all).
     fn live(&mut self) -> Result<&mut Live, Fault> {
+        let shard_id = self.config.shard_id;
+        let backing_off = || {
+            Fault(format!(
+                "plugin shard {shard_id} is backing off after repeated faults"
+            ))
+        };
+        if self.backing_off() {
+            return Err(backing_off());
+        }
         if self.inst.is_none() {
             self.restart();
         }
-        self.inst
-            .as_mut()
-            .ok_or_else(|| Fault("storage plugin unavailable".into()))
+        match self.inst.as_mut() {
+            Some(i) => Ok(i),
+            None if self.crash.until.is_some() => Err(backing_off()),
+            None => Err(Fault("storage plugin unavailable".into())),
+        }
     }
 
     /// Runs a request batch of `count` records. The answer borrows guest memory
@@ -672,8 +1112,11 @@ impl Shard {
     /// `count` well-formed records.
     pub fn batch(&mut self, requests: &[u8], count: u32) -> Result<&[u8], Fault> {
         let ticks = self.deadline_ticks;
+        // No instance (backing off, or it could not be restarted): no guest
+        // call, and no new fault for the batch.
+        self.live()?;
         let result = (|| -> Result<(usize, usize)> {
-            let inst = self.live().map_err(|f| anyhow!(f.0))?;
+            let inst = self.inst.as_mut().expect("live instance");
             write_input(inst, requests, ticks)?;
             inst.store.set_epoch_deadline(ticks);
             let packed = inst.batch.call(&mut inst.store, requests.len() as i32)?;
@@ -757,6 +1200,86 @@ impl Shard {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        // Keep the gauge right when a shard goes away while backing off.
+        if self.crash.until.is_some() {
+            self.faults
+                .plugin_shards_backing_off
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod crash_loop_tests {
+    use super::*;
+    use std::time::Instant;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn five_faults_in_the_window_back_off_and_the_back_off_doubles() {
+        let t0 = Instant::now();
+        let mut c = CrashLoop::default();
+        for i in 0..4 {
+            assert_eq!(c.record(t0 + 100 * i * MS), None, "fault {i}");
+        }
+        let b = c.record(t0 + 400 * MS).expect("fifth fault backs off");
+        assert_eq!(
+            b,
+            BackOff {
+                faults: 5,
+                span: 400 * MS,
+                length: BACKOFF_FIRST
+            }
+        );
+        assert_eq!(c.until, Some(t0 + 400 * MS + BACKOFF_FIRST));
+        // The back-off ends; one fault on probation backs off again, twice
+        // as long, and so on up to the cap.
+        let mut now = t0 + 1400 * MS;
+        let mut expect = BACKOFF_FIRST;
+        for _ in 0..10 {
+            c.end(now);
+            now += 10 * MS;
+            expect = (expect * 2).min(BACKOFF_MAX);
+            let b = c.record(now).expect("a fault on probation backs off");
+            assert_eq!((b.faults, b.length), (0, expect));
+            now += b.length;
+        }
+        assert_eq!(expect, BACKOFF_MAX);
+    }
+
+    #[test]
+    fn spread_out_faults_never_back_off_and_a_quiet_shard_starts_over() {
+        let t0 = Instant::now();
+        let mut c = CrashLoop::default();
+        // One fault every 3 s: never 5 within 10 s.
+        for i in 0..100u32 {
+            assert_eq!(c.record(t0 + 3000 * i * MS), None, "fault {i}");
+        }
+        assert!(c.recent.len() < CRASH_LOOP_FAULTS);
+        // A crash loop, two back-offs...
+        let mut now = t0 + Duration::from_secs(1000);
+        for _ in 0..4 {
+            assert_eq!(c.record(now), None);
+        }
+        assert_eq!(c.record(now).unwrap().length, BACKOFF_FIRST);
+        now += BACKOFF_FIRST;
+        c.end(now);
+        assert_eq!(c.record(now).unwrap().length, 2 * BACKOFF_FIRST);
+        now += 2 * BACKOFF_FIRST;
+        c.end(now);
+        // ...then the shard serves past its probation and past BACKOFF_MAX:
+        // the next crash loop starts over at the first back-off length.
+        now += CRASH_LOOP_WINDOW + BACKOFF_MAX + MS;
+        for _ in 0..4 {
+            assert_eq!(c.record(now), None);
+        }
+        assert_eq!(c.record(now).unwrap().length, BACKOFF_FIRST);
     }
 }
 

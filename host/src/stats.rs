@@ -263,6 +263,22 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
         "plugin_reload_failures",
         f.plugin_reload_failures.load(Ordering::Relaxed).to_string(),
     );
+    put(
+        "plugin_restart_failures",
+        f.plugin_restart_failures
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    put(
+        "plugin_backoffs",
+        f.plugin_backoffs.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "plugin_shards_backing_off",
+        f.plugin_shards_backing_off
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
     for k in [
         "bytes",
         "curr_items",

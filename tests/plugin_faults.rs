@@ -1,0 +1,534 @@
+//! End-to-end tests of plugin fault containment and the crash-loop back-off
+//! (host/src/plugin.rs, `CrashLoop`).
+//!
+//! The fault matrix runs every faulty plugin behaviour against every
+//! protocol (text get, text set, meta mg, binary get) on a server with five
+//! shards: the command that hit the fault gets `SERVER_ERROR`, the faulted
+//! shard restarts (or, for a plugin that cannot restart, stays in error and
+//! backs off), and the other shards keep serving. Run with `--nocapture` to
+//! see the matrix as a table.
+//!
+//! The plugins: tests/plugins/faulty.wat (trap, infinite loop, unbounded
+//! memory growth, response outside guest memory, keyed on the first key of a
+//! batch) and tests/plugins/crashloop.wat (wrong response count, unknown
+//! status, a shard that traps on every batch, an init that traps after a
+//! restart).
+
+mod common;
+
+use common::{Client, Server};
+use std::time::{Duration, Instant};
+use wasmcached::router::Router;
+
+const SHARDS: u32 = 5;
+/// The shard no matrix row faults on purpose.
+const CALM_SHARD: u32 = 4;
+
+fn plugin(name: &str) -> String {
+    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stat(s: &Server, name: &str) -> u64 {
+    s.stats("")
+        .get(name)
+        .unwrap_or_else(|| panic!("no stat {name}"))
+        .parse()
+        .unwrap()
+}
+
+/// A key starting with `prefix` that the server's router puts on `shard`.
+fn key_on(prefix: &str, shard: u32, shards: u32) -> String {
+    let r = Router::new(shards as usize, 1);
+    (0u32..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|k| r.shard_of(k.as_bytes()) == shard)
+        .unwrap()
+}
+
+fn backing_off(shard: u32) -> String {
+    format!("SERVER_ERROR plugin shard {shard} is backing off after repeated faults")
+}
+
+/// Waits (polling, up to `limit`) until `ok` holds; panics with `what` if it
+/// never does.
+fn eventually(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until server time has passed `uptime` seconds (`stats uptime`).
+fn wait_uptime(s: &Server, uptime: u64) {
+    eventually(Duration::from_secs(60), "uptime", || {
+        stat(s, "uptime") >= uptime
+    });
+}
+
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    TextGet,
+    TextSet,
+    MetaGet,
+    BinaryGet,
+}
+
+const PROTOS: [Proto; 4] = [
+    Proto::TextGet,
+    Proto::TextSet,
+    Proto::MetaGet,
+    Proto::BinaryGet,
+];
+
+/// A binary request packet without extras or value.
+fn bin_packet(op: u8, key: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, op];
+    p.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    p.extend_from_slice(&[0; 12]);
+    p.extend_from_slice(key);
+    p
+}
+
+/// Sends one command of `proto` for `key` and returns its answer as one
+/// line: `SERVER_ERROR ...` for a fault in any protocol (binary: status
+/// 0x0084 with that text as its body), else the protocol's own answer
+/// (`END`, `STORED`, `EN`, `binary status 1`).
+fn probe(c: &mut Client, proto: Proto, key: &str) -> String {
+    match proto {
+        Proto::TextGet => {
+            let first = c.cmd(&format!("get {key}"));
+            if first.starts_with("SERVER_ERROR") {
+                assert_eq!(c.line(), "END", "a faulted get still ends");
+            }
+            first
+        }
+        Proto::TextSet => c.set(key, 0, 0, b"v"),
+        Proto::MetaGet => c.cmd(&format!("mg {key} v")),
+        Proto::BinaryGet => {
+            c.send(bin_packet(0x00, key.as_bytes()));
+            let h = c.exact(24);
+            assert_eq!(h[0], 0x81, "binary response magic");
+            let status = u16::from_be_bytes([h[6], h[7]]);
+            let body = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+            let body = c.exact(body);
+            if status == 0x0084 {
+                String::from_utf8_lossy(&body[h[4] as usize..]).into_owned()
+            } else {
+                format!("binary status {status}")
+            }
+        }
+    }
+}
+
+/// Whether `answer` is the normal answer of `proto` for a key the plugins
+/// keep nothing for (they forget every store).
+fn is_normal(proto: Proto, answer: &str) -> bool {
+    match proto {
+        Proto::TextGet => answer == "END",
+        Proto::TextSet => answer == "STORED",
+        Proto::MetaGet => answer == "EN",
+        Proto::BinaryGet => answer == "binary status 1",
+    }
+}
+
+/// Short form of an answer for the table.
+fn short(answer: &str) -> String {
+    if answer.contains("is backing off") {
+        "SE backing off".into()
+    } else if let Some(rest) = answer.strip_prefix("SERVER_ERROR plugin fault during ") {
+        format!("SE fault ({rest})")
+    } else if let Some(rest) = answer.strip_prefix("SERVER_ERROR ") {
+        format!("SE {rest}")
+    } else {
+        answer.to_string()
+    }
+}
+
+struct Row {
+    name: &'static str,
+    plugin: &'static str,
+    args: &'static [&'static str],
+    /// Key prefix that triggers the fault (crashloop.wat `a`: any key on shard 0).
+    trigger: &'static str,
+    /// All cells trigger on shard 0 (else column j triggers on shard j).
+    shard0_only: bool,
+    /// The faulted shard serves again right after its restart.
+    restarts: bool,
+    /// Wait for this server uptime before the first probe.
+    uptime: u64,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        name: "trap (unreachable)",
+        plugin: "faulty.wat",
+        args: &[],
+        trigger: "trap",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "infinite loop (deadline)",
+        plugin: "faulty.wat",
+        args: &["-o", "plugin_deadline_ms=300"],
+        trigger: "loop",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "unbounded memory.grow",
+        plugin: "faulty.wat",
+        args: &["-m", "8", "-I", "1k"],
+        trigger: "grow",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "response outside memory",
+        plugin: "faulty.wat",
+        args: &[],
+        trigger: "badr",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "wrong response count",
+        plugin: "crashloop.wat",
+        args: &[],
+        trigger: "cnt!",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "unknown response status",
+        plugin: "crashloop.wat",
+        args: &[],
+        trigger: "bsts",
+        shard0_only: false,
+        restarts: true,
+        uptime: 0,
+    },
+    Row {
+        name: "trap on every batch (shard 0)",
+        plugin: "crashloop.wat",
+        args: &["--plugin-config", "a"],
+        trigger: "any",
+        shard0_only: true,
+        restarts: false,
+        uptime: 0,
+    },
+    Row {
+        name: "trap, then init traps on restart",
+        plugin: "crashloop.wat",
+        args: &["--plugin-config", "i"],
+        trigger: "boom",
+        shard0_only: false,
+        restarts: false,
+        // crashloop.wat `i`: init traps from server time 68 (uptime 8) on.
+        uptime: 9,
+    },
+];
+
+#[test]
+fn fault_matrix() {
+    let mut table = vec![format!(
+        "| {:<33} | {:<23} | {:<23} | {:<23} | {:<23} | {:<26} | {:<11} | {:<29} |",
+        "plugin fault",
+        "text get",
+        "text set",
+        "meta mg",
+        "binary get",
+        "same shard next (4 protos)",
+        "other shard",
+        "traps/restarts/rfail/backoffs"
+    )];
+    table.push(table[0].replace(|c: char| c != '|', "-"));
+    for row in ROWS {
+        let path = plugin(row.plugin);
+        let shards = format!("shards={SHARDS}");
+        let mut args = vec!["-t", "2", "-o", &shards, "--plugin", &path];
+        args.extend_from_slice(row.args);
+        let mut server = Server::start(&args);
+        if row.uptime > 0 {
+            wait_uptime(&server, row.uptime);
+        }
+        let mut bystander = server.client().with_label("bystander");
+        let calm = key_on("calm", CALM_SHARD, SHARDS);
+        let mut cells = Vec::new();
+        let mut same_shard = Vec::new();
+        for (j, &proto) in PROTOS.iter().enumerate() {
+            let shard = if row.shard0_only { 0 } else { j as u32 };
+            let trigger = key_on(row.trigger, shard, SHARDS);
+            let healthy = key_on("ok", shard, SHARDS);
+            let mut c = server
+                .client()
+                .with_label(&format!("{} {proto:?}", row.name));
+            let start = Instant::now();
+            let answer = probe(&mut c, proto, &trigger);
+            assert!(
+                answer.starts_with("SERVER_ERROR "),
+                "{} / {proto:?}: expected SERVER_ERROR, got {answer:?}",
+                row.name
+            );
+            assert!(
+                !answer.contains('\r') && !answer.contains('\n'),
+                "one line: {answer:?}"
+            );
+            // A runaway guest is stopped by its deadline, not left spinning.
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} / {proto:?} took {:?}",
+                row.name,
+                start.elapsed()
+            );
+            cells.push(short(&answer));
+            // The same connection, a healthy key on the same shard: served
+            // again after a restart; an error while the shard cannot restart.
+            let again = probe(&mut c, proto, &healthy);
+            if row.restarts {
+                assert!(
+                    is_normal(proto, &again),
+                    "{} / {proto:?}: same shard after the fault answered {again:?}",
+                    row.name
+                );
+            } else {
+                assert!(
+                    again.starts_with("SERVER_ERROR "),
+                    "{} / {proto:?}: the shard cannot restart, got {again:?}",
+                    row.name
+                );
+            }
+            same_shard.push(short(&again));
+            // The same connection and another one, on the calm shard: served.
+            let other = probe(&mut c, proto, &calm);
+            assert!(
+                is_normal(proto, &other),
+                "{} / {proto:?}: calm shard answered {other:?}",
+                row.name
+            );
+            assert_eq!(bystander.set(&calm, 0, 0, b"v"), "STORED", "{}", row.name);
+        }
+        let traps = stat(&server, "plugin_traps");
+        let restarts = stat(&server, "plugin_restarts");
+        let rfail = stat(&server, "plugin_restart_failures");
+        let backoffs = stat(&server, "plugin_backoffs");
+        if row.restarts {
+            // One fault per cell, each on its own shard: no back-off.
+            assert_eq!(
+                (traps, restarts, rfail, backoffs),
+                (4, 4, 0, 0),
+                "{}",
+                row.name
+            );
+        } else if row.shard0_only {
+            // Shard 0 faults on every call: 8 calls, 5 faults back off.
+            assert!(
+                traps >= 5 && backoffs >= 1,
+                "{}: {traps} {backoffs}",
+                row.name
+            );
+        } else {
+            // Each trap's restart fails, as does each retry after it.
+            assert_eq!(traps, 4, "{}", row.name);
+            assert!(rfail >= 8, "{}: {rfail} restart failures", row.name);
+        }
+        if row.trigger == "grow" {
+            // The per-shard memory cap (-m 8 over 5 shards: 1.6 MiB * 1.5 +
+            // 32 MiB + 4 KiB) held, and the faulted instances' memory was
+            // given back: the process stays far below 4 such caps.
+            #[cfg(target_os = "linux")]
+            {
+                let rss = rss_kib(server.pid());
+                assert!(rss < 200 * 1024, "RSS {rss} KiB after capped growth");
+                cells[0] = format!("{} rss {}M", cells[0], rss / 1024);
+            }
+        }
+        let same = if row.restarts {
+            "served".to_string()
+        } else {
+            let mut seen: Vec<String> = same_shard.iter().map(|a| a.replace("SE ", "")).collect();
+            seen.dedup();
+            seen.join(" / ")
+        };
+        let counters = format!("{traps}/{restarts}/{rfail}/{backoffs}");
+        table.push(format!(
+            "| {:<33} | {:<23} | {:<23} | {:<23} | {:<23} | {:<26} | {:<11} | {:<29} |",
+            row.name, cells[0], cells[1], cells[2], cells[3], same, "served", counters
+        ));
+        server.assert_running();
+    }
+    println!("\nplugin fault matrix (SE = SERVER_ERROR; {SHARDS} shards, -t 2):");
+    for l in &table {
+        println!("{l}");
+    }
+}
+
+/// A plugin that faults on every command of one shard: after 5 faults in
+/// 10 s the shard backs off (the guest is not called; its commands get the
+/// back-off SERVER_ERROR), the server logs it and counts it, other shards
+/// serve throughout, and once the back-off is over and the commands stop
+/// faulting, the shard serves again.
+#[test]
+fn crash_loop_backs_off_then_recovers() {
+    let path = plugin("crashloop.wat");
+    let mut server = Server::start(&["-t", "2", "-o", "shards=4", "--plugin", &path]);
+    let boom = key_on("boom", 1, 4);
+    let same = key_on("ok", 1, 4);
+    let other = key_on("ok", 2, 4);
+    let mut c = server.client();
+    // -B auto: a connection speaks the protocol of its first byte.
+    let mut bin = server.client().with_label("binary");
+    let mut bystander = server.client().with_label("bystander");
+    // Five faults in a row (well within 10 s).
+    for i in 0..5 {
+        assert_eq!(
+            probe(&mut c, Proto::TextGet, &boom),
+            "SERVER_ERROR plugin fault during batch",
+            "fault {i}"
+        );
+    }
+    assert!(stat(&server, "plugin_backoffs") >= 1);
+    let log = server.log();
+    assert!(
+        log.contains("shard 1: 5 faults in ") && log.contains("; backing off for 1s"),
+        "no back-off line in the log:\n{log}"
+    );
+    // While backing off the guest is not called: the fault key and a healthy
+    // key on that shard get the back-off answer. A back-off ending between
+    // two commands (a slow machine) is no failure: a fault on probation
+    // backs off again, for twice as long.
+    let mut saw_healthy_key_refused = false;
+    for _ in 0..8 {
+        let mut refused = false;
+        for _ in 0..20 {
+            let a = probe(&mut c, Proto::TextGet, &boom);
+            if a == backing_off(1) {
+                refused = true;
+                break;
+            }
+            assert_eq!(a, "SERVER_ERROR plugin fault during batch");
+        }
+        assert!(refused, "the shard never backed off again");
+        let a = probe(&mut c, Proto::TextGet, &same);
+        if a == backing_off(1) {
+            saw_healthy_key_refused = true;
+            // Meta and binary get the same one-line answer.
+            let m = probe(&mut c, Proto::MetaGet, &same);
+            let b = probe(&mut bin, Proto::BinaryGet, &same);
+            if m == backing_off(1) && b == backing_off(1) {
+                break;
+            }
+        } else {
+            assert_eq!(a, "END", "back-off over: served");
+        }
+    }
+    assert!(
+        saw_healthy_key_refused,
+        "never refused a healthy key while backing off"
+    );
+    // Other shards serve throughout.
+    assert_eq!(bystander.set(&other, 0, 0, b"v"), "STORED");
+    assert_eq!(probe(&mut c, Proto::TextSet, &other), "STORED");
+    assert_eq!(probe(&mut c, Proto::MetaGet, &other), "EN");
+    assert!(stat(&server, "plugin_shards_backing_off") <= 1);
+    // No more faults: the back-off ends and the shard serves again.
+    eventually(Duration::from_secs(150), "recovery after back-off", || {
+        let a = probe(&mut c, Proto::TextGet, &same);
+        assert!(a == "END" || a == backing_off(1), "{a:?}");
+        a == "END"
+    });
+    assert_eq!(probe(&mut c, Proto::TextSet, &same), "STORED");
+    assert_eq!(probe(&mut bin, Proto::BinaryGet, &same), "binary status 1");
+    assert_eq!(stat(&server, "plugin_shards_backing_off"), 0);
+    assert!(server
+        .log()
+        .contains("shard 1: back-off over; starting a new plugin instance"));
+    server.assert_running();
+}
+
+/// A plugin whose init traps after a restart (crashloop.wat `i`): the first
+/// fault leaves the shard without an instance; every attempt to start one
+/// fails and counts as a fault, so it backs off, and every probe after a
+/// back-off (the shard's once-a-second tick tries to start an instance)
+/// fails and backs off twice as long: 1 s, 2 s, 4 s... Other shards serve
+/// throughout.
+#[test]
+fn init_trapping_plugin_backs_off_exponentially() {
+    let path = plugin("crashloop.wat");
+    let mut server = Server::start(&[
+        "-t",
+        "2",
+        "-o",
+        "shards=4",
+        "--plugin",
+        &path,
+        "--plugin-config",
+        "i",
+    ]);
+    let boom = key_on("boom", 3, 4);
+    let same = key_on("ok", 3, 4);
+    let other = key_on("ok", 0, 4);
+    let mut c = server.client();
+    // Before the fault, the shard serves.
+    assert_eq!(probe(&mut c, Proto::TextSet, &same), "STORED");
+    wait_uptime(&server, 9);
+    assert_eq!(
+        probe(&mut c, Proto::TextGet, &boom),
+        "SERVER_ERROR plugin fault during batch"
+    );
+    // Its restart failed; so do the next ones until the shard backs off.
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let a = probe(&mut c, Proto::TextGet, &same);
+        let done = a == backing_off(3);
+        answers.push(a);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(answers.last().unwrap(), &backing_off(3), "{answers:?}");
+    for a in &answers[..answers.len() - 1] {
+        assert_eq!(a, "SERVER_ERROR storage plugin unavailable");
+    }
+    // The tick's probes fail: the back-off doubles each time.
+    eventually(Duration::from_secs(120), "three back-offs", || {
+        assert_eq!(probe(&mut c, Proto::TextSet, &other), "STORED");
+        stat(&server, "plugin_backoffs") >= 3
+    });
+    let log = server.log();
+    for line in [
+        "shard 3: 5 faults in ",
+        "; backing off for 1s",
+        "shard 3: faulted again within 10s of its last back-off; backing off for 2s",
+        "shard 3: faulted again within 10s of its last back-off; backing off for 4s",
+    ] {
+        assert!(log.contains(line), "no {line:?} in the log:\n{log}");
+    }
+    assert_eq!(stat(&server, "plugin_traps"), 1, "only the batch trapped");
+    assert!(stat(&server, "plugin_restart_failures") >= 6);
+    eventually(Duration::from_secs(10), "the backing-off gauge", || {
+        stat(&server, "plugin_shards_backing_off") == 1
+    });
+    assert_eq!(probe(&mut c, Proto::MetaGet, &other), "EN");
+    server.assert_running();
+}
