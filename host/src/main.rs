@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
+    wasmcached::plugin::configure_code_cache(settings.plugin_cache, settings.verbose);
     match Server::start(settings).and_then(|s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -28,10 +28,31 @@ fn bucket(h: u64, len: usize) -> usize {
     h as usize & (len - 1)
 }
 
+/// Key equality, 8 bytes at a time. `==` on slices becomes a call to
+/// `memcmp`, which on wasm32 is compiler-builtins' byte-by-byte loop: it was
+/// the single most expensive function of a `get` (about 700 native
+/// instructions for a 32-byte key, 15 % of the server's instructions per
+/// request; docs/performance.md).
+#[inline]
+pub fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        let p = u64::from_ne_bytes(p.try_into().expect("8 bytes"));
+        let q = u64::from_ne_bytes(q.try_into().expect("8 bytes"));
+        if p != q {
+            return false;
+        }
+    }
+    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
 fn scan(slab: &Slab, mut i: u32, tag: u16, key: &[u8]) -> Option<u32> {
     while i != NIL {
         let e = slab.get(i);
-        if e.tag == tag && e.key() == key {
+        if e.tag == tag && same_key(e.key(), key) {
             return Some(i);
         }
         i = e.hnext;
@@ -159,6 +180,29 @@ impl Index {
             if self.pos == self.old.len() {
                 self.old = Vec::new();
                 self.pos = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_key;
+
+    #[test]
+    fn same_key_compares_every_byte_and_the_length() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for len in 0..=40 {
+            let a = &base[..len];
+            let copy = a.to_vec();
+            assert!(same_key(a, &copy));
+            for i in 0..len {
+                let mut b = a.to_vec();
+                b[i] ^= 0x80;
+                assert!(!same_key(a, &b), "len {len} byte {i}");
+            }
+            if len > 0 {
+                assert!(!same_key(a, &base[..len - 1]));
             }
         }
     }

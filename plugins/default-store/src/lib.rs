@@ -12,11 +12,12 @@
 //! - [`hash`], [`num`]: the key hash and memcached's number parsing.
 //!
 //! # Memory
-//! An item is a 44-byte slot (wasm32) plus one allocation holding key and
-//! value back to back; with the allocator's 4-byte header and 8-byte rounding
-//! and ~4 bytes of hash bucket, that is about 56 bytes of overhead per item
+//! An item is a 40-byte slot (wasm32) plus one allocation holding the client
+//! flags (only when non-zero, as memcached's ITEM_CFLAGS), key and value back
+//! to back; with the allocator's 4-byte header and 8-byte rounding and ~4
+//! bytes of hash bucket, that is about 52 bytes of overhead per item
 //! (memcached: 48-byte header + 8-byte CAS + "\r\n" + NUL + slab-class
-//! rounding). Everything is counted against the budget: allocations as the
+//! rounding + 8-byte hash bucket). See docs/performance.md. Everything is counted against the budget: allocations as the
 //! allocator rounds them, slot chunks, index tables. The heap itself (capped
 //! by the host) is the last word: item allocations are fallible, and a
 //! refusal evicts more and retries instead of trapping.

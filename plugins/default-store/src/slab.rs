@@ -1,7 +1,7 @@
 //! Item records: fixed-size metadata slots in chunks, addressed by `u32`.
 //!
-//! An item is one [`Entry`] (44 bytes on wasm32) plus one heap allocation
-//! holding key and value back to back. Links between entries (LRU lists,
+//! An item is one [`Entry`] (40 bytes on wasm32) plus one heap allocation
+//! holding the client flags (when non-zero), key and value back to back. Links between entries (LRU lists,
 //! hash chains, the free list) are slot numbers rather than pointers: half the
 //! size on 64-bit hosts and nothing for the borrow checker to object to.
 //!
@@ -38,20 +38,23 @@ pub mod bit {
     pub const TOKEN_SENT: u8 = 1 << 5;
     /// The key arrived base64 encoded (memcached ITEM_KEY_BINARY).
     pub const KEY_BINARY: u8 = 1 << 6;
+    /// `data` starts with 4 bytes of non-zero client flags (memcached's
+    /// ITEM_CFLAGS: an item with flags 0 does not pay for them).
+    pub const FLAGS: u8 = 1 << 7;
 }
 
 /// One item's metadata. Nothing is wider than 4 bytes on wasm32 (the CAS is
-/// two halves), so it packs into 44 bytes there without padding.
+/// two halves), so it packs into 40 bytes there without padding.
 #[derive(Default)]
 pub struct Entry {
-    /// Key then value.
+    /// Client flags (only when [`bit::FLAGS`] is set, little endian), key,
+    /// value.
     pub data: Box<[u8]>,
     cas: [u32; 2],
     /// Server time the item expires at; 0 = never.
     pub exptime: u32,
     /// Server time of the last store or access (memcached `it->time`).
     pub time: u32,
-    pub client_flags: u32,
     /// LRU list neighbours (towards head / towards tail), or free-list links.
     pub prev: u32,
     pub next: u32,
@@ -68,22 +71,54 @@ pub struct Entry {
 pub const ENTRY_SIZE: usize = size_of::<Entry>();
 
 #[cfg(target_arch = "wasm32")]
-const _: () = assert!(ENTRY_SIZE == 44);
+const _: () = assert!(ENTRY_SIZE == 40);
+
+/// Bytes in front of the key in an item's `data` for `client_flags`.
+#[inline]
+pub fn flags_len(client_flags: u32) -> usize {
+    if client_flags != 0 {
+        4
+    } else {
+        0
+    }
+}
 
 impl Entry {
+    /// Where the key starts in `data`.
+    #[inline]
+    fn key_start(&self) -> usize {
+        if self.bits & bit::FLAGS != 0 {
+            4
+        } else {
+            0
+        }
+    }
+
     #[inline]
     pub fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        let start = self.key_start();
+        &self.data[start..start + self.key_len as usize]
     }
 
     #[inline]
     pub fn value(&self) -> &[u8] {
-        &self.data[self.key_len as usize..]
+        &self.data[self.key_start() + self.key_len as usize..]
     }
 
     #[inline]
     pub fn value_mut(&mut self) -> &mut [u8] {
-        &mut self.data[self.key_len as usize..]
+        let start = self.key_start() + self.key_len as usize;
+        &mut self.data[start..]
+    }
+
+    #[inline]
+    pub fn client_flags(&self) -> u32 {
+        match self.data.get(..4) {
+            Some(f) if self.bits & bit::FLAGS != 0 => {
+                u32::from_le_bytes(f.try_into().expect("4 bytes"))
+            }
+            _ => 0,
+        }
     }
 
     #[inline]

@@ -549,6 +549,50 @@ fn append_and_prepend_keep_flags_and_exptime_with_a_new_cas() {
     assert_eq!(s.value("k").as_deref(), Some("start-mid-end!"));
 }
 
+/// Flags live in front of the key only when non-zero (memcached's
+/// ITEM_CFLAGS): switching between zero and non-zero flags on replace,
+/// append, incr and touch keeps key, value and flags straight, and the index
+/// still finds every item.
+#[test]
+fn zero_and_non_zero_flags_share_one_layout_rule() {
+    let mut s = Shard::new(64 * MB);
+    for i in 0..200u32 {
+        let flags = if i % 3 == 0 {
+            0
+        } else {
+            i.wrapping_mul(0x9e37_79b9)
+        };
+        s.store(Op::Set, &format!("f{i}"), &format!("{i}"), flags, 0);
+    }
+    s.store(Op::Set, "f1", "10", 0, 0);
+    s.store(Op::Set, "f3", "30", 0xffff_ffff, 0);
+    s.store(Op::Append, "f3", "0", 5, 0);
+    s.delta(Op::Incr, "f1", 5);
+    s.delta(Op::Incr, "f3", 1);
+    s.touch(Op::Touch, "f4", 1_000_000);
+    s.verify();
+    for i in 0..200u32 {
+        let r = s.get(&format!("f{i}"));
+        let (value, flags) = match i {
+            1 => ("15".to_string(), 0),
+            3 => ("301".to_string(), 0xffff_ffff),
+            _ => (
+                format!("{i}"),
+                if i % 3 == 0 {
+                    0
+                } else {
+                    i.wrapping_mul(0x9e37_79b9)
+                },
+            ),
+        };
+        assert_eq!(
+            (r.status, r.value, r.flags),
+            (Status::Hit, value.into_bytes(), flags),
+            "f{i}"
+        );
+    }
+}
+
 #[test]
 fn cas_store() {
     let mut s = Shard::new(64 * MB);

@@ -64,7 +64,7 @@ impl Store {
                 let item = Item {
                     key: e.key(),
                     value: e.value(),
-                    client_flags: e.client_flags,
+                    client_flags: e.client_flags(),
                     exptime: e.exptime,
                     cas: e.cas(),
                     last_access: e.time,

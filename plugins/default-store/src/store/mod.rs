@@ -12,7 +12,7 @@ use crate::index::{Index, MIN_BUCKETS};
 use crate::lru::{Lru, COLD};
 use crate::mem::{alloc_size, memcached_ntotal, MEMCACHED_CHUNK_MAX};
 use crate::num::parse_u64;
-use crate::slab::{bit, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
+use crate::slab::{bit, flags_len, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
 use crate::stats::Counters;
 use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
 use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
@@ -344,7 +344,7 @@ impl Store {
             } else {
                 e.value()
             },
-            client_flags: e.client_flags,
+            client_flags: e.client_flags(),
             exptime: e.exptime,
             cas: e.cas(),
             last_access,
@@ -501,7 +501,11 @@ impl Store {
                 }
                 // The combined item is allocated like any other, and
                 // memcached answers NOT_STORED when that fails.
-                if !self.fits(key.len(), e.value().len() + req.value.len(), e.client_flags) {
+                if !self.fits(
+                    key.len(),
+                    e.value().len() + req.value.len(),
+                    e.client_flags(),
+                ) {
                     out.status(Status::NotStored);
                     return;
                 }
@@ -510,7 +514,7 @@ impl Store {
                 } else {
                     Value::Prepend(req.value)
                 };
-                (v, e.client_flags, e.exptime)
+                (v, e.client_flags(), e.exptime)
             }
             _ => (Value::Plain(req.value), req.client_flags, req.exptime),
         };
@@ -546,7 +550,8 @@ impl Store {
         let pin = old.unwrap_or(NIL);
         let old_len = old.map_or(0, |i| self.slab.get(i).value().len());
         let old_alloc = old.map_or(0, |i| alloc_size(self.slab.get(i).data.len()));
-        let len = key.len()
+        let len = flags_len(client_flags)
+            + key.len()
             + match value {
                 Value::Plain(v) => v.len(),
                 Value::Append(v) | Value::Prepend(v) => old_len + v.len(),
@@ -565,6 +570,9 @@ impl Store {
             return Err(NoMemory);
         }
         let mut data = self.alloc_data(len, pin)?;
+        if client_flags != 0 {
+            data.extend_from_slice(&client_flags.to_le_bytes());
+        }
         data.extend_from_slice(key);
         match value {
             Value::Plain(v) => data.extend_from_slice(v),
@@ -600,9 +608,8 @@ impl Store {
         };
         let cas = self.next_cas();
         let e = self.slab.get_mut(i);
-        e.bits = bit::LIVE | bits;
+        e.bits = bit::LIVE | bits | if client_flags != 0 { bit::FLAGS } else { 0 };
         e.set_cas(cas);
-        e.client_flags = client_flags;
         e.exptime = exptime;
         e.time = now;
         self.data_bytes += new_alloc;
@@ -629,7 +636,7 @@ impl Store {
         let ntotal = memcached_ntotal(
             req.key.len(),
             e.value().len(),
-            e.client_flags,
+            e.client_flags(),
             self.cas_enabled,
         );
         // Empty values and values memcached would keep chunked are refused
@@ -685,7 +692,7 @@ impl Store {
             answer(out, cas);
             return;
         }
-        let client_flags = e.client_flags;
+        let client_flags = e.client_flags();
         // memcached 1.6.18 quirk: when the number no longer fits, the new
         // item keeps the old TTL (ma's T lands on the replaced item).
         match self.put(
