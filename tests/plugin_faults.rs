@@ -66,18 +66,6 @@ fn wait_uptime(s: &Server, uptime: u64) {
     });
 }
 
-#[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proto {
     TextGet,
@@ -358,7 +346,7 @@ fn fault_matrix() {
             // given back: the process stays far below 4 such caps.
             #[cfg(target_os = "linux")]
             {
-                let rss = rss_kib(server.pid());
+                let rss = common::rss_kib(server.pid());
                 assert!(rss < 200 * 1024, "RSS {rss} KiB after capped growth");
                 cells[0] = format!("{} rss {}M", cells[0], rss / 1024);
             }

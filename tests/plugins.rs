@@ -84,15 +84,7 @@ fn runaway_memory_growth_is_capped() {
     assert_eq!(c.set("k", 0, 0, b"v"), "STORED");
     #[cfg(target_os = "linux")]
     {
-        let pid = server.stats("")["pid"].clone();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let rss_kb: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let rss_kb = common::rss_kib(server.pid());
         // Cap for -m 8: 12 MiB + 32 MiB + 4 KiB; the process adds its own code.
         assert!(rss_kb < 200 * 1024, "RSS {rss_kb} KiB after capped growth");
     }

@@ -41,18 +41,6 @@ fn eventually(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
 }
 
 #[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-#[cfg(target_os = "linux")]
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -122,7 +110,7 @@ fn churn_keeps_memory_and_fds_bounded() {
         || stat(&mut control, "curr_connections") == 1,
     );
     #[cfg(target_os = "linux")]
-    let (rss_start, fds_start) = (rss_kib(pid), fd_count(pid));
+    let (rss_start, fds_start) = (common::rss_kib(pid), fd_count(pid));
     let _ = pid;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -188,7 +176,7 @@ fn churn_keeps_memory_and_fds_bounded() {
         std::thread::sleep(Duration::from_millis(500));
         #[cfg(target_os = "linux")]
         {
-            rss_peak = rss_peak.max(rss_kib(pid));
+            rss_peak = rss_peak.max(common::rss_kib(pid));
         }
         if handles.iter().any(|h| h.is_finished()) {
             break; // a client thread failed: join below reports it
@@ -221,7 +209,7 @@ fn churn_keeps_memory_and_fds_bounded() {
     });
     #[cfg(target_os = "linux")]
     {
-        let rss_end = rss_kib(pid);
+        let rss_end = common::rss_kib(pid);
         let fds_end = fds_return_to(pid, fds_start);
         let limit = (CHURN_MEM_MIB + CHURN_OVERHEAD_MIB) * 1024;
         println!(
@@ -268,7 +256,7 @@ fn client_that_never_reads_cannot_grow_the_server() {
     let mut c = server.client();
     assert_eq!(c.set("big", 0, 0, &vec![b'x'; VALUE]), "STORED");
     #[cfg(target_os = "linux")]
-    let rss_before = rss_kib(pid);
+    let rss_before = common::rss_kib(pid);
 
     let mut hog = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
     hog.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -294,12 +282,12 @@ fn client_that_never_reads_cannot_grow_the_server() {
     );
     // Keep pushing for a while; the server must stay put.
     #[cfg(target_os = "linux")]
-    let mut rss_peak = rss_kib(pid);
+    let mut rss_peak = common::rss_kib(pid);
     for _ in 0..5 {
         let _ = hog.write(chunk.as_bytes());
         #[cfg(target_os = "linux")]
         {
-            rss_peak = rss_peak.max(rss_kib(pid));
+            rss_peak = rss_peak.max(common::rss_kib(pid));
         }
         // Others are served meanwhile.
         assert_eq!(c.set("small", 0, 0, b"v"), "STORED");

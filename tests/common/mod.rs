@@ -453,6 +453,19 @@ fn set_parent_death_signal(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn set_parent_death_signal(_cmd: &mut Command) {}
 
+/// Resident memory of process `pid`, in KiB (VmRSS from /proc).
+#[cfg(target_os = "linux")]
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 // ---------------------------------------------------------------- client
 
 /// A blocking text-protocol client. Every read and write has a timeout; the
