@@ -954,6 +954,10 @@ impl Worker {
             if udp && conn.slots_waiting() {
                 continue;
             }
+            bump(
+                &st.bytes_written,
+                std::mem::take(&mut conn.written_direct) as u64,
+            );
             if conn.has_unwritten() {
                 match conn.flush() {
                     Ok(n) => bump(&st.bytes_written, n as u64),
@@ -1109,8 +1113,8 @@ fn deliver(
     let Some(conn) = slab.get_gen(t.conn, t.gen) else {
         return;
     };
-    if conn.complete(t.seq, |reply, last, out| {
-        text_cmd::render(reply, d, last, out, shared, st)
+    if conn.complete_direct(t.seq, |reply, last, out| {
+        text_cmd::render_direct(reply, d, last, out, shared, st)
     }) {
         touched.push(t.conn);
     }

@@ -11,11 +11,11 @@ use super::text::{
 use super::{Delivery, Reply, StatsReply};
 use crate::batch::{Msg, Ticket};
 use crate::clock;
-use crate::conn::Conn;
+use crate::conn::{Conn, DIRECT_MIN};
 use crate::stats::{self, bump, Aggregate, ThreadStats};
 use crate::worker::{Core, Shared};
 use std::sync::atomic::Ordering;
-use wasmcached_sdk::abi::{stats_group, Op, Request, Status};
+use wasmcached_sdk::abi::{stats_group, Op, Request, Response, Status};
 use wasmcached_sdk::guest::fmt_u64;
 
 pub type TextConn = Conn<Reply>;
@@ -432,6 +432,45 @@ fn line(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Renders one shard answer into `out` (the slot's place in the reply stream).
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before a value.
+fn value_line(out: &mut Vec<u8>, resp: &Response<'_>, with_cas: bool) {
+    let mut num = [0u8; 20];
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(resp.key);
+    out.push(b' ');
+    out.extend_from_slice(fmt_u64(resp.client_flags as u64, &mut num));
+    out.push(b' ');
+    out.extend_from_slice(fmt_u64(resp.value.len() as u64, &mut num));
+    if with_cas {
+        out.push(b' ');
+        out.extend_from_slice(fmt_u64(resp.cas, &mut num));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// [`render`], except that a large `get` hit leaves its value out of `out`
+/// and returns it: the connection writes it to the socket straight from the
+/// shard's memory when it can (see [`Conn::complete_direct`]), which saves
+/// copying every large value once more on its way out.
+pub fn render_direct<'d>(
+    reply: &mut Reply,
+    d: Delivery<'d>,
+    last: bool,
+    out: &mut Vec<u8>,
+    shared: &Shared,
+    st: &ThreadStats,
+) -> Option<&'d [u8]> {
+    if let (Reply::Get { with_cas, touch }, Delivery::Resp(resp)) = (&*reply, &d) {
+        if resp.value.len() >= DIRECT_MIN && resp.status() == Some(Status::Hit) {
+            bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
+            value_line(out, resp, *with_cas);
+            return Some(resp.value);
+        }
+    }
+    render(reply, d, last, out, shared, st);
+    None
+}
+
 pub fn render(
     reply: &mut Reply,
     d: Delivery<'_>,
@@ -507,18 +546,7 @@ pub fn render(
     let text: &[u8] = match (&*reply, status) {
         (Reply::Get { with_cas, touch }, Status::Hit) => {
             bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
-            let mut num = [0u8; 20];
-            out.extend_from_slice(b"VALUE ");
-            out.extend_from_slice(resp.key);
-            out.push(b' ');
-            out.extend_from_slice(fmt_u64(resp.client_flags as u64, &mut num));
-            out.push(b' ');
-            out.extend_from_slice(fmt_u64(resp.value.len() as u64, &mut num));
-            if *with_cas {
-                out.push(b' ');
-                out.extend_from_slice(fmt_u64(resp.cas, &mut num));
-            }
-            out.extend_from_slice(b"\r\n");
+            value_line(out, &resp, *with_cas);
             out.extend_from_slice(resp.value);
             out.extend_from_slice(b"\r\n");
             return;
