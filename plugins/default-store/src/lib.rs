@@ -7,31 +7,36 @@
 //!   its budget and runs the background work; `store::report` writes stats.
 //! - [`slab`]: compact per-item metadata slots addressed by `u32`.
 //! - [`index`]: the hash index, resized incrementally.
-//! - [`lru`]: memcached's segmented LRU (probation + protected lists).
+//! - [`clock`]: CLOCK eviction (the hand and the per-item counters).
 //! - [`mem`]: what an item costs against the shard's memory budget.
 //! - [`hash`], [`num`]: the key hash and memcached's number parsing.
 //!
 //! # Memory
-//! An item is a 40-byte slot (wasm32) plus one allocation holding the client
+//! An item is a 32-byte slot (wasm32) plus one allocation holding the client
 //! flags (only when non-zero, as memcached's ITEM_CFLAGS), key and value back
-//! to back; with the allocator's 4-byte header and 8-byte rounding and ~4
-//! bytes of hash bucket, that is about 52 bytes of overhead per item
+//! to back; with the allocator's 4-byte header and 8-byte rounding and ~3
+//! bytes of hash bucket, that is about 43 bytes of overhead per item
 //! (memcached: 48-byte header + 8-byte CAS + "\r\n" + NUL + slab-class
-//! rounding + 8-byte hash bucket). See docs/performance.md. Everything is counted against the budget: allocations as the
-//! allocator rounds them, slot chunks, index tables. The heap itself (capped
-//! by the host) is the last word: item allocations are fallible, and a
-//! refusal evicts more and retries instead of trapping.
+//! rounding + 8-byte hash bucket). The slot has no list links: CLOCK finds
+//! victims by slot order, and the free list borrows the time fields of free
+//! slots. See docs/performance.md. Everything is counted against the budget:
+//! allocations as the allocator rounds them, slot chunks, index tables. The
+//! heap itself (capped by the host) is the last word: item allocations are
+//! fallible, and a refusal evicts more and retries instead of trapping.
 //!
 //! # Eviction
-//! memcached's segmented LRU without its background thread: a hit only sets
-//! bits; at the probation tail an item fetched twice moves to the protected
-//! list (at most 40% of the bytes) instead of being evicted; expired and
-//! flushed items found there are reclaimed first. `-M` refuses instead.
+//! CLOCK with a 2-bit counter per item instead of memcached's segmented LRU
+//! (which cost 8 bytes of links per item): a hit only raises the item's
+//! counter; a hand sweeping the slots lowers counters and evicts the first
+//! item it finds at 0, or an expired or flushed one. Each eviction looks at a
+//! bounded number of slots. `-M` refuses instead, reclaiming only dead items
+//! at the hand. Details in [`clock`].
 //!
 //! # Moving items (ABI v3)
-//! `store::dump` writes the live items, least recently used first, as item
-//! records; `load` stores such records keeping flags, exptime and CAS, so a
-//! new plugin instance can take over a shard's contents.
+//! `store::dump` writes the live items in the order the CLOCK hand would
+//! reach them (roughly least recently stored first) as item records; `load`
+//! stores such records keeping flags, exptime and CAS, so a new plugin
+//! instance can take over a shard's contents.
 //!
 //! # Background work
 //! `tick` runs one bounded slice (expiry crawl, shedding after a lowered
@@ -39,9 +44,9 @@
 //! 5 ms timer while work remains, so no single call holds the worker for
 //! more than a few milliseconds.
 
+pub mod clock;
 pub mod hash;
 pub mod index;
-pub mod lru;
 pub mod mem;
 pub mod num;
 pub mod slab;

@@ -1,15 +1,19 @@
 //! Item records: fixed-size metadata slots in chunks, addressed by `u32`.
 //!
-//! An item is one [`Entry`] (40 bytes on wasm32) plus one heap allocation
-//! holding the client flags (when non-zero), key and value back to back. Links between entries (LRU lists,
-//! hash chains, the free list) are slot numbers rather than pointers: half the
-//! size on 64-bit hosts and nothing for the borrow checker to object to.
+//! An item is one [`Entry`] (32 bytes on wasm32) plus one heap allocation
+//! holding the client flags (when non-zero), key and value back to back.
+//! Links between entries (hash chains, the free list) are slot numbers rather
+//! than pointers: half the size on 64-bit hosts and nothing for the borrow
+//! checker to object to. Eviction needs no links at all: the CLOCK hand
+//! (`crate::clock`) walks the slots in slot order.
 //!
 //! Slots live in fixed chunks instead of one `Vec` so that growing never
 //! copies (or needs twice the memory for) the whole table, which on wasm32
-//! would fail long before 4 GiB. Free slots form a doubly linked list through
-//! `prev`/`next` so the store can pull particular slots out of it when it
-//! empties the last chunk (see `Store::compact_step`).
+//! would fail long before 4 GiB. Free slots form a doubly linked list so the
+//! store can pull particular slots out of it when it empties the last chunk
+//! (see `Store::compact_step`). A free slot has no expiry time and no access
+//! time, so the list borrows those two fields for its links instead of
+//! costing every live item 8 bytes of links it never uses.
 
 use std::collections::TryReserveError;
 use std::mem::size_of;
@@ -28,10 +32,13 @@ pub mod bit {
     pub const LIVE: u8 = 1 << 0;
     /// Fetched at least once since stored (memcached ITEM_FETCHED).
     pub const FETCHED: u8 = 1 << 1;
-    /// Fetched again since it last moved between lists (memcached ITEM_ACTIVE).
-    pub const ACTIVE: u8 = 1 << 2;
-    /// On the protected (warm) list, else on the probation (cold) list.
-    pub const WARM: u8 = 1 << 3;
+    /// Two bits: the CLOCK reference counter (see `crate::clock`), raised
+    /// by hits and lowered by the passing hand. Non-zero is memcached's
+    /// ITEM_ACTIVE as far as the stats are concerned.
+    pub const REF: u8 = 0b11 << REF_SHIFT;
+    /// One step of [`REF`].
+    pub const REF_ONE: u8 = 1 << REF_SHIFT;
+    pub const REF_SHIFT: u32 = 2;
     /// Marked stale by a meta delete with `I` (memcached ITEM_STALE).
     pub const STALE: u8 = 1 << 4;
     /// A client was told it won the right to recache (memcached ITEM_TOKEN_SENT).
@@ -44,20 +51,19 @@ pub mod bit {
 }
 
 /// One item's metadata. Nothing is wider than 4 bytes on wasm32 (the CAS is
-/// two halves), so it packs into 40 bytes there without padding.
+/// two halves), so it packs into 32 bytes there without padding.
 #[derive(Default)]
 pub struct Entry {
     /// Client flags (only when [`bit::FLAGS`] is set, little endian), key,
     /// value.
     pub data: Box<[u8]>,
     cas: [u32; 2],
-    /// Server time the item expires at; 0 = never.
+    /// Server time the item expires at; 0 = never. On a free slot: the
+    /// previous free slot.
     pub exptime: u32,
-    /// Server time of the last store or access (memcached `it->time`).
+    /// Server time of the last store or access (memcached `it->time`). On a
+    /// free slot: the next free slot.
     pub time: u32,
-    /// LRU list neighbours (towards head / towards tail), or free-list links.
-    pub prev: u32,
-    pub next: u32,
     /// Next entry in the same hash bucket.
     pub hnext: u32,
     pub key_len: u8,
@@ -71,7 +77,7 @@ pub struct Entry {
 pub const ENTRY_SIZE: usize = size_of::<Entry>();
 
 #[cfg(target_arch = "wasm32")]
-const _: () = assert!(ENTRY_SIZE == 40);
+const _: () = assert!(ENTRY_SIZE == 32);
 
 /// Bytes in front of the key in an item's `data` for `client_flags`.
 #[inline]
@@ -212,8 +218,8 @@ impl Slab {
         self.live += 1;
         let e = self.get_mut(i);
         e.bits = bit::LIVE;
-        e.prev = NIL;
-        e.next = NIL;
+        e.exptime = 0;
+        e.time = 0;
         e.hnext = NIL;
         Ok(i)
     }
@@ -245,11 +251,11 @@ impl Slab {
     fn push_free(&mut self, i: u32) {
         let head = self.free_head;
         if head != NIL {
-            self.get_mut(head).prev = i;
+            self.get_mut(head).exptime = i;
         }
         let e = self.get_mut(i);
-        e.prev = NIL;
-        e.next = head;
+        e.exptime = NIL;
+        e.time = head;
         self.free_head = i;
         self.free += 1;
     }
@@ -269,17 +275,36 @@ impl Slab {
         let (prev, next) = {
             let e = self.get(i);
             debug_assert!(!e.is_live());
-            (e.prev, e.next)
+            (e.exptime, e.time)
         };
         if prev == NIL {
             self.free_head = next;
         } else {
-            self.get_mut(prev).next = next;
+            self.get_mut(prev).time = next;
         }
         if next != NIL {
-            self.get_mut(next).prev = prev;
+            self.get_mut(next).exptime = prev;
         }
         self.free -= 1;
+    }
+
+    /// Walks the free list and checks its links and count. For tests.
+    #[cfg(test)]
+    pub fn check_free_list(&self) {
+        let (mut n, mut prev, mut i) = (0, NIL, self.free_head);
+        while i != NIL {
+            let e = self.get(i);
+            assert!(
+                !e.is_live() && e.data.is_empty(),
+                "slot {i} on the free list"
+            );
+            assert_eq!(e.exptime, prev, "back link of free slot {i}");
+            n += 1;
+            assert!(n <= self.free, "free list longer than its count");
+            prev = i;
+            i = e.time;
+        }
+        assert_eq!(n, self.free);
     }
 
     /// Slots of the last chunk.
@@ -289,7 +314,7 @@ impl Slab {
     }
 
     /// Moves the item in `src` into the detached free slot `dst`. The caller
-    /// has already pointed every link at `dst`.
+    /// has already pointed the hash chain at `dst`.
     pub fn move_entry(&mut self, src: u32, dst: u32) {
         let e = std::mem::take(self.get_mut(src));
         *self.get_mut(dst) = e;

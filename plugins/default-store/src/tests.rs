@@ -341,8 +341,7 @@ fn dump_and_load_move_every_live_item_with_its_fields() {
     for i in 0..2000 {
         a.set(&format!("k{i}"), &format!("value {i}"));
     }
-    // Fetched twice: promoted to the protected list at the next eviction
-    // pass, and marked FETCHED either way.
+    // Fetched: marked FETCHED, which travels with the item.
     assert_eq!(a.get("k0").status, Status::Hit);
     test_clock::set(103);
 
@@ -360,7 +359,7 @@ fn dump_and_load_move_every_live_item_with_its_fields() {
     let keys = dumped_keys(&chunks);
     assert_eq!(keys.len(), 2000 + 4, "expired items are skipped");
     assert!(!keys.iter().any(|k| k == "dies" || k == "past"));
-    // Least recently used first: k1999 was stored last.
+    // From the hand, in slot order: k1999 was stored last.
     assert_eq!(keys.last().map(String::as_str), Some("k1999"));
     // The dump only read: the source is unchanged and can dump again.
     assert_eq!(a.value("k5").as_deref(), Some("value 5"));
@@ -394,6 +393,8 @@ fn dump_and_load_move_every_live_item_with_its_fields() {
     assert_ne!(got.iflags & abi::iflag::KEY_BINARY, 0);
     assert_eq!(b.value("big").as_deref(), Some(big.as_str()));
     assert_eq!(b.get("dies").status, Status::Miss);
+    assert_ne!(b.get("k0").iflags & abi::iflag::FETCHED, 0);
+    assert_eq!(b.get("k1").iflags & abi::iflag::FETCHED, 0);
     for i in (0..2000).step_by(97) {
         assert_eq!(b.value(&format!("k{i}")), Some(format!("value {i}")));
     }
@@ -967,7 +968,7 @@ fn capacity_of(budget: u64, key_len: usize, value_len: usize) -> usize {
 }
 
 #[test]
-fn evicts_least_recently_used_first_and_spares_active_items() {
+fn evicts_in_hand_order_and_spares_read_items() {
     let budget = 256 * 1024;
     let n = capacity_of(budget, 8, 100);
     assert!(n > 500, "{n} items in 256 KiB");
@@ -978,13 +979,15 @@ fn evicts_least_recently_used_first_and_spares_active_items() {
         assert_eq!(s.set(&key(i), &value).status, Status::Stored);
     }
     assert_eq!(s.general("evictions"), 0);
-    // Items 0..10 are read twice (ACTIVE), the rest never.
+    // Items 0..10 are read twice (a non-zero CLOCK counter), the rest never.
     for _ in 0..2 {
         for i in 0..10 {
             assert_eq!(s.get(&key(i)).status, Status::Hit);
         }
     }
-    // 50 more items evict the 50 oldest unread ones, in insertion order.
+    // 50 more items: the hand starts at the oldest slot, lowers the counters
+    // of items 0..10 and evicts the 50 unread ones after them, in slot
+    // (= insertion) order.
     for i in n..n + 50 {
         s.set(&key(i), &value);
     }
@@ -1012,7 +1015,206 @@ fn evicts_least_recently_used_first_and_spares_active_items() {
         );
     }
     assert!(s.general("moves_to_warm") >= 10);
+    // The hand passed each read item once, and the next revolution finds
+    // their counters lowered.
+    assert_eq!(
+        s.general("moves_to_cold") + s.general("moves_within_lru"),
+        10
+    );
     assert!(s.stat(stats_group::SLABS, "total_malloced") <= budget);
+}
+
+fn with_config(budget: u64, config: &str) -> Shard {
+    Shard::with(Init {
+        config: config.as_bytes(),
+        ..init(budget, init_flag::CAS)
+    })
+}
+
+/// Whether `key` is stored, without the hit raising its CLOCK counter.
+fn present(s: &mut Shard, key: &str) -> bool {
+    meta_get(s, key, mflag::NO_BUMP, 0, 0).status == Status::Hit
+}
+
+#[test]
+fn the_hand_spares_a_read_item_once_per_counter_step() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    // 1 is plain second chance.
+    for max in 1..=3 {
+        let mut s = with_config(budget, &format!("clock_max={max}"));
+        s.check = false;
+        for i in 0..n {
+            s.set(&key(i), &value);
+        }
+        // More reads than the counter holds: it saturates at `max`.
+        for _ in 0..max + 2 {
+            assert_eq!(s.get(&key(0)).status, Status::Hit);
+        }
+        // Every round of the hand evicts the n - 1 unread items (the new
+        // ones land behind the hand, in the slots it just emptied) and
+        // takes one chance from item 0.
+        let rounds = max * (n - 1);
+        for j in 0..rounds {
+            s.set(&key(n + j), &value);
+        }
+        assert_eq!(s.general("evictions"), rounds as u64);
+        assert!(present(&mut s, &key(0)), "clock_max={max}: evicted early");
+        assert_eq!(s.general("moves_to_cold"), 1);
+        assert_eq!(s.general("moves_within_lru"), max as u64 - 1);
+        s.set(&key(n + rounds), &value);
+        assert!(!present(&mut s, &key(0)), "clock_max={max}: outlived it");
+        assert_eq!(s.general("evicted_active"), 0);
+        s.verify();
+    }
+}
+
+#[test]
+fn a_first_hit_right_after_the_store_does_not_count() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    let mut s = Shard::new(budget);
+    for i in 0..n + 10 {
+        s.set(&key(i), &value);
+    }
+    let warm = |s: &mut Shard| s.stat(stats_group::ITEMS, "items:1:number_warm");
+    // Item n + 9 is right behind the hand: its first hit only marks it
+    // fetched, the second one counts.
+    assert_eq!(s.get(&key(n + 9)).status, Status::Hit);
+    assert_eq!(warm(&mut s), 0);
+    assert_eq!(s.get(&key(n + 9)).status, Status::Hit);
+    assert_eq!(warm(&mut s), 1);
+    // Item 10 is next in front of the hand, a whole revolution old: its
+    // first hit counts.
+    assert_eq!(s.get(&key(10)).status, Status::Hit);
+    assert_eq!(warm(&mut s), 2);
+    s.set(&key(n + 10), &value);
+    assert!(present(&mut s, &key(10)));
+    assert!(!present(&mut s, &key(11)));
+}
+
+#[test]
+fn one_eviction_passes_a_bounded_number_of_items() {
+    use crate::clock::MAX_SWEEP;
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    assert!(n > 2 * MAX_SWEEP as usize);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    let mut s = with_config(budget, "clock_max=3");
+    s.check = false;
+    for i in 0..n {
+        s.set(&key(i), &value);
+    }
+    // Every item saturated: an unbounded hand would go round three times.
+    for i in 0..n {
+        for _ in 0..4 {
+            s.get(&key(i));
+        }
+    }
+    s.set(&key(n), &value);
+    assert_eq!(s.general("evictions"), 1);
+    assert_eq!(s.general("moves_within_lru"), u64::from(MAX_SWEEP));
+    assert_eq!(s.general("moves_to_cold"), 0);
+    // It settled on the least referenced item passed, the first of equals,
+    // and counts it as evicted while active.
+    assert_eq!(s.general("evicted_active"), 1);
+    assert!(!present(&mut s, &key(0)));
+    assert!(present(&mut s, &key(1)));
+    assert!(present(&mut s, &key(n)));
+    // The next eviction carries on where the hand stopped.
+    s.set(&key(n + 1), &value);
+    assert_eq!(s.general("evictions"), 2);
+    assert_eq!(s.general("moves_within_lru"), 2 * u64::from(MAX_SWEEP));
+    assert!(!present(&mut s, &key(MAX_SWEEP as usize)));
+    assert!(present(&mut s, &key(1)));
+    s.verify();
+}
+
+#[test]
+fn the_item_being_rewritten_is_never_the_victim() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    for op in [Op::Append, Op::Set] {
+        let mut s = Shard::new(budget);
+        for i in 0..n {
+            s.set(&key(i), &value);
+        }
+        // Item 0 is unread and right at the hand: the next victim, were it
+        // not the one being grown.
+        let grown = "y".repeat(2000);
+        let r = s.store(op, &key(0), &grown, 0, 0);
+        assert_eq!(r.status, Status::Stored, "{op:?}");
+        assert!(s.general("evictions") >= 10, "{op:?}");
+        let want = if op == Op::Append { 2100 } else { 2000 };
+        assert_eq!(s.value(&key(0)).map(|v| v.len()), Some(want), "{op:?}");
+        assert!(!present(&mut s, &key(1)), "{op:?}");
+    }
+}
+
+#[test]
+fn compaction_moves_items_with_their_counters() {
+    let mut s = Shard::new(64 * MB);
+    s.check = false;
+    let n = 8 * 256;
+    let key = |i: usize| format!("key:{i:06}");
+    for i in 0..n {
+        s.set(&key(i), &key(i));
+    }
+    // Twice: the newest items' first hit does not count.
+    for i in (0..n).step_by(3) {
+        s.get(&key(i));
+        s.get(&key(i));
+    }
+    // Keep every fourth item: three quarters of the slots go free, all
+    // over the table.
+    for i in 0..n {
+        if i % 4 != 0 {
+            assert_eq!(s.keyed(Op::Delete, &key(i)).status, Status::Deleted);
+        }
+    }
+    let warm = s.stat(stats_group::ITEMS, "items:1:number_warm");
+    assert_eq!(warm, (0..n).filter(|i| i % 12 == 0).count() as u64);
+    let chunks = s.slot_chunks();
+    s.verify();
+    // The free list gives up the slots of the last chunks; their items
+    // move below, keeping their counters.
+    while s.tick(101) > 0 {}
+    assert!(s.slot_chunks() <= chunks / 2, "{} chunks", s.slot_chunks());
+    s.verify();
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:number_warm"), warm);
+    assert_eq!(s.general("curr_items"), n as u64 / 4);
+    for i in (0..n).step_by(4) {
+        assert_eq!(s.value(&key(i)), Some(key(i)));
+    }
+    // The store goes on storing into the compacted table.
+    for i in n..n + 1000 {
+        assert_eq!(s.set(&key(i), "v").status, Status::Stored);
+    }
+    s.verify();
+}
+
+#[test]
+fn dump_walks_from_the_hand_oldest_first() {
+    let budget = 256 * 1024;
+    let n = capacity_of(budget, 8, 100);
+    let value = "x".repeat(100);
+    let key = |i: usize| format!("{i:08}");
+    let mut s = Shard::new(budget);
+    for i in 0..n + 10 {
+        s.set(&key(i), &value);
+    }
+    assert_eq!(s.general("evictions"), 10);
+    // Items n.. took the slots of the evicted 0..10, behind the hand: they
+    // come last, after the ones the hand reaches first.
+    let want: Vec<String> = (10..n + 10).map(key).collect();
+    assert_eq!(dumped_keys(&s.dump_chunks(4096)), want);
 }
 
 #[test]
@@ -1265,7 +1467,11 @@ fn stats_groups() {
     assert_eq!(s.stat(stats_group::ITEMS, "items:1:number"), 1);
     assert_eq!(s.stat(stats_group::ITEMS, "items:1:age"), 3);
     assert_eq!(s.stat(stats_group::ITEMS, "items:1:evicted"), 0);
-    assert_eq!(s.stat(stats_group::ITEMS, "items:1:hits_to_cold"), 2);
+    // The first hit found "a" unreferenced, the second referenced.
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:hits_to_cold"), 1);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:hits_to_warm"), 1);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:number_warm"), 1);
+    assert_eq!(s.stat(stats_group::ITEMS, "items:1:number_cold"), 0);
 
     assert_eq!(s.stat(stats_group::SLABS, "1:used_chunks"), 1);
     assert_eq!(s.stat(stats_group::SLABS, "1:get_hits"), 2);
@@ -1700,4 +1906,20 @@ fn binary_keys_are_remembered_and_arith_vivifies() {
     });
     assert_eq!(&r.value[..], b"1000");
     assert_eq!(s.get("n").exptime, 400);
+}
+
+/// Hit ratios of each `clock_max` against exact LRU, for tuning (run with
+/// `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn clock_max_sweep() {
+    for read_once in [0, 30] {
+        let trace = zipf_trace_with(read_once);
+        for max in 1..=3 {
+            let config = format!("clock_max={max}");
+            let (ours, items) = store_hit_ratio(&trace, 2 * MB, config.as_bytes());
+            let lru = lru_hit_ratio(&trace, items);
+            eprintln!("read-once {read_once}% {config}: store {ours:.4}, LRU {lru:.4}");
+        }
+    }
 }

@@ -1,16 +1,19 @@
 //! ABI v3 item dump and load: how a shard's items move to a new instance
 //! (possibly of another plugin) when the server swaps plugins.
 //!
-//! The dump walks the probation list and then the protected list, each from
-//! its tail (least recently used) to its head, so that loading the records in
-//! order rebuilds the recency order: the last item loaded is the newest.
-//! The protected (warm) state itself is not carried over; warm items come
-//! last and so land at the probation head, the safest place.
+//! The dump walks the slots once round, starting at the CLOCK hand: the
+//! order in which the hand would next look at the items, which is roughly
+//! least recently stored (or saved by a hit) first, since new items land
+//! just behind the hand. A loading store puts them in its slots in that order
+//! with its own hand at the start, so the items it would evict first are
+//! again the ones the dump wrote first, and the last item loaded is the
+//! newest. The CLOCK counters are not carried over (as memcached's dump
+//! would not carry LRU segments): every loaded item starts at 0, the FETCHED
+//! mark travels in the record's iflags.
 
 use super::{NoMemory, Store, Value, MAX_KEY};
 use crate::hash::hash;
-use crate::lru::{COLD, WARM};
-use crate::slab::{bit, Entry, NIL};
+use crate::slab::{bit, Entry};
 use wasmcached_sdk::abi::{iflag, Item};
 use wasmcached_sdk::guest::{self, DumpWriter, LoadError};
 
@@ -22,10 +25,11 @@ const CARRIED: [(u8, u8); 4] = [
     (bit::KEY_BINARY, iflag::KEY_BINARY),
 ];
 
-/// The dump cursor: which list (1 probation, 2 protected) and the next slot
-/// to write, walking towards the head. 0 = the dump starts.
-fn cursor(list: usize, slot: u32) -> u64 {
-    ((list as u64 + 1) << 32) | u64::from(slot)
+/// The dump cursor: the slot the walk started at (plus 1, so that 0 means
+/// the dump starts) and how many slots it has walked. The host calls nothing
+/// else during a dump, so neither the hand nor the slots move in between.
+fn cursor(start: u64, walked: u64) -> u64 {
+    ((start + 1) << 32) | walked
 }
 
 impl Store {
@@ -39,22 +43,14 @@ impl Store {
     /// reads: an interrupted dump leaves the store as it was.
     pub fn dump(&mut self, out: &mut DumpWriter<'_>) -> bool {
         let now = guest::now();
-        let (mut list, mut i) = match out.cursor() {
-            0 => (COLD, self.lru.tail(COLD)),
-            c => (((c >> 32) as usize).saturating_sub(1).min(WARM), c as u32),
+        let cap = self.slab.capacity() as u64;
+        let (start, mut walked) = match out.cursor() {
+            0 => (u64::from(self.clock.hand), 0),
+            c => ((c >> 32) - 1, c & u64::from(u32::MAX)),
         };
-        loop {
-            if i == NIL {
-                if list == COLD {
-                    list = WARM;
-                    i = self.lru.tail(WARM);
-                    continue;
-                }
-                out.set_cursor(cursor(WARM, NIL));
-                return true;
-            }
-            let e = self.slab.get(i);
-            if !self.is_dead(e, now) {
+        while walked < cap {
+            let e = self.slab.get(((start + walked) % cap) as u32);
+            if e.is_live() && !self.is_dead(e, now) {
                 let mut iflags = 0;
                 for (b, f) in CARRIED {
                     if e.has(b) {
@@ -71,12 +67,14 @@ impl Store {
                     iflags,
                 };
                 if !out.item(&item) {
-                    out.set_cursor(cursor(list, i));
+                    out.set_cursor(cursor(start, walked));
                     return true;
                 }
             }
-            i = e.prev;
+            walked += 1;
         }
+        out.set_cursor(cursor(start, walked));
+        true
     }
 
     /// Stores one dumped item with its flags, exptime, CAS, last access and

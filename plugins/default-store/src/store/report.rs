@@ -1,12 +1,20 @@
 //! What the store reports: memcached's `stats`, `stats items` and
 //! `stats slabs` lines for the host to sum over shards, and (for tests) a
 //! cross-check of every internal structure.
+//!
+//! memcached's names are kept, with the segmented LRU's terms read in CLOCK
+//! terms so that the numbers stay meaningful: "warm" is an item with a
+//! non-zero counter (the hand would spare it), "cold" one at 0 (the hand
+//! takes it); `moves_to_warm` counts counters raised from 0 by a hit,
+//! `moves_to_cold` counters the hand lowered to 0, `moves_within_lru` those
+//! it lowered and left non-zero; `age` is that of the next item the hand
+//! would take. There is no HOT or TEMP segment: those stay 0.
 
 use super::Store;
-use crate::lru::{COLD, WARM};
+use crate::clock::{refs, MAX_SWEEP};
 use crate::slab::{CHUNK, ENTRY_SIZE, NIL};
 #[cfg(test)]
-use crate::{hash::hash, mem::alloc_size, slab::bit};
+use crate::{hash::hash, mem::alloc_size};
 use wasmcached_sdk::abi::stats_group;
 use wasmcached_sdk::guest::{self, StatsWriter};
 
@@ -14,12 +22,11 @@ impl Store {
     pub fn write_stats(&self, group: i32, out: &mut StatsWriter<'_>) {
         let now = guest::now();
         let s = &self.stats;
-        let age = |list: usize| {
-            let t = self.lru.tail(list);
-            if t == NIL {
+        let age = |i: u32| {
+            if i == NIL {
                 0
             } else {
-                now.saturating_sub(self.slab.get(t).time)
+                now.saturating_sub(self.slab.get(i).time)
             }
         };
         match group {
@@ -54,13 +61,20 @@ impl Store {
                 }
                 let mut item = |name: &str, v: u64| out.stat(&format!("items:1:{name}"), v);
                 item("number", self.curr_items() as u64);
+                let warm = self.clock.referenced();
                 item("number_hot", 0);
-                item("number_warm", self.lru.count(WARM));
-                item("number_cold", self.lru.count(COLD));
+                item("number_warm", warm);
+                item("number_cold", self.curr_items() as u64 - warm);
                 item("age_hot", 0);
-                item("age_warm", age(WARM).into());
-                // memcached's age is the COLD tail's: the next item to go.
-                let next_out = if self.lru.count(COLD) > 0 { COLD } else { WARM };
+                let (next_warm, next_cold) = self.ahead_of_hand();
+                item("age_warm", age(next_warm).into());
+                // memcached's age is the COLD tail's: the next item to go,
+                // or failing one in sight, the next the hand will reach.
+                let next_out = if next_cold != NIL {
+                    next_cold
+                } else {
+                    next_warm
+                };
                 item("age", age(next_out).into());
                 item("mem_requested", self.item_bytes());
                 item("evicted", s.evictions);
@@ -113,6 +127,31 @@ impl Store {
         }
     }
 
+    /// The first referenced and the first unreferenced live item at or after
+    /// the hand, within a bounded look-ahead (NIL where none was seen).
+    fn ahead_of_hand(&self) -> (u32, u32) {
+        let cap = self.slab.capacity() as u32;
+        let (mut warm, mut cold) = (NIL, NIL);
+        let mut i = self.clock.hand;
+        for _ in 0..cap.min(MAX_SWEEP) {
+            if i >= cap {
+                i = 0;
+            }
+            let e = self.slab.get(i);
+            if e.is_live() {
+                let slot = if refs(e) > 0 { &mut warm } else { &mut cold };
+                if *slot == NIL {
+                    *slot = i;
+                }
+                if warm != NIL && cold != NIL {
+                    break;
+                }
+            }
+            i += 1;
+        }
+        (warm, cold)
+    }
+
     /// Walks every structure and checks that they agree. For tests.
     #[cfg(test)]
     pub fn check_invariants(&self) {
@@ -128,28 +167,22 @@ impl Store {
         }
         assert_eq!(live, self.slab.live());
         let mut data = 0;
-        let mut seen = 0;
-        for list in [COLD, WARM] {
-            let mut n = 0;
-            let mut bytes = 0;
-            let mut prev = NIL;
-            let mut t = self.lru.tail(list);
-            while t != NIL {
-                let e = self.slab.get(t);
-                assert!(e.is_live());
-                assert_eq!(e.has(bit::WARM), list == WARM);
-                assert_eq!(e.next, prev);
-                n += 1;
-                bytes += crate::mem::footprint(e.data.len());
+        let mut referenced = 0;
+        for i in 0..self.slab.capacity() as u32 {
+            let e = self.slab.get(i);
+            if e.is_live() {
                 data += alloc_size(e.data.len());
-                prev = t;
-                t = e.prev;
+                assert!(
+                    refs(e) <= self.tuning.clock_max,
+                    "slot {i} over the counter cap"
+                );
+                referenced += u64::from(refs(e) > 0);
+            } else {
+                assert_eq!(refs(e), 0, "free slot {i} with a counter");
             }
-            assert_eq!(n, self.lru.count(list));
-            assert_eq!(bytes, self.lru.bytes(list));
-            seen += n;
         }
-        assert_eq!(seen as usize, live);
+        assert_eq!(referenced, self.clock.referenced());
+        self.slab.check_free_list();
         assert_eq!(data, self.data_bytes);
         assert_eq!(self.slab.capacity(), live + self.slab.free());
     }

@@ -1,12 +1,12 @@
 //! Keeping the shard within its memory budget: making room for new items
-//! (reclaiming dead ones, evicting by the segmented LRU, or refusing with
+//! (reclaiming dead ones, evicting with the CLOCK hand, or refusing with
 //! -M), releasing emptied slot chunks, resizing the index, and the bounded
 //! once-a-second background work.
 
 use super::{NoMemory, Store};
+use crate::clock::{refs, MAX_SWEEP};
 use crate::hash::hash;
 use crate::index::MIN_BUCKETS;
-use crate::lru::{COLD, WARM};
 use crate::mem::alloc_size;
 use crate::slab::{bit, CHUNK, NIL};
 use wasmcached_sdk::guest;
@@ -14,10 +14,8 @@ use wasmcached_sdk::guest;
 /// Evictions one request may do beyond its own needs while the store is over
 /// its budget (after `MemLimit` lowered it); background slices shed the rest.
 const EVICT_BURST: u32 = 64;
-/// List moves one victim search may make before it evicts regardless
-/// (memcached bounds its tail search the same way).
-const MAX_MOVES: u32 = 64;
-/// Tail items a `-M` store inspects for an expired one before giving up.
+/// Slots at the hand a `-M` store inspects for an expired item before giving
+/// up.
 const NO_EVICT_SCAN: u32 = 32;
 /// Index buckets moved per insert while the table resizes.
 pub(super) const INSERT_MIGRATE: usize = 4;
@@ -90,13 +88,13 @@ impl Store {
         }
     }
 
-    /// Frees one item: an expired or flushed one if the tail has it, else
-    /// (unless -M) the LRU victim. Returns the heap bytes freed (its slot
-    /// stays allocated for the next item).
+    /// Frees one item: the CLOCK victim (the first dead or unreferenced item
+    /// the hand reaches), or with -M a dead item at the hand. Returns the
+    /// heap bytes freed (its slot stays allocated for the next item).
     pub(super) fn free_one(&mut self, pin: u32) -> Option<u64> {
         let now = guest::now();
         let i = if self.no_evict {
-            self.reclaimable_near_tails(pin, now)?
+            self.reclaimable_near_hand(pin, now)?
         } else {
             self.victim(pin, now)?
         };
@@ -117,7 +115,7 @@ impl Store {
             if !e.has(bit::FETCHED) {
                 s.evicted_unfetched += 1;
             }
-            if e.has(bit::ACTIVE) {
+            if refs(e) > 0 {
                 s.evicted_active += 1;
             }
         }
@@ -125,80 +123,76 @@ impl Store {
         Some(bytes)
     }
 
-    fn tail_skipping(&self, list: usize, pin: u32) -> u32 {
-        let t = self.lru.tail(list);
-        if t != NIL && t == pin {
-            self.slab.get(t).prev
-        } else {
-            t
-        }
-    }
-
-    /// The item to free next (memcached's `lru_pull_tail` on COLD, with the
-    /// LRU maintainer's juggling folded in): keeps the protected list within
-    /// its share, saves ACTIVE probation items by promoting them, and settles
-    /// on the probation tail (or the protected tail if probation is empty).
+    /// The item to free next: the first item the hand finds that is dead
+    /// (expired, flushed) or has no chance left, lowering the counters of the
+    /// ones it passes; never `pin`, the item being rewritten. After passing
+    /// [`MAX_SWEEP`] items it settles for the least referenced one it saw
+    /// (the earliest of equals). A free slot costs 1/16 of an item against
+    /// that bound: the last chunk's unused tail is skipped on every round
+    /// and must not cut the search short, but a long run of free slots still
+    /// ends it. Only when no candidate was seen at all does the hand go on,
+    /// to the first live item: that guarantees a victim while any item but
+    /// `pin` is live (and compaction keeps free slots few).
     fn victim(&mut self, pin: u32, now: u32) -> Option<u32> {
-        let mut moves = 0;
+        let pinned = pin != NIL && self.slab.get(pin).is_live();
+        if self.slab.live() <= usize::from(pinned) {
+            return None;
+        }
+        let cap = self.slab.capacity() as u32;
+        let (mut best, mut best_refs) = (NIL, u8::MAX);
+        let mut work = 0;
         loop {
-            while moves < MAX_MOVES && self.warm_over_limit() {
-                let t = self.tail_skipping(WARM, pin);
-                if t == NIL {
-                    break;
+            if self.clock.hand >= cap {
+                self.clock.hand = 0;
+            }
+            let i = self.clock.hand;
+            self.clock.hand += 1;
+            let e = self.slab.get(i);
+            work += if e.is_live() { 16 } else { 1 };
+            if e.is_live() && i != pin {
+                if refs(e) == 0 || self.is_reclaimable(e, now) {
+                    return Some(i);
                 }
-                moves += 1;
-                let e = self.slab.get_mut(t);
-                if e.has(bit::ACTIVE) {
-                    e.bits &= !bit::ACTIVE;
-                    self.lru.move_to_head(&mut self.slab, t, WARM);
-                    self.stats.moves_within_lru += 1;
-                } else {
-                    self.lru.move_to_head(&mut self.slab, t, COLD);
+                let left = self.clock.pass(self.slab.get_mut(i));
+                if left == 0 {
                     self.stats.moves_to_cold += 1;
+                } else {
+                    self.stats.moves_within_lru += 1;
+                }
+                if left < best_refs {
+                    (best, best_refs) = (i, left);
                 }
             }
-            let mut t = self.tail_skipping(COLD, pin);
-            if t == NIL {
-                t = self.tail_skipping(WARM, pin);
+            if work >= MAX_SWEEP * 16 && best != NIL {
+                return Some(best);
             }
-            if t == NIL {
-                return None;
-            }
-            let e = self.slab.get(t);
-            if self.is_reclaimable(e, now) {
-                return Some(t);
-            }
-            if !e.has(bit::WARM) && e.has(bit::ACTIVE) && moves < MAX_MOVES {
-                moves += 1;
-                self.slab.get_mut(t).bits &= !bit::ACTIVE;
-                self.lru.move_to_head(&mut self.slab, t, WARM);
-                self.stats.moves_to_warm += 1;
-                continue;
-            }
-            return Some(t);
         }
     }
 
-    fn warm_over_limit(&self) -> bool {
-        let warm = self.lru.bytes(WARM);
-        warm * 100 > (warm + self.lru.bytes(COLD)) * self.tuning.warm_pct
-    }
-
-    /// With -M nothing is evicted, but dead items near the tails still make
-    /// room (memcached's tail search reclaims them before giving up).
-    fn reclaimable_near_tails(&self, pin: u32, now: u32) -> Option<u32> {
-        for list in [COLD, WARM] {
-            let mut t = self.lru.tail(list);
-            for _ in 0..NO_EVICT_SCAN {
-                if t == NIL {
-                    break;
-                }
-                let e = self.slab.get(t);
-                if t != pin && self.is_reclaimable(e, now) {
-                    return Some(t);
-                }
-                t = e.prev;
+    /// With -M nothing is evicted, but dead items at the hand still make
+    /// room (memcached's tail search reclaims them before giving up). The
+    /// hand does not move: without evictions it stays where the oldest
+    /// items are, which is where items die first; the background crawl
+    /// finds the others.
+    fn reclaimable_near_hand(&self, pin: u32, now: u32) -> Option<u32> {
+        let cap = self.slab.capacity() as u32;
+        let mut i = self.clock.hand;
+        let mut seen = 0;
+        for _ in 0..cap.min(MAX_SWEEP) {
+            if seen == NO_EVICT_SCAN {
+                break;
             }
+            if i >= cap {
+                i = 0;
+            }
+            let e = self.slab.get(i);
+            if e.is_live() && i != pin {
+                if self.is_reclaimable(e, now) {
+                    return Some(i);
+                }
+                seen += 1;
+            }
+            i += 1;
         }
         None
     }
@@ -236,13 +230,17 @@ impl Store {
                     .expect("free slots below the last chunk");
                 let h = hash(self.slab.get(src).key());
                 self.index.relink(&mut self.slab, h, src, dst);
-                self.lru.relocate(&mut self.slab, src, dst);
+                // The item keeps its counter; it only changes its place
+                // in the hand's round.
                 self.slab.move_entry(src, dst);
             }
         }
         self.slab.pop_chunk();
         if self.crawl_pos as usize >= self.slab.capacity() {
             self.crawl_pos = 0;
+        }
+        if self.clock.hand as usize >= self.slab.capacity() {
+            self.clock.hand = 0;
         }
         true
     }
