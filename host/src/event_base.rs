@@ -31,6 +31,7 @@ use rustix::{
 use std::io;
 #[cfg(target_os = "linux")]
 use std::mem::MaybeUninit;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,7 +68,14 @@ impl Interest {
 
 /// A handle other threads use to wake a reactor.
 #[derive(Clone)]
-pub struct Waker(WakeHandle);
+pub struct Waker {
+    handle: WakeHandle,
+    /// False while the reactor is busy between two waits and will look at
+    /// its queue before it sleeps again ([`EventBase::wait_parked`]): then
+    /// a wake is a wasted syscall. At `-t 2` wakes were 0.5 syscalls per
+    /// request, most of them to a worker that was not asleep.
+    parked: Arc<AtomicBool>,
+}
 
 #[cfg(target_os = "linux")]
 type WakeHandle = Arc<OwnedFd>;
@@ -75,13 +83,21 @@ type WakeHandle = Arc<OwnedFd>;
 type WakeHandle = Arc<Poller>;
 
 impl Waker {
+    /// Wakes the reactor if it may be asleep. The caller has already queued
+    /// what the reactor should look at.
     pub fn wake(&self) {
+        // Pairs with the fence in `wait_parked`: either the reactor sees
+        // what was queued before it sleeps, or this sees it parked.
+        fence(Ordering::SeqCst);
+        if !self.parked.load(Ordering::Relaxed) {
+            return;
+        }
         // A failed wake only means the reactor is gone (shutdown) or, for the
         // eventfd, that its counter is already non-zero: nothing to do.
         #[cfg(target_os = "linux")]
-        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+        let _ = rustix::io::write(&*self.handle, &1u64.to_ne_bytes());
         #[cfg(not(target_os = "linux"))]
-        let _ = self.0.notify();
+        let _ = self.handle.notify();
     }
 }
 
@@ -96,6 +112,9 @@ pub struct EventBase<T> {
     events: Events,
     #[cfg(target_os = "linux")]
     wake_fd: Arc<OwnedFd>,
+    /// See [`Waker::parked`]. Stays true for a reactor that only uses
+    /// [`EventBase::wait`], so every wake reaches it.
+    parked: Arc<AtomicBool>,
     timers: TimerHeap<T>,
     mode: PollMode,
 }
@@ -123,16 +142,20 @@ impl<T> EventBase<T> {
             events: Events::new(),
             #[cfg(target_os = "linux")]
             wake_fd,
+            parked: Arc::new(AtomicBool::new(true)),
             timers: TimerHeap::default(),
             mode,
         })
     }
 
     pub fn waker(&self) -> Waker {
-        #[cfg(target_os = "linux")]
-        return Waker(self.wake_fd.clone());
-        #[cfg(not(target_os = "linux"))]
-        Waker(self.poller.clone())
+        Waker {
+            #[cfg(target_os = "linux")]
+            handle: self.wake_fd.clone(),
+            #[cfg(not(target_os = "linux"))]
+            handle: self.poller.clone(),
+            parked: self.parked.clone(),
+        }
     }
 
     /// True when the poll mode is oneshot: interest must be re-armed after each event.
@@ -172,6 +195,28 @@ impl<T> EventBase<T> {
 
     pub fn add_timer(&mut self, deadline: Instant, what: T) {
         self.timers.add(deadline, what);
+    }
+
+    /// [`EventBase::wait`] for a reactor fed through a queue: wakers skip
+    /// the wake-up syscall while it is busy, and `pending` (is anything
+    /// queued?) is checked once more after it announced that it may sleep,
+    /// so nothing queued in between waits for the next event.
+    pub fn wait_parked(
+        &mut self,
+        max_wait: Option<Duration>,
+        pending: impl FnOnce() -> bool,
+        on_event: impl FnMut(Event),
+    ) -> io::Result<()> {
+        self.parked.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let max_wait = if pending() {
+            Some(Duration::ZERO)
+        } else {
+            max_wait
+        };
+        let r = self.wait(max_wait, on_event);
+        self.parked.store(false, Ordering::Relaxed);
+        r
     }
 
     /// Waits for I/O, a notify, or the nearest timer (at most `max_wait`), then
@@ -310,6 +355,38 @@ mod tests {
             .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(50));
         assert_eq!(seen, 0);
+    }
+
+    /// A busy reactor is not woken (no syscall); one about to sleep sees
+    /// what was queued (`pending`), and a parked one is woken.
+    #[test]
+    fn parked_wakes() {
+        let mut base: EventBase<()> = EventBase::new().unwrap();
+        let waker = base.waker();
+        // Busy (after a wait_parked): the wake is skipped, so a later
+        // plain-timeout wait is not cut short.
+        base.wait_parked(Some(Duration::ZERO), || false, |_| {})
+            .unwrap();
+        waker.wake();
+        let start = Instant::now();
+        base.wait_parked(Some(Duration::from_millis(50)), || false, |_| {})
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        // Something queued: no sleep even with a long timeout.
+        let start = Instant::now();
+        base.wait_parked(Some(Duration::from_secs(10)), || true, |_| {})
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Parked: another thread's wake ends the wait.
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            waker.wake();
+        });
+        let start = Instant::now();
+        base.wait_parked(Some(Duration::from_secs(10)), || false, |_| {})
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
     }
 
     /// A timer deadline bounds the wait and is never cut short by rounding.

@@ -348,7 +348,11 @@ impl Worker {
                 Some(Duration::ZERO)
             };
             events.clear();
-            if let Err(e) = self.base.wait(max_wait, |ev| events.push(ev)) {
+            let rx = &self.rx;
+            if let Err(e) = self
+                .base
+                .wait_parked(max_wait, || !rx.is_empty(), |ev| events.push(ev))
+            {
                 eprintln!("worker {}: poll failed: {e}", self.core.id);
                 return;
             }

@@ -242,12 +242,14 @@ impl Store {
     /// access time is updated on every bump so `last_access` means what the
     /// ABI says.
     fn bump(&mut self, i: u32, now: u32) {
-        let young = self.clock.is_young(i, &self.slab);
+        let first = !self.slab.get(i).has(bit::FETCHED);
+        // Only a first hit asks where the item is (a division: most hits
+        // are repeats and skip it).
+        let young = first && self.clock.is_young(i, &self.slab);
         let e = self.slab.get_mut(i);
-        let first = !e.has(bit::FETCHED);
         e.bits |= bit::FETCHED;
         e.time = now;
-        if first && young {
+        if young {
             return;
         }
         if !self.clock.hit(e) {
