@@ -1071,16 +1071,29 @@ fn the_hand_spares_a_read_item_once_per_counter_step() {
     }
 }
 
-#[test]
-fn a_first_hit_right_after_the_store_does_not_count() {
+/// The CLOCK tests' key: 8 digits.
+fn key8(i: usize) -> String {
+    format!("{i:08}")
+}
+
+/// A 256 KiB store of 8-byte keys and 100-byte values, filled with `extra`
+/// items more than it holds (so the hand has evicted the first `extra`).
+/// Returns it, how many items it holds, and the value.
+fn overfilled(extra: usize) -> (Shard, usize, String) {
     let budget = 256 * 1024;
     let n = capacity_of(budget, 8, 100);
     let value = "x".repeat(100);
-    let key = |i: usize| format!("{i:08}");
     let mut s = Shard::new(budget);
-    for i in 0..n + 10 {
-        s.set(&key(i), &value);
+    for i in 0..n + extra {
+        s.set(&key8(i), &value);
     }
+    (s, n, value)
+}
+
+#[test]
+fn a_first_hit_right_after_the_store_does_not_count() {
+    let (mut s, n, value) = overfilled(10);
+    let key = key8;
     let warm = |s: &mut Shard| s.stat(stats_group::ITEMS, "items:1:number_warm");
     // Item n + 9 is right behind the hand: its first hit only marks it
     // fetched, the second one counts.
@@ -1202,18 +1215,11 @@ fn compaction_moves_items_with_their_counters() {
 
 #[test]
 fn dump_walks_from_the_hand_oldest_first() {
-    let budget = 256 * 1024;
-    let n = capacity_of(budget, 8, 100);
-    let value = "x".repeat(100);
-    let key = |i: usize| format!("{i:08}");
-    let mut s = Shard::new(budget);
-    for i in 0..n + 10 {
-        s.set(&key(i), &value);
-    }
+    let (mut s, n, _) = overfilled(10);
     assert_eq!(s.general("evictions"), 10);
     // Items n.. took the slots of the evicted 0..10, behind the hand: they
     // come last, after the ones the hand reaches first.
-    let want: Vec<String> = (10..n + 10).map(key).collect();
+    let want: Vec<String> = (10..n + 10).map(key8).collect();
     assert_eq!(dumped_keys(&s.dump_chunks(4096)), want);
 }
 
