@@ -544,8 +544,10 @@ impl<R> Conn<R> {
     /// error is left for the next `flush` to find (the socket keeps
     /// reporting it).
     fn write_through(&mut self, at: usize, value: &[u8]) {
-        let written = if self.close_now {
-            // Its replies are being dropped; nothing goes out directly either.
+        // Nothing goes out directly when the replies are being dropped, or
+        // when the socket was full at the last flush (the connection waits
+        // for writability): the write could only fail.
+        let written = if self.close_now || self.interest.writable {
             0
         } else {
             let bufs = [

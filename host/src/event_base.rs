@@ -282,12 +282,7 @@ impl<T> EventBase<T> {
             let readable = flags
                 .intersects(EpollFlags::IN | EpollFlags::HUP | EpollFlags::ERR | EpollFlags::PRI);
             let writable = flags.intersects(EpollFlags::OUT | EpollFlags::HUP | EpollFlags::ERR);
-            on_event(match (readable, writable) {
-                (true, true) => Event::all(key),
-                (true, false) => Event::readable(key),
-                (false, true) => Event::writable(key),
-                (false, false) => Event::none(key),
-            });
+            on_event(Interest { readable, writable }.event(key));
         }
     }
 

@@ -432,8 +432,10 @@ fn line(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Renders one shard answer into `out` (the slot's place in the reply stream).
-/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before a value.
-fn value_line(out: &mut Vec<u8>, resp: &Response<'_>, with_cas: bool) {
+/// A get/gat hit: counts it and writes
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before the value.
+fn get_hit(out: &mut Vec<u8>, resp: &Response<'_>, with_cas: bool, touch: bool, st: &ThreadStats) {
+    bump(if touch { &st.touch_hits } else { &st.get_hits }, 1);
     let mut num = [0u8; 20];
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(resp.key);
@@ -462,8 +464,7 @@ pub fn render_direct<'d>(
 ) -> Option<&'d [u8]> {
     if let (Reply::Get { with_cas, touch }, Delivery::Resp(resp)) = (&*reply, &d) {
         if resp.value.len() >= DIRECT_MIN && resp.status() == Some(Status::Hit) {
-            bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
-            value_line(out, resp, *with_cas);
+            get_hit(out, resp, *with_cas, *touch, st);
             return Some(resp.value);
         }
     }
@@ -545,8 +546,7 @@ pub fn render(
     }
     let text: &[u8] = match (&*reply, status) {
         (Reply::Get { with_cas, touch }, Status::Hit) => {
-            bump(if *touch { &st.touch_hits } else { &st.get_hits }, 1);
-            value_line(out, &resp, *with_cas);
+            get_hit(out, &resp, *with_cas, *touch, st);
             out.extend_from_slice(resp.value);
             out.extend_from_slice(b"\r\n");
             return;
