@@ -92,14 +92,6 @@ fn example(name: &str) -> String {
     wasm.to_string_lossy().into_owned()
 }
 
-fn stat(c: &mut Client, name: &str) -> u64 {
-    let s = c.stats("");
-    s.get(name)
-        .unwrap_or_else(|| panic!("no stat {name} in {s:?}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("stat {name} is not a number: {:?}", s[name]))
-}
-
 /// The memcached semantics a full store owes, on keys starting with `p`.
 fn memcached_semantics(c: &mut Client, p: &str) {
     let k = |s: &str| format!("{p}{s}");
@@ -186,7 +178,7 @@ fn memcached_semantics(c: &mut Client, p: &str) {
 }
 
 fn assert_no_traps(c: &mut Client) {
-    assert_eq!(stat(c, "plugin_traps"), 0, "the plugin trapped");
+    assert_eq!(c.stat("plugin_traps"), 0, "the plugin trapped");
 }
 
 // ------------------------------------------------------------ wat-minimal
@@ -399,9 +391,9 @@ fn as_lfu_keeps_hot_keys_and_evicts_cold_ones() {
         cold[2999] && cold[2900],
         "the latest cold keys should be kept"
     );
-    let evictions = stat(&mut c, "evictions");
+    let evictions = c.stat("evictions");
     assert!(evictions >= 1000, "evictions {evictions}");
-    assert!(stat(&mut c, "lfu_age") >= 1, "dynamic aging never moved");
+    assert!(c.stat("lfu_age") >= 1, "dynamic aging never moved");
     assert_no_traps(&mut c);
 }
 

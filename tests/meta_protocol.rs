@@ -46,10 +46,6 @@ fn flag(line: &str, f: char) -> String {
         .to_string()
 }
 
-fn stat(c: &mut Client, name: &str) -> u64 {
-    c.stats("")[name].parse().unwrap()
-}
-
 #[test]
 fn mn_answers_mn() {
     let s = server();
@@ -575,7 +571,7 @@ fn stats_count_meta_commands_like_memcached() {
         "cas_misses",
     ]
     .iter()
-    .map(|n| stat(&mut c, n))
+    .map(|n| c.stat(n))
     .collect();
     assert!(before.iter().all(|&v| v == 0), "{before:?}");
     batch(
@@ -599,7 +595,7 @@ fn stats_count_meta_commands_like_memcached() {
             "md a",
         ],
     );
-    let got = |c: &mut Client, n: &str| stat(c, n);
+    let got = |c: &mut Client, n: &str| c.stat(n);
     // A miss with T counts as a get miss in memcached 1.6.18.
     assert_eq!(got(&mut c, "cmd_get"), 3);
     assert_eq!(got(&mut c, "get_hits"), 1);

@@ -7,10 +7,6 @@ mod common;
 
 use std::process::{Command, Output};
 
-fn plugin(name: &str) -> String {
-    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 fn check(args: &[&str]) -> (Option<i32>, Vec<String>) {
     let Output { status, stdout, .. } = Command::new(common::server_bin())
         .arg("plugin")
@@ -72,7 +68,7 @@ fn the_default_store_passes_every_check() {
 
 #[test]
 fn a_plugin_that_forgets_fails() {
-    let forgetful = plugin("forgetful.wat");
+    let forgetful = common::test_plugin("forgetful.wat");
     for contract in ["full", "basic"] {
         let (code, lines) = check(&["check", &forgetful, "--contract", contract]);
         assert_eq!(code, Some(1), "{contract}: {lines:#?}");
@@ -101,7 +97,7 @@ fn a_plugin_that_forgets_fails() {
 fn a_faulting_plugin_fails_without_taking_the_kit_down() {
     // faulty.wat (ABI v1) also forgets everything, and the kit's 40 MB fill
     // is refused by its tiny input buffer: answered as faults, not crashes.
-    let (code, lines) = check(&["check", &plugin("faulty.wat")]);
+    let (code, lines) = check(&["check", &common::test_plugin("faulty.wat")]);
     assert_eq!(code, Some(1), "{lines:#?}");
     assert!(lines[0].starts_with("PASS exports_and_abi_version (ABI v1"));
     assert!(count(&lines, "FAIL") >= 10, "{lines:#?}");

@@ -24,18 +24,6 @@ const SHARDS: u32 = 5;
 /// The shard no matrix row faults on purpose.
 const CALM_SHARD: u32 = 4;
 
-fn plugin(name: &str) -> String {
-    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stat(s: &Server, name: &str) -> u64 {
-    s.stats("")
-        .get(name)
-        .unwrap_or_else(|| panic!("no stat {name}"))
-        .parse()
-        .unwrap()
-}
-
 /// A key starting with `prefix` that the server's router puts on `shard`.
 fn key_on(prefix: &str, shard: u32, shards: u32) -> String {
     let r = Router::new(shards as usize, 1);
@@ -62,7 +50,7 @@ fn eventually(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
 /// Waits until server time has passed `uptime` seconds (`stats uptime`).
 fn wait_uptime(s: &Server, uptime: u64) {
     eventually(Duration::from_secs(60), "uptime", || {
-        stat(s, "uptime") >= uptime
+        s.stat("uptime") >= uptime
     });
 }
 
@@ -252,7 +240,7 @@ fn fault_matrix() {
     )];
     table.push(table[0].replace(|c: char| c != '|', "-"));
     for row in ROWS {
-        let path = plugin(row.plugin);
+        let path = common::test_plugin(row.plugin);
         let shards = format!("shards={SHARDS}");
         let mut args = vec!["-t", "2", "-o", &shards, "--plugin", &path];
         args.extend_from_slice(row.args);
@@ -316,10 +304,10 @@ fn fault_matrix() {
             );
             assert_eq!(bystander.set(&calm, 0, 0, b"v"), "STORED", "{}", row.name);
         }
-        let traps = stat(&server, "plugin_traps");
-        let restarts = stat(&server, "plugin_restarts");
-        let rfail = stat(&server, "plugin_restart_failures");
-        let backoffs = stat(&server, "plugin_backoffs");
+        let traps = server.stat("plugin_traps");
+        let restarts = server.stat("plugin_restarts");
+        let rfail = server.stat("plugin_restart_failures");
+        let backoffs = server.stat("plugin_backoffs");
         if row.restarts {
             // One fault per cell, each on its own shard: no back-off.
             assert_eq!(
@@ -378,7 +366,7 @@ fn fault_matrix() {
 /// faulting, the shard serves again.
 #[test]
 fn crash_loop_backs_off_then_recovers() {
-    let path = plugin("crashloop.wat");
+    let path = common::test_plugin("crashloop.wat");
     let mut server = Server::start(&["-t", "2", "-o", "shards=4", "--plugin", &path]);
     let boom = key_on("boom", 1, 4);
     let same = key_on("ok", 1, 4);
@@ -395,7 +383,7 @@ fn crash_loop_backs_off_then_recovers() {
             "fault {i}"
         );
     }
-    assert!(stat(&server, "plugin_backoffs") >= 1);
+    assert!(server.stat("plugin_backoffs") >= 1);
     let log = server.log();
     assert!(
         log.contains("shard 1: 5 faults in ") && log.contains("; backing off for 1s"),
@@ -438,7 +426,7 @@ fn crash_loop_backs_off_then_recovers() {
     assert_eq!(bystander.set(&other, 0, 0, b"v"), "STORED");
     assert_eq!(probe(&mut c, Proto::TextSet, &other), "STORED");
     assert_eq!(probe(&mut c, Proto::MetaGet, &other), "EN");
-    assert!(stat(&server, "plugin_shards_backing_off") <= 1);
+    assert!(server.stat("plugin_shards_backing_off") <= 1);
     // No more faults: the back-off ends and the shard serves again.
     eventually(Duration::from_secs(150), "recovery after back-off", || {
         let a = probe(&mut c, Proto::TextGet, &same);
@@ -447,7 +435,7 @@ fn crash_loop_backs_off_then_recovers() {
     });
     assert_eq!(probe(&mut c, Proto::TextSet, &same), "STORED");
     assert_eq!(probe(&mut bin, Proto::BinaryGet, &same), "binary status 1");
-    assert_eq!(stat(&server, "plugin_shards_backing_off"), 0);
+    assert_eq!(server.stat("plugin_shards_backing_off"), 0);
     assert!(server
         .log()
         .contains("shard 1: back-off over; starting a new plugin instance"));
@@ -462,7 +450,7 @@ fn crash_loop_backs_off_then_recovers() {
 /// throughout.
 #[test]
 fn init_trapping_plugin_backs_off_exponentially() {
-    let path = plugin("crashloop.wat");
+    let path = common::test_plugin("crashloop.wat");
     let mut server = Server::start(&[
         "-t",
         "2",
@@ -501,7 +489,7 @@ fn init_trapping_plugin_backs_off_exponentially() {
     // The tick's probes fail: the back-off doubles each time.
     eventually(Duration::from_secs(120), "three back-offs", || {
         assert_eq!(probe(&mut c, Proto::TextSet, &other), "STORED");
-        stat(&server, "plugin_backoffs") >= 3
+        server.stat("plugin_backoffs") >= 3
     });
     let log = server.log();
     for line in [
@@ -512,10 +500,10 @@ fn init_trapping_plugin_backs_off_exponentially() {
     ] {
         assert!(log.contains(line), "no {line:?} in the log:\n{log}");
     }
-    assert_eq!(stat(&server, "plugin_traps"), 1, "only the batch trapped");
-    assert!(stat(&server, "plugin_restart_failures") >= 6);
+    assert_eq!(server.stat("plugin_traps"), 1, "only the batch trapped");
+    assert!(server.stat("plugin_restart_failures") >= 6);
     eventually(Duration::from_secs(10), "the backing-off gauge", || {
-        stat(&server, "plugin_shards_backing_off") == 1
+        server.stat("plugin_shards_backing_off") == 1
     });
     assert_eq!(probe(&mut c, Proto::MetaGet, &other), "EN");
     server.assert_running();

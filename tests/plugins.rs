@@ -8,24 +8,12 @@ mod common;
 use common::Server;
 use std::time::{Duration, Instant};
 
-fn plugin(name: &str) -> String {
-    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stat(s: &Server, name: &str) -> u64 {
-    s.stats("")
-        .get(name)
-        .unwrap_or_else(|| panic!("no stat {name}"))
-        .parse()
-        .unwrap()
-}
-
 /// Each misbehaviour of tests/plugins/faulty.wat, one at a time: the command
 /// that triggered it gets SERVER_ERROR, the shard restarts, and the server
 /// keeps serving this and other connections.
 #[test]
 fn faulting_plugin_never_takes_the_server_down() {
-    let faulty = plugin("faulty.wat");
+    let faulty = common::test_plugin("faulty.wat");
     let mut server = Server::start(&[
         "-t",
         "2",
@@ -59,12 +47,8 @@ fn faulting_plugin_never_takes_the_server_down() {
             "STORED",
             "after {key}"
         );
-        assert_eq!(stat(&server, "plugin_traps"), i as u64 + 1, "after {key}");
-        assert_eq!(
-            stat(&server, "plugin_restarts"),
-            i as u64 + 1,
-            "after {key}"
-        );
+        assert_eq!(server.stat("plugin_traps"), i as u64 + 1, "after {key}");
+        assert_eq!(server.stat("plugin_restarts"), i as u64 + 1, "after {key}");
     }
     server.assert_running();
 }
@@ -74,7 +58,7 @@ fn faulting_plugin_never_takes_the_server_down() {
 /// limit, so the server's RSS stays bounded.
 #[test]
 fn runaway_memory_growth_is_capped() {
-    let faulty = plugin("faulty.wat");
+    let faulty = common::test_plugin("faulty.wat");
     let mut server = Server::start(&["-t", "1", "-m", "8", "-I", "1k", "--plugin", &faulty]);
     let mut c = server.client();
     for _ in 0..3 {
@@ -97,7 +81,7 @@ fn runaway_memory_growth_is_capped() {
 /// 100 ms timer each time it fires).
 #[test]
 fn clock_ticks_and_guest_timers_reach_the_plugin() {
-    let timers = plugin("timers.wat");
+    let timers = common::test_plugin("timers.wat");
     let mut server = Server::start(&["-t", "2", "--plugin", &timers]);
     // Two shards, ~10 firings a second each: wait (bounded) until at least
     // 10 firings and 2 ticks are counted, so a loaded machine (or Wine)
@@ -126,7 +110,7 @@ fn wrong_abi_version_is_refused() {
     let dir = std::env::temp_dir().join(format!("wasmcached-abi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("v2.wat");
-    let faulty = std::fs::read_to_string(plugin("faulty.wat")).unwrap();
+    let faulty = std::fs::read_to_string(common::test_plugin("faulty.wat")).unwrap();
     std::fs::write(
         &path,
         faulty.replace(

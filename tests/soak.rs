@@ -23,14 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn stat(c: &mut Client, name: &str) -> u64 {
-    c.stats("")
-        .get(name)
-        .unwrap_or_else(|| panic!("no stat {name}"))
-        .parse()
-        .unwrap()
-}
-
 /// Waits (polling, up to `limit`) until `ok` holds; panics with `what` if it
 /// never does.
 fn eventually(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
@@ -121,7 +113,7 @@ fn churn_keeps_memory_and_fds_bounded() {
     eventually(
         Duration::from_secs(10),
         "only the control connection",
-        || stat(&mut control, "curr_connections") == 1,
+        || control.stat("curr_connections") == 1,
     );
     #[cfg(target_os = "linux")]
     let (rss_start, fds_start) = (common::rss_kib(pid), fd_count(pid));
@@ -229,7 +221,7 @@ fn churn_keeps_memory_and_fds_bounded() {
     );
     assert!(hits.load(Ordering::Relaxed) > 0, "no get ever hit");
     eventually(Duration::from_secs(30), "connections closed", || {
-        stat(&mut control, "curr_connections") == 1
+        control.stat("curr_connections") == 1
     });
     #[cfg(target_os = "linux")]
     {
@@ -358,9 +350,9 @@ fn connection_flood_beyond_the_limit_is_refused_and_recovers() {
     eventually(
         Duration::from_secs(10),
         "only the control connection",
-        || stat(&mut control, "curr_connections") == 1,
+        || control.stat("curr_connections") == 1,
     );
-    let rejected_before = stat(&mut control, "rejected_connections");
+    let rejected_before = control.stat("rejected_connections");
     #[cfg(target_os = "linux")]
     let fds_start = fd_count(pid);
 
@@ -417,12 +409,12 @@ fn connection_flood_beyond_the_limit_is_refused_and_recovers() {
         assert!(buf[..n].starts_with(b"VERSION "), "accepted {i}");
     }
     assert_eq!(
-        stat(&mut control, "rejected_connections") - rejected_before,
+        control.stat("rejected_connections") - rejected_before,
         refused as u64
     );
     drop(flood);
     eventually(Duration::from_secs(30), "flood connections closed", || {
-        stat(&mut control, "curr_connections") == 1
+        control.stat("curr_connections") == 1
     });
     #[cfg(target_os = "linux")]
     {

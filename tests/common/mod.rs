@@ -111,6 +111,11 @@ static LOG_SEQ: AtomicU32 = AtomicU32::new(0);
 /// below Linux's ephemeral range (so outgoing connections do not take them),
 /// spread by pid so that concurrent test processes rarely collide; the
 /// caller still retries when the server cannot bind.
+/// The path of a test plugin under tests/plugins/.
+pub fn test_plugin(name: &str) -> String {
+    format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 pub fn free_port() -> u16 {
     let pid = std::process::id();
     for _ in 0..2000 {
@@ -376,6 +381,11 @@ impl Server {
     /// `stats` (or `stats SUB`) on a fresh connection, as a name -> value map.
     pub fn stats(&self, sub: &str) -> HashMap<String, String> {
         self.client().stats(sub)
+    }
+
+    /// One general stat as a number, over a new connection.
+    pub fn stat(&self, name: &str) -> u64 {
+        self.client().stat(name)
     }
 
     /// Kills the server now (SIGKILL) and reaps it.
@@ -688,6 +698,15 @@ impl Client {
     }
 
     /// `stats [SUB]` as a map of name -> value (the part after "STAT ").
+    /// One general stat as a number.
+    pub fn stat(&mut self, name: &str) -> u64 {
+        let s = self.stats("");
+        s.get(name)
+            .unwrap_or_else(|| panic!("no stat {name} in {s:?}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("stat {name} is not a number: {:?}", s[name]))
+    }
+
     pub fn stats(&mut self, sub: &str) -> HashMap<String, String> {
         if sub.is_empty() {
             self.send("stats\r\n");
