@@ -958,10 +958,12 @@ impl Worker {
             if udp && conn.slots_waiting() {
                 continue;
             }
-            bump(
-                &st.bytes_written,
-                std::mem::take(&mut conn.written_direct) as u64,
-            );
+            if conn.written_direct > 0 {
+                bump(
+                    &st.bytes_written,
+                    std::mem::take(&mut conn.written_direct) as u64,
+                );
+            }
             if conn.has_unwritten() {
                 match conn.flush() {
                     Ok(n) => bump(&st.bytes_written, n as u64),

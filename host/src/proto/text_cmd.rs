@@ -431,7 +431,6 @@ fn line(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Renders one shard answer into `out` (the slot's place in the reply stream).
 /// A get/gat hit: counts it and writes
 /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, the line before the value.
 fn get_hit(out: &mut Vec<u8>, resp: &Response<'_>, with_cas: bool, touch: bool, st: &ThreadStats) {
@@ -472,6 +471,7 @@ pub fn render_direct<'d>(
     None
 }
 
+/// Renders one shard answer into `out` (the slot's place in the reply stream).
 pub fn render(
     reply: &mut Reply,
     d: Delivery<'_>,
