@@ -609,6 +609,20 @@ pub struct Records<'a, T> {
     decode: fn(&'a [u8]) -> Option<(T, usize)>,
 }
 
+// Not derived: that would ask `T: Clone`, and only the position is copied.
+impl<T> Clone for Records<'_, T> {
+    fn clone(&self) -> Self {
+        Records {
+            buf: self.buf,
+            left: self.left,
+            decode: self.decode,
+        }
+    }
+}
+
+/// The requests of a batch, as [`requests`] reads them.
+pub type Requests<'a> = Records<'a, Request<'a>>;
+
 impl<'a, T> Iterator for Records<'a, T> {
     type Item = Option<T>;
     fn next(&mut self) -> Option<Option<T>> {
@@ -630,7 +644,7 @@ impl<'a, T> Iterator for Records<'a, T> {
 }
 
 /// The records of a request batch, or `None` if the header is short.
-pub fn requests(batch: &[u8]) -> Option<Records<'_, Request<'_>>> {
+pub fn requests(batch: &[u8]) -> Option<Requests<'_>> {
     let count = u32_at(batch.get(..BATCH_HEADER)?, 0);
     Some(Records {
         buf: &batch[BATCH_HEADER..],

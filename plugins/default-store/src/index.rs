@@ -120,6 +120,18 @@ impl Index {
         scan(slab, self.cur[bucket(h, self.cur.len())], t, key)
     }
 
+    /// The first slot of the chain a key hashing to `h` is most likely in
+    /// (a hint: while resizing, a new key may be in the other table).
+    pub fn head(&self, h: u64) -> u32 {
+        if self.resizing() {
+            let ob = bucket(h, self.old.len());
+            if ob >= self.pos {
+                return self.old[ob];
+            }
+        }
+        self.cur[bucket(h, self.cur.len())]
+    }
+
     /// Adds slot `i`, whose key hashes to `h`.
     pub fn insert(&mut self, slab: &mut Slab, i: u32, h: u64) {
         let b = bucket(h, self.cur.len());

@@ -70,6 +70,10 @@ impl Plugin for Store {
         Store::handle(self, req, out)
     }
 
+    fn prepare(&mut self, batch: wasmcached_sdk::abi::Requests<'_>) {
+        self.prefetch(batch)
+    }
+
     fn tick(&mut self, now: u32) {
         Store::tick(self, now)
     }

@@ -9,6 +9,11 @@ use wasmcached_sdk::abi::{self, init_flag, mflag, stats_group, Init, Op, Request
 use wasmcached_sdk::guest::{test_clock, Runtime};
 use wasmcached_sdk::{Config, DumpWriter, Item, LoadError, Plugin, Responder, StatsWriter};
 
+thread_local! {
+    /// What `Checked::prepare` saw: (slot read ahead, slot of the item).
+    static PREFETCHED: std::cell::RefCell<Vec<(u32, Option<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A raw op code no ABI op uses: "check your invariants".
 const CHECK: u8 = 200;
 
@@ -26,6 +31,17 @@ impl Plugin for Checked {
         } else {
             self.0.handle(req, out)
         }
+    }
+    fn prepare(&mut self, batch: abi::Requests<'_>) {
+        self.0.prefetch(batch.clone());
+        let keys = batch
+            .clone()
+            .flatten()
+            .filter(|r| !r.key.is_empty())
+            .count();
+        let targets = self.0.prefetch_targets(batch);
+        assert_eq!(targets.len(), keys, "one read-ahead per key");
+        PREFETCHED.with(|p| p.borrow_mut().extend(targets));
     }
     fn tick(&mut self, now: u32) {
         self.0.tick(now)
@@ -1928,4 +1944,46 @@ fn clock_max_sweep() {
             eprintln!("read-once {read_once}% {config}: store {ours:.4}, LRU {lru:.4}");
         }
     }
+}
+
+/// A multi-key batch reads ahead exactly the slots its lookups then use:
+/// every stored key's own slot (chains are short and tags rarely collide),
+/// and for a missing key nothing, or a slot whose tag happens to match.
+#[test]
+fn prefetch_reads_ahead_the_slots_lookups_use() {
+    let mut s = Shard::new(64 * MB);
+    s.check = false;
+    for i in 0..5000 {
+        s.set(&format!("key:{i:06}"), "v");
+    }
+    // Let the tick finish any index resize the sets started.
+    for t in 0..200 {
+        s.tick(101 + t);
+    }
+    let keys: Vec<String> = (0..200).map(|i| format!("key:{:06}", i * 37)).collect();
+    let reqs: Vec<Request<'_>> = keys
+        .iter()
+        .map(|k| Request {
+            op: Op::Get as u8,
+            key: k.as_bytes(),
+            ..Default::default()
+        })
+        .collect();
+    PREFETCHED.with(|p| p.borrow_mut().clear());
+    let resps = s.batch(&reqs);
+    let seen = PREFETCHED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    assert_eq!(seen.len(), reqs.len());
+    let mut present = 0;
+    for ((ahead, slot), (key, r)) in seen.iter().zip(keys.iter().zip(&resps)) {
+        match slot {
+            Some(slot) => {
+                assert_eq!(r.status, Status::Hit, "{key}");
+                assert_eq!(ahead, slot, "{key} read ahead elsewhere");
+                present += 1;
+            }
+            None => assert_eq!(r.status, Status::Miss, "{key}"),
+        }
+    }
+    // 200 keys, i * 37 < 5000 for i < 136.
+    assert_eq!(present, 136);
 }

@@ -4,6 +4,7 @@
 //! where this store deliberately differs, the comment says so and why.
 
 mod dump;
+mod prefetch;
 mod report;
 mod space;
 
@@ -106,6 +107,10 @@ pub struct Store {
     slice_timer_armed: Option<u32>,
     tuning: Tuning,
     pub stats: Counters,
+    /// `prefetch`'s per-key state, kept to reuse its allocation.
+    ahead: Vec<prefetch::Ahead>,
+    /// Where `prefetch` leaves what it read, so the reads are not optimised away.
+    prefetch_sink: u32,
 }
 
 impl Store {
@@ -138,6 +143,8 @@ impl Store {
             slice_timer_armed: None,
             tuning,
             stats: Counters::default(),
+            ahead: Vec::new(),
+            prefetch_sink: 0,
         })
     }
 
