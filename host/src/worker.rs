@@ -44,6 +44,44 @@ impl WorkerHandle {
     }
 }
 
+/// Batches and answers for other workers, held until the end of the loop
+/// iteration and then sent with one wake-up per worker. Sent as soon as they
+/// were ready, each woke its worker mid-iteration: on a shared core the
+/// woken worker could preempt this one before it had written its own
+/// replies, and at -t 2 under multigets the workers ping-ponged a couple of
+/// requests at a time.
+#[derive(Default)]
+struct Outbox {
+    msgs: Vec<(usize, Msg)>,
+    /// Per worker: has a message in `msgs` (sized at the first post).
+    to: Vec<bool>,
+}
+
+impl Outbox {
+    fn post(&mut self, worker: usize, msg: Msg) {
+        self.msgs.push((worker, msg));
+    }
+
+    /// Sends everything posted, in order, then wakes each receiver once.
+    fn send(&mut self, workers: &[WorkerHandle]) {
+        if self.msgs.is_empty() {
+            return;
+        }
+        self.to.resize(workers.len(), false);
+        for (w, msg) in self.msgs.drain(..) {
+            // A closed channel means shutdown: nothing needs delivering.
+            if workers[w].tx.send(msg).is_ok() {
+                self.to[w] = true;
+            }
+        }
+        for (w, to) in self.to.iter_mut().enumerate() {
+            if std::mem::take(to) {
+                workers[w].waker.wake();
+            }
+        }
+    }
+}
+
 /// `ConnInfo::state` of a listening socket (the others are `ConnState as u8`).
 pub const LISTENING: u8 = 255;
 /// `ConnInfo::state` of a UDP socket: memcached shows it as always reading.
@@ -169,6 +207,7 @@ pub struct Core {
     /// batches travel between threads as `Box<Batch>`.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Batch>>,
+    outbox: Outbox,
 }
 
 impl Core {
@@ -307,6 +346,7 @@ impl Worker {
                 batches: (0..nshards).map(|_| None).collect(),
                 dirty: Vec::new(),
                 pool: Vec::new(),
+                outbox: Outbox::default(),
             },
             base,
             rx,
@@ -365,6 +405,9 @@ impl Worker {
             self.parse_ready();
             self.flush_batches();
             self.write_touched();
+            self.core
+                .outbox
+                .send(self.core.shared.workers.get().expect("workers started"));
             while let Some(t) = self.base.pop_due_timer() {
                 self.on_timer(t);
             }
@@ -592,8 +635,7 @@ impl Worker {
                 if owner == self.core.id {
                     self.run_local(b);
                 } else {
-                    self.core.shared.workers.get().expect("workers started")[owner]
-                        .send(Msg::Run(b));
+                    self.core.outbox.post(owner, Msg::Run(b));
                 }
             }
         }
@@ -667,9 +709,9 @@ impl Worker {
         self.reply_remote(b)
     }
 
-    fn reply_remote(&self, b: Box<Batch>) {
+    fn reply_remote(&mut self, b: Box<Batch>) {
         let origin = b.origin;
-        self.core.shared.workers.get().expect("workers started")[origin].send(Msg::Done(b));
+        self.core.outbox.post(origin, Msg::Done(b));
     }
 
     /// Delivers the answers of a batch this worker sent to another.
