@@ -1167,3 +1167,63 @@ fn deliver(
         touched.push(t.conn);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Posted messages reach each worker in posting order once sent, and
+    /// a sleeping receiver is woken.
+    #[test]
+    fn outbox_sends_in_order_and_wakes_each_receiver() {
+        let mut bases: Vec<EventBase<()>> = (0..2).map(|_| EventBase::new().unwrap()).collect();
+        let (handles, rxs): (Vec<WorkerHandle>, Vec<Receiver<Msg>>) = bases
+            .iter()
+            .map(|b| {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (
+                    WorkerHandle {
+                        tx,
+                        waker: b.waker(),
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        let mut outbox = Outbox::default();
+        outbox.post(0, Msg::Drain);
+        outbox.post(1, Msg::Drain);
+        outbox.post(0, Msg::Shutdown);
+        assert!(
+            rxs.iter().all(|rx| rx.is_empty()),
+            "nothing leaves before send"
+        );
+        outbox.send(&handles);
+        let kinds = |rx: &Receiver<Msg>| -> Vec<&str> {
+            rx.try_iter()
+                .map(|m| match m {
+                    Msg::Drain => "drain",
+                    Msg::Shutdown => "shutdown",
+                    _ => "other",
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&rxs[0]), ["drain", "shutdown"]);
+        assert_eq!(kinds(&rxs[1]), ["drain"]);
+        for base in &mut bases {
+            let start = Instant::now();
+            base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "receiver not woken"
+            );
+        }
+        // Nothing posted: nothing sent, nobody woken.
+        outbox.send(&handles);
+        let start = Instant::now();
+        bases[0]
+            .wait(Some(Duration::from_millis(50)), |_| {})
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+}
