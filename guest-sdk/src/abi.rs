@@ -620,6 +620,20 @@ impl<T> Clone for Records<'_, T> {
     }
 }
 
+impl<T> Records<'_, T> {
+    /// Records not yet read (as announced; fewer if the batch is malformed).
+    pub fn left(&self) -> u32 {
+        self.left
+    }
+
+    /// The next `n` records (or fewer), leaving this iterator where it is.
+    pub fn window(&self, n: usize) -> Self {
+        let mut w = self.clone();
+        w.left = w.left.min(n.try_into().unwrap_or(u32::MAX));
+        w
+    }
+}
+
 /// The requests of a batch, as [`requests`] reads them.
 pub type Requests<'a> = Records<'a, Request<'a>>;
 
@@ -747,6 +761,34 @@ mod tests {
         assert_eq!(out.len(), 4 + 2 * r.encoded_len());
         let got: Vec<_> = requests(&out).unwrap().collect();
         assert_eq!(got, vec![Some(r.clone()), Some(r)]);
+    }
+
+    /// A window reads the next records without moving the batch's own
+    /// iterator, and never past the end.
+    #[test]
+    fn request_windows() {
+        let keys: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i]).collect();
+        let mut out = Vec::new();
+        begin_batch(&mut out);
+        for k in &keys {
+            Request {
+                key: k,
+                ..Default::default()
+            }
+            .encode(&mut out);
+        }
+        set_batch_count(&mut out, keys.len() as u32);
+        let key_of = |r: Option<Request<'_>>| r.unwrap().key.to_vec();
+        let mut reqs = requests(&out).unwrap();
+        assert_eq!(reqs.left(), 5);
+        let w: Vec<_> = reqs.window(3).map(key_of).collect();
+        assert_eq!(w, keys[..3]);
+        assert_eq!(reqs.left(), 5);
+        reqs.nth(3);
+        assert_eq!(reqs.left(), 1);
+        let w: Vec<_> = reqs.window(3).map(key_of).collect();
+        assert_eq!(w, keys[4..]);
+        assert_eq!(reqs.map(key_of).collect::<Vec<_>>(), keys[4..]);
     }
 
     #[test]

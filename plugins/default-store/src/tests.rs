@@ -41,6 +41,7 @@ impl Plugin for Checked {
             .count();
         let targets = self.0.prefetch_targets(batch);
         assert_eq!(targets.len(), keys, "one read-ahead per key");
+        assert!(keys <= wasmcached_sdk::guest::PREPARE_WINDOW);
         PREFETCHED.with(|p| p.borrow_mut().extend(targets));
     }
     fn tick(&mut self, now: u32) {
