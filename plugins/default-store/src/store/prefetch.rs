@@ -1,5 +1,6 @@
-//! Reading ahead for a batch: the memory every key of the batch will need is
-//! read in three passes before the first request is handled.
+//! Reading ahead for a batch: the memory every key of the next requests
+//! (up to the SDK's `PREPARE_WINDOW` of them) will need is read in three
+//! passes before `handle` gets the first of them.
 //!
 //! A lookup is three dependent cache misses: the bucket, the slot, the key
 //! bytes. One key after another, a 10-key multiget waits for 30 misses in
