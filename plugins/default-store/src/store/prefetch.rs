@@ -23,7 +23,7 @@ const MAX_STEPS: usize = 4;
 
 impl Store {
     pub fn prefetch(&mut self, batch: Requests<'_>) {
-        let mut ahead = std::mem::take(&mut self.ahead);
+        let ahead = &mut self.ahead;
         ahead.clear();
         // Each pass is a short loop, so that many iterations (and their
         // loads) fit in the CPU's reorder window at once.
@@ -55,7 +55,7 @@ impl Store {
         }
         // 3: the key (and, for small items, the value) of those slots.
         let mut sink = 0u32;
-        for a in &ahead {
+        for a in ahead.iter() {
             if a.slot != NIL {
                 let data = &self.slab.get(a.slot).data;
                 sink ^= u32::from(data.first().copied().unwrap_or(0));
@@ -63,7 +63,6 @@ impl Store {
             }
         }
         self.prefetch_sink = self.prefetch_sink.wrapping_add(sink);
-        self.ahead = ahead;
     }
 }
 
