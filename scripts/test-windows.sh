@@ -7,7 +7,7 @@
 # Installs what is missing: Debian's wine64 and gcc-mingw-w64-x86-64 (as root
 # or through sudo -n), and the rustup target. The runner that starts each
 # test binary under Wine is scripts/wine-runner.sh (.cargo/config.toml).
-# Extra arguments go to cargo test. The `wine` profile (Cargo.toml) is
+# Extra arguments go to cargo test. The `suite` profile (Cargo.toml) is
 # release at opt-level 1: these runs test behaviour, not speed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,5 +38,5 @@ say "scripts/build-examples.sh"
 # The 5-minute churn of tests/soak.rs measures RSS and fds through /proc,
 # which only the Linux run has; under Wine it checks every value for 30 s.
 export WASMCACHED_SOAK_SECS=${WASMCACHED_SOAK_SECS:-30}
-say "cargo test --profile wine --target $t -p wasmcached -p wasmcached-sdk --no-fail-fast $*"
-cargo test --profile wine --target "$t" -p wasmcached -p wasmcached-sdk --no-fail-fast "$@"
+say "cargo test --profile suite --target $t -p wasmcached -p wasmcached-sdk --no-fail-fast $*"
+cargo test --profile suite --target "$t" -p wasmcached -p wasmcached-sdk --no-fail-fast "$@"

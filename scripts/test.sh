@@ -16,7 +16,7 @@
 #     already imports it);
 #   - the wasm32-unknown-unknown rustup target (the default plugin is built
 #     for it by the host's build script).
-# Then runs the native suite, `cargo test --workspace --release
+# Then runs the native suite, `cargo test --workspace --profile suite
 # --no-fail-fast` (every test binary runs even when an earlier one fails;
 # extra arguments are passed to cargo test, e.g. `./scripts/test.sh --
 # --nocapture`), the Windows build's suite under Wine
@@ -144,9 +144,10 @@ fi
 
 # ---------------------------------------------------------------- tests
 # The parts, all run even when one fails:
-#   linux    the native suite: cargo test --workspace --release, except the
-#            5-minute soak, which then runs in the background (part soak)
-#            while the next parts build
+#   linux    the native suite: cargo test --workspace --profile suite
+#            (release at opt-level 1, see Cargo.toml), except the 5-minute
+#            soak, which then runs in the background (part soak) while the
+#            next parts build
 #   windows  the Windows build's tests under Wine (scripts/test-windows.sh)
 #   check    macOS and FreeBSD type-checks (scripts/check-platforms.sh)
 #   fuzz     every cargo-fuzz target for 10 s (scripts/fuzz.sh)
@@ -177,11 +178,14 @@ trap 'rm -f "$log" "$soak_log"' EXIT
 for part in $parts; do
   case "$part" in
     linux)
-      run_part linux cargo test --workspace --release --no-fail-fast "${cargo_args[@]}" \
+      run_part linux cargo test --workspace --profile suite --no-fail-fast "${cargo_args[@]}" \
         -- --skip "$soak_test" "${bin_args[@]}"
-      say "[soak] cargo test --release -p wasmcached --test soak (in the background)"
+      # --workspace, as above: with `-p wasmcached` cargo unifies features
+      # differently and compiles wasmtime a third time, beside the Windows
+      # build (measured: 12 minutes of both cores).
+      say "[soak] cargo test --workspace --profile suite --test soak (in the background)"
       soak_start=$SECONDS
-      cargo test --release -p wasmcached --test soak "${cargo_args[@]}" -- "${bin_args[@]}" \
+      cargo test --workspace --profile suite --test soak "${cargo_args[@]}" -- "${bin_args[@]}" \
         >"$soak_log" 2>&1 &
       soak_pid=$!
       ;;
