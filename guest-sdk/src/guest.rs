@@ -413,30 +413,29 @@ impl<P: Plugin> Runtime<P> {
             return output;
         }
         if let (Some(plugin), Some(mut reqs)) = (plugin.as_mut(), reqs) {
-            let mut until_prepare = 0;
+            // `next` yields a record (or `None` for a malformed one, which
+            // ends the batch) as long as `left` is non-zero, so every window
+            // makes progress.
             while reqs.left() > 0 {
-                if until_prepare == 0 {
-                    until_prepare = PREPARE_WINDOW;
-                    if reqs.left() > 1 {
-                        plugin.prepare(reqs.window(PREPARE_WINDOW));
-                    }
+                if reqs.left() > 1 {
+                    plugin.prepare(reqs.window(PREPARE_WINDOW));
                 }
-                until_prepare -= 1;
-                let Some(req) = reqs.next() else { break };
-                let mut r = Responder {
-                    out: output,
-                    answered: false,
-                };
-                match req {
-                    Some(req) => {
-                        plugin.handle(&req, &mut r);
-                        if !r.answered() {
-                            r.error("plugin gave no answer");
+                for req in reqs.by_ref().take(PREPARE_WINDOW) {
+                    let mut r = Responder {
+                        out: output,
+                        answered: false,
+                    };
+                    match req {
+                        Some(req) => {
+                            plugin.handle(&req, &mut r);
+                            if !r.answered() {
+                                r.error("plugin gave no answer");
+                            }
                         }
+                        None => r.error("malformed request record"),
                     }
-                    None => r.error("malformed request record"),
+                    count += 1;
                 }
-                count += 1;
             }
         }
         abi::set_batch_count(output, count);
