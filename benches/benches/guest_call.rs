@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
                     i = (i + 1) % bufs.len();
                     i
                 },
-                |i| shard.batch(&bufs[i], per).expect("no fault").len(),
+                |i| shard.batch(&bufs[i], per).expect("no fault").count(),
                 BatchSize::SmallInput,
             )
         });

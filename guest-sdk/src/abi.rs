@@ -1,4 +1,4 @@
-//! ABI v3 (and v2, v1): the byte layout of everything that crosses the host/guest boundary.
+//! ABI v4 (and v3, v2, v1): the byte layout of everything that crosses the host/guest boundary.
 //!
 //! This module is the single source of truth for the layout; `docs/plugin-abi.md`
 //! describes the same bytes for authors in other languages. The host and the Rust
@@ -19,10 +19,18 @@
 /// Version 3 is version 2 plus two optional exports, `wmc_dump` and
 /// `wmc_load`, that move a shard's items between instances as [`Item`]
 /// records (used when the server swaps in a new plugin). No v1/v2 byte moves.
-pub const ABI_VERSION: u32 = 3;
+///
+/// Version 4 is version 3 plus held values: a response with
+/// [`iflag::VALUE_REF`] carries the address of its value in the plugin's
+/// memory instead of the bytes, so a large value is not copied into the
+/// answer only for the host to copy it out again. No v3 byte moves.
+pub const ABI_VERSION: u32 = 4;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 3] = [1, 2, 3];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 4] = [1, 2, 3, 4];
+
+/// The first ABI version with held values ([`iflag::VALUE_REF`]).
+pub const VALUE_REF_VERSION: u32 = 4;
 
 /// The first ABI version with item dump/load (`wmc_dump`, `wmc_load`).
 pub const DUMP_LOAD_VERSION: u32 = 3;
@@ -241,6 +249,12 @@ pub mod iflag {
     pub const CREATED: u8 = 1 << 4;
     /// v2. The key was stored as binary (`mflag::KEY_BINARY`).
     pub const KEY_BINARY: u8 = 1 << 5;
+    /// v4. The value bytes stay in the plugin's memory: the record holds
+    /// their address (`u32`) where the bytes would be, and `value_len` is
+    /// the value's length. The host reads them before it calls the plugin
+    /// again, so they must stay allocated and unchanged until then. Without
+    /// meaning (ignored) in the records of a v1–v3 plugin.
+    pub const VALUE_REF: u8 = 1 << 6;
 }
 
 /// Init flags (`Init::flags`).
@@ -456,7 +470,8 @@ pub fn encode_request_header(
 /// 24   4  last_access   Hit: server time of the previous access
 /// 28   4  prev_exptime  v2, Hit/Number/Deleted: the item's exptime before this
 ///                       request (reserved, 0, in v1)
-/// 32      key bytes, then value bytes
+/// 32      key bytes, then value bytes; v4 with iflag::VALUE_REF: key bytes,
+///         then the value's address in the plugin's memory (4 bytes)
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response<'a> {
@@ -497,25 +512,62 @@ impl<'a> Response<'a> {
         out.extend_from_slice(self.value);
     }
 
-    /// Decodes one response at the start of `b`; returns it and its encoded length.
+    /// v4: the encoded length of the record [`Response::encode_held`] writes.
+    pub fn encoded_len_held(&self) -> usize {
+        RESPONSE_HEADER + self.key.len() + 4
+    }
+
+    /// v4: encodes the record with [`iflag::VALUE_REF`]: the value stays
+    /// where it is, at address `addr` of the plugin's memory.
+    pub fn encode_held(&self, addr: u32, out: &mut Vec<u8>) {
+        Response {
+            iflags: self.iflags | iflag::VALUE_REF,
+            value: &[],
+            ..self.clone()
+        }
+        .encode(out);
+        let at = out.len() - self.key.len() - RESPONSE_HEADER + 4;
+        out[at..at + 4].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
+        out.extend_from_slice(&addr.to_le_bytes());
+    }
+
+    /// Decodes one response at the start of `b`; returns it and its encoded
+    /// length. A v4 record with [`iflag::VALUE_REF`] does not decode here:
+    /// it needs the memory its value lies in ([`Response::decode_in`]).
     pub fn decode(b: &'a [u8]) -> Option<(Response<'a>, usize)> {
+        Self::decode_in(b, Some(&[]))
+    }
+
+    /// Decodes one response. `mem`: for a v4 plugin its memory, in which a
+    /// [`iflag::VALUE_REF`] value is looked up (the flag is cleared in what
+    /// is returned, whose value is then those bytes); `None` for a v1–v3
+    /// plugin, whose records carry their values.
+    pub fn decode_in(b: &'a [u8], mem: Option<&'a [u8]>) -> Option<(Response<'a>, usize)> {
         if b.len() < RESPONSE_HEADER {
             return None;
         }
         let key_len = u16_at(b, 2) as usize;
         let value_len = u32_at(b, 4) as usize;
-        let end = RESPONSE_HEADER
-            .checked_add(key_len)?
-            .checked_add(value_len)?;
-        if b.len() < end {
-            return None;
-        }
+        let key_end = RESPONSE_HEADER + key_len;
+        let mut iflags = b[1];
+        let (value, end) = match mem {
+            Some(mem) if iflags & iflag::VALUE_REF != 0 => {
+                iflags &= !iflag::VALUE_REF;
+                let end = key_end.checked_add(4)?;
+                let addr = u32_at(b.get(..end)?, key_end) as usize;
+                (mem.get(addr..addr.checked_add(value_len)?)?, end)
+            }
+            _ => {
+                let end = key_end.checked_add(value_len)?;
+                (b.get(key_end..end)?, end)
+            }
+        };
         Some((
             Response {
                 status: b[0],
-                iflags: b[1],
-                key: &b[RESPONSE_HEADER..RESPONSE_HEADER + key_len],
-                value: &b[RESPONSE_HEADER + key_len..end],
+                iflags,
+                key: b.get(RESPONSE_HEADER..key_end)?,
+                value,
                 client_flags: u32_at(b, 8),
                 exptime: u32_at(b, 12),
                 cas: u64_at(b, 16),
@@ -606,8 +658,14 @@ impl<'a> Item<'a> {
 pub struct Records<'a, T> {
     buf: &'a [u8],
     left: u32,
-    decode: fn(&'a [u8]) -> Option<(T, usize)>,
+    /// What a record may point into (v4 held values; see [`responses_in`]).
+    mem: Option<&'a [u8]>,
+    decode: Decode<'a, T>,
 }
+
+/// Decodes one record at the start of its first argument, which may point
+/// into the second (v4 held values); returns it and its encoded length.
+type Decode<'a, T> = fn(&'a [u8], Option<&'a [u8]>) -> Option<(T, usize)>;
 
 // Not derived: that would ask `T: Clone`, and only the position is copied.
 impl<T> Clone for Records<'_, T> {
@@ -615,6 +673,7 @@ impl<T> Clone for Records<'_, T> {
         Records {
             buf: self.buf,
             left: self.left,
+            mem: self.mem,
             decode: self.decode,
         }
     }
@@ -643,7 +702,7 @@ impl<'a, T> Iterator for Records<'a, T> {
         if self.left == 0 {
             return None;
         }
-        match (self.decode)(self.buf) {
+        match (self.decode)(self.buf, self.mem) {
             Some((rec, n)) => {
                 self.left -= 1;
                 self.buf = &self.buf[n..];
@@ -663,17 +722,30 @@ pub fn requests(batch: &[u8]) -> Option<Requests<'_>> {
     Some(Records {
         buf: &batch[BATCH_HEADER..],
         left: count,
-        decode: Request::decode,
+        mem: None,
+        decode: |b, _| Request::decode(b),
     })
 }
 
-/// The records of a response batch, or `None` if the header is short.
+/// The records of a response batch whose values are all in it (never a v4
+/// held value), or `None` if the header is short.
 pub fn responses(batch: &[u8]) -> Option<Records<'_, Response<'_>>> {
+    responses_in(batch, Some(&[]))
+}
+
+/// The records of a response batch from a plugin, or `None` if the header
+/// is short. `mem`: a v4 plugin's memory, where held values are read (see
+/// [`Response::decode_in`]); `None` for a v1–v3 plugin.
+pub fn responses_in<'a>(
+    batch: &'a [u8],
+    mem: Option<&'a [u8]>,
+) -> Option<Records<'a, Response<'a>>> {
     let count = u32_at(batch.get(..BATCH_HEADER)?, 0);
     Some(Records {
         buf: &batch[BATCH_HEADER..],
         left: count,
-        decode: Response::decode,
+        mem,
+        decode: Response::decode_in,
     })
 }
 
@@ -683,7 +755,8 @@ pub fn items(chunk: &[u8]) -> Option<Records<'_, Item<'_>>> {
     Some(Records {
         buf: &chunk[BATCH_HEADER..],
         left: count,
-        decode: Item::decode,
+        mem: None,
+        decode: |b, _| Item::decode(b),
     })
 }
 
@@ -820,6 +893,42 @@ mod tests {
     }
 
     #[test]
+    fn held_value_is_read_from_memory() {
+        let mem: Vec<u8> = (0..=255).collect();
+        let r = Response {
+            status: Status::Hit as u8,
+            iflags: iflag::FETCHED,
+            key: b"k",
+            value: &mem[10..20],
+            cas: 7,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        begin_batch(&mut out);
+        r.encode_held(10, &mut out);
+        assert_eq!(out.len(), BATCH_HEADER + r.encoded_len_held());
+        set_batch_count(&mut out, 1);
+        let got: Vec<_> = responses_in(&out, Some(&mem)).unwrap().collect();
+        assert_eq!(got, vec![Some(r.clone())], "flag cleared, value resolved");
+        // A value reaching past the memory's end is malformed, not read.
+        let short: Vec<_> = responses_in(&out, Some(&mem[..19])).unwrap().collect();
+        assert_eq!(short, vec![None]);
+        // Without the memory (an inline-only reader) it is malformed too.
+        assert_eq!(responses(&out).unwrap().next(), Some(None));
+        // A v1-v3 plugin's bit 6 means nothing: its bytes are the value.
+        let mut v3 = Vec::new();
+        begin_batch(&mut v3);
+        let with_bit = Response {
+            iflags: iflag::VALUE_REF,
+            ..r.clone()
+        };
+        with_bit.encode(&mut v3);
+        set_batch_count(&mut v3, 1);
+        let got = responses_in(&v3, None).unwrap().next().unwrap().unwrap();
+        assert_eq!(got.value, r.value);
+    }
+
+    #[test]
     fn init_roundtrip() {
         let i = Init {
             abi_version: ABI_VERSION,
@@ -938,9 +1047,9 @@ mod tests {
     }
 
     #[test]
-    fn v3_keeps_v2_and_v1() {
-        assert_eq!(ABI_VERSION, 3);
-        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3]);
+    fn v4_keeps_v3_v2_and_v1() {
+        assert_eq!(ABI_VERSION, 4);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4]);
         assert_eq!((REQUEST_HEADER, RESPONSE_HEADER, INIT_HEADER), (40, 32, 40));
         // The dump sentinels cannot be a chunk inside a 4 GiB memory.
         for s in [dump_status::UNSUPPORTED, dump_status::FAILED] {

@@ -46,6 +46,11 @@ pub trait Plugin: Sized + 'static {
     /// used. A malformed record shows as `None`.
     fn prepare(&mut self, _batch: abi::Requests<'_>) {}
 
+    /// Called before each batch and each tick: the host has read every
+    /// value answered with [`Responder::respond_held`] since the last call,
+    /// so what was kept alive for them may go now.
+    fn release_held(&mut self) {}
+
     /// Called once a second with the server clock.
     fn tick(&mut self, _now: u32) {}
 
@@ -137,6 +142,15 @@ const OUT_OF_MEMORY: &str = "out of memory writing get response";
 /// answer always fits.
 const RESERVE_PER_RESPONSE: usize = abi::RESPONSE_HEADER + OUT_OF_MEMORY.len();
 
+/// Values at least this long go to the host by reference with
+/// [`Responder::respond_held`]; shorter ones cost less to copy than to keep
+/// alive for the host. Only in Wasm, where a value's address is a `u32`.
+pub const HELD_MIN: usize = if cfg!(target_arch = "wasm32") {
+    1024
+} else {
+    usize::MAX
+};
+
 /// Writes the one response for the current request.
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
@@ -162,6 +176,25 @@ impl<'a> Responder<'a> {
             }
             .encode(self.out);
         }
+    }
+
+    /// Like [`Responder::respond`], but a value of [`HELD_MIN`] bytes or
+    /// more is not copied: the host reads it where it lies (ABI v4
+    /// [`abi::iflag::VALUE_REF`]). Returns `true` when it did so; the
+    /// plugin must then keep those bytes allocated and unchanged until its
+    /// next [`Plugin::release_held`] (defer frees, copy before writing).
+    pub fn respond_held(&mut self, r: &Response<'_>) -> bool {
+        if self.answered || r.value.len() < HELD_MIN {
+            self.respond(r);
+            return false;
+        }
+        if self.out.try_reserve(r.encoded_len_held()).is_err() {
+            self.respond(r);
+            return false;
+        }
+        self.answered = true;
+        r.encode_held(r.value.as_ptr() as usize as u32, self.out);
+        true
     }
 
     /// Answers with a bare status (no key, value or item fields).
@@ -396,6 +429,9 @@ impl<P: Plugin> Runtime<P> {
             ..
         } = self;
         abi::begin_batch(output);
+        if let Some(p) = plugin.as_mut() {
+            p.release_held();
+        }
         let mut count = 0u32;
         let reqs = input.get(..len).and_then(abi::requests);
         let announced = input.get(..len).map_or(0, |b| {
@@ -445,6 +481,7 @@ impl<P: Plugin> Runtime<P> {
     pub fn tick(&mut self, now: u32) {
         self.end_dump();
         if let Some(p) = self.plugin.as_mut() {
+            p.release_held();
             p.tick(now)
         }
     }

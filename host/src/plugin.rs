@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use wasmcached_sdk::abi::{self, export, import, Init};
+use wasmcached_sdk::abi::{self, export, iflag, import, Init, Response};
 use wasmtime::{
     Caller, Config, Engine, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimits,
     StoreLimitsBuilder, TypedFunc,
@@ -1110,12 +1110,12 @@ impl Shard {
     /// Runs a request batch of `count` records. The answer borrows guest memory
     /// and is valid until the next call; it has been checked to hold exactly
     /// `count` well-formed records.
-    pub fn batch(&mut self, requests: &[u8], count: u32) -> Result<&[u8], Fault> {
+    pub fn batch(&mut self, requests: &[u8], count: u32) -> Result<Answers<'_>, Fault> {
         let ticks = self.deadline_ticks;
         // No instance (backing off, or it could not be restarted): no guest
         // call, and no new fault for the batch.
         self.live()?;
-        let result = (|| -> Result<(usize, usize)> {
+        let result = (|| -> Result<(usize, usize, bool)> {
             let inst = self.inst.as_mut().expect("live instance");
             write_input(inst, requests, ticks)?;
             inst.store.set_epoch_deadline(ticks);
@@ -1127,13 +1127,18 @@ impl Shard {
                 .checked_add(len)
                 .and_then(|end| data.get(ptr..end))
                 .ok_or_else(|| anyhow!("response buffer outside guest memory"))?;
-            check_responses(resp, count)?;
-            Ok((ptr, len))
+            let held = check_responses(resp, held_in(inst.abi, data), count)?;
+            Ok((ptr, len, held))
         })();
         match result {
-            Ok((ptr, len)) => {
+            Ok((ptr, len, held)) => {
                 let inst = self.inst.as_ref().expect("live instance");
-                Ok(&inst.memory.data(&inst.store)[ptr..ptr + len])
+                let mem = inst.memory.data(&inst.store);
+                Ok(Answers {
+                    batch: &mem[ptr..ptr + len],
+                    mem: held_in(inst.abi, mem),
+                    held,
+                })
             }
             Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
             Err(e) => Err(self.fault("batch", format!("{e:#}"))),
@@ -1313,18 +1318,74 @@ fn write_input(inst: &mut Live, bytes: &[u8], ticks: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_responses(resp: &[u8], count: u32) -> Result<()> {
-    let recs = abi::responses(resp).ok_or_else(|| anyhow!("short response batch"))?;
+/// Where a plugin speaking `abi` keeps held values: its memory from v4 on.
+fn held_in(abi: u32, mem: &[u8]) -> Option<&[u8]> {
+    (abi >= abi::VALUE_REF_VERSION).then_some(mem)
+}
+
+/// Checks that `resp` holds `count` well-formed answers, every held value
+/// inside `mem`; returns whether any value is held.
+fn check_responses(resp: &[u8], mem: Option<&[u8]>, count: u32) -> Result<bool> {
+    let mut rest = resp
+        .get(abi::BATCH_HEADER..)
+        .ok_or_else(|| anyhow!("short response batch"))?;
     if abi::batch_count(resp) != count {
         bail!("{} responses for {count} requests", abi::batch_count(resp));
     }
-    for r in recs {
-        let r = r.ok_or_else(|| anyhow!("malformed response record"))?;
+    let mut held = false;
+    for _ in 0..count {
+        held |= mem.is_some() && rest.get(1).is_some_and(|f| f & iflag::VALUE_REF != 0);
+        let (r, len) = Response::decode_in(rest, mem).ok_or_else(|| {
+            anyhow!("malformed response record (or a held value outside guest memory)")
+        })?;
         if r.status().is_none() {
             bail!("unknown response status {}", r.status);
         }
+        rest = &rest[len..];
     }
-    Ok(())
+    Ok(held)
+}
+
+/// One batch's answers as the plugin left them, in its memory: valid until
+/// the next call into the plugin.
+pub struct Answers<'a> {
+    batch: &'a [u8],
+    /// v4: the plugin's memory, where held values are read.
+    mem: Option<&'a [u8]>,
+    /// Some answer holds its value by reference.
+    held: bool,
+}
+
+impl<'a> Answers<'a> {
+    /// The answers, held values resolved (checked by [`Shard::batch`]).
+    pub fn records(&self) -> impl Iterator<Item = Response<'a>> {
+        abi::responses_in(self.batch, self.mem)
+            .expect("checked by Shard::batch")
+            .map(|r| r.expect("checked by Shard::batch"))
+    }
+
+    /// Replaces `out` with the answers as a response batch that carries all
+    /// its values, to outlive the next guest call (answers for another
+    /// worker).
+    pub fn copy_to(&self, out: &mut Vec<u8>) {
+        out.clear();
+        if !self.held {
+            out.extend_from_slice(self.batch);
+            return;
+        }
+        abi::begin_batch(out);
+        let mut n = 0;
+        for r in self.records() {
+            r.encode(out);
+            n += 1;
+        }
+        abi::set_batch_count(out, n);
+    }
+
+    /// The number of answers.
+    pub fn count(&self) -> u32 {
+        abi::batch_count(self.batch)
+    }
 }
 
 #[cfg(test)]
@@ -1371,7 +1432,7 @@ mod tests {
         req.encode(&mut buf);
         abi::set_batch_count(&mut buf, 1);
         let out = s.batch(&buf, 1).expect("no fault");
-        let r = abi::responses(out).unwrap().next().unwrap().unwrap();
+        let r = out.records().next().unwrap();
         (r.status().unwrap(), r.value.to_vec(), r.client_flags, r.cas)
     }
 
@@ -1430,8 +1491,8 @@ mod tests {
                 transferred: true,
                 items_moved: 5001,
                 complete: true,
-                old_abi: Some(3),
-                new_abi: 3,
+                old_abi: Some(abi::ABI_VERSION),
+                new_abi: abi::ABI_VERSION,
             }
         );
         assert_ne!(s.generation, generation, "old timers are dropped");
@@ -1459,7 +1520,7 @@ mod tests {
         );
         assert_eq!(st, Status::Stored);
         assert_eq!(get(&mut s, "key1").unwrap().0, b"new");
-        assert_eq!(plugin_abi(), 3);
+        assert_eq!(plugin_abi(), abi::ABI_VERSION);
     }
 
     #[test]
@@ -1475,7 +1536,7 @@ mod tests {
                 transferred: false,
                 items_moved: 0,
                 complete: true,
-                old_abi: Some(3),
+                old_abi: Some(abi::ABI_VERSION),
                 new_abi: 2,
             }
         );
@@ -1487,9 +1548,9 @@ mod tests {
         // new one starts empty too.
         let out = s.reload(default_plugin()).unwrap();
         assert!(!out.transferred);
-        assert_eq!((out.old_abi, out.new_abi), (Some(2), 3));
+        assert_eq!((out.old_abi, out.new_abi), (Some(2), abi::ABI_VERSION));
         assert_eq!(get(&mut s, "kept"), None);
-        assert_eq!(plugin_abi(), 3);
+        assert_eq!(plugin_abi(), abi::ABI_VERSION);
         set(&mut s, "after", b"x", 0);
         assert_eq!(get(&mut s, "after").unwrap().0, b"x");
     }

@@ -318,18 +318,15 @@ impl Kit {
                 f.0
             )
         })?;
-        Ok(abi::responses(out)
-            .expect("checked by the shard")
-            .map(|r| {
-                let r = r.expect("checked by the shard");
-                Resp {
-                    status: r.status().expect("checked by the shard"),
-                    key: r.key.to_vec(),
-                    value: r.value.to_vec(),
-                    flags: r.client_flags,
-                    exptime: r.exptime,
-                    cas: r.cas,
-                }
+        Ok(out
+            .records()
+            .map(|r| Resp {
+                status: r.status().expect("checked by the shard"),
+                key: r.key.to_vec(),
+                value: r.value.to_vec(),
+                flags: r.client_flags,
+                exptime: r.exptime,
+                cas: r.cas,
             })
             .collect())
     }

@@ -647,10 +647,8 @@ impl Worker {
         let shared = &self.core.shared;
         let st = &shared.threads[self.core.id];
         match shard.batch(&b.data, b.count) {
-            Ok(resp) => {
-                let recs = abi::responses(resp).expect("checked by Shard::batch");
-                for (r, t) in recs.zip(b.tickets.iter()) {
-                    let r = r.expect("checked by Shard::batch");
+            Ok(answers) => {
+                for (r, t) in answers.records().zip(b.tickets.iter()) {
                     deliver(
                         &mut self.slab,
                         &mut self.touched,
@@ -696,10 +694,7 @@ impl Worker {
             return self.reply_remote(b);
         };
         match shard.batch(&b.data, b.count) {
-            Ok(resp) => {
-                b.data.clear();
-                b.data.extend_from_slice(resp);
-            }
+            Ok(answers) => answers.copy_to(&mut b.data),
             Err(f) => b.fault = Some(f.0),
         }
         for (group, _) in &b.stats {
