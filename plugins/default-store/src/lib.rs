@@ -74,6 +74,10 @@ impl Plugin for Store {
         self.prefetch(batch)
     }
 
+    fn release_held(&mut self) {
+        Store::release_held(self)
+    }
+
     fn tick(&mut self, now: u32) {
         Store::tick(self, now)
     }

@@ -15,6 +15,7 @@ use crate::mem::{alloc_size, memcached_ntotal, MEMCACHED_CHUNK_MAX};
 use crate::num::parse_u64;
 use crate::slab::{bit, flags_len, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
 use crate::stats::Counters;
+use std::collections::HashSet;
 use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
 use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
 
@@ -111,6 +112,12 @@ pub struct Store {
     ahead: Vec<prefetch::Ahead>,
     /// Where `prefetch` leaves what it read, so the reads are not optimised away.
     prefetch_sink: u32,
+    /// Items (by the address of their data) whose value went to the host by
+    /// reference in this batch (`Responder::respond_held`): until
+    /// `release_held` their bytes must not be freed or written.
+    held: HashSet<usize>,
+    /// Data of held items that were replaced or removed, freed by `release_held`.
+    retired: Vec<Box<[u8]>>,
 }
 
 impl Store {
@@ -145,7 +152,41 @@ impl Store {
             stats: Counters::default(),
             ahead: Vec::new(),
             prefetch_sink: 0,
+            held: HashSet::new(),
+            retired: Vec::new(),
         })
+    }
+
+    /// The host has read the values answered by reference: their items may
+    /// change again and the data they left behind can go.
+    pub fn release_held(&mut self) {
+        self.held.clear();
+        self.retired.clear();
+    }
+
+    /// Before item `i`'s bytes are written in place: if the host has yet to
+    /// read them, the item moves to a copy and the original is retired.
+    /// `false` if there is no memory for the copy.
+    fn unhold(&mut self, i: u32) -> bool {
+        let e = self.slab.get_mut(i);
+        if self.held.is_empty() || !self.held.contains(&(e.data.as_ptr() as usize)) {
+            return true;
+        }
+        let mut copy = Vec::new();
+        if copy.try_reserve_exact(e.data.len()).is_err() {
+            return false;
+        }
+        copy.extend_from_slice(&e.data);
+        let old = std::mem::replace(&mut e.data, copy.into_boxed_slice());
+        self.retired.push(old);
+        true
+    }
+
+    /// Lets go of an item's data: now, unless the host has yet to read it.
+    fn retire(&mut self, data: Box<[u8]>) {
+        if !self.held.is_empty() && self.held.contains(&(data.as_ptr() as usize)) {
+            self.retired.push(data);
+        }
     }
 
     /// Bytes in use as the budget counts them.
@@ -269,6 +310,7 @@ impl Store {
         self.clock.forget(self.slab.get_mut(i));
         let data = self.slab.release(i);
         self.data_bytes -= alloc_size(data.len());
+        self.retire(data);
     }
 
     fn unlink(&mut self, i: u32) {
@@ -358,7 +400,7 @@ impl Store {
                 iflags |= f;
             }
         }
-        out.respond(&Response {
+        let held = out.respond_held(&Response {
             status: Status::Hit as u8,
             iflags,
             key: e.key(),
@@ -373,6 +415,9 @@ impl Store {
             last_access,
             prev_exptime,
         });
+        if held {
+            self.held.insert(e.data.as_ptr() as usize);
+        }
     }
 
     /// memcached's `item_touch`: a bumping lookup that sets a new exptime.
@@ -616,6 +661,7 @@ impl Store {
                 self.clock.forget(e);
                 let old_data = std::mem::replace(&mut e.data, data);
                 self.data_bytes -= alloc_size(old_data.len());
+                self.retire(old_data);
                 i
             }
             None => {
@@ -704,6 +750,10 @@ impl Store {
         if digits.len() <= e.value().len() {
             // In place, padded with spaces: a later get sees "9 " after
             // decr of "10", exactly as from memcached.
+            if !self.unhold(i) {
+                out.error("out of memory");
+                return;
+            }
             let cas = self.next_cas();
             let e = self.slab.get_mut(i);
             let v = e.value_mut();
