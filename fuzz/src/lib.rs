@@ -431,7 +431,10 @@ pub mod abi_responses {
         let Some(buf) = ptr.checked_add(len).and_then(|end| memory.get(ptr..end)) else {
             return;
         };
-        batch(buf, count);
+        // As from a v1-v3 plugin (values inline) and from a v4 one (values
+        // may be held anywhere in its memory).
+        batch(buf, None, count);
+        batch(buf, Some(memory), count);
         dump_chunk(buf);
         // Whatever the response, the worker handing it to another thread
         // (`on_done`) only iterates it.
@@ -440,41 +443,34 @@ pub mod abi_responses {
         }
     }
 
-    /// `check_responses` (host/src/plugin.rs), then what the worker does
-    /// with a checked batch (`run_local`: `expect`s).
-    fn batch(resp: &[u8], count: u32) {
-        if check_responses(resp, count).is_err() {
+    /// `abi::check_responses` (as `Shard::batch` calls it), then what the
+    /// worker does with a checked batch (`run_local`: `expect`s; `copy_to`
+    /// for another worker: re-encoding, then `on_done` reads it inline).
+    fn batch(resp: &[u8], mem: Option<&[u8]>, count: u32) {
+        let Ok(held) = abi::check_responses(resp, mem, count) else {
             return;
-        }
-        let recs = abi::responses(resp).expect("checked");
+        };
+        let recs = abi::responses_in(resp, mem).expect("checked");
         let mut n = 0u32;
         let mut off = abi::BATCH_HEADER;
         for r in recs {
             let r = r.expect("checked");
             assert!(r.status().is_some());
-            // Re-encoding gives the exact bytes (no reserved bytes).
-            let len = r.encoded_len();
+            assert_eq!(r.iflags & abi::iflag::VALUE_REF, 0);
             let mut out = Vec::new();
             r.encode(&mut out);
-            assert_eq!(out, &resp[off..off + len]);
-            assert_eq!(Response::decode(&out), Some((r, len)));
-            off += len;
+            assert_eq!(Response::decode(&out), Some((r.clone(), out.len())));
+            if !held {
+                // Re-encoding gives the exact bytes (no reserved bytes; bit
+                // 6 of iflags means nothing inline and is dropped).
+                let mut orig = resp[off..off + out.len()].to_vec();
+                orig[1] &= !abi::iflag::VALUE_REF;
+                assert_eq!(out, orig);
+                off += out.len();
+            }
             n += 1;
         }
         assert_eq!(n, count);
-    }
-
-    fn check_responses(resp: &[u8], count: u32) -> Result<(), ()> {
-        let recs = abi::responses(resp).ok_or(())?;
-        if abi::batch_count(resp) != count {
-            return Err(());
-        }
-        for r in recs {
-            if r.ok_or(())?.status().is_none() {
-                return Err(());
-            }
-        }
-        Ok(())
     }
 
     /// `dump_chunk`: `check_items`; a checked chunk is passed to the next

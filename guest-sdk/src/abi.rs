@@ -531,17 +531,16 @@ impl<'a> Response<'a> {
         out.extend_from_slice(&addr.to_le_bytes());
     }
 
-    /// Decodes one response at the start of `b`; returns it and its encoded
-    /// length. A v4 record with [`iflag::VALUE_REF`] does not decode here:
-    /// it needs the memory its value lies in ([`Response::decode_in`]).
+    /// Decodes one response at the start of `b` whose value is in it (see
+    /// [`Response::decode_in`] with `None`); returns it and its encoded length.
     pub fn decode(b: &'a [u8]) -> Option<(Response<'a>, usize)> {
-        Self::decode_in(b, Some(&[]))
+        Self::decode_in(b, None)
     }
 
     /// Decodes one response. `mem`: for a v4 plugin its memory, in which a
-    /// [`iflag::VALUE_REF`] value is looked up (the flag is cleared in what
-    /// is returned, whose value is then those bytes); `None` for a v1–v3
-    /// plugin, whose records carry their values.
+    /// [`iflag::VALUE_REF`] value is looked up; `None` where values follow
+    /// their keys (a v1–v3 plugin's records, or ones the host copied). The
+    /// returned record never has [`iflag::VALUE_REF`]: its value is the bytes.
     pub fn decode_in(b: &'a [u8], mem: Option<&'a [u8]>) -> Option<(Response<'a>, usize)> {
         if b.len() < RESPONSE_HEADER {
             return None;
@@ -549,10 +548,9 @@ impl<'a> Response<'a> {
         let key_len = u16_at(b, 2) as usize;
         let value_len = u32_at(b, 4) as usize;
         let key_end = RESPONSE_HEADER + key_len;
-        let mut iflags = b[1];
+        let iflags = b[1] & !iflag::VALUE_REF;
         let (value, end) = match mem {
-            Some(mem) if iflags & iflag::VALUE_REF != 0 => {
-                iflags &= !iflag::VALUE_REF;
+            Some(mem) if b[1] & iflag::VALUE_REF != 0 => {
                 let end = key_end.checked_add(4)?;
                 let addr = u32_at(b.get(..end)?, key_end) as usize;
                 (mem.get(addr..addr.checked_add(value_len)?)?, end)
@@ -727,10 +725,10 @@ pub fn requests(batch: &[u8]) -> Option<Requests<'_>> {
     })
 }
 
-/// The records of a response batch whose values are all in it (never a v4
-/// held value), or `None` if the header is short.
+/// The records of a response batch whose values are all in it (from a
+/// v1–v3 plugin, or copied by the host), or `None` if the header is short.
 pub fn responses(batch: &[u8]) -> Option<Records<'_, Response<'_>>> {
-    responses_in(batch, Some(&[]))
+    responses_in(batch, None)
 }
 
 /// The records of a response batch from a plugin, or `None` if the header
@@ -747,6 +745,30 @@ pub fn responses_in<'a>(
         mem,
         decode: Response::decode_in,
     })
+}
+
+/// Checks a plugin's response batch before anything reads it: exactly
+/// `count` well-formed records with known statuses, every held value inside
+/// `mem` (as for [`responses_in`]). Returns whether any value is held.
+pub fn check_responses(resp: &[u8], mem: Option<&[u8]>, count: u32) -> Result<bool, String> {
+    let mut rest = resp.get(BATCH_HEADER..).ok_or("short response batch")?;
+    if batch_count(resp) != count {
+        return Err(format!(
+            "{} responses for {count} requests",
+            batch_count(resp)
+        ));
+    }
+    let mut held = false;
+    for _ in 0..count {
+        held |= mem.is_some() && rest.get(1).is_some_and(|f| f & iflag::VALUE_REF != 0);
+        let (r, len) = Response::decode_in(rest, mem)
+            .ok_or("malformed response record (or a held value outside guest memory)")?;
+        if r.status().is_none() {
+            return Err(format!("unknown response status {}", r.status));
+        }
+        rest = &rest[len..];
+    }
+    Ok(held)
 }
 
 /// v3: the item records of a dump/load chunk, or `None` if the header is short.
@@ -913,19 +935,21 @@ mod tests {
         // A value reaching past the memory's end is malformed, not read.
         let short: Vec<_> = responses_in(&out, Some(&mem[..19])).unwrap().collect();
         assert_eq!(short, vec![None]);
-        // Without the memory (an inline-only reader) it is malformed too.
-        assert_eq!(responses(&out).unwrap().next(), Some(None));
+        assert_eq!(check_responses(&out, Some(&mem), 1), Ok(true));
+        assert!(check_responses(&out, Some(&mem[..19]), 1).is_err());
+        assert!(check_responses(&out, Some(&mem), 2).is_err());
         // A v1-v3 plugin's bit 6 means nothing: its bytes are the value.
         let mut v3 = Vec::new();
         begin_batch(&mut v3);
         let with_bit = Response {
-            iflags: iflag::VALUE_REF,
+            iflags: r.iflags | iflag::VALUE_REF,
             ..r.clone()
         };
         with_bit.encode(&mut v3);
         set_batch_count(&mut v3, 1);
-        let got = responses_in(&v3, None).unwrap().next().unwrap().unwrap();
-        assert_eq!(got.value, r.value);
+        let got = responses(&v3).unwrap().next().unwrap().unwrap();
+        assert_eq!(got, r, "bit 6 cleared, the bytes are the value");
+        assert_eq!(check_responses(&v3, None, 1), Ok(false));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use wasmcached_sdk::abi::{self, export, iflag, import, Init, Response};
+use wasmcached_sdk::abi::{self, export, import, Init, Response};
 use wasmtime::{
     Caller, Config, Engine, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimits,
     StoreLimitsBuilder, TypedFunc,
@@ -1127,7 +1127,8 @@ impl Shard {
                 .checked_add(len)
                 .and_then(|end| data.get(ptr..end))
                 .ok_or_else(|| anyhow!("response buffer outside guest memory"))?;
-            let held = check_responses(resp, held_in(inst.abi, data), count)?;
+            let held = abi::check_responses(resp, held_in(inst.abi, data), count)
+                .map_err(|e| anyhow!(e))?;
             Ok((ptr, len, held))
         })();
         match result {
@@ -1321,29 +1322,6 @@ fn write_input(inst: &mut Live, bytes: &[u8], ticks: u64) -> Result<()> {
 /// Where a plugin speaking `abi` keeps held values: its memory from v4 on.
 fn held_in(abi: u32, mem: &[u8]) -> Option<&[u8]> {
     (abi >= abi::VALUE_REF_VERSION).then_some(mem)
-}
-
-/// Checks that `resp` holds `count` well-formed answers, every held value
-/// inside `mem`; returns whether any value is held.
-fn check_responses(resp: &[u8], mem: Option<&[u8]>, count: u32) -> Result<bool> {
-    let mut rest = resp
-        .get(abi::BATCH_HEADER..)
-        .ok_or_else(|| anyhow!("short response batch"))?;
-    if abi::batch_count(resp) != count {
-        bail!("{} responses for {count} requests", abi::batch_count(resp));
-    }
-    let mut held = false;
-    for _ in 0..count {
-        held |= mem.is_some() && rest.get(1).is_some_and(|f| f & iflag::VALUE_REF != 0);
-        let (r, len) = Response::decode_in(rest, mem).ok_or_else(|| {
-            anyhow!("malformed response record (or a held value outside guest memory)")
-        })?;
-        if r.status().is_none() {
-            bail!("unknown response status {}", r.status);
-        }
-        rest = &rest[len..];
-    }
-    Ok(held)
 }
 
 /// One batch's answers as the plugin left them, in its memory: valid until
