@@ -1,7 +1,8 @@
 //! One guest call (`Shard::batch`) into the default store: the host writes a
 //! request batch into guest memory, calls `wmc_batch`, and checks the answer.
 //! Batches of 1 get, 1 set and 16 gets (32-byte keys, 100-byte values), so
-//! the fixed cost of a call and the per-request cost can be told apart.
+//! the fixed cost of a call and the per-request cost can be told apart, and
+//! 1 get of a 16 KiB value (`get16k_x1`: held, not copied, from ABI v4 on).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
@@ -54,6 +55,21 @@ fn bench(c: &mut Criterion) {
         }])
     };
     let gets1: Vec<Vec<u8>> = keys.iter().map(|k| get(k)).collect();
+    // 4 MiB of 16 KiB values: more than the L2 cache, as under load.
+    let large = vec![b'L'; 16 * 1024];
+    let large_keys: Vec<Vec<u8>> = (0..256)
+        .map(|i| format!("large:{i:026}").into_bytes())
+        .collect();
+    for k in &large_keys {
+        let set = batch(&[Request {
+            op: Op::Set as u8,
+            key: k,
+            value: &large,
+            ..Default::default()
+        }]);
+        shard.batch(&set, 1).expect("set");
+    }
+    let gets_large: Vec<Vec<u8>> = large_keys.iter().map(|k| get(k)).collect();
     let sets1: Vec<Vec<u8>> = keys
         .iter()
         .map(|k| {
@@ -85,6 +101,7 @@ fn bench(c: &mut Criterion) {
         ("get_x1", &gets1, 1u32),
         ("set_x1", &sets1, 1),
         ("get_x16", &gets16, 16),
+        ("get16k_x1", &gets_large, 1),
     ] {
         g.throughput(Throughput::Elements(u64::from(per)));
         let mut i = 0;
