@@ -1,7 +1,8 @@
 //! End-to-end tests of the plugin sandbox and the host services plugins get:
 //! a plugin that traps, loops forever, grows memory without bound or returns
 //! a malformed answer costs only the affected commands (`SERVER_ERROR`) and
-//! that shard's contents; the clock tick and guest timers reach the guest.
+//! that shard's contents; held values (ABI v4) are read only inside the
+//! plugin's memory; the clock tick and guest timers reach the guest.
 
 mod common;
 
@@ -51,6 +52,39 @@ fn faulting_plugin_never_takes_the_server_down() {
         assert_eq!(server.stat("plugin_restarts"), i as u64 + 1, "after {key}");
     }
     server.assert_running();
+}
+
+/// ABI v4 held values from a plugin other than the default store
+/// (tests/plugins/held.wat): the host reads the value where the answer
+/// points, for the worker that owns the shard and for the other one
+/// (`-t 2`, keys on both); an address past the end of the plugin's memory
+/// is a fault, answered `SERVER_ERROR`, never read.
+#[test]
+fn held_values_are_read_in_bounds_only() {
+    let held = common::test_plugin("held.wat");
+    let server = Server::start(&["-t", "2", "--plugin", &held]);
+    let mut c = server.client();
+    let mut value = b"held".to_vec();
+    value.resize(3000, b'h');
+    // One multiget: its keys spread over both workers' shards.
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
+    c.send(format!("get {}\r\n", keys.join(" ")));
+    for k in &keys {
+        assert_eq!(c.line(), format!("VALUE {k} 0 3000"));
+        assert_eq!(c.exact(3002), [value.as_slice(), b"\r\n"].concat(), "{k}");
+    }
+    assert_eq!(c.line(), "END");
+    let answer = c.cmd("get bad1");
+    assert!(
+        answer.starts_with("SERVER_ERROR"),
+        "expected SERVER_ERROR, got {answer:?}"
+    );
+    assert_eq!(c.line(), "END");
+    assert_eq!(server.stat("plugin_traps"), 1);
+    // The shard restarted and serves held values again.
+    let mut again = server.client();
+    assert_eq!(again.get("k1"), Some(value.clone()));
+    assert_eq!(c.get("k2"), Some(value));
 }
 
 /// The memory cap holds: a guest that grows its memory until refused is
