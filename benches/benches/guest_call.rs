@@ -38,15 +38,18 @@ fn bench(c: &mut Criterion) {
         .map(|i| format!("key:{i:028}").into_bytes())
         .collect();
     let value = vec![b'v'; 100];
-    for k in &keys {
-        let set = batch(&[Request {
-            op: Op::Set as u8,
-            key: k,
-            value: &value,
-            ..Default::default()
-        }]);
-        shard.batch(&set, 1).expect("set");
-    }
+    let mut store = |keys: &[Vec<u8>], value: &[u8]| {
+        for k in keys {
+            let set = batch(&[Request {
+                op: Op::Set as u8,
+                key: k,
+                value,
+                ..Default::default()
+            }]);
+            shard.batch(&set, 1).expect("set");
+        }
+    };
+    store(&keys, &value);
     let get = |k: &[u8]| -> Vec<u8> {
         batch(&[Request {
             op: Op::Get as u8,
@@ -60,15 +63,7 @@ fn bench(c: &mut Criterion) {
     let large_keys: Vec<Vec<u8>> = (0..256)
         .map(|i| format!("large:{i:026}").into_bytes())
         .collect();
-    for k in &large_keys {
-        let set = batch(&[Request {
-            op: Op::Set as u8,
-            key: k,
-            value: &large,
-            ..Default::default()
-        }]);
-        shard.batch(&set, 1).expect("set");
-    }
+    store(&large_keys, &large);
     let gets_large: Vec<Vec<u8>> = large_keys.iter().map(|k| get(k)).collect();
     let sets1: Vec<Vec<u8>> = keys
         .iter()
