@@ -116,7 +116,10 @@ pub struct Store {
     /// reference in this batch (`Responder::respond_held`): until
     /// `release_held` their bytes must not be freed or written.
     held: HashSet<usize>,
-    /// Data of held items that were replaced or removed, freed by `release_held`.
+    /// Data of held items that were replaced or removed, freed by
+    /// `release_held`. The budget no longer counts it, so a batch that reads
+    /// big items and then replaces or deletes them holds both until it ends:
+    /// at most the bytes that batch read, within the instance's memory cap.
     retired: Vec<Box<[u8]>>,
 }
 
