@@ -497,9 +497,15 @@ impl<'a> Response<'a> {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_header(self.iflags, out);
+        out.extend_from_slice(self.value);
+    }
+
+    /// The 32-byte header with `iflags`, then the key.
+    fn encode_header(&self, iflags: u8, out: &mut Vec<u8>) {
         let mut h = [0u8; RESPONSE_HEADER];
         h[0] = self.status;
-        h[1] = self.iflags;
+        h[1] = iflags;
         h[2..4].copy_from_slice(&(self.key.len() as u16).to_le_bytes());
         h[4..8].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
         h[8..12].copy_from_slice(&self.client_flags.to_le_bytes());
@@ -509,7 +515,6 @@ impl<'a> Response<'a> {
         h[28..32].copy_from_slice(&self.prev_exptime.to_le_bytes());
         out.extend_from_slice(&h);
         out.extend_from_slice(self.key);
-        out.extend_from_slice(self.value);
     }
 
     /// v4: the encoded length of the record [`Response::encode_held`] writes.
@@ -520,14 +525,7 @@ impl<'a> Response<'a> {
     /// v4: encodes the record with [`iflag::VALUE_REF`]: the value stays
     /// where it is, at address `addr` of the plugin's memory.
     pub fn encode_held(&self, addr: u32, out: &mut Vec<u8>) {
-        Response {
-            iflags: self.iflags | iflag::VALUE_REF,
-            value: &[],
-            ..self.clone()
-        }
-        .encode(out);
-        let at = out.len() - self.key.len() - RESPONSE_HEADER + 4;
-        out[at..at + 4].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
+        self.encode_header(self.iflags | iflag::VALUE_REF, out);
         out.extend_from_slice(&addr.to_le_bytes());
     }
 
