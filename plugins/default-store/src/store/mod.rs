@@ -171,10 +171,10 @@ impl Store {
     /// read them, the item moves to a copy and the original is retired.
     /// `false` if there is no memory for the copy.
     fn unhold(&mut self, i: u32) -> bool {
-        let e = self.slab.get_mut(i);
-        if self.held.is_empty() || !self.held.contains(&(e.data.as_ptr() as usize)) {
+        if !self.is_held(&self.slab.get(i).data) {
             return true;
         }
+        let e = self.slab.get_mut(i);
         let mut copy = Vec::new();
         if copy.try_reserve_exact(e.data.len()).is_err() {
             return false;
@@ -185,9 +185,15 @@ impl Store {
         true
     }
 
+    /// Whether the host has yet to read this item data (an empty set costs
+    /// no hashing: the common case, no large value answered in the batch).
+    fn is_held(&self, data: &[u8]) -> bool {
+        !self.held.is_empty() && self.held.contains(&(data.as_ptr() as usize))
+    }
+
     /// Lets go of an item's data: now, unless the host has yet to read it.
     fn retire(&mut self, data: Box<[u8]>) {
-        if !self.held.is_empty() && self.held.contains(&(data.as_ptr() as usize)) {
+        if self.is_held(&data) {
             self.retired.push(data);
         }
     }
