@@ -184,11 +184,10 @@ impl<'a> Responder<'a> {
     /// plugin must then keep those bytes allocated and unchanged until its
     /// next [`Plugin::release_held`] (defer frees, copy before writing).
     pub fn respond_held(&mut self, r: &Response<'_>) -> bool {
-        if self.answered || r.value.len() < HELD_MIN {
-            self.respond(r);
-            return false;
-        }
-        if self.out.try_reserve(r.encoded_len_held()).is_err() {
+        if self.answered
+            || r.value.len() < HELD_MIN
+            || self.out.try_reserve(r.encoded_len_held()).is_err()
+        {
             self.respond(r);
             return false;
         }
