@@ -64,6 +64,8 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "common/example_build.rs"]
+mod example_build;
 
 use common::{Client, Rng, Server};
 use std::collections::HashMap;
@@ -117,12 +119,15 @@ struct Gen {
     next_opaque: u64,
     /// Opaque id -> key of the command that carried it.
     opaque_keys: HashMap<String, String>,
+    /// The target's plugin speaks ABI v1: only flags v1 can express (see
+    /// `V1_REFUSED`).
+    v1: bool,
 }
 
 impl Gen {
     /// (token sent to the server, key the item is stored under, is binary).
     fn key(&mut self) -> (String, String, bool) {
-        if self.rng.chance(20) {
+        if !self.v1 && self.rng.chance(20) {
             let k = *self.rng.pick(BIN_KEYS);
             (b64(k), String::from_utf8_lossy(k).into_owned(), true)
         } else {
@@ -170,7 +175,8 @@ impl Gen {
         match r.and_then(|r| self.fwd.get(&r).map(|t| (r.clone(), t.clone()))) {
             Some(p) => p,
             None => {
-                let lit = if self.rng.chance(10) {
+                // A v1 plugin cannot compare with a CAS of 0 (`md C0`).
+                let lit = if !self.v1 && self.rng.chance(10) {
                     "0".to_string()
                 } else {
                     ((1u64 << 50) + self.rng.below(1000)).to_string()
@@ -213,11 +219,11 @@ impl Gen {
                     let t = format!("T{}", self.ttl());
                     both(&t);
                 }
-                if self.rng.chance(15) {
+                if !self.v1 && self.rng.chance(15) {
                     let t = format!("N{}", self.rng.pick(&["0", "1000", "100000"]));
                     both(&t);
                 }
-                if self.rng.chance(10) {
+                if !self.v1 && self.rng.chance(10) {
                     let t = format!("R{}", self.rng.pick(&["0", "100", "10000", "1000000"]));
                     both(&t);
                 }
@@ -226,6 +232,9 @@ impl Gen {
                 cmd = "ms";
                 let v = self.value(&key);
                 for f in ["c", "k", "q", "I"] {
+                    if f == "I" && self.v1 {
+                        continue;
+                    }
                     if self.rng.chance(20) {
                         both(f);
                     }
@@ -253,6 +262,9 @@ impl Gen {
             65..=74 => {
                 cmd = "md";
                 for f in ["q", "k", "I"] {
+                    if f == "I" && self.v1 {
+                        continue;
+                    }
                     if self.rng.chance(25) {
                         both(f);
                     }
@@ -281,7 +293,7 @@ impl Gen {
                             both(f);
                         }
                     }
-                    if self.rng.chance(30) {
+                    if !self.v1 && self.rng.chance(30) {
                         let t = format!("N{}", self.rng.pick(&["0", "1000"]));
                         both(&t);
                     }
@@ -297,7 +309,7 @@ impl Gen {
                         let t = format!("M{}", self.rng.pick(&["I", "+", "D", "-"]));
                         both(&t);
                     }
-                    if self.rng.chance(15) {
+                    if !self.v1 && self.rng.chance(15) {
                         let t = format!("T{}", self.ttl());
                         both(&t);
                     }
@@ -351,6 +363,16 @@ impl Gen {
             flags.push((o.clone(), o));
         }
         self.rng_shuffle(&mut flags);
+        if self.v1 && cmd == "mg" {
+            // A v1 answer has no TTL from before a touch: `t` after `T`.
+            let t = flags.iter().position(|f| f.0 == "t");
+            let touch = flags.iter().position(|f| f.0.starts_with('T'));
+            if let (Some(t), Some(touch)) = (t, touch) {
+                if t < touch {
+                    flags.swap(t, touch);
+                }
+            }
+        }
         let mut ktok = ktok;
         if malformed {
             self.malform(&mut ktok, &mut flags, &mut data);
@@ -392,7 +414,12 @@ impl Gen {
         data: &mut Option<(usize, String)>,
     ) {
         let mut add = |f: String| flags.push((f.clone(), f));
-        match self.rng.below(10) {
+        let mut case = self.rng.below(10);
+        if self.v1 && (case == 6 || case == 7) {
+            // binary keys, or every flag at once (N, R, I among them)
+            case = 0;
+        }
+        match case {
             0 => add("zz".into()), // invalid flag
             1 => {
                 // duplicate flag
@@ -593,14 +620,93 @@ fn differential_meta_single_thread_no_cas() {
     run(&["-t", "1", "-m", "64", "-C"], seed, total, false);
 }
 
+/// The same stream against an ABI v1 plugin (the C SDK's c-quota, a complete
+/// memcached store): every meta flag v1 can express must answer exactly as
+/// memcached does, TTLs (`t`, `exp=`) included.
+#[test]
+fn differential_meta_abi_v1_plugin() {
+    let wasm = example_build::example("c-quota");
+    let seed = common::seed_from_env("DIFF_SEED", 1_606) ^ 0x16;
+    let total = (common::seed_from_env("DIFF_COMMANDS", 24_000) as usize / 3).max(1);
+    run_with(&["-t", "2", "-m", "64"], Some(&wasm), seed, total, true);
+}
+
+/// What ABI v1 cannot carry, and the answer a meta command that needs it
+/// gets from a v1 plugin (the default store, v4, does them all).
+const V1_REFUSED: &[&str] = &[
+    "mg k N30",    // vivify on miss
+    "mg k R30",    // recache
+    "mg k t T30",  // the TTL before a touch
+    "md k I",      // invalidate
+    "md k I T30",  // invalidate with a new TTL
+    "md k C0",     // compare with a CAS of 0
+    "ma n N0 J5",  // vivify
+    "ma n T30",    // a new TTL from arithmetic
+    "ms azE= 1 b", // a binary key
+];
+const NEEDS_V2: &str =
+    "SERVER_ERROR storage plugin speaks ABI version 1 and cannot do this meta flag";
+
+#[test]
+fn meta_flags_v1_cannot_express_are_refused() {
+    let wasm = example_build::example("c-quota");
+    let v1 = Server::start(&["-t", "1", "--plugin", &wasm]);
+    let v4 = Server::start(&["-t", "1"]);
+    for (server, is_v1) in [(&v1, true), (&v4, false)] {
+        let mut c = server.client();
+        for cmd in V1_REFUSED {
+            assert_eq!(c.set("k", 0, 1000, b"v"), "STORED");
+            assert_eq!(c.set("n", 0, 1000, b"1"), "STORED");
+            let line = if cmd.starts_with("ms") {
+                c.send(format!("{cmd}\r\nx\r\n"));
+                c.line()
+            } else {
+                c.cmd(cmd)
+            };
+            if is_v1 {
+                assert_eq!(line, NEEDS_V2, "{cmd} on a v1 plugin");
+                // refused before the plugin saw it: nothing changed
+                let ttl = c.cmd("mg k t v");
+                assert!(
+                    ["VA 1 t1000", "VA 1 t999", "VA 1 t998"].contains(&ttl.as_str()),
+                    "after {cmd}: {ttl}"
+                );
+                assert_eq!(c.line(), "v");
+                assert_eq!(c.get("n").as_deref(), Some(&b"1"[..]), "after {cmd}");
+            } else {
+                assert_ne!(line, NEEDS_V2, "{cmd} on the default store");
+                assert!(!line.starts_with("SERVER_ERROR"), "{cmd}: {line}");
+            }
+            assert_eq!(c.cmd("mn"), "MN");
+        }
+        // What v1 does express: the TTL after a touch, a CAS compare of a
+        // non-zero value.
+        assert_eq!(c.set("k", 0, 1000, b"v"), "STORED");
+        assert_eq!(c.cmd("mg k T30 t"), "HD t30");
+        let cas = c.gets("k").expect("gets k").1;
+        assert_eq!(c.cmd(&format!("md k C{}", cas + 1)), "EX");
+        assert_eq!(c.cmd(&format!("md k C{cas}")), "HD");
+    }
+}
+
 /// Runs `total` commands against both servers started with `flags`;
 /// returns the number of commands sent.
 fn run(flags: &[&str], seed: u64, total: usize, cas_on: bool) -> usize {
+    run_with(flags, None, seed, total, cas_on)
+}
+
+/// As [`run`], with the target running `plugin` (an ABI v1 plugin: the
+/// stream then keeps to what v1 can express).
+fn run_with(flags: &[&str], plugin: Option<&str>, seed: u64, total: usize, cas_on: bool) -> usize {
     let mut ref_flags: Vec<&str> = flags.to_vec();
     ref_flags.extend_from_slice(REF_ONLY_FLAGS);
     // Fails (never skips) when memcached is not installed.
     let reference = Server::start_memcached(&ref_flags);
-    let target = Server::start(flags);
+    let mut target_flags = flags.to_vec();
+    if let Some(p) = plugin {
+        target_flags.extend_from_slice(&["--plugin", p]);
+    }
+    let target = Server::start(&target_flags);
     let mut rc = reference.client().with_label("memcached");
     let mut tc = target.client().with_label("wasmcached");
     let mut trace = std::env::var_os("DIFF_TRACE").map(|p| std::fs::File::create(p).unwrap());
@@ -613,6 +719,7 @@ fn run(flags: &[&str], seed: u64, total: usize, cas_on: bool) -> usize {
         batch: 0,
         next_opaque: 0,
         opaque_keys: HashMap::new(),
+        v1: plugin.is_some(),
     };
     let mut st = Stats::default();
     let mut sent = 0;

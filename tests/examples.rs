@@ -8,89 +8,12 @@
 //! skipped.
 
 mod common;
+#[path = "common/example_build.rs"]
+mod example_build;
 
 use common::{free_port, server_bin, Client, Server};
-use std::path::{Path, PathBuf};
+use example_build::{example, root};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::SystemTime;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
-
-/// Newest modification time of the files under `dir` (skipping
-/// node_modules), or UNIX_EPOCH.
-fn newest(dir: &Path) -> SystemTime {
-    let mut t = SystemTime::UNIX_EPOCH;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return t;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.file_name().is_some_and(|n| n == "node_modules") {
-            continue;
-        }
-        let m = if p.is_dir() {
-            newest(&p)
-        } else {
-            e.metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH)
-        };
-        t = t.max(m);
-    }
-    t
-}
-
-/// The sources an example's .wasm is built from.
-fn sources(name: &str) -> Vec<PathBuf> {
-    let r = root();
-    let mut v = vec![r.join("examples").join(name)];
-    match name {
-        "c-quota" => v.push(r.join("guest-sdk/c")),
-        "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
-        "rust-versioned" => v.push(r.join("guest-sdk/src")),
-        _ => {}
-    }
-    v
-}
-
-/// The built plugin of example `name` (target/examples/NAME.wasm), built
-/// first when missing or stale. Panics with the build output on failure.
-fn example(name: &str) -> String {
-    // One build at a time: the tests of this file run in parallel.
-    static BUILD: Mutex<()> = Mutex::new(());
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let wasm = root().join("target/examples").join(format!("{name}.wasm"));
-    let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
-    let src = sources(name).iter().map(|d| newest(d)).max().unwrap();
-    if built.is_none_or(|b| b < src) {
-        let script = root().join("scripts/build-examples.sh");
-        let out = Command::new(&script)
-            .arg(name)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "building example {name} with {} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        wasm.is_file(),
-        "scripts/build-examples.sh {name} succeeded but {} does not exist",
-        wasm.display()
-    );
-    wasm.to_string_lossy().into_owned()
-}
 
 /// The memcached semantics a full store owes, on keys starting with `p`.
 fn memcached_semantics(c: &mut Client, p: &str) {
@@ -177,6 +100,35 @@ fn memcached_semantics(c: &mut Client, p: &str) {
     assert_eq!(c.get(&k("after")).as_deref(), Some(&b"ok"[..]));
 }
 
+/// `mg KEY t s` and `me KEY` show the remaining TTL of `key`, stored with
+/// a relative exptime of `ttl` seconds (a tick may have passed since), and
+/// `t-1` / `exp=-1` for an item that never expires.
+fn assert_meta_ttls(c: &mut Client, key: &str, ttl: u32) {
+    let ttl_of = |line: &str, flag: &str| -> Option<u32> {
+        line.split(' ')
+            .find_map(|t| t.strip_prefix(flag))
+            .and_then(|t| t.parse().ok())
+    };
+    let line = c.cmd(&format!("mg {key} t s"));
+    let t = ttl_of(&line, "t").unwrap_or_else(|| panic!("mg {key} t s answered {line:?}"));
+    assert!(
+        (ttl - 2..=ttl).contains(&t),
+        "mg {key} t: {line:?}, want t{ttl}"
+    );
+    // memcached 1.6.18's `me` prints now - exptime: negative for a live item.
+    let line = c.cmd(&format!("me {key}"));
+    let exp = line
+        .split(' ')
+        .find_map(|t| t.strip_prefix("exp=-"))
+        .and_then(|t| t.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("me {key} answered {line:?}"));
+    assert!((ttl - 2..=ttl).contains(&exp), "me {key}: {line:?}");
+    assert_eq!(c.set("never-expires", 0, 0, b"1"), "STORED");
+    let line = c.cmd("mg never-expires t");
+    assert_eq!(line, "HD t-1");
+    assert_eq!(c.cmd("delete never-expires"), "DELETED");
+}
+
 fn assert_no_traps(c: &mut Client) {
     assert_eq!(c.stat("plugin_traps"), 0, "the plugin trapped");
 }
@@ -201,6 +153,9 @@ fn wat_minimal_stores_and_refuses_what_it_does_not_support() {
             ("a", 5, &b"abc"[..])
         );
         assert_eq!((v[1].key.as_str(), &v[1].data[..]), ("b", &b"xy"[..]));
+        // meta TTLs come from an ABI v1 answer's exptime (issue 16: it
+        // answered t-1, "never expires", for every item)
+        assert_meta_ttls(&mut c, "b", 1000);
         let (_, cas1) = c.gets("a").expect("gets a");
         assert_eq!(c.set("a", 5, 0, b"abcd"), "STORED");
         let (data, cas2) = c.gets("a").expect("gets a");
@@ -262,6 +217,8 @@ fn c_quota_follows_memcached() {
     let server = Server::start(&["-t", "2", "--plugin", &wasm]);
     let mut c = server.client();
     memcached_semantics(&mut c, "");
+    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
+    assert_meta_ttls(&mut c, "ttl", 500);
     assert_no_traps(&mut c);
 }
 
@@ -340,6 +297,20 @@ fn c_quota_refuses_a_bad_config() {
         err.contains("quota wants a number of bytes"),
         "stderr: {err}"
     );
+    // Without -v the refusal still carries the plugin's own reason (issue 16).
+    let out = Command::new(server_bin())
+        .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-t", "1", "--plugin", &wasm, "--plugin-config", "user=lots"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run server");
+    assert!(!out.status.success(), "a bad quota must stop the server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused to initialise shard 0 (code 3): ")
+            && err.contains("quota wants a number of bytes"),
+        "stderr: {err}"
+    );
 }
 
 // ------------------------------------------------------------ as-lfu
@@ -350,6 +321,8 @@ fn as_lfu_follows_memcached() {
     let server = Server::start(&["-t", "2", "--plugin", &wasm]);
     let mut c = server.client();
     memcached_semantics(&mut c, "");
+    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
+    assert_meta_ttls(&mut c, "ttl", 500);
     assert_no_traps(&mut c);
 }
 
@@ -405,6 +378,8 @@ fn rust_versioned_follows_memcached() {
     let server = Server::start(&["-t", "1", "--plugin", &wasm]);
     let mut c = server.client();
     memcached_semantics(&mut c, "");
+    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
+    assert_meta_ttls(&mut c, "ttl", 500);
     assert_no_traps(&mut c);
 }
 

@@ -514,13 +514,14 @@ static void q_arith(const wmc_request *r, wmc_out *out) {
         wmc_respond_status(out, WMC_NOT_FOUND);
         return;
     }
+    /* memcached compares the CAS before it looks at the number */
+    if (r->cas && r->cas != it->cas) {
+        wmc_respond_status(out, WMC_EXISTS);
+        return;
+    }
     uint64_t v;
     if (it->vlen == 0 || !wmc_parse_u64(ival(it), it->vlen, &v)) {
         wmc_respond_status(out, WMC_NON_NUMERIC);
-        return;
-    }
-    if (r->cas && r->cas != it->cas) {
-        wmc_respond_status(out, WMC_EXISTS);
         return;
     }
     v = r->op == WMC_OP_INCR ? v + r->delta : (v < r->delta ? 0 : v - r->delta);

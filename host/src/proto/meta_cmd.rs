@@ -254,10 +254,16 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: MetaCmd<'_>)
     }
     if plugin_abi() < 2 {
         // META_GET and NO_TOKEN are advisory (a v1 store has no stale items
-        // or tokens); anything else v1 cannot express is refused rather than
-        // silently ignored.
+        // or tokens), and v1 compares any non-zero CAS without HAS_CAS;
+        // anything else v1 cannot express is refused rather than silently
+        // ignored. A v1 answer carries only the exptime after the request,
+        // so a `t` that must show the TTL from before a `T` is refused too.
         req.mflags &= !(mflag::META_GET | mflag::NO_TOKEN);
-        if req.mflags & !mflag::V1_MASK != 0 {
+        if req.cas != 0 {
+            req.mflags &= !mflag::HAS_CAS;
+        }
+        let t_before_touch = matches!((pos(b't'), pos(b'T')), (Some(t), Some(touch)) if t < touch);
+        if req.mflags & !mflag::V1_MASK != 0 || (t_exp.is_some() && t_before_touch) {
             return line_reply(conn, NEEDS_V2);
         }
     }
@@ -288,6 +294,18 @@ fn key_flag(out: &mut Vec<u8>, key: &[u8], binary: bool) {
         out.extend_from_slice(b" b");
     } else {
         out.extend_from_slice(key);
+    }
+}
+
+/// The item's exptime before this request. v2+ plugins report it in
+/// `prev_exptime`; a v1 answer carries only the exptime after the request,
+/// which is the same one: `execute` never sends a v1 plugin a request that
+/// changes the TTL of an item whose earlier TTL is still to be shown.
+fn exptime_before(r: &Response<'_>) -> u32 {
+    if plugin_abi() >= 2 {
+        r.prev_exptime
+    } else {
+        r.exptime
     }
 }
 
@@ -409,7 +427,7 @@ fn render_mg(
     } else {
         out.extend_from_slice(b"HD");
     }
-    let mut exp = if created { 0 } else { r.prev_exptime };
+    let mut exp = if created { 0 } else { exptime_before(r) };
     for t in tokens(&m.flags) {
         match t[0] {
             b'T' => exp = m.t_exp.unwrap_or(exp),
@@ -592,7 +610,7 @@ fn render_ma(
             } else {
                 out.extend_from_slice(b"HD");
             }
-            let mut exp = if created { 0 } else { r.prev_exptime };
+            let mut exp = if created { 0 } else { exptime_before(r) };
             for t in tokens(&m.flags) {
                 match t[0] {
                     b'c' => {
