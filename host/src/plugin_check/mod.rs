@@ -6,11 +6,15 @@
 //! semantics directly against [`Shard`]s: no sockets, no protocol parsing,
 //! the same request records the workers send. The server clock is set by the
 //! kit ([`clock::set_now_for_check`]) so expiry is tested without waiting.
+//! Then [`wire`] runs the plugin behind a real server and checks what
+//! clients of the text, meta and binary protocols see (`wire_*` checks).
 //!
 //! Every check prints `PASS name`, `FAIL name: expected X, got Y` or
 //! `SKIP name (why)`, then a summary. The exit code is 0 only when every
 //! check of the chosen contract passed. `--contract basic` asks only for
 //! get/set/delete/flush_all, for minimal plugins.
+
+mod wire;
 
 use crate::clock;
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
@@ -90,10 +94,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(64);
     };
-    let loaded = if file == "default" {
-        Plugin::new(DEFAULT_PLUGIN, "default-store")
-    } else {
-        Plugin::load(Some(Path::new(&file)))
+    let path = (file != "default").then(|| Path::new(&file));
+    let loaded = match path {
+        None => Plugin::new(DEFAULT_PLUGIN, "default-store"),
+        Some(p) => Plugin::load(Some(p)),
     };
     let plugin = match loaded {
         Ok(p) => Arc::new(p),
@@ -103,7 +107,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = run(&plugin, contract);
+    let report = run(&plugin, path, contract);
     if report.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -162,8 +166,9 @@ const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("dump_load_roundtrip", false, dump_load_roundtrip),
 ];
 
-/// Runs the kit against `plugin`, printing one line per check and a summary.
-pub fn run(plugin: &Arc<Plugin>, contract: Contract) -> Report {
+/// Runs the kit against `plugin` (loaded from `path`; `None`: the embedded
+/// default store), printing one line per check and a summary.
+pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, contract: Contract) -> Report {
     let mut report = Report::default();
     // The exports were checked when the module was compiled; the version
     // when it is instantiated.
@@ -198,21 +203,9 @@ pub fn run(plugin: &Arc<Plugin>, contract: Contract) -> Report {
         }
         clock::set_now_for_check(T0);
         let outcome = Kit::new(plugin, BUDGET, true).and_then(|mut kit| check(&mut kit));
-        match outcome {
-            Ok(Verdict::Pass) => {
-                println!("PASS {name}");
-                report.passed += 1;
-            }
-            Ok(Verdict::Skip(why)) => {
-                println!("SKIP {name} ({why})");
-                report.skipped += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                report.failed += 1;
-            }
-        }
+        report.record(name, outcome);
     }
+    wire::run(path, contract, &mut report);
     summary(&report);
     report
 }
@@ -277,6 +270,26 @@ fn show(v: &[u8]) -> String {
         format!("{} bytes", v.len())
     } else {
         format!("{:?}", String::from_utf8_lossy(v))
+    }
+}
+
+impl Report {
+    /// Prints a check's line and counts it.
+    fn record(&mut self, name: &str, outcome: Outcome) {
+        match outcome {
+            Ok(Verdict::Pass) => {
+                println!("PASS {name}");
+                self.passed += 1;
+            }
+            Ok(Verdict::Skip(why)) => {
+                println!("SKIP {name} ({why})");
+                self.skipped += 1;
+            }
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                self.failed += 1;
+            }
+        }
     }
 }
 
