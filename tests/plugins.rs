@@ -163,3 +163,44 @@ fn wrong_abi_version_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ABI version 99"), "stderr: {err}");
 }
+
+/// A `--plugin` file that is neither a Wasm module nor WAT text is refused
+/// at start with a message that says so (issue 16: it said `expected '('`,
+/// the WAT parser's complaint); a WAT file with an error gets the WAT
+/// parser's message.
+#[test]
+fn a_file_that_is_neither_wasm_nor_wat_is_refused_with_a_reason() {
+    let dir = std::env::temp_dir().join(format!("wasmcached-format-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = std::process::Command::new(common::server_bin())
+            .args(["-p", "0", "-l", "127.0.0.1", "--plugin"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} started");
+        (path, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (path, err) = start("store.so", b"\x7fELF\x02\x01\x01\0 not a plugin");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "wasmcached: {} is neither a Wasm module (it does not start with \\0asm) nor WAT \
+             text (its first token is not `(`)",
+            path.display()
+        )
+    );
+    let (path, err) = start("broken.wat", b";; a store\n(module (func $f (bogus)))\n");
+    assert!(
+        err.starts_with(&format!(
+            "wasmcached: {}: not valid WAT text: ",
+            path.display()
+        )),
+        "stderr: {err}"
+    );
+    assert!(!err.contains("neither"), "stderr: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

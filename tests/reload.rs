@@ -139,7 +139,7 @@ fn reload_without_dump_starts_empty_and_says_so() {
     assert_eq!(c.get("k2").as_deref(), Some(&b"v2"[..]));
     assert!(
         s.log()
-            .contains("started empty (the old or the new plugin has no item dump/load)"),
+            .contains("started empty (the old plugin has no item dump (wmc_dump))"),
         "{}",
         s.log()
     );

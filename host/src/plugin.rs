@@ -95,6 +95,9 @@ pub struct ShardCtx {
     verbose: u8,
     /// Timers the guest asked for during the last call: (token, delay_ms).
     timers: Vec<(u64, u32)>,
+    /// While `wmc_init` runs: what the guest logged, so that a refusal can
+    /// say why without `-v`.
+    init_log: Option<String>,
 }
 
 impl Plugin {
@@ -123,6 +126,13 @@ impl Plugin {
                 let Some(msg) = ptr.checked_add(len).and_then(|end| data.get(ptr..end)) else {
                     return;
                 };
+                let msg = String::from_utf8_lossy(msg).into_owned();
+                if let Some(log) = caller.data_mut().init_log.as_mut() {
+                    if !log.is_empty() {
+                        log.push_str("; ");
+                    }
+                    log.push_str(&msg);
+                }
                 let ctx = caller.data();
                 // Guest errors show with -v, warnings/info with -vv, debug with -vvv.
                 let needed = match level {
@@ -131,7 +141,7 @@ impl Plugin {
                     _ => 3,
                 };
                 if ctx.verbose >= needed {
-                    eprintln!("shard {}: {}", ctx.shard_id, String::from_utf8_lossy(msg));
+                    eprintln!("shard {}: {msg}", ctx.shard_id);
                 }
             },
         )?;
@@ -176,7 +186,59 @@ impl Plugin {
 }
 
 fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
-    Module::new(engine, bytes).map_err(|e| anyhow!("{name}: not a valid Wasm module: {e}"))
+    match Format::of(bytes) {
+        Format::Wasm => {
+            Module::new(engine, bytes).map_err(|e| anyhow!("{name}: not a valid Wasm module: {e}"))
+        }
+        Format::Wat => {
+            Module::new(engine, bytes).map_err(|e| anyhow!("{name}: not valid WAT text: {e}"))
+        }
+        Format::Neither => bail!(
+            "{name} is neither a Wasm module (it does not start with \\0asm) nor WAT text \
+             (its first token is not `(`)"
+        ),
+    }
+}
+
+/// What a plugin file holds, judged from its first bytes, so that a load
+/// error names the format the file was meant to be in.
+#[derive(Debug, PartialEq, Eq)]
+enum Format {
+    Wasm,
+    Wat,
+    Neither,
+}
+
+impl Format {
+    fn of(bytes: &[u8]) -> Format {
+        if bytes.starts_with(b"\0asm") {
+            return Format::Wasm;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Format::Neither;
+        };
+        // WAT starts with `(` after white space and comments (`;; …` to the
+        // end of the line, `(; … ;)` blocks).
+        let mut rest = text.trim_start_matches('\u{feff}');
+        loop {
+            rest = rest.trim_start();
+            if let Some(r) = rest.strip_prefix(";;") {
+                rest = r.split_once('\n').map_or("", |(_, after)| after);
+            } else if let Some(r) = rest.strip_prefix("(;") {
+                match r.split_once(";)") {
+                    Some((_, after)) => rest = after,
+                    // An unclosed block comment: the WAT parser says so.
+                    None => return Format::Wat,
+                }
+            } else {
+                return if rest.starts_with('(') {
+                    Format::Wat
+                } else {
+                    Format::Neither
+                };
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------ code cache
@@ -588,12 +650,39 @@ pub struct Transfer {
     pub complete: bool,
 }
 
+/// Why a reloaded shard's new instance started empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StartedEmpty {
+    /// The shard had no running instance to move items from: it was backing
+    /// off after repeated faults (or its restart had failed).
+    NoOldInstance,
+    /// The old plugin exports no `wmc_dump` (or speaks ABI v1 or v2).
+    OldCannotDump,
+    /// The new plugin exports no `wmc_load` (or speaks ABI v1 or v2).
+    NewCannotLoad,
+    /// The old plugin's `wmc_dump` answered that it cannot dump.
+    DumpRefused,
+}
+
+impl std::fmt::Display for StartedEmpty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StartedEmpty::NoOldInstance => {
+                "backing off after repeated faults, so it held no items to move"
+            }
+            StartedEmpty::OldCannotDump => "the old plugin has no item dump (wmc_dump)",
+            StartedEmpty::NewCannotLoad => "the new plugin has no item load (wmc_load)",
+            StartedEmpty::DumpRefused => "the old plugin's wmc_dump answered unsupported",
+        })
+    }
+}
+
 /// What [`Shard::reload`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReloadOutcome {
-    /// Items were moved from the old instance to the new one (both export
-    /// dump and load); false: the new instance started empty.
-    pub transferred: bool,
+    /// Why the new instance started empty; `None`: the items were moved
+    /// from the old instance (both export dump and load).
+    pub started_empty: Option<StartedEmpty>,
     /// Items the new instance took (see [`Transfer::moved`]).
     pub items_moved: u64,
     /// Every dumped item was offered and taken.
@@ -851,7 +940,7 @@ impl Shard {
             .with_context(|| format!("shard {shard_id}: starting plugin {}", new.name))?;
         let old_abi = self.abi_version();
         let mut outcome = ReloadOutcome {
-            transferred: false,
+            started_empty: Some(StartedEmpty::NoOldInstance),
             items_moved: 0,
             complete: true,
             old_abi,
@@ -860,7 +949,15 @@ impl Shard {
         if let Some(old) = self.inst.as_mut() {
             match transfer(old, ticks, &mut fresh, ticks, shard_id) {
                 Ok(t) => {
-                    outcome.transferred = t.supported;
+                    outcome.started_empty = if t.supported {
+                        None
+                    } else if !old.can_dump() {
+                        Some(StartedEmpty::OldCannotDump)
+                    } else if !fresh.can_load() {
+                        Some(StartedEmpty::NewCannotLoad)
+                    } else {
+                        Some(StartedEmpty::DumpRefused)
+                    };
                     outcome.items_moved = t.moved;
                     outcome.complete = t.complete;
                 }
@@ -904,6 +1001,7 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
             shard_id: c.shard_id,
             verbose: c.verbose,
             timers: Vec::new(),
+            init_log: None,
         },
     );
     store.limiter(|ctx| &mut ctx.limits);
@@ -956,10 +1054,21 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
     .encode(&mut rec);
     write_input(&mut inst, &rec, deadline_ticks)?;
     inst.store.set_epoch_deadline(deadline_ticks);
-    let rc = init_fn.call(&mut inst.store, rec.len() as i32)?;
+    inst.store.data_mut().init_log = Some(String::new());
+    let rc = init_fn.call(&mut inst.store, rec.len() as i32);
+    let logged = inst.store.data_mut().init_log.take().unwrap_or_default();
+    let rc = rc.map_err(|e| match logged.is_empty() {
+        true => e,
+        false => e.context(format!("the plugin logged: {logged}")),
+    })?;
     if rc != 0 {
+        let why = if logged.is_empty() {
+            "it logged no reason".to_string()
+        } else {
+            logged
+        };
         bail!(
-            "plugin {} refused to initialise shard {} (code {rc})",
+            "plugin {} refused to initialise shard {} (code {rc}): {why}",
             plugin.name,
             c.shard_id
         );
@@ -1466,7 +1575,7 @@ mod tests {
         assert_eq!(
             out,
             ReloadOutcome {
-                transferred: true,
+                started_empty: None,
                 items_moved: 5001,
                 complete: true,
                 old_abi: Some(abi::ABI_VERSION),
@@ -1511,7 +1620,7 @@ mod tests {
         assert_eq!(
             out,
             ReloadOutcome {
-                transferred: false,
+                started_empty: Some(StartedEmpty::NewCannotLoad),
                 items_moved: 0,
                 complete: true,
                 old_abi: Some(abi::ABI_VERSION),
@@ -1525,7 +1634,7 @@ mod tests {
         // Back to the default store: the old instance cannot dump, so the
         // new one starts empty too.
         let out = s.reload(default_plugin()).unwrap();
-        assert!(!out.transferred);
+        assert_eq!(out.started_empty, Some(StartedEmpty::OldCannotDump));
         assert_eq!((out.old_abi, out.new_abi), (Some(2), abi::ABI_VERSION));
         assert_eq!(get(&mut s, "kept"), None);
         assert_eq!(plugin_abi(), abi::ABI_VERSION);
@@ -1567,6 +1676,85 @@ mod tests {
         let err = s.reload(bad).unwrap_err();
         assert!(format!("{err:#}").contains("loading"), "{err:#}");
         assert_eq!(get(&mut s, "kept").unwrap().0, b"v");
+    }
+
+    #[test]
+    fn a_file_that_is_neither_wasm_nor_wat_says_so() {
+        assert_eq!(Format::of(b"\0asm\x01\0\0\0"), Format::Wasm);
+        assert_eq!(Format::of(b"(module)"), Format::Wat);
+        assert_eq!(
+            Format::of(b"\xef\xbb\xbf  ;; a store\n(; v1 ;)\n(module)"),
+            Format::Wat
+        );
+        assert_eq!(Format::of(b"(; never closed"), Format::Wat);
+        for junk in [
+            &b""[..],
+            b"hello",
+            b"\x7fELF\x02\x01",
+            b";; only a comment",
+            b"\xff\xfe(",
+        ] {
+            assert_eq!(Format::of(junk), Format::Neither, "{junk:?}");
+        }
+        let err = format!(
+            "{:#}",
+            Plugin::new(b"#!/bin/sh\necho hi\n", "x.sh").err().unwrap()
+        );
+        assert_eq!(
+            err,
+            "x.sh is neither a Wasm module (it does not start with \\0asm) nor WAT text \
+             (its first token is not `(`)"
+        );
+        let err = format!(
+            "{:#}",
+            Plugin::new(b"(module (func (bogus)))", "y.wat")
+                .err()
+                .unwrap()
+        );
+        assert!(err.starts_with("y.wat: not valid WAT text: "), "{err}");
+        let err = format!(
+            "{:#}",
+            Plugin::new(b"\0asm\x0f\0\0\0", "z.wasm").err().unwrap()
+        );
+        assert!(
+            err.starts_with("z.wasm: not a valid Wasm module: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_refused_init_shows_what_the_plugin_logged() {
+        let _serial = serial();
+        let refusing = |log: &str| {
+            format!(
+                r#"(module
+                (import "wasmcached" "log" (func $log (param i32 i32 i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 64) "{log}")
+                (func (export "wmc_abi_version") (result i32) (i32.const 1))
+                (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+                (func (export "wmc_init") (param i32) (result i32)
+                    (if (i32.const {n}) (then (call $log (i32.const 0) (i32.const 64) (i32.const {n}))))
+                    (i32.const 3))
+                (func (export "wmc_batch") (param i32) (result i64) (i64.const 0)))"#,
+                n = log.len()
+            )
+        };
+        let c = shard(&default_plugin()).config.clone();
+        for (log, want) in [
+            ("quota wants bytes", "(code 3): quota wants bytes"),
+            ("", "(code 3): it logged no reason"),
+        ] {
+            let p = Arc::new(Plugin::new(refusing(log).as_bytes(), "refusing.wat").unwrap());
+            let err = format!(
+                "{:#}",
+                Shard::new(p, c.clone(), Arc::default()).err().unwrap()
+            );
+            assert!(
+                err.ends_with(&format!("refused to initialise shard 0 {want}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

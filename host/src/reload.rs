@@ -11,9 +11,10 @@
 //! items across; otherwise the new instance starts empty and the log says so.
 
 use crate::batch::Msg;
-use crate::plugin::{Plugin, ReloadOutcome};
+use crate::plugin::{Plugin, ReloadOutcome, StartedEmpty};
 use crate::worker::Shared;
 use crossbeam_channel::Sender;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,8 +80,10 @@ fn swap_everywhere(shared: &Shared) -> Result<String, String> {
     }
     drop(tx);
     let shards = shared.router.shards();
-    let (mut moved, mut transferred, mut failed) = (0u64, 0u32, Vec::new());
+    let (mut moved, mut failed) = (0u64, Vec::new());
     let mut incomplete = 0u32;
+    // Shards whose new instance started empty, by why.
+    let mut empty: BTreeMap<StartedEmpty, u32> = BTreeMap::new();
     for _ in 0..shards {
         let r = rx
             .recv_timeout(WAIT)
@@ -88,8 +91,10 @@ fn swap_everywhere(shared: &Shared) -> Result<String, String> {
         match r.outcome {
             Ok(o) => {
                 moved += o.items_moved;
-                transferred += o.transferred as u32;
-                incomplete += (o.transferred && !o.complete) as u32;
+                match o.started_empty {
+                    Some(why) => *empty.entry(why).or_default() += 1,
+                    None => incomplete += !o.complete as u32,
+                }
             }
             Err(e) => failed.push(format!("shard {}: {e}", r.shard)),
         }
@@ -101,20 +106,58 @@ fn swap_everywhere(shared: &Shared) -> Result<String, String> {
             failed.join("; ")
         ));
     }
-    let items = if transferred == shards {
-        format!("{moved} items moved")
-    } else if transferred == 0 {
-        "started empty (the old or the new plugin has no item dump/load)".to_string()
-    } else {
-        format!(
-            "{moved} items moved; {} shards started empty",
-            shards - transferred
-        )
-    };
+    let items = describe(moved, shards, &empty);
     let lost = if incomplete > 0 {
         format!("; {incomplete} shards could not take every item (memory)")
     } else {
         String::new()
     };
     Ok(format!("{} on {shards} shards, {items}{lost}", plugin.name))
+}
+
+/// The reload line's account of the items: how many moved, and which shards
+/// started empty and why (each reason once, with its shard count).
+fn describe(moved: u64, shards: u32, empty: &BTreeMap<StartedEmpty, u32>) -> String {
+    let started_empty: u32 = empty.values().sum();
+    if started_empty == 0 {
+        return format!("{moved} items moved");
+    }
+    let why: Vec<String> = empty
+        .iter()
+        .map(|(why, &n)| {
+            if n == shards {
+                why.to_string()
+            } else {
+                format!("{n} of {shards} shards: {why}")
+            }
+        })
+        .collect();
+    let why = why.join("; ");
+    if started_empty == shards {
+        format!("started empty ({why})")
+    } else {
+        format!("{moved} items moved; {started_empty} shards started empty ({why})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reload_line_says_why_shards_started_empty() {
+        let none = BTreeMap::new();
+        assert_eq!(describe(7, 4, &none), "7 items moved");
+        let all = BTreeMap::from([(StartedEmpty::OldCannotDump, 2)]);
+        assert_eq!(
+            describe(0, 2, &all),
+            "started empty (the old plugin has no item dump (wmc_dump))"
+        );
+        let some = BTreeMap::from([(StartedEmpty::NoOldInstance, 1)]);
+        assert_eq!(
+            describe(5, 4, &some),
+            "5 items moved; 1 shards started empty (1 of 4 shards: backing off after \
+             repeated faults, so it held no items to move)"
+        );
+    }
 }
