@@ -155,3 +155,87 @@ fn udp_request_with_multi_datagram_reply() {
         .unwrap_or_else(|| panic!("no {udp_addr} in {conns:?}"));
     assert_eq!(conns[&format!("{id}:state")], "conn_read");
 }
+
+/// Binary-protocol requests over UDP (issue 17): memcached picks each
+/// datagram's protocol by its first byte, whatever `-B` says, and answers a
+/// binary request with a framed binary response (a quiet miss with an empty
+/// frame). The same datagrams go to Debian's memcached and to wasmcached;
+/// the answers must be equal byte for byte, but for the CAS fields and the
+/// version string.
+#[cfg(target_os = "linux")]
+#[test]
+fn udp_binary_requests_answer_as_memcached() {
+    use std::net::UdpSocket;
+    fn bin(op: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32) -> Vec<u8> {
+        let body = extras.len() + key.len() + value.len();
+        let mut p = vec![0x80, op];
+        p.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[extras.len() as u8, 0, 0, 0]);
+        p.extend_from_slice(&(body as u32).to_be_bytes());
+        p.extend_from_slice(&opaque.to_be_bytes());
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(extras);
+        p.extend_from_slice(key);
+        p.extend_from_slice(value);
+        p
+    }
+    let set_extras = [0, 0, 0, 5, 0, 0, 0, 0];
+    let incr_extras = [0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let requests: Vec<(&str, Vec<u8>)> = vec![
+        ("set", bin(0x01, b"u:k", &set_extras, b"val", 1)),
+        ("get hit", bin(0x00, b"u:k", &[], &[], 2)),
+        ("getk hit", bin(0x0c, b"u:k", &[], &[], 3)),
+        ("get miss", bin(0x00, b"u:none", &[], &[], 4)),
+        ("getq miss", bin(0x09, b"u:none", &[], &[], 5)),
+        ("set number", bin(0x01, b"u:n", &set_extras, b"40", 6)),
+        ("incr", bin(0x05, b"u:n", &incr_extras, &[], 7)),
+        ("delete", bin(0x04, b"u:k", &[], &[], 8)),
+        ("delete miss", bin(0x04, b"u:k", &[], &[], 9)),
+        ("noop", bin(0x0a, &[], &[], &[], 10)),
+        ("unknown opcode", bin(0x7e, &[], &[], &[], 11)),
+        ("text get", b"get u:n\r\n".to_vec()),
+        ("version", bin(0x0b, &[], &[], &[], 12)),
+    ];
+    // -B ascii: the datagram's first byte still decides.
+    let mut answers: Vec<Vec<Vec<u8>>> = Vec::new();
+    for reference in [true, false] {
+        let port = common::free_port();
+        let args = ["-U", &port.to_string(), "-t", "1", "-B", "ascii"];
+        let _s = if reference {
+            common::Server::start_memcached(&args)
+        } else {
+            common::Server::start(&args)
+        };
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .unwrap();
+        let mut got = Vec::new();
+        for (i, (what, payload)) in requests.iter().enumerate() {
+            let id = 100 + i as u16;
+            let mut d = Vec::new();
+            for v in [id, 0, 1, 0] {
+                d.extend_from_slice(&v.to_be_bytes());
+            }
+            d.extend_from_slice(payload);
+            sock.send_to(&d, ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 2048];
+            let n = match sock.recv_from(&mut buf) {
+                Ok((n, _)) => n,
+                Err(e) => panic!("{what}: no answer from {}: {e}", _s.name()),
+            };
+            assert_eq!(u16::from_be_bytes([buf[0], buf[1]]), id, "{what}");
+            let mut a = buf[..n].to_vec();
+            if a.len() >= 8 + 24 && a[8] == 0x81 {
+                a[8 + 16..8 + 24].fill(0); // the CAS
+                if *what == "version" {
+                    a.truncate(8 + 8); // magic, opcode, status
+                }
+            }
+            got.push(a);
+        }
+        answers.push(got);
+    }
+    for (i, (what, _)) in requests.iter().enumerate() {
+        assert_eq!(answers[1][i], answers[0][i], "{what}: wasmcached vs memcached");
+    }
+}

@@ -50,9 +50,20 @@ pub struct UdpPeer {
     pub sock: Arc<UdpSocket>,
     pub peer: SocketAddr,
     pub request_id: u16,
+    /// The datagram holds one whole binary request: if it answers nothing
+    /// (a quiet miss), memcached still sends an empty frame.
+    pub binary_request: bool,
 }
 
 impl UdpPeer {
+    /// The answer to a binary request that has nothing to say: memcached's
+    /// frame header alone, sequence 0 of 0 datagrams.
+    pub fn send_empty_frame(&self) {
+        let mut dgram = [0u8; UDP_HEADER];
+        dgram[..2].copy_from_slice(&self.request_id.to_be_bytes());
+        let _ = self.sock.send_to(&dgram, self.peer);
+    }
+
     /// Sends `data` as memcached does: split into datagrams of at most
     /// [`UDP_MAX_PAYLOAD`] bytes, each with the frame header. UDP is
     /// best-effort: a datagram the socket cannot take now is dropped.

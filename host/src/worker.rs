@@ -802,6 +802,7 @@ impl Worker {
                 sock: sock.clone(),
                 peer,
                 request_id: frame.request_id,
+                binary_request: binary::whole_request(payload),
             };
             if !frame.is_single() {
                 peer.send_framed(b"SERVER_ERROR multi-packet request not supported\r\n");
@@ -824,9 +825,12 @@ impl Worker {
         let gen = self.slab.gens[idx as usize].wrapping_add(1);
         self.slab.gens[idx as usize] = gen;
         let mut conn = Conn::new(Stream::Udp(peer), gen, clock::now());
-        conn.protocol = match self.core.shared.settings.protocol {
-            BindProtocol::Binary => Protocol::Binary,
-            _ => Protocol::Text,
+        // memcached's try_read_command_udp: each datagram's first byte picks
+        // the protocol, whatever -B says.
+        conn.protocol = if payload.first() == Some(&binary::REQ_MAGIC) {
+            Protocol::Binary
+        } else {
+            Protocol::Text
         };
         if conn.rbuf.len() < payload.len() {
             conn.rbuf.resize(payload.len(), 0);
@@ -1001,7 +1005,8 @@ impl Worker {
                     std::mem::take(&mut conn.written_direct) as u64,
                 );
             }
-            if conn.has_unwritten() {
+            let answered = conn.has_unwritten();
+            if answered {
                 match conn.flush() {
                     Ok(n) => bump(&st.bytes_written, n as u64),
                     Err(_) => {
@@ -1011,6 +1016,11 @@ impl Worker {
                 }
             }
             if udp {
+                if let Stream::Udp(peer) = &conn.stream {
+                    if !answered && peer.binary_request {
+                        peer.send_empty_frame();
+                    }
+                }
                 self.close(idx);
                 continue;
             }

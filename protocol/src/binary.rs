@@ -181,6 +181,15 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     }
 }
 
+/// Whether `buf` starts with one whole binary request (header and body):
+/// a UDP datagram that does is answered even when the request is quiet.
+pub fn whole_request(buf: &[u8]) -> bool {
+    buf.len() >= HEADER_LEN && buf[0] == REQ_MAGIC && {
+        let h = Header::read(buf);
+        buf.len() - HEADER_LEN >= h.bodylen as usize
+    }
+}
+
 /// Set, add or replace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
@@ -469,6 +478,19 @@ pub fn write_error(out: &mut Vec<u8>, opcode: u8, status: u16, opaque: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_request_needs_header_and_body() {
+        let mut get = vec![REQ_MAGIC, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        get.extend_from_slice(&[0; 12]);
+        assert!(!whole_request(&get), "the key is missing");
+        get.push(b'k');
+        assert!(whole_request(&get));
+        get[0] = RES_MAGIC;
+        assert!(!whole_request(&get));
+        assert!(!whole_request(b"get k\r\n"));
+        assert!(!whole_request(&[]));
+    }
     use proptest::prelude::*;
 
     fn packet(op: u8, extras: &[u8], key: &[u8], value: &[u8], cas: u64) -> Vec<u8> {
