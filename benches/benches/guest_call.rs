@@ -31,7 +31,6 @@ fn bench(c: &mut Criterion) {
         evict_to_free: true,
         plugin_config: String::new(),
         deadline: Duration::from_secs(5),
-        verbose: 0,
     };
     let mut shard = Shard::new(plugin, config, Arc::default()).expect("shard");
     let keys: Vec<Vec<u8>> = (0..1024)

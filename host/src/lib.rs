@@ -14,6 +14,7 @@
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
 //! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
 //! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
+//! - [`verbose`]: the verbosity level and the `-vv` command log.
 //! - [`clock`], [`settings`], [`stats`].
 
 pub mod auth;
@@ -33,4 +34,5 @@ pub mod signals;
 pub mod stats;
 pub mod timer;
 pub mod tls;
+pub mod verbose;
 pub mod worker;

@@ -71,6 +71,7 @@ pub struct StatsReply {
 }
 
 /// One shard answer on its way to a slot.
+#[derive(Clone)]
 pub enum Delivery<'a> {
     Resp(wasmcached_sdk::Response<'a>),
     Stats(&'a [u8]),
