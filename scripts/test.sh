@@ -57,6 +57,8 @@ command -v memccapable >/dev/null 2>&1 && command -v memccp >/dev/null 2>&1 \
 # and saslpasswd2 for its user database.
 compgen -G '/usr/lib/*/sasl2/libplain.so.2' >/dev/null || need+=(libsasl2-modules)
 command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)
+# tests/startup.rs reads the listen backlog (-b) of both servers with ss.
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
 
 # pymemcache's venv (tests/clients.rs looks for target/clients-venv/bin/python3)
 PYMEMCACHE_VERSION=4.0.0

@@ -547,6 +547,65 @@ fn flush_disabled_is_auth_error() {
     assert_eq!(r.status, 0x20, "errors answer quiet commands too");
 }
 
+/// A binary `stat` request for `group`: its (name, value) packets, or the
+/// error status.
+fn read_stats(c: &mut Bin, group: &[u8]) -> Result<Vec<(String, String)>, u16> {
+    let o = c.req(op::STAT, &[], group, &[], 0);
+    let mut out = Vec::new();
+    loop {
+        let r = c.read();
+        assert_eq!((r.op, r.opaque), (op::STAT, o));
+        if r.status != 0 {
+            return Err(r.status);
+        }
+        if r.key.is_empty() {
+            assert!(r.value.is_empty());
+            return Ok(out);
+        }
+        out.push((
+            String::from_utf8_lossy(&r.key).into_owned(),
+            String::from_utf8_lossy(&r.value).into_owned(),
+        ));
+    }
+}
+
+/// Issue 17: the binary protocol's stats groups have memcached's names in
+/// memcached's order too (the same items in both: small ones, in
+/// memcached's first slab class), and `plugin` is wasmcached's own group.
+#[cfg(target_os = "linux")]
+#[test]
+fn stats_names_match_memcached() {
+    let ours = Server::start(&["-t", "2"]);
+    let theirs = Server::start_memcached(&["-t", "2"]);
+    let mut names = Vec::new();
+    for s in [&ours, &theirs] {
+        let mut c = Bin::connect(s.port());
+        c.set(b"a", b"v", 0);
+        c.set(b"b", b"vv", 0);
+        c.get(b"a");
+        let mut groups = Vec::new();
+        for g in [&b""[..], b"items", b"slabs", b"sizes"] {
+            let lines = read_stats(&mut c, g).unwrap();
+            groups.push(lines.into_iter().map(|(k, _)| k).collect::<Vec<_>>());
+        }
+        names.push(groups);
+    }
+    for (i, g) in ["", "items", "slabs", "sizes"].iter().enumerate() {
+        assert_eq!(names[0][i], names[1][i], "binary stats {g:?}");
+    }
+    let mut c = Bin::connect(ours.port());
+    if common::testing_memcached() {
+        assert_eq!(read_stats(&mut c, b"plugin"), Err(ENOENT));
+    } else {
+        let plugin = read_stats(&mut c, b"plugin").unwrap();
+        assert_eq!(plugin[0], ("shards".to_string(), "2".to_string()));
+        assert!(
+            plugin.iter().any(|(k, _)| k == "plugin_traps"),
+            "{plugin:?}"
+        );
+    }
+}
+
 #[test]
 fn stats_groups() {
     let s = Server::start(&[]);
@@ -554,25 +613,6 @@ fn stats_groups() {
     c.set(b"s", b"v", 0);
     c.get(b"s");
     c.get(b"none");
-    let read_stats = |c: &mut Bin, group: &[u8]| -> Result<Vec<(String, String)>, u16> {
-        let o = c.req(op::STAT, &[], group, &[], 0);
-        let mut out = Vec::new();
-        loop {
-            let r = c.read();
-            assert_eq!((r.op, r.opaque), (op::STAT, o));
-            if r.status != 0 {
-                return Err(r.status);
-            }
-            if r.key.is_empty() {
-                assert!(r.value.is_empty());
-                return Ok(out);
-            }
-            out.push((
-                String::from_utf8_lossy(&r.key).into_owned(),
-                String::from_utf8_lossy(&r.value).into_owned(),
-            ));
-        }
-    };
     let general = read_stats(&mut c, b"").unwrap();
     let get = |k: &str| general.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(get("cmd_get").as_deref(), Some("2"));

@@ -723,6 +723,55 @@ fn cache_memlimit() {
     );
 }
 
+/// `verbosity N` sets the level at run time (issue 16): the `-vv` command
+/// log starts and stops with it, on connections already open, and `stats
+/// settings` shows it. As in memcached, a command is logged at the level it
+/// was read with, and `verbosity`'s own answer at the level it sets.
+#[test]
+fn verbosity_switches_the_command_log_at_run_time() {
+    let s = server();
+    let mut c = s.client();
+    let level = |c: &mut Client| c.stats("settings")["verbosity"].clone();
+    assert_eq!(level(&mut c), "0");
+    assert_eq!(c.cmd("get vv:before"), "END");
+    assert_eq!(c.cmd("verbosity 2"), "OK");
+    assert_eq!(level(&mut c), "2");
+    assert_eq!(c.cmd("get vv:during"), "END");
+    assert_eq!(c.cmd("verbosity 5"), "OK");
+    assert_eq!(level(&mut c), "2", "memcached clamps the level to 2");
+    assert_eq!(c.cmd("verbosity 0"), "OK");
+    assert_eq!(c.cmd("get vv:after"), "END");
+    assert_eq!(level(&mut c), "0");
+    // This connection's lines (memcached numbers it by its fd).
+    let log = s.log();
+    let id = log
+        .lines()
+        .find_map(|l| l.strip_suffix(" get vv:during")?.strip_prefix('<'))
+        .unwrap_or_else(|| panic!("no command line logged after `verbosity 2`:\n{log}"))
+        .to_string();
+    let mine: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            (l.starts_with('<') || l.starts_with('>'))
+                && l[1..].split(' ').next() == Some(id.as_str())
+        })
+        .collect();
+    let want: Vec<String> = [
+        ">N OK",
+        "<N stats settings",
+        "<N get vv:during",
+        ">N END",
+        "<N verbosity 5",
+        ">N OK",
+        "<N stats settings",
+        "<N verbosity 0",
+    ]
+    .iter()
+    .map(|l| l.replacen('N', &id, 1))
+    .collect();
+    assert_eq!(mine, want, "log:\n{log}");
+}
+
 // ------------------------------------------------------------ stats
 
 #[test]
@@ -1023,6 +1072,292 @@ fn stats_conns_lists_this_connection() {
         conns.keys().any(|k| k.ends_with(":secs_since_last_cmd")),
         "{conns:?}"
     );
+}
+
+/// `stats [SUB]`'s names, in the order the server prints them.
+fn stat_names(c: &mut Client, sub: &str) -> Vec<String> {
+    if sub.is_empty() {
+        c.send("stats\r\n");
+    } else {
+        c.send(format!("stats {sub}\r\n"));
+    }
+    c.until_end()
+        .iter()
+        .map(|l| {
+            let rest = l
+                .strip_prefix("STAT ")
+                .unwrap_or_else(|| panic!("stats {sub}: not a `STAT name value` line: {l:?}"));
+            let (name, _value) = rest
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("stats {sub}: no value in {l:?}"));
+            assert!(!name.is_empty(), "stats {sub}: odd line {l:?}");
+            name.to_string()
+        })
+        .collect()
+}
+
+/// Issue 17: `stats`, `stats items`, `stats slabs` and `stats sizes` print
+/// exactly memcached 1.6.18's names in memcached's order, for the same
+/// flags and the same items (small ones, which memcached keeps in its first
+/// slab class: the default store reports its items as one class).
+#[cfg(target_os = "linux")]
+#[test]
+fn stats_names_match_memcached_group_by_group() {
+    // memcached prints some names only under a setting: each set turns
+    // some of them on or off.
+    let flag_sets: [&[&str]; 6] = [
+        &[],
+        &["-t", "2", "-o", "idle_timeout=30"],
+        &["-c", "64", "-m", "16", "-U", "0", "-R", "5"],
+        &["-o", "no_lru_maintainer,no_lru_crawler"],
+        &["-o", "no_maxconns_fast,no_slab_reassign,temporary_ttl=60"],
+        &["-o", "no_modern"],
+    ];
+    for flags in flag_sets {
+        let ours = Server::start(flags);
+        let theirs = Server::start_memcached(flags);
+        let mut names: Vec<HashMap<&str, Vec<String>>> = Vec::new();
+        for s in [&ours, &theirs] {
+            let mut c = s.client();
+            let mut by_group = HashMap::new();
+            // Before any item: memcached lists no class at all.
+            by_group.insert("items (empty)", stat_names(&mut c, "items"));
+            by_group.insert("slabs (empty)", stat_names(&mut c, "slabs"));
+            for i in 0..5 {
+                assert_eq!(c.set(&format!("k{i}"), 0, 0, b"small"), "STORED");
+            }
+            assert_eq!(c.get("k1").as_deref(), Some(&b"small"[..]));
+            assert_eq!(c.cmd("delete k2"), "DELETED");
+            for g in ["", "items", "slabs", "sizes"] {
+                by_group.insert(g, stat_names(&mut c, g));
+            }
+            names.push(by_group);
+        }
+        for (g, want) in &names[1] {
+            let got = &names[0][g];
+            let missing: Vec<&String> = want.iter().filter(|n| !got.contains(n)).collect();
+            let extra: Vec<&String> = got.iter().filter(|n| !want.contains(n)).collect();
+            assert!(
+                got == want,
+                "flags {flags:?}, stats {g}: names differ from memcached's\n missing {missing:?}\n \
+                 extra {extra:?}\n got  {got:?}\n want {want:?}"
+            );
+        }
+    }
+}
+
+/// `stats conns` as memcached prints it: listening and UDP sockets, then
+/// the clients, each by its file descriptor (checked against /proc), with
+/// memcached's fields and states: a client that has sent nothing is in
+/// conn_new_cmd, one reading a value conn_nread, one idle after a command
+/// conn_read, the one asking conn_parse_cmd.
+#[cfg(target_os = "linux")]
+#[test]
+fn stats_conns_match_memcached() {
+    fn shape(s: &Server, udp: u16) -> Vec<String> {
+        let _fresh = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
+        let mut nread = s.client();
+        nread.send("set k 0 0 10\r\nabc");
+        let mut idle = s.client();
+        assert_eq!(idle.get("k"), None);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut c = s.client();
+        c.send("stats conns\r\n");
+        let lines = c.until_end();
+        let mut ids: Vec<u64> = Vec::new();
+        let mut out = Vec::new();
+        for l in &lines {
+            let rest = l.strip_prefix("STAT ").expect("STAT line");
+            let (name, value) = rest.split_once(' ').expect("name value");
+            let (id, field) = name.split_once(':').expect("id:field");
+            let id: u64 = id.parse().unwrap_or_else(|_| panic!("id in {l:?}"));
+            if ids.last() != Some(&id) {
+                assert!(
+                    ids.last().is_none_or(|&last| last < id),
+                    "not in descriptor order: {lines:?}"
+                );
+                // The id is the socket's file descriptor.
+                let target = std::fs::read_link(format!("/proc/{}/fd/{id}", s.pid()))
+                    .unwrap_or_else(|e| panic!("{}: no descriptor {id}: {e}", s.name()));
+                assert!(
+                    target.to_string_lossy().starts_with("socket:"),
+                    "{}: descriptor {id} is {target:?}",
+                    s.name()
+                );
+                ids.push(id);
+            }
+            let value = match field {
+                "secs_since_last_cmd" => {
+                    let secs: u64 = value.parse().expect("seconds");
+                    assert!(secs < 60, "{l}");
+                    "N".to_string()
+                }
+                "addr" | "listen_addr" => {
+                    let v = value
+                        .replace(&format!("tcp:127.0.0.1:{}", s.port()), "tcp:PORT")
+                        .replace(&format!("udp:127.0.0.1:{udp}"), "udp:PORT");
+                    if v.starts_with("tcp:127.0.0.1:") {
+                        "tcp:CLIENT".into()
+                    } else {
+                        v
+                    }
+                }
+                _ => value.to_string(),
+            };
+            out.push(format!("#{}:{field} {value}", ids.len()));
+        }
+        out
+    }
+    let (udp_ours, udp_theirs) = (common::free_port(), common::free_port());
+    let ours = Server::start(&["-t", "2", "-U", &udp_ours.to_string()]);
+    let theirs = Server::start_memcached(&["-t", "2", "-U", &udp_theirs.to_string()]);
+    let got = shape(&ours, udp_ours);
+    let want = shape(&theirs, udp_theirs);
+    assert_eq!(got, want, "stats conns differs from memcached's");
+    assert!(
+        want.iter().any(|l| l.ends_with(":state conn_nread"))
+            && want.iter().any(|l| l.ends_with(":state conn_new_cmd"))
+            && want.iter().any(|l| l.ends_with(":state conn_read"))
+            && want.iter().any(|l| l.ends_with(":UDP UDP")),
+        "{want:?}"
+    );
+}
+
+/// `stats plugin`: wasmcached's own figures, which `stats` (memcached's
+/// group) no longer shows; and the default store's memcached figures in
+/// `stats` are its real ones.
+#[test]
+fn stats_plugin_has_wasmcached_figures() {
+    if common::testing_memcached() {
+        return; // memcached has no such group (it answers ERROR)
+    }
+    let s = Server::start(&["-t", "2"]);
+    let mut c = s.client();
+    let mine = [
+        "shards",
+        "plugin_traps",
+        "plugin_restarts",
+        "plugin_reloads",
+        "plugin_reload_failures",
+        "plugin_restart_failures",
+        "plugin_backoffs",
+        "plugin_shards_backing_off",
+    ];
+    // The default store's stats are all memcached's: nothing else follows.
+    assert_eq!(stat_names(&mut c, "plugin"), mine);
+    let p = c.stats("plugin");
+    assert_eq!(p["shards"], "2");
+    assert_eq!(p["plugin_traps"], "0");
+    let general = stat_names(&mut c, "");
+    for n in mine {
+        assert!(!general.contains(&n.to_string()), "stats shows {n}");
+    }
+    for i in 0..20 {
+        assert_eq!(c.set(&format!("k{i}"), 0, 0, b"v"), "STORED");
+    }
+    // Real figures: the store's index size, its background scan passes and
+    // slices (one a second per shard), the connections' buffers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        let st = c.stats("");
+        if stat_u64(&st, "lru_crawler_starts") >= 1 || Instant::now() > deadline {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(stat_u64(&st, "hash_power_level") >= 1, "{st:?}");
+    assert!(stat_u64(&st, "hash_bytes") >= 1 << stat_u64(&st, "hash_power_level"));
+    assert!(stat_u64(&st, "lru_crawler_starts") >= 1, "{st:?}");
+    assert!(stat_u64(&st, "lru_maintainer_juggles") >= 1, "{st:?}");
+    assert!(stat_u64(&st, "connection_structures") >= 2, "{st:?}");
+    assert!(stat_u64(&st, "read_buf_count") >= 1, "{st:?}");
+    assert!(stat_u64(&st, "read_buf_bytes") >= 16384, "{st:?}");
+    assert!(stat_u64(&st, "response_obj_count") >= 1, "{st:?}");
+    assert_eq!(st["accepting_conns"], "1");
+    assert_eq!(st["listen_disabled_num"], "0");
+    if cfg!(target_os = "linux") {
+        // epoll, eventfd and timerfd descriptors of the reactors, at least
+        assert!(stat_u64(&st, "reserved_fds") >= 3, "{st:?}");
+    }
+}
+
+/// Out of file descriptors, the server stops accepting for a while instead
+/// of spinning on the listener (memcached's `listen_disabled_num`,
+/// `time_in_listen_disabled_us`), and accepts the waiting clients once
+/// descriptors are free again.
+#[cfg(target_os = "linux")]
+#[test]
+fn listening_pauses_when_out_of_descriptors() {
+    let s = Server::start(&["-t", "1", "-c", "1000"]);
+    let mut c = s.client();
+    sync(&mut c);
+    let pid = s.pid() as libc::pid_t;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    // The server's descriptor limit: read it, or set it and return the old one.
+    let prlimit = |new: Option<libc::rlimit>| -> libc::rlimit {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let newp = new
+            .as_ref()
+            .map_or(std::ptr::null(), |n| n as *const libc::rlimit);
+        // SAFETY: `newp` is null or points to a valid rlimit, `old` is writable.
+        let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, newp, &mut old) };
+        assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
+        old
+    };
+    let orig = prlimit(None);
+    let before = c.stats("");
+    // Room for a couple of new descriptors at most.
+    prlimit(Some(libc::rlimit {
+        rlim_cur: open + 2,
+        rlim_max: orig.rlim_max,
+    }));
+    let t0 = Instant::now();
+    // (memcached shrinks its backlog to 0 while it does not accept: later
+    // connects may time out there)
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.port()));
+    let clients: Vec<std::net::TcpStream> = (0..8)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let during = c.stats("");
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = |st: &HashMap<String, String>| -> f64 {
+        st["rusage_user"].parse::<f64>().unwrap() + st["rusage_system"].parse::<f64>().unwrap()
+    };
+    prlimit(Some(orig));
+    assert!(
+        stat_u64(&during, "listen_disabled_num") >= 1,
+        "{during:?}\n{}",
+        s.log_tail(20)
+    );
+    assert!(
+        cpu(&during) - cpu(&before) < wall / 2.0,
+        "the server spun: {:.2} s of CPU in {wall:.2} s",
+        cpu(&during) - cpu(&before)
+    );
+    drop(clients);
+    // Descriptors are back: accepting resumes, the pause was timed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = c.stats("");
+        if st["accepting_conns"] == "1" && stat_u64(&st, "time_in_listen_disabled_us") > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "accepting did not resume: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut again = s.client();
+    sync(&mut again);
 }
 
 // ------------------------------------------------------------ noreply

@@ -167,6 +167,87 @@ fn tls_serves_the_text_protocol_and_a_plain_listener_beside_it() {
     );
 }
 
+/// Issue 17: with `-Z`, `stats` has memcached's names in memcached's order
+/// (its TLS figures included), compared with Debian's memcached started
+/// with the same flags; wasmcached counts failed handshakes and times
+/// `refresh_certs`.
+#[cfg(target_os = "linux")]
+#[test]
+fn stats_names_with_tls_match_memcached() {
+    fn start(bin: &Path, extra: &[&str]) -> (Proc, u16, common::Client) {
+        let (port, plain) = (common::free_port(), common::free_port());
+        let mut args = vec![
+            "-Z".to_string(),
+            "-o".into(),
+            ssl_opts(""),
+            "-p".into(),
+            port.to_string(),
+            "-l".into(),
+            "127.0.0.1".into(),
+            "-l".into(),
+            format!("notls:127.0.0.1:{plain}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let p = Proc(
+            Command::new(bin)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut c) = common::Client::try_connect(plain) {
+                if c.cmd("version").starts_with("VERSION") {
+                    return (p, port, c);
+                }
+            }
+            assert!(Instant::now() < deadline, "{} did not start", bin.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn names(c: &mut common::Client) -> Vec<String> {
+        c.send("stats\r\n");
+        c.until_end()
+            .iter()
+            .map(|l| l.split(' ').nth(1).expect("STAT name value").to_string())
+            .collect()
+    }
+    // memcached ignores -u unless it runs as root, and needs it then.
+    let (_m, _, mut theirs) = start(&common::memcached_bin(), &["-u", "root"]);
+    let (_w, tls_port, mut ours) = start(&common::server_bin(), &[]);
+    let want = names(&mut theirs);
+    assert!(
+        want.contains(&"ssl_handshake_errors".to_string()),
+        "{want:?}"
+    );
+    assert_eq!(names(&mut ours), want);
+    if common::testing_memcached() {
+        return;
+    }
+    // A plain-text client on the TLS port fails the handshake.
+    let mut raw = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"version\r\n").unwrap();
+    let _ = raw.read(&mut [0u8; 64]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ours.stats("")["ssl_handshake_errors"] != "1" {
+        assert!(Instant::now() < deadline, "{:?}", ours.stats(""));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let since = |c: &mut common::Client| -> u64 {
+        c.stats("")["time_since_server_cert_refresh"]
+            .parse()
+            .unwrap()
+    };
+    // As in memcached: counted from the server clock's start until a refresh.
+    assert!(since(&mut ours) >= 60);
+    assert_eq!(ours.cmd("refresh_certs"), "OK");
+    assert!(since(&mut ours) <= 2);
+}
+
 #[test]
 fn client_certificates_are_required_with_verify_mode_2() {
     let port = common::free_port();

@@ -19,10 +19,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("wasmcached: {e}");
-            return ExitCode::from(64);
+            // memcached's status for the same refusal (1 or 64), else 64.
+            return ExitCode::from(wasmcached::settings::exit_status(&e));
         }
     };
-    wasmcached::plugin::configure_code_cache(settings.plugin_cache, settings.verbose);
+    wasmcached::plugin::configure_code_cache(settings.plugin_cache);
     match Server::start(settings).and_then(|s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

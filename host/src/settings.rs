@@ -1,136 +1,266 @@
-//! Command-line settings: memcached's flags, meanings, defaults and value
-//! syntax, so existing init scripts and habits carry over.
+//! Command-line settings: memcached 1.6.18's flags and `-o` suboptions, with
+//! memcached's meanings, defaults, value syntax, limits, error lines and exit
+//! statuses, so existing init scripts, unit files and habits carry over.
+//!
+//! Numbers are read as memcached reads them (C's `atoi`/`atof` where it uses
+//! those: `-b abc` is 0, `-f 1.5x` is 1.5; its `safe_strto*` where it uses
+//! those: `-o watcher_logbuf_size=5x` is refused). A refusal is one line; its
+//! exit status is memcached's for the same input: 1 for what memcached
+//! rejects while reading its options, 64 (EX_USAGE) for its checks after
+//! them, and 64 for what only wasmcached refuses ([`Refusal`]).
+//!
+//! Three kinds of settings (docs/operators.md lists each flag):
+//! - those that take effect here (`-p`, `-c`, `-b`, `-o maxconns_fast`, …);
+//! - memcached's slab allocator and LRU knobs (`-f`, `-n`, `-o hashpower`,
+//!   `slab_*`, `lru_*`, …): validated as memcached validates them, stored in
+//!   [`Knobs`] and shown by `stats settings` with the value given, a hint for
+//!   the storage plugin (the plugin ABI does not carry them yet);
+//! - those refused with a reason: `-e` (warm restart, not yet) and `ext_*`
+//!   (extstore, memcached's flash tier, which wasmcached does not have).
 
 use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Parser};
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// memcached's ITEM_SIZE_MAX_LOWER_LIMIT / UPPER_LIMIT.
-const ITEM_SIZE_MAX_LOWER: usize = 1024;
-const ITEM_SIZE_MAX_UPPER: usize = 1024 * 1024 * 1024;
+const ITEM_SIZE_MAX_LOWER: i64 = 1024;
+const ITEM_SIZE_MAX_UPPER: i64 = 1024 * 1024 * 1024;
+/// memcached's slab page size (`settings.slab_page_size`); the default
+/// `slab_chunk_max` is half of it.
+pub const SLAB_PAGE_SIZE: i64 = 1024 * 1024;
+/// memcached's CHUNK_ALIGN_BYTES and MAX_NUMBER_OF_SLAB_CLASSES (`-o slab_sizes`).
+const CHUNK_ALIGN_BYTES: u32 = 8;
+const MAX_NUMBER_OF_SLAB_CLASSES: usize = 64;
 /// One wasm32 linear memory is at most 4 GiB; keep each shard's budget well
 /// below so its memory cap (budget + slack) still fits.
 pub const MAX_SHARD_BUDGET: u64 = 1 << 30;
+
+/// memcached's exit status for what it rejects while reading its options
+/// (`return 1` from `main`).
+pub const EXIT_OPTION: u8 = 1;
+/// EX_USAGE: memcached's status for its checks after reading the options,
+/// and wasmcached's for everything only it refuses.
+pub const EX_USAGE: u8 = 64;
+
+/// A refusal to start: one line, and the exit status to leave with.
+#[derive(Debug)]
+pub struct Refusal {
+    pub line: String,
+    pub status: u8,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// The exit status for a start-up error: a [`Refusal`]'s own, else EX_USAGE.
+pub fn exit_status(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<Refusal>().map_or(EX_USAGE, |r| r.status)
+}
+
+/// memcached refuses this while reading its options: its line, status 1.
+fn opt_err(line: impl Into<String>) -> anyhow::Error {
+    Refusal {
+        line: line.into(),
+        status: EXIT_OPTION,
+    }
+    .into()
+}
+
+/// memcached refuses this after reading its options (or only wasmcached
+/// refuses it): status 64.
+fn usage_err(line: impl Into<String>) -> anyhow::Error {
+    Refusal {
+        line: line.into(),
+        status: EX_USAGE,
+    }
+    .into()
+}
 
 #[derive(Parser, Debug)]
 #[command(
     name = "wasmcached",
     version,
+    args_override_self = true,
     about = "wasmcached: a memcached-compatible cache whose storage engine is a WebAssembly plugin",
-    after_help = "Flags have memcached's meanings. Extra -o options: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N (per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on)."
+    after_help = "Flags have memcached 1.6.18's meanings (docs/operators.md).\n\
+-o takes memcached's suboptions: maxconns_fast, hashpower, tail_repair_time, hash_algorithm \
+(jenkins, murmur3, xxh3), lru_crawler, lru_crawler_sleep, lru_crawler_tocrawl, read_buf_mem_limit, \
+lru_maintainer, hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor, temporary_ttl, \
+idle_timeout, slab_chunk_max, slab_sizes, slab_reassign, slab_automove, slab_automove_ratio, \
+slab_automove_window, slab_automove_freeratio, watcher_logbuf_size, worker_logbuf_size, track_sizes, \
+modern, sock_cookie_id, the ssl_* options of -Z, and their no_ forms (no_hashexpand, no_modern, \
+no_lru_crawler, …); ext_* (extstore) is refused. \
+wasmcached's own: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N \
+(per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on)."
 )]
 struct Cli {
-    /// TCP port to listen on (0 = off)
+    /// TCP port to listen on (default: 11211; with -U and no -p: the UDP port)
     #[arg(
         short = 'p',
         long = "port",
         value_name = "num",
-        default_value_t = 11211
+        allow_negative_numbers = true
     )]
-    port: u16,
-    /// Interface to listen on (repeatable, or a comma-separated list; default: all addresses)
-    #[arg(short = 'l', long = "listen", value_name = "addr", action = ArgAction::Append)]
-    listen: Vec<String>,
+    port: Option<String>,
+    /// UDP port to listen on (default: 0, off)
+    #[arg(
+        short = 'U',
+        long = "udp-port",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    udp_port: Option<String>,
     /// UNIX socket to listen on (disables network support)
     #[arg(short = 's', long = "unix-socket", value_name = "file")]
     unix_socket: Option<PathBuf>,
-    /// Access mask for UNIX socket, in octal
-    #[arg(
-        short = 'a',
-        long = "unix-mask",
-        value_name = "mask",
-        default_value = "0700"
-    )]
-    unix_mask: String,
-    /// Item memory in megabytes
-    #[arg(
-        short = 'm',
-        long = "memory-limit",
-        value_name = "num",
-        default_value_t = 64
-    )]
-    memory_limit: u64,
-    /// Max simultaneous connections
-    #[arg(
-        short = 'c',
-        long = "conn-limit",
-        value_name = "num",
-        default_value_t = 1024
-    )]
-    conn_limit: usize,
-    /// Number of worker threads
-    #[arg(short = 't', long = "threads", value_name = "num", default_value_t = 4)]
-    threads: usize,
-    /// Max item size (k/m suffixes; min 1k, max 1024m, at most half of -m)
-    #[arg(
-        short = 'I',
-        long = "max-item-size",
-        value_name = "size",
-        default_value = "1m"
-    )]
-    max_item_size: String,
-    /// Verbose (print errors/warnings); -vv: also client commands and responses; -vvv: internal state
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
-    verbose: u8,
-    /// Return error on memory exhausted instead of evicting items
-    #[arg(short = 'M', long = "disable-evictions")]
-    disable_evictions: bool,
-    /// Disable use of CAS
-    #[arg(short = 'C', long = "disable-cas")]
-    disable_cas: bool,
-    /// Maximum number of requests per event, limits requests processed per connection to prevent starvation
-    #[arg(
-        short = 'R',
-        long = "max-reqs-per-event",
-        value_name = "num",
-        default_value_t = 20
-    )]
-    max_reqs_per_event: usize,
+    /// Access mask for UNIX socket, in octal (default: 700)
+    #[arg(short = 'a', long = "unix-mask", value_name = "mask")]
+    unix_mask: Option<String>,
     /// Enable ascii "shutdown" command
     #[arg(short = 'A', long = "enable-shutdown")]
     enable_shutdown: bool,
-    /// Disable flush_all command
-    #[arg(short = 'F', long = "disable-flush-all")]
-    disable_flush_all: bool,
-    /// Assume identity of <username> (only when run as root; unix only)
-    #[arg(short = 'u', long = "user", value_name = "user")]
-    user: Option<String>,
+    /// Interface to listen on (repeatable, or a comma-separated list; default: all addresses); `notls:ADDR` stays plain under -Z
+    #[arg(short = 'l', long = "listen", value_name = "addr", action = ArgAction::Append)]
+    listen: Vec<String>,
     /// Run as a daemon (unix only)
     #[arg(short = 'd', long = "daemon")]
     daemonize: bool,
     /// Maximize core file limit (unix only)
     #[arg(short = 'r', long = "enable-coredumps")]
     maxcore: bool,
+    /// Assume identity of <username> (only when run as root; unix only)
+    #[arg(short = 'u', long = "user", value_name = "user")]
+    user: Option<String>,
+    /// Item memory in megabytes (default: 64)
+    #[arg(
+        short = 'm',
+        long = "memory-limit",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    memory_limit: Option<String>,
+    /// Return error on memory exhausted instead of evicting items
+    #[arg(short = 'M', long = "disable-evictions")]
+    disable_evictions: bool,
+    /// Max simultaneous connections (default: 1024)
+    #[arg(
+        short = 'c',
+        long = "conn-limit",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    conn_limit: Option<String>,
     /// Lock down all paged memory (unix only)
     #[arg(short = 'k', long = "lock-memory")]
     lock_memory: bool,
-    /// UDP port to listen on (0 = off, the default)
-    #[arg(
-        short = 'U',
-        long = "udp-port",
-        value_name = "num",
-        default_value_t = 0
-    )]
-    udp_port: u16,
-    /// Protocol: auto (sniff each connection's first byte), ascii or binary
-    #[arg(short = 'B', long = "protocol", value_name = "name")]
-    protocol: Option<String>,
-    /// Turn on SASL authentication (binary protocol, PLAIN; passwords from $MEMCACHED_SASL_PWDB)
-    #[arg(short = 'S', long = "enable-sasl")]
-    enable_sasl: bool,
-    /// Enable ASCII protocol authentication; file lines are user:password
-    #[arg(short = 'Y', long = "auth-file", value_name = "file")]
-    auth_file: Option<PathBuf>,
+    /// Verbose (print errors/warnings); -vv: also client commands and responses; -vvv: internal state
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+    /// Print wasmcached's licence and exit
+    #[arg(short = 'i', long = "license")]
+    license: bool,
     /// Save PID in <file>
     #[arg(short = 'P', long = "pidfile", value_name = "file")]
     pidfile: Option<PathBuf>,
-    /// Comma-separated list of extended options, e.g. idle_timeout=600
-    #[arg(short = 'o', long = "extended", value_name = "opts", action = ArgAction::Append)]
-    extended: Vec<String>,
-    /// Enable TLS on TCP listeners (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N,ssl_min_version=tlsv1.2|tlsv1.3]; `-l notls:ADDR` stays plain)
+    /// Slab chunk size growth factor (default: 1.25; a hint for the storage plugin)
+    #[arg(
+        short = 'f',
+        long = "slab-growth-factor",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    growth_factor: Option<String>,
+    /// Min space used for key+value+flags (default: 48; a hint for the storage plugin)
+    #[arg(
+        short = 'n',
+        long = "slab-min-size",
+        value_name = "bytes",
+        allow_negative_numbers = true
+    )]
+    slab_min_size: Option<String>,
+    /// Try to use large memory pages (accepted; no effect here)
+    #[arg(short = 'L', long = "enable-largepages")]
+    large_pages: bool,
+    /// Use <char> as the delimiter between key prefixes and IDs (per-prefix stats; default ":")
+    #[arg(short = 'D', value_name = "char", allow_hyphen_values = true)]
+    prefix_delimiter: Option<String>,
+    /// Number of worker threads (default: 4)
+    #[arg(
+        short = 't',
+        long = "threads",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    threads: Option<String>,
+    /// Maximum number of requests per event, limits requests processed per connection to prevent starvation (default: 20)
+    #[arg(
+        short = 'R',
+        long = "max-reqs-per-event",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    max_reqs_per_event: Option<String>,
+    /// Disable use of CAS
+    #[arg(short = 'C', long = "disable-cas")]
+    disable_cas: bool,
+    /// Set the listen backlog queue limit (default: 1024)
+    #[arg(
+        short = 'b',
+        long = "listen-backlog",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    backlog: Option<String>,
+    /// Protocol: auto (sniff each connection's first byte), ascii or binary (default: auto)
+    #[arg(short = 'B', long = "protocol", value_name = "name")]
+    protocol: Option<String>,
+    /// Max item size (k/m suffixes; default: 1m, min: 1k, max: 1024m, at most half of -m)
+    #[arg(
+        short = 'I',
+        long = "max-item-size",
+        value_name = "size",
+        allow_negative_numbers = true
+    )]
+    max_item_size: Option<String>,
+    /// Turn on SASL authentication (binary protocol, PLAIN; passwords from $MEMCACHED_SASL_PWDB)
+    #[arg(short = 'S', long = "enable-sasl")]
+    enable_sasl: bool,
+    /// Disable flush_all command
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+    /// Disable stats cachedump and lru_crawler metadump
+    #[arg(short = 'X', long = "disable-dumping")]
+    disable_dumping: bool,
+    /// Disable watch commands (live logging)
+    #[arg(short = 'W', long = "disable-watch")]
+    disable_watch: bool,
+    /// Enable ASCII protocol authentication; file lines are user:password
+    #[arg(short = 'Y', long = "auth-file", value_name = "file")]
+    auth_file: Option<PathBuf>,
+    /// memcached's restartable cache in an mmap'd file: not supported yet (refused)
+    #[arg(short = 'e', long = "memory-file", value_name = "file")]
+    memory_file: Option<String>,
+    /// Enable TLS on TCP listeners (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N,ssl_min_version=N]; `-l notls:ADDR` stays plain)
     #[arg(short = 'Z', long = "enable-ssl")]
     enable_ssl: bool,
+    /// Comma-separated list of extended options, e.g. idle_timeout=600 (most have a no_ form to disable)
+    #[arg(short = 'o', long = "extended", value_name = "opts", action = ArgAction::Append, allow_hyphen_values = true)]
+    extended: Vec<String>,
+    /// Number of NAPI IDs (accepted; connections are not steered by NAPI ID here)
+    #[arg(
+        short = 'N',
+        long = "napi-ids",
+        value_name = "num",
+        allow_negative_numbers = true
+    )]
+    napi_ids: Option<String>,
     /// Storage plugin (.wasm or .wat) to use instead of the embedded default store
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     plugin: Option<PathBuf>,
@@ -138,6 +268,150 @@ struct Cli {
     #[arg(long = "plugin-config", value_name = "STRING", default_value = "")]
     plugin_config: String,
 }
+
+/// memcached's hash table algorithms (`-o hash_algorithm`). wasmcached's
+/// router has its own hash; this is a hint for the plugin and shown by
+/// `stats settings`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    Jenkins,
+    Murmur3,
+    Xxh3,
+}
+
+impl HashAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Jenkins => "jenkins",
+            HashAlgorithm::Murmur3 => "murmur3",
+            HashAlgorithm::Xxh3 => "xxh3",
+        }
+    }
+}
+
+/// memcached's slab allocator, hash table, LRU and logger knobs: validated
+/// as memcached validates them and kept with the value given (memcached's
+/// defaults otherwise) for `stats settings` and, later, the plugin's init.
+/// Sizes are in bytes (memcached's kilobyte and megabyte options converted
+/// as memcached converts them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knobs {
+    /// `-f`
+    pub growth_factor: f64,
+    /// `-n`
+    pub chunk_size: i32,
+    /// `-o hashpower` (0: memcached's default start, 16)
+    pub hashpower_init: i32,
+    /// `-o no_hashexpand` clears it
+    pub hash_expand: bool,
+    pub hash_algorithm: HashAlgorithm,
+    pub slab_reassign: bool,
+    pub slab_automove: i32,
+    pub slab_automove_ratio: f64,
+    pub slab_automove_window: i32,
+    pub slab_automove_freeratio: f64,
+    /// Bytes (memcached's help says kilobytes; it reads bytes).
+    pub slab_chunk_max: i64,
+    /// `-o slab_sizes=A-B-C`, validated.
+    pub slab_sizes: Vec<u32>,
+    pub lru_crawler: bool,
+    pub lru_crawler_sleep: i32,
+    pub lru_crawler_tocrawl: u32,
+    pub lru_maintainer: bool,
+    pub lru_segmented: bool,
+    pub hot_lru_pct: i32,
+    pub warm_lru_pct: i32,
+    pub hot_max_factor: f64,
+    pub warm_max_factor: f64,
+    /// Set by `-o temporary_ttl`.
+    pub temp_lru: bool,
+    pub temporary_ttl: i32,
+    pub tail_repair_time: i32,
+    pub watcher_logbuf_size: u64,
+    pub worker_logbuf_size: u64,
+    pub read_buf_mem_limit: u64,
+    pub track_sizes: bool,
+    /// `-o drop_privileges` / `no_drop_privileges` (memcached's seccomp
+    /// sandbox); None when not given.
+    pub drop_privileges: Option<bool>,
+    pub sock_cookie_id: i32,
+}
+
+impl Default for Knobs {
+    /// memcached 1.6.18's defaults.
+    fn default() -> Self {
+        Knobs {
+            growth_factor: 1.25,
+            chunk_size: 48,
+            hashpower_init: 0,
+            hash_expand: true,
+            hash_algorithm: HashAlgorithm::Murmur3,
+            slab_reassign: true,
+            slab_automove: 1,
+            slab_automove_ratio: 0.8,
+            slab_automove_window: 30,
+            slab_automove_freeratio: 0.01,
+            slab_chunk_max: SLAB_PAGE_SIZE / 2,
+            slab_sizes: Vec::new(),
+            lru_crawler: true,
+            lru_crawler_sleep: 100,
+            lru_crawler_tocrawl: 0,
+            lru_maintainer: true,
+            lru_segmented: true,
+            hot_lru_pct: 20,
+            warm_lru_pct: 40,
+            hot_max_factor: 0.2,
+            warm_max_factor: 2.0,
+            temp_lru: false,
+            temporary_ttl: 61,
+            tail_repair_time: 0,
+            watcher_logbuf_size: 256 * 1024,
+            worker_logbuf_size: 64 * 1024,
+            read_buf_mem_limit: 0,
+            track_sizes: false,
+            drop_privileges: None,
+            sock_cookie_id: 0,
+        }
+    }
+}
+
+/// The `-o ssl_*` values as given, for `stats settings` (the TLS set-up
+/// itself is [`crate::tls::TlsSettings`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SslShown {
+    pub chain_cert: Option<String>,
+    pub key: Option<String>,
+    pub verify_mode: i64,
+    pub keyformat: i64,
+    pub ciphers: Option<String>,
+    pub ca_cert: Option<String>,
+    /// Bytes.
+    pub wbuf_size: u64,
+    pub session_cache: bool,
+    pub kernel_tls: bool,
+    /// 0 (tlsv1) to 3 (tlsv1.3).
+    pub min_version: u8,
+}
+
+impl Default for SslShown {
+    fn default() -> Self {
+        SslShown {
+            chain_cert: None,
+            key: None,
+            verify_mode: 0,
+            keyformat: 1, // SSL_FILETYPE_PEM
+            ciphers: None,
+            ca_cert: None,
+            wbuf_size: 16 * 1024,
+            session_cache: false,
+            kernel_tls: false,
+            min_version: 2,
+        }
+    }
+}
+
+/// memcached's names for TLS versions (`ssl_min_version`).
+pub const TLS_VERSION_NAMES: [&str; 4] = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"];
 
 /// Validated settings the server runs with.
 #[derive(Clone, Debug)]
@@ -170,6 +444,8 @@ pub struct Settings {
     pub plugin_deadline: Duration,
     /// `-Z` and its `-o ssl_*` options.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// `-o ssl_*` as given (`stats settings`).
+    pub ssl_shown: SslShown,
     /// `-o plugin_cache=off`: compile the plugin on every start instead of
     /// keeping its compiled code on disk (host/src/plugin.rs, `CodeCache`).
     pub plugin_cache: bool,
@@ -180,8 +456,29 @@ pub struct Settings {
     /// `MEMCACHED_SASL_PWDB` (read at start, with `-S`): the `user:password` file SASL checks.
     pub sasl_pwdb: Option<PathBuf>,
     /// `-Y`: the authfile, and its entries (loaded at start).
-    pub auth_file: Option<PathBuf>,
     pub ascii_auth: Option<crate::auth::Credentials>,
+    pub auth_file: Option<PathBuf>,
+    /// `-b`: the listen backlog of every TCP and UNIX listener (unix; on
+    /// Windows the standard library's).
+    pub backlog: i32,
+    /// `-D`: the key prefix delimiter of per-prefix stats.
+    pub prefix_delimiter: char,
+    /// Per-prefix stats collection on from the start (`-D` given).
+    pub detail_enabled: bool,
+    /// `-X` clears it: `stats cachedump` and `lru_crawler metadump` refused.
+    pub dump_enabled: bool,
+    /// `-W` clears it: `watch` refused.
+    pub watch_enabled: bool,
+    /// `-L`: accepted; wasmcached does not ask for large pages.
+    pub large_pages: bool,
+    /// `-N`: accepted; connections are not steered to workers by NAPI ID.
+    pub napi_ids: Option<i32>,
+    /// `-o maxconns_fast` (default) answers a connection over `-c` with
+    /// `ERROR Too many open connections`; `no_maxconns_fast` leaves it in
+    /// the listen backlog until a connection closes.
+    pub maxconns_fast: bool,
+    /// The slab allocator and LRU knobs (hints for the plugin).
+    pub knobs: Knobs,
 }
 
 /// memcached's `-B`: `auto` decides per connection from its first byte
@@ -213,27 +510,83 @@ impl Default for Settings {
 /// Outcome of parsing the command line.
 pub enum Parsed {
     Run(Box<Settings>),
-    /// `-h` / `-V`: print this and exit 0.
+    /// `-h` / `-V` / `-i`: print this and exit 0.
     Print(String),
 }
 
+/// `-i`: wasmcached's licence (memcached prints its own).
+pub fn license_text() -> String {
+    format!(
+        "wasmcached {}\n\n{}",
+        env!("CARGO_PKG_VERSION"),
+        LICENSE_BODY
+    )
+}
+
+const LICENSE_BODY: &str = "\
+Copyright (c) the wasmcached authors.
+All rights reserved.
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are
+met:
+
+    * Redistributions of source code must retain the above copyright
+notice, this list of conditions and the following disclaimer.
+
+    * Redistributions in binary form must reproduce the above
+copyright notice, this list of conditions and the following disclaimer
+in the documentation and/or other materials provided with the
+distribution.
+
+    * Neither the name of the copyright holder nor the names of its
+contributors may be used to endorse or promote products derived from
+this software without specific prior written permission.
+
+THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS
+\"AS IS\" AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT
+LIMITED TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR
+A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT
+OWNER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL,
+SPECIAL, EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT
+LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE,
+DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY
+THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT
+(INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+Note: wasmcached is its own implementation of memcached's flags, protocols
+and statistics; it contains no code of memcached (BSD-3-Clause, Danga
+Interactive) or of libevent, which it does not use. It is built from Rust
+crates (wasmtime, rustls, clap and others) that carry their own licences,
+Apache-2.0, MIT and similar permissive ones; each crate's licence comes
+with its source.
+";
+
 impl Settings {
-    /// Parses argv; errors are one line, for the caller to print and exit non-zero.
+    /// Parses argv; errors are one line, for the caller to print and exit
+    /// with [`exit_status`].
     pub fn parse_args<I, T>(args: I) -> Result<Parsed>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        match Cli::try_parse_from(args) {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        match Cli::try_parse_from(&args) {
+            Ok(cli) if cli.license => Ok(Parsed::Print(license_text())),
             Ok(cli) => Ok(Parsed::Run(Box::new(Settings::from_cli(cli)?))),
             Err(e) => match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     Ok(Parsed::Print(e.render().to_string()))
                 }
                 _ => {
+                    // memcached: getopt's complaint, `Illegal argument "?"`, status 1.
+                    if let Some(line) = getopt_complaint(&e, &args) {
+                        return Err(opt_err(line));
+                    }
                     let text = e.render().to_string();
                     let first = text.lines().next().unwrap_or("invalid arguments");
-                    bail!("{}", first.trim_start_matches("error: "))
+                    Err(opt_err(first.trim_start_matches("error: ")))
                 }
             },
         }
@@ -251,33 +604,208 @@ impl Settings {
     }
 
     fn from_cli(cli: Cli) -> Result<Settings> {
-        if cli.threads == 0 {
-            bail!("Number of threads must be greater than 0");
+        if cli.memory_file.is_some() {
+            return Err(usage_err(
+                "-e (memory-file, memcached's restartable cache) is not supported yet: \
+                 start without it; the cache starts empty",
+            ));
         }
-        if cli.max_reqs_per_event == 0 {
-            bail!("Number of requests per event must be greater than 0");
+        let verbose = cli.verbose;
+        let threads = match &cli.threads {
+            Some(v) => atoi(v),
+            None => 4,
+        };
+        if threads <= 0 {
+            return Err(opt_err("Number of threads must be greater than 0"));
         }
-        if cli.conn_limit == 0 {
-            bail!("Maximum connections must be greater than 0");
+        if threads > 64 {
+            eprintln!("WARNING: Setting a high number of workerthreads is not recommended.");
+            eprintln!(" Set this value to the number of cores in your machine or less.");
         }
-        if cli.memory_limit == 0 {
-            bail!("Memory limit (-m) must be greater than 0");
+        let threads = threads as usize;
+        let reqs_per_event = match &cli.max_reqs_per_event {
+            Some(v) => atoi(v),
+            None => 20,
+        };
+        if reqs_per_event == 0 {
+            return Err(opt_err(
+                "Number of requests per event must be greater than 0",
+            ));
+        }
+        let conn_limit = match &cli.conn_limit {
+            Some(v) => atoi(v),
+            None => 1024,
+        };
+        if conn_limit <= 0 {
+            return Err(opt_err("Maximum connections must be greater than 0"));
+        }
+        let growth_factor = match &cli.growth_factor {
+            Some(v) => atof(v),
+            None => 1.25,
+        };
+        if growth_factor.is_nan() || growth_factor <= 1.0 {
+            return Err(opt_err("Factor must be greater than 1"));
+        }
+        let chunk_size = match &cli.slab_min_size {
+            Some(v) => atoi(v),
+            None => 48,
+        };
+        if chunk_size == 0 {
+            return Err(opt_err("Chunk size must be greater than 0"));
+        }
+        let prefix_delimiter = match &cli.prefix_delimiter {
+            Some(v) => match v.chars().next() {
+                Some(c) => Some(c),
+                None => return Err(opt_err("No delimiter specified")),
+            },
+            None => None,
+        };
+        let napi_ids = match &cli.napi_ids {
+            Some(v) => {
+                let n = atoi(v);
+                if n <= 0 {
+                    return Err(opt_err("Maximum number of NAPI IDs must be greater than 0"));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let backlog = cli.backlog.as_deref().map_or(1024, atoi);
+        let port = cli.port.as_deref().map(atoi);
+        let udp_port = cli.udp_port.as_deref().map_or(0, atoi);
+        // memcached: `-U N` without `-p` listens on TCP port N too.
+        let port = match port {
+            Some(p) => p,
+            None if udp_port != 0 => udp_port,
+            None => 11211,
+        };
+        let maxbytes_mb = match &cli.memory_limit {
+            Some(v) => c_strtol(v, 10).0,
+            None => 64,
+        };
+        let maxbytes = u64::try_from(maxbytes_mb)
+            .ok()
+            .and_then(|m| m.checked_mul(1024 * 1024))
+            .ok_or_else(|| {
+                usage_err(format!("Memory limit (-m) is out of range: {maxbytes_mb}"))
+            })?;
+        let item_size_max = match &cli.max_item_size {
+            Some(v) => parse_item_size(v),
+            None => 1024 * 1024,
+        };
+        let unix_mask = match &cli.unix_mask {
+            // strtol(optarg, NULL, 8); the socket file gets the permission bits.
+            Some(v) => (c_strtol(v, 8).0 as u32) & 0o777,
+            None => 0o700,
+        };
+
+        // -o, in order: memcached reads each suboption as it comes.
+        let mut ext = Extended::new(Knobs {
+            growth_factor,
+            chunk_size,
+            ..Knobs::default()
+        });
+        for opts in &cli.extended {
+            for piece in subopts(opts) {
+                ext.read(piece, verbose)?;
+            }
+        }
+        let Extended {
+            mut knobs,
+            ssl_shown,
+            slab_chunk_changed,
+            slab_sizes_unparsed,
+            maxconns_fast,
+            idle_timeout,
+            shards,
+            plugin_deadline,
+            plugin_cache,
+            ssl_opts,
+        } = ext;
+
+        // memcached's checks after the options, in its order.
+        if item_size_max < ITEM_SIZE_MAX_LOWER {
+            return Err(usage_err("Item max size cannot be less than 1024 bytes."));
+        }
+        if item_size_max as u64 > maxbytes / 2 {
+            return Err(usage_err(
+                "Cannot set item size limit higher than 1/2 of memory max.",
+            ));
+        }
+        if item_size_max > ITEM_SIZE_MAX_UPPER {
+            return Err(usage_err(
+                "Cannot set item size limit higher than a gigabyte.",
+            ));
+        }
+        if item_size_max > SLAB_PAGE_SIZE && !slab_chunk_changed {
+            knobs.slab_chunk_max = SLAB_PAGE_SIZE / 2;
+        }
+        if slab_chunk_changed {
+            // memcached checks these for its default too, and so refuses an
+            // `-I` below 512k; wasmcached has no slabs, so only an explicit
+            // slab_chunk_max is held to them.
+            let (chunk, item) = (knobs.slab_chunk_max, item_size_max);
+            if chunk > item {
+                return Err(usage_err(format!(
+                    "slab_chunk_max (bytes: {chunk}) cannot be larger than -I (item_size_max {item})"
+                )));
+            }
+            if item % chunk != 0 {
+                return Err(usage_err(format!(
+                    "-I (item_size_max: {item}) must be evenly divisible by slab_chunk_max (bytes: {chunk})"
+                )));
+            }
+            if SLAB_PAGE_SIZE % chunk != 0 {
+                return Err(usage_err(format!(
+                    "slab_chunk_max (bytes: {chunk}) must divide evenly into {SLAB_PAGE_SIZE} (slab_page_size)"
+                )));
+            }
+        } else {
+            // What memcached would need for this -I (it refuses an -I below
+            // its default chunk size instead).
+            knobs.slab_chunk_max = knobs.slab_chunk_max.min(item_size_max);
+        }
+        if let Some(s) = &slab_sizes_unparsed {
+            knobs.slab_sizes = parse_slab_sizes(s, knobs.chunk_size, knobs.slab_chunk_max)?;
+        }
+        if knobs.hot_lru_pct + knobs.warm_lru_pct > 80 {
+            return Err(usage_err(
+                "hot_lru_pct + warm_lru_pct cannot be more than 80% combined",
+            ));
+        }
+        if knobs.temp_lru && !knobs.lru_maintainer {
+            return Err(usage_err(
+                "temporary_ttl requires lru_maintainer to be enabled",
+            ));
+        }
+        if let Some(n) = napi_ids {
+            if n as usize > threads {
+                return Err(usage_err(format!(
+                    "Number of napi_ids({n}) cannot be greater than number of threads({threads})"
+                )));
+            }
         }
         let mut protocol = match cli.protocol.as_deref().unwrap_or("auto") {
             "auto" => BindProtocol::Auto,
             "ascii" => BindProtocol::Ascii,
             "binary" => BindProtocol::Binary,
-            other => bail!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii"),
+            other => return Err(usage_err(format!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii"))),
         };
         // memcached's order: -S wants binary, then -Y wants ascii.
         if cli.enable_sasl {
             match &cli.protocol {
                 None => protocol = BindProtocol::Binary,
                 Some(_) if protocol == BindProtocol::Binary => {}
-                Some(_) => bail!("ERROR: You cannot allow the ASCII protocol while using SASL."),
+                Some(_) => {
+                    return Err(usage_err(
+                        "ERROR: You cannot allow the ASCII protocol while using SASL.",
+                    ))
+                }
             }
-            if cli.udp_port != 0 {
-                bail!("ERROR: Cannot enable UDP while using binary SASL authentication.");
+            if udp_port != 0 {
+                return Err(usage_err(
+                    "ERROR: Cannot enable UDP while using binary SASL authentication.",
+                ));
             }
         }
         let ascii_auth = match &cli.auth_file {
@@ -286,14 +814,21 @@ impl Settings {
                 match &cli.protocol {
                     None => protocol = BindProtocol::Ascii,
                     Some(_) if protocol == BindProtocol::Ascii => {}
-                    Some(_) => bail!("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."),
+                    Some(_) => return Err(usage_err("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.")),
                 }
-                if cli.udp_port != 0 {
-                    bail!("Cannot use UDP with ascii authentication enabled (-U 0 to disable)");
+                if udp_port != 0 {
+                    return Err(usage_err(
+                        "Cannot use UDP with ascii authentication enabled (-U 0 to disable)",
+                    ));
                 }
                 Some(crate::auth::Credentials::load(path)?)
             }
         };
+        for p in [port, udp_port] {
+            if !(0..=65535).contains(&p) {
+                return Err(usage_err(format!("ERROR: Invalid port number {p}.")));
+            }
+        }
         let sasl_pwdb = if cli.enable_sasl {
             std::env::var_os("MEMCACHED_SASL_PWDB").map(PathBuf::from)
         } else {
@@ -329,76 +864,33 @@ impl Settings {
                 bail!("{flag} is not available on this platform: {instead}");
             }
         }
-        let unix_mask = u32::from_str_radix(&cli.unix_mask, 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
-            .with_context(|| format!("Invalid unix socket mask: {}", cli.unix_mask))?;
-        let maxbytes = cli
-            .memory_limit
-            .checked_mul(1024 * 1024)
-            .context("Memory limit (-m) is too large")?;
-        let item_size_max = parse_size(&cli.max_item_size)
-            .with_context(|| format!("Invalid item size: {}", cli.max_item_size))?;
-        if item_size_max < ITEM_SIZE_MAX_LOWER {
-            bail!("Item max size cannot be less than 1024 bytes.");
-        }
-        if item_size_max > ITEM_SIZE_MAX_UPPER {
-            bail!("Cannot set item size limit higher than a gigabyte.");
-        }
-        if item_size_max as u64 > maxbytes / 2 {
-            bail!("Cannot set item size limit higher than 1/2 of memory max.");
-        }
-        let mut idle_timeout = 0;
-        let mut shards = None;
-        let mut plugin_deadline = Duration::from_millis(1000);
-        let mut plugin_cache = true;
-        let mut ssl_opts: Vec<(String, String)> = Vec::new();
-        for opt in cli.extended.iter().flat_map(|o| o.split(',')) {
-            let opt = opt.trim();
-            if opt.is_empty() {
-                continue;
-            }
-            let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
-            let num = || -> Result<u64> {
-                v.parse::<u64>()
-                    .with_context(|| format!("Invalid value for suboption {k}: \"{v}\""))
-            };
-            match k {
-                "idle_timeout" => idle_timeout = num()?.min(u32::MAX as u64) as u32,
-                "shards" => {
-                    let n = num()?;
-                    if n == 0 || n > 4096 {
-                        bail!("shards must be between 1 and 4096");
-                    }
-                    shards = Some(n as usize)
-                }
-                "plugin_deadline_ms" => {
-                    let n = num()?;
-                    if n < 10 {
-                        bail!("plugin_deadline_ms must be at least 10");
-                    }
-                    plugin_deadline = Duration::from_millis(n)
-                }
-                "plugin_cache" => {
-                    plugin_cache = match v {
-                        "on" | "yes" | "true" | "1" => true,
-                        "off" | "no" | "false" | "0" => false,
-                        _ => bail!("plugin_cache must be on or off"),
-                    }
-                }
-                "ssl_chain_cert" | "ssl_key" | "ssl_ca_cert" | "ssl_verify_mode"
-                | "ssl_min_version" => ssl_opts.push((k.to_string(), v.to_string())),
-                // memcached's: PEM is the only key format; rustls picks its own
-                // (modern) cipher suites and session cache.
-                "ssl_keyformat" if v == "0" || v.eq_ignore_ascii_case("pem") => {}
-                "ssl_keyformat" => bail!("ssl_keyformat: only PEM (0) keys are supported"),
-                "ssl_ciphers" | "ssl_session_cache" => {
-                    eprintln!("wasmcached: -o {k} is accepted and ignored: rustls chooses its cipher suites and session cache")
-                }
-                _ => bail!("Illegal suboption \"{opt}\""),
-            }
+        // memcached's hash table must be larger than its item lock table
+        // (thread_init), which grows with -t.
+        let lock_power = match threads {
+            0..=2 => 10,
+            3 => 11,
+            4 => 12,
+            5..=10 => 13,
+            11..=20 => 14,
+            _ => 15,
+        };
+        let hashpower = if knobs.hashpower_init != 0 {
+            knobs.hashpower_init
+        } else {
+            16
+        };
+        if lock_power >= hashpower {
+            return Err(opt_err(format!(
+                "Hash table power size ({hashpower}) cannot be equal to or less than item lock table ({lock_power})"
+            )));
         }
         let tls = if cli.enable_ssl {
+            if ssl_shown.keyformat != 1 {
+                return Err(usage_err(format!(
+                    "ssl_keyformat={}: only PEM keys (ssl_keyformat=1) are supported",
+                    ssl_shown.keyformat
+                )));
+            }
             Some(crate::tls::TlsSettings::from_options(&ssl_opts)?)
         } else {
             if let Some((k, _)) = ssl_opts.first() {
@@ -406,8 +898,18 @@ impl Settings {
             }
             None
         };
+        if verbose > 0 {
+            if cli.large_pages {
+                eprintln!("-L has no effect here: the plugins' memory is not put on large pages");
+            }
+            if napi_ids.is_some() {
+                eprintln!(
+                    "-N has no effect here: connections are not steered to workers by NAPI ID"
+                );
+            }
+        }
         let min_shards = maxbytes.div_ceil(MAX_SHARD_BUDGET) as usize;
-        let shards = shards.unwrap_or(cli.threads).max(min_shards);
+        let shards = shards.unwrap_or(threads).max(min_shards);
         let listen = cli
             .listen
             .iter()
@@ -416,19 +918,20 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .collect();
         Ok(Settings {
-            port: cli.port,
-            udp_port: cli.udp_port,
+            port: port as u16,
+            udp_port: udp_port as u16,
             listen,
             unix_socket: cli.unix_socket,
             unix_mask,
             maxbytes,
-            maxconns: cli.conn_limit,
-            threads: cli.threads,
-            item_size_max,
-            verbose: cli.verbose,
+            maxconns: conn_limit as usize,
+            threads,
+            item_size_max: item_size_max as usize,
+            verbose,
             evict_to_free: !cli.disable_evictions,
             use_cas: !cli.disable_cas,
-            reqs_per_event: cli.max_reqs_per_event,
+            // memcached only refuses 0; a negative count yields after every request.
+            reqs_per_event: reqs_per_event.max(1) as usize,
             shutdown_command: cli.enable_shutdown,
             flush_enabled: !cli.disable_flush_all,
             pidfile: cli.pidfile,
@@ -448,6 +951,16 @@ impl Settings {
             plugin_deadline,
             plugin_cache,
             tls,
+            ssl_shown,
+            backlog,
+            prefix_delimiter: prefix_delimiter.unwrap_or(':'),
+            detail_enabled: prefix_delimiter.is_some(),
+            dump_enabled: !cli.disable_dumping,
+            watch_enabled: !cli.disable_watch,
+            large_pages: cli.large_pages,
+            napi_ids,
+            maxconns_fast,
+            knobs,
         })
     }
 
@@ -457,14 +970,544 @@ impl Settings {
     }
 }
 
-/// memcached's `-I` syntax: a number with an optional k/K/m/M suffix.
-fn parse_size(s: &str) -> Option<usize> {
-    let (num, mul) = match s.as_bytes().last()? {
-        b'k' | b'K' => (&s[..s.len() - 1], 1024),
-        b'm' | b'M' => (&s[..s.len() - 1], 1024 * 1024),
+/// What the `-o` suboptions set, read one at a time in their order (some
+/// depend on the ones before, as in memcached: `no_modern` leaves an earlier
+/// `slab_chunk_max` alone).
+struct Extended {
+    knobs: Knobs,
+    ssl_shown: SslShown,
+    slab_chunk_changed: bool,
+    slab_sizes_unparsed: Option<String>,
+    maxconns_fast: bool,
+    idle_timeout: u32,
+    shards: Option<usize>,
+    plugin_deadline: Duration,
+    plugin_cache: bool,
+    ssl_opts: Vec<(String, String)>,
+}
+
+impl Extended {
+    fn new(knobs: Knobs) -> Extended {
+        Extended {
+            knobs,
+            ssl_shown: SslShown::default(),
+            slab_chunk_changed: false,
+            slab_sizes_unparsed: None,
+            maxconns_fast: true,
+            idle_timeout: 0,
+            shards: None,
+            plugin_deadline: Duration::from_millis(1000),
+            plugin_cache: true,
+            ssl_opts: Vec::new(),
+        }
+    }
+
+    /// One suboption, `name` or `name=value`, with memcached's checks,
+    /// error lines and statuses.
+    fn read(&mut self, piece: &str, verbose: u8) -> Result<()> {
+        let (k, v) = match piece.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (piece, None),
+        };
+        let need = |missing: &str| v.ok_or_else(|| opt_err(missing));
+        let knobs = &mut self.knobs;
+        let ssl_shown = &mut self.ssl_shown;
+        match k {
+            "maxconns_fast" => self.maxconns_fast = true,
+            "no_maxconns_fast" => self.maxconns_fast = false,
+            "hashpower" => {
+                let n = atoi(need("Missing numeric argument for hashpower")?);
+                if n < 12 {
+                    return Err(opt_err(format!(
+                        "Initial hashtable multiplier of {n} is too low"
+                    )));
+                }
+                if n > 32 {
+                    return Err(opt_err(format!(
+                        "Initial hashtable multiplier of {n} is too high"
+                    )));
+                }
+                knobs.hashpower_init = n;
+            }
+            "no_hashexpand" => knobs.hash_expand = false,
+            "slab_reassign" => knobs.slab_reassign = true,
+            "no_slab_reassign" => knobs.slab_reassign = false,
+            "slab_automove" => {
+                let n = v.map_or(1, atoi);
+                if !(0..=2).contains(&n) {
+                    return Err(opt_err("slab_automove must be between 0 and 2"));
+                }
+                knobs.slab_automove = n;
+            }
+            "no_slab_automove" => knobs.slab_automove = 0,
+            "slab_automove_ratio" => {
+                let r = atof(need("Missing slab_automove_ratio argument")?);
+                if r.is_nan() || r <= 0.0 || r > 1.0 {
+                    return Err(opt_err("slab_automove_ratio must be > 0 and < 1"));
+                }
+                knobs.slab_automove_ratio = r;
+            }
+            "slab_automove_window" => {
+                let n = atoi(need("Missing slab_automove_window argument")?);
+                if n < 3 {
+                    return Err(opt_err("slab_automove_window must be > 2"));
+                }
+                knobs.slab_automove_window = n;
+            }
+            "slab_automove_freeratio" => {
+                knobs.slab_automove_freeratio = safe_strtod(need(
+                    "Missing slab_automove_freeratio argument",
+                )?)
+                .ok_or_else(|| opt_err("could not parse argument to slab_automove_freeratio"))?;
+            }
+            "tail_repair_time" => {
+                let n = atoi(need("Missing numeric argument for tail_repair_time")?);
+                if n < 10 {
+                    return Err(opt_err(
+                        "Cannot set tail_repair_time to less than 10 seconds",
+                    ));
+                }
+                knobs.tail_repair_time = n;
+            }
+            "hash_algorithm" => {
+                knobs.hash_algorithm = match need("Missing hash_algorithm argument")? {
+                    "jenkins" => HashAlgorithm::Jenkins,
+                    "murmur3" => HashAlgorithm::Murmur3,
+                    "xxh3" => HashAlgorithm::Xxh3,
+                    _ => {
+                        return Err(opt_err(
+                            "Unknown hash_algorithm option (jenkins, murmur3, xxh3)",
+                        ))
+                    }
+                }
+            }
+            "lru_crawler" => knobs.lru_crawler = true,
+            "no_lru_crawler" => knobs.lru_crawler = false,
+            "lru_crawler_sleep" => {
+                let n = atoi(need("Missing lru_crawler_sleep value")?);
+                if !(0..=1_000_000).contains(&n) {
+                    return Err(opt_err("LRU crawler sleep must be between 0 and 1 second"));
+                }
+                knobs.lru_crawler_sleep = n;
+            }
+            "lru_crawler_tocrawl" => {
+                // safe_strtoul into a uint32_t (larger values wrap, as there).
+                knobs.lru_crawler_tocrawl = safe_strtoul(need("Missing lru_crawler_tocrawl value")?)
+                    .ok_or_else(|| opt_err("lru_crawler_tocrawl takes a numeric 32bit value"))?
+                    as u32;
+            }
+            "lru_maintainer" => {
+                knobs.lru_maintainer = true;
+                knobs.lru_segmented = true;
+            }
+            "no_lru_maintainer" => {
+                knobs.lru_maintainer = false;
+                knobs.lru_segmented = false;
+            }
+            "hot_lru_pct" | "warm_lru_pct" => {
+                let n = atoi(need(&format!("Missing {k} argument"))?);
+                if !(1..80).contains(&n) {
+                    return Err(opt_err(format!("{k} must be > 1 and < 80")));
+                }
+                if k == "hot_lru_pct" {
+                    knobs.hot_lru_pct = n
+                } else {
+                    knobs.warm_lru_pct = n
+                }
+            }
+            "hot_max_factor" | "warm_max_factor" => {
+                let f = atof(need(&format!("Missing {k} argument"))?);
+                if f.is_nan() || f <= 0.0 {
+                    return Err(opt_err(format!("{k} must be > 0")));
+                }
+                if k == "hot_max_factor" {
+                    knobs.hot_max_factor = f
+                } else {
+                    knobs.warm_max_factor = f
+                }
+            }
+            "temporary_ttl" => {
+                knobs.temp_lru = true;
+                knobs.temporary_ttl = atoi(need("Missing temporary_ttl argument")?);
+            }
+            "idle_timeout" => {
+                // atoi, as memcached: 0 or less is no timeout.
+                let n = atoi(need("Missing numeric argument for idle_timeout")?);
+                self.idle_timeout = n.max(0) as u32;
+            }
+            "watcher_logbuf_size" | "worker_logbuf_size" => {
+                let kb = safe_strtoul(need(&format!("Missing {k} argument"))?)
+                    .ok_or_else(|| opt_err(format!("could not parse argument to {k}")))?;
+                let bytes = kb.saturating_mul(1024);
+                if k == "watcher_logbuf_size" {
+                    knobs.watcher_logbuf_size = bytes
+                } else {
+                    knobs.worker_logbuf_size = bytes
+                }
+            }
+            "read_buf_mem_limit" => {
+                let mb = safe_strtoul(need("Missing read_buf_mem_limit argument")?)
+                    .ok_or_else(|| opt_err("could not parse argument to read_buf_mem_limit"))?;
+                knobs.read_buf_mem_limit = mb.saturating_mul(1024 * 1024);
+            }
+            "resp_obj_mem_limit" => {
+                eprintln!("DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,")
+            }
+            "slab_sizes" => {
+                self.slab_sizes_unparsed = Some(need("Missing slab_sizes argument")?.to_string())
+            }
+            "slab_chunk_max" => {
+                let n = safe_strtol(need("Missing slab_chunk_max argument")?)
+                    .ok_or_else(|| opt_err("could not parse argument to slab_chunk_max"))?;
+                if n == 0 {
+                    // memcached divides by it (and dies of SIGFPE).
+                    return Err(opt_err("slab_chunk_max must not be 0"));
+                }
+                knobs.slab_chunk_max = n;
+                self.slab_chunk_changed = true;
+            }
+            "no_chunked_items" => knobs.slab_chunk_max = SLAB_PAGE_SIZE,
+            "track_sizes" => knobs.track_sizes = true,
+            // No-ops in memcached 1.6.18 too.
+            "modern" | "inline_ascii_resp" | "no_inline_ascii_resp" => {}
+            "no_modern" => {
+                if !self.slab_chunk_changed {
+                    knobs.slab_chunk_max = SLAB_PAGE_SIZE;
+                }
+                knobs.slab_reassign = false;
+                knobs.slab_automove = 0;
+                self.maxconns_fast = false;
+                knobs.lru_segmented = false;
+                knobs.hash_algorithm = HashAlgorithm::Jenkins;
+                knobs.lru_crawler = false;
+                knobs.lru_maintainer = false;
+            }
+            "drop_privileges" => knobs.drop_privileges = Some(true),
+            "no_drop_privileges" => knobs.drop_privileges = Some(false),
+            "sock_cookie_id" => {
+                // memcached crashes on a missing value; atoi otherwise.
+                knobs.sock_cookie_id = atoi(need("Missing sock_cookie_id argument")?);
+            }
+            "ssl_chain_cert" | "ssl_key" | "ssl_ca_cert" => {
+                let v = need(&format!("Missing {k} argument"))?;
+                let slot = match k {
+                    "ssl_chain_cert" => &mut ssl_shown.chain_cert,
+                    "ssl_key" => &mut ssl_shown.key,
+                    _ => &mut ssl_shown.ca_cert,
+                };
+                *slot = Some(v.to_string());
+                self.ssl_opts.push((k.to_string(), v.to_string()));
+            }
+            "ssl_verify_mode" => {
+                let v = need("Missing ssl_verify_mode argument")?;
+                let n = safe_strtol(v)
+                    .ok_or_else(|| opt_err("could not parse argument to ssl_verify_mode"))?;
+                if !(0..=3).contains(&n) {
+                    return Err(opt_err(
+                        "Invalid ssl_verify_mode. Use help to see valid options.",
+                    ));
+                }
+                ssl_shown.verify_mode = n;
+                self.ssl_opts.push((k.to_string(), n.to_string()));
+            }
+            "ssl_min_version" => {
+                let v = need("Missing ssl_min_version argument")?;
+                // memcached's numbers, or (wasmcached) their names.
+                let n = match TLS_VERSION_NAMES.iter().position(|name| *name == v) {
+                    Some(i) => i as i64,
+                    None => safe_strtol(v)
+                        .ok_or_else(|| opt_err("could not parse argument to ssl_min_version"))?,
+                };
+                if !(0..=3).contains(&n) {
+                    return Err(opt_err(
+                        "Invalid ssl_min_version. Use help to see valid options.",
+                    ));
+                }
+                ssl_shown.min_version = n as u8;
+                self.ssl_opts
+                    .push((k.to_string(), TLS_VERSION_NAMES[n as usize].to_string()));
+            }
+            "ssl_keyformat" => {
+                let v = need("Missing ssl_keyformat argument")?;
+                ssl_shown.keyformat = if v.eq_ignore_ascii_case("pem") {
+                    1
+                } else {
+                    safe_strtol(v)
+                        .ok_or_else(|| opt_err("could not parse argument to ssl_keyformat"))?
+                };
+            }
+            "ssl_wbuf_size" => {
+                let kb = safe_strtoul(need("Missing ssl_wbuf_size argument")?)
+                    .ok_or_else(|| opt_err("could not parse argument to ssl_wbuf_size"))?;
+                ssl_shown.wbuf_size = kb.saturating_mul(1024);
+            }
+            "ssl_ciphers" => {
+                ssl_shown.ciphers = Some(need("Missing ssl_ciphers argument")?.to_string());
+                eprintln!("wasmcached: -o ssl_ciphers is accepted and ignored: rustls chooses its cipher suites");
+            }
+            "ssl_session_cache" => {
+                ssl_shown.session_cache = true;
+                eprintln!("wasmcached: -o ssl_session_cache is accepted and ignored: rustls keeps its own session cache");
+            }
+            "ssl_kernel_tls" => {
+                ssl_shown.kernel_tls = true;
+                if verbose > 0 {
+                    eprintln!("-o ssl_kernel_tls has no effect here: TLS runs in rustls, not in the kernel");
+                }
+            }
+            // wasmcached's own.
+            "shards" => {
+                let n = own_num(k, v)?;
+                if n == 0 || n > 4096 {
+                    bail!("shards must be between 1 and 4096");
+                }
+                self.shards = Some(n as usize)
+            }
+            "plugin_deadline_ms" => {
+                let n = own_num(k, v)?;
+                if n < 10 {
+                    bail!("plugin_deadline_ms must be at least 10");
+                }
+                self.plugin_deadline = Duration::from_millis(n)
+            }
+            "plugin_cache" => {
+                self.plugin_cache = match v.unwrap_or("") {
+                    "on" | "yes" | "true" | "1" => true,
+                    "off" | "no" | "false" | "0" => false,
+                    _ => bail!("plugin_cache must be on or off"),
+                }
+            }
+            _ if EXTSTORE_OPTIONS.contains(&k) => {
+                return Err(usage_err(format!(
+                    "-o {k}: extstore (memcached's flash tier) is not available in \
+                     wasmcached: leave the ext_* options out"
+                )))
+            }
+            _ => return Err(opt_err(format!("Illegal suboption \"{piece}\""))),
+        }
+        Ok(())
+    }
+}
+
+/// getopt's words for an unknown flag, as memcached prints them after its
+/// name (`memcached: invalid option -- 'q'`).
+fn getopt_complaint(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    if arg.starts_with("--") {
+        // As typed, with its `=value` (clap reports the name alone).
+        let typed = args
+            .iter()
+            .filter_map(|a| a.to_str())
+            .find(|a| {
+                *a == arg
+                    || a.strip_prefix(arg.as_str())
+                        .is_some_and(|r| r.starts_with('='))
+            })
+            .unwrap_or(arg);
+        return Some(format!("unrecognized option '{typed}'"));
+    }
+    let c = arg.strip_prefix('-')?.chars().next()?;
+    Some(format!("invalid option -- '{c}'"))
+}
+
+/// memcached's extstore options (`storage_read_config`), refused here.
+const EXTSTORE_OPTIONS: &[&str] = &[
+    "ext_path",
+    "ext_page_size",
+    "ext_wbuf_size",
+    "ext_threads",
+    "ext_io_depth",
+    "ext_item_size",
+    "ext_item_age",
+    "ext_low_ttl",
+    "ext_drop_unread",
+    "ext_recache_rate",
+    "ext_compact_under",
+    "ext_drop_under",
+    "ext_max_frag",
+    "ext_max_sleep",
+];
+
+/// The suboptions of one `-o`, split as getsubopt(3) splits them: at
+/// commas, nothing trimmed; an empty last piece (a trailing comma) ends the
+/// list, an empty piece elsewhere is an (illegal) suboption "".
+fn subopts(s: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = s.split(',').collect();
+    if v.last() == Some(&"") {
+        v.pop();
+    }
+    v
+}
+
+/// A number for one of wasmcached's own suboptions.
+fn own_num(k: &str, v: Option<&str>) -> Result<u64> {
+    let v = v.unwrap_or("");
+    v.parse::<u64>()
+        .with_context(|| format!("Invalid value for suboption {k}: \"{v}\""))
+}
+
+/// memcached's `-o slab_sizes` check (`_parse_slab_sizes`).
+fn parse_slab_sizes(s: &str, chunk_size: i32, slab_chunk_max: i64) -> Result<Vec<u32>> {
+    let mut sizes = Vec::new();
+    let mut last: u32 = 0;
+    // strtok_r: empty pieces are skipped.
+    for p in s.split('-').filter(|p| !p.is_empty()) {
+        let parsed = safe_strtoul(p);
+        let size = parsed.unwrap_or(0) as u32;
+        if parsed.is_none() || (size as i64) < chunk_size as i64 || size as i64 > slab_chunk_max {
+            return Err(usage_err(format!("slab size {size} is out of valid range")));
+        }
+        if last >= size {
+            return Err(usage_err(format!(
+                "slab size {size} cannot be lower than or equal to a previous class size"
+            )));
+        }
+        if size <= last + CHUNK_ALIGN_BYTES {
+            return Err(usage_err(format!(
+                "slab size {size} must be at least {CHUNK_ALIGN_BYTES} bytes larger than previous class"
+            )));
+        }
+        sizes.push(size);
+        last = size;
+        if sizes.len() >= MAX_NUMBER_OF_SLAB_CLASSES - 1 {
+            return Err(usage_err("too many slab classes specified"));
+        }
+    }
+    if sizes.is_empty() {
+        return Err(usage_err("slab size 0 is out of valid range"));
+    }
+    Ok(sizes)
+}
+
+/// memcached's `-I` syntax: `atoi` of the number, times 1024 for a `k`/`K`
+/// suffix, 1024² for `m`/`M`, in a C `int` (so `2048m` wraps negative and is
+/// refused as too small, as there).
+fn parse_item_size(s: &str) -> i64 {
+    let (num, mul) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1024),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1024 * 1024),
         _ => (s, 1),
     };
-    num.parse::<usize>().ok()?.checked_mul(mul)
+    atoi(num).wrapping_mul(mul) as i64
+}
+
+/// C's isspace.
+fn c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+/// C's strtol: leading white space, a sign, digits in `radix`; the value
+/// saturates at the i64 range. Returns the value, the rest, and whether any
+/// digit was read.
+fn c_strtol(s: &str, radix: u32) -> (i64, &str, bool) {
+    let t = s.trim_start_matches(c_space);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = t.find(|c: char| !c.is_digit(radix)).unwrap_or(t.len());
+    if end == 0 {
+        return (0, s, false);
+    }
+    let mut v: i64 = 0;
+    for c in t[..end].chars() {
+        let d = c.to_digit(radix).expect("a digit") as i64;
+        v = if neg {
+            v.saturating_mul(radix as i64).saturating_sub(d)
+        } else {
+            v.saturating_mul(radix as i64).saturating_add(d)
+        };
+    }
+    (v, &t[end..], true)
+}
+
+/// C's atoi as glibc has it: `(int)strtol(s, NULL, 10)`.
+fn atoi(s: &str) -> i32 {
+    c_strtol(s, 10).0 as i32
+}
+
+/// memcached's safe_strtol: digits, then nothing or white space.
+fn safe_strtol(s: &str) -> Option<i64> {
+    let (v, rest, any) = c_strtol(s, 10);
+    if !any || !(rest.is_empty() || rest.starts_with(c_space)) || v == i64::MIN || v == i64::MAX {
+        return None;
+    }
+    Some(v)
+}
+
+/// memcached's safe_strtoul: as safe_strtol, and no negative number.
+fn safe_strtoul(s: &str) -> Option<u64> {
+    let v = safe_strtol(s)?;
+    u64::try_from(v).ok()
+}
+
+/// C's strtod, decimal forms only (and inf/nan): the value of the longest
+/// prefix that is a number, the rest, and whether there was a number.
+fn c_strtod(s: &str) -> (f64, &str, bool) {
+    let t = s.trim_start_matches(c_space);
+    let b = t.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        i = 1;
+    }
+    for word in ["infinity", "inf", "nan"] {
+        if t.len() >= i + word.len() && t[i..i + word.len()].eq_ignore_ascii_case(word) {
+            let end = i + word.len();
+            let v: f64 = if word == "nan" {
+                f64::NAN
+            } else {
+                f64::INFINITY
+            };
+            let v = if b[0] == b'-' { -v } else { v };
+            return (v, &t[end..], true);
+        }
+    }
+    let digits = |mut j: usize| {
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        j
+    };
+    let int_end = digits(i);
+    let mut end = int_end;
+    let mut any = int_end > i;
+    if end < b.len() && b[end] == b'.' {
+        let frac_end = digits(end + 1);
+        any |= frac_end > end + 1;
+        end = frac_end;
+    }
+    if !any {
+        return (0.0, s, false);
+    }
+    if end < b.len() && (b[end] == b'e' || b[end] == b'E') {
+        let mut j = end + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        let exp_end = digits(j);
+        if exp_end > j {
+            end = exp_end;
+        }
+    }
+    (t[..end].parse().unwrap_or(0.0), &t[end..], true)
+}
+
+/// C's atof.
+fn atof(s: &str) -> f64 {
+    c_strtod(s).0
+}
+
+/// memcached's safe_strtod: a number, then nothing or white space.
+fn safe_strtod(s: &str) -> Option<f64> {
+    let (v, rest, any) = c_strtod(s);
+    (any && (rest.is_empty() || rest.starts_with(c_space))).then_some(v)
 }
 
 #[cfg(test)]
@@ -473,6 +1516,12 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Settings> {
         Settings::parse_from(std::iter::once("wasmcached").chain(args.iter().copied()))
+    }
+
+    /// The refusal's line and exit status.
+    fn refused(args: &[&str]) -> (String, u8) {
+        let e = parse(args).unwrap_err();
+        (e.to_string(), exit_status(&e))
     }
 
     #[test]
@@ -487,6 +1536,11 @@ mod tests {
         assert!(s.use_cas && s.evict_to_free && s.flush_enabled && !s.shutdown_command);
         assert_eq!(s.shards, 4);
         assert!(s.plugin_cache);
+        assert_eq!(s.backlog, 1024);
+        assert_eq!(s.prefix_delimiter, ':');
+        assert!(!s.detail_enabled && s.dump_enabled && s.watch_enabled && s.maxconns_fast);
+        assert_eq!(s.knobs, Knobs::default());
+        assert_eq!(s.ssl_shown, SslShown::default());
     }
 
     #[test]
@@ -524,22 +1578,137 @@ mod tests {
         assert_eq!(s.idle_timeout, 5);
         assert_eq!(parse(&["-I", "1024k"]).unwrap().item_size_max, 1 << 20);
         assert_eq!(parse(&["-I", "4096"]).unwrap().item_size_max, 4096);
+        // atoi/atof, as memcached reads them.
+        assert_eq!(parse(&["-b", "abc"]).unwrap().backlog, 0);
+        assert_eq!(parse(&["-b", "-1"]).unwrap().backlog, -1);
+        assert_eq!(parse(&["-f", "1.5x"]).unwrap().knobs.growth_factor, 1.5);
+        assert_eq!(parse(&["-n", "-5"]).unwrap().knobs.chunk_size, -5);
+        assert_eq!(parse(&["-D", "ab"]).unwrap().prefix_delimiter, 'a');
+        assert!(parse(&["-D", "#"]).unwrap().detail_enabled);
+        // -U without -p: TCP on the UDP port too.
+        let s = parse(&["-U", "11311"]).unwrap();
+        assert_eq!((s.port, s.udp_port), (11311, 11311));
+        // The last of a repeated flag wins.
+        assert_eq!(parse(&["-b", "5", "-b", "6"]).unwrap().backlog, 6);
+        assert!(!parse(&["-X", "-X", "-W"]).unwrap().dump_enabled);
+    }
+
+    #[test]
+    fn suboptions_and_their_no_forms() {
+        let s = parse(&[
+            "-o",
+            "slab_reassign,slab_automove=2,lru_crawler,lru_maintainer,no_inline_ascii_resp,modern",
+            "-o",
+            "hashpower=20,hash_algorithm=xxh3,hot_lru_pct=10,warm_lru_pct=30,hot_max_factor=0.5",
+            "-o",
+            "watcher_logbuf_size=100,worker_logbuf_size=50,read_buf_mem_limit=5,temporary_ttl=30,track_sizes",
+        ])
+        .unwrap();
+        let k = &s.knobs;
+        assert_eq!(k.slab_automove, 2);
+        assert_eq!(k.hashpower_init, 20);
+        assert_eq!(k.hash_algorithm, HashAlgorithm::Xxh3);
+        assert_eq!((k.hot_lru_pct, k.warm_lru_pct), (10, 30));
+        assert_eq!(k.watcher_logbuf_size, 100 * 1024);
+        assert_eq!(k.worker_logbuf_size, 50 * 1024);
+        assert_eq!(k.read_buf_mem_limit, 5 << 20);
+        assert!(k.temp_lru && k.track_sizes);
+        let s = parse(&["-o", "no_modern"]).unwrap();
+        assert!(!s.maxconns_fast && !s.knobs.slab_reassign && !s.knobs.lru_crawler);
+        assert_eq!(s.knobs.hash_algorithm, HashAlgorithm::Jenkins);
+        assert_eq!(s.knobs.slab_chunk_max, SLAB_PAGE_SIZE);
+        let s = parse(&["-o", "no_lru_maintainer,no_maxconns_fast,no_hashexpand"]).unwrap();
+        assert!(!s.knobs.lru_maintainer && !s.knobs.lru_segmented && !s.maxconns_fast);
+        assert!(!s.knobs.hash_expand);
+        // A trailing comma ends the list; an empty piece elsewhere is illegal.
+        assert!(parse(&["-o", "modern,"]).is_ok());
+        assert!(parse(&["-o", ""]).is_ok());
+        assert_eq!(
+            refused(&["-o", ",modern"]),
+            ("Illegal suboption \"\"".into(), 1)
+        );
+    }
+
+    #[test]
+    fn refusals_have_memcacheds_line_and_status() {
+        for (args, line, status) in [
+            (&["-o", "bogus=1"][..], "Illegal suboption \"bogus=1\"", 1),
+            (&["-f", "1"], "Factor must be greater than 1", 1),
+            (&["-n", "abc"], "Chunk size must be greater than 0", 1),
+            (&["-D", ""], "No delimiter specified", 1),
+            (&["-t", "abc"], "Number of threads must be greater than 0", 1),
+            (&["-c", "0"], "Maximum connections must be greater than 0", 1),
+            (&["-I", "512"], "Item max size cannot be less than 1024 bytes.", 64),
+            (&["-I", "2g"], "Item max size cannot be less than 1024 bytes.", 64),
+            (&["-I", "40m"], "Cannot set item size limit higher than 1/2 of memory max.", 64),
+            (&["-m", "0"], "Cannot set item size limit higher than 1/2 of memory max.", 64),
+            (&["-p", "70000"], "ERROR: Invalid port number 70000.", 64),
+            (&["-N", "9"], "Number of napi_ids(9) cannot be greater than number of threads(4)", 64),
+            (&["-o", "hashpower=11"], "Initial hashtable multiplier of 11 is too low", 1),
+            (&["-o", "hashpower=12"], "Hash table power size (12) cannot be equal to or less than item lock table (12)", 1),
+            (&["-o", "hot_lru_pct=79"], "hot_lru_pct + warm_lru_pct cannot be more than 80% combined", 64),
+            (&["-o", "temporary_ttl=5,no_lru_maintainer"], "temporary_ttl requires lru_maintainer to be enabled", 64),
+            (&["-o", "slab_chunk_max=300"], "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 300)", 64),
+            (&["-o", "slab_sizes=100-104"], "slab size 104 must be at least 8 bytes larger than previous class", 64),
+            (&["-o", "lru_crawler_tocrawl=-1"], "lru_crawler_tocrawl takes a numeric 32bit value", 1),
+            (&["-o", "watcher_logbuf_size=5x"], "could not parse argument to watcher_logbuf_size", 1),
+            (&["-o", "hash_algorithm=MURMUR3"], "Unknown hash_algorithm option (jenkins, murmur3, xxh3)", 1),
+            (&["-o", "ssl_verify_mode=9"], "Invalid ssl_verify_mode. Use help to see valid options.", 1),
+            (&["-q"], "invalid option -- 'q'", 1),
+            (&["--bogus=1"], "unrecognized option '--bogus=1'", 1),
+        ] {
+            assert_eq!(refused(args), (line.to_string(), status), "{args:?}");
+        }
+        let (line, status) = refused(&["-e", "/tmp/x"]);
+        assert!(line.contains("not supported yet"), "{line}");
+        assert_eq!(status, 64);
+        let (line, status) = refused(&["-o", "ext_path=/tmp/x:64m"]);
+        assert!(line.contains("extstore"), "{line}");
+        assert_eq!(status, 64);
+        assert_eq!(refused(&["-o", "ext_bogus"]).1, 1);
     }
 
     #[test]
     fn bad_values_are_one_line_errors() {
         for args in [
-            &["-p", "x"][..],
+            &["-p", "-5"][..],
             &["-t", "0"],
             &["-I", "512"],
             &["-I", "40m"],
             &["-B", "bin"],
             &["-o", "nonsense=1"],
             &["--no-such-flag"],
+            &["-f"],
         ] {
             let e = parse(args).unwrap_err().to_string();
             assert!(!e.contains('\n'), "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn license_is_printed() {
+        match Settings::parse_args(["wasmcached", "-i"]).unwrap() {
+            Parsed::Print(t) => assert!(t.contains("Redistribution and use"), "{t}"),
+            Parsed::Run(_) => panic!("-i must print the licence"),
+        }
+    }
+
+    #[test]
+    fn c_number_readers() {
+        assert_eq!(atoi(" 42abc"), 42);
+        assert_eq!(atoi("-7"), -7);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atof("1.5x"), 1.5);
+        assert_eq!(atof(".5"), 0.5);
+        assert_eq!(atof("2e1"), 20.0);
+        assert_eq!(atof("x"), 0.0);
+        assert_eq!(safe_strtoul("5"), Some(5));
+        assert_eq!(safe_strtoul("5x"), None);
+        assert_eq!(safe_strtoul("-1"), None);
+        assert_eq!(safe_strtod("0.02"), Some(0.02));
+        assert_eq!(safe_strtod("abc"), None);
+        assert_eq!(c_strtol("755", 8).0, 0o755);
+        assert_eq!(c_strtol("999", 8).0, 0);
     }
 
     #[test]

@@ -3,11 +3,20 @@
 //! Each worker owns one [`ThreadStats`] and is its only writer, so counting on
 //! the request path is an uncontended relaxed add; `stats` sums all threads.
 //! Item statistics come from the shards (the plugin) and are summed by name.
+//!
+//! The groups memcached has (`stats`, `stats conns`, `stats items`, `stats
+//! slabs`, `stats sizes`) print exactly memcached 1.6.18's names in its
+//! order; wasmcached's own figures (plugin faults, reloads, shards, and the
+//! plugin's stats that are not memcached's) are `stats plugin`.
 
 use crate::clock;
-use crate::worker::Shared;
+use crate::conn::ConnState;
+use crate::worker::{Shared, LISTENING, NEW_CONN, UDP_SOCKET};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use wasmcached_sdk::abi::stats_group;
 
 macro_rules! thread_stats {
     ($($name:ident),* $(,)?) => {
@@ -70,10 +79,117 @@ pub fn bump(c: &AtomicU64, n: u64) {
 pub struct ConnStats {
     pub curr_connections: AtomicUsize,
     pub rejected_connections: AtomicU64,
+    /// memcached's `connection_structures`: connection slots ever set up
+    /// (listening and UDP sockets, and the workers' connection slots, which
+    /// are reused and never freed, like memcached's `conn` structs).
+    pub conn_structs: AtomicU64,
+    /// Times the listeners stopped accepting because the process ran out of
+    /// file descriptors (memcached's `listen_disabled_num`), and for how long.
+    pub listen_disabled_num: AtomicU64,
+    pub time_in_listen_disabled_us: AtomicU64,
+    /// Accepting is off right now (`accepting_conns 0`), since this instant.
+    pub listen_disabled_since: Mutex<Option<Instant>>,
+    pub listen_disabled: AtomicBool,
 }
 
-/// Stats that describe a size or an age rather than count something: over
-/// several shards the largest is the meaningful one, not the sum.
+impl ConnStats {
+    /// `stats reset`: memcached zeroes the counters, not the gauges.
+    pub fn reset(&self) {
+        self.rejected_connections.store(0, Ordering::Relaxed);
+        self.listen_disabled_num.store(0, Ordering::Relaxed);
+        self.time_in_listen_disabled_us.store(0, Ordering::Relaxed);
+        SSL_HANDSHAKE_ERRORS.store(0, Ordering::Relaxed);
+    }
+
+    /// The listeners stopped accepting (out of file descriptors).
+    pub fn listen_disabled(&self, now: Instant) {
+        self.listen_disabled_num.fetch_add(1, Ordering::Relaxed);
+        self.listen_disabled.store(true, Ordering::Relaxed);
+        *self
+            .listen_disabled_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(now);
+    }
+
+    /// The listeners accept again.
+    pub fn listen_enabled(&self, now: Instant) {
+        let since = self
+            .listen_disabled_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(since) = since {
+            let us = now.saturating_duration_since(since).as_micros() as u64;
+            self.time_in_listen_disabled_us
+                .fetch_add(us, Ordering::Relaxed);
+        }
+        self.listen_disabled.store(false, Ordering::Relaxed);
+    }
+}
+
+/// TLS handshakes that failed (`ssl_handshake_errors`, shown with `-Z`).
+pub static SSL_HANDSHAKE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Server time of the last successful `refresh_certs` (0: the start, as in
+/// memcached), for `time_since_server_cert_refresh`.
+static CERT_REFRESH_TIME: AtomicU32 = AtomicU32::new(0);
+
+/// `refresh_certs` succeeded.
+pub fn certs_refreshed() {
+    CERT_REFRESH_TIME.store(clock::now(), Ordering::Relaxed);
+}
+
+/// What a connection's buffers hold, kept up to date by its worker for
+/// memcached's `read_buf_*` and `response_obj_*` stats.
+#[derive(Default)]
+pub struct BufGauge {
+    /// Bytes of the read buffer.
+    pub rbuf: AtomicUsize,
+    /// Bytes allocated for replies waiting to be written (the write buffer).
+    pub wbuf: AtomicUsize,
+}
+
+impl BufGauge {
+    #[inline]
+    pub fn update(&self, rbuf: usize, wbuf: usize) {
+        self.rbuf.store(rbuf, Ordering::Relaxed);
+        self.wbuf.store(wbuf, Ordering::Relaxed);
+    }
+}
+
+/// The id a connection has in `stats conns` (and the `-vv` log): on unix its
+/// socket's file descriptor, as memcached numbers them; elsewhere a counter.
+#[cfg(unix)]
+pub fn conn_id(_shared: &Shared, sock: &impl std::os::fd::AsRawFd) -> u64 {
+    sock.as_raw_fd() as u64
+}
+
+/// The id a connection has in `stats conns` (and the `-vv` log): on unix its
+/// socket's file descriptor, as memcached numbers them; elsewhere a counter.
+#[cfg(not(unix))]
+pub fn conn_id<S>(shared: &Shared, _sock: &S) -> u64 {
+    shared.next_conn_id.fetch_add(1, Ordering::Relaxed)
+}
+
+/// [`conn_id`] of an accepted connection's socket.
+pub fn stream_id(shared: &Shared, stream: &crate::conn::Stream) -> u64 {
+    use crate::conn::Stream;
+    match stream {
+        Stream::Tcp(s) => conn_id(shared, s),
+        Stream::Tls(t) => conn_id(shared, &t.sock),
+        #[cfg(unix)]
+        Stream::Unix(s) => conn_id(shared, s),
+        Stream::Udp(u) => conn_id(shared, &*u.sock),
+    }
+}
+
+/// A `stats` group that is wasmcached's own: `stats plugin`. Its shards are
+/// asked for their general stats; the names that are not memcached's show here.
+pub const PLUGIN_GROUP: i32 = -1;
+
+/// Stats that describe a size, an age or a state rather than count
+/// something: over several shards the largest is the meaningful one, not
+/// the sum.
 fn takes_max(name: &str) -> bool {
     [
         "age",
@@ -81,6 +197,9 @@ fn takes_max(name: &str) -> bool {
         "chunk_size",
         "chunks_per_page",
         "hash_power_level",
+        "hash_is_expanding",
+        "_running",
+        "active_slabs",
     ]
     .iter()
     .any(|s| name.ends_with(s))
@@ -88,6 +207,12 @@ fn takes_max(name: &str) -> bool {
 
 /// Sums `name value` lines from several shards. Values that are not numbers
 /// keep the first shard's text; sizes and ages take the maximum.
+///
+/// The order is every shard's order: a name one shard reports and the
+/// shards before it did not goes right after the name that precedes it in
+/// that shard's lines (first when none does). So `stats slabs` keeps the
+/// classes before the totals, and classes that only some shards have take
+/// their places among the others.
 #[derive(Default)]
 pub struct Aggregate {
     pub values: BTreeMap<String, Agg>,
@@ -101,22 +226,35 @@ pub enum Agg {
 
 impl Aggregate {
     pub fn add_lines(&mut self, text: &[u8]) {
+        // Where this shard's next new name goes in `order`.
+        let mut at = 0;
         for line in String::from_utf8_lossy(text).lines() {
             let Some((name, value)) = line.trim().split_once(' ') else {
                 continue;
             };
             let value = value.trim();
             match (self.values.get_mut(name), value.parse::<u64>()) {
-                (Some(Agg::Num(old)), Ok(v)) => {
-                    if takes_max(name) {
-                        *old = (*old).max(v)
-                    } else {
-                        *old += v
+                (Some(old), parsed) => {
+                    if let (Agg::Num(old), Ok(v)) = (old, parsed) {
+                        if takes_max(name) {
+                            *old = (*old).max(v)
+                        } else {
+                            *old += v
+                        }
                     }
+                    // Usually the name right at `at`; search only otherwise.
+                    at = if self.order.get(at).map(String::as_str) == Some(name) {
+                        at + 1
+                    } else {
+                        self.order
+                            .iter()
+                            .position(|n| n == name)
+                            .map_or(at, |i| i + 1)
+                    };
                 }
-                (Some(_), _) => {}
                 (None, parsed) => {
-                    self.order.push(name.to_string());
+                    self.order.insert(at, name.to_string());
+                    at += 1;
                     let v = match parsed {
                         Ok(v) => Agg::Num(v),
                         Err(_) => Agg::Text(value.to_string()),
@@ -144,17 +282,243 @@ impl Aggregate {
     }
 }
 
-/// `stats` (general): host counters in memcached's order, with the shards'
-/// item statistics placed where memcached shows them and the rest after.
+/// The lines of a finished shard stats fan-out for `group` (text and binary
+/// protocol alike).
+pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, String)> {
+    match group {
+        stats_group::GENERAL => general(shared, agg),
+        PLUGIN_GROUP => plugin(shared, agg),
+        stats_group::SIZES => {
+            let lines = agg.drain();
+            if !shared.settings.knobs.track_sizes || lines.is_empty() {
+                // memcached without -o track_sizes (or a plugin that keeps
+                // no size histogram).
+                vec![("sizes_status".into(), "disabled".into())]
+            } else {
+                lines
+            }
+        }
+        stats_group::ITEMS => items(shared, agg.drain()),
+        _ => agg.drain(),
+    }
+}
+
+/// `stats items`: the plugin's per-class lines, with the names memcached
+/// prints only under a setting kept or dropped as it does: the segment
+/// counts and ages with the segmented LRU (`number_temp` also with
+/// `-o temporary_ttl`), the maintainer's figures with the LRU maintainer.
+fn items(shared: &Shared, lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    let k = &shared.settings.knobs;
+    let mut out = Vec::with_capacity(lines.len());
+    let temp = k.lru_segmented && k.temp_lru;
+    let has_temp = lines.iter().any(|(n, _)| n.ends_with(":number_temp"));
+    for (name, value) in lines {
+        let field = name.rsplit(':').next().unwrap_or("");
+        let shown = match field {
+            "number_hot" | "number_warm" | "number_cold" | "age_hot" | "age_warm" => {
+                k.lru_segmented
+            }
+            "number_temp" => temp,
+            "evicted_active" | "moves_to_cold" | "moves_to_warm" | "moves_within_lru"
+            | "direct_reclaims" | "hits_to_hot" | "hits_to_warm" | "hits_to_cold"
+            | "hits_to_temp" => k.lru_maintainer,
+            _ => true,
+        };
+        if !shown {
+            continue;
+        }
+        if temp && !has_temp && field == "number_cold" {
+            // A store without a TEMP segment holds no item there.
+            let temp_name = name.replace(":number_cold", ":number_temp");
+            out.push((name, value));
+            out.push((temp_name, "0".into()));
+        } else {
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// memcached 1.6.18's general stats, in its order: every name `stats` may
+/// print (some only under a setting, see [`general`]). Names the plugin
+/// reports that are not in this list are `stats plugin`'s.
+pub const MEMCACHED_GENERAL: &[&str] = &[
+    "pid",
+    "uptime",
+    "time",
+    "version",
+    "libevent",
+    "pointer_size",
+    "rusage_user",
+    "rusage_system",
+    "max_connections",
+    "curr_connections",
+    "total_connections",
+    "rejected_connections",
+    "connection_structures",
+    "response_obj_oom",
+    "response_obj_count",
+    "response_obj_bytes",
+    "read_buf_count",
+    "read_buf_bytes",
+    "read_buf_bytes_free",
+    "read_buf_oom",
+    "reserved_fds",
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "cmd_meta",
+    "get_hits",
+    "get_misses",
+    "get_expired",
+    "get_flushed",
+    "delete_misses",
+    "delete_hits",
+    "incr_misses",
+    "incr_hits",
+    "decr_misses",
+    "decr_hits",
+    "cas_misses",
+    "cas_hits",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "store_too_large",
+    "store_no_memory",
+    "auth_cmds",
+    "auth_errors",
+    "idle_kicks",
+    "bytes_read",
+    "bytes_written",
+    "limit_maxbytes",
+    "accepting_conns",
+    "listen_disabled_num",
+    "time_in_listen_disabled_us",
+    "threads",
+    "conn_yields",
+    "hash_power_level",
+    "hash_bytes",
+    "hash_is_expanding",
+    "slab_reassign_rescues",
+    "slab_reassign_chunk_rescues",
+    "slab_reassign_evictions_nomem",
+    "slab_reassign_inline_reclaim",
+    "slab_reassign_busy_items",
+    "slab_reassign_busy_deletes",
+    "slab_reassign_running",
+    "slabs_moved",
+    "lru_crawler_running",
+    "lru_crawler_starts",
+    "lru_maintainer_juggles",
+    "malloc_fails",
+    "log_worker_dropped",
+    "log_worker_written",
+    "log_watcher_skipped",
+    "log_watcher_sent",
+    "log_watchers",
+    "ssl_handshake_errors",
+    "time_since_server_cert_refresh",
+    "unexpected_napi_ids",
+    "round_robin_fallback",
+    "bytes",
+    "curr_items",
+    "total_items",
+    "slab_global_page_pool",
+    "expired_unfetched",
+    "evicted_unfetched",
+    "evicted_active",
+    "evictions",
+    "reclaimed",
+    "crawler_reclaimed",
+    "crawler_items_checked",
+    "lrutail_reflocked",
+    "moves_to_cold",
+    "moves_to_warm",
+    "moves_within_lru",
+    "direct_reclaims",
+    "lru_bumps_dropped",
+];
+
+/// Which of memcached's optional general stats show: memcached prints some
+/// only under a setting (`-o no_maxconns_fast`, `idle_timeout`,
+/// `no_slab_reassign`, `no_lru_crawler`, `no_lru_maintainer`, `-Z`).
+struct Shown {
+    rejected_connections: bool,
+    idle_kicks: bool,
+    slab_reassign: bool,
+    lru_crawler: bool,
+    lru_maintainer: bool,
+    ssl: bool,
+}
+
+fn shown(shared: &Shared) -> Shown {
+    let s = &shared.settings;
+    Shown {
+        rejected_connections: s.maxconns_fast,
+        idle_kicks: s.idle_timeout > 0,
+        slab_reassign: s.knobs.slab_reassign,
+        lru_crawler: s.knobs.lru_crawler,
+        lru_maintainer: s.knobs.lru_maintainer,
+        ssl: s.tls.is_some(),
+    }
+}
+
+/// Connections' buffers over every connection (`read_buf_*`,
+/// `response_obj_*`): (read buffers, their bytes, write buffers, their bytes).
+fn buffers(shared: &Shared) -> (u64, u64, u64, u64) {
+    let reg = shared
+        .conn_registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let (mut rn, mut rb, mut wn, mut wb) = (0, 0, 0, 0);
+    for c in reg.values() {
+        let r = c.bufs.rbuf.load(Ordering::Relaxed) as u64;
+        let w = c.bufs.wbuf.load(Ordering::Relaxed) as u64;
+        rn += u64::from(r > 0);
+        rb += r;
+        wn += u64::from(w > 0);
+        wb += w;
+    }
+    (rn, rb, wn, wb)
+}
+
+/// memcached's `reserved_fds`: descriptors the server holds for other things
+/// than connections. On Linux they are counted: every open descriptor that
+/// `stats conns` does not list (the reactors' epoll, eventfd and timerfd,
+/// the signal pipe, plugin memory images, …), stdin, stdout and stderr
+/// aside. Elsewhere memcached's figure of 5 per worker thread.
+fn reserved_fds(shared: &Shared) -> u64 {
+    #[cfg(target_os = "linux")]
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        // The listing includes the descriptor read_dir itself holds.
+        let open = dir.count() as u64;
+        let conns = shared
+            .conn_registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len() as u64;
+        return open.saturating_sub(1 + 3 + conns);
+    }
+    5 * shared.settings.threads as u64
+}
+
+/// `stats` (general): memcached's names in memcached's order, with the
+/// shards' item statistics placed where memcached shows them. Other names
+/// the plugin reports are left in `agg` (they belong to `stats plugin`).
 pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     let mut t = BTreeMap::new();
     for th in &shared.threads {
         th.add_into(&mut t);
     }
+    let show = shown(shared);
     let n = |name: &str| t.get(name).copied().unwrap_or(0).to_string();
     let now = clock::now();
     let (user, system) = rusage();
-    let mut out: Vec<(String, String)> = Vec::new();
+    let conns = &shared.conns;
+    let (rbufs, rbytes, wbufs, wbytes) = buffers(shared);
+    let mut out: Vec<(String, String)> = Vec::with_capacity(MEMCACHED_GENERAL.len());
+    // A memcached name the host knows.
     let mut put = |k: &str, v: String| out.push((k.to_string(), v));
     put("pid", std::process::id().to_string());
     put("uptime", now.saturating_sub(60).to_string());
@@ -173,21 +537,32 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     put("max_connections", shared.settings.maxconns.to_string());
     put(
         "curr_connections",
-        shared
-            .conns
-            .curr_connections
-            .load(Ordering::Relaxed)
-            .to_string(),
+        conns.curr_connections.load(Ordering::Relaxed).to_string(),
     );
     put("total_connections", n("total_connections"));
+    if show.rejected_connections {
+        put(
+            "rejected_connections",
+            conns
+                .rejected_connections
+                .load(Ordering::Relaxed)
+                .to_string(),
+        );
+    }
     put(
-        "rejected_connections",
-        shared
-            .conns
-            .rejected_connections
-            .load(Ordering::Relaxed)
-            .to_string(),
+        "connection_structures",
+        conns.conn_structs.load(Ordering::Relaxed).to_string(),
     );
+    // Allocation failures abort a Rust process: the *_oom counters stay 0.
+    put("response_obj_oom", "0".into());
+    put("response_obj_count", wbufs.to_string());
+    put("response_obj_bytes", wbytes.to_string());
+    put("read_buf_count", rbufs.to_string());
+    put("read_buf_bytes", rbytes.to_string());
+    // A connection keeps its read buffer; there is no pool of free ones.
+    put("read_buf_bytes_free", "0".into());
+    put("read_buf_oom", "0".into());
+    put("reserved_fds", reserved_fds(shared).to_string());
     for k in [
         "cmd_get",
         "cmd_set",
@@ -199,14 +574,14 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     ] {
         put(k, n(k));
     }
-    put(
-        "get_expired",
-        agg.take("get_expired").unwrap_or_else(|| "0".into()),
-    );
-    put(
-        "get_flushed",
-        agg.take("get_flushed").unwrap_or_else(|| "0".into()),
-    );
+    // A memcached name the plugin reports (0 when it does not).
+    let mut plug = |out: &mut Vec<(String, String)>, k: &str| {
+        let v = agg.take(k).unwrap_or_else(|| "0".into());
+        out.push((k.to_string(), v));
+    };
+    plug(&mut out, "get_expired");
+    plug(&mut out, "get_flushed");
+    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
     for k in [
         "delete_misses",
         "delete_hits",
@@ -221,141 +596,335 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
         "touch_misses",
         "store_too_large",
         "store_no_memory",
+        "auth_cmds",
+        "auth_errors",
     ] {
         put(k, n(k));
     }
-    put("auth_cmds", n("auth_cmds"));
-    put("auth_errors", n("auth_errors"));
+    if show.idle_kicks {
+        put("idle_kicks", n("idle_kicks"));
+    }
     put("bytes_read", n("bytes_read"));
     put("bytes_written", n("bytes_written"));
     put(
         "limit_maxbytes",
         shared.maxbytes.load(Ordering::Relaxed).to_string(),
     );
-    agg.take("limit_maxbytes");
-    put("accepting_conns", "1".into());
+    let disabled = conns.listen_disabled.load(Ordering::Relaxed);
+    put("accepting_conns", u8::from(!disabled).to_string());
+    put(
+        "listen_disabled_num",
+        conns
+            .listen_disabled_num
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
+    put(
+        "time_in_listen_disabled_us",
+        conns
+            .time_in_listen_disabled_us
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
     put("threads", shared.settings.threads.to_string());
     put("conn_yields", n("conn_yields"));
-    put("idle_kicks", n("idle_kicks"));
-    put("shards", shared.router.shards().to_string());
-    put(
-        "plugin_traps",
-        shared
-            .faults
-            .plugin_traps
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    put(
-        "plugin_restarts",
-        shared
-            .faults
-            .plugin_restarts
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    let f = &shared.faults;
-    put(
-        "plugin_reloads",
-        f.plugin_reloads.load(Ordering::Relaxed).to_string(),
-    );
-    put(
-        "plugin_reload_failures",
-        f.plugin_reload_failures.load(Ordering::Relaxed).to_string(),
-    );
-    put(
-        "plugin_restart_failures",
-        f.plugin_restart_failures
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    put(
-        "plugin_backoffs",
-        f.plugin_backoffs.load(Ordering::Relaxed).to_string(),
-    );
-    put(
-        "plugin_shards_backing_off",
-        f.plugin_shards_backing_off
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
+    for k in ["hash_power_level", "hash_bytes", "hash_is_expanding"] {
+        plug(&mut out, k);
+    }
+    if show.slab_reassign {
+        for k in [
+            "slab_reassign_rescues",
+            "slab_reassign_chunk_rescues",
+            "slab_reassign_evictions_nomem",
+            "slab_reassign_inline_reclaim",
+            "slab_reassign_busy_items",
+            "slab_reassign_busy_deletes",
+            "slab_reassign_running",
+            "slabs_moved",
+        ] {
+            plug(&mut out, k);
+        }
+    }
+    if show.lru_crawler {
+        plug(&mut out, "lru_crawler_running");
+        plug(&mut out, "lru_crawler_starts");
+    }
+    if show.lru_maintainer {
+        plug(&mut out, "lru_maintainer_juggles");
+    }
+    plug(&mut out, "malloc_fails");
+    // The watcher log (memcached's `watch`): nothing is logged without one.
+    for k in [
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+    ] {
+        out.push((k.to_string(), "0".into()));
+    }
+    if show.ssl {
+        out.push((
+            "ssl_handshake_errors".into(),
+            SSL_HANDSHAKE_ERRORS.load(Ordering::Relaxed).to_string(),
+        ));
+        let refreshed = CERT_REFRESH_TIME.load(Ordering::Relaxed);
+        out.push((
+            "time_since_server_cert_refresh".into(),
+            now.saturating_sub(refreshed).to_string(),
+        ));
+    }
+    // NAPI ids (memcached's -N) are not used: connections go round-robin.
+    out.push(("unexpected_napi_ids".into(), "0".into()));
+    out.push(("round_robin_fallback".into(), "0".into()));
     for k in [
         "bytes",
         "curr_items",
         "total_items",
+        "slab_global_page_pool",
         "expired_unfetched",
         "evicted_unfetched",
-        "evicted_active",
+    ] {
+        plug(&mut out, k);
+    }
+    if show.lru_maintainer {
+        plug(&mut out, "evicted_active");
+    }
+    for k in [
         "evictions",
         "reclaimed",
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
     ] {
-        put(k, agg.take(k).unwrap_or_else(|| "0".into()));
+        plug(&mut out, k);
+    }
+    if show.lru_maintainer {
+        for k in [
+            "moves_to_cold",
+            "moves_to_warm",
+            "moves_within_lru",
+            "direct_reclaims",
+            "lru_bumps_dropped",
+        ] {
+            plug(&mut out, k);
+        }
+    }
+    // memcached's names that the host answered or that this configuration
+    // hides are not the plugin's own either.
+    for k in MEMCACHED_GENERAL {
+        agg.take(k);
+    }
+    out
+}
+
+/// `stats plugin`: wasmcached's own figures (shards, plugin faults and
+/// reloads), then the stats the plugin reports that are not memcached's,
+/// summed over the shards.
+pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
+    let f = &shared.faults;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+    let mut out: Vec<(String, String)> = vec![
+        ("shards".into(), shared.router.shards().to_string()),
+        ("plugin_traps".into(), load(&f.plugin_traps)),
+        ("plugin_restarts".into(), load(&f.plugin_restarts)),
+        ("plugin_reloads".into(), load(&f.plugin_reloads)),
+        (
+            "plugin_reload_failures".into(),
+            load(&f.plugin_reload_failures),
+        ),
+        (
+            "plugin_restart_failures".into(),
+            load(&f.plugin_restart_failures),
+        ),
+        ("plugin_backoffs".into(), load(&f.plugin_backoffs)),
+        (
+            "plugin_shards_backing_off".into(),
+            load(&f.plugin_shards_backing_off),
+        ),
+    ];
+    for k in MEMCACHED_GENERAL {
+        agg.take(k);
     }
     out.extend(agg.drain());
     out
 }
 
-/// `stats settings`.
+/// `stats conns`, as memcached prints it: every listening socket, UDP
+/// socket and client connection by id (on unix its file descriptor), in id
+/// order. `me` is the connection asking, which is parsing a command.
+pub fn conns(shared: &Shared, me: u64) -> Vec<(String, String)> {
+    let now = clock::now();
+    let reg = shared
+        .conn_registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for (id, c) in reg.iter() {
+        let state = c.state.load(Ordering::Relaxed);
+        let socket = matches!(state, LISTENING | UDP_SOCKET);
+        if state == UDP_SOCKET {
+            out.push((format!("{id}:UDP"), "UDP".to_string()));
+        }
+        out.push((format!("{id}:addr"), c.addr.clone()));
+        if !socket {
+            out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
+        }
+        let state = match state {
+            _ if *id == me => "conn_parse_cmd",
+            LISTENING => "conn_listening",
+            UDP_SOCKET => "conn_read",
+            NEW_CONN => "conn_new_cmd",
+            s if s == ConnState::Nread as u8 => "conn_nread",
+            s if s == ConnState::Swallow as u8 => "conn_swallow",
+            s if s == ConnState::Mwrite as u8 => "conn_mwrite",
+            s if s == ConnState::Closing as u8 => "conn_closing",
+            // Between commands: memcached waits in conn_read.
+            _ => "conn_read",
+        };
+        out.push((format!("{id}:state"), state.to_string()));
+        let last = c.last_cmd_time.load(Ordering::Relaxed);
+        out.push((
+            format!("{id}:secs_since_last_cmd"),
+            now.saturating_sub(last).to_string(),
+        ));
+    }
+    out
+}
+
+/// `stats settings`: every name memcached 1.6.18 prints, in its order and
+/// with its formats; the real value where the concept exists here, the value
+/// given for memcached's slab/LRU knobs (hints for the plugin, see
+/// [`crate::settings::Knobs`]), memcached's fixed default for what does not
+/// exist here (extstore, the restartable memory file). wasmcached's own
+/// settings follow.
 pub fn settings(shared: &Shared) -> Vec<(String, String)> {
     let s = &shared.settings;
+    let k = &s.knobs;
+    let t = &s.ssl_shown;
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     let on_off = |b: bool| if b { "on" } else { "off" }.to_string();
-    vec![
+    // memcached prints unset strings with %s: "(null)" from glibc, or "NULL".
+    let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.into());
+    let path_or = |v: &Option<std::path::PathBuf>, none: &str| {
+        v.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| none.into())
+    };
+    let lines: Vec<(&str, String)> = vec![
         (
-            "maxbytes".into(),
+            "maxbytes",
             shared.maxbytes.load(Ordering::Relaxed).to_string(),
         ),
-        ("maxconns".into(), s.maxconns.to_string()),
-        ("tcpport".into(), s.port.to_string()),
-        ("udpport".into(), s.udp_port.to_string()),
+        ("maxconns", s.maxconns.to_string()),
+        ("tcpport", s.port.to_string()),
+        ("udpport", s.udp_port.to_string()),
         (
-            "inter".into(),
+            "inter",
             if s.listen.is_empty() {
                 "NULL".into()
             } else {
                 s.listen.join(",")
             },
         ),
-        ("verbosity".into(), shared.verbose().to_string()),
-        ("evictions".into(), on_off(s.evict_to_free)),
+        ("verbosity", shared.verbose().to_string()),
+        // memcached's flush_all-with-delay cut-off; flushes here are the plugin's.
+        ("oldest", "0".into()),
+        ("evictions", on_off(s.evict_to_free)),
+        ("domain_socket", path_or(&s.unix_socket, "NULL")),
+        ("umask", format!("{:o}", s.unix_mask)),
+        ("shutdown_command", yes_no(s.shutdown_command)),
+        ("growth_factor", format!("{:.2}", k.growth_factor)),
+        ("chunk_size", k.chunk_size.to_string()),
+        ("num_threads", s.threads.to_string()),
+        // Every worker reads every UDP socket.
+        ("num_threads_per_udp", s.threads.to_string()),
+        ("stat_key_prefix", s.prefix_delimiter.to_string()),
+        ("detail_enabled", yes_no(s.detail_enabled)),
+        ("reqs_per_event", s.reqs_per_event.to_string()),
+        ("cas_enabled", yes_no(s.use_cas)),
+        ("tcp_backlog", s.backlog.to_string()),
+        ("binding_protocol", s.protocol.name().into()),
+        ("auth_enabled_sasl", yes_no(s.sasl)),
+        ("auth_enabled_ascii", path_or(&s.auth_file, "no")),
+        ("item_size_max", s.item_size_max.to_string()),
+        ("maxconns_fast", yes_no(s.maxconns_fast)),
+        ("hashpower_init", k.hashpower_init.to_string()),
+        ("slab_reassign", yes_no(k.slab_reassign)),
+        ("slab_automove", k.slab_automove.to_string()),
         (
-            "domain_socket".into(),
-            s.unix_socket
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "NULL".into()),
+            "slab_automove_ratio",
+            format!("{:.2}", k.slab_automove_ratio),
         ),
-        ("umask".into(), format!("{:o}", s.unix_mask)),
-        ("num_threads".into(), s.threads.to_string()),
-        ("reqs_per_event".into(), s.reqs_per_event.to_string()),
-        ("cas_enabled".into(), yes_no(s.use_cas)),
-        ("binding_protocol".into(), s.protocol.name().into()),
-        ("auth_enabled_sasl".into(), yes_no(s.sasl)),
+        ("slab_automove_window", k.slab_automove_window.to_string()),
+        ("slab_chunk_max", k.slab_chunk_max.to_string()),
+        ("lru_crawler", yes_no(k.lru_crawler)),
+        ("lru_crawler_sleep", k.lru_crawler_sleep.to_string()),
+        ("lru_crawler_tocrawl", k.lru_crawler_tocrawl.to_string()),
+        ("tail_repair_time", k.tail_repair_time.to_string()),
+        ("flush_enabled", yes_no(s.flush_enabled)),
+        ("dump_enabled", yes_no(s.dump_enabled)),
+        ("hash_algorithm", k.hash_algorithm.name().into()),
+        ("lru_maintainer_thread", yes_no(k.lru_maintainer)),
+        ("lru_segmented", yes_no(k.lru_segmented)),
+        ("hot_lru_pct", k.hot_lru_pct.to_string()),
+        ("warm_lru_pct", k.warm_lru_pct.to_string()),
+        ("hot_max_factor", format!("{:.2}", k.hot_max_factor)),
+        ("warm_max_factor", format!("{:.2}", k.warm_max_factor)),
+        ("temp_lru", yes_no(k.temp_lru)),
+        ("temporary_ttl", k.temporary_ttl.to_string()),
+        ("idle_timeout", s.idle_timeout.to_string()),
+        ("watcher_logbuf_size", k.watcher_logbuf_size.to_string()),
+        ("worker_logbuf_size", k.worker_logbuf_size.to_string()),
+        ("read_buf_mem_limit", k.read_buf_mem_limit.to_string()),
+        ("track_sizes", yes_no(k.track_sizes)),
+        ("inline_ascii_response", "no".into()),
+        // extstore (refused here): memcached's defaults.
+        ("ext_item_size", "512".into()),
+        ("ext_item_age", "4294967295".into()),
+        ("ext_low_ttl", "0".into()),
+        ("ext_recache_rate", "2000".into()),
+        ("ext_wbuf_size", "4194304".into()),
+        ("ext_compact_under", "0".into()),
+        ("ext_drop_under", "0".into()),
+        ("ext_max_sleep", "1000000".into()),
+        ("ext_max_frag", "0.80".into()),
         (
-            "auth_enabled_ascii".into(),
-            s.auth_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "no".into()),
+            "slab_automove_freeratio",
+            format!("{:.3}", k.slab_automove_freeratio),
         ),
-        ("item_size_max".into(), s.item_size_max.to_string()),
-        ("maxconns_fast".into(), "yes".into()),
-        ("flush_enabled".into(), yes_no(s.flush_enabled)),
-        ("shutdown_command".into(), yes_no(s.shutdown_command)),
-        ("idle_timeout".into(), s.idle_timeout.to_string()),
-        ("shards".into(), s.shards.to_string()),
+        ("ext_drop_unread", "no".into()),
+        ("ssl_enabled", yes_no(s.tls.is_some())),
+        ("ssl_chain_cert", or(&t.chain_cert, "(null)")),
+        ("ssl_key", or(&t.key, "(null)")),
+        ("ssl_verify_mode", t.verify_mode.to_string()),
+        ("ssl_keyformat", t.keyformat.to_string()),
+        ("ssl_ciphers", or(&t.ciphers, "NULL")),
+        ("ssl_ca_cert", or(&t.ca_cert, "NULL")),
+        ("ssl_wbuf_size", t.wbuf_size.to_string()),
+        ("ssl_session_cache", yes_no(t.session_cache)),
+        ("ssl_kernel_tls", yes_no(t.kernel_tls)),
         (
-            "plugin".into(),
-            s.plugin
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "default-store".into()),
+            "ssl_min_version",
+            crate::settings::TLS_VERSION_NAMES[t.min_version as usize].into(),
         ),
+        // memcached 1.6.18 prints "(null)" here whether or not -N is given.
+        ("num_napi_ids", "(null)".into()),
+        // -e (the restartable memory file) is refused.
+        ("memory_file", "(null)".into()),
+        // wasmcached's own.
+        ("shards", s.shards.to_string()),
+        ("plugin", path_or(&s.plugin, "default-store")),
         (
-            "plugin_deadline_ms".into(),
+            "plugin_deadline_ms",
             s.plugin_deadline.as_millis().to_string(),
         ),
-    ]
+        ("plugin_cache", on_off(s.plugin_cache)),
+    ];
+    lines
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
 }
 
 /// CPU time used by the process, as memcached prints it (seconds.micros).
@@ -389,6 +958,27 @@ mod tests {
             vec![
                 ("items:1:age".to_string(), "10".to_string()),
                 ("engine".to_string(), "default".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_every_shards_order() {
+        let mut a = Aggregate::default();
+        // An empty shard first, then one with class 2, then one with 1 and 2.
+        a.add_lines(b"active_slabs 0\ntotal_malloced 0\n");
+        a.add_lines(b"2:chunk_size 120\n2:used 1\nactive_slabs 1\ntotal_malloced 9\n");
+        a.add_lines(b"1:chunk_size 96\n1:used 3\n2:chunk_size 120\n2:used 2\nactive_slabs 2\n");
+        let names: Vec<String> = a.drain().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "1:chunk_size",
+                "1:used",
+                "2:chunk_size",
+                "2:used",
+                "active_slabs",
+                "total_malloced"
             ]
         );
     }

@@ -222,10 +222,14 @@ impl Read for TlsStream {
             match self.conn.read_tls(&mut self.sock) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {
+                    let handshaking = self.conn.is_handshaking();
                     let state = self.conn.process_new_packets();
                     // Handshake messages, or the alert for a bad peer.
                     let flushed = self.flush_tls();
                     if let Err(e) = state {
+                        if handshaking {
+                            crate::stats::bump(&crate::stats::SSL_HANDSHAKE_ERRORS, 1);
+                        }
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                     }
                     flushed?;

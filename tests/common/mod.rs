@@ -388,6 +388,12 @@ impl Server {
         self.client().stat(name)
     }
 
+    /// One `stats plugin` figure (wasmcached's own: plugin faults, reloads,
+    /// the plugin's own stats) as a number, over a new connection.
+    pub fn plugin_stat(&self, name: &str) -> u64 {
+        self.client().plugin_stat(name)
+    }
+
     /// Kills the server now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -703,6 +709,15 @@ impl Client {
         let s = self.stats("");
         s.get(name)
             .unwrap_or_else(|| panic!("no stat {name} in {s:?}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("stat {name} is not a number: {:?}", s[name]))
+    }
+
+    /// One `stats plugin` figure as a number.
+    pub fn plugin_stat(&mut self, name: &str) -> u64 {
+        let s = self.stats("plugin");
+        s.get(name)
+            .unwrap_or_else(|| panic!("no stat {name} in stats plugin: {s:?}"))
             .parse()
             .unwrap_or_else(|_| panic!("stat {name} is not a number: {:?}", s[name]))
     }

@@ -19,6 +19,10 @@ pub struct Counters {
     /// Expired or flushed items freed by the background scan (`tick`).
     pub crawler_reclaimed: u64,
     pub crawler_items_checked: u64,
+    /// Passes of the background scan begun (memcached's `lru_crawler_starts`).
+    pub crawler_starts: u64,
+    /// Slices of background work run (memcached's `lru_maintainer_juggles`).
+    pub maintainer_juggles: u64,
     pub moves_to_cold: u64,
     pub moves_to_warm: u64,
     pub moves_within_lru: u64,

@@ -50,8 +50,11 @@ impl Store {
                 out.stat("lru_bumps_dropped", 0);
                 out.stat("get_expired", s.get_expired);
                 out.stat("get_flushed", s.get_flushed);
+                out.stat("hash_power_level", self.index.power());
                 out.stat("hash_bytes", self.index.bytes());
                 out.stat("hash_is_expanding", u8::from(self.index.resizing()));
+                out.stat("lru_crawler_starts", s.crawler_starts);
+                out.stat("lru_maintainer_juggles", s.maintainer_juggles);
                 out.stat("malloc_fails", s.malloc_fails);
             }
             stats_group::ITEMS => {
