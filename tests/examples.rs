@@ -130,7 +130,7 @@ fn assert_meta_ttls(c: &mut Client, key: &str, ttl: u32) {
 }
 
 fn assert_no_traps(c: &mut Client) {
-    assert_eq!(c.stat("plugin_traps"), 0, "the plugin trapped");
+    assert_eq!(c.plugin_stat("plugin_traps"), 0, "the plugin trapped");
 }
 
 // ------------------------------------------------------------ wat-minimal
@@ -263,7 +263,7 @@ fn c_quota_rejects_stores_over_a_prefix_quota() {
     // expired items do not count against the quota
     assert_eq!(c.cmd("touch user:2 -1"), "TOUCHED");
     assert_eq!(c.set("user:3", 0, 0, &[b'x'; 980]), "STORED");
-    let s = c.stats("");
+    let s = c.stats("plugin");
     assert_eq!(s["quota:user:limit"], "1000");
     assert_eq!(s["quota:user:items"], "1");
     assert_eq!(s["quota:user:bytes"], "986");
@@ -366,7 +366,7 @@ fn as_lfu_keeps_hot_keys_and_evicts_cold_ones() {
     );
     let evictions = c.stat("evictions");
     assert!(evictions >= 1000, "evictions {evictions}");
-    assert!(c.stat("lfu_age") >= 1, "dynamic aging never moved");
+    assert!(c.plugin_stat("lfu_age") >= 1, "dynamic aging never moved");
     assert_no_traps(&mut c);
 }
 
@@ -418,7 +418,7 @@ fn rust_versioned_keeps_previous_versions() {
     // a real key of that form wins over the version reading
     assert_eq!(c.set("n~1", 0, 0, b"mine"), "STORED");
     assert_eq!(c.get("n~1").as_deref(), Some(&b"mine"[..]));
-    let s = c.stats("");
+    let s = c.stats("plugin");
     assert!(s["versions_saved"].parse::<u64>().unwrap() >= 4, "{s:?}");
     assert!(s["version_reads"].parse::<u64>().unwrap() >= 4, "{s:?}");
     // flush_all takes the history too

@@ -48,8 +48,16 @@ fn faulting_plugin_never_takes_the_server_down() {
             "STORED",
             "after {key}"
         );
-        assert_eq!(server.stat("plugin_traps"), i as u64 + 1, "after {key}");
-        assert_eq!(server.stat("plugin_restarts"), i as u64 + 1, "after {key}");
+        assert_eq!(
+            server.plugin_stat("plugin_traps"),
+            i as u64 + 1,
+            "after {key}"
+        );
+        assert_eq!(
+            server.plugin_stat("plugin_restarts"),
+            i as u64 + 1,
+            "after {key}"
+        );
     }
     server.assert_running();
 }
@@ -80,7 +88,7 @@ fn held_values_are_read_in_bounds_only() {
         "expected SERVER_ERROR, got {answer:?}"
     );
     assert_eq!(c.line(), "END");
-    assert_eq!(server.stat("plugin_traps"), 1);
+    assert_eq!(server.plugin_stat("plugin_traps"), 1);
     // The shard restarted and serves held values again.
     let mut again = server.client();
     assert_eq!(again.get("k1"), Some(value.clone()));
@@ -122,7 +130,7 @@ fn clock_ticks_and_guest_timers_reach_the_plugin() {
     // that runs the timers late does not fail the test.
     let deadline = Instant::now() + Duration::from_secs(30);
     let (fired, ticks, last_now) = loop {
-        let s = server.stats("");
+        let s = server.stats("plugin");
         let fired: u64 = s["timer_fired"].parse().unwrap();
         let ticks: u64 = s["ticks"].parse().unwrap();
         let last_now: u64 = s["last_tick_now"].parse().unwrap();
@@ -203,4 +211,39 @@ fn a_file_that_is_neither_wasm_nor_wat_is_refused_with_a_reason() {
     );
     assert!(!err.contains("neither"), "stderr: {err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plugin's log lines follow the level `verbosity N` sets at run time
+/// (issue 16), not only the `-v` flags it started with:
+/// tests/plugins/chatty.wat logs an info line (shown from -vv on) for every
+/// batch it runs.
+#[test]
+fn verbosity_decides_at_run_time_whether_plugin_lines_are_logged() {
+    let chatty = common::test_plugin("chatty.wat");
+    let server = Server::start(&["-t", "1", "--plugin", &chatty]);
+    let mut c = server.client();
+    let logged = |s: &Server| {
+        s.log()
+            .lines()
+            .filter(|l| *l == "shard 0: chatty: batch")
+            .count()
+    };
+    assert_eq!(c.cmd("get a"), "END");
+    assert_eq!(logged(&server), 0, "logged without -v:\n{}", server.log());
+    assert_eq!(c.cmd("verbosity 2"), "OK");
+    assert_eq!(c.cmd("get a"), "END");
+    // The guest logs while its batch runs, before the answer is sent.
+    assert_eq!(logged(&server), 1, "after verbosity 2:\n{}", server.log());
+    assert_eq!(c.cmd("verbosity 1"), "OK");
+    assert_eq!(c.cmd("get a"), "END");
+    assert_eq!(c.cmd("verbosity 2"), "OK");
+    assert_eq!(c.cmd("get a"), "END");
+    assert_eq!(c.cmd("verbosity 0"), "OK");
+    assert_eq!(c.cmd("get a"), "END");
+    assert_eq!(
+        logged(&server),
+        2,
+        "info lines at -vv only:\n{}",
+        server.log()
+    );
 }

@@ -93,7 +93,7 @@ fn reload_under_load_loses_no_connection_reply_or_item() {
             0
         );
         let deadline = Instant::now() + Duration::from_secs(30);
-        while s.stats("")["plugin_reloads"] != "2" {
+        while s.stats("plugin")["plugin_reloads"] != "2" {
             assert!(Instant::now() < deadline, "SIGHUP did not reload");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -108,7 +108,7 @@ fn reload_under_load_loses_no_connection_reply_or_item() {
     }
     assert!(total > 0);
     assert_all_there(&mut admin, 3000);
-    let st = s.stats("");
+    let st = s.stats("plugin");
     let reloads = if cfg!(unix) { "2" } else { "1" };
     assert_eq!(st["plugin_reloads"], reloads);
     assert_eq!(st["plugin_reload_failures"], "0");
@@ -161,7 +161,7 @@ fn failed_reload_keeps_the_old_plugin() {
     let reply = c.cmd("plugin reload");
     assert!(reply.starts_with("SERVER_ERROR "), "{reply}");
     assert_eq!(c.get("k").as_deref(), Some(&b"v"[..]), "old plugin kept");
-    assert_eq!(s.stats("")["plugin_reload_failures"], "1");
+    assert_eq!(s.stats("plugin")["plugin_reload_failures"], "1");
     assert_eq!(c.cmd("plugin nonsense"), "ERROR");
     std::fs::copy(&wat, &plugin).unwrap();
     assert_eq!(c.cmd("plugin reload"), "OK");

@@ -236,6 +236,9 @@ fn udp_binary_requests_answer_as_memcached() {
         answers.push(got);
     }
     for (i, (what, _)) in requests.iter().enumerate() {
-        assert_eq!(answers[1][i], answers[0][i], "{what}: wasmcached vs memcached");
+        assert_eq!(
+            answers[1][i], answers[0][i],
+            "{what}: wasmcached vs memcached"
+        );
     }
 }

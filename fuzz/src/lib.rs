@@ -413,7 +413,7 @@ pub mod udp_frame {
 
 /// Host side of the ABI: a plugin's answers, read out of guest memory.
 pub mod abi_responses {
-    use wasmcached_sdk::abi::{self, Item, Response};
+    use wasmcached_sdk::abi::{self, Item, ItemMeta, Response};
 
     /// Bytes 0..4: the request count the host sent; 4..12: the `(ptr << 32)
     /// | len` the plugin returned; the rest: guest memory.
@@ -436,6 +436,7 @@ pub mod abi_responses {
         batch(buf, None, count);
         batch(buf, Some(memory), count);
         dump_chunk(buf);
+        iter_chunk(buf);
         // Whatever the response, the worker handing it to another thread
         // (`on_done`) only iterates it.
         for r in abi::responses(buf).into_iter().flatten().flatten() {
@@ -502,6 +503,44 @@ pub mod abi_responses {
         }
         let whole = !malformed && off == chunk.len();
         assert_eq!(checked, whole.then_some(n));
+    }
+
+    /// `Shard::list` (ABI v5 `wmc_iter`): `check_iter_chunk`, then what the
+    /// worker does with a checked chunk (every record decodes; the listing
+    /// renders its fields).
+    fn iter_chunk(chunk: &[u8]) {
+        let checked = abi::check_iter_chunk(chunk);
+        let Some((cursor, recs)) = abi::iter_chunk(chunk) else {
+            assert_eq!(checked, None);
+            return;
+        };
+        let mut off = abi::ITER_HEADER;
+        let mut n = 0u32;
+        let mut malformed = false;
+        for m in recs {
+            let Some(m) = m else {
+                malformed = true;
+                break;
+            };
+            let len = m.encoded_len();
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            assert_eq!(out, chunk[off..off + len]);
+            assert_eq!(ItemMeta::decode(&out), Some((m, len)));
+            off += len;
+            n += 1;
+        }
+        let whole = !malformed && off == chunk.len();
+        assert_eq!(checked, whole.then_some((cursor, n)));
+        if let Some((cursor, n)) = checked {
+            // Re-encoding the header gives the same bytes, but for the
+            // reserved ones (4..8: written 0, ignored when read).
+            let mut out = Vec::new();
+            abi::begin_iter_chunk(&mut out);
+            abi::finish_iter_chunk(&mut out, n, cursor);
+            assert_eq!(out[..4], chunk[..4]);
+            assert_eq!(out[8..16], chunk[8..16]);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! ABI v4 (and v3, v2, v1): the byte layout of everything that crosses the host/guest boundary.
+//! ABI v5 (and v4, v3, v2, v1): the byte layout of everything that crosses the host/guest boundary.
 //!
 //! This module is the single source of truth for the layout; `docs/plugin-abi.md`
 //! describes the same bytes for authors in other languages. The host and the Rust
@@ -24,10 +24,18 @@
 /// [`iflag::VALUE_REF`] carries the address of its value in the plugin's
 /// memory instead of the bytes, so a large value is not copied into the
 /// answer only for the host to copy it out again. No v3 byte moves.
-pub const ABI_VERSION: u32 = 4;
+///
+/// Version 5 is version 4 plus one optional export, `wmc_iter`, that lists
+/// a shard's items without changing them, a bounded chunk of [`ItemMeta`]
+/// records per call from a cursor the host keeps (memcached's
+/// `lru_crawler metadump` and `stats cachedump`). No v4 byte moves.
+pub const ABI_VERSION: u32 = 5;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 4] = [1, 2, 3, 4];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 5] = [1, 2, 3, 4, 5];
+
+/// The first ABI version with item listing (`wmc_iter`).
+pub const ITER_VERSION: u32 = 5;
 
 /// The first ABI version with held values ([`iflag::VALUE_REF`]).
 pub const VALUE_REF_VERSION: u32 = 4;
@@ -49,6 +57,9 @@ pub mod export {
     pub const DUMP: &str = "wmc_dump";
     /// v3, optional: `wmc_load(len: i32) -> i32`, store a chunk of items.
     pub const LOAD: &str = "wmc_load";
+    /// v5, optional: `wmc_iter(cursor: i64, max_bytes: i32) -> i64`, the
+    /// next chunk of an item listing.
+    pub const ITER: &str = "wmc_iter";
 }
 
 /// Special values `wmc_dump` returns instead of a `(ptr << 32) | len` (both
@@ -57,6 +68,15 @@ pub mod dump_status {
     /// The plugin exports `wmc_dump` but cannot dump its items.
     pub const UNSUPPORTED: i64 = -1;
     /// The dump failed (e.g. no memory for the chunk); the host aborts it.
+    pub const FAILED: i64 = -2;
+}
+
+/// Special values `wmc_iter` returns instead of a `(ptr << 32) | len`
+/// (outside any 4 GiB memory, like [`dump_status`]).
+pub mod iter_status {
+    /// The plugin exports `wmc_iter` but cannot list its items.
+    pub const UNSUPPORTED: i64 = -1;
+    /// This chunk failed (e.g. no memory for it); the listing ends here.
     pub const FAILED: i64 = -2;
 }
 
@@ -278,6 +298,9 @@ pub const BATCH_HEADER: usize = 4;
 pub const REQUEST_HEADER: usize = 40;
 pub const RESPONSE_HEADER: usize = 32;
 pub const ITEM_HEADER: usize = 28;
+/// v5: the header of a `wmc_iter` chunk, and of one [`ItemMeta`] record.
+pub const ITER_HEADER: usize = 16;
+pub const ITEM_META_HEADER: usize = 32;
 
 /// Arguments of `wmc_init`, written into the input buffer.
 ///
@@ -649,6 +672,84 @@ impl<'a> Item<'a> {
     }
 }
 
+/// v5: what a listing (`wmc_iter`) tells about one item: everything
+/// memcached's `lru_crawler metadump` and `stats cachedump` print, no value.
+///
+/// ```text
+/// off len field
+///  0   4  exptime       server time the item expires at; 0 = never
+///  4   4  last_access   server time of the last store or access
+///  8   8  cas           the item's CAS unique (0 if none)
+/// 16   4  client_flags
+/// 20   4  value_len     the value's length in bytes
+/// 24   4  size          the item's total size as memcached counts it
+///                       (ITEM_ntotal) or as the plugin does; 0 = unknown
+///                       (the host then computes memcached's)
+/// 28   1  iflags        iflag::FETCHED | STALE | TOKEN_SENT | KEY_BINARY
+/// 29   1  class         the plugin's slab class (1..=63); 0 = the plugin has
+///                       none (the host shows memcached's default class for `size`)
+/// 30   2  key_len       1..=250
+/// 32      key bytes
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemMeta<'a> {
+    pub key: &'a [u8],
+    pub exptime: u32,
+    pub last_access: u32,
+    pub cas: u64,
+    pub client_flags: u32,
+    pub value_len: u32,
+    pub size: u32,
+    pub iflags: u8,
+    pub class: u8,
+}
+
+impl<'a> ItemMeta<'a> {
+    /// The `iflags` bits a record may carry; others are ignored.
+    pub const IFLAGS: u8 = Item::IFLAGS;
+
+    pub fn encoded_len(&self) -> usize {
+        ITEM_META_HEADER + self.key.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut h = [0u8; ITEM_META_HEADER];
+        h[0..4].copy_from_slice(&self.exptime.to_le_bytes());
+        h[4..8].copy_from_slice(&self.last_access.to_le_bytes());
+        h[8..16].copy_from_slice(&self.cas.to_le_bytes());
+        h[16..20].copy_from_slice(&self.client_flags.to_le_bytes());
+        h[20..24].copy_from_slice(&self.value_len.to_le_bytes());
+        h[24..28].copy_from_slice(&self.size.to_le_bytes());
+        h[28] = self.iflags;
+        h[29] = self.class;
+        h[30..32].copy_from_slice(&(self.key.len() as u16).to_le_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(self.key);
+    }
+
+    /// Decodes one record at the start of `b`; returns it and its encoded length.
+    pub fn decode(b: &'a [u8]) -> Option<(ItemMeta<'a>, usize)> {
+        if b.len() < ITEM_META_HEADER {
+            return None;
+        }
+        let end = ITEM_META_HEADER + u16_at(b, 30) as usize;
+        Some((
+            ItemMeta {
+                exptime: u32_at(b, 0),
+                last_access: u32_at(b, 4),
+                cas: u64_at(b, 8),
+                client_flags: u32_at(b, 16),
+                value_len: u32_at(b, 20),
+                size: u32_at(b, 24),
+                iflags: b[28],
+                class: b[29],
+                key: b.get(ITEM_META_HEADER..end)?,
+            },
+            end,
+        ))
+    }
+}
+
 /// Iterates the records of a batch (`u32 count`, then `count` records).
 /// Yields `None` once if the batch is malformed, then stops.
 pub struct Records<'a, T> {
@@ -791,6 +892,58 @@ pub fn check_items(chunk: &[u8]) -> Option<u32> {
         n += 1;
     }
     rest.is_empty().then_some(n)
+}
+
+/// v5: a `wmc_iter` chunk:
+///
+/// ```text
+/// off len field
+///  0   4  count         ItemMeta records that follow
+///  4   4  reserved      0
+///  8   8  cursor        where the next call resumes; 0 = the listing is complete
+/// 16   …  count ItemMeta records, back to back, nothing after them
+/// ```
+///
+/// Returns the cursor and the records, or `None` if the header is short.
+pub fn iter_chunk(chunk: &[u8]) -> Option<(u64, Records<'_, ItemMeta<'_>>)> {
+    let h = chunk.get(..ITER_HEADER)?;
+    Some((
+        u64_at(h, 8),
+        Records {
+            buf: &chunk[ITER_HEADER..],
+            left: u32_at(h, 0),
+            mem: None,
+            decode: |b, _| ItemMeta::decode(b),
+        },
+    ))
+}
+
+/// v5: checks that `chunk` is a well-formed `wmc_iter` chunk (its announced
+/// records and nothing after them); returns its cursor and record count.
+pub fn check_iter_chunk(chunk: &[u8]) -> Option<(u64, u32)> {
+    let (cursor, recs) = iter_chunk(chunk)?;
+    let count = recs.left();
+    let mut rest = &chunk[ITER_HEADER..];
+    for _ in 0..count {
+        let (_, len) = ItemMeta::decode(rest)?;
+        rest = &rest[len..];
+    }
+    rest.is_empty().then_some((cursor, count))
+}
+
+/// v5: starts a `wmc_iter` chunk in `out` (count 0, cursor 0);
+/// [`finish_iter_chunk`] fills the header in at the end.
+pub fn begin_iter_chunk(out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[0u8; ITER_HEADER]);
+}
+
+/// v5: writes the record count and the cursor of the next call into the
+/// header [`begin_iter_chunk`] wrote.
+pub fn finish_iter_chunk(chunk: &mut [u8], count: u32, cursor: u64) {
+    chunk[0..4].copy_from_slice(&count.to_le_bytes());
+    chunk[4..8].fill(0);
+    chunk[8..16].copy_from_slice(&cursor.to_le_bytes());
 }
 
 /// Starts a batch in `out` (count 0); [`set_batch_count`] fixes the count at the end.
@@ -1069,15 +1222,110 @@ mod tests {
     }
 
     #[test]
-    fn v4_keeps_v3_v2_and_v1() {
-        assert_eq!(ABI_VERSION, 4);
-        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4]);
+    fn v5_keeps_v4_v3_v2_and_v1() {
+        assert_eq!(ABI_VERSION, 5);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5]);
         assert_eq!((REQUEST_HEADER, RESPONSE_HEADER, INIT_HEADER), (40, 32, 40));
-        // The dump sentinels cannot be a chunk inside a 4 GiB memory.
-        for s in [dump_status::UNSUPPORTED, dump_status::FAILED] {
+        assert_eq!(ITEM_HEADER, 28);
+        // The dump and iter sentinels cannot be a chunk inside a 4 GiB memory.
+        for s in [
+            dump_status::UNSUPPORTED,
+            dump_status::FAILED,
+            iter_status::UNSUPPORTED,
+            iter_status::FAILED,
+        ] {
             let (ptr, len) = unpack_ptr_len(s);
             assert!(u64::from(ptr) + u64::from(len) > 1 << 32);
         }
+    }
+
+    #[test]
+    fn item_meta_roundtrip_and_layout() {
+        let m = ItemMeta {
+            key: b"a b",
+            exptime: 0x0102_0304,
+            last_access: 0x1112_1314,
+            cas: 0x2122_2324_2526_2728,
+            client_flags: 0xdead_beef,
+            value_len: 0x0000_0105,
+            size: 0x0000_0150,
+            iflags: iflag::FETCHED | iflag::KEY_BINARY,
+            class: 7,
+        };
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        assert_eq!(out.len(), m.encoded_len());
+        assert_eq!(out.len(), ITEM_META_HEADER + 3);
+        // Byte by byte as docs/plugin-abi.md describes it.
+        assert_eq!(&out[0..4], &[4, 3, 2, 1]);
+        assert_eq!(&out[4..8], &[0x14, 0x13, 0x12, 0x11]);
+        assert_eq!(
+            &out[8..16],
+            &[0x28, 0x27, 0x26, 0x25, 0x24, 0x23, 0x22, 0x21]
+        );
+        assert_eq!(&out[16..20], &[0xef, 0xbe, 0xad, 0xde]);
+        assert_eq!(&out[20..24], &[5, 1, 0, 0]);
+        assert_eq!(&out[24..28], &[0x50, 1, 0, 0]);
+        assert_eq!(out[28], iflag::FETCHED | iflag::KEY_BINARY);
+        assert_eq!(out[29], 7);
+        assert_eq!(&out[30..32], &[3, 0]);
+        assert_eq!(&out[32..], b"a b");
+        assert_eq!(ItemMeta::decode(&out), Some((m.clone(), out.len())));
+        // Truncated records are refused, never read out of bounds.
+        for cut in 0..out.len() {
+            assert_eq!(ItemMeta::decode(&out[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn iter_chunks() {
+        let a = ItemMeta {
+            key: b"a",
+            value_len: 1,
+            ..Default::default()
+        };
+        let b = ItemMeta {
+            key: b"bb",
+            exptime: 9,
+            class: 3,
+            ..Default::default()
+        };
+        let mut chunk = Vec::new();
+        begin_iter_chunk(&mut chunk);
+        a.encode(&mut chunk);
+        b.encode(&mut chunk);
+        finish_iter_chunk(&mut chunk, 2, 0x0102_0304_0506_0708);
+        assert_eq!(&chunk[0..4], &[2, 0, 0, 0]);
+        assert_eq!(&chunk[4..8], &[0, 0, 0, 0]);
+        assert_eq!(&chunk[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(check_iter_chunk(&chunk), Some((0x0102_0304_0506_0708, 2)));
+        let (cursor, recs) = iter_chunk(&chunk).unwrap();
+        assert_eq!(cursor, 0x0102_0304_0506_0708);
+        assert_eq!(recs.collect::<Vec<_>>(), vec![Some(a), Some(b)]);
+        // An empty chunk that goes on (nothing live where it looked), and
+        // the last one.
+        let mut empty = Vec::new();
+        begin_iter_chunk(&mut empty);
+        finish_iter_chunk(&mut empty, 0, 77);
+        assert_eq!(check_iter_chunk(&empty), Some((77, 0)));
+        finish_iter_chunk(&mut empty, 0, 0);
+        assert_eq!(check_iter_chunk(&empty), Some((0, 0)));
+        // Trailing bytes, a short or long count, a short header: malformed.
+        let mut trailing = chunk.clone();
+        trailing.push(0);
+        assert_eq!(check_iter_chunk(&trailing), None);
+        let mut wrong = chunk.clone();
+        wrong[0] = 1;
+        assert_eq!(check_iter_chunk(&wrong), None);
+        wrong[0] = 3;
+        assert_eq!(check_iter_chunk(&wrong), None);
+        assert_eq!(check_iter_chunk(&chunk[..15]), None);
+        assert!(iter_chunk(&chunk[..15]).is_none());
+        // A malformed record is reported once by the iterator, then it stops.
+        let (_, recs) = iter_chunk(&wrong).unwrap();
+        let got: Vec<_> = recs.collect();
+        assert_eq!(got.len(), 3);
+        assert!(got[2].is_none());
     }
 
     #[test]

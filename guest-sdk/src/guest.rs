@@ -2,8 +2,10 @@
 //! ABI glue (buffers, batch decoding, response encoding, exports) is generated.
 //! Plugin code never sees a raw pointer.
 
-use crate::abi::{self, Init, Item, Request, Response, Status};
+use crate::abi::{self, Init, Item, ItemMeta, Request, Response, Status};
 use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::panic::{Location, PanicHookInfo};
 
 /// What the host told the shard at start-up.
 #[derive(Clone, Debug)]
@@ -78,6 +80,26 @@ pub trait Plugin: Sized + 'static {
     fn load(&mut self, _item: &Item<'_>) -> Result<(), LoadError> {
         Err(LoadError::Unsupported)
     }
+
+    /// ABI v5 item listing (memcached's `lru_crawler metadump` and `stats
+    /// cachedump`): writes what it knows of the next items into `out`,
+    /// starting from [`IterWriter::cursor`] (0 when a listing starts), and
+    /// tells where the next call resumes with [`IterWriter::set_cursor`]
+    /// (not calling it, or 0, ends the listing after this chunk).
+    ///
+    /// Must not change the store: no LRU bump, no access time, no expiry
+    /// work. Only live items (not expired, not flushed). The host keeps the
+    /// cursor between calls and runs batches in between, so it must stay
+    /// meaningful while items come and go (a slot number, a bucket index);
+    /// an item stored or removed meanwhile may be listed or not. Bounded:
+    /// stop when [`IterWriter::item`] answers `false`, and also after
+    /// looking at a few thousand places that held nothing (a chunk with no
+    /// item and a non-zero cursor is fine), so that one call never holds the
+    /// worker long. Returns `false` if the plugin cannot list (the default):
+    /// the client gets memcached's refusal.
+    fn iter(&mut self, _out: &mut IterWriter<'_>) -> bool {
+        false
+    }
 }
 
 /// Why [`Plugin::load`] did not store an item.
@@ -131,6 +153,55 @@ impl DumpWriter<'_> {
     }
 
     /// Items written to this chunk so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+}
+
+/// Collects the [`ItemMeta`] records of one listing chunk for [`Plugin::iter`].
+pub struct IterWriter<'a> {
+    out: &'a mut Vec<u8>,
+    count: u32,
+    max_bytes: usize,
+    start: u64,
+    next: u64,
+    failed: bool,
+}
+
+impl IterWriter<'_> {
+    /// Where this chunk starts: 0 when the listing starts, else what the
+    /// previous call passed to [`IterWriter::set_cursor`]. Its meaning is
+    /// the plugin's own.
+    pub fn cursor(&self) -> u64 {
+        self.start
+    }
+
+    /// Where the next call starts; 0 (the default) ends the listing.
+    pub fn set_cursor(&mut self, cursor: u64) {
+        self.next = cursor;
+    }
+
+    /// Adds one record. `false` when the chunk is full (or the guest heap
+    /// cannot hold it): the record was not added and must come first in the
+    /// next chunk. The first record of a chunk is always taken unless the
+    /// heap cannot hold it (then the call fails).
+    pub fn item(&mut self, item: &ItemMeta<'_>) -> bool {
+        let len = item.encoded_len();
+        if self.failed || (self.count > 0 && self.out.len() + len > self.max_bytes) {
+            return false;
+        }
+        if self.out.try_reserve(len).is_err() {
+            if self.count == 0 {
+                self.failed = true;
+            }
+            return false;
+        }
+        item.encode(self.out);
+        self.count += 1;
+        true
+    }
+
+    /// Records written to this chunk so far.
     pub fn count(&self) -> u32 {
         self.count
     }
@@ -269,6 +340,109 @@ impl StatsWriter<'_> {
 /// Log through the host (shown by the server with `-v`).
 pub fn log(level: i32, msg: &str) {
     host::log(level, msg)
+}
+
+/// Longest panic log line, in bytes; a longer message is cut (at a
+/// character boundary) and ends with `…`.
+const PANIC_LINE_MAX: usize = 1024;
+
+/// Installs, once, the panic hook of Rust plugins: a panic is logged through
+/// the host at level ERROR as `plugin panicked at FILE:LINE:COL: MESSAGE`
+/// before the instance traps (with panic = "abort" too: the hook runs
+/// before the abort). The exports [`export_plugin!`] generates call it (in
+/// [`with_runtime`]) before anything else runs; a plugin that wants its own
+/// hook sets it in [`Plugin::init`], which runs later.
+pub fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| std::panic::set_hook(Box::new(|info| report_panic(info, log))));
+}
+
+/// The hook: formats the panic into a line on the stack (the heap may be
+/// what ran out) and hands it to `sink` at level ERROR.
+fn report_panic(info: &PanicHookInfo<'_>, sink: impl FnOnce(i32, &str)) {
+    let mut line = PanicLine::new();
+    write_panic(&mut line, info.location(), info.payload_as_str());
+    sink(abi::log_level::ERROR, line.finish());
+}
+
+/// Writes a panic's log line: std's `panicked at FILE:LINE:COL:` and the
+/// message, on one line. A payload that is not a string (`panic_any`)
+/// reads `Box<dyn Any>`, as std says.
+fn write_panic(out: &mut PanicLine, location: Option<&Location<'_>>, message: Option<&str>) {
+    let message = message.unwrap_or("Box<dyn Any>");
+    // PanicLine never fails: it cuts instead.
+    let _ = match location {
+        Some(l) => write!(
+            out,
+            "plugin panicked at {}:{}:{}: {message}",
+            l.file(),
+            l.line(),
+            l.column()
+        ),
+        None => write!(out, "plugin panicked: {message}"),
+    };
+}
+
+/// A fixed buffer for the panic log line: formatting into it allocates
+/// nothing, and what does not fit is dropped (the line then ends in `…`).
+struct PanicLine {
+    buf: [u8; PANIC_LINE_MAX],
+    len: usize,
+    cut: bool,
+}
+
+impl PanicLine {
+    const ELLIPSIS: &'static str = "…";
+
+    fn new() -> PanicLine {
+        PanicLine {
+            buf: [0; PANIC_LINE_MAX],
+            len: 0,
+            cut: false,
+        }
+    }
+
+    /// The text so far. Only whole `&str`s and their prefixes cut at
+    /// character boundaries were copied in, so it is always UTF-8.
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("plugin panicked")
+    }
+
+    /// Appends the longest prefix of `s` that fits and ends at a character
+    /// boundary; `false` if that is not all of `s`.
+    fn push(&mut self, s: &str) -> bool {
+        let mut end = s.len().min(PANIC_LINE_MAX - self.len);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.buf[self.len..self.len + end].copy_from_slice(&s.as_bytes()[..end]);
+        self.len += end;
+        end == s.len()
+    }
+
+    /// The line; if something was cut, its end gives way to `…`.
+    fn finish(&mut self) -> &str {
+        if self.cut {
+            self.cut = false;
+            let text = self.text();
+            let mut end = text.len().min(PANIC_LINE_MAX - Self::ELLIPSIS.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.len = end;
+            self.push(Self::ELLIPSIS);
+        }
+        self.text()
+    }
+}
+
+impl std::fmt::Write for PanicLine {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !self.cut && !self.push(s) {
+            self.cut = true;
+        }
+        Ok(())
+    }
 }
 
 /// The server clock: seconds since the server started (memcached's `current_time`).
@@ -542,6 +716,39 @@ impl<P: Plugin> Runtime<P> {
         Ok(&self.output)
     }
 
+    /// `wmc_iter(cursor, max_bytes)`: the next chunk of an item listing
+    /// (header, records), or the [`abi::iter_status`] code to return instead.
+    pub fn iter(&mut self, cursor: u64, max_bytes: usize) -> Result<&[u8], i64> {
+        self.end_dump();
+        self.output.clear();
+        let Some(plugin) = self.plugin.as_mut() else {
+            return Err(abi::iter_status::UNSUPPORTED);
+        };
+        if self.output.try_reserve(abi::ITER_HEADER).is_err() {
+            return Err(abi::iter_status::FAILED);
+        }
+        abi::begin_iter_chunk(&mut self.output);
+        let mut w = IterWriter {
+            out: &mut self.output,
+            count: 0,
+            max_bytes,
+            start: cursor,
+            next: 0,
+            failed: false,
+        };
+        if !plugin.iter(&mut w) {
+            self.output.clear();
+            return Err(abi::iter_status::UNSUPPORTED);
+        }
+        let (count, next, failed) = (w.count, w.next, w.failed);
+        if failed {
+            self.output.clear();
+            return Err(abi::iter_status::FAILED);
+        }
+        abi::finish_iter_chunk(&mut self.output, count, next);
+        Ok(&self.output)
+    }
+
     /// `wmc_load(len)`: stores the item chunk in the input buffer; one of
     /// [`abi::load_status`].
     pub fn load(&mut self, len: usize) -> i32 {
@@ -571,17 +778,19 @@ pub fn pack(buf: &[u8]) -> i64 {
     abi::pack_ptr_len(buf.as_ptr() as usize as u32, buf.len() as u32)
 }
 
-/// Runs `f` on a thread-local runtime. Used by [`export_plugin!`].
+/// Runs `f` on a thread-local runtime, after installing the SDK's panic
+/// hook ([`install_panic_hook`]) the first time. Used by [`export_plugin!`].
 pub fn with_runtime<P: Plugin, R>(
     cell: &'static std::thread::LocalKey<RefCell<Runtime<P>>>,
     f: impl FnOnce(&mut Runtime<P>) -> R,
 ) -> R {
+    install_panic_hook();
     cell.with(|rt| f(&mut rt.borrow_mut()))
 }
 
-/// Generates the ABI v3 exports for a [`Plugin`] type (`wmc_dump` and
-/// `wmc_load` always; they answer "unsupported" unless the plugin implements
-/// [`Plugin::dump`] / [`Plugin::load`]):
+/// Generates the ABI v5 exports for a [`Plugin`] type (`wmc_dump`,
+/// `wmc_load` and `wmc_iter` always; they answer "unsupported" unless the
+/// plugin implements [`Plugin::dump`] / [`Plugin::load`] / [`Plugin::iter`]):
 /// `wasmcached_sdk::export_plugin!(MyStore);`
 #[macro_export]
 macro_rules! export_plugin {
@@ -643,6 +852,223 @@ macro_rules! export_plugin {
             pub extern "C" fn wmc_load(len: i32) -> i32 {
                 with_runtime(&RT, |rt| rt.load(len as u32 as usize))
             }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_iter(cursor: i64, max_bytes: i32) -> i64 {
+                with_runtime(&RT, |rt| {
+                    match rt.iter(cursor as u64, max_bytes.max(0) as usize) {
+                        Ok(chunk) => pack(chunk),
+                        Err(code) => code,
+                    }
+                })
+            }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(location: Option<&Location<'_>>, message: Option<&str>) -> String {
+        let mut l = PanicLine::new();
+        write_panic(&mut l, location, message);
+        l.finish().to_string()
+    }
+
+    #[test]
+    fn panic_line_has_location_and_message() {
+        let here = Location::caller();
+        assert_eq!(
+            line(Some(here), Some("boom: k1")),
+            format!(
+                "plugin panicked at {}:{}:{}: boom: k1",
+                here.file(),
+                here.line(),
+                here.column()
+            )
+        );
+        assert_eq!(line(None, Some("boom")), "plugin panicked: boom");
+        assert_eq!(line(None, None), "plugin panicked: Box<dyn Any>");
+    }
+
+    #[test]
+    fn long_panic_line_is_cut_at_a_character() {
+        let long = "é".repeat(PANIC_LINE_MAX);
+        let l = line(None, Some(&long));
+        assert!(l.len() <= PANIC_LINE_MAX, "{}", l.len());
+        assert!(l.len() > PANIC_LINE_MAX - 8, "{}", l.len());
+        assert!(l.starts_with("plugin panicked: éé"));
+        assert!(l.ends_with("é…"), "{l}");
+        let fits = "x".repeat(PANIC_LINE_MAX - "plugin panicked: ".len());
+        assert_eq!(line(None, Some(&fits)), format!("plugin panicked: {fits}"));
+        let over = format!("{fits}y");
+        let cut = line(None, Some(&over));
+        assert_eq!(cut.len(), PANIC_LINE_MAX);
+        assert!(cut.ends_with("x…"), "{cut}");
+    }
+
+    /// The hook itself, on a real panic (formatted message, `panic!`'s
+    /// location): one ERROR line. Restores the previous hook; no other test
+    /// of this crate panics.
+    #[test]
+    fn hook_logs_message_and_location_at_error() {
+        thread_local! {
+            static LOGGED: RefCell<Vec<(i32, String)>> = const { RefCell::new(Vec::new()) };
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| {
+            report_panic(info, |level, msg| {
+                LOGGED.with(|l| l.borrow_mut().push((level, msg.to_string())))
+            })
+        }));
+        /// Panics at its caller's location, which it also returns first.
+        #[track_caller]
+        fn boom(key: &str, at: &mut Option<&'static Location<'static>>) {
+            *at = Some(Location::caller());
+            panic!("boom: {key}");
+        }
+        let mut at = None;
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| boom("panic-me", &mut at)));
+        std::panic::set_hook(previous);
+        assert!(result.is_err());
+        let at = at.expect("boom ran");
+        let logged = LOGGED.with(|l| l.borrow().clone());
+        assert_eq!(
+            logged,
+            vec![(
+                abi::log_level::ERROR,
+                format!(
+                    "plugin panicked at {}:{}:{}: boom: panic-me",
+                    at.file(),
+                    at.line(),
+                    at.column()
+                )
+            )]
+        );
+    }
+}
+
+#[cfg(test)]
+mod iter_tests {
+    use super::*;
+
+    /// Lists `keys[i]` for i from the cursor on; skips empty names as if
+    /// they were free places.
+    struct Listed {
+        keys: Vec<&'static str>,
+    }
+
+    impl Plugin for Listed {
+        fn init(_config: &Config) -> Result<Self, String> {
+            Ok(Listed {
+                keys: vec!["a", "", "", "b", "c", "", "d"],
+            })
+        }
+
+        fn handle(&mut self, _req: &Request<'_>, out: &mut Responder<'_>) {
+            out.status(Status::Miss)
+        }
+
+        fn iter(&mut self, out: &mut IterWriter<'_>) -> bool {
+            let mut i = out.cursor() as usize;
+            // At most three places a call, as a store bounds its scan.
+            let end = (i + 3).min(self.keys.len());
+            while i < end {
+                let k = self.keys[i];
+                if !k.is_empty()
+                    && !out.item(&ItemMeta {
+                        key: k.as_bytes(),
+                        value_len: i as u32,
+                        ..Default::default()
+                    })
+                {
+                    break;
+                }
+                i += 1;
+            }
+            out.set_cursor(if i == self.keys.len() { 0 } else { i as u64 });
+            true
+        }
+    }
+
+    /// Does not implement `iter`.
+    struct Silent;
+
+    impl Plugin for Silent {
+        fn init(_config: &Config) -> Result<Self, String> {
+            Ok(Silent)
+        }
+        fn handle(&mut self, _req: &Request<'_>, out: &mut Responder<'_>) {
+            out.status(Status::Miss)
+        }
+    }
+
+    fn started<P: Plugin>() -> Runtime<P> {
+        let mut rt = Runtime::<P>::default();
+        let mut init = Vec::new();
+        Init {
+            abi_version: abi::ABI_VERSION,
+            shard_count: 1,
+            ..Default::default()
+        }
+        .encode(&mut init);
+        let p = rt.input(init.len());
+        // SAFETY: `input` returned a buffer of at least `init.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(init.as_ptr(), p, init.len()) };
+        assert_eq!(rt.init(init.len()), 0);
+        rt
+    }
+
+    fn keys(chunk: &[u8]) -> (u64, Vec<String>) {
+        let (cursor, recs) = abi::iter_chunk(chunk).unwrap();
+        let keys = recs
+            .map(|r| String::from_utf8(r.unwrap().key.to_vec()).unwrap())
+            .collect();
+        assert!(abi::check_iter_chunk(chunk).is_some());
+        (cursor, keys)
+    }
+
+    #[test]
+    fn a_listing_walks_in_bounded_chunks_from_the_hosts_cursor() {
+        let mut rt = started::<Listed>();
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        loop {
+            let (next, k) = keys(rt.iter(cursor, 1 << 20).unwrap());
+            seen.extend(k);
+            calls += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen, ["a", "b", "c", "d"]);
+        assert_eq!(calls, 3);
+        // Any cursor may be asked again: nothing changed in between.
+        assert_eq!(
+            keys(rt.iter(3, 1 << 20).unwrap()),
+            (6, vec!["b".into(), "c".into()])
+        );
+        // A full chunk stops early; the record that did not fit comes next.
+        let one = ItemMeta {
+            key: b"b",
+            ..Default::default()
+        }
+        .encoded_len();
+        let (next, k) = keys(rt.iter(3, abi::ITER_HEADER + one).unwrap());
+        assert_eq!((next, k), (4, vec!["b".to_string()]));
+        // The first record is always taken, whatever max_bytes says.
+        assert_eq!(keys(rt.iter(3, 0).unwrap()), (4, vec!["b".into()]));
+    }
+
+    #[test]
+    fn a_plugin_without_iter_answers_unsupported() {
+        let mut rt = started::<Silent>();
+        assert_eq!(rt.iter(0, 1 << 20), Err(abi::iter_status::UNSUPPORTED));
+        let mut none = Runtime::<Listed>::default();
+        assert_eq!(none.iter(0, 1 << 20), Err(abi::iter_status::UNSUPPORTED));
+    }
 }

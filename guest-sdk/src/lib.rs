@@ -1,6 +1,6 @@
 //! wasmcached plugin SDK.
 //!
-//! - [`abi`]: the ABI byte layouts (v1–v3), shared by the host and every Rust guest.
+//! - [`abi`]: the ABI byte layouts (v1–v5), shared by the host and every Rust guest.
 //! - [`guest`]: the [`Plugin`](guest::Plugin) trait and [`export_plugin!`], so a
 //!   storage engine is a type with a `handle` method and never touches pointers.
 //!
@@ -9,5 +9,5 @@
 pub mod abi;
 pub mod guest;
 
-pub use abi::{Item, Op, Request, Response, Status};
-pub use guest::{Config, DumpWriter, LoadError, Plugin, Responder, StatsWriter};
+pub use abi::{Item, ItemMeta, Op, Request, Response, Status};
+pub use guest::{Config, DumpWriter, IterWriter, LoadError, Plugin, Responder, StatsWriter};

@@ -89,4 +89,10 @@ pub enum Msg {
     Reload(crate::reload::Request),
     /// A finished admin answer (e.g. `plugin reload`) for a waiting slot.
     Reply(Ticket, Vec<u8>),
+    /// An item listing (`lru_crawler metadump`, `stats cachedump`) for the
+    /// owner of the shard it walks next: run one chunk
+    /// (host/src/worker/listing.rs).
+    ListStep(Box<crate::worker::listing::Listing>),
+    /// A listing's rendered chunk, back to the worker of its connection.
+    ListOut(Box<crate::worker::listing::Listing>),
 }

@@ -8,6 +8,7 @@
 //! waiting, replies go straight into the write buffer without a slot.
 
 use crate::event_base::Interest;
+use crate::verbose::{self, Log};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -210,6 +211,8 @@ pub struct Slot<R> {
     pub waiting: u32,
     /// Rendered output, used only while an earlier slot is unfinished.
     pub buf: Vec<u8>,
+    /// `-vv`: how its reply is logged.
+    pub log: Log,
 }
 
 /// Outcome of reading from the socket.
@@ -261,6 +264,17 @@ pub struct Conn<R> {
     spare: Vec<Vec<u8>>,
     /// Bytes [`Conn::complete_direct`] wrote to the socket, for `bytes_written`.
     pub written_direct: usize,
+    /// The connection's id in the `-vv` log (and in `stats conns`).
+    pub id: u64,
+    /// `-vv`: how the replies of the command being run are logged (set by
+    /// the worker for each command, see [`Conn::log_begin`]).
+    pub log: Log,
+    /// `-vv`: the request lines of the command being run, until they take
+    /// their place in the log (before its first reply).
+    log_request: Vec<u8>,
+    /// `-vv`: log lines waiting for the replies before them to be logged:
+    /// (the sequence number of the first slot they follow, lines).
+    log_queue: VecDeque<(u64, Vec<u8>)>,
 }
 
 /// Values at least this large go from the shard's memory to the socket
@@ -311,6 +325,10 @@ impl<R> Conn<R> {
             auth: Default::default(),
             spare: Vec::new(),
             written_direct: 0,
+            id: 0,
+            log: Log::Off,
+            log_request: Vec::new(),
+            log_queue: VecDeque::new(),
         }
     }
 
@@ -443,23 +461,18 @@ impl<R> Conn<R> {
 
     /// Appends a reply that is complete now.
     pub fn reply_now(&mut self, bytes: &[u8], ready: R) {
-        if self.slots.is_empty() {
-            self.wbuf.extend_from_slice(bytes);
-        } else {
-            let mut buf = self.spare_buf();
-            buf.extend_from_slice(bytes);
-            self.slots.push_back(Slot {
-                reply: ready,
-                waiting: 0,
-                buf,
-            });
-        }
+        self.reply_with(ready, |out| out.extend_from_slice(bytes));
     }
 
     /// Appends a reply rendered by `f` right now.
     pub fn reply_with(&mut self, ready: R, f: impl FnOnce(&mut Vec<u8>)) {
+        self.place_log_request();
         if self.slots.is_empty() {
+            let start = self.wbuf.len();
             f(&mut self.wbuf);
+            if self.log != Log::Off {
+                verbose::reply(self.id, self.log, &self.wbuf[start..]);
+            }
         } else {
             let mut buf = self.spare_buf();
             f(&mut buf);
@@ -467,12 +480,92 @@ impl<R> Conn<R> {
                 reply: ready,
                 waiting: 0,
                 buf,
+                log: self.log,
             });
         }
     }
 
+    /// `-vv`: the command about to run logs its replies as `log` says
+    /// ([`Log::Off`]: not at all), and if `logged` its request lines, which
+    /// `request` writes: they go to the log before its first reply, once
+    /// every earlier reply has. (The two differ for `verbosity` only.)
+    pub fn log_begin(&mut self, logged: bool, log: Log, request: impl FnOnce(&mut Vec<u8>, u64)) {
+        self.log = log;
+        self.log_request.clear();
+        if logged {
+            request(&mut self.log_request, self.id);
+        }
+    }
+
+    /// `-vv`: the command started by [`Conn::log_begin`] ran (`done`), or
+    /// waits for more input and will be started again (its request lines
+    /// are dropped, so they are logged once).
+    pub fn log_end(&mut self, done: bool) {
+        if done {
+            self.place_log_request();
+        } else {
+            self.log_request.clear();
+        }
+    }
+
+    /// `-vv`: the answer `line` the host did not send because the client
+    /// said `noreply`; memcached logs it as `>N NOREPLY line`.
+    pub fn log_noreply(&mut self, line: &[u8]) {
+        if self.log != Log::Off {
+            self.place_log_request();
+            let text = verbose::noreply_line(self.id, line);
+            self.log_in_order(text);
+        }
+    }
+
+    /// `-vv`: logs `text` right after the reply of slot `seq`.
+    pub fn log_after(&mut self, seq: u64, text: Vec<u8>) {
+        // Ahead of lines queued behind the same slot: those came later.
+        let at = self
+            .log_queue
+            .iter()
+            .position(|(s, _)| *s > seq)
+            .unwrap_or(self.log_queue.len());
+        self.log_queue.insert(at, (seq + 1, text));
+    }
+
+    /// Moves the pending request lines into the log, in reply order.
+    fn place_log_request(&mut self) {
+        if !self.log_request.is_empty() {
+            let text = std::mem::take(&mut self.log_request);
+            self.log_in_order(text);
+        }
+    }
+
+    /// Logs `text` now if no reply is waiting, else once the waiting ones are logged.
+    fn log_in_order(&mut self, text: Vec<u8>) {
+        if self.slots.is_empty() {
+            verbose::write(&text);
+        } else {
+            let seq = self.front_seq + self.slots.len() as u64;
+            self.log_queue.push_back((seq, text));
+        }
+    }
+
+    /// Logs the queued lines whose turn has come (every slot before them is gone).
+    fn log_queued(&mut self) {
+        while let Some((seq, _)) = self.log_queue.front() {
+            if *seq > self.front_seq {
+                break;
+            }
+            let (_, text) = self.log_queue.pop_front().expect("front exists");
+            verbose::write(&text);
+        }
+    }
+
+    /// The slot waiting for answer `seq`, if any.
+    pub fn slot(&self, seq: u64) -> Option<&Slot<R>> {
+        self.slots.get(seq.checked_sub(self.front_seq)? as usize)
+    }
+
     /// Reserves a slot for a reply that `waiting` shard answers will complete.
     pub fn reserve(&mut self, reply: R, waiting: u32) -> u64 {
+        self.place_log_request();
         let seq = self.front_seq + self.slots.len() as u64;
         // A slot renders into its own buffer only when it finishes behind an
         // unfinished one; the first in line renders into `wbuf`.
@@ -485,12 +578,41 @@ impl<R> Conn<R> {
             reply,
             waiting,
             buf,
+            log: self.log,
         });
         seq
     }
 
     pub fn slots_waiting(&self) -> bool {
         !self.slots.is_empty()
+    }
+
+    /// Adds `bytes` to the reply of slot `seq` and leaves it waiting: an
+    /// answer that arrives in parts (an item listing, host/src/worker/listing.rs).
+    /// First in line, the bytes go to the write buffer, after what the slot
+    /// gathered while it waited behind others; else into the slot's buffer.
+    /// Call it once more with no bytes before the slot's last answer, so that
+    /// nothing gathered is left behind. Returns false if no such slot is waiting.
+    pub fn extend_slot(&mut self, seq: u64, bytes: &[u8]) -> bool {
+        let Some(idx) = seq.checked_sub(self.front_seq) else {
+            return false;
+        };
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return false;
+        };
+        if slot.waiting == 0 {
+            return false;
+        }
+        if idx == 0 {
+            if !slot.buf.is_empty() {
+                self.wbuf.extend_from_slice(&slot.buf);
+                slot.buf.clear();
+            }
+            self.wbuf.extend_from_slice(bytes);
+        } else {
+            slot.buf.extend_from_slice(bytes);
+        }
+        true
     }
 
     /// Delivers one shard answer to slot `seq`. `render` gets the slot's reply
@@ -527,7 +649,11 @@ impl<R> Conn<R> {
         slot.waiting -= 1;
         let last = slot.waiting == 0;
         if idx == 0 {
+            let start = self.wbuf.len();
             let direct = render(&mut slot.reply, last, &mut self.wbuf);
+            if slot.log != Log::Off {
+                verbose::reply(self.id, slot.log, &self.wbuf[start..]);
+            }
             // The value belongs at `at`; the buffer goes on with its "\r\n".
             let at = self.wbuf.len();
             if direct.is_some() {
@@ -537,6 +663,9 @@ impl<R> Conn<R> {
                 let done = self.slots.pop_front().expect("slot 0 exists");
                 self.recycle(done.buf);
                 self.front_seq += 1;
+                if !self.log_queue.is_empty() {
+                    self.log_queued();
+                }
                 self.drain_finished();
             }
             if let Some(value) = direct {
@@ -613,7 +742,13 @@ impl<R> Conn<R> {
             let s = self.slots.pop_front().expect("front exists");
             self.front_seq += 1;
             self.wbuf.extend_from_slice(&s.buf);
+            if s.log != Log::Off {
+                verbose::reply(self.id, s.log, &s.buf);
+            }
             self.recycle(s.buf);
+            if !self.log_queue.is_empty() {
+                self.log_queued();
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 use crate::clock;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmcached_sdk::abi::{self, export, import, Init, Response};
@@ -29,6 +29,19 @@ static PLUGIN_ABI: AtomicU32 = AtomicU32::new(abi::ABI_VERSION);
 pub fn plugin_abi() -> u32 {
     PLUGIN_ABI.load(Ordering::Relaxed)
 }
+
+/// Whether the loaded plugin exports the ABI v5 item listing (`wmc_iter`);
+/// it may still answer that it cannot list.
+static PLUGIN_LISTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the loaded plugin has `wmc_iter` (ABI v5): `lru_crawler
+/// metadump` and `stats cachedump` are refused without it.
+pub fn plugin_lists() -> bool {
+    PLUGIN_LISTS.load(Ordering::Relaxed)
+}
+
+/// The bytes the host asks each `wmc_iter` chunk to stay within.
+pub const LIST_CHUNK_BYTES: usize = 64 << 10;
 
 /// How often the engine's epoch advances; call deadlines are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(50);
@@ -78,7 +91,6 @@ pub struct ShardConfig {
     pub evict_to_free: bool,
     pub plugin_config: String,
     pub deadline: Duration,
-    pub verbose: u8,
 }
 
 /// A compiled plugin, shared by all workers.
@@ -92,13 +104,19 @@ pub struct Plugin {
 pub struct ShardCtx {
     limits: StoreLimits,
     shard_id: u32,
-    verbose: u8,
     /// Timers the guest asked for during the last call: (token, delay_ms).
     timers: Vec<(u64, u32)>,
     /// While `wmc_init` runs: what the guest logged, so that a refusal can
     /// say why without `-v`.
     init_log: Option<String>,
+    /// Error lines the guest logged since the last batch began (at most
+    /// [`ERRORS_KEPT`] bytes), so that a fault line can say why without
+    /// `-v` (a Rust plugin's panic message arrives this way).
+    errors: String,
 }
+
+/// How much of a guest's error log a fault line repeats.
+const ERRORS_KEPT: usize = 2048;
 
 impl Plugin {
     /// Compiles `bytes` (a .wasm, or .wat text) and checks its exports.
@@ -127,20 +145,33 @@ impl Plugin {
                     return;
                 };
                 let msg = String::from_utf8_lossy(msg).into_owned();
-                if let Some(log) = caller.data_mut().init_log.as_mut() {
+                let ctx = caller.data_mut();
+                if let Some(log) = ctx.init_log.as_mut() {
                     if !log.is_empty() {
                         log.push_str("; ");
                     }
                     log.push_str(&msg);
                 }
+                if level == abi::log_level::ERROR && ctx.errors.len() < ERRORS_KEPT {
+                    if !ctx.errors.is_empty() {
+                        ctx.errors.push_str("; ");
+                    }
+                    let room = ERRORS_KEPT - ctx.errors.len();
+                    let mut cut = msg.len().min(room);
+                    while !msg.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    ctx.errors.push_str(&msg[..cut]);
+                }
                 let ctx = caller.data();
-                // Guest errors show with -v, warnings/info with -vv, debug with -vvv.
+                // Guest errors show with -v, warnings/info with -vv, debug
+                // with -vvv (the level `verbosity` changes at run time).
                 let needed = match level {
                     abi::log_level::ERROR => 1,
                     abi::log_level::WARN | abi::log_level::INFO => 2,
                     _ => 3,
                 };
-                if ctx.verbose >= needed {
+                if crate::verbose::level() >= needed {
                     eprintln!("shard {}: {msg}", ctx.shard_id);
                 }
             },
@@ -253,25 +284,24 @@ impl Format {
 static CODE_CACHE: OnceLock<CodeCache> = OnceLock::new();
 
 /// Turns the code cache on (in the directory [`CodeCache::default_dir`]
-/// picks) or off for this process; the first call wins. `verbose` >= 2 logs
+/// picks) or off for this process; the first call wins. At `-vv` it logs
 /// cache hits, misses and replacements.
-pub fn configure_code_cache(enabled: bool, verbose: u8) {
+pub fn configure_code_cache(enabled: bool) {
     let dir = if enabled {
         CodeCache::default_dir()
     } else {
         None
     };
-    let _ = CODE_CACHE.set(CodeCache { dir, verbose });
+    let _ = CODE_CACHE.set(CodeCache { dir });
 }
 
 fn code_cache() -> Option<&'static CodeCache> {
     CODE_CACHE.get().filter(|c| c.dir.is_some())
 }
 
-/// Where compiled plugin code is kept, and how loudly.
+/// Where compiled plugin code is kept.
 pub struct CodeCache {
     dir: Option<std::path::PathBuf>,
-    verbose: u8,
 }
 
 /// What a cache file starts with: magic and format version, then the
@@ -367,7 +397,7 @@ impl CodeCache {
     }
 
     fn log(&self, msg: std::fmt::Arguments<'_>) {
-        if self.verbose >= 2 {
+        if crate::verbose::level() >= 2 {
             eprintln!("{msg}");
         }
     }
@@ -508,6 +538,8 @@ struct Live {
     tick: Option<TypedFunc<i32, ()>>,
     timer: Option<TypedFunc<i64, ()>>,
     stats: Option<TypedFunc<i32, i64>>,
+    /// v5 `wmc_iter`, when exported (only looked up for v5).
+    iter: Option<TypedFunc<(i64, i32), i64>>,
 }
 
 /// Process-wide fault counters, shown in `stats`.
@@ -635,6 +667,17 @@ pub struct Shard {
 /// Why a batch got no answers.
 #[derive(Debug)]
 pub struct Fault(pub String);
+
+/// One step of an item listing ([`Shard::list`]).
+pub enum ListStep<'a> {
+    /// A checked `wmc_iter` chunk in guest memory (valid until the next
+    /// call into the plugin; empty when the plugin returned length 0) and
+    /// the cursor to resume from: 0 when the listing of this shard is over.
+    Chunk { cursor: u64, chunk: &'a [u8] },
+    /// The plugin cannot list its items (no `wmc_iter`, an ABI before v5, or
+    /// it answered unsupported).
+    Unsupported,
+}
 
 /// What moving items from one instance to another did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -874,6 +917,7 @@ impl Shard {
         };
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
+        PLUGIN_LISTS.store(inst.iter.is_some(), Ordering::Relaxed);
         shard.inst = Some(inst);
         Ok(shard)
     }
@@ -898,6 +942,12 @@ impl Shard {
 
     fn instantiate(&self) -> Result<Live> {
         instantiate(&self.plugin, &self.config, self.deadline_ticks)
+    }
+
+    /// Whether the running instance lists its items (ABI v5 `wmc_iter`,
+    /// exported and not answering "unsupported" at start-up).
+    pub fn lists(&self) -> bool {
+        self.inst.as_ref().is_some_and(|i| i.iter.is_some())
     }
 
     /// Moves every item of this shard's instance into `dst`'s (both need ABI
@@ -978,6 +1028,7 @@ impl Shard {
             }
         }
         PLUGIN_ABI.store(fresh.abi, Ordering::Relaxed);
+        PLUGIN_LISTS.store(fresh.iter.is_some(), Ordering::Relaxed);
         self.inst = Some(fresh);
         self.plugin = new;
         // Timers of the old instance must not reach the new one.
@@ -999,9 +1050,9 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
         ShardCtx {
             limits,
             shard_id: c.shard_id,
-            verbose: c.verbose,
             timers: Vec::new(),
             init_log: None,
+            errors: String::new(),
         },
     );
     store.limiter(|ctx| &mut ctx.limits);
@@ -1025,6 +1076,12 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
         abi: v as u32,
         dump: optional_func(&instance, &mut store, export::DUMP, v3)?,
         load: optional_func(&instance, &mut store, export::LOAD, v3)?,
+        iter: optional_func(
+            &instance,
+            &mut store,
+            export::ITER,
+            v as u32 >= abi::ITER_VERSION,
+        )?,
         input: instance.get_typed_func(&mut store, export::INPUT)?,
         batch: instance.get_typed_func(&mut store, export::BATCH)?,
         tick: instance.get_typed_func(&mut store, export::TICK).ok(),
@@ -1073,6 +1130,18 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
             c.shard_id
         );
     }
+    // Whether `wmc_iter` lists at all, asked once: a plugin whose export
+    // only answers "unsupported" (the Rust SDK's default) is then refused
+    // up front, exactly as one without the export.
+    if let Some(f) = inst.iter.clone() {
+        inst.store.set_epoch_deadline(deadline_ticks);
+        let probe = f.call(&mut inst.store, (0, 0)).map_err(|e| {
+            anyhow!("wmc_iter(0, 0), asked whether the plugin can list its items: {e:#}")
+        })?;
+        if probe == abi::iter_status::UNSUPPORTED {
+            inst.iter = None;
+        }
+    }
     Ok(inst)
 }
 
@@ -1099,7 +1168,13 @@ impl Shard {
     /// until the back-off ends).
     fn fault(&mut self, what: &str, err: impl std::fmt::Display) -> Fault {
         self.faults.plugin_traps.fetch_add(1, Ordering::Relaxed);
-        self.inst = None;
+        let logged = self
+            .inst
+            .take()
+            .map(|mut i| std::mem::take(&mut i.store.data_mut().errors))
+            .filter(|l| !l.is_empty())
+            .map(|l| format!(" (the plugin logged: {l})"))
+            .unwrap_or_default();
         self.generation += 1;
         let backoff = self.crash.record(std::time::Instant::now());
         let then = if backoff.is_some() {
@@ -1108,7 +1183,7 @@ impl Shard {
             "restarting the shard empty"
         };
         eprintln!(
-            "shard {}: plugin fault during {what}: {err}; {then}",
+            "shard {}: plugin fault during {what}{logged}: {err}; {then}",
             self.config.shard_id
         );
         match backoff {
@@ -1177,6 +1252,7 @@ impl Shard {
             Ok(i) => {
                 self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
                 PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
+                PLUGIN_LISTS.store(i.iter.is_some(), Ordering::Relaxed);
                 self.inst = Some(i);
             }
             Err(e) => {
@@ -1228,6 +1304,10 @@ impl Shard {
             let inst = self.inst.as_mut().expect("live instance");
             write_input(inst, requests, ticks)?;
             inst.store.set_epoch_deadline(ticks);
+            let errors = &mut inst.store.data_mut().errors;
+            if !errors.is_empty() {
+                errors.clear();
+            }
             let packed = inst.batch.call(&mut inst.store, requests.len() as i32)?;
             let (ptr, len) = abi::unpack_ptr_len(packed);
             let (ptr, len) = (ptr as usize, len as usize);
@@ -1274,6 +1354,62 @@ impl Shard {
         inst.store.set_epoch_deadline(ticks);
         if let Err(e) = f.call(&mut inst.store, token as i64) {
             self.fault("timer", format!("{e:#}"));
+        }
+    }
+
+    /// One step of an item listing (ABI v5 `wmc_iter`): the records from
+    /// `cursor` on, at most about `max_bytes` of them. Only reads the store.
+    /// A trap or a malformed chunk is a fault (the shard restarts empty);
+    /// a chunk the plugin had no memory for is an error without a fault.
+    pub fn list(&mut self, cursor: u64, max_bytes: usize) -> Result<ListStep<'_>, Fault> {
+        let ticks = self.deadline_ticks;
+        let inst = self.live()?;
+        let Some(f) = inst.iter.clone() else {
+            return Ok(ListStep::Unsupported);
+        };
+        inst.store.set_epoch_deadline(ticks);
+        let max = max_bytes.min(i32::MAX as usize) as i32;
+        let packed = match f.call(&mut inst.store, (cursor as i64, max)) {
+            Ok(p) => p,
+            Err(e) => return Err(self.fault("iter", format!("{e:#}"))),
+        };
+        match packed {
+            abi::iter_status::UNSUPPORTED => return Ok(ListStep::Unsupported),
+            abi::iter_status::FAILED => {
+                return Err(Fault(
+                    "the plugin could not list its items (out of memory)".into(),
+                ))
+            }
+            _ => {}
+        }
+        let (ptr, len) = abi::unpack_ptr_len(packed);
+        if len == 0 {
+            return Ok(ListStep::Chunk {
+                cursor: 0,
+                chunk: &[],
+            });
+        }
+        let (ptr, len) = (ptr as usize, len as usize);
+        let checked = {
+            let inst = self.inst.as_ref().expect("live instance");
+            let data = inst.memory.data(&inst.store);
+            match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
+                None => Err("listing chunk outside guest memory".to_string()),
+                Some(chunk) => abi::check_iter_chunk(chunk)
+                    .map(|(cursor, _)| cursor)
+                    .ok_or_else(|| format!("malformed listing chunk ({len} bytes)")),
+            }
+        };
+        match checked {
+            Ok(cursor) => {
+                let inst = self.inst.as_ref().expect("live instance");
+                let data = inst.memory.data(&inst.store);
+                Ok(ListStep::Chunk {
+                    cursor,
+                    chunk: &data[ptr..ptr + len],
+                })
+            }
+            Err(e) => Err(self.fault("iter", e)),
         }
     }
 
@@ -1500,7 +1636,6 @@ mod tests {
             evict_to_free: true,
             plugin_config: String::new(),
             deadline: Duration::from_secs(5),
-            verbose: 0,
         }
     }
 
@@ -1788,5 +1923,120 @@ mod tests {
         let p = Arc::new(Plugin::new(wrong.as_bytes(), "wrong.wat").unwrap());
         let err = Shard::new(p, config(), Arc::default()).err().unwrap();
         assert!(format!("{err:#}").contains("wrong signature"), "{err:#}");
+    }
+
+    /// Every record of a whole listing of `s`, as (key, value_len, cursor
+    /// count), walked as the worker does.
+    fn list_all(s: &mut Shard, max_bytes: usize) -> (Vec<(String, u32)>, usize) {
+        let (mut out, mut cursor, mut calls) = (Vec::new(), 0, 0);
+        loop {
+            calls += 1;
+            let next = match s.list(cursor, max_bytes).expect("no fault") {
+                ListStep::Unsupported => panic!("unsupported"),
+                ListStep::Chunk { cursor, chunk } => {
+                    let (_, recs) = abi::iter_chunk(chunk).unwrap();
+                    for r in recs {
+                        let r = r.unwrap();
+                        out.push((String::from_utf8_lossy(r.key).into_owned(), r.value_len));
+                    }
+                    cursor
+                }
+            };
+            if next == 0 {
+                return (out, calls);
+            }
+            cursor = next;
+        }
+    }
+
+    #[test]
+    fn listing_walks_the_default_store_and_older_plugins_cannot() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        assert!(plugin_lists());
+        for i in 0..2000u32 {
+            set(&mut s, &format!("key{i}"), &vec![b'v'; i as usize % 50], 0);
+        }
+        let (mut got, calls) = list_all(&mut s, 4096);
+        assert!(calls > 10, "{calls}");
+        got.sort();
+        let mut want: Vec<_> = (0..2000u32).map(|i| (format!("key{i}"), i % 50)).collect();
+        want.sort();
+        assert_eq!(got, want);
+        // Batches go on between the steps; the listing only read.
+        assert_eq!(get(&mut s, "key3").unwrap().0, b"vvv");
+
+        // A v2 plugin has no listing, and neither has a v5 one without the export.
+        let forgetful = Arc::new(Plugin::new(FORGETFUL.as_bytes(), "forgetful.wat").unwrap());
+        let mut old = shard(&forgetful);
+        assert!(!plugin_lists());
+        assert!(matches!(old.list(0, 4096), Ok(ListStep::Unsupported)));
+        let v5 = r#"(module
+            (memory (export "memory") 1)
+            (func (export "wmc_abi_version") (result i32) (i32.const 5))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0)))"#;
+        let p = Arc::new(Plugin::new(v5.as_bytes(), "v5.wat").unwrap());
+        let mut s5 = shard(&p);
+        assert!(!plugin_lists());
+        assert!(matches!(s5.list(0, 4096), Ok(ListStep::Unsupported)));
+        // An export that answers "unsupported" (the Rust SDK's default) is
+        // found out once, at start-up: as good as none.
+        let unsupported = v5.replace(
+            "(i64.const 0)))",
+            "(i64.const 0))\n(func (export \"wmc_iter\") (param i64 i32) (result i64) (i64.const -1)))",
+        );
+        let p = Arc::new(Plugin::new(unsupported.as_bytes(), "v5-no-list.wat").unwrap());
+        let mut s5 = shard(&p);
+        assert!(!plugin_lists());
+        assert!(matches!(s5.list(0, 4096), Ok(ListStep::Unsupported)));
+        assert!(matches!(
+            shard(&default_plugin()).list(0, 0),
+            Ok(ListStep::Chunk { cursor: 0, .. })
+        ));
+        assert!(plugin_lists());
+    }
+
+    #[test]
+    fn a_bad_listing_chunk_is_a_fault_and_out_of_memory_is_not() {
+        let _serial = serial();
+        // `wmc_iter` answers what the cursor says: 1 a chunk whose count
+        // promises a record that is not there, 2 a chunk beyond memory, 3
+        // "failed", 4 a trap; 0 an empty last chunk (length 0).
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 256) "\01\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+            (func (export "wmc_abi_version") (result i32) (i32.const 5))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_iter") (param i64 i32) (result i64)
+                (if (i64.eq (local.get 0) (i64.const 1)) (then (return (i64.const 0x10000000010))))
+                (if (i64.eq (local.get 0) (i64.const 2)) (then (return (i64.const 0x1000000000010))))
+                (if (i64.eq (local.get 0) (i64.const 3)) (then (return (i64.const -2))))
+                (if (i64.eq (local.get 0) (i64.const 4)) (then unreachable))
+                (i64.const 0)))"#;
+        let p = Arc::new(Plugin::new(wat.as_bytes(), "lister.wat").unwrap());
+        let faults = Arc::new(FaultStats::default());
+        let mut s = Shard::new(p, config(), faults.clone()).unwrap();
+        assert!(plugin_lists());
+        assert!(matches!(
+            s.list(0, 4096),
+            Ok(ListStep::Chunk {
+                cursor: 0,
+                chunk: []
+            })
+        ));
+        let traps = || faults.plugin_traps.load(Ordering::Relaxed);
+        assert!(s.list(3, 4096).is_err());
+        assert_eq!(traps(), 0, "no memory for a chunk is not a fault");
+        for (cursor, n) in [(1, 1), (2, 2), (4, 3)] {
+            let Err(f) = s.list(cursor, 4096) else {
+                panic!("cursor {cursor}: no error")
+            };
+            assert_eq!(f.0, "plugin fault during iter");
+            assert_eq!(traps(), n, "cursor {cursor}");
+        }
     }
 }

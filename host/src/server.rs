@@ -8,7 +8,7 @@ use crate::clock;
 use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
-use crate::settings::Settings;
+use crate::settings::{BindProtocol, Settings};
 use crate::worker::{ConnInfo, Shared, Timer, Worker, WorkerHandle, LISTENING, UDP_SOCKET};
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
@@ -40,7 +40,13 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 enum MainTimer {
     Clock,
     Epoch,
+    /// Accepting stopped for lack of file descriptors: try again.
+    Relisten,
 }
+
+/// How long the listeners rest when the process is out of descriptors
+/// (memcached's maxconns_handler retries every 10 ms).
+const RELISTEN_DELAY: Duration = Duration::from_millis(10);
 
 /// A running server: bound listeners and started workers.
 pub struct Server {
@@ -56,6 +62,7 @@ impl Server {
     /// Loads the plugin, binds the listeners and starts the workers.
     pub fn start(settings: Settings) -> Result<Server> {
         crate::os::prepare(&settings)?;
+        crate::verbose::set(settings.verbose);
         clock::init();
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         let listeners = bind(&settings)?;
@@ -84,7 +91,6 @@ impl Server {
                 evict_to_free: s.evict_to_free,
                 plugin_config: s.plugin_config.clone(),
                 deadline: s.plugin_deadline,
-                verbose: s.verbose,
             };
             let shard = Shard::new(plugin.clone(), config, faults.clone())
                 .with_context(|| format!("starting shard {shard_id}"))?;
@@ -109,19 +115,30 @@ impl Server {
 
         let mut threads = Vec::new();
         for (id, (wbase, rx, owned)) in parts.into_iter().enumerate() {
-            let worker = Worker::new(id, shared.clone(), wbase, rx, owned, udp.clone());
+            // As in memcached, every worker reads each UDP socket through a
+            // descriptor of its own (a dup): `stats conns` lists one per worker.
+            let mut wudp = Vec::new();
+            let mut udp_ids = Vec::new();
+            for sock in &udp {
+                let sock = if id == 0 {
+                    sock.clone()
+                } else {
+                    Arc::new(sock.try_clone()?)
+                };
+                let addr = sock
+                    .local_addr()
+                    .map(|a| format!("udp:{a}"))
+                    .unwrap_or_default();
+                let sid = crate::stats::conn_id(&shared, &*sock);
+                udp_ids.push(register_socket(&shared, sid, addr, UDP_SOCKET, "udp"));
+                wudp.push(sock);
+            }
+            let worker = Worker::new(id, shared.clone(), wbase, rx, owned, wudp, udp_ids);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("worker-{id}"))
                     .spawn(move || worker.run())?,
             );
-        }
-        for sock in &udp {
-            let addr = sock
-                .local_addr()
-                .map(|a| format!("udp:{a}"))
-                .unwrap_or_default();
-            register_socket(&shared, addr, UDP_SOCKET);
         }
         for (i, l) in listeners.iter().enumerate() {
             register_listener(&shared, l);
@@ -166,7 +183,7 @@ impl Server {
             self.base.wait(None, |ev| ready.push(ev.key))?;
             for &i in &ready {
                 self.accept_all(i);
-                if rearm {
+                if rearm && !self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
                     match &self.listeners[i] {
                         Listener::Tcp(t, _) => self.base.modify(t, i, Interest::READ)?,
                         #[cfg(unix)]
@@ -186,6 +203,11 @@ impl Server {
                         self.base
                             .add_timer(Instant::now() + EPOCH_TICK, MainTimer::Epoch);
                     }
+                    // -o no_maxconns_fast: still full, keep waiting.
+                    MainTimer::Relisten if self.waits_for_a_free_conn() => self
+                        .base
+                        .add_timer(Instant::now() + RELISTEN_DELAY, MainTimer::Relisten),
+                    MainTimer::Relisten => self.listen(true),
                 }
             }
         }
@@ -193,16 +215,58 @@ impl Server {
         Ok(())
     }
 
+    /// Turns accepting on or off on every listener. Off, the connections
+    /// wait in the kernel's backlog; memcached counts the times and the
+    /// time (`listen_disabled_num`, `time_in_listen_disabled_us`).
+    fn listen(&mut self, on: bool) {
+        let interest = if on { Interest::READ } else { Interest::NONE };
+        for (i, l) in self.listeners.iter().enumerate() {
+            let _ = match l {
+                Listener::Tcp(t, _) => self.base.modify(t, i, interest),
+                #[cfg(unix)]
+                Listener::Unix(u, _) => self.base.modify(u, i, interest),
+            };
+        }
+        let conns = &self.shared.conns;
+        if on {
+            conns.listen_enabled(Instant::now());
+        } else {
+            conns.listen_disabled(Instant::now());
+            self.base
+                .add_timer(Instant::now() + RELISTEN_DELAY, MainTimer::Relisten);
+        }
+    }
+
+    /// `-o no_maxconns_fast` at `-c` connections: new ones wait in the
+    /// listen backlog (memcached stops accepting) instead of being told
+    /// `ERROR Too many open connections`.
+    fn waits_for_a_free_conn(&self) -> bool {
+        let s = &self.shared.settings;
+        !s.maxconns_fast && self.shared.conns.curr_connections.load(Ordering::Relaxed) >= s.maxconns
+    }
+
     fn accept_all(&mut self, i: usize) {
+        if self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
+            return;
+        }
         loop {
+            if self.waits_for_a_free_conn() {
+                self.listen(false);
+                return;
+            }
             let stream = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: memcached backs off; we retry on the next event.
                     if self.shared.verbose() > 0 {
                         eprintln!("accept(): {e}");
+                    }
+                    // Out of descriptors: the listener stays readable, so
+                    // stop accepting for a while, as memcached does, rather
+                    // than spin on it.
+                    if out_of_fds(&e) {
+                        self.listen(false);
                     }
                     return;
                 }
@@ -291,6 +355,17 @@ impl Server {
     }
 }
 
+/// accept() failed for lack of file descriptors (EMFILE, ENFILE).
+fn out_of_fds(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+    // WSAEMFILE
+    #[cfg(windows)]
+    return e.raw_os_error() == Some(10024);
+    #[cfg(not(any(unix, windows)))]
+    return false;
+}
+
 /// Lists a listening socket in `stats conns`, as memcached does.
 fn register_listener(shared: &Shared, l: &Listener) {
     let addr = match l {
@@ -301,23 +376,40 @@ fn register_listener(shared: &Shared, l: &Listener) {
         #[cfg(unix)]
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
     };
-    register_socket(shared, addr, LISTENING);
+    let id = match l {
+        Listener::Tcp(t, _) => crate::stats::conn_id(shared, t),
+        #[cfg(unix)]
+        Listener::Unix(u, _) => crate::stats::conn_id(shared, u),
+    };
+    // memcached's names for the protocols a listener speaks.
+    let protocol = match shared.settings.protocol {
+        BindProtocol::Auto => "auto-negotiate",
+        BindProtocol::Ascii => "ascii",
+        BindProtocol::Binary => "binary",
+    };
+    register_socket(shared, id, addr, LISTENING, protocol);
 }
 
-/// Lists a server socket (listener or UDP) in `stats conns`.
-fn register_socket(shared: &Shared, addr: String, state: u8) {
+/// Lists a server socket (listener or UDP) in `stats conns`; returns its id.
+/// `-vv` logs it as memcached does (`<id server listening (protocol)`).
+fn register_socket(shared: &Shared, id: u64, addr: String, state: u8, protocol: &str) -> u64 {
     let info = Arc::new(ConnInfo {
         addr,
         listen_addr: String::new(),
         state: AtomicU8::new(state),
-        last_cmd_time: AtomicU32::new(0),
+        last_cmd_time: AtomicU32::new(clock::now()),
+        bufs: Default::default(),
     });
-    let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    crate::stats::bump(&shared.conns.conn_structs, 1);
     shared
         .conn_registry
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, info);
+    if crate::verbose::commands() {
+        eprintln!("<{id} server listening ({protocol})");
+    }
+    id
 }
 
 /// Binds `-s`, or every `-l` address (all interfaces by default) on `-p`.
@@ -333,6 +425,7 @@ fn bind(s: &Settings) -> Result<Vec<Listener>> {
             .with_context(|| format!("failed to listen on UNIX socket \"{}\"", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(s.unix_mask))?;
         l.set_nonblocking(true)?;
+        set_backlog(&l, s.backlog)?;
         return Ok(vec![Listener::Unix(l, path.clone())]);
     }
     if s.port == 0 && s.listen.is_empty() {
@@ -354,10 +447,28 @@ fn bind(s: &Settings) -> Result<Vec<Listener>> {
             let l = TcpListener::bind(addr)
                 .with_context(|| format!("failed to listen on TCP port {}", addr))?;
             l.set_nonblocking(true)?;
+            set_backlog(&l, s.backlog)?;
             out.push(Listener::Tcp(l, s.tls.is_some() && !plain));
         }
     }
     Ok(out)
+}
+
+/// `-b`: memcached's listen backlog. The standard library listens with its
+/// own; listen(2) again on the listening socket sets ours (Linux, the BSDs,
+/// macOS). Windows keeps the standard library's.
+#[cfg(unix)]
+fn set_backlog(l: &impl std::os::fd::AsRawFd, backlog: i32) -> Result<()> {
+    // SAFETY: listen(2) on a socket this process owns; no memory is passed.
+    if unsafe { libc::listen(l.as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error()).context("listen()");
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_backlog<T>(_: &T, _: i32) -> Result<()> {
+    Ok(())
 }
 
 /// `-U`: a UDP socket on every `-l` address (all interfaces by default).

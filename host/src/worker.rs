@@ -13,11 +13,12 @@ use crate::clock;
 use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer};
 use crate::event_base::{EventBase, Interest, Waker};
 use crate::plugin::{FaultStats, Shard};
-use crate::proto::text::{self, Limits, Parsed};
+use crate::proto::text::{self, GetEnd, Limits, MetaOp, Parsed};
 use crate::proto::{binary, binary_cmd, meta_cmd, text_cmd, Delivery, Reply};
 use crate::router::Router;
 use crate::settings::{BindProtocol, Settings};
-use crate::stats::{bump, ConnStats, ThreadStats};
+use crate::stats::{bump, BufGauge, ConnStats, ThreadStats};
+use crate::verbose::{self, Log};
 use crossbeam_channel::{Receiver, Sender};
 use polling::Event;
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use wasmcached_protocol::udp;
 use wasmcached_sdk::abi::{self, Request};
+
+pub mod listing;
 
 /// How other threads reach a worker.
 #[derive(Clone)]
@@ -86,6 +89,9 @@ impl Outbox {
 pub const LISTENING: u8 = 255;
 /// `ConnInfo::state` of a UDP socket: memcached shows it as always reading.
 pub const UDP_SOCKET: u8 = 254;
+/// `ConnInfo::state` of a connection that has not been served yet
+/// (memcached's `conn_new_cmd`; afterwards it waits in `conn_read`).
+pub const NEW_CONN: u8 = 253;
 
 /// What a connection shows in `stats conns`, readable from any thread.
 pub struct ConnInfo {
@@ -93,6 +99,8 @@ pub struct ConnInfo {
     pub listen_addr: String,
     pub state: AtomicU8,
     pub last_cmd_time: AtomicU32,
+    /// Its buffers' sizes, for `stats` (`read_buf_*`, `response_obj_*`).
+    pub bufs: BufGauge,
 }
 
 /// Server-wide state every thread reads.
@@ -102,7 +110,6 @@ pub struct Shared {
     pub threads: Vec<ThreadStats>,
     pub conns: ConnStats,
     pub faults: Arc<FaultStats>,
-    pub verbosity: AtomicU8,
     /// `-m`, changed at run time by `cache_memlimit`.
     pub maxbytes: AtomicU64,
     pub workers: OnceLock<Vec<WorkerHandle>>,
@@ -131,7 +138,6 @@ impl Shared {
             router,
             conns: ConnStats::default(),
             faults,
-            verbosity: AtomicU8::new(settings.verbose),
             maxbytes: AtomicU64::new(settings.maxbytes),
             workers: OnceLock::new(),
             main_waker: OnceLock::new(),
@@ -151,47 +157,16 @@ impl Shared {
         }
     }
 
+    /// The verbosity level (process-wide: see [`crate::verbose`]).
     pub fn verbose(&self) -> u8 {
-        self.verbosity.load(Ordering::Relaxed)
+        verbose::level()
     }
 
     pub fn reset_stats(&self) {
         for t in &self.threads {
             t.reset();
         }
-        self.conns.rejected_connections.store(0, Ordering::Relaxed);
-    }
-
-    /// `stats conns` lines.
-    pub fn conn_stats(&self) -> Vec<(String, String)> {
-        let now = clock::now();
-        let reg = self.conn_registry.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
-        for (id, c) in reg.iter() {
-            out.push((format!("{id}:addr"), c.addr.clone()));
-            let socket = matches!(c.state.load(Ordering::Relaxed), LISTENING | UDP_SOCKET);
-            if !socket {
-                out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
-            }
-            let state = match c.state.load(Ordering::Relaxed) {
-                1 => "conn_nread",
-                2 => "conn_swallow",
-                3 => "conn_mwrite",
-                4 => "conn_closing",
-                LISTENING => "conn_listening",
-                UDP_SOCKET => "conn_read",
-                _ => "conn_new_cmd",
-            };
-            out.push((format!("{id}:state"), state.to_string()));
-            if !socket {
-                let last = c.last_cmd_time.load(Ordering::Relaxed);
-                out.push((
-                    format!("{id}:secs_since_last_cmd"),
-                    now.saturating_sub(last).to_string(),
-                ));
-            }
-        }
-        out
+        self.conns.reset();
     }
 }
 
@@ -308,12 +283,17 @@ pub struct Worker {
     max_rbuf: usize,
     /// UDP sockets (`-U`), shared by all workers like memcached's threads share them.
     udp: Vec<Arc<UdpSocket>>,
+    /// Their ids in `stats conns`, which their requests show in the `-vv` log.
+    udp_ids: Vec<u64>,
     /// One datagram's worth of receive buffer, kept so UDP reads allocate nothing.
     udp_buf: Vec<u8>,
     /// Shutting down: read no more commands, finish and close every connection.
     draining: bool,
     /// This worker has told the main thread that it has no connection left.
     drain_reported: bool,
+    /// Item listings waiting for their clients to read (listing.rs).
+    #[allow(clippy::vec_box)]
+    listings: Vec<Box<listing::Listing>>,
 }
 
 /// Poller keys of UDP sockets count down from here; connection keys are slab indices.
@@ -327,6 +307,7 @@ impl Worker {
         rx: Receiver<Msg>,
         shards: Vec<Shard>,
         udp: Vec<Arc<UdpSocket>>,
+        udp_ids: Vec<u64>,
     ) -> Worker {
         let nshards = shared.router.shards() as usize;
         let mut owned: Vec<Option<Shard>> = (0..nshards).map(|_| None).collect();
@@ -361,9 +342,11 @@ impl Worker {
             limits,
             max_rbuf,
             udp,
+            udp_ids,
             udp_buf: Vec::new(),
             draining: false,
             drain_reported: false,
+            listings: Vec::new(),
         }
     }
 
@@ -405,6 +388,7 @@ impl Worker {
             self.parse_ready();
             self.flush_batches();
             self.write_touched();
+            self.resume_listings();
             self.core
                 .outbox
                 .send(self.core.shared.workers.get().expect("workers started"));
@@ -507,16 +491,38 @@ impl Worker {
                 } else {
                     Protocol::Text
                 };
+                if verbose::commands() {
+                    let name = match conn.protocol {
+                        Protocol::Binary => "binary",
+                        _ => "ascii",
+                    };
+                    eprintln!("{}: Client using the {name} protocol", conn.id);
+                }
             }
+            // -vv: the level is read once per command.
+            let logging = verbose::commands();
             if conn.protocol == Protocol::Binary {
+                let log = if logging { Log::Binary } else { Log::Off };
+                // -S: memcached logs its authentication check too.
+                let sasl = self
+                    .core
+                    .shared
+                    .settings
+                    .sasl
+                    .then_some(conn.auth.authenticated);
+                conn.log_begin(logging, log, |out, id| {
+                    verbose::binary_request(out, id, &rbuf[pos..end], sasl)
+                });
                 match binary_cmd::step(&mut self.core, conn, idx, &rbuf[pos..end], &limits) {
                     binary_cmd::Step::Done(n) => {
+                        conn.log_end(true);
                         pos += n;
                         handled += 1;
                         conn.last_cmd_time = clock::now();
                         continue;
                     }
                     binary_cmd::Step::Incomplete(need) => {
+                        conn.log_end(false);
                         conn.need = need;
                         break;
                     }
@@ -526,16 +532,22 @@ impl Worker {
                 &self.core.shared.settings.ascii_auth,
                 conn.auth.authenticated,
             ) {
-                // -Y: only the auth `set` is read until the connection authenticates.
+                // -Y: only the auth `set` is read until the connection
+                // authenticates; memcached logs its answers, not its lines.
+                conn.log_begin(false, if logging { Log::Text } else { Log::Off }, |_, _| {});
                 let st = &self.core.shared.threads[self.core.id];
                 match crate::auth::ascii_step(creds, st, conn, &rbuf[pos..end], max_rbuf) {
                     Some(n) => {
+                        conn.log_end(true);
                         pos += n;
                         handled += 1;
                         conn.last_cmd_time = clock::now();
                         continue;
                     }
-                    None => break,
+                    None => {
+                        conn.log_end(false);
+                        break;
+                    }
                 }
             }
             match text::parse(&rbuf[pos..end], &limits) {
@@ -557,21 +569,43 @@ impl Worker {
                 } => {
                     // The meta parser reads the line's flags and an `ms` data block.
                     let rest = &rbuf[pos..end];
+                    let log = match (logging, op) {
+                        (false, _) => Log::Off,
+                        (true, MetaOp::Debug) => Log::MetaDebug,
+                        (true, _) => Log::Meta,
+                    };
+                    conn.log_begin(logging, log, |out, id| verbose::text_request(out, id, rest));
                     let core = &mut self.core;
                     match meta_cmd::step(core, conn, idx, op, line, rest, consumed, &limits) {
                         Some(n) => {
+                            conn.log_end(true);
                             pos += n;
                             handled += 1;
                             conn.last_cmd_time = clock::now();
                         }
-                        None => break,
+                        None => {
+                            conn.log_end(false);
+                            break;
+                        }
                     }
                 }
                 Parsed::Cmd { cmd, consumed } => {
+                    conn.log_begin(logging, text_log(&cmd, logging), |out, id| {
+                        verbose::text_request(out, id, &rbuf[pos..end]);
+                        if let text::Command::Get {
+                            end: GetEnd::KeyTooLong,
+                            ..
+                        } = &cmd
+                        {
+                            // memcached ends the get (`END`) before the error.
+                            out.extend_from_slice(format!(">{id} END\n").as_bytes());
+                        }
+                    });
                     pos += consumed;
                     handled += 1;
                     conn.last_cmd_time = clock::now();
                     text_cmd::execute(&mut self.core, conn, idx, cmd);
+                    conn.log_end(true);
                 }
                 Parsed::Error {
                     reply,
@@ -581,21 +615,34 @@ impl Worker {
                     close,
                     unlink,
                 } => {
+                    // memcached logs the line, unless it closes on junk that
+                    // has no line end within its limit.
+                    let line = !close
+                        || rbuf[pos..pos + consumed].iter().position(|&b| b == b'\n')
+                            == Some(consumed - 1);
+                    let log = if logging { Log::Text } else { Log::Off };
+                    conn.log_begin(logging && line, log, |out, id| {
+                        verbose::text_request(out, id, &rbuf[pos..end])
+                    });
                     pos += consumed;
                     handled += 1;
                     if close {
                         // memcached closes at once; queued replies are lost.
                         conn.discard_unwritten(|| Reply::Discarded);
+                        conn.log_end(true);
                         conn.close_now = true;
                         pos = end;
                         break;
                     }
-                    if !noreply && !reply.is_empty() {
+                    if noreply {
+                        conn.log_noreply(reply.as_bytes());
+                    } else if !reply.is_empty() {
                         conn.reply_with(Reply::Ready, |out| {
                             out.extend_from_slice(reply.as_bytes());
                             out.extend_from_slice(b"\r\n");
                         });
                     }
+                    conn.log_end(true);
                     if let Some(key) = unlink {
                         text_cmd::unlink(&mut self.core, key);
                     }
@@ -764,6 +811,8 @@ impl Worker {
                     return false;
                 }
                 Msg::Reload(req) => self.reload_shards(req),
+                Msg::ListStep(job) => self.list_step(job),
+                Msg::ListOut(job) => self.list_out(job),
                 Msg::Reply(t, text) => {
                     let st = &self.core.shared.threads[self.core.id];
                     let d = Delivery::Line(&text);
@@ -808,16 +857,18 @@ impl Worker {
                 peer.send_framed(b"SERVER_ERROR multi-packet request not supported\r\n");
                 continue;
             }
-            self.open_udp(peer, payload);
+            let id = self.udp_ids.get(i).copied().unwrap_or(0);
+            self.open_udp(peer, id, payload);
         }
         self.udp_buf = buf;
     }
 
-    fn open_udp(&mut self, peer: UdpPeer, payload: &[u8]) {
+    fn open_udp(&mut self, peer: UdpPeer, id: u64, payload: &[u8]) {
         let idx = match self.slab.free.pop() {
             Some(i) => i,
             None => {
                 self.slab.conns.push(None);
+                bump(&self.core.shared.conns.conn_structs, 1);
                 self.slab.gens.push(0);
                 (self.slab.conns.len() - 1) as u32
             }
@@ -825,6 +876,8 @@ impl Worker {
         let gen = self.slab.gens[idx as usize].wrapping_add(1);
         self.slab.gens[idx as usize] = gen;
         let mut conn = Conn::new(Stream::Udp(peer), gen, clock::now());
+        // memcached logs a UDP request under its UDP socket.
+        conn.id = id;
         // memcached's try_read_command_udp: each datagram's first byte picks
         // the protocol, whatever -B says.
         conn.protocol = if payload.first() == Some(&binary::REQ_MAGIC) {
@@ -843,6 +896,7 @@ impl Worker {
             listen_addr,
             state: AtomicU8::new(0),
             last_cmd_time: AtomicU32::new(clock::now()),
+            bufs: BufGauge::default(),
         });
         // UDP requests are not connections: not counted, not listed.
         self.slab.conns[idx as usize] = Some((conn, info, 0));
@@ -867,6 +921,7 @@ impl Worker {
             Some(i) => i,
             None => {
                 self.slab.conns.push(None);
+                bump(&self.core.shared.conns.conn_structs, 1);
                 self.slab.gens.push(0);
                 (self.slab.conns.len() - 1) as u32
             }
@@ -899,19 +954,26 @@ impl Worker {
         let info = Arc::new(ConnInfo {
             addr,
             listen_addr,
-            state: AtomicU8::new(0),
+            state: AtomicU8::new(NEW_CONN),
             last_cmd_time: AtomicU32::new(clock::now()),
+            bufs: BufGauge::default(),
         });
-        let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let id = crate::stats::stream_id(&shared, &conn.stream);
         shared
             .conn_registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, info.clone());
         bump(&shared.threads[self.core.id].total_connections, 1);
-        if shared.verbose() > 1 {
-            eprintln!("<{id} new auto-negotiating client connection");
+        if verbose::commands() {
+            let how = match conn.protocol {
+                Protocol::Unknown => "new auto-negotiating client connection",
+                Protocol::Text => "new ascii client connection.",
+                Protocol::Binary => "new binary client connection.",
+            };
+            eprintln!("<{id} {how}");
         }
+        conn.id = id;
         self.slab.conns[idx as usize] = Some((conn, info, id));
     }
 
@@ -930,19 +992,21 @@ impl Worker {
                 return;
             }
         };
-        drop(conn);
-        self.slab.free.push(idx);
         let shared = &self.core.shared;
-        shared
-            .conns
-            .curr_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        // Before the socket closes: its id (the descriptor) is free for the
+        // next connection from then on.
         shared
             .conn_registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        if shared.verbose() > 1 {
+        drop(conn);
+        self.slab.free.push(idx);
+        shared
+            .conns
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
+        if verbose::commands() {
             eprintln!("<{id} connection closed.");
         }
     }
@@ -1049,6 +1113,7 @@ impl Worker {
             };
             conn.update_state();
             info.state.store(conn.state as u8, Ordering::Relaxed);
+            info.bufs.update(conn.rbuf.len(), conn.wbuf.capacity());
             info.last_cmd_time
                 .store(conn.last_cmd_time, Ordering::Relaxed);
             if want != conn.interest || rearm {
@@ -1136,6 +1201,21 @@ impl Worker {
     }
 }
 
+/// `-vv`: how a text command's replies are logged.
+fn text_log(cmd: &text::Command<'_>, logging: bool) -> Log {
+    use text::Command as C;
+    match cmd {
+        // memcached sets the level, then answers: the answer is logged at
+        // the level it sets.
+        C::Verbosity { level, .. } if *level >= verbose::MAX_SETTABLE as u32 => Log::Text,
+        C::Verbosity { .. } => Log::Off,
+        _ if !logging => Log::Off,
+        C::Get { .. } | C::Gat { .. } => Log::Get,
+        C::Stats(_) => Log::Stats,
+        _ => Log::Text,
+    }
+}
+
 fn schedule_guest_timers(base: &mut EventBase<Timer>, shard: &mut Shard) {
     let shard_id = shard.config.shard_id;
     let generation = shard.generation;
@@ -1166,6 +1246,9 @@ fn deliver(
     let Some(conn) = slab.get_gen(t.conn, t.gen) else {
         return;
     };
+    if conn.log != Log::Off {
+        verbose::noreply(conn, t.seq, &d, shared);
+    }
     if conn.complete_direct(t.seq, |reply, last, out| {
         text_cmd::render_direct(reply, d, last, out, shared, st)
     }) {

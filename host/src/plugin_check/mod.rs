@@ -164,6 +164,7 @@ const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("memory_budget_no_evict", false, memory_budget_no_evict),
     ("many_keys_in_one_batch", false, many_keys_batch),
     ("dump_load_roundtrip", false, dump_load_roundtrip),
+    ("item_listing", false, item_listing),
 ];
 
 /// Runs the kit against `plugin` (loaded from `path`; `None`: the embedded
@@ -176,13 +177,14 @@ pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, contract: Contract) -> Rep
     match Shard::new(plugin.clone(), config(BUDGET, true), Arc::default()) {
         Ok(s) => {
             println!(
-                "PASS exports_and_abi_version (ABI v{}{})",
+                "PASS exports_and_abi_version (ABI v{}{}{})",
                 s.abi_version().unwrap_or(0),
                 if s.exports_dump_load() {
                     ", exports wmc_dump and wmc_load"
                 } else {
                     ""
-                }
+                },
+                if s.lists() { ", lists its items" } else { "" }
             );
             report.passed += 1;
         }
@@ -227,7 +229,6 @@ fn config(budget: u64, evict: bool) -> ShardConfig {
         evict_to_free: evict,
         plugin_config: String::new(),
         deadline: Duration::from_secs(2),
-        verbose: 0,
     }
 }
 
@@ -948,6 +949,100 @@ fn many_keys_batch(k: &mut Kit) -> Outcome {
             status(&format!("get {}", req.key), Status::Miss, r)?;
         }
     }
+    Ok(Verdict::Pass)
+}
+
+/// One listed item: key, exptime, CAS, flags, value length, FETCHED.
+type Listed = (String, u32, u64, u32, u32, bool);
+
+/// A whole ABI v5 listing of the kit's shard, in chunks of about
+/// `max_bytes`, as the server walks it.
+fn list_all(k: &mut Kit, max_bytes: usize) -> Result<Vec<Listed>, String> {
+    use crate::plugin::ListStep;
+    let (mut out, mut cursor) = (Vec::new(), 0);
+    for _ in 0..1_000_000 {
+        let next = match k.shard.list(cursor, max_bytes) {
+            Ok(ListStep::Chunk { cursor, chunk }) => {
+                if let Some((_, recs)) = abi::iter_chunk(chunk) {
+                    for r in recs.flatten() {
+                        out.push((
+                            String::from_utf8_lossy(r.key).into_owned(),
+                            r.exptime,
+                            r.cas,
+                            r.client_flags,
+                            r.value_len,
+                            r.iflags & abi::iflag::FETCHED != 0,
+                        ));
+                    }
+                }
+                cursor
+            }
+            Ok(ListStep::Unsupported) => {
+                return Err("expected a listing chunk, got \"unsupported\"".into())
+            }
+            Err(f) => return Err(format!("expected a listing chunk, got: {}", f.0)),
+        };
+        if next == 0 {
+            out.sort();
+            return Ok(out);
+        }
+        cursor = next;
+    }
+    Err("expected the listing to end, got a million chunks".into())
+}
+
+/// ABI v5 `wmc_iter`: a listing in small chunks shows every live item once
+/// with its fields, expired ones not, and changes nothing.
+fn item_listing(k: &mut Kit) -> Outcome {
+    if !k.shard.lists() {
+        return Ok(Verdict::Skip(
+            "the plugin does not list its items (ABI v5 wmc_iter)".into(),
+        ));
+    }
+    let a = k.set_with("flagged", b"abc", 0xdead_beef, T0 + 500)?;
+    k.set_with("dies", b"x", 0, T0 + 5)?;
+    for i in 0..3000 {
+        k.set(&format!("many:{i}"), b"v")?;
+    }
+    k.hit("many:7", b"v")?;
+    clock::set_now_for_check(T0 + 5);
+    let all = list_all(k, 4096)?;
+    let mut keys: Vec<&str> = all.iter().map(|i| i.0.as_str()).collect();
+    keys.dedup();
+    ensure(
+        all.len() == 3001 && keys.len() == 3001,
+        "items listed once each (the expired one left out)",
+        3001,
+        (all.len(), keys.len()),
+    )?;
+    let find = |key: &str| all.iter().find(|i| i.0 == key);
+    ensure(
+        find("flagged") == Some(&("flagged".into(), T0 + 500, a.cas, 0xdead_beef, 3, false)),
+        "the listed exptime, CAS, flags and value length",
+        (T0 + 500, a.cas, 0xdead_beef_u32, 3),
+        find("flagged"),
+    )?;
+    ensure(
+        find("dies").is_none(),
+        "an expired item",
+        "not listed",
+        "listed",
+    )?;
+    let fetched = |key: &str| find(key).is_some_and(|i| i.5);
+    ensure(
+        fetched("many:7") && !fetched("many:8"),
+        "FETCHED after a get only",
+        (true, false),
+        (fetched("many:7"), fetched("many:8")),
+    )?;
+    // The listing only read: a second one sees exactly the same.
+    let again = list_all(k, 1 << 20)?;
+    ensure(
+        again == all,
+        "a second listing",
+        "the same items and fields",
+        "something changed",
+    )?;
     Ok(Verdict::Pass)
 }
 

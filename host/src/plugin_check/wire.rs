@@ -298,7 +298,7 @@ fn meta_hit_before(w: &mut Wire) -> Outcome {
         ));
     }
     let l = flag(&first, "l").and_then(|v| v.parse::<u32>().ok());
-    if !l.is_some_and(|l| l <= 3) {
+    if l.is_none_or(|l| l > 3) {
         return Err(format!("mg wire:h h l: expected l0, got {first:?}"));
     }
     let second = w.cmd("mg wire:h h")?;

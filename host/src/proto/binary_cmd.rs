@@ -356,14 +356,17 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             conn.close_after_write = true;
         }
         Command::Stat { key } => {
+            // (what the reply shows, what the shards are asked)
             let group = match key {
-                b"" => Some(stats_group::GENERAL),
-                b"items" => Some(stats_group::ITEMS),
-                b"slabs" => Some(stats_group::SLABS),
-                b"sizes" => Some(stats_group::SIZES),
+                b"" => Some((stats_group::GENERAL, stats_group::GENERAL)),
+                b"items" => Some((stats_group::ITEMS, stats_group::ITEMS)),
+                b"slabs" => Some((stats_group::SLABS, stats_group::SLABS)),
+                b"sizes" => Some((stats_group::SIZES, stats_group::SIZES)),
+                // wasmcached's own group, as in the text protocol.
+                b"plugin" => Some((stats::PLUGIN_GROUP, stats_group::GENERAL)),
                 _ => None,
             };
-            if let Some(group) = group {
+            if let Some((group, ask)) = group {
                 let shards = core.shared.router.shards();
                 let extra = Extra::Stats(Box::new(StatsReply {
                     group,
@@ -372,7 +375,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 let seq = conn.reserve(reply(Kind::Stats, false, extra), shards);
                 let t = ticket(conn, seq);
                 for shard in 0..shards {
-                    core.stats_to(shard, group, t);
+                    core.stats_to(shard, ask, t);
                 }
                 return Step::Done(consumed);
             }
@@ -438,10 +441,7 @@ pub fn render(
             if let Extra::Stats(s) = &mut r.extra {
                 s.agg.add_lines(text);
                 if last {
-                    let lines = match s.group {
-                        stats_group::GENERAL => stats::general(shared, &mut s.agg),
-                        _ => s.agg.drain(),
-                    };
+                    let lines = stats::finish(shared, s.group, &mut s.agg);
                     write_stats(out, op, opaque, &lines);
                 }
             }

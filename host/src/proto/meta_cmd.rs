@@ -642,7 +642,7 @@ fn render_ma(
 
 /// memcached's default slab classes (`-n 48 -f 1.25`, 512 KiB chunk max):
 /// the class an item of `ntotal` bytes lands in.
-fn slab_class(ntotal: usize) -> u32 {
+pub(crate) fn slab_class(ntotal: usize) -> u32 {
     const CHUNK_MAX: u32 = 512 * 1024;
     let mut size: u32 = 96;
     let mut i = 1;

@@ -13,7 +13,7 @@ use crate::batch::{Msg, Ticket};
 use crate::clock;
 use crate::conn::{Conn, DIRECT_MIN};
 use crate::stats::{self, bump, Aggregate, ThreadStats};
-use crate::worker::{Core, Shared};
+use crate::worker::{listing, Core, Shared};
 use std::sync::atomic::Ordering;
 use wasmcached_sdk::abi::{stats_group, Op, Request, Response, Status};
 use wasmcached_sdk::guest::fmt_u64;
@@ -180,9 +180,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         ),
         Command::Verbosity { level, noreply } => {
             // memcached clamps the level to 2 (-vv).
-            core.shared
-                .verbosity
-                .store(level.min(2) as u8, Ordering::Relaxed);
+            crate::verbose::set(level.min(crate::verbose::MAX_SETTABLE as u32) as u8);
             ok(conn, noreply);
         }
         Command::Quit => conn.close_after_write = true,
@@ -210,7 +208,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             }
         },
         Command::LruCrawler(cmd) => match cmd {
-            LruCrawlerCmd::Metadump { .. } => error(conn, reply::METADUMP_NOT_ALLOWED, false),
+            LruCrawlerCmd::Metadump { classes } => listing::metadump(core, conn, idx, classes),
             _ => ok(conn, false),
         },
         Command::Lru(cmd) => match cmd {
@@ -223,7 +221,10 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         Command::RefreshCerts { noreply } => match &core.shared.tls {
             None => error(conn, reply::TLS_NOT_ENABLED, false),
             Some(tls) => match tls.refresh() {
-                Ok(()) => ok(conn, noreply),
+                Ok(()) => {
+                    stats::certs_refreshed();
+                    ok(conn, noreply)
+                }
                 Err(e) => {
                     eprintln!("refresh_certs: {e:#}");
                     error(conn, "ERROR failed to refresh certs", noreply)
@@ -278,13 +279,17 @@ pub fn unlink(core: &mut Core, key: &[u8]) {
 }
 
 fn ok(conn: &mut TextConn, noreply: bool) {
-    if !noreply {
+    if noreply {
+        conn.log_noreply(b"OK");
+    } else {
         conn.reply_now(b"OK\r\n", Reply::Ready);
     }
 }
 
 fn error(conn: &mut TextConn, msg: &str, noreply: bool) {
-    if !noreply {
+    if noreply {
+        conn.log_noreply(msg.as_bytes());
+    } else {
         conn.reply_with(Reply::Ready, |out| line(out, msg.as_bytes()));
     }
 }
@@ -363,18 +368,21 @@ fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &R
 }
 
 fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'_>) {
-    let group = match sub {
-        StatsCmd::General => stats_group::GENERAL,
-        StatsCmd::Other(b"items") => stats_group::ITEMS,
-        StatsCmd::Other(b"slabs") => stats_group::SLABS,
-        StatsCmd::Other(b"sizes") => stats_group::SIZES,
+    // `group` is what the reply shows, `ask` what the shards are asked.
+    let (group, ask) = match sub {
+        StatsCmd::General => (stats_group::GENERAL, stats_group::GENERAL),
+        StatsCmd::Other(b"items") => (stats_group::ITEMS, stats_group::ITEMS),
+        StatsCmd::Other(b"slabs") => (stats_group::SLABS, stats_group::SLABS),
+        StatsCmd::Other(b"sizes") => (stats_group::SIZES, stats_group::SIZES),
+        // wasmcached's own group: its figures and the plugin's own stats.
+        StatsCmd::Other(b"plugin") => (stats::PLUGIN_GROUP, stats_group::GENERAL),
         StatsCmd::Settings => {
             let lines = stats::settings(&core.shared);
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
             return;
         }
         StatsCmd::Conns => {
-            let lines = core.shared.conn_stats();
+            let lines = stats::conns(&core.shared, conn.id);
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
             return;
         }
@@ -389,12 +397,8 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
             conn.reply_now(b"END\r\n", Reply::Ready);
             return;
         }
-        // Items live in the plugin, which exports no per-class dump.
-        StatsCmd::Cachedump(Err(e)) => return error(conn, e, false),
-        StatsCmd::Cachedump(Ok(_)) => {
-            conn.reply_now(b"END\r\n", Reply::Ready);
-            return;
-        }
+        // Listed through the plugin's item iteration (ABI v5).
+        StatsCmd::Cachedump(args) => return listing::cachedump(core, conn, idx, args),
         StatsCmd::Other(_) => return error(conn, reply::ERROR, false),
     };
     let shards = core.shared.router.shards();
@@ -411,7 +415,7 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         seq,
     };
     for shard in 0..shards {
-        core.stats_to(shard, group, t);
+        core.stats_to(shard, ask, t);
     }
 }
 
@@ -495,11 +499,7 @@ pub fn render(
             if let Reply::Stats(s) = reply {
                 s.agg.add_lines(text);
                 if last {
-                    let lines = match s.group {
-                        stats_group::GENERAL => stats::general(shared, &mut s.agg),
-                        _ => s.agg.drain(),
-                    };
-                    write_stats(out, lines);
+                    write_stats(out, stats::finish(shared, s.group, &mut s.agg));
                 }
             }
             return;

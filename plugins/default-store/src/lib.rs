@@ -38,6 +38,12 @@
 //! stores such records keeping flags, exptime and CAS, so a new plugin
 //! instance can take over a shard's contents.
 //!
+//! # Listing items (ABI v5)
+//! `store::list` walks the slots in order from the host's cursor and writes
+//! what memcached's `lru_crawler metadump` and `stats cachedump` show of each
+//! live item (key, times, CAS, flags, sizes; memcached's item size, no slab
+//! class of its own), a bounded number of slots per call, changing nothing.
+//!
 //! # Background work
 //! `tick` runs one bounded slice (expiry crawl, shedding after a lowered
 //! `MemLimit`, releasing emptied slot chunks, index resizing) and asks for a
@@ -58,7 +64,7 @@ mod tests;
 
 pub use store::Store;
 use wasmcached_sdk::{
-    Config, DumpWriter, Item, LoadError, Plugin, Request, Responder, StatsWriter,
+    Config, DumpWriter, Item, IterWriter, LoadError, Plugin, Request, Responder, StatsWriter,
 };
 
 impl Plugin for Store {
@@ -96,6 +102,10 @@ impl Plugin for Store {
 
     fn load(&mut self, item: &Item<'_>) -> Result<(), LoadError> {
         Store::load(self, item)
+    }
+
+    fn iter(&mut self, out: &mut IterWriter<'_>) -> bool {
+        self.list(out)
     }
 }
 

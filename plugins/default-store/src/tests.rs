@@ -7,7 +7,9 @@ use crate::mem::footprint;
 use crate::Store;
 use wasmcached_sdk::abi::{self, init_flag, mflag, stats_group, Init, Op, Request, Status};
 use wasmcached_sdk::guest::{test_clock, Runtime};
-use wasmcached_sdk::{Config, DumpWriter, Item, LoadError, Plugin, Responder, StatsWriter};
+use wasmcached_sdk::{
+    Config, DumpWriter, Item, IterWriter, LoadError, Plugin, Responder, StatsWriter,
+};
 
 thread_local! {
     /// What `Checked::prepare` saw: (slot read ahead, slot of the item).
@@ -58,6 +60,9 @@ impl Plugin for Checked {
     }
     fn load(&mut self, item: &Item<'_>) -> Result<(), LoadError> {
         self.0.load(item)
+    }
+    fn iter(&mut self, out: &mut IterWriter<'_>) -> bool {
+        self.0.list(out)
     }
 }
 
@@ -1987,4 +1992,211 @@ fn prefetch_reads_ahead_the_slots_lookups_use() {
     }
     // 200 keys, i * 37 < 5000 for i < 136.
     assert_eq!(present, 136);
+}
+
+/// One listed item, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Listed {
+    key: String,
+    exptime: u32,
+    last_access: u32,
+    cas: u64,
+    flags: u32,
+    value_len: u32,
+    size: u32,
+    iflags: u8,
+    class: u8,
+}
+
+impl Shard {
+    /// One `wmc_iter` call: the records and the next cursor.
+    fn list_once(&mut self, cursor: u64, max_bytes: usize) -> (Vec<Listed>, u64) {
+        let chunk = self.rt.iter(cursor, max_bytes).expect("listing supported");
+        let (next, n) = abi::check_iter_chunk(chunk).expect("well-formed chunk");
+        let (_, recs) = abi::iter_chunk(chunk).unwrap();
+        let got: Vec<Listed> = recs
+            .map(|r| {
+                let r = r.unwrap();
+                Listed {
+                    key: String::from_utf8_lossy(r.key).into_owned(),
+                    exptime: r.exptime,
+                    last_access: r.last_access,
+                    cas: r.cas,
+                    flags: r.client_flags,
+                    value_len: r.value_len,
+                    size: r.size,
+                    iflags: r.iflags,
+                    class: r.class,
+                }
+            })
+            .collect();
+        assert_eq!(got.len(), n as usize);
+        (got, next)
+    }
+
+    /// A whole listing, as the host walks it; returns it and the calls made.
+    fn list_all(&mut self, max_bytes: usize) -> (Vec<Listed>, usize) {
+        let (mut all, mut cursor, mut calls) = (Vec::new(), 0, 0);
+        loop {
+            let (got, next) = self.list_once(cursor, max_bytes);
+            all.extend(got);
+            calls += 1;
+            assert!(calls < 1_000_000, "listing never ends");
+            if next == 0 {
+                return (all, calls);
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[test]
+fn listing_shows_every_live_item_and_changes_nothing() {
+    let mut a = Shard::new(64 * MB);
+    let flagged = a.store(Op::Set, "flagged", "abc", 0xdead_beef, 500);
+    a.store(Op::Set, "dies", "x", 0, 103);
+    a.store(Op::Set, "past", "x", 0, 1);
+    let bin = a.one(Request {
+        op: Op::Set as u8,
+        key: b"bin\x01",
+        value: b"\0\r\n",
+        mflags: mflag::KEY_BINARY,
+        ..Default::default()
+    });
+    for i in 0..3000 {
+        a.set(&format!("k{i}"), &format!("value {i}"));
+    }
+    assert_eq!(a.get("k7").status, Status::Hit);
+    test_clock::set(103);
+    let before = a.stats(stats_group::GENERAL);
+
+    // Small chunks: many calls, each within the limit.
+    let (items, calls) = a.list_all(1024);
+    assert!(calls > 50, "{calls} calls");
+    let mut keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    keys.sort_unstable();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "every item once");
+    assert_eq!(n, 3000 + 2, "expired items are left out");
+    assert!(!keys.contains(&"dies") && !keys.contains(&"past"));
+    let f = items.iter().find(|i| i.key == "flagged").unwrap();
+    assert_eq!(
+        f,
+        &Listed {
+            key: "flagged".into(),
+            exptime: 500,
+            last_access: 100,
+            cas: flagged.cas,
+            flags: 0xdead_beef,
+            value_len: 3,
+            // memcached's ITEM_ntotal: 48 + key + 1 + flags 4 + value + 2 + cas 8.
+            size: 48 + 7 + 1 + 4 + 3 + 2 + 8,
+            iflags: 0,
+            class: 0,
+        }
+    );
+    let b = items.iter().find(|i| i.key == "bin\x01").unwrap();
+    assert_eq!((b.iflags, b.cas), (abi::iflag::KEY_BINARY, bin.cas));
+    let fetched = |k: &str| items.iter().find(|i| i.key == k).unwrap().iflags;
+    assert_eq!(fetched("k7"), abi::iflag::FETCHED);
+    assert_eq!(fetched("k8"), 0);
+
+    // Nothing changed: the stats, the FETCHED marks, the access times.
+    assert_eq!(a.stats(stats_group::GENERAL), before);
+    assert_eq!(
+        a.list_all(1 << 20).0,
+        items,
+        "a second listing sees the same"
+    );
+    let k8 = a.get("k8");
+    assert_eq!((k8.iflags & abi::iflag::FETCHED, k8.last_access), (0, 100));
+    // A flushed store lists nothing.
+    a.flush_all(0);
+    assert_eq!(a.list_all(1 << 20).0, vec![]);
+}
+
+#[test]
+fn listing_is_bounded_per_call_and_resumes_between_batches() {
+    let mut a = Shard::new(64 * MB);
+    a.check = false;
+    let n = 3 * crate::store::LIST_SLOTS_PER_CALL as usize;
+    for i in 0..n {
+        a.set(&format!("k{i}"), "v");
+    }
+    // Free every slot but the last few: one call looks at a bounded number
+    // of slots, and says where to go on even when it found nothing.
+    for i in 0..n - 10 {
+        assert_eq!(
+            a.keyed(Op::Delete, &format!("k{i}")).status,
+            Status::Deleted
+        );
+    }
+    let (got, next) = a.list_once(0, 1 << 20);
+    assert_eq!(
+        (got.len(), next),
+        (0, crate::store::LIST_SLOTS_PER_CALL as u64 + 1)
+    );
+    let (items, calls) = a.list_all(1 << 20);
+    assert_eq!((items.len(), calls), (10, 3));
+
+    // Batches run between the calls; items stored throughout are listed
+    // once, whatever was added and removed meanwhile.
+    let mut b = Shard::new(64 * MB);
+    b.check = false;
+    for i in 0..2000 {
+        b.set(&format!("s{i}"), "stays");
+        b.set(&format!("g{i}"), "goes");
+    }
+    let (mut seen, mut cursor, mut round) = (Vec::new(), 0, 0);
+    loop {
+        let (got, next) = b.list_once(cursor, 2048);
+        seen.extend(got.into_iter().map(|i| i.key));
+        for _ in 0..5 {
+            b.keyed(Op::Delete, &format!("g{round}"));
+            b.set(&format!("new{round}"), "x");
+            round += 1;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut stays: Vec<_> = seen.iter().filter(|k| k.starts_with('s')).collect();
+    stays.sort_unstable();
+    let all = stays.len();
+    stays.dedup();
+    assert_eq!((stays.len(), all), (2000, 2000));
+}
+
+#[test]
+fn a_listing_under_way_keeps_items_in_their_slots() {
+    // Items in the last slot chunk, free slots below: the background slice
+    // would move those items down behind the listing's cursor.
+    let mut a = Shard::new(64 * MB);
+    a.check = false;
+    for i in 0..4000 {
+        a.set(&format!("k{i}"), "v");
+    }
+    for i in 0..3900 {
+        a.keyed(Op::Delete, &format!("k{i}"));
+    }
+    let pages = a.stat(stats_group::SLABS, "1:total_pages");
+    let (first, cursor) = a.list_once(0, 1024);
+    assert!(!first.is_empty() && cursor != 0);
+    a.tick(101);
+    assert_eq!(a.stat(stats_group::SLABS, "1:total_pages"), pages);
+    let mut keys: Vec<String> = first.into_iter().map(|i| i.key).collect();
+    let mut cursor = cursor;
+    while cursor != 0 {
+        let (got, next) = a.list_once(cursor, 1024);
+        keys.extend(got.into_iter().map(|i| i.key));
+        cursor = next;
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 100, "every item listed once");
+    // Once no listing has called for a while, the slice compacts again.
+    a.tick(101 + crate::store::LISTING_QUIET_SECS + 1);
+    assert!(a.stat(stats_group::SLABS, "1:total_pages") < pages);
 }

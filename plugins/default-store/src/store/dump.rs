@@ -18,7 +18,7 @@ use wasmcached_sdk::abi::{iflag, Item};
 use wasmcached_sdk::guest::{self, DumpWriter, LoadError};
 
 /// The entry bits an item record carries, and their record `iflags`.
-const CARRIED: [(u8, u8); 4] = [
+pub(super) const CARRIED: [(u8, u8); 4] = [
     (bit::FETCHED, iflag::FETCHED),
     (bit::STALE, iflag::STALE),
     (bit::TOKEN_SENT, iflag::TOKEN_SENT),
@@ -35,7 +35,7 @@ fn cursor(start: u64, walked: u64) -> u64 {
 impl Store {
     /// Whether an item is dead for a dump: expired or flushed (the same
     /// tests as a lookup).
-    fn is_dead(&self, e: &Entry, now: u32) -> bool {
+    pub(super) fn is_dead(&self, e: &Entry, now: u32) -> bool {
         (e.exptime != 0 && e.exptime <= now) || self.is_flushed(e, now)
     }
 

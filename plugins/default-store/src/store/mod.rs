@@ -4,9 +4,12 @@
 //! where this store deliberately differs, the comment says so and why.
 
 mod dump;
+mod list;
 mod prefetch;
 mod report;
 mod space;
+
+pub use list::{LISTING_QUIET_SECS, LIST_SLOTS_PER_CALL};
 
 use crate::clock::{refs, Clock, MAX_REFS};
 use crate::hash::hash;
@@ -121,6 +124,9 @@ pub struct Store {
     /// big items and then replaces or deletes them holds both until it ends:
     /// at most the bytes that batch read, within the instance's memory cap.
     retired: Vec<Box<[u8]>>,
+    /// Server time until which a listing (`wmc_iter`) counts as under way:
+    /// the background slice does not move items meanwhile (`store::list`).
+    listing_until: u32,
 }
 
 impl Store {
@@ -157,6 +163,7 @@ impl Store {
             prefetch_sink: 0,
             held: HashSet::new(),
             retired: Vec::new(),
+            listing_until: 0,
         })
     }
 

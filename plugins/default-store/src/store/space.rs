@@ -318,6 +318,7 @@ impl Store {
     /// slot chunks and resizing the index. While any of it has work left, a
     /// short timer brings the next slice instead of waiting for the next tick.
     fn slice(&mut self, now: u32) {
+        self.stats.maintainer_juggles += 1;
         let (checked, dead) = self.crawl(now, self.tuning.crawl_per_tick);
         // Mostly dead items (a flush_all, a wave of expiries): sweep faster.
         let mut more = checked > 0 && dead * 8 >= checked;
@@ -326,12 +327,14 @@ impl Store {
         more |= self.shed(SLICE_SHED) && self.used() > self.budget;
         // Below an eighth of free slots the next stores reuse them anyway.
         let floor = (2 * CHUNK).max(self.slab.capacity() / 8);
+        // Not while a listing walks the slots: it would miss moved items.
+        let compact = !self.listing(now);
         for _ in 0..SLICE_COMPACT {
-            if self.slab.free() < floor || !self.compact_step(NIL) {
+            if !compact || self.slab.free() < floor || !self.compact_step(NIL) {
                 break;
             }
         }
-        more |= self.slab.free() >= floor;
+        more |= compact && self.slab.free() >= floor;
         self.maintain_index(SLICE_MIGRATE);
         more |= self.index.resizing();
         let armed = self
@@ -351,6 +354,9 @@ impl Store {
         for _ in 0..slots.min(cap) {
             if self.crawl_pos as usize >= self.slab.capacity() {
                 self.crawl_pos = 0;
+            }
+            if self.crawl_pos == 0 {
+                self.stats.crawler_starts += 1;
             }
             let i = self.crawl_pos;
             self.crawl_pos += 1;

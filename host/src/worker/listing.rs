@@ -1,0 +1,604 @@
+//! Item listings: memcached's `lru_crawler metadump all|hash|<classes>` and
+//! `stats cachedump <class> <limit>`, read from the plugins through the ABI
+//! v5 item iteration (`wmc_iter`), one bounded chunk at a time.
+//!
+//! A listing is a [`Listing`] job that travels between workers: the worker of
+//! the client's connection reserves one reply slot and sends the job to the
+//! worker that owns shard 0 (`Msg::ListStep`); that worker makes one
+//! `wmc_iter` call on the shard, renders the records as text lines and sends
+//! the job back (`Msg::ListOut`); the connection's worker appends the lines to
+//! the slot (which stays open) and sends the job on for the next chunk, shard
+//! after shard, until the last one ends it with `END`. A shard is only ever
+//! called by its owner, one chunk per message, so a listing of millions of
+//! items never holds a worker for more than one guest call at a time; batches
+//! of every connection keep running in between. The next chunk is asked for
+//! only while the client has less than [`LIST_HIGH_WATER`] bytes of the
+//! listing unread; past that the job waits in its worker until the socket
+//! drains ([`Worker::resume_listings`]).
+//!
+//! The listing is not a snapshot, as memcached's crawler is not: an item
+//! stored or removed while it runs may or may not be listed.
+
+use super::{deliver, Core, Worker};
+use crate::batch::{Msg, Ticket};
+use crate::clock;
+use crate::plugin::{self, ListStep, LIST_CHUNK_BYTES};
+use crate::proto::text::{reply, Limits, MAX_NUMBER_OF_SLAB_CLASSES};
+use crate::proto::text_cmd::TextConn;
+use crate::proto::{Delivery, Reply};
+use crate::settings::Settings;
+use crate::verbose::Log;
+use wasmcached_sdk::abi::{iflag, ItemMeta};
+use wasmcached_sdk::guest::fmt_u64;
+
+/// Unread listing output past which the next chunk waits for the client.
+pub const LIST_HIGH_WATER: usize = 256 << 10;
+
+/// memcached's cap on one `stats cachedump` answer (`item_cachedump`'s
+/// `memlimit`): lines stop when the next one and `END\r\n\0` would not fit.
+pub const CACHEDUMP_MAX_BYTES: usize = 2 << 20;
+
+/// Whether `lru_crawler metadump` and `stats cachedump` may run: not with
+/// `-X` (disable dumping). The one place that decides it.
+pub fn dump_allowed(settings: &Settings) -> bool {
+    settings.dump_enabled
+}
+
+/// Which listing, and what it shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `lru_crawler metadump`: the items of the classes whose bit is set
+    /// (`all` and `hash` set every bit: there is one walk either way).
+    Metadump { classes: u64 },
+    /// `stats cachedump <class> <limit>` (limit 0: no limit).
+    Cachedump { class: u32, limit: u32 },
+}
+
+/// How a listing ended early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Nothing more to list (every shard walked, or a cachedump's limit).
+    Done,
+    /// The plugin cannot list: memcached's refusal instead of the listing.
+    Unsupported,
+}
+
+/// One listing under way; see the module doc.
+pub struct Listing {
+    kind: Kind,
+    /// The connection's worker and reply slot.
+    origin: usize,
+    ticket: Ticket,
+    /// The shard being walked, and where its walk goes on.
+    shard: u32,
+    cursor: u64,
+    /// The generation of the shard's instance the cursor belongs to (a
+    /// restarted or reloaded instance does not know it): `None` before the
+    /// first chunk of the shard.
+    generation: Option<u64>,
+    /// Lines rendered by the shard's owner, on their way to the client.
+    out: Vec<u8>,
+    /// cachedump: items and bytes shown so far.
+    shown: u64,
+    bytes: usize,
+    end: Option<End>,
+}
+
+impl Listing {
+    fn refusal(&self) -> &'static str {
+        match self.kind {
+            Kind::Metadump { .. } => reply::METADUMP_NOT_ALLOWED,
+            Kind::Cachedump { .. } => reply::CACHEDUMP_NOT_ALLOWED,
+        }
+    }
+}
+
+/// `lru_crawler metadump <classes>`, after memcached's checks in its order
+/// (crawler enabled, dumping allowed, nothing pipelined before it, a valid
+/// class list).
+pub fn metadump(core: &mut Core, conn: &mut TextConn, idx: u32, classes: &[u8]) {
+    if !core.shared.settings.knobs.lru_crawler {
+        return refuse(conn, reply::CRAWLER_DISABLED);
+    }
+    if !dump_allowed(&core.shared.settings) || !plugin::plugin_lists() {
+        return refuse(conn, reply::METADUMP_NOT_ALLOWED);
+    }
+    if conn.slots_waiting() || conn.has_unwritten() {
+        return refuse(conn, reply::METADUMP_PIPELINE);
+    }
+    match parse_classes(classes) {
+        Ok(classes) => start(core, conn, idx, Kind::Metadump { classes }),
+        Err(e) => refuse(conn, e),
+    }
+}
+
+/// `stats cachedump <class> <limit>`: memcached checks that dumping is
+/// allowed before it looks at the arguments.
+pub fn cachedump(
+    core: &mut Core,
+    conn: &mut TextConn,
+    idx: u32,
+    args: Result<(u32, u32), &'static str>,
+) {
+    if !dump_allowed(&core.shared.settings) || !plugin::plugin_lists() {
+        return refuse(conn, reply::CACHEDUMP_NOT_ALLOWED);
+    }
+    match args {
+        Ok((class, limit)) => start(core, conn, idx, Kind::Cachedump { class, limit }),
+        Err(e) => refuse(conn, e),
+    }
+}
+
+fn refuse(conn: &mut TextConn, msg: &str) {
+    conn.reply_with(Reply::Ready, |out| {
+        out.extend_from_slice(msg.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
+/// memcached's `lru_crawler_crawl` class list: `all`, `hash`, or class ids
+/// 1..=63 separated by commas (empty parts skipped, as `strtok` does). A
+/// list with no id at all starts nothing.
+pub fn parse_classes(token: &[u8]) -> Result<u64, &'static str> {
+    if token == b"all" || token == b"hash" {
+        return Ok(u64::MAX);
+    }
+    let mut classes = 0u64;
+    for part in token.split(|&b| b == b',').filter(|p| !p.is_empty()) {
+        match crate::proto::text::safe_strtoul(part) {
+            Some(id) if (1..MAX_NUMBER_OF_SLAB_CLASSES).contains(&id) => classes |= 1 << id,
+            _ => return Err("BADCLASS invalid class id"),
+        }
+    }
+    if classes == 0 {
+        return Err("NOTSTARTED no items to crawl");
+    }
+    Ok(classes)
+}
+
+/// Reserves the reply slot and sends the job for the first chunk.
+fn start(core: &mut Core, conn: &mut TextConn, idx: u32, kind: Kind) {
+    // memcached's crawler writes to the socket itself: nothing of a
+    // listing shows in the -vv log but its request line.
+    conn.log = Log::Off;
+    let seq = conn.reserve(Reply::Admin, 1);
+    let job = Box::new(Listing {
+        kind,
+        origin: core.id,
+        ticket: Ticket {
+            conn: idx,
+            gen: conn.gen,
+            seq,
+        },
+        shard: 0,
+        cursor: 0,
+        generation: None,
+        out: Vec::new(),
+        shown: 0,
+        bytes: 0,
+        end: None,
+    });
+    core.send_list_step(job);
+}
+
+impl Core {
+    /// Sends a listing to the owner of the shard it walks next.
+    fn send_list_step(&mut self, job: Box<Listing>) {
+        let owner = self.shared.router.owner(job.shard);
+        self.outbox.post(owner, Msg::ListStep(job));
+    }
+}
+
+impl Worker {
+    /// Runs one chunk of a listing on a shard owned here, then hands the
+    /// lines to the connection's worker.
+    pub(super) fn list_step(&mut self, mut job: Box<Listing>) {
+        let shards = self.core.shared.router.shards();
+        let limits = Limits {
+            item_size_max: self.core.shared.settings.item_size_max,
+            cas_enabled: self.core.shared.settings.use_cas,
+        };
+        let started = clock::process_started();
+        job.out.clear();
+        match self.shards[job.shard as usize].as_mut() {
+            // Routed to the wrong worker (never): nothing to list here.
+            None => job.cursor = 0,
+            Some(shard) => {
+                let first = job.generation.is_none();
+                if job.generation.is_some_and(|g| g != shard.generation) {
+                    // The instance restarted or was replaced: its items
+                    // are not where the cursor points. This shard is done.
+                    job.cursor = 0;
+                } else {
+                    job.generation = Some(shard.generation);
+                    match shard.list(job.cursor, LIST_CHUNK_BYTES) {
+                        Ok(ListStep::Unsupported) => {
+                            job.cursor = 0;
+                            if first && job.shard == 0 {
+                                job.end = Some(End::Unsupported);
+                            }
+                        }
+                        Ok(ListStep::Chunk { cursor, chunk }) => {
+                            job.cursor = cursor;
+                            if !chunk.is_empty() {
+                                render_chunk(&mut job, chunk, &limits, started);
+                            }
+                        }
+                        Err(f) => {
+                            job.cursor = 0;
+                            job.out.extend_from_slice(b"SERVER_ERROR ");
+                            job.out.extend_from_slice(f.0.as_bytes());
+                            job.out.extend_from_slice(b"\r\n");
+                        }
+                    }
+                }
+                super::schedule_guest_timers(&mut self.base, shard);
+            }
+        }
+        if job.end.is_none() && job.cursor == 0 {
+            job.shard += 1;
+            job.generation = None;
+            if job.shard >= shards {
+                job.end = Some(End::Done);
+            }
+        }
+        if job.origin == self.core.id {
+            self.list_out(job);
+        } else {
+            let origin = job.origin;
+            self.core.outbox.post(origin, Msg::ListOut(job));
+        }
+    }
+
+    /// Appends a chunk's lines to the connection's slot; ends the reply, or
+    /// sends the job on for the next chunk (or parks it while the client
+    /// has enough to read).
+    pub(super) fn list_out(&mut self, mut job: Box<Listing>) {
+        let t = job.ticket;
+        let Some(conn) = self.slab.get_gen(t.conn, t.gen) else {
+            // The client went away: the listing ends with it.
+            return;
+        };
+        conn.extend_slot(t.seq, &job.out);
+        job.out.clear();
+        self.touched.push(t.conn);
+        match job.end {
+            Some(End::Done) => self.finish(t, b"END\r\n"),
+            Some(End::Unsupported) => {
+                let line = format!("{}\r\n", job.refusal());
+                self.finish(t, line.as_bytes());
+            }
+            None if backed_up(conn, t.seq) => self.listings.push(job),
+            None => self.core.send_list_step(job),
+        }
+    }
+
+    /// Completes a listing's slot with its last line.
+    fn finish(&mut self, t: Ticket, text: &[u8]) {
+        if let Some(conn) = self.slab.get_gen(t.conn, t.gen) {
+            // What the slot buffered while it waited behind another reply
+            // goes out before the end.
+            conn.extend_slot(t.seq, b"");
+        }
+        let shared = &self.core.shared;
+        let st = &shared.threads[self.core.id];
+        deliver(
+            &mut self.slab,
+            &mut self.touched,
+            shared,
+            st,
+            t,
+            Delivery::Line(text),
+        );
+    }
+
+    /// Sends on the parked listings whose clients have read enough, and
+    /// drops those whose connection closed. Called once per loop iteration.
+    pub(super) fn resume_listings(&mut self) {
+        if self.listings.is_empty() {
+            return;
+        }
+        for job in std::mem::take(&mut self.listings) {
+            let t = job.ticket;
+            match self.slab.get_gen(t.conn, t.gen) {
+                None => {}
+                Some(conn) if backed_up(conn, t.seq) => self.listings.push(job),
+                Some(_) => self.core.send_list_step(job),
+            }
+        }
+    }
+}
+
+/// Whether the client has enough of a listing to read for now. A UDP
+/// reply leaves only once complete, so it never waits.
+fn backed_up(conn: &TextConn, seq: u64) -> bool {
+    if conn.stream.is_udp() {
+        return false;
+    }
+    let held = conn.slot(seq).map_or(0, |s| s.buf.len());
+    conn.unwritten() + held > LIST_HIGH_WATER
+}
+
+/// Renders the records of a checked `wmc_iter` chunk as the listing's lines.
+fn render_chunk(job: &mut Listing, chunk: &[u8], limits: &Limits, started: i64) {
+    let Some((_, recs)) = wasmcached_sdk::abi::iter_chunk(chunk) else {
+        return;
+    };
+    for rec in recs.flatten() {
+        let size = if rec.size != 0 {
+            rec.size as usize
+        } else {
+            limits.item_size(rec.key.len(), rec.client_flags, rec.value_len as usize + 2)
+        };
+        let class = if rec.class != 0 {
+            u32::from(rec.class)
+        } else {
+            crate::proto::meta_cmd::slab_class(size)
+        };
+        match job.kind {
+            Kind::Metadump { classes } => {
+                if class < 64 && classes & (1 << class) != 0 {
+                    metadump_line(&mut job.out, &rec, class, size, started);
+                }
+            }
+            Kind::Cachedump { class: want, limit } => {
+                if class != want || rec.iflags & iflag::KEY_BINARY != 0 {
+                    continue;
+                }
+                let start = job.out.len();
+                cachedump_line(&mut job.out, &rec, started);
+                let len = job.out.len() - start;
+                if job.bytes + len + 6 > CACHEDUMP_MAX_BYTES {
+                    job.out.truncate(start);
+                    job.end = Some(End::Done);
+                    return;
+                }
+                job.bytes += len;
+                job.shown += 1;
+                if limit != 0 && job.shown >= u64::from(limit) {
+                    job.end = Some(End::Done);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A server time as memcached prints it: unix time.
+fn unix(t: u32, started: i64) -> i64 {
+    i64::from(t) + started
+}
+
+/// memcached 1.6.18's metadump line (crawler.c): `key=<uriencoded key>
+/// exp=<unix time, -1 for never> la=<unix time> cas=<n> fetch=<yes|no>
+/// cls=<n> size=<n>`, ended by a bare `\n`.
+pub fn metadump_line(out: &mut Vec<u8>, rec: &ItemMeta<'_>, class: u32, size: usize, started: i64) {
+    out.extend_from_slice(b"key=");
+    uriencode(rec.key, out);
+    let exp = if rec.exptime == 0 {
+        -1
+    } else {
+        unix(rec.exptime, started)
+    };
+    let fetch = if rec.iflags & iflag::FETCHED != 0 {
+        "yes"
+    } else {
+        "no"
+    };
+    out.extend_from_slice(
+        format!(
+            " exp={exp} la={} cas={} fetch={fetch} cls={class} size={size}\n",
+            unix(rec.last_access, started),
+            rec.cas
+        )
+        .as_bytes(),
+    );
+}
+
+/// memcached 1.6.18's cachedump line (items.c `item_cachedump`):
+/// `ITEM <key> [<value bytes> b; <exptime as unix time, 0 for never> s]`.
+pub fn cachedump_line(out: &mut Vec<u8>, rec: &ItemMeta<'_>, started: i64) {
+    let mut num = [0u8; 20];
+    out.extend_from_slice(b"ITEM ");
+    out.extend_from_slice(rec.key);
+    out.extend_from_slice(b" [");
+    out.extend_from_slice(fmt_u64(u64::from(rec.value_len), &mut num));
+    out.extend_from_slice(b" b; ");
+    let exp = if rec.exptime == 0 {
+        0
+    } else {
+        unix(rec.exptime, started).max(0) as u64
+    };
+    out.extend_from_slice(fmt_u64(exp, &mut num));
+    out.extend_from_slice(b" s]\r\n");
+}
+
+/// memcached's `uriencode`: letters, digits and `-._~` as they are, every
+/// other byte as `%XX` (upper-case hex).
+pub fn uriencode(key: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_lists_follow_memcached() {
+        assert_eq!(parse_classes(b"all"), Ok(u64::MAX));
+        assert_eq!(parse_classes(b"hash"), Ok(u64::MAX));
+        assert_eq!(parse_classes(b"1"), Ok(1 << 1));
+        assert_eq!(parse_classes(b"1,,63,"), Ok(1 << 1 | 1 << 63));
+        // strtoul's leading '+' and zeros, and its 32-bit truncation.
+        assert_eq!(parse_classes(b"+2,03"), Ok(1 << 2 | 1 << 3));
+        assert_eq!(parse_classes(b"4294967297"), Ok(1 << 1));
+        for bad in [
+            &b"0"[..],
+            b"64",
+            b"x",
+            b"1,x",
+            b"all,1",
+            b"ALL",
+            b"-1",
+            b"1,0",
+        ] {
+            assert_eq!(
+                parse_classes(bad),
+                Err("BADCLASS invalid class id"),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_classes(b","), Err("NOTSTARTED no items to crawl"));
+    }
+
+    #[test]
+    fn lines_are_memcached_s() {
+        let started = 1_700_000_000;
+        let rec = ItemMeta {
+            key: b"a%20b/\xff~",
+            exptime: 100,
+            last_access: 50,
+            cas: 7,
+            client_flags: 5,
+            value_len: 3,
+            size: 0,
+            iflags: iflag::FETCHED,
+            class: 0,
+        };
+        let mut out = Vec::new();
+        metadump_line(&mut out, &rec, 1, 69, started);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "key=a%2520b%2F%FF~ exp=1700000100 la=1700000050 cas=7 fetch=yes cls=1 size=69\n"
+        );
+        let never = ItemMeta {
+            exptime: 0,
+            iflags: 0,
+            ..rec.clone()
+        };
+        let mut out = Vec::new();
+        metadump_line(&mut out, &never, 12, 1184, started);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(" exp=-1 la=1700000050 cas=7 fetch=no cls=12 size=1184\n"));
+        let mut out = Vec::new();
+        cachedump_line(
+            &mut out,
+            &ItemMeta {
+                key: b"k2",
+                ..rec.clone()
+            },
+            started,
+        );
+        cachedump_line(
+            &mut out,
+            &ItemMeta {
+                key: b"k3",
+                ..never
+            },
+            started,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "ITEM k2 [3 b; 1700000100 s]\r\nITEM k3 [3 b; 0 s]\r\n"
+        );
+    }
+
+    fn job(kind: Kind) -> Listing {
+        Listing {
+            kind,
+            origin: 0,
+            ticket: Ticket::DISCARD,
+            shard: 0,
+            cursor: 0,
+            generation: None,
+            out: Vec::new(),
+            shown: 0,
+            bytes: 0,
+            end: None,
+        }
+    }
+
+    fn chunk(recs: &[ItemMeta<'_>]) -> Vec<u8> {
+        let mut c = Vec::new();
+        wasmcached_sdk::abi::begin_iter_chunk(&mut c);
+        for r in recs {
+            r.encode(&mut c);
+        }
+        wasmcached_sdk::abi::finish_iter_chunk(&mut c, recs.len() as u32, 0);
+        c
+    }
+
+    #[test]
+    fn chunks_are_filtered_by_class_and_cachedump_stops_at_its_limits() {
+        let limits = Limits {
+            item_size_max: 1 << 20,
+            cas_enabled: true,
+        };
+        let small = ItemMeta {
+            key: b"small",
+            value_len: 1,
+            ..Default::default()
+        };
+        let big = ItemMeta {
+            key: b"big",
+            value_len: 2000,
+            ..Default::default()
+        };
+        let own = ItemMeta {
+            key: b"own",
+            value_len: 1,
+            size: 4000,
+            class: 5,
+            ..Default::default()
+        };
+        let bin = ItemMeta {
+            key: b"bin",
+            iflags: iflag::KEY_BINARY,
+            ..small.clone()
+        };
+        let c = chunk(&[small.clone(), big, own, bin]);
+        let mut j = job(Kind::Metadump { classes: 1 << 1 });
+        render_chunk(&mut j, &c, &limits, 0);
+        let text = String::from_utf8(j.out.clone()).unwrap();
+        // The host's size (memcached's ITEM_ntotal) and class when the
+        // plugin gives none; the plugin's own when it does.
+        assert_eq!(
+            text,
+            "key=small exp=-1 la=0 cas=0 fetch=no cls=1 size=65\n\
+             key=bin exp=-1 la=0 cas=0 fetch=no cls=1 size=63\n"
+        );
+        let mut j = job(Kind::Metadump { classes: u64::MAX });
+        render_chunk(&mut j, &c, &limits, 0);
+        let text = String::from_utf8(j.out).unwrap();
+        assert!(text.contains("key=big exp=-1 la=0 cas=0 fetch=no cls=15 size=2062\n"));
+        assert!(text.contains("key=own exp=-1 la=0 cas=0 fetch=no cls=5 size=4000\n"));
+        assert_eq!(j.end, None);
+
+        // cachedump: one class, binary keys left out, then the limit.
+        let mut j = job(Kind::Cachedump { class: 1, limit: 0 });
+        render_chunk(&mut j, &c, &limits, 0);
+        assert_eq!(j.out, b"ITEM small [1 b; 0 s]\r\n");
+        let many: Vec<ItemMeta<'_>> = (0..10).map(|_| small.clone()).collect();
+        let mut j = job(Kind::Cachedump { class: 1, limit: 3 });
+        render_chunk(&mut j, &chunk(&many), &limits, 0);
+        assert_eq!((j.shown, j.end), (3, Some(End::Done)));
+        // And memcached's 2 MB cap.
+        let line = b"ITEM small [1 b; 0 s]\r\n".len();
+        let mut j = job(Kind::Cachedump { class: 1, limit: 0 });
+        j.bytes = CACHEDUMP_MAX_BYTES - 6 - 2 * line;
+        render_chunk(&mut j, &chunk(&many), &limits, 0);
+        assert_eq!(
+            (j.shown, j.end, j.out.len()),
+            (2, Some(End::Done), 2 * line)
+        );
+    }
+}
