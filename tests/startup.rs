@@ -27,6 +27,85 @@ fn cache_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The transparent huge page mode Linux shows, if any.
+fn thp_mode() -> Option<String> {
+    let text = fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
+    text.split_whitespace()
+        .find_map(|w| Some(w.strip_prefix('[')?.strip_suffix(']')?.to_string()))
+}
+
+/// Kilobytes of huge pages in the mappings advised `MADV_HUGEPAGE` (`hg`)
+/// of process `pid`.
+fn advised_huge_kb(pid: u32) -> u64 {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut total, mut pending) = (0, 0);
+    for line in smaps.lines() {
+        if let Some(v) = line.strip_prefix("AnonHugePages:") {
+            pending = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+        } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if flags.split_whitespace().any(|f| f == "hg") {
+                total += pending;
+            }
+        }
+    }
+    total
+}
+
+/// `-L -v` says in one line at start what became of the huge pages it asks
+/// for: the plugins' memory advised for transparent huge pages (Linux, THP
+/// `always` or `madvise`), or why not (THP `never`, no THP, not Linux).
+#[test]
+fn large_pages_say_what_happened() {
+    let mut server = Server::start(&["-L", "-v", "-t", "2", "-m", "64"]);
+    let mut c = server.client();
+    let value = vec![b'x'; 100_000];
+    for i in 0..200 {
+        assert_eq!(c.set(&format!("big:{i}"), 0, 0, &value), "STORED");
+    }
+    server.assert_running();
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("-L: ")).collect();
+    assert_eq!(lines.len(), 1, "one -L line: {log}");
+    let line = lines[0];
+    match thp_mode().as_deref() {
+        Some(mode @ ("always" | "madvise")) if cfg!(target_os = "linux") => {
+            let want = format!(
+                "-L: the memory of 2 plugin instance(s) is advised for transparent huge pages (mode {mode}); "
+            );
+            assert!(line.starts_with(&want), "{line:?}");
+            assert!(
+                line.ends_with("kB on huge pages now (AnonHugePages)"),
+                "{line:?}"
+            );
+            // Whether the kernel found 2 MiB pages for it depends on its
+            // free memory: shown, not asserted.
+            eprintln!(
+                "huge pages in the advised mappings after 20 MB of items: {} kB",
+                advised_huge_kb(server.pid())
+            );
+        }
+        Some("never") => assert!(
+            line.starts_with("-L: huge pages not available: transparent huge pages are disabled"),
+            "{line:?}"
+        ),
+        _ => assert!(
+            line.starts_with("-L: huge pages not available: "),
+            "{line:?}"
+        ),
+    }
+    server.kill();
+    // Without -v it says nothing when it could have them.
+    let mut quiet = Server::start(&["-L", "-t", "2"]);
+    quiet.client().set("k", 0, 0, b"v");
+    let log = quiet.log();
+    if thp_mode().is_some_and(|m| m != "never") && cfg!(target_os = "linux") {
+        assert!(!log.contains("-L: "), "{log}");
+    } else {
+        assert!(log.contains("-L: huge pages not available: "), "{log}");
+    }
+    quiet.kill();
+}
+
 /// Starts a server with `-vv` and `extra`, checks that it stores and
 /// serves an item, and returns its log.
 fn start_and_serve(extra: &[&str]) -> String {
@@ -1103,6 +1182,58 @@ mod command_line {
             {
                 assert_eq!(seen[1].1, b, "{args:?}");
             }
+        }
+    }
+
+    /// `stats` (the general group) as name/value pairs.
+    fn general_stats(env: &Env) -> Vec<(String, String)> {
+        let mut r = BufReader::new(connect(env, None).expect("connect"));
+        r.get_mut().write_all(b"stats\r\n").unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(r.read_line(&mut line).unwrap() > 0, "closed after {out:?}");
+            if line == "END\r\n" {
+                return out;
+            }
+            let rest = line.trim_end().strip_prefix("STAT ").expect("a STAT line");
+            let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+
+    fn stat<'a>(stats: &'a [(String, String)], name: &str) -> &'a str {
+        &stats
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {stats:?}"))
+            .1
+    }
+
+    /// `-o hashpower` reaches the plugin as a hint (ABI v5) and the default
+    /// store starts its hash index at that size: `stats` shows the same
+    /// `hash_power_level` as memcached's, and `-o no_hashexpand` keeps it.
+    #[test]
+    fn hashpower_sizes_the_store_index_as_memcached_does() {
+        for args in [
+            &["-o", "hashpower=20"][..],
+            &["-o", "hashpower=13,no_hashexpand"],
+            &["-m", "256", "-o", "hashpower=17"],
+        ] {
+            let scratch = Scratch::new("hashpower");
+            let mut seen = Vec::new();
+            for bin in [memcached_bin(), server_bin()] {
+                let env = Env::new(&scratch.0);
+                let r = start_serving(&bin, args, &env);
+                let stats = general_stats(&env);
+                seen.push((r.1, stat(&stats, "hash_power_level").to_string()));
+            }
+            let want = args.last().unwrap()["hashpower=".len()..]
+                .split(',')
+                .next()
+                .unwrap();
+            assert_eq!(seen[0].1, want, "memcached {args:?}");
+            assert_eq!(seen[0].1, seen[1].1, "{args:?}: {seen:?}");
         }
     }
 

@@ -30,6 +30,7 @@ fn bench(c: &mut Criterion) {
         use_cas: true,
         evict_to_free: true,
         plugin_config: String::new(),
+        hints: Default::default(),
         deadline: Duration::from_secs(5),
     };
     let mut shard = Shard::new(plugin, config, Arc::default()).expect("shard");

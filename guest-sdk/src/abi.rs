@@ -28,7 +28,9 @@
 /// Version 5 is version 4 plus one optional export, `wmc_iter`, that lists
 /// a shard's items without changing them, a bounded chunk of [`ItemMeta`]
 /// records per call from a cursor the host keeps (memcached's
-/// `lru_crawler metadump` and `stats cachedump`). No v4 byte moves.
+/// `lru_crawler metadump` and `stats cachedump`), and memcached's allocator
+/// and LRU settings as [`Hints`] after the init record's config string (its
+/// reserved field becomes their length). No v4 byte moves.
 pub const ABI_VERSION: u32 = 5;
 
 /// The ABI versions a host accepts from a plugin.
@@ -36,6 +38,9 @@ pub const SUPPORTED_ABI_VERSIONS: [u32; 5] = [1, 2, 3, 4, 5];
 
 /// The first ABI version with item listing (`wmc_iter`).
 pub const ITER_VERSION: u32 = 5;
+
+/// The first ABI version whose init record carries [`Hints`].
+pub const HINTS_VERSION: u32 = 5;
 
 /// The first ABI version with held values ([`iflag::VALUE_REF`]).
 pub const VALUE_REF_VERSION: u32 = 4;
@@ -313,8 +318,10 @@ pub const ITEM_META_HEADER: usize = 32;
 /// 16   8  memory_budget   bytes this shard may use for items
 /// 24   4  max_item_size   -I, bytes
 /// 28   4  now             server clock at init
-/// 32   4  reserved        0
-/// 36   4  config_len      then config_len bytes of --plugin-config
+/// 32   4  hints_len       v5: length of the hints block after the config
+///                         string ([`Hints`]); 0 (reserved) before v5
+/// 36   4  config_len      then config_len bytes of --plugin-config,
+///                         then (v5) hints_len bytes of hints
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Init<'a> {
@@ -326,11 +333,26 @@ pub struct Init<'a> {
     pub max_item_size: u32,
     pub now: u32,
     pub config: &'a [u8],
+    /// v5: an encoded [`Hints`] block (empty: every hint at memcached's
+    /// default). Only sent when `abi_version >= HINTS_VERSION`: `encode`
+    /// leaves it out for older versions, whose record is byte for byte
+    /// what it was, and `decode` ignores bytes 32..36 for them.
+    pub hints: &'a [u8],
 }
 
 impl<'a> Init<'a> {
+    fn sends_hints(&self) -> bool {
+        self.abi_version >= HINTS_VERSION
+    }
+
     pub fn encoded_len(&self) -> usize {
-        INIT_HEADER + self.config.len()
+        INIT_HEADER
+            + self.config.len()
+            + if self.sends_hints() {
+                self.hints.len()
+            } else {
+                0
+            }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -341,9 +363,11 @@ impl<'a> Init<'a> {
         out.extend_from_slice(&self.memory_budget.to_le_bytes());
         out.extend_from_slice(&self.max_item_size.to_le_bytes());
         out.extend_from_slice(&self.now.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        let hints: &[u8] = if self.sends_hints() { self.hints } else { &[] };
+        out.extend_from_slice(&(hints.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.config.len() as u32).to_le_bytes());
         out.extend_from_slice(self.config);
+        out.extend_from_slice(hints);
     }
 
     pub fn decode(b: &'a [u8]) -> Option<Init<'a>> {
@@ -351,9 +375,17 @@ impl<'a> Init<'a> {
             return None;
         }
         let config_len = u32_at(b, 36) as usize;
-        let config = b.get(INIT_HEADER..INIT_HEADER.checked_add(config_len)?)?;
+        let config_end = INIT_HEADER.checked_add(config_len)?;
+        let config = b.get(INIT_HEADER..config_end)?;
+        let abi_version = u32_at(b, 0);
+        let hints = if abi_version >= HINTS_VERSION {
+            let hints_len = u32_at(b, 32) as usize;
+            b.get(config_end..config_end.checked_add(hints_len)?)?
+        } else {
+            &[]
+        };
         Some(Init {
-            abi_version: u32_at(b, 0),
+            abi_version,
             shard_id: u32_at(b, 4),
             shard_count: u32_at(b, 8),
             flags: u32_at(b, 12),
@@ -361,7 +393,277 @@ impl<'a> Init<'a> {
             max_item_size: u32_at(b, 24),
             now: u32_at(b, 28),
             config,
+            hints,
         })
+    }
+}
+
+/// v5: memcached's allocator, hash table and LRU settings, handed to the
+/// plugin as hints in the init record (after the config string). A plugin
+/// honours those that map onto its store and ignores the rest; a hint the
+/// host did not send keeps memcached 1.6.18's default (`Hints::default()`).
+///
+/// The block is a sequence of records, back to back:
+///
+/// ```text
+/// off len field
+///  0   2  tag     hint_tag::*
+///  2   2  len     bytes of the value
+///  4   …  value   u32 (len 4), f64 (len 8, IEEE 754) or a list of u32
+/// ```
+///
+/// Booleans are u32 0 or 1. A reader skips tags it does not know and
+/// records of a known tag whose length is not the expected one (keeping
+/// the default), so later hosts may add tags without a new ABI version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hints {
+    /// `-f`: the chunk size growth factor between slab classes (1.25).
+    pub growth_factor: f64,
+    /// `-n`: the minimum space for key, value and flags of an item (48).
+    pub chunk_size: u32,
+    /// `-o hashpower`: the hash table's initial size as a power of two;
+    /// 0 when not given (memcached then starts at 16).
+    pub hashpower: u32,
+    /// Cleared by `-o no_hashexpand`: the hash table may grow (true).
+    pub hash_expand: bool,
+    /// `-o hash_algorithm`: 0 jenkins, 1 murmur3 (default), 2 xxh3.
+    pub hash_algorithm: u32,
+    /// `-o slab_reassign` (true in memcached 1.6).
+    pub slab_reassign: bool,
+    /// `-o slab_automove` 0, 1 (default) or 2.
+    pub slab_automove: u32,
+    /// `-o slab_automove_ratio` (0.8).
+    pub slab_automove_ratio: f64,
+    /// `-o slab_automove_window` (30).
+    pub slab_automove_window: u32,
+    /// `-o slab_automove_freeratio` (0.01).
+    pub slab_automove_freeratio: f64,
+    /// `-o slab_chunk_max`, bytes (524288: half of memcached's 1 MB page).
+    pub slab_chunk_max: u32,
+    /// `-o slab_sizes`: explicit slab class sizes in bytes (empty: from
+    /// `growth_factor` and `chunk_size`).
+    pub slab_sizes: Vec<u32>,
+    /// `-o lru_crawler` / `no_lru_crawler` (true).
+    pub lru_crawler: bool,
+    /// `-o lru_crawler_sleep`, microseconds (100).
+    pub lru_crawler_sleep: u32,
+    /// `-o lru_crawler_tocrawl`, items per class per run; 0 = all (0).
+    pub lru_crawler_tocrawl: u32,
+    /// `-o lru_maintainer` / `no_lru_maintainer` (true).
+    pub lru_maintainer: bool,
+    /// The segmented LRU (hot/warm/cold) is on (true; `-o modern`).
+    pub lru_segmented: bool,
+    /// `-o hot_lru_pct`: percent of a class's memory for the hot LRU (20).
+    pub hot_lru_pct: u32,
+    /// `-o warm_lru_pct`: percent for the warm LRU (40).
+    pub warm_lru_pct: u32,
+    /// `-o hot_max_factor` (0.2).
+    pub hot_max_factor: f64,
+    /// `-o warm_max_factor` (2.0).
+    pub warm_max_factor: f64,
+    /// The temporary LRU is on (`-o temporary_ttl` given; false).
+    pub temp_lru: bool,
+    /// `-o temporary_ttl`, seconds (61).
+    pub temporary_ttl: u32,
+    /// `-o tail_repair_time`, seconds; 0 = off (0).
+    pub tail_repair_time: u32,
+    /// `-L`: the host asked for huge pages for the plugin's memory (false).
+    pub large_pages: bool,
+}
+
+impl Default for Hints {
+    /// memcached 1.6.18's defaults.
+    fn default() -> Self {
+        Hints {
+            growth_factor: 1.25,
+            chunk_size: 48,
+            hashpower: 0,
+            hash_expand: true,
+            hash_algorithm: 1,
+            slab_reassign: true,
+            slab_automove: 1,
+            slab_automove_ratio: 0.8,
+            slab_automove_window: 30,
+            slab_automove_freeratio: 0.01,
+            slab_chunk_max: 512 * 1024,
+            slab_sizes: Vec::new(),
+            lru_crawler: true,
+            lru_crawler_sleep: 100,
+            lru_crawler_tocrawl: 0,
+            lru_maintainer: true,
+            lru_segmented: true,
+            hot_lru_pct: 20,
+            warm_lru_pct: 40,
+            hot_max_factor: 0.2,
+            warm_max_factor: 2.0,
+            temp_lru: false,
+            temporary_ttl: 61,
+            tail_repair_time: 0,
+            large_pages: false,
+        }
+    }
+}
+
+/// Tags of the v5 hints block ([`Hints`]), with the value's type.
+pub mod hint_tag {
+    /// f64
+    pub const GROWTH_FACTOR: u16 = 1;
+    /// u32
+    pub const CHUNK_SIZE: u16 = 2;
+    /// u32
+    pub const HASHPOWER: u16 = 3;
+    /// bool
+    pub const HASH_EXPAND: u16 = 4;
+    /// u32
+    pub const HASH_ALGORITHM: u16 = 5;
+    /// bool
+    pub const SLAB_REASSIGN: u16 = 6;
+    /// u32
+    pub const SLAB_AUTOMOVE: u16 = 7;
+    /// f64
+    pub const SLAB_AUTOMOVE_RATIO: u16 = 8;
+    /// u32
+    pub const SLAB_AUTOMOVE_WINDOW: u16 = 9;
+    /// f64
+    pub const SLAB_AUTOMOVE_FREERATIO: u16 = 10;
+    /// u32
+    pub const SLAB_CHUNK_MAX: u16 = 11;
+    /// list of u32
+    pub const SLAB_SIZES: u16 = 12;
+    /// bool
+    pub const LRU_CRAWLER: u16 = 13;
+    /// u32
+    pub const LRU_CRAWLER_SLEEP: u16 = 14;
+    /// u32
+    pub const LRU_CRAWLER_TOCRAWL: u16 = 15;
+    /// bool
+    pub const LRU_MAINTAINER: u16 = 16;
+    /// bool
+    pub const LRU_SEGMENTED: u16 = 17;
+    /// u32
+    pub const HOT_LRU_PCT: u16 = 18;
+    /// u32
+    pub const WARM_LRU_PCT: u16 = 19;
+    /// f64
+    pub const HOT_MAX_FACTOR: u16 = 20;
+    /// f64
+    pub const WARM_MAX_FACTOR: u16 = 21;
+    /// bool
+    pub const TEMP_LRU: u16 = 22;
+    /// u32
+    pub const TEMPORARY_TTL: u16 = 23;
+    /// u32
+    pub const TAIL_REPAIR_TIME: u16 = 24;
+    /// bool
+    pub const LARGE_PAGES: u16 = 25;
+}
+
+impl Hints {
+    /// Writes every hint (the host sends them all).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use hint_tag::*;
+        fn rec(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        let u = |out: &mut Vec<u8>, tag, v: u32| rec(out, tag, &v.to_le_bytes());
+        let f = |out: &mut Vec<u8>, tag, v: f64| rec(out, tag, &v.to_bits().to_le_bytes());
+        f(out, GROWTH_FACTOR, self.growth_factor);
+        u(out, CHUNK_SIZE, self.chunk_size);
+        u(out, HASHPOWER, self.hashpower);
+        u(out, HASH_EXPAND, self.hash_expand.into());
+        u(out, HASH_ALGORITHM, self.hash_algorithm);
+        u(out, SLAB_REASSIGN, self.slab_reassign.into());
+        u(out, SLAB_AUTOMOVE, self.slab_automove);
+        f(out, SLAB_AUTOMOVE_RATIO, self.slab_automove_ratio);
+        u(out, SLAB_AUTOMOVE_WINDOW, self.slab_automove_window);
+        f(out, SLAB_AUTOMOVE_FREERATIO, self.slab_automove_freeratio);
+        u(out, SLAB_CHUNK_MAX, self.slab_chunk_max);
+        // A record holds at most 65535 bytes; memcached allows 63 sizes.
+        let sizes: Vec<u8> = self
+            .slab_sizes
+            .iter()
+            .take(u16::MAX as usize / 4)
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        rec(out, SLAB_SIZES, &sizes);
+        u(out, LRU_CRAWLER, self.lru_crawler.into());
+        u(out, LRU_CRAWLER_SLEEP, self.lru_crawler_sleep);
+        u(out, LRU_CRAWLER_TOCRAWL, self.lru_crawler_tocrawl);
+        u(out, LRU_MAINTAINER, self.lru_maintainer.into());
+        u(out, LRU_SEGMENTED, self.lru_segmented.into());
+        u(out, HOT_LRU_PCT, self.hot_lru_pct);
+        u(out, WARM_LRU_PCT, self.warm_lru_pct);
+        f(out, HOT_MAX_FACTOR, self.hot_max_factor);
+        f(out, WARM_MAX_FACTOR, self.warm_max_factor);
+        u(out, TEMP_LRU, self.temp_lru.into());
+        u(out, TEMPORARY_TTL, self.temporary_ttl);
+        u(out, TAIL_REPAIR_TIME, self.tail_repair_time);
+        u(out, LARGE_PAGES, self.large_pages.into());
+    }
+
+    /// Reads a hints block: hints not in it keep memcached's defaults.
+    /// `None` if a record runs past the end of the block.
+    pub fn decode(mut b: &[u8]) -> Option<Hints> {
+        use hint_tag::*;
+        let mut h = Hints::default();
+        while !b.is_empty() {
+            if b.len() < 4 {
+                return None;
+            }
+            let (tag, len) = (u16_at(b, 0), u16_at(b, 2) as usize);
+            let v = b.get(4..4 + len)?;
+            b = &b[4 + len..];
+            let u = || (len == 4).then(|| u32_at(v, 0));
+            let f = || (len == 8).then(|| f64::from_bits(u64_at(v, 0)));
+            let set_u = |field: &mut u32| {
+                if let Some(x) = u() {
+                    *field = x
+                }
+            };
+            let set_b = |field: &mut bool| {
+                if let Some(x) = u() {
+                    *field = x != 0
+                }
+            };
+            let set_f = |field: &mut f64| {
+                if let Some(x) = f() {
+                    *field = x
+                }
+            };
+            match tag {
+                GROWTH_FACTOR => set_f(&mut h.growth_factor),
+                CHUNK_SIZE => set_u(&mut h.chunk_size),
+                HASHPOWER => set_u(&mut h.hashpower),
+                HASH_EXPAND => set_b(&mut h.hash_expand),
+                HASH_ALGORITHM => set_u(&mut h.hash_algorithm),
+                SLAB_REASSIGN => set_b(&mut h.slab_reassign),
+                SLAB_AUTOMOVE => set_u(&mut h.slab_automove),
+                SLAB_AUTOMOVE_RATIO => set_f(&mut h.slab_automove_ratio),
+                SLAB_AUTOMOVE_WINDOW => set_u(&mut h.slab_automove_window),
+                SLAB_AUTOMOVE_FREERATIO => set_f(&mut h.slab_automove_freeratio),
+                SLAB_CHUNK_MAX => set_u(&mut h.slab_chunk_max),
+                SLAB_SIZES if len % 4 == 0 => {
+                    h.slab_sizes = v.chunks_exact(4).map(|c| u32_at(c, 0)).collect()
+                }
+                LRU_CRAWLER => set_b(&mut h.lru_crawler),
+                LRU_CRAWLER_SLEEP => set_u(&mut h.lru_crawler_sleep),
+                LRU_CRAWLER_TOCRAWL => set_u(&mut h.lru_crawler_tocrawl),
+                LRU_MAINTAINER => set_b(&mut h.lru_maintainer),
+                LRU_SEGMENTED => set_b(&mut h.lru_segmented),
+                HOT_LRU_PCT => set_u(&mut h.hot_lru_pct),
+                WARM_LRU_PCT => set_u(&mut h.warm_lru_pct),
+                HOT_MAX_FACTOR => set_f(&mut h.hot_max_factor),
+                WARM_MAX_FACTOR => set_f(&mut h.warm_max_factor),
+                TEMP_LRU => set_b(&mut h.temp_lru),
+                TEMPORARY_TTL => set_u(&mut h.temporary_ttl),
+                TAIL_REPAIR_TIME => set_u(&mut h.tail_repair_time),
+                LARGE_PAGES => set_b(&mut h.large_pages),
+                _ => {}
+            }
+        }
+        Some(h)
     }
 }
 
@@ -1114,11 +1416,107 @@ mod tests {
             max_item_size: 1 << 20,
             now: 2,
             config: b"a=b",
+            hints: &[],
         };
         let mut out = Vec::new();
         i.encode(&mut out);
         assert_eq!(out.len(), i.encoded_len());
         assert_eq!(Init::decode(&out), Some(i));
+    }
+
+    #[test]
+    fn hints_roundtrip_and_defaults() {
+        let h = Hints {
+            growth_factor: 1.5,
+            chunk_size: 96,
+            hashpower: 20,
+            hash_expand: false,
+            hash_algorithm: 2,
+            slab_sizes: vec![100, 200, 400],
+            hot_lru_pct: 30,
+            warm_lru_pct: 30,
+            warm_max_factor: 3.0,
+            temp_lru: true,
+            large_pages: true,
+            ..Hints::default()
+        };
+        let mut block = Vec::new();
+        h.encode(&mut block);
+        assert_eq!(Hints::decode(&block), Some(h.clone()));
+        // An empty block is memcached's defaults.
+        assert_eq!(Hints::decode(&[]), Some(Hints::default()));
+        assert_eq!(Hints::default().hashpower, 0);
+        // A single record: the others keep their defaults.
+        let one = [3u8, 0, 4, 0, 18, 0, 0, 0];
+        let got = Hints::decode(&one).unwrap();
+        assert_eq!(got.hashpower, 18);
+        assert_eq!(
+            Hints {
+                hashpower: 0,
+                ..got
+            },
+            Hints::default()
+        );
+        // Unknown tags and known tags of the wrong length are skipped.
+        let odd = [
+            0xff, 0xff, 2, 0, 1, 2, 3, 0, 2, 0, 7, 7, 2, 0, 4, 0, 64, 0, 0, 0,
+        ];
+        let got = Hints::decode(&odd).unwrap();
+        assert_eq!((got.hashpower, got.chunk_size), (0, 64));
+        // A record running past the block is malformed.
+        assert_eq!(Hints::decode(&block[..block.len() - 1]), None);
+        assert_eq!(Hints::decode(&[3, 0]), None);
+    }
+
+    #[test]
+    fn init_hints_only_from_v5() {
+        let mut block = Vec::new();
+        Hints {
+            hashpower: 20,
+            ..Hints::default()
+        }
+        .encode(&mut block);
+        let v5 = Init {
+            abi_version: HINTS_VERSION,
+            shard_count: 1,
+            config: b"x=1",
+            hints: &block,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        v5.encode(&mut out);
+        assert_eq!(out.len(), INIT_HEADER + 3 + block.len());
+        assert_eq!(u32_at(&out, 32) as usize, block.len(), "hints_len");
+        assert_eq!(&out[INIT_HEADER..INIT_HEADER + 3], b"x=1");
+        assert_eq!(&out[INIT_HEADER + 3..], &block[..]);
+        let back = Init::decode(&out).unwrap();
+        assert_eq!(back, v5);
+        assert_eq!(Hints::decode(back.hints).unwrap().hashpower, 20);
+        // Hints that run past the record: malformed.
+        assert_eq!(Init::decode(&out[..out.len() - 1]), None);
+        // v1-v4: the bytes they always got, reserved 0, no hints.
+        for v in 1..HINTS_VERSION {
+            let old = Init {
+                abi_version: v,
+                ..v5.clone()
+            };
+            let mut out = Vec::new();
+            old.encode(&mut out);
+            assert_eq!(out.len(), INIT_HEADER + 3);
+            assert_eq!(out.len(), old.encoded_len());
+            assert_eq!(u32_at(&out, 32), 0, "reserved stays 0 for v{v}");
+            let back = Init::decode(&out).unwrap();
+            assert!(back.hints.is_empty());
+        }
+        // A v4 record with junk in the reserved field still decodes.
+        let mut out = Vec::new();
+        Init {
+            abi_version: 4,
+            ..v5.clone()
+        }
+        .encode(&mut out);
+        out[32] = 9;
+        assert!(Init::decode(&out).unwrap().hints.is_empty());
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub struct Config {
     pub now: u32,
     /// `--plugin-config` as given on the command line.
     pub config: String,
+    /// v5: memcached's allocator, hash table and LRU settings (`-f`, `-n`,
+    /// `-o hashpower`, `slab_chunk_max`, the LRU percentages, `-L`, …) as
+    /// the server was started with them, for the store to honour where
+    /// they map onto it. Each field is documented on [`abi::Hints`]; a
+    /// host that sent none (or an older one) leaves memcached's defaults.
+    pub hints: abi::Hints,
 }
 
 /// Requests [`Plugin::prepare`] sees at a time: enough for a multiget or a
@@ -578,6 +584,10 @@ impl<P: Plugin> Runtime<P> {
             no_evict: init.flags & abi::init_flag::NO_EVICT != 0,
             now: init.now,
             config: String::from_utf8_lossy(init.config).into_owned(),
+            hints: match abi::Hints::decode(init.hints) {
+                Some(h) => h,
+                None => return 1,
+            },
         };
         match P::init(&config) {
             Ok(p) => {

@@ -15,6 +15,7 @@
 //! - [`os`]: `-d`, `-u`, `-r`, `-k`: unix process set-up.
 //! - [`signals`]: SIGTERM/SIGINT, Ctrl-C: the same stop as `shutdown`.
 //! - [`verbose`]: the verbosity level and the `-vv` command log.
+//! - [`large_pages`]: `-L`, huge pages for the plugins' memory.
 //! - [`clock`], [`settings`], [`stats`].
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod batch;
 pub mod clock;
 pub mod conn;
 pub mod event_base;
+pub mod large_pages;
 pub mod os;
 pub mod plugin;
 pub mod plugin_check;

@@ -90,6 +90,9 @@ pub struct ShardConfig {
     pub use_cas: bool,
     pub evict_to_free: bool,
     pub plugin_config: String,
+    /// memcached's allocator and LRU knobs, sent to v5 plugins in the init
+    /// record (docs/plugin-abi.md, "Hints").
+    pub hints: abi::Hints,
     pub deadline: Duration,
 }
 
@@ -1062,6 +1065,16 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
     let memory = instance
         .get_memory(&mut store, export::MEMORY)
         .context("no memory export")?;
+    if c.hints.large_pages {
+        // -L: wasmtime reserved the memory's whole range up front, so the
+        // advice covers what it grows into too.
+        let cap = memory_cap(c.memory_budget, c.item_size_max);
+        crate::large_pages::advise(
+            memory.data_ptr(&store),
+            cap.next_multiple_of(64 * 1024),
+            memory.data_size(&store),
+        );
+    }
     let version: TypedFunc<(), i32> = instance.get_typed_func(&mut store, export::ABI_VERSION)?;
     let v = version.call(&mut store, ())?;
     if !abi::SUPPORTED_ABI_VERSIONS.contains(&(v as u32)) {
@@ -1092,6 +1105,8 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
     };
     let init_fn: TypedFunc<i32, i32> = instance.get_typed_func(&mut inst.store, export::INIT)?;
     let mut rec = Vec::new();
+    let mut hints = Vec::new();
+    c.hints.encode(&mut hints);
     Init {
         // The host speaks the plugin's version.
         abi_version: v as u32,
@@ -1107,6 +1122,8 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
         max_item_size: c.item_size_max as u32,
         now: clock::now(),
         config: c.plugin_config.as_bytes(),
+        // Left out by `encode` for v1-v4 plugins.
+        hints: &hints,
     }
     .encode(&mut rec);
     write_input(&mut inst, &rec, deadline_ticks)?;
@@ -1635,6 +1652,7 @@ mod tests {
             use_cas: true,
             evict_to_free: true,
             plugin_config: String::new(),
+            hints: abi::Hints::default(),
             deadline: Duration::from_secs(5),
         }
     }

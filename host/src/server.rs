@@ -90,11 +90,21 @@ impl Server {
                 use_cas: s.use_cas,
                 evict_to_free: s.evict_to_free,
                 plugin_config: s.plugin_config.clone(),
+                hints: s.plugin_hints(),
                 deadline: s.plugin_deadline,
             };
             let shard = Shard::new(plugin.clone(), config, faults.clone())
                 .with_context(|| format!("starting shard {shard_id}"))?;
             shards[shared.router.owner(shard_id)].push(shard);
+        }
+        if s.large_pages {
+            // memcached says when it cannot have large pages; here -v also
+            // says when it could.
+            match crate::large_pages::start_line() {
+                Ok(line) if s.verbose > 0 => eprintln!("{line}"),
+                Ok(_) => {}
+                Err(line) => eprintln!("{line}"),
+            }
         }
 
         let mut handles = Vec::new();

@@ -898,15 +898,8 @@ impl Settings {
             }
             None
         };
-        if verbose > 0 {
-            if cli.large_pages {
-                eprintln!("-L has no effect here: the plugins' memory is not put on large pages");
-            }
-            if napi_ids.is_some() {
-                eprintln!(
-                    "-N has no effect here: connections are not steered to workers by NAPI ID"
-                );
-            }
+        if verbose > 0 && napi_ids.is_some() {
+            eprintln!("-N has no effect here: connections are not steered to workers by NAPI ID");
         }
         let min_shards = maxbytes.div_ceil(MAX_SHARD_BUDGET) as usize;
         let shards = shards.unwrap_or(threads).max(min_shards);
@@ -962,6 +955,43 @@ impl Settings {
             maxconns_fast,
             knobs,
         })
+    }
+
+    /// The knobs a v5 plugin gets as hints in its init record.
+    pub fn plugin_hints(&self) -> wasmcached_sdk::abi::Hints {
+        let k = &self.knobs;
+        let u = |v: i32| v.max(0) as u32;
+        wasmcached_sdk::abi::Hints {
+            growth_factor: k.growth_factor,
+            chunk_size: u(k.chunk_size),
+            hashpower: u(k.hashpower_init),
+            hash_expand: k.hash_expand,
+            hash_algorithm: match k.hash_algorithm {
+                HashAlgorithm::Jenkins => 0,
+                HashAlgorithm::Murmur3 => 1,
+                HashAlgorithm::Xxh3 => 2,
+            },
+            slab_reassign: k.slab_reassign,
+            slab_automove: u(k.slab_automove),
+            slab_automove_ratio: k.slab_automove_ratio,
+            slab_automove_window: u(k.slab_automove_window),
+            slab_automove_freeratio: k.slab_automove_freeratio,
+            slab_chunk_max: k.slab_chunk_max.clamp(0, u32::MAX.into()) as u32,
+            slab_sizes: k.slab_sizes.clone(),
+            lru_crawler: k.lru_crawler,
+            lru_crawler_sleep: u(k.lru_crawler_sleep),
+            lru_crawler_tocrawl: k.lru_crawler_tocrawl,
+            lru_maintainer: k.lru_maintainer,
+            lru_segmented: k.lru_segmented,
+            hot_lru_pct: u(k.hot_lru_pct),
+            warm_lru_pct: u(k.warm_lru_pct),
+            hot_max_factor: k.hot_max_factor,
+            warm_max_factor: k.warm_max_factor,
+            temp_lru: k.temp_lru,
+            temporary_ttl: u(k.temporary_ttl),
+            tail_repair_time: u(k.tail_repair_time),
+            large_pages: self.large_pages,
+        }
     }
 
     /// Memory budget of one shard: `-m` split evenly.
@@ -1613,6 +1643,24 @@ mod tests {
         assert_eq!(k.worker_logbuf_size, 50 * 1024);
         assert_eq!(k.read_buf_mem_limit, 5 << 20);
         assert!(k.temp_lru && k.track_sizes);
+        // The plugin gets them as hints (ABI v5).
+        let h = s.plugin_hints();
+        assert_eq!((h.hashpower, h.slab_automove, h.hash_algorithm), (20, 2, 2));
+        assert_eq!((h.hot_lru_pct, h.warm_lru_pct), (10, 30));
+        assert!(h.temp_lru && h.hash_expand && !h.large_pages);
+        let d = parse(&[]).unwrap().plugin_hints();
+        assert_eq!(
+            d,
+            wasmcached_sdk::abi::Hints::default(),
+            "memcached's defaults"
+        );
+        let h = parse(&["-f", "1.5", "-n", "96", "-L"])
+            .unwrap()
+            .plugin_hints();
+        assert_eq!(
+            (h.growth_factor, h.chunk_size, h.large_pages),
+            (1.5, 96, true)
+        );
         let s = parse(&["-o", "no_modern"]).unwrap();
         assert!(!s.maxconns_fast && !s.knobs.slab_reassign && !s.knobs.lru_crawler);
         assert_eq!(s.knobs.hash_algorithm, HashAlgorithm::Jenkins);

@@ -768,6 +768,7 @@ mod tests {
                 max_item_size: 1 << 20,
                 now: 100,
                 config: config.as_bytes(),
+                hints: &[],
             }
             .encode(&mut buf);
             write_input(&mut rt, &buf);

@@ -228,6 +228,7 @@ fn config(budget: u64, evict: bool) -> ShardConfig {
         use_cas: true,
         evict_to_free: evict,
         plugin_config: String::new(),
+        hints: Default::default(),
         deadline: Duration::from_secs(2),
     }
 }

@@ -89,6 +89,19 @@ impl Default for Index {
 }
 
 impl Index {
+    /// An empty index of `buckets` (a power of two, at least [`MIN_BUCKETS`]).
+    pub fn with_buckets(buckets: usize) -> Result<Index, TryReserveError> {
+        debug_assert!(buckets.is_power_of_two() && buckets >= MIN_BUCKETS);
+        let mut cur = Vec::new();
+        cur.try_reserve_exact(buckets)?;
+        cur.resize(buckets, NIL);
+        Ok(Index {
+            cur,
+            old: Vec::new(),
+            pos: 0,
+        })
+    }
+
     /// Buckets of the current table.
     pub fn buckets(&self) -> usize {
         self.cur.len()

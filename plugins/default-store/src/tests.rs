@@ -100,6 +100,7 @@ fn init(budget: u64, flags: u32) -> Init<'static> {
         max_item_size: 1 << 20,
         now: 100,
         config: b"",
+        hints: &[],
     }
 }
 
@@ -1386,6 +1387,70 @@ fn mem_limit_sheds_down_to_the_new_budget() {
         s.set(&format!("more:{i}"), &value);
     }
     assert_eq!(s.general("evictions"), evictions);
+}
+
+/// A shard started with these hints (ABI v5).
+fn with_hints(budget: u64, hints: abi::Hints) -> Shard {
+    let mut block = Vec::new();
+    hints.encode(&mut block);
+    Shard::with(Init {
+        hints: &block,
+        ..init(budget, init_flag::CAS)
+    })
+}
+
+#[test]
+fn hashpower_hint_sizes_the_index() {
+    let mut s = Shard::new(64 * MB);
+    assert_eq!(
+        s.general("hash_power_level"),
+        8,
+        "no hint: the store's own start"
+    );
+    let hints = |hashpower, hash_expand| abi::Hints {
+        hashpower,
+        hash_expand,
+        ..abi::Hints::default()
+    };
+    let mut s = with_hints(64 * MB, hints(16, true));
+    assert_eq!(s.general("hash_power_level"), 16);
+    assert_eq!(s.index_buckets(), 1 << 16);
+    // Capped at a quarter of the budget, never under the store's minimum.
+    let mut s = with_hints(MB, hints(20, true));
+    assert_eq!(s.general("hash_power_level"), 16);
+    let mut s = with_hints(4096, hints(20, true));
+    assert_eq!(s.general("hash_power_level"), 8);
+    // The index never shrinks below its initial size, and grows past it...
+    let mut s = with_hints(64 * MB, hints(12, true));
+    s.check = false;
+    let keys: Vec<String> = (0..10_000).map(|i| format!("key:{i:07}")).collect();
+    for k in &keys {
+        s.set(k, "v");
+    }
+    for t in 101..200 {
+        if s.tick(t) == 0 {
+            break;
+        }
+    }
+    assert!(s.general("hash_power_level") > 12);
+    for k in &keys {
+        s.keyed(Op::Delete, k);
+    }
+    for t in 102..200 {
+        if s.tick(t) == 0 {
+            break;
+        }
+    }
+    assert_eq!(s.general("hash_power_level"), 12);
+    // ... unless `-o no_hashexpand`.
+    let mut s = with_hints(64 * MB, hints(12, false));
+    s.check = false;
+    for k in &keys {
+        s.set(k, "v");
+    }
+    s.tick(101);
+    assert_eq!(s.general("hash_power_level"), 12);
+    assert_eq!(s.value(&keys[0]).as_deref(), Some("v"));
 }
 
 #[test]

@@ -127,6 +127,25 @@ pub struct Store {
     /// Server time until which a listing (`wmc_iter`) counts as under way:
     /// the background slice does not move items meanwhile (`store::list`).
     listing_until: u32,
+    /// The index's initial buckets (`-o hashpower`, else [`MIN_BUCKETS`]):
+    /// it never shrinks below them.
+    min_buckets: usize,
+    /// `-o no_hashexpand` clears it: the index keeps its initial size.
+    hash_expand: bool,
+}
+
+/// The index's initial buckets for `-o hashpower` (0: not given): 2^power,
+/// but at most what a quarter of the shard's budget holds (4 bytes a
+/// bucket) and at least [`MIN_BUCKETS`].
+pub fn initial_buckets(hashpower: u32, budget: u64) -> usize {
+    if hashpower == 0 {
+        return MIN_BUCKETS;
+    }
+    let mut power = hashpower.min(30);
+    while power > MIN_BUCKETS.trailing_zeros() && (4u64 << power) > budget / 4 {
+        power -= 1;
+    }
+    (1usize << power).max(MIN_BUCKETS)
 }
 
 impl Store {
@@ -138,9 +157,12 @@ impl Store {
             ));
         }
         let tuning = Tuning::parse(&config.config)?;
+        let min_buckets = initial_buckets(config.hints.hashpower, config.memory_budget);
+        let index = Index::with_buckets(min_buckets)
+            .map_err(|_| format!("no memory for a hash index of {min_buckets} buckets"))?;
         Ok(Store {
             slab: Slab::default(),
-            index: Index::default(),
+            index,
             clock: Clock::new(tuning.clock_max),
             budget: config.memory_budget,
             data_bytes: 0,
@@ -164,6 +186,8 @@ impl Store {
             held: HashSet::new(),
             retired: Vec::new(),
             listing_until: 0,
+            min_buckets,
+            hash_expand: config.hints.hash_expand,
         })
     }
 
@@ -505,7 +529,7 @@ impl Store {
 
     /// Whether an item of `data_len` bytes fits an otherwise empty shard.
     fn fits_budget(&self, data_len: usize) -> bool {
-        let fixed = (MIN_BUCKETS * 4 + CHUNK * ENTRY_SIZE) as u64 + 64;
+        let fixed = (self.min_buckets * 4 + CHUNK * ENTRY_SIZE) as u64 + 64;
         crate::mem::footprint(data_len) + fixed <= self.budget
     }
 

@@ -6,7 +6,6 @@
 use super::{NoMemory, Store};
 use crate::clock::{refs, MAX_SWEEP};
 use crate::hash::hash;
-use crate::index::MIN_BUCKETS;
 use crate::mem::alloc_size;
 use crate::slab::{bit, CHUNK, NIL};
 use wasmcached_sdk::guest;
@@ -247,22 +246,24 @@ impl Store {
 
     pub(super) fn index_growth_blocked(&self) -> bool {
         let len = self.index.buckets();
-        !self.index.resizing()
+        self.hash_expand
+            && !self.index.resizing()
             && self.slab.live() > len + len / 2
             && self.used() + (2 * len * 4) as u64 > self.budget
     }
 
     /// Grows the index at 1.5 items per bucket (memcached's assoc.c) when the
-    /// budget has room, shrinks it below 1/8, and moves `migrate` buckets of
+    /// budget has room and `-o no_hashexpand` was not given, shrinks it
+    /// below 1/8 (never under its initial size), and moves `migrate` buckets of
     /// a resize in progress.
     pub(super) fn maintain_index(&mut self, migrate: usize) {
         if !self.index.resizing() {
             let n = self.slab.live();
             let len = self.index.buckets();
-            let want = if n > len + len / 2 {
+            let want = if n > len + len / 2 && self.hash_expand {
                 len * 2
-            } else if len > MIN_BUCKETS && n < len / 8 {
-                (n + n / 3 + 1).next_power_of_two().max(MIN_BUCKETS)
+            } else if len > self.min_buckets && n < len / 8 {
+                (n + n / 3 + 1).next_power_of_two().max(self.min_buckets)
             } else {
                 len
             };
