@@ -117,13 +117,48 @@ pub enum LoadError {
     Unsupported,
 }
 
-/// Collects the item records of one dump chunk for [`Plugin::dump`].
-pub struct DumpWriter<'a> {
+/// The records of one dump or listing chunk: bounded by `max_bytes`, but
+/// the first record always fits unless the guest heap cannot hold it.
+struct Chunk<'a> {
     out: &'a mut Vec<u8>,
     count: u32,
     max_bytes: usize,
-    cursor: &'a mut u64,
     failed: bool,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(out: &'a mut Vec<u8>, max_bytes: usize) -> Chunk<'a> {
+        Chunk {
+            out,
+            count: 0,
+            max_bytes,
+            failed: false,
+        }
+    }
+
+    /// Appends one record of `len` bytes written by `encode`; `false` when
+    /// the chunk is full or the heap cannot hold it (the chunk failed if
+    /// that was its first record).
+    fn push(&mut self, len: usize, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if self.failed || (self.count > 0 && self.out.len() + len > self.max_bytes) {
+            return false;
+        }
+        if self.out.try_reserve(len).is_err() {
+            if self.count == 0 {
+                self.failed = true;
+            }
+            return false;
+        }
+        encode(self.out);
+        self.count += 1;
+        true
+    }
+}
+
+/// Collects the item records of one dump chunk for [`Plugin::dump`].
+pub struct DumpWriter<'a> {
+    chunk: Chunk<'a>,
+    cursor: &'a mut u64,
 }
 
 impl DumpWriter<'_> {
@@ -143,35 +178,20 @@ impl DumpWriter<'_> {
     /// next chunk. The first item of a chunk is always taken, whatever its
     /// size, unless the heap cannot hold it (then the dump fails).
     pub fn item(&mut self, item: &Item<'_>) -> bool {
-        let len = item.encoded_len();
-        if self.failed || (self.count > 0 && self.out.len() + len > self.max_bytes) {
-            return false;
-        }
-        if self.out.try_reserve(len).is_err() {
-            if self.count == 0 {
-                self.failed = true;
-            }
-            return false;
-        }
-        item.encode(self.out);
-        self.count += 1;
-        true
+        self.chunk.push(item.encoded_len(), |out| item.encode(out))
     }
 
     /// Items written to this chunk so far.
     pub fn count(&self) -> u32 {
-        self.count
+        self.chunk.count
     }
 }
 
 /// Collects the [`ItemMeta`] records of one listing chunk for [`Plugin::iter`].
 pub struct IterWriter<'a> {
-    out: &'a mut Vec<u8>,
-    count: u32,
-    max_bytes: usize,
+    chunk: Chunk<'a>,
     start: u64,
     next: u64,
-    failed: bool,
 }
 
 impl IterWriter<'_> {
@@ -192,24 +212,12 @@ impl IterWriter<'_> {
     /// next chunk. The first record of a chunk is always taken unless the
     /// heap cannot hold it (then the call fails).
     pub fn item(&mut self, item: &ItemMeta<'_>) -> bool {
-        let len = item.encoded_len();
-        if self.failed || (self.count > 0 && self.out.len() + len > self.max_bytes) {
-            return false;
-        }
-        if self.out.try_reserve(len).is_err() {
-            if self.count == 0 {
-                self.failed = true;
-            }
-            return false;
-        }
-        item.encode(self.out);
-        self.count += 1;
-        true
+        self.chunk.push(item.encoded_len(), |out| item.encode(out))
     }
 
     /// Records written to this chunk so far.
     pub fn count(&self) -> u32 {
-        self.count
+        self.chunk.count
     }
 }
 
@@ -702,17 +710,14 @@ impl<P: Plugin> Runtime<P> {
         }
         abi::begin_batch(&mut self.output);
         let mut w = DumpWriter {
-            out: &mut self.output,
-            count: 0,
-            max_bytes,
+            chunk: Chunk::new(&mut self.output, max_bytes),
             cursor: &mut self.dump_cursor,
-            failed: false,
         };
         if !plugin.dump(&mut w) {
             self.output.clear();
             return Err(abi::dump_status::UNSUPPORTED);
         }
-        let (count, failed) = (w.count, w.failed);
+        let (count, failed) = (w.chunk.count, w.chunk.failed);
         if failed {
             self.output.clear();
             return Err(abi::dump_status::FAILED);
@@ -739,18 +744,15 @@ impl<P: Plugin> Runtime<P> {
         }
         abi::begin_iter_chunk(&mut self.output);
         let mut w = IterWriter {
-            out: &mut self.output,
-            count: 0,
-            max_bytes,
+            chunk: Chunk::new(&mut self.output, max_bytes),
             start: cursor,
             next: 0,
-            failed: false,
         };
         if !plugin.iter(&mut w) {
             self.output.clear();
             return Err(abi::iter_status::UNSUPPORTED);
         }
-        let (count, next, failed) = (w.count, w.next, w.failed);
+        let (count, next, failed) = (w.chunk.count, w.next, w.chunk.failed);
         if failed {
             self.output.clear();
             return Err(abi::iter_status::FAILED);
