@@ -269,6 +269,11 @@ pub struct Conn<R> {
     /// `-vv`: how the replies of the command being run are logged (set by
     /// the worker for each command, see [`Conn::log_begin`]).
     pub log: Log,
+    /// `watch`: gets and stores waiting for their answer to be logged
+    /// (empty unless someone watches).
+    pub watch_notes: Vec<crate::watch::Note>,
+    /// Set when this connection became a watcher: its input is ignored.
+    pub watcher: Option<crate::watch::Handle>,
     /// `-vv`: the request lines of the command being run, until they take
     /// their place in the log (before its first reply).
     log_request: Vec<u8>,
@@ -327,6 +332,8 @@ impl<R> Conn<R> {
             written_direct: 0,
             id: 0,
             log: Log::Off,
+            watch_notes: Vec::new(),
+            watcher: None,
             log_request: Vec::new(),
             log_queue: VecDeque::new(),
         }

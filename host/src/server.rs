@@ -63,6 +63,7 @@ impl Server {
     pub fn start(settings: Settings) -> Result<Server> {
         crate::os::prepare(&settings)?;
         crate::verbose::set(settings.verbose);
+        crate::detail::init(settings.prefix_delimiter, settings.detail_enabled);
         clock::init();
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         let listeners = bind(&settings)?;

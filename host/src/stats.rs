@@ -654,14 +654,18 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     }
     plug(&mut out, "malloc_fails");
     // The watcher log (memcached's `watch`): nothing is logged without one.
-    for k in [
+    let counts = crate::watch::counters();
+    for (k, v) in [
         "log_worker_dropped",
         "log_worker_written",
         "log_watcher_skipped",
         "log_watcher_sent",
         "log_watchers",
-    ] {
-        out.push((k.to_string(), "0".into()));
+    ]
+    .into_iter()
+    .zip(counts)
+    {
+        out.push((k.to_string(), v.to_string()));
     }
     if show.ssl {
         out.push((
@@ -840,7 +844,7 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         // Every worker reads every UDP socket.
         ("num_threads_per_udp", s.threads.to_string()),
         ("stat_key_prefix", s.prefix_delimiter.to_string()),
-        ("detail_enabled", yes_no(s.detail_enabled)),
+        ("detail_enabled", yes_no(crate::detail::on())),
         ("reqs_per_event", s.reqs_per_event.to_string()),
         ("cas_enabled", yes_no(s.use_cas)),
         ("tcp_backlog", s.backlog.to_string()),

@@ -167,6 +167,7 @@ impl Shared {
             t.reset();
         }
         self.conns.reset();
+        crate::detail::clear();
     }
 }
 
@@ -459,6 +460,10 @@ impl Worker {
         let mut handled = 0;
         let mut yielded = false;
         conn.need = 0;
+        if conn.watcher.is_some() {
+            // A watcher's input is not read as commands (as in memcached).
+            pos = end;
+        }
         loop {
             if conn.swallow > 0 {
                 let n = conn.swallow.min(end - pos);
@@ -973,15 +978,21 @@ impl Worker {
             };
             eprintln!("<{id} {how}");
         }
+        if crate::watch::mask() & crate::watch::CONNEVENTS != 0 {
+            crate::watch::conn_new(&info.addr, id);
+        }
         conn.id = id;
         self.slab.conns[idx as usize] = Some((conn, info, id));
     }
 
     fn close(&mut self, idx: u32) {
-        let Some((conn, _info, id)) = self.slab.conns.get_mut(idx as usize).and_then(|c| c.take())
+        let Some((conn, info, id)) = self.slab.conns.get_mut(idx as usize).and_then(|c| c.take())
         else {
             return;
         };
+        if crate::watch::mask() & crate::watch::CONNEVENTS != 0 && !conn.stream.is_udp() {
+            crate::watch::conn_close(&info.addr, "normal", id);
+        }
         let _ = match &conn.stream {
             Stream::Tcp(s) => self.base.deregister(s),
             Stream::Tls(t) => self.base.deregister(&t.sock),
@@ -1089,6 +1100,11 @@ impl Worker {
                 continue;
             }
             let finished = !conn.has_unwritten() && !conn.slots_waiting();
+            if finished {
+                if let Some(w) = &conn.watcher {
+                    w.release();
+                }
+            }
             // Draining: done when nothing is left to answer or to parse (an
             // incomplete command in the buffer is dropped, as on close).
             let drained = conn.draining && finished && !conn.paused && !conn.queued;
@@ -1249,11 +1265,56 @@ fn deliver(
     if conn.log != Log::Off {
         verbose::noreply(conn, t.seq, &d, shared);
     }
+    if !conn.watch_notes.is_empty() {
+        watch_answer(conn, t.seq, &d, shared);
+    }
     if conn.complete_direct(t.seq, |reply, last, out| {
         text_cmd::render_direct(reply, d, last, out, shared, st)
     }) {
         touched.push(t.conn);
     }
+}
+
+/// `watch`: logs the get or store of slot `seq` with its answer `d`.
+#[cold]
+fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Shared) {
+    use wasmcached_sdk::abi::Status;
+    let Some(i) = conn.watch_notes.iter().position(|n| n.seq == seq) else {
+        return;
+    };
+    let note = conn.watch_notes.remove(i);
+    let Delivery::Resp(r) = d else {
+        return;
+    };
+    let status = r.status();
+    if note.detail && status == Some(Status::Hit) {
+        crate::detail::hit(&note.key);
+    }
+    if crate::watch::mask() == 0 {
+        return;
+    }
+    if note.cmd.is_none() {
+        let found = (status == Some(Status::Hit)).then(|| {
+            let limits = text::Limits {
+                item_size_max: shared.settings.item_size_max,
+                cas_enabled: shared.settings.use_cas,
+            };
+            let ntotal = limits.item_size(note.key.len(), r.client_flags, r.value.len() + 2);
+            (crate::proto::meta_cmd::slab_class(ntotal), r.value.len())
+        });
+        crate::watch::answered(&note, conn.id, found, "");
+        return;
+    }
+    let word = match status {
+        Some(Status::Stored) => "stored",
+        Some(Status::NotStored) => "not_stored",
+        Some(Status::Exists) => "exists",
+        Some(Status::NotFound) => "not_found",
+        Some(Status::TooLarge) => "too_large",
+        Some(Status::OutOfMemory) => "no_memory",
+        _ => return,
+    };
+    crate::watch::answered(&note, conn.id, None, word);
 }
 
 #[cfg(test)]

@@ -67,6 +67,32 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 },
                 1,
             );
+            if crate::detail::on() {
+                crate::detail::store(key);
+            }
+            if crate::watch::mask() & crate::watch::MUTATIONS != 0 {
+                let limits = super::text::Limits {
+                    item_size_max: core.shared.settings.item_size_max,
+                    cas_enabled: core.shared.settings.use_cas,
+                };
+                let ntotal = limits.item_size(key.len(), flags, value.len() + 2);
+                conn.watch_notes.push(crate::watch::Note {
+                    seq,
+                    key: key.into(),
+                    cmd: Some(match op {
+                        Op::Add => "add",
+                        Op::Replace => "replace",
+                        Op::Append => "append",
+                        Op::Prepend => "prepend",
+                        Op::Cas => "cas",
+                        _ => "set",
+                    }),
+                    ttl: exptime as i64,
+                    clsid: super::meta_cmd::slab_class(ntotal),
+                    size: value.len(),
+                    detail: false,
+                });
+            }
             let t = ticket(conn, seq);
             core.push(
                 &Request {
@@ -82,6 +108,9 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             );
         }
         Command::Delete { key, noreply } => {
+            if crate::detail::on() {
+                crate::detail::delete(key);
+            }
             let seq = conn.reserve(Reply::Delete { noreply }, 1);
             let t = ticket(conn, seq);
             core.push(&key_request(Op::Delete, key), t);
@@ -216,7 +245,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             | LruCmd::Mode { noreply, .. }
             | LruCmd::TempTtl { noreply, .. } => ok(conn, noreply),
         },
-        Command::Watch { noreply, .. } => error(conn, reply::WATCH_NOT_ALLOWED, noreply),
+        Command::Watch { streams, noreply } => watch(core, conn, streams, noreply),
         Command::Extstore { noreply } => ok(conn, noreply),
         Command::RefreshCerts { noreply } => match &core.shared.tls {
             None => error(conn, reply::TLS_NOT_ENABLED, false),
@@ -271,6 +300,44 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
     }
 }
 
+/// `watch`: memcached refuses it under `-W`; otherwise the connection
+/// answers `OK` and becomes a watcher (see [`crate::watch`]).
+fn watch(
+    core: &mut Core,
+    conn: &mut TextConn,
+    streams: Result<super::text::WatchFlags, &'static str>,
+    noreply: bool,
+) {
+    if !core.shared.settings.watch_enabled {
+        return error(conn, reply::WATCH_NOT_ALLOWED, noreply);
+    }
+    let streams = match streams {
+        Ok(s) => s,
+        Err(e) => return error(conn, e, noreply),
+    };
+    if noreply {
+        return;
+    }
+    let sock: std::io::Result<Box<dyn std::io::Write + Send>> = match &conn.stream {
+        crate::conn::Stream::Tcp(s) => s.try_clone().map(|s| Box::new(s) as _),
+        #[cfg(unix)]
+        crate::conn::Stream::Unix(s) => s.try_clone().map(|s| Box::new(s) as _),
+        _ => Err(std::io::ErrorKind::Unsupported.into()),
+    };
+    let cap = core.shared.settings.knobs.watcher_logbuf_size as usize;
+    match sock.and_then(|s| crate::watch::start(s, crate::watch::from_flags(streams), cap)) {
+        Ok(h) => {
+            conn.watcher = Some(h);
+            conn.reply_now(b"OK\r\n", Reply::Ready);
+        }
+        Err(_) => error(
+            conn,
+            "SERVER_ERROR watch not available on this connection",
+            false,
+        ),
+    }
+}
+
 /// Removes `key` without answering: a refused `set` must not leave the old
 /// value behind (memcached unlinks it).
 pub fn unlink(core: &mut Core, key: &[u8]) {
@@ -313,6 +380,8 @@ fn get<'a>(
     end: GetEnd,
 ) {
     let mut n = 0;
+    let watched = crate::watch::mask() & crate::watch::FETCHERS != 0;
+    let detail = crate::detail::on();
     for key in keys {
         n += 1;
         let seq = conn.reserve(
@@ -322,6 +391,20 @@ fn get<'a>(
             },
             1,
         );
+        if detail {
+            crate::detail::get(key);
+        }
+        if watched || detail {
+            conn.watch_notes.push(crate::watch::Note {
+                seq,
+                key: key.into(),
+                cmd: None,
+                ttl: 0,
+                clsid: 0,
+                size: 0,
+                detail,
+            });
+        }
         let t = Ticket {
             conn: idx,
             gen: conn.gen,
@@ -391,9 +474,16 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
             conn.reply_now(b"RESET\r\n", Reply::Ready);
             return;
         }
-        // Per-prefix stats are not recorded; a dump has nothing to show.
-        StatsCmd::Detail(DetailOp::On | DetailOp::Off) => return ok(conn, false),
-        StatsCmd::Detail(DetailOp::Dump) | StatsCmd::Other(b"extstore") => {
+        // Per-prefix stats (`-D`, see crate::detail).
+        StatsCmd::Detail(op @ (DetailOp::On | DetailOp::Off)) => {
+            crate::detail::set(op == DetailOp::On);
+            return ok(conn, false);
+        }
+        StatsCmd::Detail(DetailOp::Dump) => {
+            conn.reply_with(Reply::Ready, crate::detail::dump);
+            return;
+        }
+        StatsCmd::Other(b"extstore") => {
             conn.reply_now(b"END\r\n", Reply::Ready);
             return;
         }
