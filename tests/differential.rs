@@ -2613,3 +2613,54 @@ fn common_root() -> std::path::PathBuf {
         .expect("host/ has a parent")
         .to_path_buf()
 }
+
+/// Debian's `memcached-tool HOST stats|settings|sizes` print the same
+/// fields for wasmcached as for memcached started with the same flags, and
+/// the same `settings` values (but for the ports); `stats plugin` holds
+/// wasmcached's own settings instead.
+#[test]
+fn memcached_tool_stats_and_settings_print_memcached_fields() {
+    let flags = ["-t", "2", "-m", "64", "-c", "500"];
+    let reference = Server::start_memcached(&flags);
+    let target = Server::start(&flags);
+    for s in [&reference, &target] {
+        let mut c = s.client();
+        for i in 0..20 {
+            assert_eq!(c.set(&format!("tool:{i}"), 0, 0, b"v"), "STORED");
+        }
+        assert!(c.get("tool:3").is_some());
+    }
+    // Rows after the header line: (field, value).
+    let rows = |out: Vec<u8>| -> Vec<(String, String)> {
+        String::from_utf8_lossy(&out)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut it = l.split_whitespace();
+                let k = it.next().unwrap_or_default().to_string();
+                (k, it.collect::<Vec<_>>().join(" "))
+            })
+            .collect()
+    };
+    for mode in ["stats", "settings", "sizes"] {
+        let r = rows(memcached_tool(&reference, mode));
+        let t = rows(memcached_tool(&target, mode));
+        let names = |v: &[(String, String)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&t), names(&r), "memcached-tool {mode}: fields");
+        assert!(
+            r.len() > if mode == "sizes" { 0 } else { 40 },
+            "{mode}: {r:?}"
+        );
+        if mode != "stats" {
+            for ((k, rv), (_, tv)) in r.iter().zip(&t) {
+                if !["tcpport", "udpport"].contains(&k.as_str()) {
+                    assert_eq!(tv, rv, "memcached-tool {mode}: {k}");
+                }
+            }
+        }
+    }
+    let own = target.stats("plugin");
+    assert_eq!(own["plugin"], "default-store");
+    assert_eq!(own["shards"], "2");
+    assert!(own.contains_key("plugin_deadline_ms") && own.contains_key("plugin_cache"));
+}

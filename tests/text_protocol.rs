@@ -1234,6 +1234,9 @@ fn stats_plugin_has_wasmcached_figures() {
     let s = Server::start(&["-t", "2"]);
     let mut c = s.client();
     let mine = [
+        "plugin",
+        "plugin_deadline_ms",
+        "plugin_cache",
         "shards",
         "plugin_traps",
         "plugin_restarts",
@@ -1246,6 +1249,8 @@ fn stats_plugin_has_wasmcached_figures() {
     // The default store's stats are all memcached's: nothing else follows.
     assert_eq!(stat_names(&mut c, "plugin"), mine);
     let p = c.stats("plugin");
+    assert_eq!(p["plugin"], "default-store");
+    assert_eq!(p["plugin_deadline_ms"], "1000");
     assert_eq!(p["shards"], "2");
     assert_eq!(p["plugin_traps"], "0");
     let general = stat_names(&mut c, "");

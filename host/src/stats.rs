@@ -722,13 +722,27 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     out
 }
 
-/// `stats plugin`: wasmcached's own figures (shards, plugin faults and
-/// reloads), then the stats the plugin reports that are not memcached's,
-/// summed over the shards.
+/// `stats plugin`: wasmcached's own settings and figures (the plugin, its
+/// shards, faults and reloads), then the stats the plugin reports that are
+/// not memcached's, summed over the shards.
 pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     let f = &shared.faults;
+    let s = &shared.settings;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+    let plugin = s
+        .plugin
+        .as_ref()
+        .map_or_else(|| "default-store".into(), |p| p.display().to_string());
     let mut out: Vec<(String, String)> = vec![
+        ("plugin".into(), plugin),
+        (
+            "plugin_deadline_ms".into(),
+            s.plugin_deadline.as_millis().to_string(),
+        ),
+        (
+            "plugin_cache".into(),
+            if s.plugin_cache { "on" } else { "off" }.into(),
+        ),
         ("shards".into(), shared.router.shards().to_string()),
         ("plugin_traps".into(), load(&f.plugin_traps)),
         ("plugin_restarts".into(), load(&f.plugin_restarts)),
@@ -916,14 +930,7 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ("num_napi_ids", "(null)".into()),
         // -e (the restartable memory file) is refused.
         ("memory_file", "(null)".into()),
-        // wasmcached's own.
-        ("shards", s.shards.to_string()),
-        ("plugin", path_or(&s.plugin, "default-store")),
-        (
-            "plugin_deadline_ms",
-            s.plugin_deadline.as_millis().to_string(),
-        ),
-        ("plugin_cache", on_off(s.plugin_cache)),
+        // wasmcached's own settings are in `stats plugin`.
     ];
     lines
         .into_iter()
