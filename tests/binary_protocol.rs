@@ -598,7 +598,10 @@ fn stats_names_match_memcached() {
         assert_eq!(read_stats(&mut c, b"plugin"), Err(ENOENT));
     } else {
         let plugin = read_stats(&mut c, b"plugin").unwrap();
-        assert_eq!(plugin[0], ("plugin".to_string(), "default-store".to_string()));
+        assert_eq!(
+            plugin[0],
+            ("plugin".to_string(), "default-store".to_string())
+        );
         assert!(
             plugin.contains(&("shards".to_string(), "2".to_string())),
             "{plugin:?}"

@@ -106,12 +106,13 @@ fn large_pages_say_what_happened() {
     quiet.kill();
 }
 
-/// Starts a server with `-vv` and `extra`, checks that it stores and
-/// serves an item, and returns its log.
-fn start_and_serve(extra: &[&str]) -> String {
+/// Starts a server with `-vv` and `extra`, its plugin code cache in
+/// `cache_dir`, checks that it stores and serves an item, and returns its
+/// log.
+fn start_and_serve(cache_dir: &Path, extra: &[&str]) -> String {
     let mut args = vec!["-vv", "-t", "2"];
     args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
+    let mut server = Server::start_env(&args, &[("WASMCACHED_CACHE_DIR", cache_dir)]);
     let mut c = server.client();
     assert_eq!(c.set("startup:key", 7, 0, b"value"), "STORED");
     assert_eq!(c.get("startup:key").as_deref(), Some(&b"value"[..]));
@@ -127,10 +128,9 @@ fn compiled_plugin_code_is_cached_checked_and_replaced() {
         .join(format!("startup-cache-{}", std::process::id()));
     let _ = fs::remove_dir_all(&base);
     let dir = base.join("code");
-    std::env::set_var("WASMCACHED_CACHE_DIR", &dir);
 
     // First start: nothing cached, the code is compiled and written.
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(!log.contains(LOADED), "{log}");
     assert!(log.contains(CACHED), "{log}");
     let files = cache_files(&dir);
@@ -141,7 +141,7 @@ fn compiled_plugin_code_is_cached_checked_and_replaced() {
     assert!(good.len() > 1000, "{} bytes", good.len());
 
     // Second start: the code comes from the cache, which stays as it was.
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(log.contains(LOADED), "{log}");
     assert!(!log.contains(CACHED), "{log}");
     assert_eq!(fs::read(&file).unwrap(), good);
@@ -152,45 +152,43 @@ fn compiled_plugin_code_is_cached_checked_and_replaced() {
     let mid = bad.len() / 2;
     bad[mid] ^= 0x40;
     fs::write(&file, &bad).unwrap();
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(log.contains("is corrupt"), "{log}");
     assert!(!log.contains(LOADED), "{log}");
     assert!(log.contains(CACHED), "{log}");
     assert_ne!(fs::read(&file).unwrap(), bad);
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(log.contains(LOADED), "{log}");
 
     // A truncated file, and a good header in front of another payload.
     fs::write(&file, &good[..20]).unwrap();
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(log.contains("is corrupt"), "{log}");
     assert!(log.contains(CACHED), "{log}");
     let header = 32; // magic + checksum, see plugin.rs
     let mut foreign = good[..header].to_vec();
     foreign.extend_from_slice(b"not a serialized module");
     fs::write(&file, &foreign).unwrap();
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&dir, &[]);
     assert!(
         log.contains("is corrupt"),
         "checksum covers the payload: {log}"
     );
     assert!(log.contains(CACHED), "{log}");
-    assert!(start_and_serve(&[]).contains(LOADED));
+    assert!(start_and_serve(&dir, &[]).contains(LOADED));
 
     // plugin_cache=off: neither read nor written.
     fs::remove_file(&file).unwrap();
-    let log = start_and_serve(&["-o", "plugin_cache=off"]);
+    let log = start_and_serve(&dir, &["-o", "plugin_cache=off"]);
     assert!(!log.contains(LOADED) && !log.contains(CACHED), "{log}");
     assert!(cache_files(&dir).is_empty());
 
     // An unusable cache directory (a regular file): compiled, still serves.
     fs::write(base.join("plain-file"), b"x").unwrap();
-    std::env::set_var("WASMCACHED_CACHE_DIR", base.join("plain-file"));
-    let log = start_and_serve(&[]);
+    let log = start_and_serve(&base.join("plain-file"), &[]);
     assert!(log.contains("cannot write plugin code cache"), "{log}");
     assert!(!log.contains(LOADED), "{log}");
 
-    std::env::remove_var("WASMCACHED_CACHE_DIR");
     let _ = fs::remove_dir_all(&base);
 }
 

@@ -168,6 +168,17 @@ impl Server {
     /// port and retry when the process exits during start-up, e.g. because
     /// the port was taken meanwhile) and waits until it answers `version`.
     pub fn start_bin(bin: &Path, args: &[&str]) -> Server {
+        Server::start_bin_env(bin, args, &[])
+    }
+
+    /// As [`Server::start`], with `env` set for the server process only
+    /// (tests run in parallel threads: changing this process's environment
+    /// would reach the servers other tests start meanwhile).
+    pub fn start_env(args: &[&str], env: &[(&str, &Path)]) -> Server {
+        Server::start_bin_env(&server_bin(), args, env)
+    }
+
+    fn start_bin_env(bin: &Path, args: &[&str], env: &[(&str, &Path)]) -> Server {
         assert!(
             bin.is_file(),
             "server binary {} does not exist",
@@ -200,14 +211,23 @@ impl Server {
             let log = File::create(&log_path).expect("create server log");
             let log2 = log.try_clone().expect("clone log handle");
             let mut cmd = Command::new(bin);
-            cmd.args(&full)
+            cmd.envs(env.iter().copied())
+                .args(&full)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::from(log2));
             set_parent_death_signal(&mut cmd);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                // Wine's CreateProcess fails now and then under load
+                // ("Internal error", 1359): try again, like a lost port.
+                Err(e) if attempt < 4 => {
+                    last_log = format!("cannot start {}: {e}", bin.display());
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                Err(e) => panic!("cannot start {}: {e}", bin.display()),
+            };
             let mut server = Server {
                 child: Some(child),
                 port,
