@@ -85,6 +85,23 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// A listing that starts at shard 0, for the connection of `ticket` on
+    /// worker `origin`.
+    fn new(kind: Kind, origin: usize, ticket: Ticket) -> Listing {
+        Listing {
+            kind,
+            origin,
+            ticket,
+            shard: 0,
+            cursor: 0,
+            generation: None,
+            out: Vec::new(),
+            shown: 0,
+            bytes: 0,
+            end: None,
+        }
+    }
+
     fn refusal(&self) -> &'static str {
         match self.kind {
             Kind::Metadump { .. } => reply::METADUMP_NOT_ALLOWED,
@@ -162,22 +179,12 @@ fn start(core: &mut Core, conn: &mut TextConn, idx: u32, kind: Kind) {
     // listing shows in the -vv log but its request line.
     conn.log = Log::Off;
     let seq = conn.reserve(Reply::Admin, 1);
-    let job = Box::new(Listing {
-        kind,
-        origin: core.id,
-        ticket: Ticket {
-            conn: idx,
-            gen: conn.gen,
-            seq,
-        },
-        shard: 0,
-        cursor: 0,
-        generation: None,
-        out: Vec::new(),
-        shown: 0,
-        bytes: 0,
-        end: None,
-    });
+    let ticket = Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    };
+    let job = Box::new(Listing::new(kind, core.id, ticket));
     core.send_list_step(job);
 }
 
@@ -513,18 +520,7 @@ mod tests {
     }
 
     fn job(kind: Kind) -> Listing {
-        Listing {
-            kind,
-            origin: 0,
-            ticket: Ticket::DISCARD,
-            shard: 0,
-            cursor: 0,
-            generation: None,
-            out: Vec::new(),
-            shown: 0,
-            bytes: 0,
-            end: None,
-        }
+        Listing::new(kind, 0, Ticket::DISCARD)
     }
 
     fn chunk(recs: &[ItemMeta<'_>]) -> Vec<u8> {
