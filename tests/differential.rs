@@ -58,7 +58,7 @@
 mod common;
 
 use common::{Client, Rng, Server};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -2287,6 +2287,137 @@ fn metadump_cachedump_and_memcached_tool_match_memcached() {
 #[test]
 fn metadump_cachedump_and_memcached_tool_match_memcached_without_cas() {
     listings_match_memcached(&["-t", "2", "-C"]);
+}
+
+/// The same commands on both servers: items of every default class and of
+/// memcached's chunked sizes, hits, deletes, arithmetic, CAS, touches.
+fn class_session(c: &mut Client) {
+    let mut len = 1;
+    let mut i = 0;
+    while len < 900_000 {
+        for j in 0..(1 + i % 3) {
+            let key = format!("sz{i}:{j}");
+            assert_eq!(c.set(&key, i % 2, 0, &vec![b'v'; len]), "STORED", "{key}");
+        }
+        len = len * 4 / 3 + 11;
+        i += 1;
+    }
+    for i in 0..40 {
+        c.set(&format!("n{i}"), 0, 0, b"10");
+    }
+    c.set("flagged", 0xfeed, 0, b"x");
+    assert!(c.get("sz3:0").is_some());
+    assert!(c.get("sz20:0").is_some());
+    assert!(c.get("nope").is_none());
+    assert_eq!(c.cmd("delete sz5:0"), "DELETED");
+    assert_eq!(c.cmd("delete n39"), "DELETED");
+    assert_eq!(c.cmd("incr n1 5"), "15");
+    assert_eq!(c.cmd("decr n2 3"), "7");
+    assert_eq!(c.cmd("touch n3 1000"), "TOUCHED");
+    let (_, cas) = c.gets("n4").expect("n4");
+    // With -C every CAS is 0 and a cas never stores.
+    let stored = if cas == 0 { "EXISTS" } else { "STORED" };
+    assert_eq!(c.cmd(&format!("cas n4 0 0 1 {cas}\r\nx")), stored);
+    assert_eq!(c.cmd(&format!("cas n5 0 0 1 {cas}\r\nx")), "EXISTS");
+    assert_eq!(c.cmd("append n6 0 0 3\r\nabc"), "STORED");
+}
+
+/// One `stats` group as `(class, field) -> value` for the per-class lines.
+fn per_class(c: &mut Client, group: &str) -> BTreeMap<(u32, String), String> {
+    c.stats(group)
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let name = name.strip_prefix("items:").unwrap_or(&name).to_string();
+            let (class, field) = name.split_once(':')?;
+            Some(((class.parse().ok()?, field.to_string()), v))
+        })
+        .collect()
+}
+
+/// `memcached-tool display`, `stats items` and `stats slabs` per class:
+/// the default store counts each item in the class memcached gives it (the
+/// same class table from the same -n / -f / slab settings), so the same
+/// items show the same rows. Ages come from different eviction orders
+/// (memcached's COLD tail, the CLOCK hand here): within [`SLACK`].
+#[test]
+fn memcached_tool_display_and_per_class_stats_match_memcached() {
+    for flags in [
+        &["-t", "4"][..],
+        &["-t", "1", "-C"],
+        &["-t", "2", "-f", "2", "-n", "100"],
+        &["-t", "2", "-o", "slab_sizes=100-1000-5000-20000-200000"],
+        &["-t", "2", "-o", "slab_chunk_max=262144"],
+    ] {
+        let reference = Server::start_memcached(flags);
+        let target = Server::start(flags);
+        class_session(&mut reference.client());
+        class_session(&mut target.client());
+
+        let rows = |out: Vec<u8>| -> Vec<Vec<String>> {
+            let text = String::from_utf8(out).expect("utf-8");
+            let mut lines = text.lines();
+            assert!(lines.next().unwrap().contains("Item_Size  Max_age"));
+            lines
+                .map(|l| l.split_whitespace().map(str::to_string).collect())
+                .collect()
+        };
+        let want = rows(memcached_tool(&reference, "display"));
+        let got = rows(memcached_tool(&target, "display"));
+        assert!(want.len() >= 4, "{flags:?}: {want:?}");
+        assert_eq!(got.len(), want.len(), "{flags:?}:\n{want:?}\n{got:?}");
+        for (w, g) in want.iter().zip(&got) {
+            // #, Item_Size, Max_age ("Ns"), Pages, Count, Full?, Evicted,
+            // Evict_Time, OOM.
+            let age = |r: &[String]| r[2].trim_end_matches('s').parse::<i64>().unwrap();
+            assert!(
+                (age(w) - age(g)).abs() <= SLACK,
+                "{flags:?}: {w:?} vs {g:?}"
+            );
+            let (mut w, mut g) = (w.clone(), g.clone());
+            w.remove(2);
+            g.remove(2);
+            assert_eq!(g, w, "{flags:?}: display row (age aside)");
+        }
+
+        let (mut rc, mut tc) = (reference.client(), target.client());
+        let (want, got) = (per_class(&mut rc, "slabs"), per_class(&mut tc, "slabs"));
+        let names = |m: &BTreeMap<(u32, String), String>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&want), "{flags:?}: stats slabs names");
+        for (k, w) in &want {
+            assert_eq!(&got[k], w, "{flags:?}: stats slabs {}:{}", k.0, k.1);
+        }
+        let (want, got) = (per_class(&mut rc, "items"), per_class(&mut tc, "items"));
+        assert_eq!(names(&got), names(&want), "{flags:?}: stats items names");
+        for field in [
+            "number",
+            "mem_requested",
+            "evicted",
+            "evicted_nonzero",
+            "outofmemory",
+            "reclaimed",
+            "expired_unfetched",
+            "evicted_unfetched",
+        ] {
+            for ((class, f), w) in &want {
+                if f == field {
+                    let g = &got[&(*class, f.clone())];
+                    assert_eq!(g, w, "{flags:?}: stats items {class}:{field}");
+                }
+            }
+        }
+        // Each item's class in metadump is the one counted.
+        let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
+        for m in meta_map(&listing(&mut tc, "lru_crawler metadump all"), "wasmcached").values() {
+            *counted.entry(m.cls).or_default() += 1;
+        }
+        for (class, n) in counted {
+            assert_eq!(
+                want[&(class, "number".into())],
+                n.to_string(),
+                "{flags:?}: class {class}"
+            );
+        }
+    }
 }
 
 /// A listing larger than what the server buffers for a client streams in

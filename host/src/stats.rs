@@ -298,9 +298,73 @@ pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, 
                 lines
             }
         }
-        stats_group::ITEMS => items(shared, agg.drain()),
+        stats_group::ITEMS => items(shared, by_class(agg.drain())),
+        stats_group::SLABS => slabs(by_class(agg.drain())),
         _ => agg.drain(),
     }
+}
+
+/// The class of a per-class line (`items:N:name` or `N:name`).
+fn class_of(name: &str) -> Option<u32> {
+    let name = name.strip_prefix("items:").unwrap_or(name);
+    name.split_once(':')?.0.parse().ok()
+}
+
+/// Shards list their own classes: the merged lines go back to class order
+/// (each class's names in the order its first shard gave them), the lines
+/// of no class last, as memcached prints them.
+fn by_class(mut lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    lines.sort_by_key(|(name, _)| class_of(name).unwrap_or(u32::MAX));
+    lines
+}
+
+/// `stats slabs` summed over shards: a plugin may report a class's
+/// `total_chunks` without rounding to whole pages (the default store
+/// reports the most chunks it needed), so that the shards' chunks add up
+/// before they are rounded up to memcached's pages; `total_pages`,
+/// `free_chunks` and `active_slabs` are then those of the sum.
+fn slabs(mut lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    let num = |lines: &[(String, String)], name: &str| {
+        lines
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
+    let classes: std::collections::BTreeSet<u32> =
+        lines.iter().filter_map(|(n, _)| class_of(n)).collect();
+    let mut active = 0;
+    for c in &classes {
+        let (Some(per), Some(chunks)) = (
+            num(&lines, &format!("{c}:chunks_per_page")),
+            num(&lines, &format!("{c}:total_chunks")),
+        ) else {
+            continue;
+        };
+        let pages = chunks.div_ceil(per.max(1));
+        let used = num(&lines, &format!("{c}:used_chunks")).unwrap_or(0);
+        if pages > 0 {
+            active += 1;
+        }
+        for (name, value) in lines.iter_mut() {
+            match name.split_once(':') {
+                Some((n, field)) if n == c.to_string() => match field {
+                    "total_pages" => *value = pages.to_string(),
+                    "total_chunks" => *value = (pages * per).to_string(),
+                    "free_chunks" => *value = (pages * per).saturating_sub(used).to_string(),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if !classes.is_empty() {
+        for (name, value) in lines.iter_mut() {
+            if name == "active_slabs" {
+                *value = active.to_string();
+            }
+        }
+    }
+    lines
 }
 
 /// `stats items`: the plugin's per-class lines, with the names memcached
@@ -990,6 +1054,46 @@ mod tests {
                 "2:used",
                 "active_slabs",
                 "total_malloced"
+            ]
+        );
+    }
+
+    /// Two shards with their own classes: merged back into class order,
+    /// chunks summed before they are rounded up to pages.
+    #[test]
+    fn slabs_of_shards_add_up_to_one_memcached() {
+        let mut a = Aggregate::default();
+        a.add_lines(
+            b"3:chunk_size 152\n3:chunks_per_page 6898\n3:total_pages 1\n3:total_chunks 5\n\
+              3:used_chunks 4\n3:free_chunks 1\nactive_slabs 1\ntotal_malloced 10\n",
+        );
+        a.add_lines(
+            b"1:chunk_size 96\n1:chunks_per_page 10922\n1:total_pages 1\n1:total_chunks 2\n\
+              1:used_chunks 2\n1:free_chunks 0\n\
+              3:chunk_size 152\n3:chunks_per_page 6898\n3:total_pages 1\n3:total_chunks 7000\n\
+              3:used_chunks 6990\n3:free_chunks 10\nactive_slabs 2\ntotal_malloced 20\n",
+        );
+        let lines: Vec<String> = slabs(by_class(a.drain()))
+            .into_iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "1:chunk_size 96",
+                "1:chunks_per_page 10922",
+                "1:total_pages 1",
+                "1:total_chunks 10922",
+                "1:used_chunks 2",
+                "1:free_chunks 10920",
+                "3:chunk_size 152",
+                "3:chunks_per_page 6898",
+                "3:total_pages 2",
+                "3:total_chunks 13796",
+                "3:used_chunks 6994",
+                "3:free_chunks 6802",
+                "active_slabs 2",
+                "total_malloced 30",
             ]
         );
     }

@@ -41,23 +41,27 @@
 //! # Listing items (ABI v5)
 //! `store::list` walks the slots in order from the host's cursor and writes
 //! what memcached's `lru_crawler metadump` and `stats cachedump` show of each
-//! live item (key, times, CAS, flags, sizes; memcached's item size, no slab
-//! class of its own), a bounded number of slots per call, changing nothing.
+//! live item (key, times, CAS, flags, sizes, memcached's slab class), a
+//! bounded number of slots per call, changing nothing.
 //!
 //! # memcached's settings (ABI v5 hints)
 //! Of the hints in `Config::hints` the store honours `hashpower` (each
 //! shard's index starts at 2^hashpower buckets, capped at a quarter of the
 //! shard's budget and at least [`index::MIN_BUCKETS`], and never shrinks
 //! below that; `hash_power_level` shows it) and `hash_expand` (`-o
-//! no_hashexpand`: the index keeps its initial size). The others are
-//! ignored, because nothing here matches them: no slab classes (`-f`, `-n`,
-//! `slab_sizes`, `slab_chunk_max`: each item is one exact-size allocation),
-//! no slab pages to move (`slab_reassign`, `slab_automove*`), CLOCK instead
-//! of the segmented LRU (`hot_lru_pct`, `warm_lru_pct`, the max factors,
-//! `temporary_ttl`, `lru_maintainer`), an expiry scan in background ticks
-//! instead of the LRU crawler (`lru_crawler*`), no refcounts to repair
-//! (`tail_repair_time`), its own key hash (`hash_algorithm`); `large_pages`
-//! is the host's business. docs/operators.md has the operator's view.
+//! no_hashexpand`: the index keeps its initial size). `-f`, `-n`,
+//! `slab_sizes` and `slab_chunk_max` build memcached's slab class table,
+//! which the store uses as a yardstick only: each item is one exact-size
+//! allocation, but it is counted in the class memcached would give it, so
+//! `stats items`, `stats slabs`, metadump's `cls=` and `memcached-tool
+//! display` read as memcached's would (`store::classes`). The others are
+//! ignored, because nothing here matches them: no slab pages to move
+//! (`slab_reassign`, `slab_automove*`), CLOCK instead of the segmented LRU
+//! (`hot_lru_pct`, `warm_lru_pct`, the max factors, `temporary_ttl`,
+//! `lru_maintainer`), an expiry scan in background ticks instead of the LRU
+//! crawler (`lru_crawler*`), no refcounts to repair (`tail_repair_time`),
+//! its own key hash (`hash_algorithm`); `large_pages` is the host's
+//! business. docs/operators.md has the operator's view.
 //!
 //! # Background work
 //! `tick` runs one bounded slice (expiry crawl, shedding after a lowered

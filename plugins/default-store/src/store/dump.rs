@@ -112,7 +112,10 @@ impl Store {
             bits,
         );
         if let Err(NoMemory) = stored {
-            self.stats.outofmemory += 1;
+            let class = self
+                .classes
+                .of(key.len(), item.value.len(), item.client_flags);
+            self.classes.class[class].outofmemory += 1;
             return Err(LoadError::Full);
         }
         let i = self

@@ -55,9 +55,9 @@ impl Store {
                     value_len: value_len as u32,
                     size: size.min(u64::from(u32::MAX)) as u32,
                     iflags,
-                    // No slab classes here: the host shows memcached's
-                    // default class for the size.
-                    class: 0,
+                    // memcached's class for the item under this server's
+                    // -n / -f / slab settings (see `store::classes`).
+                    class: self.classes.of_entry(e) as u8,
                 };
                 if !out.item(&meta) {
                     break;

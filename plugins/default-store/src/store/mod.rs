@@ -3,6 +3,7 @@
 //! Each operation mirrors the memcached function named in its doc comment;
 //! where this store deliberately differs, the comment says so and why.
 
+mod classes;
 mod dump;
 mod list;
 mod prefetch;
@@ -18,6 +19,7 @@ use crate::mem::{alloc_size, memcached_ntotal, MEMCACHED_CHUNK_MAX};
 use crate::num::parse_u64;
 use crate::slab::{bit, flags_len, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
 use crate::stats::Counters;
+use classes::Classes;
 use std::collections::HashSet;
 use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
 use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
@@ -111,6 +113,8 @@ pub struct Store {
     slice_timer_armed: Option<u32>,
     tuning: Tuning,
     pub stats: Counters,
+    /// Per-class figures, in memcached's slab classes.
+    pub classes: Classes,
     /// `prefetch`'s per-key state, kept to reuse its allocation.
     ahead: Vec<prefetch::Ahead>,
     /// Where `prefetch` leaves what it read, so the reads are not optimised away.
@@ -181,6 +185,7 @@ impl Store {
             slice_timer_armed: None,
             tuning,
             stats: Counters::default(),
+            classes: Classes::new(&config.hints, config.cas_enabled),
             ahead: Vec::new(),
             prefetch_sink: 0,
             held: HashSet::new(),
@@ -341,12 +346,13 @@ impl Store {
             return;
         }
         if !self.clock.hit(e) {
-            self.stats.moves_to_warm += 1;
+            self.classes.warmed(e);
         }
     }
 
     fn unlink_hashed(&mut self, i: u32, h: u64) {
         self.index.remove(&mut self.slab, i, h);
+        self.classes.unlink(self.slab.get(i));
         self.clock.forget(self.slab.get_mut(i));
         let data = self.slab.release(i);
         self.data_bytes -= alloc_size(data.len());
@@ -373,7 +379,7 @@ impl Store {
                         None => return out.status(Status::Miss),
                     },
                     Err(NoMemory) => {
-                        self.stats.outofmemory += 1;
+                        self.classes.of_new(req.key.len(), 0, 0).outofmemory += 1;
                         return out.status(Status::Miss);
                     }
                 }
@@ -417,16 +423,17 @@ impl Store {
         if req.mflags & mflag::NO_BUMP == 0 {
             self.bump(i, now);
         }
+        let e = self.slab.get(i);
+        let class = self.classes.of_item(e);
         match touch {
-            Some(_) => self.stats.slab_touch_hits += 1,
-            None => self.stats.slab_get_hits += 1,
+            Some(_) => class.touch_hits += 1,
+            None => class.get_hits += 1,
         }
         if warm {
-            self.stats.hits_to_warm += 1;
+            class.hits_to_warm += 1;
         } else {
-            self.stats.hits_to_cold += 1;
+            class.hits_to_cold += 1;
         }
-        let e = self.slab.get(i);
         let mut iflags = 0;
         for (on, f) in [
             (fetched, iflag::FETCHED),
@@ -473,7 +480,7 @@ impl Store {
         }
         let e = self.slab.get(i);
         let (cas, exptime) = (e.cas(), e.exptime);
-        self.stats.slab_touch_hits += 1;
+        self.classes.of_item(e).touch_hits += 1;
         out.respond(&Response {
             status: Status::Touched as u8,
             exptime,
@@ -515,8 +522,8 @@ impl Store {
             });
             return;
         }
+        self.classes.of_item(self.slab.get(i)).delete_hits += 1;
         self.unlink_hashed(i, h);
-        self.stats.slab_delete_hits += 1;
         out.status(Status::Deleted);
     }
 
@@ -554,7 +561,12 @@ impl Store {
             out.status(Status::TooLarge);
             return;
         }
-        self.stats.slab_cmd_set += 1;
+        // memcached counts a store in the class of the item it received
+        // (for append, of the appended bytes).
+        let received = self
+            .classes
+            .of(key.len(), req.value.len(), req.client_flags);
+        self.classes.class[received].cmd_set += 1;
         let old = self.lookup(key, h, now);
         // memcached builds appended/prepended items afresh, without the
         // binary-key mark of either part.
@@ -589,15 +601,15 @@ impl Store {
                     // (A zero CAS is "none" in memcached's up-front CAS test.)
                     if req.mflags & mflag::INVALIDATE != 0 && req.cas != 0 && req.cas < e.cas() {
                         bits |= bit::STALE | (e.bits & bit::TOKEN_SENT);
-                        self.stats.slab_cas_hits += 1;
+                        self.classes.of_item(e).cas_hits += 1;
                         (Value::Plain(req.value), req.client_flags, e.exptime)
                     } else {
-                        self.stats.slab_cas_badval += 1;
+                        self.classes.of_item(e).cas_badval += 1;
                         out.status(Status::Exists);
                         return;
                     }
                 } else {
-                    self.stats.slab_cas_hits += 1;
+                    self.classes.of_item(e).cas_hits += 1;
                     (Value::Plain(req.value), req.client_flags, req.exptime)
                 }
             }
@@ -634,7 +646,7 @@ impl Store {
                         self.unlink_hashed(i, h);
                     }
                 }
-                self.stats.outofmemory += 1;
+                self.classes.class[received].outofmemory += 1;
                 out.status(Status::OutOfMemory);
             }
         }
@@ -698,6 +710,7 @@ impl Store {
         let i = match old {
             Some(i) => {
                 let e = self.slab.get_mut(i);
+                self.classes.unlink(e);
                 self.clock.forget(e);
                 let old_data = std::mem::replace(&mut e.data, data);
                 self.data_bytes -= alloc_size(old_data.len());
@@ -722,6 +735,7 @@ impl Store {
         e.set_cas(cas);
         e.exptime = exptime;
         e.time = now;
+        self.classes.link(e);
         self.data_bytes += new_alloc;
         self.stats.total_items += 1;
         if old.is_none() {
@@ -762,11 +776,12 @@ impl Store {
             out.status(Status::NonNumeric);
             return;
         };
+        let class = self.classes.of_item(e);
         let value = if incr {
-            self.stats.slab_incr_hits += 1;
+            class.incr_hits += 1;
             value.wrapping_add(req.delta)
         } else {
-            self.stats.slab_decr_hits += 1;
+            class.decr_hits += 1;
             value.saturating_sub(req.delta)
         };
         let prev_exptime = e.exptime;
@@ -820,7 +835,10 @@ impl Store {
         ) {
             Ok(cas) => answer(out, cas),
             Err(NoMemory) => {
-                self.stats.outofmemory += 1;
+                let class = self
+                    .classes
+                    .of_new(req.key.len(), digits.len(), client_flags);
+                class.outofmemory += 1;
                 out.status(Status::OutOfMemory);
             }
         }
@@ -833,7 +851,8 @@ impl Store {
             out.status(Status::OutOfMemory);
             return;
         }
-        self.stats.slab_cmd_set += 1;
+        let class = self.classes.of(req.key.len(), req.value.len(), 0);
+        self.classes.class[class].cmd_set += 1;
         match self.put(
             req.key,
             h,
@@ -853,7 +872,7 @@ impl Store {
                 ..Default::default()
             }),
             Err(NoMemory) => {
-                self.stats.outofmemory += 1;
+                self.classes.class[class].outofmemory += 1;
                 out.status(Status::OutOfMemory);
             }
         }

@@ -11,41 +11,40 @@
 //! would take. There is no HOT or TEMP segment: those stay 0.
 
 use super::Store;
-use crate::clock::{refs, MAX_SWEEP};
-use crate::slab::{CHUNK, ENTRY_SIZE, NIL};
+use crate::clock::refs;
 #[cfg(test)]
 use crate::{hash::hash, mem::alloc_size};
 use wasmcached_sdk::abi::stats_group;
 use wasmcached_sdk::guest::{self, StatsWriter};
 
+/// Slots a `stats items` looks at for the classes' ages: a fraction of a
+/// millisecond.
+const AGE_LOOKAHEAD: u32 = 64 * 1024;
+
 impl Store {
     pub fn write_stats(&self, group: i32, out: &mut StatsWriter<'_>) {
-        let now = guest::now();
         let s = &self.stats;
-        let age = |i: u32| {
-            if i == NIL {
-                0
-            } else {
-                now.saturating_sub(self.slab.get(i).time)
-            }
-        };
+        let c = &self.classes;
         match group {
             stats_group::GENERAL => {
                 out.stat("curr_items", self.curr_items());
                 out.stat("total_items", s.total_items);
                 out.stat("bytes", self.item_bytes());
                 out.stat("limit_maxbytes", self.budget);
-                out.stat("expired_unfetched", s.expired_unfetched);
-                out.stat("evicted_unfetched", s.evicted_unfetched);
-                out.stat("evicted_active", s.evicted_active);
-                out.stat("evictions", s.evictions);
-                out.stat("reclaimed", s.reclaimed);
-                out.stat("crawler_reclaimed", s.crawler_reclaimed);
-                out.stat("crawler_items_checked", s.crawler_items_checked);
+                out.stat("expired_unfetched", c.total(|k| k.expired_unfetched));
+                out.stat("evicted_unfetched", c.total(|k| k.evicted_unfetched));
+                out.stat("evicted_active", c.total(|k| k.evicted_active));
+                out.stat("evictions", c.total(|k| k.evicted));
+                out.stat("reclaimed", c.total(|k| k.reclaimed));
+                out.stat("crawler_reclaimed", c.total(|k| k.crawler_reclaimed));
+                out.stat(
+                    "crawler_items_checked",
+                    c.total(|k| k.crawler_items_checked),
+                );
                 out.stat("lrutail_reflocked", 0);
-                out.stat("moves_to_cold", s.moves_to_cold);
-                out.stat("moves_to_warm", s.moves_to_warm);
-                out.stat("moves_within_lru", s.moves_within_lru);
+                out.stat("moves_to_cold", c.total(|k| k.moves_to_cold));
+                out.stat("moves_to_warm", c.total(|k| k.moves_to_warm));
+                out.stat("moves_within_lru", c.total(|k| k.moves_within_lru));
                 out.stat("direct_reclaims", 0);
                 out.stat("lru_bumps_dropped", 0);
                 out.stat("get_expired", s.get_expired);
@@ -56,103 +55,111 @@ impl Store {
                 out.stat("lru_crawler_starts", s.crawler_starts);
                 out.stat("lru_maintainer_juggles", s.maintainer_juggles);
                 out.stat("malloc_fails", s.malloc_fails);
+                // Not memcached's: the host shows it under `stats plugin`.
+                out.stat("slot_chunks", self.slab.chunks());
             }
-            stats_group::ITEMS => {
-                // memcached lists only classes that hold items.
-                if self.curr_items() == 0 {
-                    return;
-                }
-                let mut item = |name: &str, v: u64| out.stat(&format!("items:1:{name}"), v);
-                item("number", self.curr_items() as u64);
-                let warm = self.clock.referenced();
-                item("number_hot", 0);
-                item("number_warm", warm);
-                item("number_cold", self.curr_items() as u64 - warm);
-                item("age_hot", 0);
-                let (next_warm, next_cold) = self.ahead_of_hand();
-                item("age_warm", age(next_warm).into());
-                // memcached's age is the COLD tail's: the next item to go,
-                // or failing one in sight, the next the hand will reach.
-                let next_out = if next_cold != NIL {
-                    next_cold
-                } else {
-                    next_warm
-                };
-                item("age", age(next_out).into());
-                item("mem_requested", self.item_bytes());
-                item("evicted", s.evictions);
-                item("evicted_nonzero", s.evicted_nonzero);
-                item("evicted_time", s.evicted_time.into());
-                item("outofmemory", s.outofmemory);
-                item("tailrepairs", 0);
-                item("reclaimed", s.reclaimed);
-                item("expired_unfetched", s.expired_unfetched);
-                item("evicted_unfetched", s.evicted_unfetched);
-                item("evicted_active", s.evicted_active);
-                item("crawler_reclaimed", s.crawler_reclaimed);
-                item("crawler_items_checked", s.crawler_items_checked);
-                item("lrutail_reflocked", 0);
-                item("moves_to_cold", s.moves_to_cold);
-                item("moves_to_warm", s.moves_to_warm);
-                item("moves_within_lru", s.moves_within_lru);
-                item("direct_reclaims", 0);
-                item("hits_to_hot", 0);
-                item("hits_to_warm", s.hits_to_warm);
-                item("hits_to_cold", s.hits_to_cold);
-                item("hits_to_temp", 0);
-            }
+            stats_group::ITEMS => self.write_items(out),
             stats_group::SLABS => {
-                // One class whose chunks are the fixed-size metadata slots;
-                // keys and values are allocated separately.
-                let pages = self.slab.chunks();
-                if pages > 0 {
-                    let mut class = |name: &str, v: u64| out.stat(&format!("1:{name}"), v);
-                    class("chunk_size", ENTRY_SIZE as u64);
-                    class("chunks_per_page", CHUNK as u64);
-                    class("total_pages", pages as u64);
-                    class("total_chunks", self.slab.capacity() as u64);
-                    class("used_chunks", self.slab.live() as u64);
-                    class("free_chunks", self.slab.free() as u64);
+                let mut active = 0;
+                for id in c.ids() {
+                    let k = &c.class[id];
+                    if k.chunks_high == 0 {
+                        continue;
+                    }
+                    active += 1;
+                    let per = u64::from(c.per_page(id));
+                    let mut class = |name: &str, v: u64| out.stat(&format!("{id}:{name}"), v);
+                    class("chunk_size", c.chunk_size(id).into());
+                    class("chunks_per_page", per);
+                    class("total_pages", k.chunks_high.div_ceil(per));
+                    // Not rounded to whole pages: the host adds the shards'
+                    // chunks up first, then rounds (one memcached's pages).
+                    class("total_chunks", k.chunks_high);
+                    class("used_chunks", k.used_chunks);
+                    class("free_chunks", k.chunks_high - k.used_chunks);
                     class("free_chunks_end", 0);
-                    class("get_hits", s.slab_get_hits);
-                    class("cmd_set", s.slab_cmd_set);
-                    class("delete_hits", s.slab_delete_hits);
-                    class("incr_hits", s.slab_incr_hits);
-                    class("decr_hits", s.slab_decr_hits);
-                    class("cas_hits", s.slab_cas_hits);
-                    class("cas_badval", s.slab_cas_badval);
-                    class("touch_hits", s.slab_touch_hits);
+                    class("get_hits", k.get_hits);
+                    class("cmd_set", k.cmd_set);
+                    class("delete_hits", k.delete_hits);
+                    class("incr_hits", k.incr_hits);
+                    class("decr_hits", k.decr_hits);
+                    class("cas_hits", k.cas_hits);
+                    class("cas_badval", k.cas_badval);
+                    class("touch_hits", k.touch_hits);
                 }
-                out.stat("active_slabs", u8::from(pages > 0));
+                out.stat("active_slabs", active);
                 out.stat("total_malloced", self.used());
             }
             _ => {}
         }
     }
 
-    /// The first referenced and the first unreferenced live item at or after
-    /// the hand, within a bounded look-ahead (NIL where none was seen).
-    fn ahead_of_hand(&self) -> (u32, u32) {
+    /// `stats items`: the classes that hold items, as memcached lists them.
+    fn write_items(&self, out: &mut StatsWriter<'_>) {
+        let now = guest::now();
+        let c = &self.classes;
+        let ages = self.ages_ahead_of_hand(now);
+        for id in c.ids() {
+            let k = &c.class[id];
+            if k.number == 0 {
+                continue;
+            }
+            let mut item = |name: &str, v: u64| out.stat(&format!("items:{id}:{name}"), v);
+            item("number", k.number);
+            item("number_hot", 0);
+            item("number_warm", k.warm);
+            item("number_cold", k.number - k.warm);
+            item("age_hot", 0);
+            let (age_warm, age_cold) = ages[id];
+            item("age_warm", age_warm.unwrap_or(0).into());
+            // memcached's age is the COLD tail's: the next item of the class
+            // to go, or failing one in sight, the next the hand will reach.
+            item("age", age_cold.or(age_warm).unwrap_or(0).into());
+            item("mem_requested", k.requested);
+            item("evicted", k.evicted);
+            item("evicted_nonzero", k.evicted_nonzero);
+            item("evicted_time", k.evicted_time.into());
+            item("outofmemory", k.outofmemory);
+            item("tailrepairs", 0);
+            item("reclaimed", k.reclaimed);
+            item("expired_unfetched", k.expired_unfetched);
+            item("evicted_unfetched", k.evicted_unfetched);
+            item("evicted_active", k.evicted_active);
+            item("crawler_reclaimed", k.crawler_reclaimed);
+            item("crawler_items_checked", k.crawler_items_checked);
+            item("lrutail_reflocked", 0);
+            item("moves_to_cold", k.moves_to_cold);
+            item("moves_to_warm", k.moves_to_warm);
+            item("moves_within_lru", k.moves_within_lru);
+            item("direct_reclaims", 0);
+            item("hits_to_hot", 0);
+            item("hits_to_warm", k.hits_to_warm);
+            item("hits_to_cold", k.hits_to_cold);
+            item("hits_to_temp", 0);
+        }
+    }
+
+    /// For each class, the age of the first referenced and of the first
+    /// unreferenced live item at or after the hand, within a bounded
+    /// look-ahead ([`AGE_LOOKAHEAD`] slots: a report never walks a big
+    /// store). A class with no item in sight shows age 0.
+    fn ages_ahead_of_hand(&self, now: u32) -> Vec<(Option<u32>, Option<u32>)> {
+        let mut ages = vec![(None, None); self.classes.class.len()];
         let cap = self.slab.capacity() as u32;
-        let (mut warm, mut cold) = (NIL, NIL);
         let mut i = self.clock.hand;
-        for _ in 0..cap.min(MAX_SWEEP) {
+        for _ in 0..cap.min(AGE_LOOKAHEAD) {
             if i >= cap {
                 i = 0;
             }
             let e = self.slab.get(i);
             if e.is_live() {
-                let slot = if refs(e) > 0 { &mut warm } else { &mut cold };
-                if *slot == NIL {
-                    *slot = i;
-                }
-                if warm != NIL && cold != NIL {
-                    break;
-                }
+                let (warm, cold) = &mut ages[self.classes.of_entry(e)];
+                let slot = if refs(e) > 0 { warm } else { cold };
+                slot.get_or_insert(now.saturating_sub(e.time));
             }
             i += 1;
         }
-        (warm, cold)
+        ages
     }
 
     /// Walks every structure and checks that they agree. For tests.
@@ -185,6 +192,26 @@ impl Store {
             }
         }
         assert_eq!(referenced, self.clock.referenced());
+        // The per-class counts are those of the live items, recounted.
+        let mut recount = super::classes::Classes::new(&Default::default(), self.cas_enabled);
+        recount.copy_table(&self.classes);
+        for i in 0..self.slab.capacity() as u32 {
+            let e = self.slab.get(i);
+            if e.is_live() {
+                recount.link(e);
+                if refs(e) > 0 {
+                    recount.of_item(e).warm += 1;
+                }
+            }
+        }
+        for id in self.classes.ids() {
+            let (a, b) = (&recount.class[id], &self.classes.class[id]);
+            assert_eq!(
+                (a.number, a.requested, a.warm, a.used_chunks),
+                (b.number, b.requested, b.warm, b.used_chunks),
+                "class {id}"
+            );
+        }
         self.slab.check_free_list();
         assert_eq!(data, self.data_bytes);
         assert_eq!(self.slab.capacity(), live + self.slab.free());

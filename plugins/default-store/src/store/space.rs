@@ -99,14 +99,15 @@ impl Store {
         };
         let e = self.slab.get(i);
         let bytes = alloc_size(e.data.len());
-        if self.is_reclaimable(e, now) {
-            self.stats.reclaimed += 1;
+        let reclaimable = self.is_reclaimable(e, now);
+        let s = self.classes.of_item(e);
+        if reclaimable {
+            s.reclaimed += 1;
             if !e.has(bit::FETCHED) {
-                self.stats.expired_unfetched += 1;
+                s.expired_unfetched += 1;
             }
         } else {
-            let s = &mut self.stats;
-            s.evictions += 1;
+            s.evicted += 1;
             s.evicted_time = now.saturating_sub(e.time);
             if e.exptime != 0 {
                 s.evicted_nonzero += 1;
@@ -153,11 +154,7 @@ impl Store {
                     return Some(i);
                 }
                 let left = self.clock.pass(self.slab.get_mut(i));
-                if left == 0 {
-                    self.stats.moves_to_cold += 1;
-                } else {
-                    self.stats.moves_within_lru += 1;
-                }
+                self.classes.passed(self.slab.get(i), left);
                 if left < best_refs {
                     (best, best_refs) = (i, left);
                 }
@@ -367,16 +364,17 @@ impl Store {
             }
             checked += 1;
             let flushed = self.is_flushed(e, now);
+            let class = self.classes.of_item(e);
+            class.crawler_items_checked += 1;
             if flushed || (e.exptime != 0 && e.exptime < now) {
                 dead += 1;
-                self.stats.crawler_reclaimed += 1;
+                class.crawler_reclaimed += 1;
                 if !flushed && !e.has(bit::FETCHED) {
-                    self.stats.expired_unfetched += 1;
+                    class.expired_unfetched += 1;
                 }
                 self.unlink(i);
             }
         }
-        self.stats.crawler_items_checked += checked as u64;
         (checked, dead)
     }
 }
