@@ -30,6 +30,9 @@ const MAX_CLASSES: usize = 64;
 const ITEM_HEADER: u64 = 48;
 const CHUNK_HEADER: u64 = 48;
 const ALIGN: u32 = 8;
+/// Items up to this size find their class in [`Classes::small`] (most
+/// items are small, and every hit asks for its item's class).
+const SMALL_MAX: u64 = 2048;
 
 /// One class's figures, named after memcached's `itemstats_t` and
 /// `slab_stats`.
@@ -79,6 +82,9 @@ pub struct Classes {
     largest: usize,
     chunk_max: u64,
     cas: bool,
+    /// The class of sizes up to [`SMALL_MAX`], by size / 8 rounded up: the
+    /// sizes are multiples of 8, so that is exact.
+    small: Vec<u8>,
     /// Indexed by class id, like `size`.
     pub class: Vec<Class>,
 }
@@ -115,19 +121,25 @@ impl Classes {
         }
         size_of.push(chunk_max);
         let largest = size_of.len() - 1;
-        Classes {
+        let mut classes = Classes {
             size: size_of,
             largest,
             chunk_max: chunk_max.into(),
             cas,
+            small: Vec::new(),
             class: vec![Class::default(); largest + 1],
-        }
+        };
+        classes.small = (0..=SMALL_MAX / 8)
+            .map(|i| classes.search(i * 8) as u8)
+            .collect();
+        classes
     }
 
     /// Takes `other`'s class table (for a recount in tests).
     #[cfg(test)]
     pub fn copy_table(&mut self, other: &Classes) {
         self.size.clone_from(&other.size);
+        self.small.clone_from(&other.small);
         self.largest = other.largest;
         self.chunk_max = other.chunk_max;
         self.class = vec![Class::default(); other.class.len()];
@@ -148,8 +160,17 @@ impl Classes {
 
     /// memcached's `slabs_clsid`: the first class whose chunks hold
     /// `ntotal` bytes, or the largest.
+    #[inline]
     pub fn id(&self, ntotal: u64) -> usize {
-        // The sizes grow: a binary search over at most 63 of them.
+        match self.small.get(ntotal.div_ceil(8) as usize) {
+            Some(&id) => id.into(),
+            None => self.search(ntotal),
+        }
+    }
+
+    /// [`Classes::id`] the long way: the sizes grow, so a binary search
+    /// over at most 63 of them.
+    fn search(&self, ntotal: u64) -> usize {
         let i = self.size[1..].partition_point(|&s| u64::from(s) < ntotal) + 1;
         i.min(self.largest)
     }
@@ -279,6 +300,10 @@ mod tests {
         assert_eq!(c.per_page(1), 10_922);
         assert_eq!((c.id(1), c.id(96), c.id(97), c.id(1184)), (1, 1, 2, 12));
         assert_eq!(c.id(10_000_000), 39);
+        // The table of small sizes agrees with the search.
+        for n in 0..3000 {
+            assert_eq!(c.id(n), c.search(n), "{n}");
+        }
     }
 
     #[test]
@@ -294,6 +319,7 @@ mod tests {
         // 148 → 152 (aligned), 304, 608, … below 512 KiB / 2, then 512 KiB.
         assert_eq!((c.chunk_size(1), c.chunk_size(2)), (152, 304));
         assert_eq!(c.chunk_size(*c.ids().end()), 524_288);
+        assert!((0..3000).all(|n| c.id(n) == c.search(n)));
         let c = Classes::new(
             &Hints {
                 slab_sizes: vec![100, 1000, 5000],
@@ -306,6 +332,7 @@ mod tests {
             (1..=4).map(|i| c.chunk_size(i)).collect::<Vec<_>>(),
             [104, 1000, 5000, 524_288]
         );
+        assert!((0..3000).all(|n| c.id(n) == c.search(n)));
     }
 
     #[test]
