@@ -23,8 +23,7 @@ pub const REQ_MAGIC: u8 = 0x80;
 pub const RES_MAGIC: u8 = 0x81;
 /// Size of the request and response headers.
 pub const HEADER_LEN: usize = 24;
-/// memcached's `KEY_MAX_LENGTH`.
-pub const KEY_MAX_LENGTH: usize = 250;
+pub use crate::limits::KEY_MAX_LENGTH;
 
 /// Opcodes (`protocol_binary_command`).
 pub mod opcode {

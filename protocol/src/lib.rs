@@ -7,14 +7,18 @@
 //! - [`meta`]: the meta protocol parser (`mg ms md ma mn me`).
 //! - [`binary`]: the binary protocol parser.
 //! - [`udp`]: the 8-byte UDP frame header.
+//! - [`num`]: C-compatible number parsing (memcached's `safe_strto*`), shared by
+//!   the text and meta parsers.
+//! - [`limits`]: memcached's key and item size limits, shared by the text, meta
+//!   and binary parsers.
 //!
 //! The host re-exports these as `crate::proto::{text, meta, binary}`.
 
 pub mod binary;
 #[cfg(test)]
 mod fuzz_regressions;
+pub mod limits;
 pub mod meta;
+pub mod num;
 pub mod text;
-#[cfg(test)]
-mod text_props;
 pub mod udp;

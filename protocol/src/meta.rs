@@ -15,9 +15,9 @@
 //! echoes the requested flags in request order, so the parsed command keeps
 //! the flag tokens in order next to the decoded options.
 
-use super::text::{
-    reply, safe_strtol, safe_strtoul, safe_strtoull, tokenize, Limits, MetaOp, KEY_MAX_LENGTH,
-};
+use crate::limits::{Limits, KEY_MAX_LENGTH};
+use crate::num::{safe_strtol, safe_strtoul, safe_strtoull};
+use crate::text::{reply, tokenize, MetaOp};
 use std::borrow::Cow;
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`: more tokens than this (counting the

@@ -1,8 +1,7 @@
-//! Property tests for the text protocol parser in `text.rs`.
+//! Property tests for the text protocol parser.
 //!
-//! Included from `lib.rs` as `#[cfg(test)] mod text_props;`. The unit tests in
-//! `text.rs` pin memcached's exact answers; these check the invariants the connection layer
-//! relies on, over inputs nobody thought of:
+//! The unit tests beside each parser in `text/` pin memcached's exact answers; these check
+//! the invariants the connection layer relies on, over inputs nobody thought of:
 //! * `parse` never panics, and `consumed` is in `1..=buf.len()` for every decided result;
 //!   `need`, when given, is more than what is buffered;
 //! * a decided result does not change when more bytes arrive after it (the connection may
@@ -14,7 +13,7 @@
 //!   beyond it memcached itself answers differently depending on segmentation);
 //! * every key handed out is 1..=250 bytes without spaces.
 
-use super::text::*;
+use super::*;
 use proptest::prelude::*;
 
 /// What a connection does with one result, as a comparable string.
