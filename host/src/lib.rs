@@ -19,6 +19,7 @@
 //! - [`clock`], [`settings`], [`stats`].
 
 pub mod auth;
+pub mod authfile;
 pub mod batch;
 pub mod clock;
 pub mod conn;
@@ -37,6 +38,7 @@ pub mod signals;
 pub mod stats;
 pub mod timer;
 pub mod tls;
+pub mod tls_settings;
 pub mod verbose;
 pub mod watch;
 pub mod worker;

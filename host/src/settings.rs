@@ -376,7 +376,7 @@ impl Default for Knobs {
 }
 
 /// The `-o ssl_*` values as given, for `stats settings` (the TLS set-up
-/// itself is [`crate::tls::TlsSettings`]).
+/// itself is [`crate::tls_settings::TlsSettings`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SslShown {
     pub chain_cert: Option<String>,
@@ -443,7 +443,7 @@ pub struct Settings {
     pub plugin_config: String,
     pub plugin_deadline: Duration,
     /// `-Z` and its `-o ssl_*` options.
-    pub tls: Option<crate::tls::TlsSettings>,
+    pub tls: Option<crate::tls_settings::TlsSettings>,
     /// `-o ssl_*` as given (`stats settings`).
     pub ssl_shown: SslShown,
     /// `-o plugin_cache=off`: compile the plugin on every start instead of
@@ -456,7 +456,7 @@ pub struct Settings {
     /// `MEMCACHED_SASL_PWDB` (read at start, with `-S`): the `user:password` file SASL checks.
     pub sasl_pwdb: Option<PathBuf>,
     /// `-Y`: the authfile, and its entries (loaded at start).
-    pub ascii_auth: Option<crate::auth::Credentials>,
+    pub ascii_auth: Option<crate::authfile::Credentials>,
     pub auth_file: Option<PathBuf>,
     /// `-b`: the listen backlog of every TCP and UNIX listener (unix; on
     /// Windows the standard library's).
@@ -821,7 +821,7 @@ impl Settings {
                         "Cannot use UDP with ascii authentication enabled (-U 0 to disable)",
                     ));
                 }
-                Some(crate::auth::Credentials::load(path)?)
+                Some(crate::authfile::Credentials::load(path)?)
             }
         };
         for p in [port, udp_port] {
@@ -891,7 +891,7 @@ impl Settings {
                     ssl_shown.keyformat
                 )));
             }
-            Some(crate::tls::TlsSettings::from_options(&ssl_opts)?)
+            Some(crate::tls_settings::TlsSettings::from_options(&ssl_opts)?)
         } else {
             if let Some((k, _)) = ssl_opts.first() {
                 bail!("-o {k} needs -Z (TLS is off)");

@@ -15,124 +15,56 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-/// memcached's `ssl_verify_mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VerifyMode {
-    /// 0: no client certificate asked for.
-    None,
-    /// 1: asked for; checked when given.
-    Request,
-    /// 2 and 3 (memcached's "once" is the same for a server that does not
-    /// renegotiate): required and checked.
-    Require,
-}
+pub use crate::tls_settings::{TlsSettings, VerifyMode};
 
-/// The TLS settings from the command line.
-#[derive(Clone, Debug)]
-pub struct TlsSettings {
-    pub chain_cert: PathBuf,
-    pub key: PathBuf,
-    pub ca_cert: Option<PathBuf>,
-    pub verify: VerifyMode,
-    pub min_tls13: bool,
-}
-
-impl TlsSettings {
-    /// Reads `-o ssl_*` values (already split into name/value pairs).
-    pub fn from_options(opts: &[(String, String)]) -> Result<TlsSettings> {
-        let get = |k: &str| {
-            opts.iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-        };
-        let chain_cert = get("ssl_chain_cert")
-            .context("-Z needs -o ssl_chain_cert=FILE (the server's certificate chain, PEM)")?;
-        let key =
-            get("ssl_key").context("-Z needs -o ssl_key=FILE (the server's private key, PEM)")?;
-        let verify = match get("ssl_verify_mode").as_deref() {
-            None | Some("0") => VerifyMode::None,
-            Some("1") => VerifyMode::Request,
-            Some("2") | Some("3") => VerifyMode::Require,
-            Some(v) => bail!("ssl_verify_mode must be 0, 1, 2 or 3, not {v}"),
-        };
-        let min_tls13 = match get("ssl_min_version").as_deref() {
-            None | Some("tlsv1.2") => false,
-            Some("tlsv1.3") => true,
-            Some(v @ ("tlsv1" | "tlsv1.1")) => {
-                bail!("ssl_min_version={v}: wasmcached speaks TLS 1.2 and 1.3 only")
-            }
-            Some(v) => bail!("ssl_min_version must be tlsv1.2 or tlsv1.3, not {v}"),
-        };
-        let ca_cert = get("ssl_ca_cert").map(PathBuf::from);
-        if verify != VerifyMode::None && ca_cert.is_none() {
-            bail!(
-                "ssl_verify_mode={} needs -o ssl_ca_cert=FILE to check client certificates",
-                match verify {
-                    VerifyMode::Request => 1,
-                    _ => 2,
-                }
-            );
-        }
-        Ok(TlsSettings {
-            chain_cert: chain_cert.into(),
-            key: key.into(),
-            ca_cert,
-            verify,
-            min_tls13,
-        })
+/// Builds a rustls server configuration from the files `settings` names.
+pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.chain_cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .with_context(|| format!("reading ssl_chain_cert {}", settings.chain_cert.display()))?;
+    if chain.is_empty() {
+        bail!(
+            "ssl_chain_cert {} holds no certificate",
+            settings.chain_cert.display()
+        );
     }
-
-    /// Builds a rustls server configuration from the files.
-    pub fn load(&self) -> Result<Arc<ServerConfig>> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.chain_cert)
-            .and_then(|it| it.collect::<Result<_, _>>())
-            .with_context(|| format!("reading ssl_chain_cert {}", self.chain_cert.display()))?;
-        if chain.is_empty() {
-            bail!(
-                "ssl_chain_cert {} holds no certificate",
-                self.chain_cert.display()
-            );
-        }
-        let key = PrivateKeyDer::from_pem_file(&self.key)
-            .with_context(|| format!("reading ssl_key {}", self.key.display()))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let versions: &[&rustls::SupportedProtocolVersion] = if self.min_tls13 {
-            &[&rustls::version::TLS13]
-        } else {
-            &[&rustls::version::TLS13, &rustls::version::TLS12]
-        };
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(versions)
-            .context("TLS protocol versions")?;
-        let builder = match (&self.ca_cert, self.verify) {
-            (Some(ca), mode) if mode != VerifyMode::None => {
-                let mut roots = RootCertStore::empty();
-                for c in CertificateDer::pem_file_iter(ca)
-                    .with_context(|| format!("reading ssl_ca_cert {}", ca.display()))?
-                {
-                    roots
-                        .add(c.with_context(|| format!("reading ssl_ca_cert {}", ca.display()))?)
-                        .context("ssl_ca_cert")?;
-                }
-                let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                let v = if mode == VerifyMode::Request {
-                    v.allow_unauthenticated()
-                } else {
-                    v
-                };
-                builder.with_client_cert_verifier(v.build().context("ssl_ca_cert")?)
+    let key = PrivateKeyDer::from_pem_file(&settings.key)
+        .with_context(|| format!("reading ssl_key {}", settings.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if settings.min_tls13 {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .context("TLS protocol versions")?;
+    let builder = match (&settings.ca_cert, settings.verify) {
+        (Some(ca), mode) if mode != VerifyMode::None => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("reading ssl_ca_cert {}", ca.display()))?
+            {
+                roots
+                    .add(c.with_context(|| format!("reading ssl_ca_cert {}", ca.display()))?)
+                    .context("ssl_ca_cert")?;
             }
-            _ => builder.with_no_client_auth(),
-        };
-        let config = builder
-            .with_single_cert(chain, key)
-            .context("ssl_chain_cert and ssl_key do not make a usable certificate")?;
-        Ok(Arc::new(config))
-    }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let v = if mode == VerifyMode::Request {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder.with_client_cert_verifier(v.build().context("ssl_ca_cert")?)
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .context("ssl_chain_cert and ssl_key do not make a usable certificate")?;
+    Ok(Arc::new(config))
 }
 
 /// The server's TLS state: settings and the current configuration, which
@@ -144,7 +76,7 @@ pub struct TlsContext {
 
 impl TlsContext {
     pub fn new(settings: TlsSettings) -> Result<TlsContext> {
-        let config = settings.load()?;
+        let config = server_config(&settings)?;
         Ok(TlsContext {
             settings,
             config: RwLock::new(config),
@@ -153,7 +85,7 @@ impl TlsContext {
 
     /// `refresh_certs`: re-reads the files; on error the old ones stay.
     pub fn refresh(&self) -> Result<()> {
-        let config = self.settings.load()?;
+        let config = server_config(&self.settings)?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         Ok(())
     }
