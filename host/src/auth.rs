@@ -16,10 +16,10 @@
 
 use crate::authfile::{pwdb_check, Credentials};
 use crate::conn::Conn;
+use crate::counters::{bump, ThreadStats};
 use crate::proto::binary::{self, opcode, status, Header};
 use crate::proto::text::Limits;
 use crate::proto::Reply;
-use crate::stats::{bump, ThreadStats};
 use std::path::PathBuf;
 
 /// memcached's `MAX_SASL_MECH_LEN`.

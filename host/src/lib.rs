@@ -23,6 +23,7 @@ pub mod authfile;
 pub mod batch;
 pub mod clock;
 pub mod conn;
+pub mod counters;
 pub mod detail;
 pub mod event_base;
 pub mod large_pages;

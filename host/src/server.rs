@@ -411,7 +411,7 @@ fn register_socket(shared: &Shared, id: u64, addr: String, state: u8, protocol: 
         last_cmd_time: AtomicU32::new(clock::now()),
         bufs: Default::default(),
     });
-    crate::stats::bump(&shared.conns.conn_structs, 1);
+    crate::counters::bump(&shared.conns.conn_structs, 1);
     shared
         .conn_registry
         .lock()

@@ -160,7 +160,7 @@ impl Read for TlsStream {
                     let flushed = self.flush_tls();
                     if let Err(e) = state {
                         if handshaking {
-                            crate::stats::bump(&crate::stats::SSL_HANDSHAKE_ERRORS, 1);
+                            crate::counters::bump(&crate::counters::SSL_HANDSHAKE_ERRORS, 1);
                         }
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                     }

@@ -39,9 +39,9 @@
 //! [`Conn::log_begin`]: crate::conn::Conn::log_begin
 
 use crate::conn::Conn;
+use crate::counters::ThreadStats;
 use crate::proto::binary::{self, opcode, status, Command};
 use crate::proto::{text_cmd, Delivery, Reply};
-use crate::stats::ThreadStats;
 use crate::worker::Shared;
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
