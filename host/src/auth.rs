@@ -16,6 +16,7 @@
 
 use crate::authfile::{pwdb_check, Credentials};
 use crate::conn::Conn;
+use crate::conn::ConnAuth;
 use crate::counters::{bump, ThreadStats};
 use crate::proto::binary::{self, opcode, status, Header};
 use crate::proto::text::Limits;
@@ -29,24 +30,6 @@ const MAX_AUTH_LINE: usize = 2048;
 
 /// The mechanisms `SASL_LIST_MECHS` answers.
 pub const MECHS: &str = "PLAIN";
-
-/// A connection's authentication state.
-///
-/// The SASL part follows what memcached 1.6.18 with libsasl answers: a new
-/// `SASL_AUTH` drops the connection's authentication; once an exchange has
-/// succeeded, the next exchange that carries credentials fails (libsasl's
-/// "step after doneflag") and resets, so the one after it works again; a
-/// PLAIN step with a wrong password may be retried.
-#[derive(Default, Debug)]
-pub struct ConnAuth {
-    pub authenticated: bool,
-    /// A SASL exchange was started and may take a step (memcached's `sasl_started`).
-    sasl_started: bool,
-    /// PLAIN was started without an initial response; the step carries it.
-    plain_pending: bool,
-    /// The last exchange succeeded (libsasl's `doneflag`).
-    sasl_done: bool,
-}
 
 /// A PLAIN message (RFC 4616): `authzid NUL authcid NUL passwd`. As
 /// libsasl does without proxy rights, an authzid must be empty or the authcid.
