@@ -31,10 +31,19 @@
 /// `lru_crawler metadump` and `stats cachedump`), and memcached's allocator
 /// and LRU settings as [`Hints`] after the init record's config string (its
 /// reserved field becomes their length). No v4 byte moves.
-pub const ABI_VERSION: u32 = 5;
+///
+/// Version 6 is version 5 plus two request mflags, [`mflag::LOG_LOOKUP`]
+/// and [`mflag::LOG_EVICTIONS`], which a host sets only while someone
+/// watches (memcached's `watch fetchers|mutations|evictions`), and one
+/// host import, `log_event`, through which the plugin reports its lookups,
+/// evictions and the size an append left ([`Event`]). No v5 byte moves.
+pub const ABI_VERSION: u32 = 6;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 5] = [1, 2, 3, 4, 5];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 6] = [1, 2, 3, 4, 5, 6];
+
+/// The first ABI version with the `log_event` import and its mflags.
+pub const LOG_EVENT_VERSION: u32 = 6;
 
 /// The first ABI version with item listing (`wmc_iter`).
 pub const ITER_VERSION: u32 = 5;
@@ -107,6 +116,8 @@ pub mod import {
     pub const NOW: &str = "now";
     /// `timer_set(token: i64, delay_ms: i32)`: call `wmc_timer(token)` after `delay_ms`.
     pub const TIMER_SET: &str = "timer_set";
+    /// v6: `(ptr: i32, len: i32)`, one [`super::Event`] record.
+    pub const LOG_EVENT: &str = "log_event";
 }
 
 /// Log levels for the `log` import.
@@ -206,6 +217,16 @@ pub mod mflag {
     /// notices a bad meta flag only after the fetch): apply the request's
     /// changes but never hand out or mark the win token (no `iflag::WON`).
     pub const NO_TOKEN: u32 = 1 << 10;
+    /// v6. Any op with a key: report the lookup this request makes
+    /// (memcached's `do_item_get`: found or not) and, for a store that
+    /// stored an Append/Prepend, the value length it left, through
+    /// `log_event`. Set only while a watcher of `fetchers` or `mutations`
+    /// is connected; never sent below v6.
+    pub const LOG_LOOKUP: u32 = 1 << 11;
+    /// v6. Report every item this request evicts to make room, through
+    /// `log_event`. Set only while a watcher of `evictions` is connected;
+    /// never sent below v6.
+    pub const LOG_EVICTIONS: u32 = 1 << 12;
     /// The bits version 1 defines; a v1 plugin is never sent any other.
     pub const V1_MASK: u32 = NO_VALUE | NO_BUMP;
 }
@@ -1267,6 +1288,132 @@ pub fn pack_ptr_len(ptr: u32, len: u32) -> i64 {
     (((ptr as u64) << 32) | len as u64) as i64
 }
 
+/// Sets `bits` in the mflags of every request of a sealed request batch
+/// (how a host asks a v6 plugin for [`Event`]s without touching the code
+/// that built the requests). Stops at a malformed record.
+pub fn or_request_mflags(batch: &mut [u8], bits: u32) {
+    let Some(head) = batch.get(..BATCH_HEADER) else {
+        return;
+    };
+    let count = u32_at(head, 0);
+    let mut off = BATCH_HEADER;
+    for _ in 0..count {
+        let Some(b) = batch.get_mut(off..) else {
+            return;
+        };
+        if b.len() < REQUEST_HEADER {
+            return;
+        }
+        let len = REQUEST_HEADER + u16_at(b, 2) as usize + u32_at(b, 4) as usize;
+        let m = u32_at(b, 32) | bits;
+        b[32..36].copy_from_slice(&m.to_le_bytes());
+        off += len;
+    }
+}
+
+/// The size of an [`Event`] record before its key.
+pub const EVENT_HEADER: usize = 24;
+
+/// v6: what a plugin reports through the `log_event` import, for the
+/// host's `watch` lines (memcached's logger calls in items.c). One record
+/// per call:
+///
+/// ```text
+/// off len field
+///  0   1  kind          event_kind::*
+///  1   1  flags         LOOKUP: bit 0 FOUND; EVICTION: bit 0 FETCHED
+///  2   2  key_len       0..=250
+///  4   4  request       index in the running batch of the request that
+///                       caused it; u32::MAX outside wmc_batch (tick, timer)
+///  8   4  value_len     LOOKUP (found) and EVICTION: the item's value
+///                       length; STORED: the value length after the store
+/// 12   4  client_flags  LOOKUP (found), EVICTION, STORED: the item's flags
+/// 16   4  exptime       EVICTION, STORED: server time the item expires
+///                       at; 0 = never
+/// 20   4  last_access   EVICTION: server time of its last access
+/// 24      key bytes
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub kind: u8,
+    pub flags: u8,
+    pub key: &'a [u8],
+    pub request: u32,
+    pub value_len: u32,
+    pub client_flags: u32,
+    pub exptime: u32,
+    pub last_access: u32,
+}
+
+/// [`Event::kind`] values.
+pub mod event_kind {
+    /// A request looked its key up (memcached's `do_item_get`); flag bit 0:
+    /// found (live: not expired, not flushed).
+    pub const LOOKUP: u8 = 1;
+    /// An item was evicted to make room; flag bit 0: it had been fetched.
+    pub const EVICTION: u8 = 2;
+    /// A store the host cannot see the result of: an Append/Prepend stored
+    /// (`value_len` is the item's new length), or an Incr/Decr with VIVIFY
+    /// created the item (memcached logs that as an `add`).
+    pub const STORED: u8 = 3;
+}
+
+/// [`Event::flags`] bits.
+pub mod event_flag {
+    pub const FOUND: u8 = 1 << 0;
+    pub const FETCHED: u8 = 1 << 0;
+}
+
+impl<'a> Event<'a> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.kind);
+        out.push(self.flags);
+        out.extend_from_slice(&(self.key.len() as u16).to_le_bytes());
+        for v in [
+            self.request,
+            self.value_len,
+            self.client_flags,
+            self.exptime,
+            self.last_access,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(self.key);
+    }
+
+    /// Decodes one record at the start of `b`; returns it and its length.
+    pub fn decode(b: &'a [u8]) -> Option<(Event<'a>, usize)> {
+        if b.len() < EVENT_HEADER {
+            return None;
+        }
+        let end = EVENT_HEADER + u16_at(b, 2) as usize;
+        let key = b.get(EVENT_HEADER..end)?;
+        Some((
+            Event {
+                kind: b[0],
+                flags: b[1],
+                key,
+                request: u32_at(b, 4),
+                value_len: u32_at(b, 8),
+                client_flags: u32_at(b, 12),
+                exptime: u32_at(b, 16),
+                last_access: u32_at(b, 20),
+            },
+            end,
+        ))
+    }
+
+    /// The records of `buf`, back to back (as a host collects them), up to
+    /// the first malformed one.
+    pub fn all(mut buf: &'a [u8]) -> impl Iterator<Item = Event<'a>> {
+        std::iter::from_fn(move || {
+            let (e, n) = Event::decode(buf)?;
+            buf = &buf[n..];
+            Some(e)
+        })
+    }
+}
+
 pub fn unpack_ptr_len(v: i64) -> (u32, u32) {
     let v = v as u64;
     ((v >> 32) as u32, v as u32)
@@ -1287,6 +1434,56 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_round_trip() {
+        let e = Event {
+            kind: event_kind::EVICTION,
+            flags: event_flag::FETCHED,
+            key: b"key",
+            request: 7,
+            value_len: 10,
+            client_flags: 5,
+            exptime: 99,
+            last_access: 3,
+        };
+        let mut buf = Vec::new();
+        e.encode(&mut buf);
+        assert_eq!(buf.len(), EVENT_HEADER + 3);
+        Event {
+            kind: event_kind::LOOKUP,
+            ..Default::default()
+        }
+        .encode(&mut buf);
+        buf.push(1); // a truncated record ends the walk
+        let all: Vec<_> = Event::all(&buf).collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0], e);
+        assert_eq!(all[1].kind, event_kind::LOOKUP);
+    }
+
+    #[test]
+    fn request_mflags_are_ored_into_every_record() {
+        let mut batch = Vec::new();
+        begin_batch(&mut batch);
+        for (key, value) in [(&b"a"[..], &b"xyz"[..]), (b"bb", b"")] {
+            Request {
+                op: Op::Set as u8,
+                key,
+                value,
+                mflags: mflag::NO_BUMP,
+                ..Default::default()
+            }
+            .encode(&mut batch);
+        }
+        set_batch_count(&mut batch, 2);
+        or_request_mflags(&mut batch, mflag::LOG_LOOKUP);
+        let got: Vec<u32> = requests(&batch)
+            .unwrap()
+            .map(|r| r.unwrap().mflags)
+            .collect();
+        assert_eq!(got, vec![mflag::NO_BUMP | mflag::LOG_LOOKUP; 2]);
+    }
 
     #[test]
     fn request_roundtrip() {
@@ -1620,9 +1817,15 @@ mod tests {
     }
 
     #[test]
-    fn v5_keeps_v4_v3_v2_and_v1() {
-        assert_eq!(ABI_VERSION, 5);
-        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5]);
+    fn v6_keeps_v5_v4_v3_v2_and_v1() {
+        assert_eq!(ABI_VERSION, 6);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5, 6]);
+        // v6 takes two bits no earlier version uses.
+        assert_eq!(
+            (mflag::LOG_LOOKUP, mflag::LOG_EVICTIONS),
+            (1 << 11, 1 << 12)
+        );
+        assert_eq!(EVENT_HEADER, 24);
         assert_eq!((REQUEST_HEADER, RESPONSE_HEADER, INIT_HEADER), (40, 32, 40));
         assert_eq!(ITEM_HEADER, 28);
         // The dump and iter sentinels cannot be a chunk inside a 4 GiB memory.

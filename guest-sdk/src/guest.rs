@@ -469,6 +469,124 @@ pub fn timer_set(token: u64, delay_ms: u32) {
     host::timer_set(token, delay_ms)
 }
 
+thread_local! {
+    /// The request `handle` is running: its index in the batch and its
+    /// mflags, so that the `log_*` reports below need neither (u32::MAX
+    /// and 0 outside a batch: nothing is reported).
+    static RUNNING: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((u32::MAX, 0)) };
+}
+
+/// Whether the running request asked for the reports of `mflag`
+/// ([`abi::mflag::LOG_LOOKUP`], [`abi::mflag::LOG_EVICTIONS`]): the host
+/// asks only while someone watches, so a plugin may skip gathering what
+/// it would report otherwise.
+#[inline]
+pub fn logging(mflag: u32) -> bool {
+    RUNNING.with(|r| r.get().1 & mflag != 0)
+}
+
+/// An item a lookup found, as [`log_lookup`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub value_len: u32,
+    pub client_flags: u32,
+}
+
+/// Reports the lookup of `key` the running request made (memcached's
+/// `do_item_get`: logged as `type=item_get` to `watch fetchers`): `found`
+/// is the live item, `None` when there was none (or it had expired or was
+/// flushed). Does nothing unless the request asked
+/// ([`abi::mflag::LOG_LOOKUP`]). Call it once per lookup memcached would
+/// make: a store, delete, touch, incr/decr or get looks its key up once.
+#[inline]
+pub fn log_lookup(key: &[u8], found: Option<Found>) {
+    if logging(abi::mflag::LOG_LOOKUP) {
+        let f = found.unwrap_or(Found {
+            value_len: 0,
+            client_flags: 0,
+        });
+        report(&abi::Event {
+            kind: abi::event_kind::LOOKUP,
+            flags: if found.is_some() {
+                abi::event_flag::FOUND
+            } else {
+                0
+            },
+            key,
+            value_len: f.value_len,
+            client_flags: f.client_flags,
+            ..Default::default()
+        });
+    }
+}
+
+/// Reports a store the host cannot see the outcome of: an Append/Prepend
+/// that left `value_len` bytes (the size memcached's `item_store` line
+/// shows), or an item an Incr/Decr created with VIVIFY (memcached stores
+/// it with an `add`, logged as such), expiring at `exptime`. Does
+/// nothing unless the request asked ([`abi::mflag::LOG_LOOKUP`]).
+#[inline]
+pub fn log_stored(key: &[u8], value_len: u32, client_flags: u32, exptime: u32) {
+    if logging(abi::mflag::LOG_LOOKUP) {
+        report(&abi::Event {
+            kind: abi::event_kind::STORED,
+            key,
+            value_len,
+            client_flags,
+            exptime,
+            ..Default::default()
+        });
+    }
+}
+
+/// An item evicted to make room, as [`log_eviction`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evicted<'a> {
+    pub key: &'a [u8],
+    /// It had been read since it was stored.
+    pub fetched: bool,
+    /// Server time it expired at; 0 = never.
+    pub exptime: u32,
+    /// Server time of its last store or access.
+    pub last_access: u32,
+    pub client_flags: u32,
+    pub value_len: u32,
+}
+
+/// Reports an eviction (logged as `type=eviction` to `watch evictions`).
+/// Does nothing unless the running request asked
+/// ([`abi::mflag::LOG_EVICTIONS`]).
+#[inline]
+pub fn log_eviction(e: &Evicted<'_>) {
+    if logging(abi::mflag::LOG_EVICTIONS) {
+        report(&abi::Event {
+            kind: abi::event_kind::EVICTION,
+            flags: if e.fetched {
+                abi::event_flag::FETCHED
+            } else {
+                0
+            },
+            key: e.key,
+            value_len: e.value_len,
+            client_flags: e.client_flags,
+            exptime: e.exptime,
+            last_access: e.last_access,
+            ..Default::default()
+        });
+    }
+}
+
+#[cold]
+fn report(e: &abi::Event<'_>) {
+    let mut buf = Vec::with_capacity(abi::EVENT_HEADER + e.key.len());
+    abi::Event {
+        request: RUNNING.with(|r| r.get().0),
+        ..e.clone()
+    }
+    .encode(&mut buf);
+    host::log_event(&buf);
+}
+
 #[cfg(target_arch = "wasm32")]
 mod host {
     #[link(wasm_import_module = "wasmcached")]
@@ -479,6 +597,13 @@ mod host {
         fn wmc_now() -> i32;
         #[link_name = "timer_set"]
         fn wmc_timer_set(token: i64, delay_ms: i32);
+        #[link_name = "log_event"]
+        fn wmc_log_event(ptr: i32, len: i32);
+    }
+
+    pub fn log_event(record: &[u8]) {
+        // SAFETY: the host reads `len` bytes at `ptr` from our memory; both come from a live slice.
+        unsafe { wmc_log_event(record.as_ptr() as usize as i32, record.len() as i32) }
     }
 
     pub fn log(level: i32, msg: &str) {
@@ -505,6 +630,10 @@ mod host {
     thread_local! {
         pub static CLOCK: Cell<u32> = const { Cell::new(1) };
         pub static TIMERS: std::cell::RefCell<Vec<(u64, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+        pub static EVENTS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    pub fn log_event(record: &[u8]) {
+        EVENTS.with(|e| e.borrow_mut().extend_from_slice(record));
     }
     pub fn log(level: i32, msg: &str) {
         eprintln!("[plugin log {level}] {msg}");
@@ -527,6 +656,18 @@ pub mod test_clock {
     /// Timers requested so far on this thread, as (token, delay_ms).
     pub fn timers() -> Vec<(u64, u32)> {
         super::host::TIMERS.with(|t| t.borrow().clone())
+    }
+    /// The `log_event` records reported so far on this thread (taken).
+    pub fn take_events() -> Vec<u8> {
+        super::host::EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+    }
+    /// Runs `f` as if it handled request `index` of a batch with `mflags`
+    /// (what [`super::log_lookup`] and friends look at).
+    pub fn as_request<R>(index: u32, mflags: u32, f: impl FnOnce() -> R) -> R {
+        super::RUNNING.with(|r| r.set((index, mflags)));
+        let out = f();
+        super::RUNNING.with(|r| r.set((u32::MAX, 0)));
+        out
     }
 }
 
@@ -654,6 +795,7 @@ impl<P: Plugin> Runtime<P> {
                     };
                     match req {
                         Some(req) => {
+                            RUNNING.with(|c| c.set((count, req.mflags)));
                             plugin.handle(&req, &mut r);
                             if !r.answered() {
                                 r.error("plugin gave no answer");
@@ -665,6 +807,7 @@ impl<P: Plugin> Runtime<P> {
                 }
             }
         }
+        RUNNING.with(|c| c.set((u32::MAX, 0)));
         abi::set_batch_count(output, count);
         output
     }

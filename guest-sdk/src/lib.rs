@@ -1,6 +1,6 @@
 //! wasmcached plugin SDK.
 //!
-//! - [`abi`]: the ABI byte layouts (v1–v5), shared by the host and every Rust guest.
+//! - [`abi`]: the ABI byte layouts (v1–v6), shared by the host and every Rust guest.
 //! - [`guest`]: the [`Plugin`](guest::Plugin) trait and [`export_plugin!`], so a
 //!   storage engine is a type with a `handle` method and never touches pointers.
 //!

@@ -20,6 +20,12 @@ impl Ticket {
         gen: 0,
         seq: 0,
     };
+
+    /// Set in `seq` of a ticket whose answer nobody waits for but whose
+    /// `watch` lines belong to the connection, in its reply order before
+    /// slot `seq & !LOG_ONLY` (the lookup of memcached's unlink after a
+    /// refused set).
+    pub const LOG_ONLY: u64 = 1 << 63;
 }
 
 /// All requests one worker collected for one shard in one loop iteration:
@@ -38,6 +44,9 @@ pub struct Batch {
     pub stats_out: Vec<Vec<u8>>,
     /// On the way back: set when the shard faulted; every ticket gets this error.
     pub fault: Option<String>,
+    /// On the way back: the plugin's `log_event` records (ABI v6), only
+    /// while someone watches.
+    pub events: Vec<u8>,
 }
 
 impl Batch {
@@ -53,6 +62,7 @@ impl Batch {
             stats: Vec::new(),
             stats_out: Vec::new(),
             fault: None,
+            events: Vec::new(),
         }
     }
 

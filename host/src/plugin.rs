@@ -112,6 +112,9 @@ pub struct ShardCtx {
     /// While `wmc_init` runs: what the guest logged, so that a refusal can
     /// say why without `-v`.
     init_log: Option<String>,
+    /// ABI v6 `log_event` records of the running batch, back to back (at
+    /// most [`EVENTS_KEPT`] bytes): what `watch` logs for it.
+    events: Vec<u8>,
     /// Error lines the guest logged since the last batch began (at most
     /// [`ERRORS_KEPT`] bytes), so that a fault line can say why without
     /// `-v` (a Rust plugin's panic message arrives this way).
@@ -120,6 +123,10 @@ pub struct ShardCtx {
 
 /// How much of a guest's error log a fault line repeats.
 const ERRORS_KEPT: usize = 2048;
+
+/// How many bytes of `log_event` records one batch may leave: a watcher
+/// is told about lines it missed, a guest cannot grow host memory.
+const EVENTS_KEPT: usize = 4 << 20;
 
 impl Plugin {
     /// Compiles `bytes` (a .wasm, or .wat text) and checks its exports.
@@ -180,6 +187,29 @@ impl Plugin {
             },
         )?;
         linker.func_wrap(import::MODULE, import::NOW, || clock::now() as i32)?;
+        linker.func_wrap(
+            import::MODULE,
+            import::LOG_EVENT,
+            |mut caller: Caller<'_, ShardCtx>, ptr: i32, len: i32| {
+                let Some(mem) = caller
+                    .get_export(export::MEMORY)
+                    .and_then(|e| e.into_memory())
+                else {
+                    return;
+                };
+                let (data, ctx) = mem.data_and_store_mut(&mut caller);
+                let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+                let Some(rec) = ptr.checked_add(len).and_then(|end| data.get(ptr..end)) else {
+                    return;
+                };
+                // Only whole, well-formed records: the host walks them later.
+                if ctx.events.len() + len <= EVENTS_KEPT
+                    && abi::Event::decode(rec).is_some_and(|(_, n)| n == len)
+                {
+                    ctx.events.extend_from_slice(rec);
+                }
+            },
+        )?;
         linker.func_wrap(
             import::MODULE,
             import::TIMER_SET,
@@ -1055,6 +1085,7 @@ fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<
             shard_id: c.shard_id,
             timers: Vec::new(),
             init_log: None,
+            events: Vec::new(),
             errors: String::new(),
         },
     );
@@ -1321,10 +1352,11 @@ impl Shard {
             let inst = self.inst.as_mut().expect("live instance");
             write_input(inst, requests, ticks)?;
             inst.store.set_epoch_deadline(ticks);
-            let errors = &mut inst.store.data_mut().errors;
-            if !errors.is_empty() {
-                errors.clear();
+            let ctx = inst.store.data_mut();
+            if !ctx.errors.is_empty() {
+                ctx.errors.clear();
             }
+            ctx.events.clear();
             let packed = inst.batch.call(&mut inst.store, requests.len() as i32)?;
             let (ptr, len) = abi::unpack_ptr_len(packed);
             let (ptr, len) = (ptr as usize, len as usize);
@@ -1345,6 +1377,7 @@ impl Shard {
                     batch: &mem[ptr..ptr + len],
                     mem: held_in(inst.abi, mem),
                     held,
+                    events: &inst.store.data().events,
                 })
             }
             Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
@@ -1594,6 +1627,8 @@ pub struct Answers<'a> {
     mem: Option<&'a [u8]>,
     /// Some answer holds its value by reference.
     held: bool,
+    /// ABI v6 `log_event` records of the batch, in request order.
+    events: &'a [u8],
 }
 
 impl<'a> Answers<'a> {
@@ -1620,6 +1655,12 @@ impl<'a> Answers<'a> {
             n += 1;
         }
         abi::set_batch_count(out, n);
+    }
+
+    /// What the plugin reported through `log_event` during the batch
+    /// (ABI v6; empty unless asked, see [`abi::mflag::LOG_LOOKUP`]).
+    pub fn events(&self) -> &'a [u8] {
+        self.events
     }
 
     /// The number of answers.

@@ -13,9 +13,18 @@
 //! ```
 //!
 //! Cost with no watcher: the request path reads [`mask`] (one relaxed
-//! atomic load) once per text get/store command, and a delivery checks
-//! whether its connection holds notes (a length compare). Nothing is
-//! formatted, allocated or locked.
+//! atomic load) once per get/store command and once per batch (whether to
+//! ask a v6 plugin for its lookups and evictions, [`plugin_mflags`]), and
+//! a delivery checks whether its connection holds notes and the batch
+//! events (two length compares). Nothing is formatted, allocated or
+//! locked.
+//!
+//! What memcached logs at its `do_item_get` (every lookup: the one each
+//! store, delete, touch, incr/decr makes too, in every protocol) and at an
+//! eviction only the plugin knows: a plugin of ABI v6 reports them through
+//! its `log_event` import while a request carries `LOG_LOOKUP` /
+//! `LOG_EVICTIONS` (docs/plugin-abi.md). For an older plugin the host logs
+//! what the answers show: the get family's lookups and the stores.
 //!
 //! With watchers: each watcher has a buffer of `-o watcher_logbuf_size`
 //! bytes, filled by the workers under a short lock and emptied by a thread
@@ -45,6 +54,24 @@ pub const CONNEVENTS: u8 = 8;
 #[inline]
 pub fn mask() -> u8 {
     MASK.load(Ordering::Relaxed)
+}
+
+/// The request mflags that ask a v6 plugin for the events the watched
+/// streams need (0 when nobody watches them): lookups for `fetchers` (and
+/// for `mutations`, whose append lines need the size the plugin reports),
+/// evictions for `evictions`.
+#[inline]
+pub fn plugin_mflags() -> u32 {
+    use wasmcached_sdk::abi::mflag;
+    let m = mask();
+    let mut bits = 0;
+    if m & (FETCHERS | MUTATIONS) != 0 {
+        bits |= mflag::LOG_LOOKUP;
+    }
+    if m & EVICTIONS != 0 {
+        bits |= mflag::LOG_EVICTIONS;
+    }
+    bits
 }
 
 /// The streams of a parsed `watch` this host logs (others are accepted and
@@ -274,31 +301,69 @@ pub fn conn_close(addr: &str, reason: &str, cfd: u64) {
     });
 }
 
-/// Logs `note` with the plugin's answer: `hit` (a get found the item, of
-/// `size` value bytes and slab class `clsid`) or the store's `status`.
-pub fn answered(note: &Note, cfd: u64, found: Option<(u32, usize)>, status: &str) {
+/// Hands `body` (a line after `ts=… gid=… `) to the watchers of `kind`.
+pub fn log_line(kind: u8, body: &[u8]) {
+    log(kind, |out| out.extend_from_slice(body));
+}
+
+/// `type=item_get …`: a lookup of `key` by connection `cfd` that `found`
+/// an item of slab class `clsid` and `size` value bytes, or not.
+pub fn item_get_line(key: &[u8], found: Option<(u32, usize)>, cfd: u64) -> Vec<u8> {
+    let mut out = b"type=item_get key=".to_vec();
+    out.extend_from_slice(key);
+    let (clsid, size) = found.unwrap_or((0, 0));
+    let st = if found.is_some() {
+        "found"
+    } else {
+        "not_found"
+    };
+    let _ = write!(out, " status={st} clsid={clsid} cfd={cfd} size={size}");
+    out
+}
+
+/// `type=eviction …` (memcached's `_logger_log_evictions`): `ttl` is the
+/// seconds it had left (-1: no exptime), `la` the seconds since its last
+/// access, `size` its value bytes.
+pub fn eviction(key: &[u8], fetched: bool, ttl: i64, la: i64, clsid: u32, size: u32) {
+    log(EVICTIONS, |out| {
+        out.extend_from_slice(b"type=eviction key=");
+        out.extend_from_slice(key);
+        let fetch = if fetched { "yes" } else { "no" };
+        let _ = write!(
+            out,
+            " fetch={fetch} ttl={ttl} la={la} clsid={clsid} size={size}"
+        );
+    })
+}
+
+/// The line of `note` with the plugin's answer, and its stream: `found` (a
+/// get found the item, of slab class `clsid` and `size` value bytes) or
+/// the store's `status`.
+pub fn answered_line(
+    note: &Note,
+    cfd: u64,
+    found: Option<(u32, usize)>,
+    status: &str,
+) -> (u8, Vec<u8>) {
     match note.cmd {
-        None => log(FETCHERS, |out| {
-            out.extend_from_slice(b"type=item_get key=");
-            out.extend_from_slice(&note.key);
-            let (clsid, size) = found.unwrap_or((0, 0));
-            let st = if found.is_some() {
-                "found"
-            } else {
-                "not_found"
-            };
-            let _ = write!(out, " status={st} clsid={clsid} cfd={cfd} size={size}");
-        }),
-        Some(cmd) => log(MUTATIONS, |out| {
-            out.extend_from_slice(b"type=item_store key=");
+        None => (FETCHERS, item_get_line(&note.key, found, cfd)),
+        Some(cmd) => {
+            let mut out = b"type=item_store key=".to_vec();
             out.extend_from_slice(&note.key);
             let _ = write!(
                 out,
                 " status={status} cmd={cmd} ttl={} clsid={} cfd={cfd} size={}",
                 note.ttl, note.clsid, note.size
             );
-        }),
+            (MUTATIONS, out)
+        }
     }
+}
+
+/// Logs `note` with the plugin's answer now (see [`answered_line`]).
+pub fn answered(note: &Note, cfd: u64, found: Option<(u32, usize)>, status: &str) {
+    let (kind, line) = answered_line(note, cfd, found, status);
+    log_line(kind, &line);
 }
 
 #[cfg(test)]

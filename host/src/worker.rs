@@ -232,6 +232,7 @@ impl Core {
             b.stats.clear();
             b.stats_out.clear();
             b.fault = None;
+            b.events.clear();
             self.pool.push(b);
         }
     }
@@ -639,6 +640,9 @@ impl Worker {
                         pos = end;
                         break;
                     }
+                    if let Some(key) = unlink {
+                        text_cmd::unlink(&mut self.core, conn, idx, key, "set");
+                    }
                     if noreply {
                         conn.log_noreply(reply.as_bytes());
                     } else if !reply.is_empty() {
@@ -648,9 +652,6 @@ impl Worker {
                         });
                     }
                     conn.log_end(true);
-                    if let Some(key) = unlink {
-                        text_cmd::unlink(&mut self.core, key);
-                    }
                     conn.swallow = swallow;
                 }
             }
@@ -698,9 +699,14 @@ impl Worker {
         let shard = self.shards[b.shard as usize].as_mut().expect("local shard");
         let shared = &self.core.shared;
         let st = &shared.threads[self.core.id];
+        ask_for_events(shard, &mut b.data);
         match shard.batch(&b.data, b.count) {
             Ok(answers) => {
-                for (r, t) in answers.records().zip(b.tickets.iter()) {
+                let mut events = answers.events();
+                for (i, (r, t)) in answers.records().zip(b.tickets.iter()).enumerate() {
+                    if !events.is_empty() {
+                        watch_events(&mut self.slab, &mut events, i as u32, *t, shared);
+                    }
                     deliver(
                         &mut self.slab,
                         &mut self.touched,
@@ -745,8 +751,13 @@ impl Worker {
             b.fault = Some("shard routed to the wrong worker".into());
             return self.reply_remote(b);
         };
+        ask_for_events(shard, &mut b.data);
         match shard.batch(&b.data, b.count) {
-            Ok(answers) => answers.copy_to(&mut b.data),
+            Ok(answers) => {
+                b.events.clear();
+                b.events.extend_from_slice(answers.events());
+                answers.copy_to(&mut b.data)
+            }
             Err(f) => b.fault = Some(f.0),
         }
         for (group, _) in &b.stats {
@@ -768,7 +779,11 @@ impl Worker {
         match &b.fault {
             None => {
                 let recs = abi::responses(&b.data).into_iter().flatten();
-                for (r, t) in recs.zip(b.tickets.iter()) {
+                let mut events = &b.events[..];
+                for (i, (r, t)) in recs.zip(b.tickets.iter()).enumerate() {
+                    if !events.is_empty() {
+                        watch_events(&mut self.slab, &mut events, i as u32, *t, shared);
+                    }
                     let d = match &r {
                         Some(r) => Delivery::Resp(r.clone()),
                         None => Delivery::Fault("malformed response"),
@@ -1256,7 +1271,7 @@ fn deliver(
     t: Ticket,
     d: Delivery<'_>,
 ) {
-    if t.conn == Ticket::DISCARD.conn {
+    if t.conn == Ticket::DISCARD.conn || t.seq & Ticket::LOG_ONLY != 0 {
         return;
     }
     let Some(conn) = slab.get_gen(t.conn, t.gen) else {
@@ -1272,6 +1287,143 @@ fn deliver(
         text_cmd::render_direct(reply, d, last, out, shared, st)
     }) {
         touched.push(t.conn);
+    }
+    if !conn.watch_queue.is_empty() {
+        conn.watch_flush();
+    }
+}
+
+/// `watch`: logs `line` of stream `kind` for the request in slot `seq`
+/// once every request before it has been answered (memcached logs in
+/// request order).
+#[cold]
+pub(crate) fn watch_emit(conn: &mut Conn<Reply>, seq: u64, kind: u8, line: Vec<u8>) {
+    conn.watch_flush();
+    if seq <= conn.front_seq() {
+        crate::watch::log_line(kind, &line);
+        return;
+    }
+    let at = conn
+        .watch_queue
+        .iter()
+        .position(|(s, _, _)| *s > seq)
+        .unwrap_or(conn.watch_queue.len());
+    conn.watch_queue.insert(at, (seq, kind, line));
+}
+
+/// While someone watches, asks a plugin that can (ABI v6) to report its
+/// lookups and evictions for the requests of `batch`. Nobody watching
+/// costs one relaxed load per batch.
+fn ask_for_events(shard: &Shard, batch: &mut [u8]) {
+    let bits = crate::watch::plugin_mflags();
+    if bits != 0
+        && shard
+            .abi_version()
+            .is_some_and(|v| v >= abi::LOG_EVENT_VERSION)
+    {
+        abi::or_request_mflags(batch, bits);
+    }
+}
+
+/// `watch`: logs what the plugin reported (ABI v6) for request `i` of a
+/// batch, which travels to ticket `t`: its lookups (`item_get`, attributed
+/// to the connection), the items it evicted, and the size an append left
+/// (for the request's own `item_store` line, logged with its answer).
+#[cold]
+fn watch_events(slab: &mut Slab, rest: &mut &[u8], i: u32, t: Ticket, shared: &Shared) {
+    use wasmcached_sdk::abi::{event_flag, event_kind, Event};
+    let limits = text::Limits {
+        item_size_max: shared.settings.item_size_max,
+        cas_enabled: shared.settings.use_cas,
+    };
+    let clsid = |key_len: usize, flags: u32, value_len: u32| {
+        let ntotal = limits.item_size(key_len, flags, value_len as usize + 2);
+        crate::proto::meta_cmd::slab_class(ntotal)
+    };
+    let mut conn = (t.conn != Ticket::DISCARD.conn)
+        .then(|| slab.get_gen(t.conn, t.gen))
+        .flatten();
+    let seq = t.seq & !Ticket::LOG_ONLY;
+    while let Some((e, n)) = Event::decode(rest) {
+        if e.request != u32::MAX && e.request > i {
+            return;
+        }
+        *rest = &rest[n..];
+        if e.request != i {
+            continue;
+        }
+        match e.kind {
+            event_kind::EVICTION => {
+                let now = clock::now();
+                crate::watch::eviction(
+                    e.key,
+                    e.flags & event_flag::FETCHED != 0,
+                    if e.exptime == 0 {
+                        -1
+                    } else {
+                        e.exptime as i64 - now as i64
+                    },
+                    now as i64 - e.last_access as i64,
+                    clsid(e.key.len(), e.client_flags, e.value_len),
+                    e.value_len,
+                );
+            }
+            event_kind::LOOKUP => {
+                let Some(c) = conn.as_deref_mut() else {
+                    continue;
+                };
+                if crate::watch::mask() & crate::watch::FETCHERS == 0 {
+                    continue;
+                }
+                let found = (e.flags & event_flag::FOUND != 0).then(|| {
+                    (
+                        clsid(e.key.len(), e.client_flags, e.value_len),
+                        e.value_len as usize,
+                    )
+                });
+                let line = crate::watch::item_get_line(e.key, found, c.id);
+                watch_emit(c, seq, crate::watch::FETCHERS, line);
+            }
+            event_kind::STORED => {
+                let Some(c) = conn.as_deref_mut() else {
+                    continue;
+                };
+                let cls = clsid(e.key.len(), e.client_flags, e.value_len);
+                // memcached logs the stored item's TTL: an append keeps the
+                // old item's.
+                let ttl = if e.exptime == 0 {
+                    0
+                } else {
+                    e.exptime as i64 - clock::now() as i64
+                };
+                match c
+                    .watch_notes
+                    .iter_mut()
+                    .find(|n| n.seq == seq && n.cmd.is_some())
+                {
+                    Some(note) => {
+                        note.size = e.value_len as usize;
+                        note.clsid = cls;
+                        note.ttl = ttl;
+                    }
+                    None => {
+                        // A vivify: memcached stores the item with an add.
+                        let note = crate::watch::Note {
+                            seq,
+                            key: e.key.into(),
+                            cmd: Some("add"),
+                            ttl,
+                            clsid: cls,
+                            size: e.value_len as usize,
+                            detail: false,
+                        };
+                        let (kind, line) = crate::watch::answered_line(&note, c.id, None, "stored");
+                        watch_emit(c, seq, kind, line);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -1294,6 +1446,10 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
         return;
     }
     if note.cmd.is_none() {
+        // A v6 plugin reports its lookups itself (watch_events).
+        if crate::plugin::plugin_abi() >= abi::LOG_EVENT_VERSION {
+            return;
+        }
         let found = (status == Some(Status::Hit)).then(|| {
             let limits = text::Limits {
                 item_size_max: shared.settings.item_size_max,
@@ -1302,7 +1458,8 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
             let ntotal = limits.item_size(note.key.len(), r.client_flags, r.value.len() + 2);
             (crate::proto::meta_cmd::slab_class(ntotal), r.value.len())
         });
-        crate::watch::answered(&note, conn.id, found, "");
+        let (kind, line) = crate::watch::answered_line(&note, conn.id, found, "");
+        watch_emit(conn, seq, kind, line);
         return;
     }
     let word = match status {
@@ -1314,7 +1471,8 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
         Some(Status::OutOfMemory) => "no_memory",
         _ => return,
     };
-    crate::watch::answered(&note, conn.id, None, word);
+    let (kind, line) = crate::watch::answered_line(&note, conn.id, None, word);
+    watch_emit(conn, seq, kind, line);
 }
 
 #[cfg(test)]

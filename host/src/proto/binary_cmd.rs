@@ -168,6 +168,14 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 touch,
             };
             let seq = conn.reserve(reply(kind, quiet, extra), 1);
+            // memcached counts binary gets, gats and touches per prefix.
+            let detail = crate::detail::on();
+            if detail {
+                crate::detail::get(key);
+            }
+            if detail || crate::watch::mask() & crate::watch::FETCHERS != 0 {
+                super::text_cmd::get_note(conn, seq, key, detail);
+            }
             let req = match exptime {
                 Some(e) => Request {
                     exptime: clock::realtime(e as i64),
@@ -215,6 +223,21 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             };
             bump(&core.stats().cmd_set, 1);
             let seq = conn.reserve(reply(Kind::Store(sop), quiet, Extra::None), 1);
+            if crate::detail::on() {
+                crate::detail::store(key);
+            }
+            if crate::watch::mask() & crate::watch::MUTATIONS != 0 {
+                super::text_cmd::store_note(
+                    core,
+                    conn,
+                    seq,
+                    key,
+                    sop,
+                    exptime as i64,
+                    flags,
+                    value.len(),
+                );
+            }
             core.push(
                 &Request {
                     op: sop as u8,
@@ -247,6 +270,12 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             let sop = if append { Op::Append } else { Op::Prepend };
             bump(&core.stats().cmd_set, 1);
             let seq = conn.reserve(reply(Kind::Store(sop), quiet, Extra::None), 1);
+            if crate::detail::on() {
+                crate::detail::store(key);
+            }
+            if crate::watch::mask() & crate::watch::MUTATIONS != 0 {
+                super::text_cmd::store_note(core, conn, seq, key, sop, 0, 0, value.len());
+            }
             core.push(
                 &Request {
                     value,
@@ -258,6 +287,9 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             return Step::Done(consumed + vlen);
         }
         Command::Delete { key, cas, quiet } => {
+            if crate::detail::on() {
+                crate::detail::delete(key);
+            }
             let seq = conn.reserve(reply(Kind::Delete, quiet, Extra::None), 1);
             core.push(
                 &Request {

@@ -89,10 +89,10 @@ pub fn step(
                 // memcached counts the set before it checks the data's end.
                 bump(&core.stats().cmd_set, 1);
             }
-            line_reply(conn, reply);
-            if let Some(key) = unlink {
-                text_cmd::unlink(core, &key);
+            if let Some(key) = &unlink {
+                text_cmd::unlink(core, conn, idx, key, "set");
             }
+            line_reply(conn, reply);
             conn.swallow = swallow;
             Some(consumed)
         }
@@ -268,6 +268,34 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: MetaCmd<'_>)
         }
     }
     let seq = conn.reserve(Reply::Meta(Box::new(reply)), 1);
+    let watching = crate::watch::mask();
+    if watching != 0 {
+        match cmd.op {
+            MetaOp::Set if watching & crate::watch::MUTATIONS != 0 => {
+                let op = Op::from_u8(req.op).unwrap_or(Op::Set);
+                // memcached logs the T flag's seconds (0 without one).
+                let ttl = if pos(b'T').is_some() {
+                    o.exptime as i64
+                } else {
+                    0
+                };
+                super::text_cmd::store_note(
+                    core,
+                    conn,
+                    seq,
+                    key,
+                    op,
+                    ttl,
+                    req.client_flags,
+                    req.value.len(),
+                );
+            }
+            MetaOp::Get | MetaOp::Debug if watching & crate::watch::FETCHERS != 0 => {
+                super::text_cmd::get_note(conn, seq, key, false);
+            }
+            _ => {}
+        }
+    }
     let t = Ticket {
         conn: idx,
         gen: conn.gen,

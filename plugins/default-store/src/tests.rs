@@ -2272,3 +2272,89 @@ fn a_listing_under_way_keeps_items_in_their_slots() {
     a.tick(101 + crate::store::LISTING_QUIET_SECS + 1);
     assert!(a.slot_chunks() < pages);
 }
+
+/// ABI v6: with LOG_LOOKUP a request reports the lookup memcached's
+/// `do_item_get` makes (found or not, with the item's size and flags), an
+/// append the size it left and `ma N` the add it makes; with
+/// LOG_EVICTIONS each eviction; without the bits nothing.
+#[test]
+fn watched_requests_report_lookups_appends_and_evictions() {
+    use abi::{event_flag, event_kind, Event};
+    let mut a = Shard::new(64 * MB);
+    test_clock::take_events();
+    let watched = |op: Op, key: &'static str, value: &'static str| Request {
+        op: op as u8,
+        key: key.as_bytes(),
+        value: value.as_bytes(),
+        client_flags: 3,
+        mflags: mflag::LOG_LOOKUP,
+        ..Default::default()
+    };
+    a.batch(&[
+        watched(Op::Set, "a", "xy"),
+        watched(Op::Get, "a", ""),
+        watched(Op::Append, "a", "zzz"),
+        watched(Op::Delete, "nope", ""),
+        Request {
+            mflags: mflag::LOG_LOOKUP | mflag::VIVIFY,
+            aux: 500,
+            ..watched(Op::Incr, "n", "7")
+        },
+    ]);
+    a.set("quiet", "x");
+    let buf = test_clock::take_events();
+    // (request, kind, flags, key, value_len, client_flags)
+    type Seen<'a> = (u32, u8, u8, &'a [u8], u32, u32);
+    let got: Vec<Seen<'_>> = Event::all(&buf)
+        .map(|e| {
+            (
+                e.request,
+                e.kind,
+                e.flags,
+                e.key,
+                e.value_len,
+                e.client_flags,
+            )
+        })
+        .collect();
+    let (l, s, f) = (event_kind::LOOKUP, event_kind::STORED, event_flag::FOUND);
+    assert_eq!(
+        got,
+        vec![
+            (0, l, 0, &b"a"[..], 0, 0),
+            (1, l, f, b"a", 2, 3),
+            (2, l, f, b"a", 2, 3),
+            (2, s, 0, b"a", 5, 3),
+            (3, l, 0, b"nope", 0, 0),
+            (4, l, 0, b"n", 0, 0),
+            (4, l, 0, b"n", 0, 0),
+            (4, s, 0, b"n", 1, 0),
+        ]
+    );
+    // Evictions: every one reported, with the evicted item's fields.
+    let mut b = Shard::new(MB);
+    b.check = false;
+    let before = b.general("evictions");
+    let value = "v".repeat(10_000);
+    for i in 0..300 {
+        b.one(Request {
+            op: Op::Set as u8,
+            key: format!("k{i}").as_bytes(),
+            value: value.as_bytes(),
+            client_flags: 9,
+            mflags: mflag::LOG_EVICTIONS,
+            ..Default::default()
+        });
+    }
+    let evicted = b.general("evictions") - before;
+    assert!(evicted > 0);
+    let buf = test_clock::take_events();
+    let events: Vec<Event<'_>> = Event::all(&buf).collect();
+    assert_eq!(events.len() as u64, evicted);
+    for e in &events {
+        assert_eq!(e.kind, event_kind::EVICTION);
+        assert_eq!((e.value_len, e.client_flags, e.flags), (10_000, 9, 0));
+        assert!(e.key.starts_with(b"k"));
+        assert!(b.get(std::str::from_utf8(e.key).unwrap()).status == Status::Miss);
+    }
+}

@@ -314,6 +314,22 @@ impl Store {
     /// memcached's `do_item_get` without the bump: finds a live item, and
     /// drops an expired or flushed one on the way (counting it).
     fn lookup(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
+        let found = self.find_live(key, h, now);
+        // `watch fetchers`: memcached logs every do_item_get (ABI v6).
+        if guest::logging(mflag::LOG_LOOKUP) {
+            let item = found.map(|i| {
+                let e = self.slab.get(i);
+                guest::Found {
+                    value_len: e.value().len() as u32,
+                    client_flags: e.client_flags(),
+                }
+            });
+            guest::log_lookup(key, item);
+        }
+        found
+    }
+
+    fn find_live(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
         let i = self.index.find(&self.slab, h, key)?;
         let e = self.slab.get(i);
         if self.is_flushed(e, now) {
@@ -576,6 +592,8 @@ impl Store {
         } else {
             0
         };
+        // `watch`: the size an append leaves (memcached logs that one).
+        let mut grown_to = None;
         let (value, client_flags, exptime) = match (mode, old) {
             (Op::Add, Some(i)) => {
                 // "add only adds a nonexistent item, but promote to head of LRU"
@@ -629,6 +647,7 @@ impl Store {
                     out.status(Status::NotStored);
                     return;
                 }
+                grown_to = Some(e.value().len() + req.value.len());
                 let v = if mode == Op::Append {
                     Value::Append(req.value)
                 } else {
@@ -639,7 +658,12 @@ impl Store {
             _ => (Value::Plain(req.value), req.client_flags, req.exptime),
         };
         match self.put(key, h, old, value, client_flags, exptime, now, bits) {
-            Ok(cas) => out.stored(cas, exptime),
+            Ok(cas) => {
+                if let Some(len) = grown_to {
+                    guest::log_stored(key, len as u32, client_flags, exptime);
+                }
+                out.stored(cas, exptime)
+            }
             Err(NoMemory) => {
                 if op == Op::Set {
                     if let Some(i) = old {
@@ -863,14 +887,19 @@ impl Store {
             now,
             0,
         ) {
-            Ok(cas) => out.respond(&Response {
-                status: Status::Number as u8,
-                iflags: iflag::CREATED,
-                value: req.value,
-                cas,
-                exptime: req.aux,
-                ..Default::default()
-            }),
+            Ok(cas) => {
+                // memcached's `add` of the initial value looks up again.
+                guest::log_lookup(req.key, None);
+                guest::log_stored(req.key, req.value.len() as u32, 0, req.aux);
+                out.respond(&Response {
+                    status: Status::Number as u8,
+                    iflags: iflag::CREATED,
+                    value: req.value,
+                    cas,
+                    exptime: req.aux,
+                    ..Default::default()
+                })
+            }
             Err(NoMemory) => {
                 self.classes.class[class].outofmemory += 1;
                 out.status(Status::OutOfMemory);

@@ -118,6 +118,15 @@ impl Store {
             if refs(e) > 0 {
                 s.evicted_active += 1;
             }
+            // `watch evictions` (ABI v6), as memcached's lru_pull_tail logs.
+            guest::log_eviction(&guest::Evicted {
+                key: e.key(),
+                fetched: e.has(bit::FETCHED),
+                exptime: e.exptime,
+                last_access: e.time,
+                client_flags: e.client_flags(),
+                value_len: e.value().len() as u32,
+            });
         }
         self.unlink(i);
         Some(bytes)
