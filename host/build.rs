@@ -13,7 +13,8 @@ fn main() {
     let root = manifest.parent().unwrap().to_path_buf();
     let plugin_dir = root.join("plugins/default-store");
     let sdk_dir = root.join("guest-sdk");
-    for p in [&plugin_dir, &sdk_dir] {
+    let abi_dir = root.join("abi");
+    for p in [&plugin_dir, &sdk_dir, &abi_dir] {
         println!("cargo:rerun-if-changed={}", p.join("src").display());
         println!("cargo:rerun-if-changed={}", p.join("Cargo.toml").display());
     }

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::sync::Arc;
 use std::time::Duration;
 use wasmcached::plugin::{Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
-use wasmcached_sdk::abi::{self, Op, Request};
+use wasmcached_abi::{self as abi, Op, Request};
 
 fn batch(reqs: &[Request<'_>]) -> Vec<u8> {
     let mut buf = Vec::new();

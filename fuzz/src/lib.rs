@@ -413,7 +413,7 @@ pub mod udp_frame {
 
 /// Host side of the ABI: a plugin's answers, read out of guest memory.
 pub mod abi_responses {
-    use wasmcached_sdk::abi::{self, Item, ItemMeta, Response};
+    use wasmcached_abi::{self as abi, Item, ItemMeta, Response};
 
     /// Bytes 0..4: the request count the host sent; 4..12: the `(ptr << 32)
     /// | len` the plugin returned; the rest: guest memory.
@@ -548,9 +548,9 @@ pub mod abi_responses {
 /// batches, init records and item chunks.
 pub mod abi_requests {
     use std::cell::RefCell;
-    use wasmcached_sdk::abi::{self, Init, Item, Request};
+    use wasmcached_abi::{self as abi, Init, Item, Request, Response, Status};
     use wasmcached_sdk::guest::Runtime;
-    use wasmcached_sdk::{Config, LoadError, Plugin, Responder, Response, Status};
+    use wasmcached_sdk::{Config, LoadError, Plugin, Responder};
 
     /// Answers every request with a hit echoing its key and value.
     struct Echo {

@@ -1,14 +1,26 @@
-//! ABI v5 (and v4, v3, v2, v1): the byte layout of everything that crosses the host/guest boundary.
+//! The wasmcached plugin ABI, versions 1 to 6: the byte layout of everything
+//! that crosses the host/guest boundary.
 //!
-//! This module is the single source of truth for the layout; `docs/plugin-abi.md`
+//! This crate is the single source of truth for the layout; `docs/plugin-abi.md`
 //! describes the same bytes for authors in other languages. The host and the Rust
-//! SDK both encode and decode through the functions here, so they cannot drift.
+//! SDK (`wasmcached-sdk`, which re-exports this crate as `wasmcached_sdk::abi`)
+//! both encode and decode through the functions here, so they cannot drift.
 //!
 //! All integers are little-endian and records are packed (no padding, no
 //! alignment requirement): readers use `from_le_bytes` on byte slices.
+//!
+//! `no_std` (it needs only `alloc`, for the encoders' `Vec<u8>` outputs).
+
+#![no_std]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// Value returned by the guest's `wmc_abi_version` export: the version this
-/// SDK speaks.
+/// crate describes (and the Rust SDK speaks).
 ///
 /// Version 2 keeps every byte offset of version 1 and gives meaning to
 /// fields version 1 reserved, for the meta protocol: request mflags bits 2..=6
@@ -1406,7 +1418,7 @@ impl<'a> Event<'a> {
     /// The records of `buf`, back to back (as a host collects them), up to
     /// the first malformed one.
     pub fn all(mut buf: &'a [u8]) -> impl Iterator<Item = Event<'a>> {
-        std::iter::from_fn(move || {
+        core::iter::from_fn(move || {
             let (e, n) = Event::decode(buf)?;
             buf = &buf[n..];
             Some(e)
@@ -1434,6 +1446,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn events_round_trip() {
