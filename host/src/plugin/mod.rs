@@ -1,0 +1,36 @@
+//! The plugin runtime: one wasmtime `Engine` and compiled `Module` for the
+//! process, one `Store` + `Instance` per shard, and the sandbox around each call
+//! (memory cap through a `ResourceLimiter`, deadline through epoch interruption).
+//!
+//! Every guest fault — trap, deadline, malformed answer — is contained here: the
+//! shard logs it, counts it, and comes back empty on a fresh instance, while the
+//! worker answers the affected commands with `SERVER_ERROR`.
+//!
+//! The pieces: `engine` compiles a plugin (`compile`) for the one engine,
+//! through the on-disk `code_cache` when it is on, and links the host
+//! functions of `imports`; a `shard` runs one `instance` of it and checks
+//! every answer that comes back, restarting it empty after a fault unless
+//! `faults` says the shard is in a crash loop; `transfer` moves the items
+//! from an old instance to a new one on a hot reload. The sibling files use
+//! each other without a circle (host/src/layering.rs): `compile`,
+//! `imports` and `faults` need none of the others, `shard` is built on
+//! `instance`, and `transfer` on `shard`.
+
+mod code_cache;
+mod compile;
+mod engine;
+mod faults;
+mod imports;
+mod instance;
+mod shard;
+#[cfg(test)]
+mod test_support;
+mod transfer;
+
+pub use code_cache::{configure_code_cache, CodeCache};
+pub use engine::{Plugin, DEFAULT_PLUGIN, EPOCH_TICK};
+pub use faults::{FaultStats, BACKOFF_FIRST, BACKOFF_MAX, CRASH_LOOP_FAULTS, CRASH_LOOP_WINDOW};
+pub use imports::ShardCtx;
+pub use instance::{memory_cap, ShardConfig};
+pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};
+pub use transfer::{ReloadOutcome, StartedEmpty, Transfer, DUMP_CHUNK_BYTES};

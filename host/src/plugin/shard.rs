@@ -1,0 +1,592 @@
+//! One shard (`Shard`): the plugin instance it runs, replaced after a
+//! fault (or not, while it backs off), and every call the worker makes into
+//! it (batch, tick, timer, stats, item listing), with the checks on what
+//! comes back: answers and their held values, `log_event` records, listing
+//! chunks.
+
+use super::engine::{Plugin, EPOCH_TICK};
+use super::faults::{BackOff, CrashLoop, FaultStats, CRASH_LOOP_WINDOW};
+use super::instance::{instantiate, write_input, Live, NoInputBuffer, ShardConfig};
+use anyhow::{anyhow, Result};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use wasmcached_abi::{self as abi, Response};
+
+/// The ABI version the loaded plugin speaks (one plugin per process). Protocol
+/// code asks [`plugin_abi`] before sending a request only version 2 can express.
+pub(super) static PLUGIN_ABI: AtomicU32 = AtomicU32::new(abi::ABI_VERSION);
+
+/// The ABI version of the loaded plugin.
+pub fn plugin_abi() -> u32 {
+    PLUGIN_ABI.load(Ordering::Relaxed)
+}
+
+/// Whether the loaded plugin exports the ABI v5 item listing (`wmc_iter`);
+/// it may still answer that it cannot list.
+pub(super) static PLUGIN_LISTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the loaded plugin has `wmc_iter` (ABI v5): `lru_crawler
+/// metadump` and `stats cachedump` are refused without it.
+pub fn plugin_lists() -> bool {
+    PLUGIN_LISTS.load(Ordering::Relaxed)
+}
+
+/// The bytes the host asks each `wmc_iter` chunk to stay within.
+pub const LIST_CHUNK_BYTES: usize = 64 << 10;
+
+/// One shard: a plugin instance that can be replaced after a fault.
+pub struct Shard {
+    pub config: ShardConfig,
+    pub(super) plugin: Arc<Plugin>,
+    pub(super) inst: Option<Live>,
+    pub(super) deadline_ticks: u64,
+    faults: Arc<FaultStats>,
+    /// Bumped on every re-instantiation so stale guest timers are dropped.
+    pub generation: u64,
+    /// Fault history for the crash-loop back-off.
+    crash: CrashLoop,
+}
+
+/// Why a batch got no answers.
+#[derive(Debug)]
+pub struct Fault(pub String);
+
+/// One step of an item listing ([`Shard::list`]).
+pub enum ListStep<'a> {
+    /// A checked `wmc_iter` chunk in guest memory (valid until the next
+    /// call into the plugin; empty when the plugin returned length 0) and
+    /// the cursor to resume from: 0 when the listing of this shard is over.
+    Chunk { cursor: u64, chunk: &'a [u8] },
+    /// The plugin cannot list its items (no `wmc_iter`, an ABI before v5, or
+    /// it answered unsupported).
+    Unsupported,
+}
+
+impl Shard {
+    pub fn new(plugin: Arc<Plugin>, config: ShardConfig, faults: Arc<FaultStats>) -> Result<Shard> {
+        let deadline_ticks =
+            (config.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        let mut shard = Shard {
+            config,
+            plugin,
+            inst: None,
+            deadline_ticks,
+            faults,
+            generation: 0,
+            crash: CrashLoop::default(),
+        };
+        let inst = shard.instantiate()?;
+        PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
+        PLUGIN_LISTS.store(inst.iter.is_some(), Ordering::Relaxed);
+        shard.inst = Some(inst);
+        Ok(shard)
+    }
+
+    /// The plugin this shard runs.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The ABI version of the running instance (`None` while there is none).
+    pub fn abi_version(&self) -> Option<u32> {
+        self.inst.as_ref().map(|i| i.abi)
+    }
+
+    /// Whether the running instance can hand its items over (ABI v3, exports
+    /// `wmc_dump` and `wmc_load`; it may still answer "unsupported").
+    pub fn exports_dump_load(&self) -> bool {
+        self.inst
+            .as_ref()
+            .is_some_and(|i| i.can_dump() && i.can_load())
+    }
+
+    fn instantiate(&self) -> Result<Live> {
+        instantiate(&self.plugin, &self.config, self.deadline_ticks)
+    }
+
+    /// Whether the running instance lists its items (ABI v5 `wmc_iter`,
+    /// exported and not answering "unsupported" at start-up).
+    pub fn lists(&self) -> bool {
+        self.inst.as_ref().is_some_and(|i| i.iter.is_some())
+    }
+
+    /// Records a fault and replaces the instance with a fresh, empty one,
+    /// unless the shard is in a crash loop: then it backs off (no instance
+    /// until the back-off ends).
+    pub(super) fn fault(&mut self, what: &str, err: impl std::fmt::Display) -> Fault {
+        self.faults.plugin_traps.fetch_add(1, Ordering::Relaxed);
+        let logged = self
+            .inst
+            .take()
+            .map(|mut i| std::mem::take(&mut i.store.data_mut().errors))
+            .filter(|l| !l.is_empty())
+            .map(|l| format!(" (the plugin logged: {l})"))
+            .unwrap_or_default();
+        self.generation += 1;
+        let backoff = self.crash.record(std::time::Instant::now());
+        let then = if backoff.is_some() {
+            "not restarting it"
+        } else {
+            "restarting the shard empty"
+        };
+        eprintln!(
+            "shard {}: plugin fault during {what}{logged}: {err}; {then}",
+            self.config.shard_id
+        );
+        match backoff {
+            Some(b) => self.enter_backoff(b),
+            None => self.restart(),
+        }
+        Fault(format!("plugin fault during {what}"))
+    }
+
+    /// Starts a back-off [`CrashLoop::record`] asked for: counts it and logs
+    /// one line.
+    fn enter_backoff(&mut self, b: BackOff) {
+        self.faults.plugin_backoffs.fetch_add(1, Ordering::Relaxed);
+        self.faults
+            .plugin_shards_backing_off
+            .fetch_add(1, Ordering::Relaxed);
+        let id = self.config.shard_id;
+        let secs = b.length.as_secs();
+        if b.faults > 0 {
+            eprintln!(
+                "shard {id}: {} faults in {:.1}s; backing off for {secs}s",
+                b.faults,
+                b.span.as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "shard {id}: faulted again within {}s of its last back-off; \
+                 backing off for {secs}s",
+                CRASH_LOOP_WINDOW.as_secs()
+            );
+        }
+    }
+
+    /// Ends a back-off when its time is up, or at once when an instance was
+    /// put in place meanwhile (a plugin reload): that one starts with a
+    /// clean fault history. True while the shard is still backing off.
+    fn backing_off(&mut self) -> bool {
+        let Some(until) = self.crash.until else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if self.inst.is_none() && now < until {
+            return true;
+        }
+        self.faults
+            .plugin_shards_backing_off
+            .fetch_sub(1, Ordering::Relaxed);
+        if self.inst.is_some() {
+            self.crash = CrashLoop {
+                streak: self.crash.streak,
+                ..CrashLoop::default()
+            };
+            self.crash.last_ended = Some(now);
+        } else {
+            self.crash.end(now);
+            eprintln!(
+                "shard {}: back-off over; starting a new plugin instance",
+                self.config.shard_id
+            );
+        }
+        false
+    }
+
+    fn restart(&mut self) {
+        match self.instantiate() {
+            Ok(i) => {
+                self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
+                PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
+                PLUGIN_LISTS.store(i.iter.is_some(), Ordering::Relaxed);
+                self.inst = Some(i);
+            }
+            Err(e) => {
+                // A fresh instance that cannot even start is a fault too:
+                // a plugin that traps in `wmc_init` must not be retried on
+                // every command.
+                self.faults
+                    .plugin_restart_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                eprintln!("shard {}: restart failed: {e:#}", self.config.shard_id);
+                if let Some(b) = self.crash.record(std::time::Instant::now()) {
+                    self.enter_backoff(b);
+                }
+            }
+        }
+    }
+
+    /// The running instance, re-instantiated if a fault left none (unless
+    /// the shard is backing off, when the guest is not called at all).
+    pub(super) fn live(&mut self) -> Result<&mut Live, Fault> {
+        let shard_id = self.config.shard_id;
+        let backing_off = || {
+            Fault(format!(
+                "plugin shard {shard_id} is backing off after repeated faults"
+            ))
+        };
+        if self.backing_off() {
+            return Err(backing_off());
+        }
+        if self.inst.is_none() {
+            self.restart();
+        }
+        match self.inst.as_mut() {
+            Some(i) => Ok(i),
+            None if self.crash.until.is_some() => Err(backing_off()),
+            None => Err(Fault("storage plugin unavailable".into())),
+        }
+    }
+
+    /// Runs a request batch of `count` records. The answer borrows guest memory
+    /// and is valid until the next call; it has been checked to hold exactly
+    /// `count` well-formed records.
+    pub fn batch(&mut self, requests: &[u8], count: u32) -> Result<Answers<'_>, Fault> {
+        let ticks = self.deadline_ticks;
+        // No instance (backing off, or it could not be restarted): no guest
+        // call, and no new fault for the batch.
+        self.live()?;
+        let result = (|| -> Result<(usize, usize, bool)> {
+            let inst = self.inst.as_mut().expect("live instance");
+            write_input(inst, requests, ticks)?;
+            inst.store.set_epoch_deadline(ticks);
+            let ctx = inst.store.data_mut();
+            if !ctx.errors.is_empty() {
+                ctx.errors.clear();
+            }
+            ctx.events.clear();
+            let packed = inst.batch.call(&mut inst.store, requests.len() as i32)?;
+            let (ptr, len) = abi::unpack_ptr_len(packed);
+            let (ptr, len) = (ptr as usize, len as usize);
+            let data = inst.memory.data(&inst.store);
+            let resp = ptr
+                .checked_add(len)
+                .and_then(|end| data.get(ptr..end))
+                .ok_or_else(|| anyhow!("response buffer outside guest memory"))?;
+            let held = abi::check_responses(resp, held_in(inst.abi, data), count)
+                .map_err(|e| anyhow!(e))?;
+            Ok((ptr, len, held))
+        })();
+        match result {
+            Ok((ptr, len, held)) => {
+                let inst = self.inst.as_ref().expect("live instance");
+                let mem = inst.memory.data(&inst.store);
+                Ok(Answers {
+                    batch: &mem[ptr..ptr + len],
+                    mem: held_in(inst.abi, mem),
+                    held,
+                    events: &inst.store.data().events,
+                })
+            }
+            Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
+            Err(e) => Err(self.fault("batch", format!("{e:#}"))),
+        }
+    }
+
+    /// The once-a-second clock callback.
+    pub fn tick(&mut self, now: u32) {
+        let ticks = self.deadline_ticks;
+        let Ok(inst) = self.live() else { return };
+        let Some(f) = inst.tick.clone() else { return };
+        inst.store.set_epoch_deadline(ticks);
+        if let Err(e) = f.call(&mut inst.store, now as i32) {
+            self.fault("tick", format!("{e:#}"));
+        }
+    }
+
+    /// A guest timer fired.
+    pub fn timer(&mut self, token: u64) {
+        let ticks = self.deadline_ticks;
+        let Ok(inst) = self.live() else { return };
+        let Some(f) = inst.timer.clone() else { return };
+        inst.store.set_epoch_deadline(ticks);
+        if let Err(e) = f.call(&mut inst.store, token as i64) {
+            self.fault("timer", format!("{e:#}"));
+        }
+    }
+
+    /// One step of an item listing (ABI v5 `wmc_iter`): the records from
+    /// `cursor` on, at most about `max_bytes` of them. Only reads the store.
+    /// A trap or a malformed chunk is a fault (the shard restarts empty);
+    /// a chunk the plugin had no memory for is an error without a fault.
+    pub fn list(&mut self, cursor: u64, max_bytes: usize) -> Result<ListStep<'_>, Fault> {
+        let ticks = self.deadline_ticks;
+        let inst = self.live()?;
+        let Some(f) = inst.iter.clone() else {
+            return Ok(ListStep::Unsupported);
+        };
+        inst.store.set_epoch_deadline(ticks);
+        let max = max_bytes.min(i32::MAX as usize) as i32;
+        let packed = match f.call(&mut inst.store, (cursor as i64, max)) {
+            Ok(p) => p,
+            Err(e) => return Err(self.fault("iter", format!("{e:#}"))),
+        };
+        match packed {
+            abi::iter_status::UNSUPPORTED => return Ok(ListStep::Unsupported),
+            abi::iter_status::FAILED => {
+                return Err(Fault(
+                    "the plugin could not list its items (out of memory)".into(),
+                ))
+            }
+            _ => {}
+        }
+        let (ptr, len) = abi::unpack_ptr_len(packed);
+        if len == 0 {
+            return Ok(ListStep::Chunk {
+                cursor: 0,
+                chunk: &[],
+            });
+        }
+        let (ptr, len) = (ptr as usize, len as usize);
+        let checked = {
+            let inst = self.inst.as_ref().expect("live instance");
+            let data = inst.memory.data(&inst.store);
+            match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
+                None => Err("listing chunk outside guest memory".to_string()),
+                Some(chunk) => abi::check_iter_chunk(chunk)
+                    .map(|(cursor, _)| cursor)
+                    .ok_or_else(|| format!("malformed listing chunk ({len} bytes)")),
+            }
+        };
+        match checked {
+            Ok(cursor) => {
+                let inst = self.inst.as_ref().expect("live instance");
+                let data = inst.memory.data(&inst.store);
+                Ok(ListStep::Chunk {
+                    cursor,
+                    chunk: &data[ptr..ptr + len],
+                })
+            }
+            Err(e) => Err(self.fault("iter", e)),
+        }
+    }
+
+    /// The guest's `name value` stat lines for `group`.
+    pub fn stats(&mut self, group: i32) -> Vec<u8> {
+        let ticks = self.deadline_ticks;
+        let Ok(inst) = self.live() else {
+            return Vec::new();
+        };
+        let Some(f) = inst.stats.clone() else {
+            return Vec::new();
+        };
+        inst.store.set_epoch_deadline(ticks);
+        match f.call(&mut inst.store, group) {
+            Ok(packed) => {
+                let (ptr, len) = abi::unpack_ptr_len(packed);
+                let (ptr, len) = (ptr as usize, len as usize);
+                let data = inst.memory.data(&inst.store);
+                match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
+                    Some(s) => s.to_vec(),
+                    None => {
+                        self.fault("stats", "stats buffer outside guest memory");
+                        Vec::new()
+                    }
+                }
+            }
+            Err(e) => {
+                self.fault("stats", format!("{e:#}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Timers the guest requested since the last call.
+    pub fn take_timers(&mut self) -> Vec<(u64, u32)> {
+        match self.inst.as_mut() {
+            Some(i) if !i.store.data().timers.is_empty() => {
+                std::mem::take(&mut i.store.data_mut().timers)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        // Keep the gauge right when a shard goes away while backing off.
+        if self.crash.until.is_some() {
+            self.faults
+                .plugin_shards_backing_off
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where a plugin speaking `abi` keeps held values: its memory from v4 on.
+fn held_in(abi: u32, mem: &[u8]) -> Option<&[u8]> {
+    (abi >= abi::VALUE_REF_VERSION).then_some(mem)
+}
+
+/// One batch's answers as the plugin left them, in its memory: valid until
+/// the next call into the plugin.
+pub struct Answers<'a> {
+    batch: &'a [u8],
+    /// v4: the plugin's memory, where held values are read.
+    mem: Option<&'a [u8]>,
+    /// Some answer holds its value by reference.
+    held: bool,
+    /// ABI v6 `log_event` records of the batch, in request order.
+    events: &'a [u8],
+}
+
+impl<'a> Answers<'a> {
+    /// The answers, held values resolved (checked by [`Shard::batch`]).
+    pub fn records(&self) -> impl Iterator<Item = Response<'a>> {
+        abi::responses_in(self.batch, self.mem)
+            .expect("checked by Shard::batch")
+            .map(|r| r.expect("checked by Shard::batch"))
+    }
+
+    /// Replaces `out` with the answers as a response batch that carries all
+    /// its values, to outlive the next guest call (answers for another
+    /// worker).
+    pub fn copy_to(&self, out: &mut Vec<u8>) {
+        out.clear();
+        if !self.held {
+            out.extend_from_slice(self.batch);
+            return;
+        }
+        abi::begin_batch(out);
+        let mut n = 0;
+        for r in self.records() {
+            r.encode(out);
+            n += 1;
+        }
+        abi::set_batch_count(out, n);
+    }
+
+    /// What the plugin reported through `log_event` during the batch
+    /// (ABI v6; empty unless asked, see [`abi::mflag::LOG_LOOKUP`]).
+    pub fn events(&self) -> &'a [u8] {
+        self.events
+    }
+
+    /// The number of answers.
+    pub fn count(&self) -> u32 {
+        abi::batch_count(self.batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::plugin_lists;
+    use crate::plugin::test_support::*;
+
+    /// Every record of a whole listing of `s`, as (key, value_len, cursor
+    /// count), walked as the worker does.
+    fn list_all(s: &mut Shard, max_bytes: usize) -> (Vec<(String, u32)>, usize) {
+        let (mut out, mut cursor, mut calls) = (Vec::new(), 0, 0);
+        loop {
+            calls += 1;
+            let next = match s.list(cursor, max_bytes).expect("no fault") {
+                ListStep::Unsupported => panic!("unsupported"),
+                ListStep::Chunk { cursor, chunk } => {
+                    let (_, recs) = abi::iter_chunk(chunk).unwrap();
+                    for r in recs {
+                        let r = r.unwrap();
+                        out.push((String::from_utf8_lossy(r.key).into_owned(), r.value_len));
+                    }
+                    cursor
+                }
+            };
+            if next == 0 {
+                return (out, calls);
+            }
+            cursor = next;
+        }
+    }
+
+    #[test]
+    fn listing_walks_the_default_store_and_older_plugins_cannot() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        assert!(plugin_lists());
+        for i in 0..2000u32 {
+            set(&mut s, &format!("key{i}"), &vec![b'v'; i as usize % 50], 0);
+        }
+        let (mut got, calls) = list_all(&mut s, 4096);
+        assert!(calls > 10, "{calls}");
+        got.sort();
+        let mut want: Vec<_> = (0..2000u32).map(|i| (format!("key{i}"), i % 50)).collect();
+        want.sort();
+        assert_eq!(got, want);
+        // Batches go on between the steps; the listing only read.
+        assert_eq!(get(&mut s, "key3").unwrap().0, b"vvv");
+
+        // A v2 plugin has no listing, and neither has a v5 one without the export.
+        let forgetful = Arc::new(Plugin::new(FORGETFUL.as_bytes(), "forgetful.wat").unwrap());
+        let mut old = shard(&forgetful);
+        assert!(!plugin_lists());
+        assert!(matches!(old.list(0, 4096), Ok(ListStep::Unsupported)));
+        let v5 = r#"(module
+            (memory (export "memory") 1)
+            (func (export "wmc_abi_version") (result i32) (i32.const 5))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0)))"#;
+        let p = Arc::new(Plugin::new(v5.as_bytes(), "v5.wat").unwrap());
+        let mut s5 = shard(&p);
+        assert!(!plugin_lists());
+        assert!(matches!(s5.list(0, 4096), Ok(ListStep::Unsupported)));
+        // An export that answers "unsupported" (the Rust SDK's default) is
+        // found out once, at start-up: as good as none.
+        let unsupported = v5.replace(
+            "(i64.const 0)))",
+            "(i64.const 0))\n(func (export \"wmc_iter\") (param i64 i32) (result i64) (i64.const -1)))",
+        );
+        let p = Arc::new(Plugin::new(unsupported.as_bytes(), "v5-no-list.wat").unwrap());
+        let mut s5 = shard(&p);
+        assert!(!plugin_lists());
+        assert!(matches!(s5.list(0, 4096), Ok(ListStep::Unsupported)));
+        assert!(matches!(
+            shard(&default_plugin()).list(0, 0),
+            Ok(ListStep::Chunk { cursor: 0, .. })
+        ));
+        assert!(plugin_lists());
+    }
+
+    #[test]
+    fn a_bad_listing_chunk_is_a_fault_and_out_of_memory_is_not() {
+        let _serial = serial();
+        // `wmc_iter` answers what the cursor says: 1 a chunk whose count
+        // promises a record that is not there, 2 a chunk beyond memory, 3
+        // "failed", 4 a trap; 0 an empty last chunk (length 0).
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 256) "\01\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+            (func (export "wmc_abi_version") (result i32) (i32.const 5))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_iter") (param i64 i32) (result i64)
+                (if (i64.eq (local.get 0) (i64.const 1)) (then (return (i64.const 0x10000000010))))
+                (if (i64.eq (local.get 0) (i64.const 2)) (then (return (i64.const 0x1000000000010))))
+                (if (i64.eq (local.get 0) (i64.const 3)) (then (return (i64.const -2))))
+                (if (i64.eq (local.get 0) (i64.const 4)) (then unreachable))
+                (i64.const 0)))"#;
+        let p = Arc::new(Plugin::new(wat.as_bytes(), "lister.wat").unwrap());
+        let faults = Arc::new(FaultStats::default());
+        let mut s = Shard::new(p, config(), faults.clone()).unwrap();
+        assert!(plugin_lists());
+        assert!(matches!(
+            s.list(0, 4096),
+            Ok(ListStep::Chunk {
+                cursor: 0,
+                chunk: []
+            })
+        ));
+        let traps = || faults.plugin_traps.load(Ordering::Relaxed);
+        assert!(s.list(3, 4096).is_err());
+        assert_eq!(traps(), 0, "no memory for a chunk is not a fault");
+        for (cursor, n) in [(1, 1), (2, 2), (4, 3)] {
+            let Err(f) = s.list(cursor, 4096) else {
+                panic!("cursor {cursor}: no error")
+            };
+            assert_eq!(f.0, "plugin fault during iter");
+            assert_eq!(traps(), n, "cursor {cursor}");
+        }
+    }
+}
