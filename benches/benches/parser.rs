@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use wasmcached::proto::text::{parse, Limits, Parsed};
+use wasmcached_protocol::text::{parse, Limits, Parsed};
 
 fn key(i: usize) -> String {
     format!("key:{i:028}")

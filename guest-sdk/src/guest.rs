@@ -325,19 +325,8 @@ impl<'a> Responder<'a> {
     }
 }
 
-/// Formats `v` in decimal into `buf`, returning the digits.
-pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
+/// Decimal digits as the ABI carries numbers (incr/decr answers).
+pub use wasmcached_abi::fmt_u64;
 
 /// Collects `name value` stat lines.
 pub struct StatsWriter<'a> {

@@ -18,10 +18,10 @@ use crate::authfile::{pwdb_check, Credentials};
 use crate::conn::Conn;
 use crate::conn::ConnAuth;
 use crate::counters::{bump, ThreadStats};
-use crate::proto::binary::{self, opcode, status, Header};
-use crate::proto::text::Limits;
-use crate::proto::Reply;
+use crate::reply::Reply;
 use std::path::PathBuf;
+use wasmcached_protocol::binary::{self, opcode, status, Header};
+use wasmcached_protocol::text::Limits;
 
 /// memcached's `MAX_SASL_MECH_LEN`.
 const MAX_SASL_MECH_LEN: usize = 32;

@@ -2,31 +2,13 @@
 //! request batches sent to the worker that owns a shard, and their answers.
 
 use crate::conn::Stream;
-use wasmcached_sdk::abi::{self, Request};
-
-/// Where one answer goes: a connection (slab index + generation) and a slot.
-#[derive(Clone, Copy, Debug)]
-pub struct Ticket {
-    pub conn: u32,
-    pub gen: u32,
-    pub seq: u64,
-}
-
-impl Ticket {
-    /// An answer nobody waits for (e.g. the delete memcached does after a
-    /// refused `set`).
-    pub const DISCARD: Ticket = Ticket {
-        conn: u32::MAX,
-        gen: 0,
-        seq: 0,
-    };
-
-    /// Set in `seq` of a ticket whose answer nobody waits for but whose
-    /// `watch` lines belong to the connection, in its reply order before
-    /// slot `seq & !LOG_ONLY` (the lookup of memcached's unlink after a
-    /// refused set).
-    pub const LOG_ONLY: u64 = 1 << 63;
-}
+pub use crate::conn::Ticket;
+use crate::event_base::Waker;
+use crate::listing::Listing;
+use crate::plugin::{Plugin, ReloadOutcome};
+use crossbeam_channel::Sender;
+use std::sync::Arc;
+use wasmcached_abi::{self as abi, Request};
 
 /// All requests one worker collected for one shard in one loop iteration:
 /// they run as one guest call.
@@ -96,13 +78,143 @@ pub enum Msg {
     /// Stop: close connections and exit the thread.
     Shutdown,
     /// Swap a new plugin into every shard this worker owns (host/src/reload.rs).
-    Reload(crate::reload::Request),
+    Reload(ReloadRequest),
     /// A finished admin answer (e.g. `plugin reload`) for a waiting slot.
     Reply(Ticket, Vec<u8>),
     /// An item listing (`lru_crawler metadump`, `stats cachedump`) for the
     /// owner of the shard it walks next: run one chunk
-    /// (host/src/worker/listing.rs).
-    ListStep(Box<crate::worker::listing::Listing>),
+    /// (host/src/listing.rs).
+    ListStep(Box<Listing>),
     /// A listing's rendered chunk, back to the worker of its connection.
-    ListOut(Box<crate::worker::listing::Listing>),
+    ListOut(Box<Listing>),
+}
+
+/// What a worker is asked to do: swap `plugin` into every shard it owns
+/// and send one [`ShardResult`] per shard to `results`.
+pub struct ReloadRequest {
+    pub plugin: Arc<Plugin>,
+    pub results: Sender<ShardResult>,
+}
+
+/// One shard's answer to a [`ReloadRequest`].
+pub struct ShardResult {
+    pub shard: u32,
+    pub outcome: Result<ReloadOutcome, String>,
+}
+
+/// How other threads reach a worker.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    pub tx: Sender<Msg>,
+    pub waker: Waker,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, msg: Msg) {
+        // The receiver only goes away at shutdown, when nothing needs delivering.
+        if self.tx.send(msg).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// Batches and answers for other workers, held until the end of the loop
+/// iteration and then sent with one wake-up per worker. Sent as soon as they
+/// were ready, each woke its worker mid-iteration: on a shared core the
+/// woken worker could preempt this one before it had written its own
+/// replies, and at -t 2 under multigets the workers ping-ponged a couple of
+/// requests at a time.
+#[derive(Default)]
+pub struct Outbox {
+    msgs: Vec<(usize, Msg)>,
+    /// Per worker: has a message in `msgs` (sized at the first post).
+    to: Vec<bool>,
+}
+
+impl Outbox {
+    pub fn post(&mut self, worker: usize, msg: Msg) {
+        self.msgs.push((worker, msg));
+    }
+
+    /// Sends everything posted, in order, then wakes each receiver once.
+    pub fn send(&mut self, workers: &[WorkerHandle]) {
+        if self.msgs.is_empty() {
+            return;
+        }
+        self.to.resize(workers.len(), false);
+        for (w, msg) in self.msgs.drain(..) {
+            // A closed channel means shutdown: nothing needs delivering.
+            if workers[w].tx.send(msg).is_ok() {
+                self.to[w] = true;
+            }
+        }
+        for (w, to) in self.to.iter_mut().enumerate() {
+            if std::mem::take(to) {
+                workers[w].waker.wake();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event_base::EventBase;
+    use crossbeam_channel::Receiver;
+    use std::time::{Duration, Instant};
+
+    /// Posted messages reach each worker in posting order once sent, and
+    /// a sleeping receiver is woken.
+    #[test]
+    fn outbox_sends_in_order_and_wakes_each_receiver() {
+        let mut bases: Vec<EventBase<()>> = (0..2).map(|_| EventBase::new().unwrap()).collect();
+        let (handles, rxs): (Vec<WorkerHandle>, Vec<Receiver<Msg>>) = bases
+            .iter()
+            .map(|b| {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (
+                    WorkerHandle {
+                        tx,
+                        waker: b.waker(),
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        let mut outbox = Outbox::default();
+        outbox.post(0, Msg::Drain);
+        outbox.post(1, Msg::Drain);
+        outbox.post(0, Msg::Shutdown);
+        assert!(
+            rxs.iter().all(|rx| rx.is_empty()),
+            "nothing leaves before send"
+        );
+        outbox.send(&handles);
+        let kinds = |rx: &Receiver<Msg>| -> Vec<&str> {
+            rx.try_iter()
+                .map(|m| match m {
+                    Msg::Drain => "drain",
+                    Msg::Shutdown => "shutdown",
+                    _ => "other",
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&rxs[0]), ["drain", "shutdown"]);
+        assert_eq!(kinds(&rxs[1]), ["drain"]);
+        for base in &mut bases {
+            let start = Instant::now();
+            base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "receiver not woken"
+            );
+        }
+        // Nothing posted: nothing sent, nobody woken.
+        outbox.send(&handles);
+        let start = Instant::now();
+        bases[0]
+            .wait(Some(Duration::from_millis(50)), |_| {})
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
 }

@@ -779,6 +779,24 @@ impl<R> Conn<R> {
         }
     }
 
+    /// `watch`: logs `line` of stream `kind` for the request in slot `seq`
+    /// once every request before it has been answered (memcached logs in
+    /// request order).
+    #[cold]
+    pub fn watch_emit(&mut self, seq: u64, kind: u8, line: Vec<u8>) {
+        self.watch_flush();
+        if seq <= self.front_seq() {
+            crate::watch::log_line(kind, &line);
+            return;
+        }
+        let at = self
+            .watch_queue
+            .iter()
+            .position(|(s, _, _)| *s > seq)
+            .unwrap_or(self.watch_queue.len());
+        self.watch_queue.insert(at, (seq, kind, line));
+    }
+
     /// `watch`: logs the queued lines whose turn has come (every slot
     /// before theirs is answered).
     pub fn watch_flush(&mut self) {
@@ -824,6 +842,30 @@ pub struct ConnAuth {
     pub plain_pending: bool,
     /// The last exchange succeeded (libsasl's `doneflag`).
     pub sasl_done: bool,
+}
+
+/// Where one answer goes: a connection (slab index + generation) and a slot.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket {
+    pub conn: u32,
+    pub gen: u32,
+    pub seq: u64,
+}
+
+impl Ticket {
+    /// An answer nobody waits for (e.g. the delete memcached does after a
+    /// refused `set`).
+    pub const DISCARD: Ticket = Ticket {
+        conn: u32::MAX,
+        gen: 0,
+        seq: 0,
+    };
+
+    /// Set in `seq` of a ticket whose answer nobody waits for but whose
+    /// `watch` lines belong to the connection, in its reply order before
+    /// slot `seq & !LOG_ONLY` (the lookup of memcached's unlink after a
+    /// refused set).
+    pub const LOG_ONLY: u64 = 1 << 63;
 }
 
 #[cfg(test)]

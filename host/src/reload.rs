@@ -10,27 +10,13 @@
 //! dump/load, [`Shard::reload`](crate::plugin::Shard::reload) moves the
 //! items across; otherwise the new instance starts empty and the log says so.
 
-use crate::batch::Msg;
-use crate::plugin::{Plugin, ReloadOutcome, StartedEmpty};
-use crate::worker::Shared;
-use crossbeam_channel::Sender;
+use crate::batch::{Msg, ReloadRequest};
+use crate::plugin::{Plugin, StartedEmpty};
+use crate::shared::Shared;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a worker is asked to do: swap `plugin` into every shard it owns
-/// and send one [`ShardResult`] per shard to `results`.
-pub struct Request {
-    pub plugin: Arc<Plugin>,
-    pub results: Sender<ShardResult>,
-}
-
-/// One shard's answer to a [`Request`].
-pub struct ShardResult {
-    pub shard: u32,
-    pub outcome: Result<ReloadOutcome, String>,
-}
 
 /// How long a whole reload may take before the caller gives up waiting:
 /// moving the items of a big cache is bounded by memory bandwidth and the
@@ -73,7 +59,7 @@ fn swap_everywhere(shared: &Shared) -> Result<String, String> {
     let workers = shared.workers.get().ok_or("the server is not running")?;
     let (tx, rx) = crossbeam_channel::unbounded();
     for w in workers {
-        w.send(Msg::Reload(Request {
+        w.send(Msg::Reload(ReloadRequest {
             plugin: plugin.clone(),
             results: tx.clone(),
         }));

@@ -4,12 +4,14 @@
 //! advances the Wasm epoch that bounds every guest call.
 
 use crate::batch::Msg;
+use crate::batch::WorkerHandle;
 use crate::clock;
 use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
 use crate::settings::{BindProtocol, Settings};
-use crate::worker::{ConnInfo, Shared, Timer, Worker, WorkerHandle, LISTENING, UDP_SOCKET};
+use crate::shared::{ConnInfo, Shared, LISTENING, UDP_SOCKET};
+use crate::worker::{Timer, Worker};
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
@@ -140,7 +142,7 @@ impl Server {
                     .local_addr()
                     .map(|a| format!("udp:{a}"))
                     .unwrap_or_default();
-                let sid = crate::stats::conn_id(&shared, &*sock);
+                let sid = crate::shared::conn_id(&shared, &*sock);
                 udp_ids.push(register_socket(&shared, sid, addr, UDP_SOCKET, "udp"));
                 wudp.push(sock);
             }
@@ -388,9 +390,9 @@ fn register_listener(shared: &Shared, l: &Listener) {
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
     };
     let id = match l {
-        Listener::Tcp(t, _) => crate::stats::conn_id(shared, t),
+        Listener::Tcp(t, _) => crate::shared::conn_id(shared, t),
         #[cfg(unix)]
-        Listener::Unix(u, _) => crate::stats::conn_id(shared, u),
+        Listener::Unix(u, _) => crate::shared::conn_id(shared, u),
     };
     // memcached's names for the protocols a listener speaks.
     let protocol = match shared.settings.protocol {

@@ -447,7 +447,7 @@ pub struct Settings {
     /// `-o ssl_*` as given (`stats settings`).
     pub ssl_shown: SslShown,
     /// `-o plugin_cache=off`: compile the plugin on every start instead of
-    /// keeping its compiled code on disk (host/src/plugin.rs, `CodeCache`).
+    /// keeping its compiled code on disk (host/src/plugin/code_cache.rs, `CodeCache`).
     pub plugin_cache: bool,
     /// `-B`: which protocols connections speak.
     pub protocol: BindProtocol,
@@ -958,10 +958,10 @@ impl Settings {
     }
 
     /// The knobs a v5 plugin gets as hints in its init record.
-    pub fn plugin_hints(&self) -> wasmcached_sdk::abi::Hints {
+    pub fn plugin_hints(&self) -> wasmcached_abi::Hints {
         let k = &self.knobs;
         let u = |v: i32| v.max(0) as u32;
-        wasmcached_sdk::abi::Hints {
+        wasmcached_abi::Hints {
             growth_factor: k.growth_factor,
             chunk_size: u(k.chunk_size),
             hashpower: u(k.hashpower_init),
@@ -1649,11 +1649,7 @@ mod tests {
         assert_eq!((h.hot_lru_pct, h.warm_lru_pct), (10, 30));
         assert!(h.temp_lru && h.hash_expand && !h.large_pages);
         let d = parse(&[]).unwrap().plugin_hints();
-        assert_eq!(
-            d,
-            wasmcached_sdk::abi::Hints::default(),
-            "memcached's defaults"
-        );
+        assert_eq!(d, wasmcached_abi::Hints::default(), "memcached's defaults");
         let h = parse(&["-f", "1.5", "-n", "96", "-L"])
             .unwrap()
             .plugin_hints();

@@ -7,7 +7,7 @@
 //! that receives the signal and then calls [`Shared::request_shutdown`],
 //! which wakes the main reactor.
 
-use crate::worker::Shared;
+use crate::shared::Shared;
 use anyhow::{Context, Result};
 use std::sync::Arc;
 

@@ -12,138 +12,18 @@
 use crate::clock;
 use crate::conn::ConnState;
 use crate::counters::SSL_HANDSHAKE_ERRORS;
-use crate::worker::{Shared, LISTENING, NEW_CONN, UDP_SOCKET};
+use crate::reply::Aggregate;
+use crate::shared::{Shared, LISTENING, NEW_CONN, UDP_SOCKET};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wasmcached_sdk::abi::stats_group;
+use wasmcached_abi::stats_group;
 
 // The session modules still name these through `stats`.
 pub use crate::counters::{bump, certs_refreshed, BufGauge, ConnStats, ThreadStats};
 
-/// The id a connection has in `stats conns` (and the `-vv` log): on unix its
-/// socket's file descriptor, as memcached numbers them; elsewhere a counter.
-#[cfg(unix)]
-pub fn conn_id(_shared: &Shared, sock: &impl std::os::fd::AsRawFd) -> u64 {
-    sock.as_raw_fd() as u64
-}
-
-/// The id a connection has in `stats conns` (and the `-vv` log): on unix its
-/// socket's file descriptor, as memcached numbers them; elsewhere a counter.
-#[cfg(not(unix))]
-pub fn conn_id<S>(shared: &Shared, _sock: &S) -> u64 {
-    shared.next_conn_id.fetch_add(1, Ordering::Relaxed)
-}
-
-/// [`conn_id`] of an accepted connection's socket.
-pub fn stream_id(shared: &Shared, stream: &crate::conn::Stream) -> u64 {
-    use crate::conn::Stream;
-    match stream {
-        Stream::Tcp(s) => conn_id(shared, s),
-        Stream::Tls(t) => conn_id(shared, &t.sock),
-        #[cfg(unix)]
-        Stream::Unix(s) => conn_id(shared, s),
-        Stream::Udp(u) => conn_id(shared, &*u.sock),
-    }
-}
-
 /// A `stats` group that is wasmcached's own: `stats plugin`. Its shards are
 /// asked for their general stats; the names that are not memcached's show here.
 pub const PLUGIN_GROUP: i32 = -1;
-
-/// Stats that describe a size, an age or a state rather than count
-/// something: over several shards the largest is the meaningful one, not
-/// the sum.
-fn takes_max(name: &str) -> bool {
-    [
-        "age",
-        "_time",
-        "chunk_size",
-        "chunks_per_page",
-        "hash_power_level",
-        "hash_is_expanding",
-        "_running",
-        "active_slabs",
-    ]
-    .iter()
-    .any(|s| name.ends_with(s))
-}
-
-/// Sums `name value` lines from several shards. Values that are not numbers
-/// keep the first shard's text; sizes and ages take the maximum.
-///
-/// The order is every shard's order: a name one shard reports and the
-/// shards before it did not goes right after the name that precedes it in
-/// that shard's lines (first when none does). So `stats slabs` keeps the
-/// classes before the totals, and classes that only some shards have take
-/// their places among the others.
-#[derive(Default)]
-pub struct Aggregate {
-    pub values: BTreeMap<String, Agg>,
-    order: Vec<String>,
-}
-
-pub enum Agg {
-    Num(u64),
-    Text(String),
-}
-
-impl Aggregate {
-    pub fn add_lines(&mut self, text: &[u8]) {
-        // Where this shard's next new name goes in `order`.
-        let mut at = 0;
-        for line in String::from_utf8_lossy(text).lines() {
-            let Some((name, value)) = line.trim().split_once(' ') else {
-                continue;
-            };
-            let value = value.trim();
-            match (self.values.get_mut(name), value.parse::<u64>()) {
-                (Some(old), parsed) => {
-                    if let (Agg::Num(old), Ok(v)) = (old, parsed) {
-                        if takes_max(name) {
-                            *old = (*old).max(v)
-                        } else {
-                            *old += v
-                        }
-                    }
-                    // Usually the name right at `at`; search only otherwise.
-                    at = if self.order.get(at).map(String::as_str) == Some(name) {
-                        at + 1
-                    } else {
-                        self.order
-                            .iter()
-                            .position(|n| n == name)
-                            .map_or(at, |i| i + 1)
-                    };
-                }
-                (None, parsed) => {
-                    self.order.insert(at, name.to_string());
-                    at += 1;
-                    let v = match parsed {
-                        Ok(v) => Agg::Num(v),
-                        Err(_) => Agg::Text(value.to_string()),
-                    };
-                    self.values.insert(name.to_string(), v);
-                }
-            }
-        }
-    }
-
-    pub fn take(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name).map(|v| match v {
-            Agg::Num(n) => n.to_string(),
-            Agg::Text(t) => t,
-        })
-    }
-
-    /// Remaining stats in the order first seen.
-    pub fn drain(&mut self) -> Vec<(String, String)> {
-        let order = std::mem::take(&mut self.order);
-        order
-            .into_iter()
-            .filter_map(|n| self.take(&n).map(|v| (n, v)))
-            .collect()
-    }
-}
 
 /// The lines of a finished shard stats fan-out for `group` (text and binary
 /// protocol alike).

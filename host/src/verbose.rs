@@ -38,13 +38,9 @@
 //!
 //! [`Conn::log_begin`]: crate::conn::Conn::log_begin
 
-use crate::conn::Conn;
-use crate::counters::ThreadStats;
-use crate::proto::binary::{self, opcode, status, Command};
-use crate::proto::{text_cmd, Delivery, Reply};
-use crate::worker::Shared;
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
+use wasmcached_protocol::binary::{self, opcode, status, Command};
 
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
@@ -215,7 +211,7 @@ fn dump(out: &mut Vec<u8>, dir: char, id: u64, title: &str, indent: &str, bytes:
 }
 
 /// Lines of rendered text replies, without their `\r\n`.
-fn split_line(rest: &[u8]) -> (&[u8], &[u8]) {
+pub fn split_line(rest: &[u8]) -> (&[u8], &[u8]) {
     match rest.windows(2).position(|w| w == b"\r\n") {
         Some(i) => (&rest[..i], &rest[i + 2..]),
         None => (rest, &[]),
@@ -316,59 +312,6 @@ fn binary_reply(out: &mut Vec<u8>, id: u64, bytes: &[u8]) {
             h[16..].fill(0);
         }
         dump(out, '>', id, "Writing bin response:", "  ", &h);
-    }
-}
-
-/// A text command sent with `noreply` gets no answer, but memcached logs the
-/// one it would have sent (`>N NOREPLY STORED`). When shard answer `d` is
-/// for such a command's slot `seq`, this renders that answer as if the
-/// client wanted it and logs it where the slot stands in the reply order.
-pub fn noreply(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Shared) {
-    let Some(slot) = conn.slot(seq) else {
-        return;
-    };
-    if slot.log == Log::Off || slot.waiting == 0 {
-        return;
-    }
-    let mut twin = match &slot.reply {
-        Reply::Store { noreply: true, cas } => Reply::Store {
-            noreply: false,
-            cas: *cas,
-        },
-        Reply::Delete { noreply: true } => Reply::Delete { noreply: false },
-        Reply::Arith {
-            noreply: true,
-            incr,
-        } => Reply::Arith {
-            noreply: false,
-            incr: *incr,
-        },
-        Reply::Touch { noreply: true } => Reply::Touch { noreply: false },
-        Reply::Ok {
-            noreply: true,
-            failed,
-        } => Reply::Ok {
-            noreply: false,
-            failed: failed.clone(),
-        },
-        _ => return,
-    };
-    let last = slot.waiting == 1;
-    let mut rendered = Vec::new();
-    // The real render counts this answer; this one counts into a throwaway.
-    let scratch = ThreadStats::default();
-    text_cmd::render(&mut twin, d.clone(), last, &mut rendered, shared, &scratch);
-    let mut text = Vec::new();
-    let mut rest = &rendered[..];
-    while !rest.is_empty() {
-        let (line, after) = split_line(rest);
-        rest = after;
-        let _ = write!(text, ">{} NOREPLY ", conn.id);
-        text.extend_from_slice(line);
-        text.push(b'\n');
-    }
-    if !text.is_empty() {
-        conn.log_after(seq, text);
     }
 }
 

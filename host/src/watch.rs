@@ -62,7 +62,7 @@ pub fn mask() -> u8 {
 /// evictions for `evictions`.
 #[inline]
 pub fn plugin_mflags() -> u32 {
-    use wasmcached_sdk::abi::mflag;
+    use wasmcached_abi::mflag;
     let m = mask();
     let mut bits = 0;
     if m & (FETCHERS | MUTATIONS) != 0 {

@@ -8,235 +8,30 @@
 //! write what is ready. Answers from other workers arrive as messages and fill
 //! the connections' reply slots in request order.
 
-use crate::batch::{Batch, Msg, Ticket};
+use crate::batch::{Batch, Msg, Outbox, Ticket};
 use crate::clock;
 use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer};
-use crate::event_base::{EventBase, Interest, Waker};
-use crate::plugin::{FaultStats, Shard};
-use crate::proto::text::{self, GetEnd, Limits, MetaOp, Parsed};
-use crate::proto::{binary, binary_cmd, meta_cmd, text_cmd, Delivery, Reply};
-use crate::router::Router;
-use crate::settings::{BindProtocol, Settings};
-use crate::stats::{bump, BufGauge, ConnStats, ThreadStats};
+use crate::core::Core;
+use crate::counters::{bump, BufGauge, ThreadStats};
+use crate::event_base::{EventBase, Interest};
+use crate::plugin::Shard;
+use crate::proto::{binary_cmd, meta_cmd, text_cmd};
+use crate::reply::{Delivery, Reply};
+use crate::settings::BindProtocol;
+use crate::shared::{ConnInfo, Shared, NEW_CONN};
 use crate::verbose::{self, Log};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use polling::Event;
-use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmcached_abi as abi;
+use wasmcached_protocol::binary;
+use wasmcached_protocol::text::{self, GetEnd, Limits, MetaOp, Parsed};
 use wasmcached_protocol::udp;
-use wasmcached_sdk::abi::{self, Request};
 
 pub mod listing;
-
-/// How other threads reach a worker.
-#[derive(Clone)]
-pub struct WorkerHandle {
-    pub tx: Sender<Msg>,
-    pub waker: Waker,
-}
-
-impl WorkerHandle {
-    pub fn send(&self, msg: Msg) {
-        // The receiver only goes away at shutdown, when nothing needs delivering.
-        if self.tx.send(msg).is_ok() {
-            self.waker.wake();
-        }
-    }
-}
-
-/// Batches and answers for other workers, held until the end of the loop
-/// iteration and then sent with one wake-up per worker. Sent as soon as they
-/// were ready, each woke its worker mid-iteration: on a shared core the
-/// woken worker could preempt this one before it had written its own
-/// replies, and at -t 2 under multigets the workers ping-ponged a couple of
-/// requests at a time.
-#[derive(Default)]
-struct Outbox {
-    msgs: Vec<(usize, Msg)>,
-    /// Per worker: has a message in `msgs` (sized at the first post).
-    to: Vec<bool>,
-}
-
-impl Outbox {
-    fn post(&mut self, worker: usize, msg: Msg) {
-        self.msgs.push((worker, msg));
-    }
-
-    /// Sends everything posted, in order, then wakes each receiver once.
-    fn send(&mut self, workers: &[WorkerHandle]) {
-        if self.msgs.is_empty() {
-            return;
-        }
-        self.to.resize(workers.len(), false);
-        for (w, msg) in self.msgs.drain(..) {
-            // A closed channel means shutdown: nothing needs delivering.
-            if workers[w].tx.send(msg).is_ok() {
-                self.to[w] = true;
-            }
-        }
-        for (w, to) in self.to.iter_mut().enumerate() {
-            if std::mem::take(to) {
-                workers[w].waker.wake();
-            }
-        }
-    }
-}
-
-/// `ConnInfo::state` of a listening socket (the others are `ConnState as u8`).
-pub const LISTENING: u8 = 255;
-/// `ConnInfo::state` of a UDP socket: memcached shows it as always reading.
-pub const UDP_SOCKET: u8 = 254;
-/// `ConnInfo::state` of a connection that has not been served yet
-/// (memcached's `conn_new_cmd`; afterwards it waits in `conn_read`).
-pub const NEW_CONN: u8 = 253;
-
-/// What a connection shows in `stats conns`, readable from any thread.
-pub struct ConnInfo {
-    pub addr: String,
-    pub listen_addr: String,
-    pub state: AtomicU8,
-    pub last_cmd_time: AtomicU32,
-    /// Its buffers' sizes, for `stats` (`read_buf_*`, `response_obj_*`).
-    pub bufs: BufGauge,
-}
-
-/// Server-wide state every thread reads.
-pub struct Shared {
-    pub settings: Settings,
-    pub router: Router,
-    pub threads: Vec<ThreadStats>,
-    pub conns: ConnStats,
-    pub faults: Arc<FaultStats>,
-    /// `-m`, changed at run time by `cache_memlimit`.
-    pub maxbytes: AtomicU64,
-    pub workers: OnceLock<Vec<WorkerHandle>>,
-    pub main_waker: OnceLock<Waker>,
-    pub stopping: AtomicBool,
-    /// `-Z`: TLS for TCP connections (certificates reloadable).
-    pub tls: Option<crate::tls::TlsContext>,
-    /// Workers that have finished every connection after `Msg::Drain`.
-    pub drained: AtomicUsize,
-    /// Connections by id, for `stats conns` (touched only on open/close).
-    pub conn_registry: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
-    pub next_conn_id: AtomicU64,
-}
-
-impl Shared {
-    pub fn new(
-        settings: Settings,
-        faults: Arc<FaultStats>,
-        tls: Option<crate::tls::TlsContext>,
-    ) -> Shared {
-        let router = Router::new(settings.shards, settings.threads);
-        Shared {
-            threads: (0..settings.threads)
-                .map(|_| ThreadStats::default())
-                .collect(),
-            router,
-            conns: ConnStats::default(),
-            faults,
-            maxbytes: AtomicU64::new(settings.maxbytes),
-            workers: OnceLock::new(),
-            main_waker: OnceLock::new(),
-            stopping: AtomicBool::new(false),
-            tls,
-            drained: AtomicUsize::new(0),
-            conn_registry: Mutex::new(BTreeMap::new()),
-            next_conn_id: AtomicU64::new(1),
-            settings,
-        }
-    }
-
-    pub fn request_shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        if let Some(w) = self.main_waker.get() {
-            w.wake();
-        }
-    }
-
-    /// The verbosity level (process-wide: see [`crate::verbose`]).
-    pub fn verbose(&self) -> u8 {
-        verbose::level()
-    }
-
-    pub fn reset_stats(&self) {
-        for t in &self.threads {
-            t.reset();
-        }
-        self.conns.reset();
-        crate::detail::clear();
-    }
-}
-
-/// The part of a worker that command execution needs: where requests go.
-pub struct Core {
-    pub id: usize,
-    pub shared: Arc<Shared>,
-    /// Open batch per shard for this loop iteration.
-    batches: Vec<Option<Box<Batch>>>,
-    /// Shards whose batch has something in it, in first-use order.
-    dirty: Vec<u32>,
-    /// Spare batches, so the steady state allocates nothing. Boxed because
-    /// batches travel between threads as `Box<Batch>`.
-    #[allow(clippy::vec_box)]
-    pool: Vec<Box<Batch>>,
-    outbox: Outbox,
-}
-
-impl Core {
-    pub fn stats(&self) -> &ThreadStats {
-        &self.shared.threads[self.id]
-    }
-
-    fn batch(&mut self, shard: u32) -> &mut Batch {
-        let slot = &mut self.batches[shard as usize];
-        if slot.is_none() {
-            let mut b = self
-                .pool
-                .pop()
-                .unwrap_or_else(|| Box::new(Batch::new(shard, self.id)));
-            b.shard = shard;
-            b.origin = self.id;
-            *slot = Some(b);
-        }
-        let b = slot.as_mut().expect("just filled");
-        if b.is_empty() {
-            self.dirty.push(shard);
-        }
-        b
-    }
-
-    /// Queues a request on the shard that owns its key.
-    pub fn push(&mut self, req: &Request<'_>, ticket: Ticket) {
-        let shard = self.shared.router.shard_of(req.key);
-        self.push_to(shard, req, ticket);
-    }
-
-    pub fn push_to(&mut self, shard: u32, req: &Request<'_>, ticket: Ticket) {
-        self.batch(shard).push(req, ticket);
-    }
-
-    /// Queues a stats read of `group` on `shard`, after the requests before it.
-    pub fn stats_to(&mut self, shard: u32, group: i32, ticket: Ticket) {
-        self.batch(shard).stats.push((group, ticket));
-    }
-
-    fn recycle(&mut self, mut b: Box<Batch>) {
-        if self.pool.len() < 64 && b.data.capacity() <= 1 << 20 {
-            abi::begin_batch(&mut b.data);
-            b.count = 0;
-            b.tickets.clear();
-            b.stats.clear();
-            b.stats_out.clear();
-            b.fault = None;
-            b.events.clear();
-            self.pool.push(b);
-        }
-    }
-}
 
 /// What a worker's timers mean.
 pub enum Timer {
@@ -295,7 +90,7 @@ pub struct Worker {
     drain_reported: bool,
     /// Item listings waiting for their clients to read (listing.rs).
     #[allow(clippy::vec_box)]
-    listings: Vec<Box<listing::Listing>>,
+    listings: Vec<Box<crate::listing::Listing>>,
 }
 
 /// Poller keys of UDP sockets count down from here; connection keys are slab indices.
@@ -641,7 +436,7 @@ impl Worker {
                         break;
                     }
                     if let Some(key) = unlink {
-                        text_cmd::unlink(&mut self.core, conn, idx, key, "set");
+                        crate::proto::common::unlink(&mut self.core, conn, idx, key, "set");
                     }
                     if noreply {
                         conn.log_noreply(reply.as_bytes());
@@ -978,7 +773,7 @@ impl Worker {
             last_cmd_time: AtomicU32::new(clock::now()),
             bufs: BufGauge::default(),
         });
-        let id = crate::stats::stream_id(&shared, &conn.stream);
+        let id = crate::shared::stream_id(&shared, &conn.stream);
         shared
             .conn_registry
             .lock()
@@ -1198,14 +993,14 @@ impl Worker {
     /// Swaps the new plugin into each shard this worker owns. The batches
     /// of the last loop iteration have all run on the old instances; the
     /// next ones run on the new (see host/src/reload.rs).
-    fn reload_shards(&mut self, req: crate::reload::Request) {
+    fn reload_shards(&mut self, req: crate::batch::ReloadRequest) {
         for shard in self.shards.iter_mut().flatten() {
             let outcome = shard
                 .reload(req.plugin.clone())
                 .map_err(|e| format!("{e:#}"));
             // The new instance's timers; the old ones die with its generation.
             schedule_guest_timers(&mut self.base, shard);
-            let _ = req.results.send(crate::reload::ShardResult {
+            let _ = req.results.send(crate::batch::ShardResult {
                 shard: shard.config.shard_id,
                 outcome,
             });
@@ -1278,37 +1073,19 @@ fn deliver(
         return;
     };
     if conn.log != Log::Off {
-        verbose::noreply(conn, t.seq, &d, shared);
+        text_cmd::log_noreply(conn, t.seq, &d, shared);
     }
     if !conn.watch_notes.is_empty() {
         watch_answer(conn, t.seq, &d, shared);
     }
     if conn.complete_direct(t.seq, |reply, last, out| {
-        text_cmd::render_direct(reply, d, last, out, shared, st)
+        crate::proto::render_direct(reply, d, last, out, shared, st)
     }) {
         touched.push(t.conn);
     }
     if !conn.watch_queue.is_empty() {
         conn.watch_flush();
     }
-}
-
-/// `watch`: logs `line` of stream `kind` for the request in slot `seq`
-/// once every request before it has been answered (memcached logs in
-/// request order).
-#[cold]
-pub(crate) fn watch_emit(conn: &mut Conn<Reply>, seq: u64, kind: u8, line: Vec<u8>) {
-    conn.watch_flush();
-    if seq <= conn.front_seq() {
-        crate::watch::log_line(kind, &line);
-        return;
-    }
-    let at = conn
-        .watch_queue
-        .iter()
-        .position(|(s, _, _)| *s > seq)
-        .unwrap_or(conn.watch_queue.len());
-    conn.watch_queue.insert(at, (seq, kind, line));
 }
 
 /// While someone watches, asks a plugin that can (ABI v6) to report its
@@ -1331,14 +1108,14 @@ fn ask_for_events(shard: &Shard, batch: &mut [u8]) {
 /// (for the request's own `item_store` line, logged with its answer).
 #[cold]
 fn watch_events(slab: &mut Slab, rest: &mut &[u8], i: u32, t: Ticket, shared: &Shared) {
-    use wasmcached_sdk::abi::{event_flag, event_kind, Event};
+    use wasmcached_abi::{event_flag, event_kind, Event};
     let limits = text::Limits {
         item_size_max: shared.settings.item_size_max,
         cas_enabled: shared.settings.use_cas,
     };
     let clsid = |key_len: usize, flags: u32, value_len: u32| {
         let ntotal = limits.item_size(key_len, flags, value_len as usize + 2);
-        crate::proto::meta_cmd::slab_class(ntotal)
+        wasmcached_protocol::limits::slab_class(ntotal)
     };
     let mut conn = (t.conn != Ticket::DISCARD.conn)
         .then(|| slab.get_gen(t.conn, t.gen))
@@ -1382,7 +1159,7 @@ fn watch_events(slab: &mut Slab, rest: &mut &[u8], i: u32, t: Ticket, shared: &S
                     )
                 });
                 let line = crate::watch::item_get_line(e.key, found, c.id);
-                watch_emit(c, seq, crate::watch::FETCHERS, line);
+                c.watch_emit(seq, crate::watch::FETCHERS, line);
             }
             event_kind::STORED => {
                 let Some(c) = conn.as_deref_mut() else {
@@ -1418,7 +1195,7 @@ fn watch_events(slab: &mut Slab, rest: &mut &[u8], i: u32, t: Ticket, shared: &S
                             detail: false,
                         };
                         let (kind, line) = crate::watch::answered_line(&note, c.id, None, "stored");
-                        watch_emit(c, seq, kind, line);
+                        c.watch_emit(seq, kind, line);
                     }
                 }
             }
@@ -1430,7 +1207,7 @@ fn watch_events(slab: &mut Slab, rest: &mut &[u8], i: u32, t: Ticket, shared: &S
 /// `watch`: logs the get or store of slot `seq` with its answer `d`.
 #[cold]
 fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Shared) {
-    use wasmcached_sdk::abi::Status;
+    use wasmcached_abi::Status;
     let Some(i) = conn.watch_notes.iter().position(|n| n.seq == seq) else {
         return;
     };
@@ -1456,10 +1233,13 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
                 cas_enabled: shared.settings.use_cas,
             };
             let ntotal = limits.item_size(note.key.len(), r.client_flags, r.value.len() + 2);
-            (crate::proto::meta_cmd::slab_class(ntotal), r.value.len())
+            (
+                wasmcached_protocol::limits::slab_class(ntotal),
+                r.value.len(),
+            )
         });
         let (kind, line) = crate::watch::answered_line(&note, conn.id, found, "");
-        watch_emit(conn, seq, kind, line);
+        conn.watch_emit(seq, kind, line);
         return;
     }
     let word = match status {
@@ -1472,65 +1252,5 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
         _ => return,
     };
     let (kind, line) = crate::watch::answered_line(&note, conn.id, None, word);
-    watch_emit(conn, seq, kind, line);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Posted messages reach each worker in posting order once sent, and
-    /// a sleeping receiver is woken.
-    #[test]
-    fn outbox_sends_in_order_and_wakes_each_receiver() {
-        let mut bases: Vec<EventBase<()>> = (0..2).map(|_| EventBase::new().unwrap()).collect();
-        let (handles, rxs): (Vec<WorkerHandle>, Vec<Receiver<Msg>>) = bases
-            .iter()
-            .map(|b| {
-                let (tx, rx) = crossbeam_channel::unbounded();
-                (
-                    WorkerHandle {
-                        tx,
-                        waker: b.waker(),
-                    },
-                    rx,
-                )
-            })
-            .unzip();
-        let mut outbox = Outbox::default();
-        outbox.post(0, Msg::Drain);
-        outbox.post(1, Msg::Drain);
-        outbox.post(0, Msg::Shutdown);
-        assert!(
-            rxs.iter().all(|rx| rx.is_empty()),
-            "nothing leaves before send"
-        );
-        outbox.send(&handles);
-        let kinds = |rx: &Receiver<Msg>| -> Vec<&str> {
-            rx.try_iter()
-                .map(|m| match m {
-                    Msg::Drain => "drain",
-                    Msg::Shutdown => "shutdown",
-                    _ => "other",
-                })
-                .collect()
-        };
-        assert_eq!(kinds(&rxs[0]), ["drain", "shutdown"]);
-        assert_eq!(kinds(&rxs[1]), ["drain"]);
-        for base in &mut bases {
-            let start = Instant::now();
-            base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "receiver not woken"
-            );
-        }
-        // Nothing posted: nothing sent, nobody woken.
-        outbox.send(&handles);
-        let start = Instant::now();
-        bases[0]
-            .wait(Some(Duration::from_millis(50)), |_| {})
-            .unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(50));
-    }
+    conn.watch_emit(seq, kind, line);
 }

@@ -56,3 +56,41 @@ impl Limits {
         self.item_size(nkey, flags, nbytes_with_crlf) > self.item_size_max
     }
 }
+
+/// memcached's default slab classes (`-n 48 -f 1.25`, 512 KiB chunk max):
+/// the class an item of `ntotal` bytes lands in.
+pub fn slab_class(ntotal: usize) -> u32 {
+    const CHUNK_MAX: u32 = 512 * 1024;
+    let mut size: u32 = 96;
+    let mut i = 1;
+    while i < 63 {
+        if size as f64 >= CHUNK_MAX as f64 / 1.25 {
+            break;
+        }
+        if !size.is_multiple_of(8) {
+            size += 8 - size % 8;
+        }
+        if ntotal <= size as usize {
+            return i;
+        }
+        size = (size as f64 * 1.25) as u32;
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slab_classes_match_memcached_defaults() {
+        assert_eq!(slab_class(64), 1);
+        assert_eq!(slab_class(96), 1);
+        assert_eq!(slab_class(97), 2);
+        assert_eq!(slab_class(120), 2);
+        assert_eq!(slab_class(121), 3);
+        assert_eq!(slab_class(152), 3);
+        assert_eq!(slab_class(1184), 12);
+    }
+}

@@ -14,7 +14,11 @@
 //! check of the chosen contract passed. `--contract basic` asks only for
 //! get/set/delete/flush_all, for minimal plugins.
 
+mod report;
 mod wire;
+
+pub use report::{Contract, Report};
+use report::{Outcome, Verdict};
 
 use crate::clock;
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
@@ -23,7 +27,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmcached_sdk::abi::{self, Op, Request, Status};
+use wasmcached_abi::{self as abi, Op, Request, Status};
 
 /// The server time every check starts at.
 const T0: u32 = 1000;
@@ -34,15 +38,6 @@ const BUDGET: u64 = 64 << 20;
 
 const USAGE: &str =
     "usage: wasmcached plugin check FILE.wasm|FILE.wat|default [--contract full|basic]";
-
-/// Which checks must pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Contract {
-    /// Everything memcached's storage commands need.
-    Full,
-    /// get/set/delete/flush_all only.
-    Basic,
-}
 
 /// The arguments after `wasmcached plugin`; returns the process exit code.
 pub fn main(args: &[OsString]) -> ExitCode {
@@ -115,23 +110,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
     }
 }
 
-/// What a run of the kit found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    pub passed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-}
-
 type CheckFn = fn(&mut Kit) -> Outcome;
-
-/// A check's result: `Err` is the "expected X, got Y" text.
-type Outcome = Result<Verdict, String>;
-
-enum Verdict {
-    Pass,
-    Skip(String),
-}
 
 /// The checks, in order, and whether the basic contract includes them.
 const CHECKS: &[(&str, bool, CheckFn)] = &[
@@ -272,26 +251,6 @@ fn show(v: &[u8]) -> String {
         format!("{} bytes", v.len())
     } else {
         format!("{:?}", String::from_utf8_lossy(v))
-    }
-}
-
-impl Report {
-    /// Prints a check's line and counts it.
-    fn record(&mut self, name: &str, outcome: Outcome) {
-        match outcome {
-            Ok(Verdict::Pass) => {
-                println!("PASS {name}");
-                self.passed += 1;
-            }
-            Ok(Verdict::Skip(why)) => {
-                println!("SKIP {name} ({why})");
-                self.skipped += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                self.failed += 1;
-            }
-        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! The server clock runs for real here, so TTLs are compared with a few
 //! seconds of slack.
 
-use super::{Contract, Outcome, Report, Verdict};
+use super::report::{Contract, Outcome, Report, Verdict};
 use crate::server::Server;
 use crate::settings::Settings;
 use std::io::{BufRead, BufReader, Read, Write};

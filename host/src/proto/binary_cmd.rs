@@ -10,17 +10,20 @@
 //! opcode (the quiet one for quiet requests) and opaque, and carries the
 //! item's CAS where memcached sends one (hits, stores, incr/decr).
 
-use super::binary::{self, status, Command, Parsed, StoreKind};
-use super::text::Limits;
-use super::{Delivery, Reply, StatsReply};
+use super::common::key_request;
 use crate::batch::Ticket;
 use crate::clock;
 use crate::conn::Conn;
+use crate::core::Core;
 use crate::plugin::plugin_abi;
-use crate::stats::{self, bump, Aggregate, ThreadStats};
-use crate::worker::{Core, Shared};
-use wasmcached_sdk::abi::{iflag, mflag, stats_group, Op, Request, Status};
-use wasmcached_sdk::guest::fmt_u64;
+use crate::reply::Aggregate;
+use crate::reply::{BinExtra as Extra, BinKind as Kind, BinReply, Delivery, Reply, StatsReply};
+use crate::shared::Shared;
+use crate::stats::{self, bump, ThreadStats};
+use wasmcached_abi::fmt_u64;
+use wasmcached_abi::{iflag, mflag, stats_group, Op, Request, Status};
+use wasmcached_protocol::binary::{self, status, Command, Parsed, StoreKind};
+use wasmcached_protocol::text::Limits;
 
 /// The version a binary `version` answers (the text protocol's, without `VERSION `).
 const VERSION: &str = concat!("1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"));
@@ -28,45 +31,6 @@ const VERSION: &str = concat!("1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"));
 /// The answer to an incr/decr with an initial value when the plugin speaks ABI v1.
 const NEEDS_V2: &str =
     "SERVER_ERROR storage plugin speaks ABI version 1 and cannot create an item on incr/decr";
-
-/// What a reply slot of a binary request renders.
-pub struct BinReply {
-    pub kind: Kind,
-    /// The request's opcode, echoed in the response.
-    pub opcode: u8,
-    pub opaque: u32,
-    pub quiet: bool,
-    pub extra: Extra,
-}
-
-/// Which answer a [`BinReply`] waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// get/getk/gat/gatk/touch (and quiet forms).
-    Get {
-        with_key: bool,
-        with_value: bool,
-        touch: bool,
-    },
-    /// set/add/replace/append/prepend and their CAS form.
-    Store(Op),
-    Delete,
-    Arith {
-        incr: bool,
-    },
-    /// flush: every shard answers; the last one renders.
-    Flush,
-    /// stats fan-out: `extra` holds the aggregate.
-    Stats,
-}
-
-/// Data a reply keeps beyond its kind.
-pub enum Extra {
-    None,
-    /// getk/gatk: the key, answered on a miss.
-    Key(Box<[u8]>),
-    Stats(Box<StatsReply>),
-}
 
 /// Outcome of [`step`].
 #[derive(Debug, PartialEq, Eq)]
@@ -85,14 +49,6 @@ fn respond_now(conn: &mut BinConn, f: impl FnOnce(&mut Vec<u8>)) {
 
 fn error_now(conn: &mut BinConn, op: u8, st: u16, opaque: u32) {
     respond_now(conn, |out| binary::write_error(out, op, st, opaque));
-}
-
-fn key_request(op: Op, key: &[u8]) -> Request<'_> {
-    Request {
-        op: op as u8,
-        key,
-        ..Default::default()
-    }
 }
 
 /// Handles the request at the start of `buf` (a binary connection's unparsed input).
@@ -174,7 +130,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 crate::detail::get(key);
             }
             if detail || crate::watch::mask() & crate::watch::FETCHERS != 0 {
-                super::text_cmd::get_note(conn, seq, key, detail);
+                super::common::get_note(conn, seq, key, detail);
             }
             let req = match exptime {
                 Some(e) => Request {
@@ -227,7 +183,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 crate::detail::store(key);
             }
             if crate::watch::mask() & crate::watch::MUTATIONS != 0 {
-                super::text_cmd::store_note(
+                super::common::store_note(
                     core,
                     conn,
                     seq,
@@ -274,7 +230,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 crate::detail::store(key);
             }
             if crate::watch::mask() & crate::watch::MUTATIONS != 0 {
-                super::text_cmd::store_note(core, conn, seq, key, sop, 0, 0, value.len());
+                super::common::store_note(core, conn, seq, key, sop, 0, 0, value.len());
             }
             core.push(
                 &Request {
@@ -637,7 +593,7 @@ pub fn render(
 }
 
 /// A plugin error (or an answer that makes no sense for the request).
-fn internal(out: &mut Vec<u8>, op: u8, opaque: u32, resp: &wasmcached_sdk::Response<'_>) {
+fn internal(out: &mut Vec<u8>, op: u8, opaque: u32, resp: &wasmcached_abi::Response<'_>) {
     let msg: &[u8] = if resp.value.is_empty() {
         b"storage plugin error"
     } else {

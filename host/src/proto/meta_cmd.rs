@@ -13,43 +13,18 @@
 //! (marking stale counts nothing), `ma` as incr/decr (vivifying counts
 //! nothing), and only `me` counts in `cmd_meta`.
 
-use super::meta::{self, base64_encode, MetaCmd, MetaParsed};
-use super::text::{Limits, MetaOp};
-use super::text_cmd::{self, TextConn};
-use super::{Delivery, Reply};
+use super::common::{self, TextConn};
 use crate::batch::Ticket;
 use crate::clock;
+use crate::core::Core;
 use crate::plugin::plugin_abi;
+use crate::reply::{Delivery, MetaReply, Reply};
+use crate::shared::Shared;
 use crate::stats::{bump, ThreadStats};
-use crate::worker::{Core, Shared};
-use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
-use wasmcached_sdk::guest::fmt_u64;
-
-/// What a meta reply slot needs to render its answer.
-pub struct MetaReply {
-    op: MetaOp,
-    /// The flag tokens that are echoed, in request order, separated by spaces.
-    flags: Vec<u8>,
-    /// The request key (decoded from base64 with `b`).
-    key: Vec<u8>,
-    /// `b`
-    key_binary: bool,
-    /// `q`
-    noreply: bool,
-    /// `v`
-    value: bool,
-    /// An `O` token was too long (mg, ma): answer the error after running.
-    opaque_too_long: bool,
-    /// `T` and `N` resolved to server time.
-    t_exp: Option<u32>,
-    n_exp: u32,
-    /// ma: increment (else decrement).
-    incr: bool,
-    /// ms: stored as a CAS (counts in the cas stats).
-    cas_mode: bool,
-    /// N was given (mg, ma).
-    vivify: bool,
-}
+use wasmcached_abi::fmt_u64;
+use wasmcached_abi::{iflag, mflag, Op, Request, Response, Status};
+use wasmcached_protocol::meta::{self, base64_encode, MetaCmd, MetaParsed};
+use wasmcached_protocol::text::{Limits, MetaOp};
 
 /// memcached's answer when a v1 plugin is asked for something only ABI v2 can say.
 const NEEDS_V2: &str =
@@ -85,12 +60,12 @@ pub fn step(
             swallow,
             unlink,
         } => {
-            if op == MetaOp::Set && reply == super::text::reply::BAD_DATA_CHUNK {
+            if op == MetaOp::Set && reply == wasmcached_protocol::text::reply::BAD_DATA_CHUNK {
                 // memcached counts the set before it checks the data's end.
                 bump(&core.stats().cmd_set, 1);
             }
             if let Some(key) = &unlink {
-                text_cmd::unlink(core, conn, idx, key, "set");
+                common::unlink(core, conn, idx, key, "set");
             }
             line_reply(conn, reply);
             conn.swallow = swallow;
@@ -279,7 +254,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: MetaCmd<'_>)
                 } else {
                     0
                 };
-                super::text_cmd::store_note(
+                super::common::store_note(
                     core,
                     conn,
                     seq,
@@ -291,7 +266,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: MetaCmd<'_>)
                 );
             }
             MetaOp::Get | MetaOp::Debug if watching & crate::watch::FETCHERS != 0 => {
-                super::text_cmd::get_note(conn, seq, key, false);
+                super::common::get_note(conn, seq, key, false);
             }
             _ => {}
         }
@@ -668,28 +643,6 @@ fn render_ma(
     out.extend_from_slice(b"\r\n");
 }
 
-/// memcached's default slab classes (`-n 48 -f 1.25`, 512 KiB chunk max):
-/// the class an item of `ntotal` bytes lands in.
-pub(crate) fn slab_class(ntotal: usize) -> u32 {
-    const CHUNK_MAX: u32 = 512 * 1024;
-    let mut size: u32 = 96;
-    let mut i = 1;
-    while i < 63 {
-        if size as f64 >= CHUNK_MAX as f64 / 1.25 {
-            break;
-        }
-        if !size.is_multiple_of(8) {
-            size += 8 - size % 8;
-        }
-        if ntotal <= size as usize {
-            return i;
-        }
-        size = (size as f64 * 1.25) as u32;
-        i += 1;
-    }
-    i
-}
-
 fn render_me(r: &Response<'_>, status: Status, now: u32, out: &mut Vec<u8>, shared: &Shared) {
     match status {
         Status::Hit => {}
@@ -722,7 +675,7 @@ fn render_me(r: &Response<'_>, status: Status, now: u32, out: &mut Vec<u8>, shar
         } else {
             "no"
         },
-        slab_class(size),
+        wasmcached_protocol::limits::slab_class(size),
     );
     out.extend_from_slice(s.as_bytes());
 }
@@ -730,17 +683,6 @@ fn render_me(r: &Response<'_>, status: Status, now: u32, out: &mut Vec<u8>, shar
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slab_classes_match_memcached_defaults() {
-        assert_eq!(slab_class(64), 1);
-        assert_eq!(slab_class(96), 1);
-        assert_eq!(slab_class(97), 2);
-        assert_eq!(slab_class(120), 2);
-        assert_eq!(slab_class(121), 3);
-        assert_eq!(slab_class(152), 3);
-        assert_eq!(slab_class(1184), 12);
-    }
 
     #[test]
     fn key_and_ttl_flags() {

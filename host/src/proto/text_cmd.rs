@@ -5,20 +5,25 @@
 //! the host answers itself (version, verbosity, errors, stats settings) reply
 //! at once, in order behind the slots before them.
 
-use super::text::{
-    reply, Command, DetailOp, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp,
-};
-use super::{Delivery, Reply, StatsReply};
 use crate::batch::{Msg, Ticket};
 use crate::clock;
-use crate::conn::{Conn, DIRECT_MIN};
-use crate::stats::{self, bump, Aggregate, ThreadStats};
-use crate::worker::{listing, Core, Shared};
+use crate::conn::DIRECT_MIN;
+use crate::core::Core;
+use crate::listing;
+use crate::reply::Aggregate;
+use crate::reply::{Delivery, Reply, StatsReply};
+use crate::shared::Shared;
+use crate::stats::{self, bump, ThreadStats};
+use std::io::Write as _;
 use std::sync::atomic::Ordering;
-use wasmcached_sdk::abi::{stats_group, Op, Request, Response, Status};
-use wasmcached_sdk::guest::fmt_u64;
+use wasmcached_abi::fmt_u64;
+use wasmcached_abi::{stats_group, Op, Request, Response, Status};
+use wasmcached_protocol::text::{
+    reply, Command, DetailOp, GetEnd, LruCmd, LruCrawlerCmd, SlabsCmd, StatsCmd, StoreOp,
+};
 
-pub type TextConn = Conn<Reply>;
+pub use super::common::TextConn;
+use super::common::{get_note, key_request, store_note};
 
 /// Executes one command from connection `idx`.
 pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>) {
@@ -217,7 +222,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             }
         },
         Command::LruCrawler(cmd) => match cmd {
-            LruCrawlerCmd::Metadump { classes } => listing::metadump(core, conn, idx, classes),
+            LruCrawlerCmd::Metadump { classes } => metadump(core, conn, idx, classes),
             _ => ok(conn, false),
         },
         Command::Lru(cmd) => match cmd {
@@ -285,7 +290,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
 fn watch(
     core: &mut Core,
     conn: &mut TextConn,
-    streams: Result<super::text::WatchFlags, &'static str>,
+    streams: Result<wasmcached_protocol::text::WatchFlags, &'static str>,
     noreply: bool,
 ) {
     if !core.shared.settings.watch_enabled {
@@ -318,37 +323,6 @@ fn watch(
     }
 }
 
-/// Removes `key` without answering: a refused `set` must not leave the old
-/// value behind (memcached unlinks it). While someone watches, logs the
-/// refusal as memcached does and has the unlink's lookup logged for
-/// connection `idx` in its place in the reply order.
-pub fn unlink(core: &mut Core, conn: &mut TextConn, idx: u32, key: &[u8], cmd: &str) {
-    bump(&core.stats().store_too_large, 1);
-    let mut t = Ticket::DISCARD;
-    if crate::watch::mask() & (crate::watch::MUTATIONS | crate::watch::FETCHERS) != 0 {
-        let seq = conn.next_seq();
-        // memcached 1.6.18 passes this line too few arguments: the slab
-        // class shows the connection's fd and the fd 0 (text) or whatever
-        // the stack holds (meta; 0 here).
-        let mut line = b"type=item_store key=".to_vec();
-        line.extend_from_slice(key);
-        line.extend_from_slice(
-            format!(
-                " status=too_large cmd={cmd} ttl=0 clsid={} cfd=0 size=0",
-                conn.id
-            )
-            .as_bytes(),
-        );
-        crate::worker::watch_emit(conn, seq, crate::watch::MUTATIONS, line);
-        t = Ticket {
-            conn: idx,
-            gen: conn.gen,
-            seq: seq | Ticket::LOG_ONLY,
-        };
-    }
-    core.push(&key_request(Op::Delete, key), t);
-}
-
 fn ok(conn: &mut TextConn, noreply: bool) {
     if noreply {
         conn.log_noreply(b"OK");
@@ -363,68 +337,6 @@ fn error(conn: &mut TextConn, msg: &str, noreply: bool) {
     } else {
         conn.reply_with(Reply::Ready, |out| line(out, msg.as_bytes()));
     }
-}
-
-fn key_request(op: Op, key: &[u8]) -> Request<'_> {
-    Request {
-        op: op as u8,
-        key,
-        ..Default::default()
-    }
-}
-
-/// `watch mutations`: remembers a store of `op` (text, meta or binary) so
-/// that its `item_store` line is logged with the plugin's answer. `ttl` is
-/// the exptime as the client sent it, as memcached logs it.
-#[allow(clippy::too_many_arguments)]
-#[cold]
-pub(crate) fn store_note(
-    core: &Core,
-    conn: &mut TextConn,
-    seq: u64,
-    key: &[u8],
-    op: Op,
-    ttl: i64,
-    flags: u32,
-    value_len: usize,
-) {
-    let limits = super::text::Limits {
-        item_size_max: core.shared.settings.item_size_max,
-        cas_enabled: core.shared.settings.use_cas,
-    };
-    let ntotal = limits.item_size(key.len(), flags, value_len + 2);
-    conn.watch_notes.push(crate::watch::Note {
-        seq,
-        key: key.into(),
-        cmd: Some(match op {
-            Op::Add => "add",
-            Op::Replace => "replace",
-            Op::Append => "append",
-            Op::Prepend => "prepend",
-            Op::Cas => "cas",
-            _ => "set",
-        }),
-        ttl,
-        clsid: super::meta_cmd::slab_class(ntotal),
-        size: value_len,
-        detail: false,
-    });
-}
-
-/// `watch fetchers` (for a plugin that cannot report its lookups, ABI
-/// v1–v5) or `stats detail` (`detail`: a hit counts): remembers a fetch so
-/// that the plugin's answer is logged or counted.
-#[cold]
-pub(crate) fn get_note(conn: &mut TextConn, seq: u64, key: &[u8], detail: bool) {
-    conn.watch_notes.push(crate::watch::Note {
-        seq,
-        key: key.into(),
-        cmd: None,
-        ttl: 0,
-        clsid: 0,
-        size: 0,
-        detail,
-    });
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -538,7 +450,7 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
             return;
         }
         // Listed through the plugin's item iteration (ABI v5).
-        StatsCmd::Cachedump(args) => return listing::cachedump(core, conn, idx, args),
+        StatsCmd::Cachedump(args) => return cachedump(core, conn, idx, args),
         StatsCmd::Other(_) => return error(conn, reply::ERROR, false),
     };
     let shards = core.shared.router.shards();
@@ -593,29 +505,27 @@ fn get_hit(out: &mut Vec<u8>, resp: &Response<'_>, with_cas: bool, touch: bool, 
     out.extend_from_slice(b"\r\n");
 }
 
-/// [`render`], except that a large `get` hit leaves its value out of `out`
-/// and returns it: the connection writes it to the socket straight from the
-/// shard's memory when it can (see [`Conn::complete_direct`]), which saves
-/// copying every large value once more on its way out.
-pub fn render_direct<'d>(
-    reply: &mut Reply,
-    d: Delivery<'d>,
-    last: bool,
+/// A large `get` hit renders its header into `out` and leaves the value
+/// out, returning it: the connection writes it to the socket straight from
+/// the shard's memory when it can (see `Conn::complete_direct`), which saves
+/// copying every large value once more on its way out. Anything else: None.
+pub fn render_large_hit<'d>(
+    reply: &Reply,
+    d: &Delivery<'d>,
     out: &mut Vec<u8>,
-    shared: &Shared,
     st: &ThreadStats,
 ) -> Option<&'d [u8]> {
-    if let (Reply::Get { with_cas, touch }, Delivery::Resp(resp)) = (&*reply, &d) {
+    if let (Reply::Get { with_cas, touch }, Delivery::Resp(resp)) = (reply, d) {
         if resp.value.len() >= DIRECT_MIN && resp.status() == Some(Status::Hit) {
             get_hit(out, resp, *with_cas, *touch, st);
             return Some(resp.value);
         }
     }
-    render(reply, d, last, out, shared, st);
     None
 }
 
-/// Renders one shard answer into `out` (the slot's place in the reply stream).
+/// Renders one shard answer for a text command into `out` (the slot's
+/// place in the reply stream).
 pub fn render(
     reply: &mut Reply,
     d: Delivery<'_>,
@@ -626,12 +536,6 @@ pub fn render(
 ) {
     if matches!(reply, Reply::Discarded) {
         return;
-    }
-    if let Reply::Meta(m) = reply {
-        return super::meta_cmd::render(m, d, out, shared, st);
-    }
-    if let Reply::Binary(b) = reply {
-        return super::binary_cmd::render(b, d, last, out, shared, st);
     }
     let resp = match d {
         Delivery::Resp(r) => r,
@@ -772,7 +676,7 @@ pub fn render(
     }
 }
 
-fn server_error(out: &mut Vec<u8>, resp: &wasmcached_sdk::Response<'_>, noreply: bool) {
+fn server_error(out: &mut Vec<u8>, resp: &wasmcached_abi::Response<'_>, noreply: bool) {
     if noreply {
         return;
     }
@@ -787,4 +691,119 @@ fn server_error(out: &mut Vec<u8>, resp: &wasmcached_sdk::Response<'_>, noreply:
             .collect();
         line(out, &msg);
     }
+}
+
+/// A text command sent with `noreply` gets no answer, but memcached logs the
+/// one it would have sent (`>N NOREPLY STORED`). When shard answer `d` is
+/// for such a command's slot `seq`, this renders that answer as if the
+/// client wanted it and logs it where the slot stands in the reply order.
+pub fn log_noreply(conn: &mut TextConn, seq: u64, d: &Delivery<'_>, shared: &Shared) {
+    let Some(slot) = conn.slot(seq) else {
+        return;
+    };
+    if slot.log == crate::verbose::Log::Off || slot.waiting == 0 {
+        return;
+    }
+    let mut twin = match &slot.reply {
+        Reply::Store { noreply: true, cas } => Reply::Store {
+            noreply: false,
+            cas: *cas,
+        },
+        Reply::Delete { noreply: true } => Reply::Delete { noreply: false },
+        Reply::Arith {
+            noreply: true,
+            incr,
+        } => Reply::Arith {
+            noreply: false,
+            incr: *incr,
+        },
+        Reply::Touch { noreply: true } => Reply::Touch { noreply: false },
+        Reply::Ok {
+            noreply: true,
+            failed,
+        } => Reply::Ok {
+            noreply: false,
+            failed: failed.clone(),
+        },
+        _ => return,
+    };
+    let last = slot.waiting == 1;
+    let mut rendered = Vec::new();
+    // The real render counts this answer; this one counts into a throwaway.
+    let scratch = ThreadStats::default();
+    render(&mut twin, d.clone(), last, &mut rendered, shared, &scratch);
+    let mut text = Vec::new();
+    let mut rest = &rendered[..];
+    while !rest.is_empty() {
+        let (line, after) = crate::verbose::split_line(rest);
+        rest = after;
+        let _ = write!(text, ">{} NOREPLY ", conn.id);
+        text.extend_from_slice(line);
+        text.push(b'\n');
+    }
+    if !text.is_empty() {
+        conn.log_after(seq, text);
+    }
+}
+
+// ------------------------------------------------------------ item listings
+
+/// `lru_crawler metadump <classes>`, after memcached's checks in its order
+/// (crawler enabled, dumping allowed, nothing pipelined before it, a valid
+/// class list).
+pub fn metadump(core: &mut Core, conn: &mut TextConn, idx: u32, classes: &[u8]) {
+    if !core.shared.settings.knobs.lru_crawler {
+        return list_refuse(conn, reply::CRAWLER_DISABLED);
+    }
+    if !listing::dump_allowed(&core.shared.settings) || !crate::plugin::plugin_lists() {
+        return list_refuse(conn, reply::METADUMP_NOT_ALLOWED);
+    }
+    if conn.slots_waiting() || conn.has_unwritten() {
+        return list_refuse(conn, reply::METADUMP_PIPELINE);
+    }
+    match listing::parse_classes(classes) {
+        Ok(classes) => list_start(core, conn, idx, listing::Kind::Metadump { classes }),
+        Err(e) => list_refuse(conn, e),
+    }
+}
+
+/// `stats cachedump <class> <limit>`: memcached checks that dumping is
+/// allowed before it looks at the arguments.
+pub fn cachedump(
+    core: &mut Core,
+    conn: &mut TextConn,
+    idx: u32,
+    args: Result<(u32, u32), &'static str>,
+) {
+    if !listing::dump_allowed(&core.shared.settings) || !crate::plugin::plugin_lists() {
+        return list_refuse(conn, reply::CACHEDUMP_NOT_ALLOWED);
+    }
+    match args {
+        Ok((class, limit)) => {
+            list_start(core, conn, idx, listing::Kind::Cachedump { class, limit })
+        }
+        Err(e) => list_refuse(conn, e),
+    }
+}
+
+fn list_refuse(conn: &mut TextConn, msg: &str) {
+    conn.reply_with(Reply::Ready, |out| {
+        out.extend_from_slice(msg.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
+/// Reserves the reply slot and sends the job for the first chunk.
+fn list_start(core: &mut Core, conn: &mut TextConn, idx: u32, kind: listing::Kind) {
+    // memcached's crawler writes to the socket itself: nothing of a
+    // listing shows in the -vv log but its request line.
+    conn.log = crate::verbose::Log::Off;
+    let seq = conn.reserve(Reply::Admin, 1);
+    let ticket = Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    };
+    let job = Box::new(listing::Listing::new(kind, core.id, ticket));
+    core.send_list_step(job);
 }

@@ -2,10 +2,10 @@
 //! `flush_all`, `cache_memlimit`, `stats`, `slabs`, `lru_crawler`, `watch`,
 //! `lru` and `extstore` (memcached's `process_*_command` for each).
 
+use super::command::line_err;
 use super::command::{
     Command, DetailOp, LruCmd, LruCrawlerCmd, Parsed, SlabsCmd, StatsCmd, WatchFlags,
 };
-use super::frame::line_err;
 use super::reply::*;
 use super::tokens::Tokens;
 use crate::limits::MAX_NUMBER_OF_SLAB_CLASSES;

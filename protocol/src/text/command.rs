@@ -455,3 +455,15 @@ pub enum Command<'a> {
         line: &'a [u8],
     },
 }
+
+/// An error reply for the command line (nothing swallowed).
+pub(super) fn line_err(reply: &'static str, noreply: bool, consumed: usize) -> Parsed<'static> {
+    Parsed::Error {
+        reply,
+        noreply,
+        consumed,
+        swallow: 0,
+        close: false,
+        unlink: None,
+    }
+}

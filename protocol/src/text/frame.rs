@@ -5,7 +5,7 @@
 //! answered in the dispatch itself.
 
 use super::admin::*;
-use super::command::{Command, MetaOp, Parsed, StoreOp};
+use super::command::{line_err, Command, MetaOp, Parsed, StoreOp};
 use super::reply::*;
 use super::storage::*;
 use super::tokens::{find_byte, next_token, tokenize};
@@ -40,18 +40,6 @@ fn close_now(consumed: usize) -> Parsed<'static> {
         consumed,
         swallow: 0,
         close: true,
-        unlink: None,
-    }
-}
-
-/// An error reply for the command line (nothing swallowed).
-pub(super) fn line_err(reply: &'static str, noreply: bool, consumed: usize) -> Parsed<'static> {
-    Parsed::Error {
-        reply,
-        noreply,
-        consumed,
-        swallow: 0,
-        close: false,
         unlink: None,
     }
 }

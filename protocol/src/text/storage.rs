@@ -3,8 +3,8 @@
 //! `incr`/`decr` and `touch` (`process_get_command`, `process_update_command`
 //! and friends in memcached's `proto_text.c`).
 
+use super::command::line_err;
 use super::command::{Command, GetEnd, Keys, Parsed, StoreOp};
-use super::frame::line_err;
 use super::reply::*;
 use super::tokens::{find_byte, next_token, Tokens};
 use crate::limits::{Limits, KEY_MAX_LENGTH};

@@ -1,0 +1,107 @@
+//! What every protocol session shares: the connection type they answer on,
+//! the requests that name only a key, the unlink after a refused store, and
+//! the `watch` notes that let a store or a fetch be logged with its answer.
+
+use crate::batch::Ticket;
+use crate::conn::Conn;
+use crate::core::Core;
+use crate::counters::bump;
+use crate::reply::Reply;
+use wasmcached_abi::{Op, Request};
+
+/// A client connection, whatever protocol it speaks.
+pub type TextConn = Conn<Reply>;
+
+/// A request that names only a key (get, delete, touch, …).
+pub fn key_request(op: Op, key: &[u8]) -> Request<'_> {
+    Request {
+        op: op as u8,
+        key,
+        ..Default::default()
+    }
+}
+
+/// Removes `key` without answering: a refused `set` must not leave the old
+/// value behind (memcached unlinks it). While someone watches, logs the
+/// refusal as memcached does and has the unlink's lookup logged for
+/// connection `idx` in its place in the reply order.
+pub fn unlink(core: &mut Core, conn: &mut TextConn, idx: u32, key: &[u8], cmd: &str) {
+    bump(&core.stats().store_too_large, 1);
+    let mut t = Ticket::DISCARD;
+    if crate::watch::mask() & (crate::watch::MUTATIONS | crate::watch::FETCHERS) != 0 {
+        let seq = conn.next_seq();
+        // memcached 1.6.18 passes this line too few arguments: the slab
+        // class shows the connection's fd and the fd 0 (text) or whatever
+        // the stack holds (meta; 0 here).
+        let mut line = b"type=item_store key=".to_vec();
+        line.extend_from_slice(key);
+        line.extend_from_slice(
+            format!(
+                " status=too_large cmd={cmd} ttl=0 clsid={} cfd=0 size=0",
+                conn.id
+            )
+            .as_bytes(),
+        );
+        conn.watch_emit(seq, crate::watch::MUTATIONS, line);
+        t = Ticket {
+            conn: idx,
+            gen: conn.gen,
+            seq: seq | Ticket::LOG_ONLY,
+        };
+    }
+    core.push(&key_request(Op::Delete, key), t);
+}
+
+/// `watch mutations`: remembers a store of `op` (text, meta or binary) so
+/// that its `item_store` line is logged with the plugin's answer. `ttl` is
+/// the exptime as the client sent it, as memcached logs it.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+pub(crate) fn store_note(
+    core: &Core,
+    conn: &mut TextConn,
+    seq: u64,
+    key: &[u8],
+    op: Op,
+    ttl: i64,
+    flags: u32,
+    value_len: usize,
+) {
+    let limits = wasmcached_protocol::text::Limits {
+        item_size_max: core.shared.settings.item_size_max,
+        cas_enabled: core.shared.settings.use_cas,
+    };
+    let ntotal = limits.item_size(key.len(), flags, value_len + 2);
+    conn.watch_notes.push(crate::watch::Note {
+        seq,
+        key: key.into(),
+        cmd: Some(match op {
+            Op::Add => "add",
+            Op::Replace => "replace",
+            Op::Append => "append",
+            Op::Prepend => "prepend",
+            Op::Cas => "cas",
+            _ => "set",
+        }),
+        ttl,
+        clsid: wasmcached_protocol::limits::slab_class(ntotal),
+        size: value_len,
+        detail: false,
+    });
+}
+
+/// `watch fetchers` (for a plugin that cannot report its lookups, ABI
+/// v1–v5) or `stats detail` (`detail`: a hit counts): remembers a fetch so
+/// that the plugin's answer is logged or counted.
+#[cold]
+pub(crate) fn get_note(conn: &mut TextConn, seq: u64, key: &[u8], detail: bool) {
+    conn.watch_notes.push(crate::watch::Note {
+        seq,
+        key: key.into(),
+        cmd: None,
+        ttl: 0,
+        clsid: 0,
+        size: 0,
+        detail,
+    });
+}
