@@ -53,6 +53,16 @@ pub enum Reply {
     Admin,
 }
 
+impl Reply {
+    /// A fan-out command's `OK` (or its first shard's refusal).
+    pub fn ok(noreply: bool) -> Reply {
+        Reply::Ok {
+            noreply,
+            failed: None,
+        }
+    }
+}
+
 pub struct StatsReply {
     pub group: i32,
     pub agg: Aggregate,

@@ -271,16 +271,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             let vivify = exptime != u32::MAX;
             if vivify && plugin_abi() < 2 {
                 respond_now(conn, |out| {
-                    binary::write_response(
-                        out,
-                        op,
-                        status::EINTERNAL,
-                        opaque,
-                        0,
-                        &[],
-                        &[],
-                        NEEDS_V2.as_bytes(),
-                    )
+                    write_internal(out, op, opaque, NEEDS_V2.as_bytes())
                 });
                 return Step::Done(consumed);
             }
@@ -439,16 +430,7 @@ pub fn render(
             // A fan-out reports the fault once, when its last shard answers.
             if last || !matches!(r.kind, Kind::Flush | Kind::Stats) {
                 let body = format!("SERVER_ERROR {msg}");
-                binary::write_response(
-                    out,
-                    op,
-                    status::EINTERNAL,
-                    opaque,
-                    0,
-                    &[],
-                    &[],
-                    body.as_bytes(),
-                );
+                write_internal(out, op, opaque, body.as_bytes());
             }
             return;
         }
@@ -511,12 +493,7 @@ pub fn render(
         }
         (Kind::Store(sop), s) => {
             if sop == Op::Cas {
-                match s {
-                    Status::Stored => bump(&st.cas_hits, 1),
-                    Status::Exists => bump(&st.cas_badval, 1),
-                    Status::NotFound => bump(&st.cas_misses, 1),
-                    _ => {}
-                }
+                super::common::count_cas(st, s);
             }
             match s {
                 Status::Stored => ok(out, resp.cas),
@@ -592,6 +569,11 @@ pub fn render(
     }
 }
 
+/// An EINTERNAL response carrying `body` (memcached's text of the error).
+fn write_internal(out: &mut Vec<u8>, op: u8, opaque: u32, body: &[u8]) {
+    binary::write_response(out, op, status::EINTERNAL, opaque, 0, &[], &[], body);
+}
+
 /// A plugin error (or an answer that makes no sense for the request).
 fn internal(out: &mut Vec<u8>, op: u8, opaque: u32, resp: &wasmcached_abi::Response<'_>) {
     let msg: &[u8] = if resp.value.is_empty() {
@@ -599,5 +581,5 @@ fn internal(out: &mut Vec<u8>, op: u8, opaque: u32, resp: &wasmcached_abi::Respo
     } else {
         resp.value
     };
-    binary::write_response(out, op, status::EINTERNAL, opaque, 0, &[], &[], msg);
+    write_internal(out, op, opaque, msg);
 }

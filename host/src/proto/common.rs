@@ -5,9 +5,9 @@
 use crate::batch::Ticket;
 use crate::conn::Conn;
 use crate::core::Core;
-use crate::counters::bump;
+use crate::counters::{bump, ThreadStats};
 use crate::reply::Reply;
-use wasmcached_abi::{Op, Request};
+use wasmcached_abi::{Op, Request, Status};
 
 /// A client connection, whatever protocol it speaks.
 pub type TextConn = Conn<Reply>;
@@ -104,4 +104,15 @@ pub(crate) fn get_note(conn: &mut TextConn, seq: u64, key: &[u8], detail: bool) 
         size: 0,
         detail,
     });
+}
+
+/// Counts a CAS store's outcome as memcached does (`cas_hits`,
+/// `cas_badval`, `cas_misses`), whatever protocol sent it.
+pub fn count_cas(st: &ThreadStats, s: Status) {
+    match s {
+        Status::Stored => bump(&st.cas_hits, 1),
+        Status::Exists => bump(&st.cas_badval, 1),
+        Status::NotFound => bump(&st.cas_misses, 1),
+        _ => {}
+    }
 }

@@ -483,12 +483,7 @@ fn render_mg(
 
 fn render_ms(m: &MetaReply, r: &Response<'_>, status: Status, out: &mut Vec<u8>, st: &ThreadStats) {
     if m.cas_mode {
-        match status {
-            Status::Stored => bump(&st.cas_hits, 1),
-            Status::Exists => bump(&st.cas_badval, 1),
-            Status::NotFound => bump(&st.cas_misses, 1),
-            _ => {}
-        }
+        common::count_cas(st, status);
     }
     let code: &[u8] = match status {
         Status::Stored => {

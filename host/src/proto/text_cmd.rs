@@ -153,16 +153,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 exptime,
                 ..key_request(Op::FlushAll, b"")
             };
-            fan_out(
-                core,
-                conn,
-                idx,
-                Reply::Ok {
-                    noreply,
-                    failed: None,
-                },
-                &req,
-            );
+            fan_out(core, conn, idx, Reply::ok(noreply), &req);
         }
         Command::CacheMemlimit { megabytes, noreply } => {
             let bytes = megabytes as u64 * 1024 * 1024;
@@ -171,16 +162,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 delta: bytes / core.shared.router.shards() as u64,
                 ..key_request(Op::MemLimit, b"")
             };
-            fan_out(
-                core,
-                conn,
-                idx,
-                Reply::Ok {
-                    noreply,
-                    failed: None,
-                },
-                &req,
-            );
+            fan_out(core, conn, idx, Reply::ok(noreply), &req);
         }
         Command::Stats(sub) => stats_command(core, conn, idx, sub),
         Command::Version => conn.reply_now(
@@ -608,12 +590,7 @@ pub fn render(
         }
         (Reply::Store { cas, .. }, s) => {
             if *cas {
-                match s {
-                    Status::Stored => bump(&st.cas_hits, 1),
-                    Status::Exists => bump(&st.cas_badval, 1),
-                    Status::NotFound => bump(&st.cas_misses, 1),
-                    _ => {}
-                }
+                super::common::count_cas(st, s);
             }
             match s {
                 Status::Stored => b"STORED",
