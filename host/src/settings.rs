@@ -410,6 +410,10 @@ impl Default for SslShown {
     }
 }
 
+/// What `version` answers (text: after `VERSION `; binary: the body) and
+/// `stats` shows: memcached's version, then ours.
+pub const VERSION: &str = concat!("1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"));
+
 /// memcached's names for TLS versions (`ssl_min_version`).
 pub const TLS_VERSION_NAMES: [&str; 4] = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"];
 

@@ -330,10 +330,7 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     put("pid", std::process::id().to_string());
     put("uptime", now.saturating_sub(60).to_string());
     put("time", (clock::process_started() + now as i64).to_string());
-    put(
-        "version",
-        format!("1.6.18-wasmcached-{}", env!("CARGO_PKG_VERSION")),
-    );
+    put("version", crate::settings::VERSION.to_string());
     put("libevent", "polling".into());
     put(
         "pointer_size",

@@ -25,9 +25,6 @@ use wasmcached_abi::{iflag, mflag, stats_group, Op, Request, Status};
 use wasmcached_protocol::binary::{self, status, Command, Parsed, StoreKind};
 use wasmcached_protocol::text::Limits;
 
-/// The version a binary `version` answers (the text protocol's, without `VERSION `).
-const VERSION: &str = concat!("1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"));
-
 /// The answer to an incr/decr with an initial value when the plugin speaks ABI v1.
 const NEEDS_V2: &str =
     "SERVER_ERROR storage plugin speaks ABI version 1 and cannot create an item on incr/decr";
@@ -88,11 +85,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             extra,
         })
     };
-    let ticket = |conn: &BinConn, seq: u64| Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let ticket = |conn: &BinConn, seq: u64| super::common::ticket(conn, idx, seq);
     match binary::decode(&header, extras, key) {
         Command::Error {
             status,
@@ -323,7 +316,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 0,
                 &[],
                 &[],
-                VERSION.as_bytes(),
+                crate::settings::VERSION.as_bytes(),
             )
         }),
         Command::Quit { quiet } => {

@@ -43,11 +43,7 @@ pub fn unlink(core: &mut Core, conn: &mut TextConn, idx: u32, key: &[u8], cmd: &
             .as_bytes(),
         );
         conn.watch_emit(seq, crate::watch::MUTATIONS, line);
-        t = Ticket {
-            conn: idx,
-            gen: conn.gen,
-            seq: seq | Ticket::LOG_ONLY,
-        };
+        t = ticket(conn, idx, seq | Ticket::LOG_ONLY);
     }
     core.push(&key_request(Op::Delete, key), t);
 }
@@ -114,5 +110,36 @@ pub fn count_cas(st: &ThreadStats, s: Status) {
         Status::Exists => bump(&st.cas_badval, 1),
         Status::NotFound => bump(&st.cas_misses, 1),
         _ => {}
+    }
+}
+
+/// Where the answer to slot `seq` of connection `idx` goes.
+pub fn ticket(conn: &TextConn, idx: u32, seq: u64) -> Ticket {
+    Ticket {
+        conn: idx,
+        gen: conn.gen,
+        seq,
+    }
+}
+
+/// Writes `s` as one reply line.
+pub fn line(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(s);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `SERVER_ERROR <the plugin's message>`, on one line whatever the plugin
+/// wrote.
+pub fn server_error(out: &mut Vec<u8>, r: &wasmcached_abi::Response<'_>) {
+    out.extend_from_slice(b"SERVER_ERROR ");
+    if r.value.is_empty() {
+        line(out, b"storage plugin error");
+    } else {
+        let msg: Vec<u8> = r
+            .value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        line(out, &msg);
     }
 }

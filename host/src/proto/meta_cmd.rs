@@ -13,8 +13,7 @@
 //! (marking stale counts nothing), `ma` as incr/decr (vivifying counts
 //! nothing), and only `me` counts in `cmd_meta`.
 
-use super::common::{self, TextConn};
-use crate::batch::Ticket;
+use super::common::{self, line, server_error, TextConn};
 use crate::clock;
 use crate::core::Core;
 use crate::plugin::plugin_abi;
@@ -271,11 +270,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: MetaCmd<'_>)
             _ => {}
         }
     }
-    let t = Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let t = common::ticket(conn, idx, seq);
     core.push(&req, t);
 }
 
@@ -336,11 +331,6 @@ fn opaque_and_key(out: &mut Vec<u8>, m: &MetaReply) {
     }
 }
 
-fn line(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(s);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// Renders one shard answer for a meta reply slot.
 pub fn render(
     m: &mut MetaReply,
@@ -367,20 +357,6 @@ pub fn render(
         MetaOp::Arithmetic => render_ma(m, &r, status, now, out, st),
         MetaOp::Debug => render_me(&r, status, now, out, shared),
         MetaOp::Noop => {}
-    }
-}
-
-fn server_error(out: &mut Vec<u8>, r: &Response<'_>) {
-    out.extend_from_slice(b"SERVER_ERROR ");
-    if r.value.is_empty() {
-        line(out, b"storage plugin error");
-    } else {
-        let msg: Vec<u8> = r
-            .value
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
-        line(out, &msg);
     }
 }
 

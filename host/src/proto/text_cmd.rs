@@ -5,7 +5,7 @@
 //! the host answers itself (version, verbosity, errors, stats settings) reply
 //! at once, in order behind the slots before them.
 
-use crate::batch::{Msg, Ticket};
+use crate::batch::Msg;
 use crate::clock;
 use crate::conn::DIRECT_MIN;
 use crate::core::Core;
@@ -23,15 +23,11 @@ use wasmcached_protocol::text::{
 };
 
 pub use super::common::TextConn;
-use super::common::{get_note, key_request, store_note};
+use super::common::{get_note, key_request, line, store_note, ticket};
 
 /// Executes one command from connection `idx`.
 pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>) {
-    let ticket = |conn: &TextConn, seq: u64| Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let ticket = |conn: &TextConn, seq: u64| ticket(conn, idx, seq);
     match cmd {
         Command::Get {
             keys,
@@ -165,15 +161,10 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             fan_out(core, conn, idx, Reply::ok(noreply), &req);
         }
         Command::Stats(sub) => stats_command(core, conn, idx, sub),
-        Command::Version => conn.reply_now(
-            concat!(
-                "VERSION 1.6.18-wasmcached-",
-                env!("CARGO_PKG_VERSION"),
-                "\r\n"
-            )
-            .as_bytes(),
-            Reply::Ready,
-        ),
+        Command::Version => conn.reply_with(Reply::Ready, |out| {
+            out.extend_from_slice(b"VERSION ");
+            line(out, crate::settings::VERSION.as_bytes());
+        }),
         Command::Verbosity { level, noreply } => {
             // memcached clamps the level to 2 (-vv).
             crate::verbose::set(level.min(crate::verbose::MAX_SETTABLE as u32) as u8);
@@ -349,11 +340,7 @@ fn get<'a>(
         if watched || detail {
             get_note(conn, seq, key, detail);
         }
-        let t = Ticket {
-            conn: idx,
-            gen: conn.gen,
-            seq,
-        };
+        let t = ticket(conn, idx, seq);
         let req = match touch {
             Some(exptime) => Request {
                 exptime,
@@ -384,11 +371,7 @@ fn get<'a>(
 fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &Request<'_>) {
     let shards = core.shared.router.shards();
     let seq = conn.reserve(reply, shards);
-    let t = Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let t = ticket(conn, idx, seq);
     for shard in 0..shards {
         core.push_to(shard, req, t);
     }
@@ -443,11 +426,7 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         })),
         shards,
     );
-    let t = Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let t = ticket(conn, idx, seq);
     for shard in 0..shards {
         core.stats_to(shard, ask, t);
     }
@@ -462,11 +441,6 @@ fn write_stats(out: &mut Vec<u8>, lines: Vec<(String, String)>) {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"END\r\n");
-}
-
-fn line(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(s);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// A get/gat hit: counts it and writes
@@ -654,19 +628,8 @@ pub fn render(
 }
 
 fn server_error(out: &mut Vec<u8>, resp: &wasmcached_abi::Response<'_>, noreply: bool) {
-    if noreply {
-        return;
-    }
-    out.extend_from_slice(b"SERVER_ERROR ");
-    if resp.value.is_empty() {
-        line(out, b"storage plugin error");
-    } else {
-        let msg: Vec<u8> = resp
-            .value
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
-        line(out, &msg);
+    if !noreply {
+        super::common::server_error(out, resp);
     }
 }
 
@@ -776,11 +739,7 @@ fn list_start(core: &mut Core, conn: &mut TextConn, idx: u32, kind: listing::Kin
     // listing shows in the -vv log but its request line.
     conn.log = crate::verbose::Log::Off;
     let seq = conn.reserve(Reply::Admin, 1);
-    let ticket = Ticket {
-        conn: idx,
-        gen: conn.gen,
-        seq,
-    };
+    let ticket = ticket(conn, idx, seq);
     let job = Box::new(listing::Listing::new(kind, core.id, ticket));
     core.send_list_step(job);
 }
