@@ -259,6 +259,28 @@ struct Shown {
     ssl: bool,
 }
 
+impl Shown {
+    /// Whether memcached prints `name` under these settings.
+    fn shows(&self, name: &str) -> bool {
+        match name {
+            "rejected_connections" => self.rejected_connections,
+            "idle_kicks" => self.idle_kicks,
+            "slabs_moved" => self.slab_reassign,
+            n if n.starts_with("slab_reassign_") => self.slab_reassign,
+            "lru_crawler_running" | "lru_crawler_starts" => self.lru_crawler,
+            "lru_maintainer_juggles"
+            | "evicted_active"
+            | "moves_to_cold"
+            | "moves_to_warm"
+            | "moves_within_lru"
+            | "direct_reclaims"
+            | "lru_bumps_dropped" => self.lru_maintainer,
+            "ssl_handshake_errors" | "time_since_server_cert_refresh" => self.ssl,
+            _ => true,
+        }
+    }
+}
+
 fn shown(shared: &Shared) -> Shown {
     let s = &shared.settings;
     Shown {
@@ -319,209 +341,68 @@ pub fn general(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
         th.add_into(&mut t);
     }
     let show = shown(shared);
-    let n = |name: &str| t.get(name).copied().unwrap_or(0).to_string();
     let now = clock::now();
     let (user, system) = rusage();
     let conns = &shared.conns;
     let (rbufs, rbytes, wbufs, wbytes) = buffers(shared);
+    let watch = crate::watch::counters();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
     let mut out: Vec<(String, String)> = Vec::with_capacity(MEMCACHED_GENERAL.len());
-    // A memcached name the host knows.
-    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
-    put("pid", std::process::id().to_string());
-    put("uptime", now.saturating_sub(60).to_string());
-    put("time", (clock::process_started() + now as i64).to_string());
-    put("version", crate::settings::VERSION.to_string());
-    put("libevent", "polling".into());
-    put(
-        "pointer_size",
-        (8 * std::mem::size_of::<usize>()).to_string(),
-    );
-    put("rusage_user", user);
-    put("rusage_system", system);
-    put("max_connections", shared.settings.maxconns.to_string());
-    put(
-        "curr_connections",
-        conns.curr_connections.load(Ordering::Relaxed).to_string(),
-    );
-    put("total_connections", n("total_connections"));
-    if show.rejected_connections {
-        put(
-            "rejected_connections",
-            conns
-                .rejected_connections
-                .load(Ordering::Relaxed)
+    for &name in MEMCACHED_GENERAL {
+        // memcached's names are never the plugin's own (`stats plugin`),
+        // shown or not.
+        let from_plugin = agg.take(name);
+        if !show.shows(name) {
+            continue;
+        }
+        let v = match name {
+            "pid" => std::process::id().to_string(),
+            "uptime" => now.saturating_sub(60).to_string(),
+            "time" => (clock::process_started() + now as i64).to_string(),
+            "version" => crate::settings::VERSION.to_string(),
+            "libevent" => "polling".into(),
+            "pointer_size" => (8 * std::mem::size_of::<usize>()).to_string(),
+            "rusage_user" => user.clone(),
+            "rusage_system" => system.clone(),
+            "max_connections" => shared.settings.maxconns.to_string(),
+            "curr_connections" => conns.curr_connections.load(Ordering::Relaxed).to_string(),
+            "rejected_connections" => load(&conns.rejected_connections),
+            "connection_structures" => load(&conns.conn_structs),
+            "response_obj_count" => wbufs.to_string(),
+            "response_obj_bytes" => wbytes.to_string(),
+            "read_buf_count" => rbufs.to_string(),
+            "read_buf_bytes" => rbytes.to_string(),
+            // Allocation failures abort a Rust process, and a connection
+            // keeps its read buffer (there is no pool of free ones).
+            "response_obj_oom" | "read_buf_bytes_free" | "read_buf_oom" => "0".into(),
+            "reserved_fds" => reserved_fds(shared).to_string(),
+            "limit_maxbytes" => shared.maxbytes.load(Ordering::Relaxed).to_string(),
+            "accepting_conns" => {
+                u8::from(!conns.listen_disabled.load(Ordering::Relaxed)).to_string()
+            }
+            "listen_disabled_num" => load(&conns.listen_disabled_num),
+            "time_in_listen_disabled_us" => load(&conns.time_in_listen_disabled_us),
+            "threads" => shared.settings.threads.to_string(),
+            // The watcher log (memcached's `watch`).
+            "log_worker_dropped" => watch[0].to_string(),
+            "log_worker_written" => watch[1].to_string(),
+            "log_watcher_skipped" => watch[2].to_string(),
+            "log_watcher_sent" => watch[3].to_string(),
+            "log_watchers" => watch[4].to_string(),
+            "ssl_handshake_errors" => load(&SSL_HANDSHAKE_ERRORS),
+            "time_since_server_cert_refresh" => now
+                .saturating_sub(crate::counters::cert_refresh_time())
                 .to_string(),
-        );
-    }
-    put(
-        "connection_structures",
-        conns.conn_structs.load(Ordering::Relaxed).to_string(),
-    );
-    // Allocation failures abort a Rust process: the *_oom counters stay 0.
-    put("response_obj_oom", "0".into());
-    put("response_obj_count", wbufs.to_string());
-    put("response_obj_bytes", wbytes.to_string());
-    put("read_buf_count", rbufs.to_string());
-    put("read_buf_bytes", rbytes.to_string());
-    // A connection keeps its read buffer; there is no pool of free ones.
-    put("read_buf_bytes_free", "0".into());
-    put("read_buf_oom", "0".into());
-    put("reserved_fds", reserved_fds(shared).to_string());
-    for k in [
-        "cmd_get",
-        "cmd_set",
-        "cmd_flush",
-        "cmd_touch",
-        "cmd_meta",
-        "get_hits",
-        "get_misses",
-    ] {
-        put(k, n(k));
-    }
-    // A memcached name the plugin reports (0 when it does not).
-    let mut plug = |out: &mut Vec<(String, String)>, k: &str| {
-        let v = agg.take(k).unwrap_or_else(|| "0".into());
-        out.push((k.to_string(), v));
-    };
-    plug(&mut out, "get_expired");
-    plug(&mut out, "get_flushed");
-    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
-    for k in [
-        "delete_misses",
-        "delete_hits",
-        "incr_misses",
-        "incr_hits",
-        "decr_misses",
-        "decr_hits",
-        "cas_misses",
-        "cas_hits",
-        "cas_badval",
-        "touch_hits",
-        "touch_misses",
-        "store_too_large",
-        "store_no_memory",
-        "auth_cmds",
-        "auth_errors",
-    ] {
-        put(k, n(k));
-    }
-    if show.idle_kicks {
-        put("idle_kicks", n("idle_kicks"));
-    }
-    put("bytes_read", n("bytes_read"));
-    put("bytes_written", n("bytes_written"));
-    put(
-        "limit_maxbytes",
-        shared.maxbytes.load(Ordering::Relaxed).to_string(),
-    );
-    let disabled = conns.listen_disabled.load(Ordering::Relaxed);
-    put("accepting_conns", u8::from(!disabled).to_string());
-    put(
-        "listen_disabled_num",
-        conns
-            .listen_disabled_num
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    put(
-        "time_in_listen_disabled_us",
-        conns
-            .time_in_listen_disabled_us
-            .load(Ordering::Relaxed)
-            .to_string(),
-    );
-    put("threads", shared.settings.threads.to_string());
-    put("conn_yields", n("conn_yields"));
-    for k in ["hash_power_level", "hash_bytes", "hash_is_expanding"] {
-        plug(&mut out, k);
-    }
-    if show.slab_reassign {
-        for k in [
-            "slab_reassign_rescues",
-            "slab_reassign_chunk_rescues",
-            "slab_reassign_evictions_nomem",
-            "slab_reassign_inline_reclaim",
-            "slab_reassign_busy_items",
-            "slab_reassign_busy_deletes",
-            "slab_reassign_running",
-            "slabs_moved",
-        ] {
-            plug(&mut out, k);
-        }
-    }
-    if show.lru_crawler {
-        plug(&mut out, "lru_crawler_running");
-        plug(&mut out, "lru_crawler_starts");
-    }
-    if show.lru_maintainer {
-        plug(&mut out, "lru_maintainer_juggles");
-    }
-    plug(&mut out, "malloc_fails");
-    // The watcher log (memcached's `watch`): nothing is logged without one.
-    let counts = crate::watch::counters();
-    for (k, v) in [
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-    ]
-    .into_iter()
-    .zip(counts)
-    {
-        out.push((k.to_string(), v.to_string()));
-    }
-    if show.ssl {
-        out.push((
-            "ssl_handshake_errors".into(),
-            SSL_HANDSHAKE_ERRORS.load(Ordering::Relaxed).to_string(),
-        ));
-        let refreshed = crate::counters::cert_refresh_time();
-        out.push((
-            "time_since_server_cert_refresh".into(),
-            now.saturating_sub(refreshed).to_string(),
-        ));
-    }
-    // NAPI ids (memcached's -N) are not used: connections go round-robin.
-    out.push(("unexpected_napi_ids".into(), "0".into()));
-    out.push(("round_robin_fallback".into(), "0".into()));
-    for k in [
-        "bytes",
-        "curr_items",
-        "total_items",
-        "slab_global_page_pool",
-        "expired_unfetched",
-        "evicted_unfetched",
-    ] {
-        plug(&mut out, k);
-    }
-    if show.lru_maintainer {
-        plug(&mut out, "evicted_active");
-    }
-    for k in [
-        "evictions",
-        "reclaimed",
-        "crawler_reclaimed",
-        "crawler_items_checked",
-        "lrutail_reflocked",
-    ] {
-        plug(&mut out, k);
-    }
-    if show.lru_maintainer {
-        for k in [
-            "moves_to_cold",
-            "moves_to_warm",
-            "moves_within_lru",
-            "direct_reclaims",
-            "lru_bumps_dropped",
-        ] {
-            plug(&mut out, k);
-        }
-    }
-    // memcached's names that the host answered or that this configuration
-    // hides are not the plugin's own either.
-    for k in MEMCACHED_GENERAL {
-        agg.take(k);
+            // NAPI ids (memcached's -N) are not used: connections go round-robin.
+            "unexpected_napi_ids" | "round_robin_fallback" => "0".into(),
+            // The workers' counters, else the store's figure (0 when the
+            // plugin does not report it).
+            _ => match t.get(name) {
+                Some(v) => v.to_string(),
+                None => from_plugin.unwrap_or_else(|| "0".into()),
+            },
+        };
+        out.push((name.to_string(), v));
     }
     out
 }
