@@ -185,7 +185,7 @@ struct Cli {
         allow_negative_numbers = true
     )]
     slab_min_size: Option<String>,
-    /// Try to use large memory pages (accepted; no effect here)
+    /// Try to use large memory pages for the storage plugins' memory (if available)
     #[arg(short = 'L', long = "enable-largepages")]
     large_pages: bool,
     /// Use <char> as the delimiter between key prefixes and IDs (per-prefix stats; default ":")
