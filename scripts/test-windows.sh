@@ -31,12 +31,16 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep 
   say "rustup target add $t"
   rustup target add "$t"
 fi
-# tests/examples.rs loads the example plugins; a Windows process cannot run
-# their build scripts, so build them here first (a no-op when fresh).
+# The e2e tests' examples:: module (tests/examples.rs) loads the example
+# plugins; a Windows process cannot run their build scripts, so build them
+# here first (a no-op when fresh).
 say "scripts/build-examples.sh"
 ./scripts/build-examples.sh >/dev/null
-# The 5-minute churn of tests/soak.rs measures RSS and fds through /proc,
-# which only the Linux run has; under Wine it checks every value for 30 s.
+# The 5-minute churn of the e2e tests' soak:: module (tests/soak.rs)
+# measures RSS and fds through /proc, which only the Linux run has; under
+# Wine it checks every value for 30 s. The Windows run takes every test of
+# the e2e binary (the Linux-only modules are empty there), as it took every
+# test binary before they were merged.
 export WASMCACHED_SOAK_SECS=${WASMCACHED_SOAK_SECS:-30}
 say "cargo test --profile suite --target $t -p wasmcached -p wasmcached-sdk --no-fail-fast $*"
 cargo test --profile suite --target "$t" -p wasmcached -p wasmcached-sdk --no-fail-fast "$@"

@@ -147,15 +147,16 @@ fi
 # ---------------------------------------------------------------- tests
 # The parts, all run even when one fails:
 #   linux    the native suite: cargo test --workspace --profile suite
-#            (release at opt-level 1, see Cargo.toml), except the 5-minute
-#            soak, which then runs in the background (part soak) while the
-#            next parts build
+#            (release at opt-level 1, see Cargo.toml), except the soak tests
+#            (module soak:: of the e2e test binary, with its 5-minute churn),
+#            which then run in the background (part soak) while the next
+#            parts build
 #   windows  the Windows build's tests under Wine (scripts/test-windows.sh)
 #   check    macOS and FreeBSD type-checks (scripts/check-platforms.sh)
 #   fuzz     every cargo-fuzz target for 10 s (scripts/fuzz.sh)
 # WASMCACHED_TEST_PARTS (default "linux windows check fuzz") picks some.
 parts=${WASMCACHED_TEST_PARTS:-linux windows check fuzz}
-soak_test=churn_keeps_memory_and_fds_bounded
+soak_filter=soak::
 status=0
 log=$(mktemp)
 results=()
@@ -168,12 +169,29 @@ run_part() {
   [ "$rc" = 0 ] || status=$rc
 }
 # cargo test's own arguments, then the test binaries' (after `--`), with
-# the soak left out of the linux part.
+# the soak left out of the linux part. The soak part runs `--test e2e --
+# soak::`; a test name filter given after `--` would widen that (libtest ORs
+# its filters), so the soak part keeps only the filters naming soak tests
+# (`soak::...`) and, when there are filters but none of those, does not run.
 cargo_args=() bin_args=() seen_dashes=0
 for a in "$@"; do
   if [ "$seen_dashes" = 0 ] && [ "$a" = -- ]; then seen_dashes=1; continue; fi
   if [ "$seen_dashes" = 0 ]; then cargo_args+=("$a"); else bin_args+=("$a"); fi
 done
+soak_args=() soak_filters=() other_filters=0 takes_value=0
+for a in ${bin_args[@]+"${bin_args[@]}"}; do
+  if [ "$takes_value" = 1 ]; then soak_args+=("$a"); takes_value=0; continue; fi
+  case "$a" in
+    --skip|--test-threads|--format|--logfile|--color|--shuffle-seed|-Z) soak_args+=("$a"); takes_value=1 ;;
+    -*) soak_args+=("$a") ;;
+    soak::*) soak_filters+=("$a") ;;
+    *) other_filters=1 ;;
+  esac
+done
+run_soak=1
+if [ "${#soak_filters[@]}" = 0 ]; then
+  if [ "$other_filters" = 1 ]; then run_soak=0; else soak_filters=("$soak_filter"); fi
+fi
 soak_pid=
 soak_log=$(mktemp)
 trap 'rm -f "$log" "$soak_log"' EXIT
@@ -181,15 +199,19 @@ for part in $parts; do
   case "$part" in
     linux)
       run_part linux cargo test --workspace --profile suite --no-fail-fast "${cargo_args[@]}" \
-        -- --skip "$soak_test" "${bin_args[@]}"
+        -- --skip "$soak_filter" "${bin_args[@]}"
       # --workspace, as above: with `-p wasmcached` cargo unifies features
       # differently and compiles wasmtime a third time, beside the Windows
       # build (measured: 12 minutes of both cores).
-      say "[soak] cargo test --workspace --profile suite --test soak (in the background)"
-      soak_start=$SECONDS
-      cargo test --workspace --profile suite --test soak "${cargo_args[@]}" -- "${bin_args[@]}" \
-        >"$soak_log" 2>&1 &
-      soak_pid=$!
+      if [ "$run_soak" = 1 ]; then
+        say "[soak] cargo test --workspace --profile suite --test e2e -- ${soak_filters[*]} (in the background)"
+        soak_start=$SECONDS
+        cargo test --workspace --profile suite --test e2e "${cargo_args[@]}" \
+          -- "${soak_filters[@]}" "${soak_args[@]}" >"$soak_log" 2>&1 &
+        soak_pid=$!
+      else
+        say "[soak] not run: the test filters name no soak:: test"
+      fi
       ;;
     windows) run_part windows ./scripts/test-windows.sh "$@" ;;
     check) run_part check ./scripts/check-platforms.sh ;;

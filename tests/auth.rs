@@ -6,30 +6,20 @@
 //! server refuses, so servers here are started by [`Proc`]: spawn, wait until
 //! the port accepts, kill on drop.
 
-mod common;
+use crate::common;
 
 #[cfg(target_os = "linux")]
 use common::memcached_bin;
-use common::{free_port, server_bin, Client};
+use common::{free_port, is_memcached, running_as_root, server_bin, Client};
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const AUTH_ERROR: u16 = 0x20;
-const AUTH_CONTINUE: u16 = 0x21;
-const SUCCESS: u16 = 0x00;
-const KEY_ENOENT: u16 = 0x01;
-const EINVAL: u16 = 0x04;
-
-const GET: u8 = 0x00;
-const SET: u8 = 0x01;
-const VERSION: u8 = 0x0b;
-const STAT: u8 = 0x10;
-const SASL_LIST: u8 = 0x20;
-const SASL_AUTH: u8 = 0x21;
-const SASL_STEP: u8 = 0x22;
+use common::binary::op::{GET, SASL_AUTH, SASL_LIST, SASL_STEP, SET, STAT, VERSION};
+use common::binary::status::{AUTH_CONTINUE, AUTH_ERROR, EINVAL, ENOENT as KEY_ENOENT, SUCCESS};
+use common::binary::{packet, Frame, Resp, HEADER_LEN, RES_MAGIC};
 
 /// A scratch directory removed on drop.
 struct TempDir(PathBuf);
@@ -70,11 +60,6 @@ impl Drop for Proc {
     }
 }
 
-fn is_memcached(bin: &Path) -> bool {
-    bin.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("memcached"))
-}
-
 fn command(bin: &Path, args: &[&str], env: &[(&str, &Path)], port: u16) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(args)
@@ -84,9 +69,7 @@ fn command(bin: &Path, args: &[&str], env: &[(&str, &Path)], port: u16) -> Comma
         .stderr(Stdio::piped());
     if is_memcached(bin) {
         cmd.args(["-U", "0"]);
-        // SAFETY: geteuid has no preconditions.
-        #[cfg(unix)]
-        if unsafe { libc::geteuid() } == 0 {
+        if running_as_root() {
             cmd.args(["-u", "root"]);
         }
     }
@@ -284,53 +267,26 @@ fn startup_refusals_match_memcached() {
 // ------------------------------------------------------------ binary SASL
 
 fn pkt(op: u8, key: &[u8], val: &[u8], ext: &[u8], opaque: u32) -> Vec<u8> {
-    let mut p = vec![0x80, op];
-    p.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    p.push(ext.len() as u8);
-    p.extend_from_slice(&[0, 0, 0]);
-    p.extend_from_slice(&((ext.len() + key.len() + val.len()) as u32).to_be_bytes());
-    p.extend_from_slice(&opaque.to_be_bytes());
-    p.extend_from_slice(&[0; 8]);
-    p.extend_from_slice(ext);
-    p.extend_from_slice(key);
-    p.extend_from_slice(val);
-    p
-}
-
-struct Resp {
-    opcode: u8,
-    status: u16,
-    opaque: u32,
-    key: Vec<u8>,
-    body: Vec<u8>,
+    packet(op, ext, key, val, 0, opaque)
 }
 
 fn read_resp(c: &mut Client) -> Resp {
-    let h = c.exact(24);
-    assert_eq!(h[0], 0x81, "response magic");
-    let keylen = u16::from_be_bytes([h[2], h[3]]) as usize;
-    let extlen = h[4] as usize;
-    let bodylen = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    let b = c.exact(bodylen);
-    Resp {
-        opcode: h[1],
-        status: u16::from_be_bytes([h[6], h[7]]),
-        opaque: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-        key: b[extlen..extlen + keylen].to_vec(),
-        body: b[extlen + keylen..].to_vec(),
-    }
+    let mut f = Frame::header(&c.exact(HEADER_LEN));
+    assert_eq!(f.magic, RES_MAGIC, "response magic");
+    f.body = c.exact(f.bodylen as usize);
+    f.split()
 }
 
 fn req(c: &mut Client, op: u8, key: &[u8], val: &[u8]) -> Resp {
     c.send(pkt(op, key, val, &[], 0));
     let r = read_resp(c);
-    assert_eq!(r.opcode, op);
+    assert_eq!(r.op, op);
     r
 }
 
 fn auth(c: &mut Client, mech: &[u8], data: &[u8]) -> (u16, Vec<u8>) {
     let r = req(c, SASL_AUTH, mech, data);
-    (r.status, r.body)
+    (r.status, r.value)
 }
 
 fn bin_stats(c: &mut Client, group: &[u8]) -> HashMap<String, String> {
@@ -344,7 +300,7 @@ fn bin_stats(c: &mut Client, group: &[u8]) -> HashMap<String, String> {
         }
         m.insert(
             String::from_utf8_lossy(&r.key).into_owned(),
-            String::from_utf8_lossy(&r.body).into_owned(),
+            String::from_utf8_lossy(&r.value).into_owned(),
         );
     }
 }
@@ -371,7 +327,7 @@ fn check_sasl(p: &Proc, can_succeed: bool) {
     let mut c = Client::connect(p.port).with_label(who);
     let r = req(&mut c, SASL_LIST, b"", b"");
     assert_eq!(
-        (r.status, r.body.as_slice()),
+        (r.status, r.value.as_slice()),
         (SUCCESS, &b"PLAIN"[..]),
         "{who}"
     );
@@ -389,19 +345,16 @@ fn check_sasl(p: &Proc, can_succeed: bool) {
     }
     assert_eq!(auth(&mut c, b"BOGUS", b"\0alice\0secret"), fail, "{who}");
     let r = req(&mut c, SASL_STEP, b"PLAIN", b"\0alice\0secret");
-    assert_eq!((r.status, r.body), fail, "{who}: step before auth");
+    assert_eq!((r.status, r.value), fail, "{who}: step before auth");
     let r = req(&mut c, SASL_AUTH, &[b'M'; 40], b"x");
     assert_eq!(
-        (r.status, r.body.as_slice()),
+        (r.status, r.value.as_slice()),
         (EINVAL, &b"Invalid arguments"[..])
     );
     // Anything else before auth: AUTH_ERROR (opaque echoed), then closed.
     c.send(pkt(GET, b"foo", b"", &[], 0x1234_5678));
     let r = read_resp(&mut c);
-    assert_eq!(
-        (r.opcode, r.status, r.body.as_slice()),
-        (GET, FAIL.0, FAIL.1)
-    );
+    assert_eq!((r.op, r.status, r.value.as_slice()), (GET, FAIL.0, FAIL.1));
     assert_eq!(r.opaque, 0x1234_5678);
     c.expect_closed(Duration::from_secs(5));
 
@@ -416,7 +369,7 @@ fn check_sasl(p: &Proc, can_succeed: bool) {
         return;
     }
     let r = req(&mut c, SASL_STEP, b"PLAIN", b"\0alice\0secret");
-    assert_eq!((r.status, r.body), ok, "{who}: step");
+    assert_eq!((r.status, r.value), ok, "{who}: step");
     assert_eq!(req(&mut c, GET, b"nokey", b"").status, KEY_ENOENT);
 
     let mut c = Client::connect(p.port).with_label(who);
@@ -424,7 +377,7 @@ fn check_sasl(p: &Proc, can_succeed: bool) {
     c.send(pkt(SET, b"k", b"v", &[0; 8], 0));
     assert_eq!(read_resp(&mut c).status, SUCCESS);
     let r = req(&mut c, GET, b"k", b"");
-    assert_eq!((r.status, r.body.as_slice()), (SUCCESS, &b"v"[..]));
+    assert_eq!((r.status, r.value.as_slice()), (SUCCESS, &b"v"[..]));
     // libsasl: after a success the next exchange fails (and resets)...
     assert_eq!(auth(&mut c, b"PLAIN", b"\0alice\0secret"), fail, "{who}");
     // ...the one after works (authzid equal to the user and a lower-case
@@ -449,12 +402,12 @@ fn check_sasl(p: &Proc, can_succeed: bool) {
         "{who}"
     );
     let r = req(&mut c, SASL_STEP, b"PLAIN", b"\0alice\0bad");
-    assert_eq!((r.status, r.body), fail, "{who}");
+    assert_eq!((r.status, r.value), fail, "{who}");
     let r = req(&mut c, SASL_STEP, b"PLAIN", b"\0alice\0secret");
-    assert_eq!((r.status, r.body), ok, "{who}");
+    assert_eq!((r.status, r.value), ok, "{who}");
     // And a step after the exchange finished fails.
     let r = req(&mut c, SASL_STEP, b"PLAIN", b"\0alice\0secret");
-    assert_eq!((r.status, r.body), fail, "{who}");
+    assert_eq!((r.status, r.value), fail, "{who}");
 
     let mut c = Client::connect(p.port).with_label(who);
     assert_eq!(auth(&mut c, b"PLAIN", b"\0alice\0secret"), ok);

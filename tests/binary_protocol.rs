@@ -4,97 +4,15 @@
 //! against Debian's memcached; `WASMCACHED_TEST_BIN=/usr/bin/memcached`
 //! runs these tests against it).
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-mod op {
-    pub const GET: u8 = 0x00;
-    pub const SET: u8 = 0x01;
-    pub const ADD: u8 = 0x02;
-    pub const REPLACE: u8 = 0x03;
-    pub const DELETE: u8 = 0x04;
-    pub const INCR: u8 = 0x05;
-    pub const DECR: u8 = 0x06;
-    pub const QUIT: u8 = 0x07;
-    pub const FLUSH: u8 = 0x08;
-    pub const GETQ: u8 = 0x09;
-    pub const NOOP: u8 = 0x0a;
-    pub const VERSION: u8 = 0x0b;
-    pub const GETK: u8 = 0x0c;
-    pub const GETKQ: u8 = 0x0d;
-    pub const APPEND: u8 = 0x0e;
-    pub const PREPEND: u8 = 0x0f;
-    pub const STAT: u8 = 0x10;
-    pub const SETQ: u8 = 0x11;
-    pub const ADDQ: u8 = 0x12;
-    pub const REPLACEQ: u8 = 0x13;
-    pub const DELETEQ: u8 = 0x14;
-    pub const INCRQ: u8 = 0x15;
-    pub const DECRQ: u8 = 0x16;
-    pub const QUITQ: u8 = 0x17;
-    pub const FLUSHQ: u8 = 0x18;
-    pub const APPENDQ: u8 = 0x19;
-    pub const PREPENDQ: u8 = 0x1a;
-    pub const VERBOSITY: u8 = 0x1b;
-    pub const TOUCH: u8 = 0x1c;
-    pub const GAT: u8 = 0x1d;
-    pub const GATQ: u8 = 0x1e;
-    pub const SASL_LIST: u8 = 0x20;
-    pub const SASL_AUTH: u8 = 0x21;
-    pub const SASL_STEP: u8 = 0x22;
-    pub const GATK: u8 = 0x23;
-    pub const GATKQ: u8 = 0x24;
-}
-
-const ENOENT: u16 = 0x01;
-const EEXISTS: u16 = 0x02;
-const E2BIG: u16 = 0x03;
-const EINVAL: u16 = 0x04;
-const NOT_STORED: u16 = 0x05;
-const DELTA_BADVAL: u16 = 0x06;
-const UNKNOWN: u16 = 0x81;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Resp {
-    op: u8,
-    status: u16,
-    extras: Vec<u8>,
-    key: Vec<u8>,
-    value: Vec<u8>,
-    opaque: u32,
-    cas: u64,
-}
-
-fn packet(op: u8, extras: &[u8], key: &[u8], value: &[u8], cas: u64, opaque: u32) -> Vec<u8> {
-    let mut p = vec![0x80, op];
-    p.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    p.push(extras.len() as u8);
-    p.extend_from_slice(&[0, 0, 0]);
-    p.extend_from_slice(&((extras.len() + key.len() + value.len()) as u32).to_be_bytes());
-    p.extend_from_slice(&opaque.to_be_bytes());
-    p.extend_from_slice(&cas.to_be_bytes());
-    p.extend_from_slice(extras);
-    p.extend_from_slice(key);
-    p.extend_from_slice(value);
-    p
-}
-
-fn store_extras(flags: u32, exptime: u32) -> Vec<u8> {
-    let mut e = flags.to_be_bytes().to_vec();
-    e.extend_from_slice(&exptime.to_be_bytes());
-    e
-}
-
-fn arith_extras(delta: u64, initial: u64, exptime: u32) -> Vec<u8> {
-    let mut e = delta.to_be_bytes().to_vec();
-    e.extend_from_slice(&initial.to_be_bytes());
-    e.extend_from_slice(&exptime.to_be_bytes());
-    e
-}
+use common::binary::status::{DELTA_BADVAL, E2BIG, EEXISTS, EINVAL, ENOENT, NOT_STORED, UNKNOWN};
+use common::binary::{arith_extras, op, packet, read_resp, store_extras, Resp};
 
 /// A blocking binary client whose reads time out.
 struct Bin {
@@ -123,24 +41,7 @@ impl Bin {
     }
 
     fn try_read(&mut self) -> std::io::Result<Resp> {
-        let mut h = [0u8; 24];
-        self.s.read_exact(&mut h)?;
-        assert_eq!(h[0], 0x81, "response magic: {h:?}");
-        assert_eq!(h[5], 0, "data type");
-        let keylen = u16::from_be_bytes([h[2], h[3]]) as usize;
-        let extlen = h[4] as usize;
-        let bodylen = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
-        let mut body = vec![0u8; bodylen];
-        self.s.read_exact(&mut body)?;
-        Ok(Resp {
-            op: h[1],
-            status: u16::from_be_bytes([h[6], h[7]]),
-            extras: body[..extlen].to_vec(),
-            key: body[extlen..extlen + keylen].to_vec(),
-            value: body[extlen + keylen..].to_vec(),
-            opaque: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-            cas: u64::from_be_bytes(h[16..24].try_into().unwrap()),
-        })
+        read_resp(&mut self.s)
     }
 
     fn read(&mut self) -> Resp {

@@ -16,87 +16,18 @@
 //! A missing tool fails the test (never skips). Every external process is
 //! killed after a time limit.
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
-use common::Server;
-use std::io::Read;
+use common::{run_bounded, workspace_root, Output, Server};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const TOOL_LIMIT: Duration = Duration::from_secs(60);
-
-struct Output {
-    success: bool,
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Output {
-    fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-/// Runs `cmd` with stdin closed and stdout/stderr captured; kills it after
-/// `limit` (a panic then).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let desc = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let so = t_out.join().unwrap_or_default();
-            let se = t_err.join().unwrap_or_default();
-            panic!(
-                "{desc} still running after {limit:?}; killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                String::from_utf8_lossy(&so),
-                String::from_utf8_lossy(&se)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        success: status.success(),
-        code: status.code(),
-        stdout: t_out.join().unwrap_or_default(),
-        stderr: String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned(),
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 fn scratch_dir(name: &str) -> PathBuf {
     let base = option_env!("CARGO_TARGET_TMPDIR")

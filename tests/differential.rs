@@ -51,18 +51,18 @@
 //! every 50), DIFF_TRACE=FILE (log every command and answer), plus the
 //! harness's WASMCACHED_TEST_BIN / MEMCACHED_BIN.
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
+use common::diff::{start_pair, CasBijection, REF_ONLY_FLAGS};
 use common::{Client, Rng, Server};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const REF_ONLY_FLAGS: &[&str] = &["-o", "no_lru_crawler,no_lru_maintainer,slab_automove=0"];
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNS_PER_SIDE: usize = 3;
 
@@ -906,32 +906,7 @@ fn read_segment(c: &mut Client, until_close: bool) -> Result<Vec<Item>, String> 
 
 // ------------------------------------------------------------ comparison
 
-#[derive(Default)]
-struct CasMap {
-    r2t: HashMap<u64, u64>,
-    t2r: HashMap<u64, u64>,
-}
-
-impl CasMap {
-    fn check(&mut self, r: u64, t: u64) -> Result<(), String> {
-        match (self.r2t.get(&r), self.t2r.get(&t)) {
-            (None, None) => {
-                self.r2t.insert(r, t);
-                self.t2r.insert(t, r);
-                Ok(())
-            }
-            (Some(&t0), _) if t0 == t => Ok(()),
-            (Some(&t0), _) => Err(format!(
-                "cas mapping broken: reference cas {r} was paired with target cas {t0}, now with {t}"
-            )),
-            (None, Some(&r0)) => Err(format!(
-                "cas mapping broken: target cas {t} was paired with reference cas {r0}, now with {r}"
-            )),
-        }
-    }
-}
-
-fn compare(a: &[Item], b: &[Item], cas: &mut CasMap) -> Result<(), String> {
+fn compare(a: &[Item], b: &[Item], cas: &mut CasBijection<u64>) -> Result<(), String> {
     for i in 0..a.len().max(b.len()) {
         match (a.get(i), b.get(i)) {
             (
@@ -947,7 +922,7 @@ fn compare(a: &[Item], b: &[Item], cas: &mut CasMap) -> Result<(), String> {
                 }
                 match (c1, c2) {
                     (Some(x), Some(y)) => {
-                        cas.check(*x, *y).map_err(|e| format!("item {i}: {e}"))?
+                        cas.check(x, y).map_err(|e| format!("item {i}: {e}"))?;
                     }
                     (None, None) => {}
                     _ => return Err(format!("item {i}: cas present on one side only")),
@@ -1027,16 +1002,9 @@ fn run(cfg: &Config) -> Outcome {
     let quirks = std::env::var("DIFF_QUIRKS")
         .map(|v| v == "1")
         .unwrap_or(false);
-    let mut ref_flags: Vec<&str> = cfg.flags.to_vec();
-    ref_flags.extend_from_slice(REF_ONLY_FLAGS);
-    let reference = Server::start_memcached(&ref_flags);
     // When the tests are validated memcached-against-memcached, the target
     // gets the same determinism flags as the reference.
-    let target = if common::testing_memcached() {
-        Server::start(&ref_flags)
-    } else {
-        Server::start(cfg.flags)
-    };
+    let (reference, target) = start_pair(cfg.flags, REF_ONLY_FLAGS, &[]);
     eprintln!(
         "[differential {}] seed {} ({:#x}), {} commands; reference {} {:?}; target {} {:?}",
         cfg.name,
@@ -1053,7 +1021,7 @@ fn run(cfg: &Config) -> Outcome {
         Side::new("target", target),
     ];
     let mut gen = Gen::new(cfg.seed, quirks, cfg.allow_flush);
-    let mut cas = CasMap::default();
+    let mut cas = CasBijection::default();
     let mut history: VecDeque<(usize, String, String)> = VecDeque::new(); // (index, command, answer)
     let mut recent_reads: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -1357,7 +1325,7 @@ fn run(cfg: &Config) -> Outcome {
         done,
         batches,
         started.elapsed().as_secs_f64(),
-        cas.r2t.len(),
+        cas.len(),
         {
             let mut v: Vec<_> = counts.iter().collect();
             v.sort();
@@ -1611,7 +1579,7 @@ fn malformed_sequences_leave_the_connection_usable() {
         let tb = tb
             .as_ref()
             .unwrap_or_else(|e| panic!("{tname} on sequence {i} {:?}: {e}", esc(seq, 200)));
-        let mut cas = CasMap::default();
+        let mut cas = CasBijection::default();
         if let Err(why) = compare(ra, ta, &mut cas) {
             failures.push(format!(
                 "sequence {i} \"{}\": {why}\n  reference:\n{}  target:\n{}",
@@ -2485,7 +2453,7 @@ fn a_large_metadump_streams_while_the_server_keeps_serving() {
 #[test]
 fn a_plugin_that_cannot_list_gets_memcached_s_refusal() {
     let reference = Server::start_memcached(&["-X"]);
-    let wat = common_root().join("examples/wat-minimal/wat_minimal.wat");
+    let wat = common::workspace_root().join("examples/wat-minimal/wat_minimal.wat");
     let minimal = Server::start(&["--plugin", wat.to_str().unwrap()]);
     // ABI v5 with a `wmc_iter` that answers "unsupported".
     let dir = std::path::PathBuf::from(
@@ -2675,14 +2643,7 @@ fn watch_lines_until(w: &mut Client, ends: &[&str]) -> Vec<Vec<String>> {
 /// same on any server whatever `cmd` answers (or leaves unanswered).
 fn upto_mn(c: &mut Client, cmd: &[u8]) -> Vec<String> {
     c.send([cmd, b"\r\nmn\r\n"].concat());
-    let mut lines = Vec::new();
-    loop {
-        let l = c.line();
-        if l == "MN" {
-            return lines;
-        }
-        lines.push(l);
-    }
+    c.until_line("MN")
 }
 
 /// Sends binary requests ending in a no-op (quiet ones answer nothing on
@@ -3066,14 +3027,6 @@ fn stats_detail_counts_prefixes_as_memcached() {
             assert_eq!(tc.cmd(bad), rc.cmd(bad), "{bad}");
         }
     }
-}
-
-/// The workspace root (tests/ lives in host/'s package).
-fn common_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
 }
 
 /// Debian's `memcached-tool HOST stats|settings|sizes` print the same

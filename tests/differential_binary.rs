@@ -30,19 +30,22 @@
 //! WASMCACHED_TEST_BIN / MEMCACHED_BIN. The reference memcached is required
 //! (the test fails when it is missing).
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
-use common::{Rng, Server};
+use common::binary::{arith_extras, store_extras, write_header, Frame as Resp};
+use common::diff::{start_pair, CasBijection};
+use common::Rng;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 const FLAGS: &[&str] = &["-t", "4", "-m", "64", "-I", "16k"];
+/// The reference's flags (`common::diff::REF_ONLY_FLAGS`, plus:)
 /// memcached refuses `-I` below its slab chunk size (512 KiB) unless that
 /// is lowered too: to `-I` itself, so that no item is chunked (memcached's
 /// incr answers a chunked item "non-numeric" before it checks the CAS, and
@@ -101,35 +104,22 @@ impl Req {
             Cas::Last(k) => last_cas.get(k).copied().unwrap_or(1 << 50),
             Cas::Literal(v) => *v,
         };
-        out.push(self.magic);
-        out.push(self.op);
-        out.extend_from_slice(&self.keylen.unwrap_or(self.key.len() as u16).to_be_bytes());
-        out.push(self.extras.len() as u8);
-        out.push(0);
-        out.extend_from_slice(&[0, 0]);
         let body = (self.extras.len() + self.key.len() + self.value.len()) as u32;
-        out.extend_from_slice(&self.bodylen.unwrap_or(body).to_be_bytes());
-        out.extend_from_slice(&self.opaque.to_be_bytes());
-        out.extend_from_slice(&cas.to_be_bytes());
+        write_header(
+            out,
+            self.magic,
+            self.op,
+            self.keylen.unwrap_or(self.key.len() as u16),
+            self.extras.len() as u8,
+            self.bodylen.unwrap_or(body),
+            self.opaque,
+            cas,
+        );
         out.extend_from_slice(&self.extras);
         out.extend_from_slice(&self.key);
         out.extend_from_slice(&self.value);
         out.extend_from_slice(&self.trailer);
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Resp {
-    magic: u8,
-    op: u8,
-    keylen: u16,
-    extlen: u8,
-    datatype: u8,
-    status: u16,
-    bodylen: u32,
-    opaque: u32,
-    cas: u64,
-    body: Vec<u8>,
 }
 
 /// What reading a batch's answers ended with.
@@ -197,22 +187,10 @@ impl Side {
                 Ok(h) => h,
                 Err(e) => return (out, e),
             };
-            let bodylen = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
-            let body = match self.read_exact(bodylen as usize) {
+            let mut r = Resp::header(&h);
+            r.body = match self.read_exact(r.bodylen as usize) {
                 Ok(b) => b,
                 Err(e) => return (out, e),
-            };
-            let r = Resp {
-                magic: h[0],
-                op: h[1],
-                keylen: u16::from_be_bytes([h[2], h[3]]),
-                extlen: h[4],
-                datatype: h[5],
-                status: u16::from_be_bytes([h[6], h[7]]),
-                bodylen,
-                opaque: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-                cas: u64::from_be_bytes(h[16..24].try_into().unwrap()),
-                body,
             };
             let done = Some(r.opaque) == terminator && r.op == 0x0a;
             out.push(r);
@@ -230,30 +208,6 @@ fn connect(port: u16) -> TcpStream {
     s
 }
 
-/// The CAS bijection.
-#[derive(Default)]
-struct Bijection {
-    fwd: HashMap<u64, u64>,
-    back: HashMap<u64, u64>,
-}
-
-impl Bijection {
-    fn check(&mut self, r: u64, t: u64) -> bool {
-        if (r == 0) != (t == 0) {
-            return false;
-        }
-        match (self.fwd.get(&r), self.back.get(&t)) {
-            (None, None) => {
-                self.fwd.insert(r, t);
-                self.back.insert(t, r);
-                true
-            }
-            (Some(&t2), Some(&r2)) => t2 == t && r2 == r,
-            _ => false,
-        }
-    }
-}
-
 struct Gen {
     rng: Rng,
     keys: Vec<Vec<u8>>,
@@ -261,19 +215,6 @@ struct Gen {
     batch: u64,
     /// Batch of the last retrieval of each key.
     retrieved: HashMap<Vec<u8>, u64>,
-}
-
-fn extras_store(flags: u32, exptime: u32) -> Vec<u8> {
-    let mut e = flags.to_be_bytes().to_vec();
-    e.extend_from_slice(&exptime.to_be_bytes());
-    e
-}
-
-fn extras_arith(delta: u64, initial: u64, exptime: u32) -> Vec<u8> {
-    let mut e = delta.to_be_bytes().to_vec();
-    e.extend_from_slice(&initial.to_be_bytes());
-    e.extend_from_slice(&exptime.to_be_bytes());
-    e
 }
 
 impl Gen {
@@ -353,7 +294,7 @@ impl Gen {
                 let flags = *self.rng.pick(&[0u32, 1, 0xdead_beef, u32::MAX]);
                 let exptime = self.exptime();
                 let value = self.value();
-                let mut r = Req::new(op, extras_store(flags, exptime), &key, value);
+                let mut r = Req::new(op, store_extras(flags, exptime), &key, value);
                 r.cas = self.cas(&key);
                 r
             }
@@ -399,7 +340,7 @@ impl Gen {
                 } else {
                     self.exptime()
                 };
-                let mut r = Req::new(op, extras_arith(delta, initial, exptime), &key, vec![]);
+                let mut r = Req::new(op, arith_extras(delta, initial, exptime), &key, vec![]);
                 if self.rng.chance(15) {
                     r.cas = self.cas(&key);
                 }
@@ -458,7 +399,7 @@ impl Gen {
                 vec![],
             ),
             4 => Req::new(0x01, vec![0; 4], &key, vec![]),
-            5 => Req::new(0x05, extras_arith(1, 1, 0)[..12].to_vec(), &key, vec![]),
+            5 => Req::new(0x05, arith_extras(1, 1, 0)[..12].to_vec(), &key, vec![]),
             6 => Req::new(0x0a, vec![], b"k", vec![]),
             7 => {
                 // Body shorter than the key.
@@ -494,19 +435,12 @@ fn describe(r: &Resp) -> String {
 fn differential_binary_random_stream() {
     let seed = common::seed_from_env("DIFF_SEED", 20_261_127);
     let packets = common::seed_from_env("DIFF_PACKETS", 24_000) as usize;
-    let mut ref_flags: Vec<&str> = FLAGS.to_vec();
-    ref_flags.extend_from_slice(REF_ONLY_FLAGS);
-    let reference = Server::start_memcached(&ref_flags);
-    let target = if common::testing_memcached() {
-        Server::start(&ref_flags)
-    } else {
-        Server::start(FLAGS)
-    };
+    let (reference, target) = start_pair(FLAGS, REF_ONLY_FLAGS, &[]);
     eprintln!("[differential_binary] seed {seed}, {packets} packets");
     let mut r = Side::connect("reference", reference.port());
     let mut t = Side::connect("target", target.port());
     let mut gen = Gen::new(seed);
-    let mut bij = Bijection::default();
+    let mut bij = CasBijection::default();
     let mut sent = 0usize;
     let mut counts = BTreeMap::new();
     let mut closes = 0u64;
@@ -618,7 +552,8 @@ fn differential_binary_random_stream() {
                 && a.status == b.status
                 && a.opaque == b.opaque
                 && (version || (a.bodylen == b.bodylen && a.body == b.body))
-                && bij.check(a.cas, b.cas);
+                && (a.cas == 0) == (b.cas == 0)
+                && bij.check(&a.cas, &b.cas).is_ok();
             if !same {
                 panic!(
                     "{}",

@@ -59,14 +59,14 @@
 //!
 //! Environment: DIFF_SEED, DIFF_COMMANDS (default 24000), DIFF_TRACE=FILE.
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
-#[path = "common/example_build.rs"]
-mod example_build;
+use crate::common;
+use crate::common::example_build;
 
+use common::diff::{start_pair, CasBijection, REF_ONLY_FLAGS};
 use common::{Client, Rng, Server};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -74,7 +74,6 @@ use std::io::Write as _;
 
 /// Seconds two server clocks may disagree by (see the module comment).
 const CLOCK_SLACK: i64 = 2;
-const REF_ONLY_FLAGS: &[&str] = &["-o", "no_lru_crawler,no_lru_maintainer,slab_automove=0"];
 const FLAGS: &[&str] = &["-t", "4", "-m", "64"];
 
 /// Plain keys; a few more are binary (base64 only).
@@ -108,9 +107,8 @@ struct Cmd {
 
 struct Gen {
     rng: Rng,
-    /// Reference CAS -> target CAS, and back.
-    fwd: HashMap<String, String>,
-    back: HashMap<String, String>,
+    /// Reference CAS <-> target CAS.
+    cas_map: CasBijection<String>,
     /// Last reference CAS seen per key (by opaque attribution).
     last_cas: HashMap<String, String>,
     /// Batch in which a key was last retrieved.
@@ -172,7 +170,7 @@ impl Gen {
             }
             _ => None,
         };
-        match r.and_then(|r| self.fwd.get(&r).map(|t| (r.clone(), t.clone()))) {
+        match r.and_then(|r| self.cas_map.target_of(&r).map(|t| (r.clone(), t.clone()))) {
             Some(p) => p,
             None => {
                 // A v1 plugin cannot compare with a CAS of 0 (`md C0`).
@@ -545,16 +543,12 @@ fn compare(g: &mut Gen, st: &mut Stats, r: &[u8], t: &[u8]) -> Result<(), String
                 }
                 continue;
             }
-            match (g.fwd.get(ra), g.back.get(tb)) {
-                (None, None) => {
-                    g.fwd.insert(ra.to_string(), tb.to_string());
-                    g.back.insert(tb.to_string(), ra.to_string());
-                    st.cas_pairs += 1;
-                }
-                (Some(x), Some(y)) if x == tb && y == ra => {}
-                _ => {
+            match g.cas_map.check(&ra.to_string(), &tb.to_string()) {
+                Ok(true) => st.cas_pairs += 1,
+                Ok(false) => {}
+                Err(why) => {
                     return Err(format!(
-                        "CAS bijection broken\nreference: {rs:?}\n   target: {ts:?}"
+                        "CAS bijection broken ({why})\nreference: {rs:?}\n   target: {ts:?}"
                     ))
                 }
             }
@@ -698,22 +692,18 @@ fn run(flags: &[&str], seed: u64, total: usize, cas_on: bool) -> usize {
 /// As [`run`], with the target running `plugin` (an ABI v1 plugin: the
 /// stream then keeps to what v1 can express).
 fn run_with(flags: &[&str], plugin: Option<&str>, seed: u64, total: usize, cas_on: bool) -> usize {
-    let mut ref_flags: Vec<&str> = flags.to_vec();
-    ref_flags.extend_from_slice(REF_ONLY_FLAGS);
+    let plugin_flags = match plugin {
+        Some(p) => vec!["--plugin", p],
+        None => vec![],
+    };
     // Fails (never skips) when memcached is not installed.
-    let reference = Server::start_memcached(&ref_flags);
-    let mut target_flags = flags.to_vec();
-    if let Some(p) = plugin {
-        target_flags.extend_from_slice(&["--plugin", p]);
-    }
-    let target = Server::start(&target_flags);
+    let (reference, target) = start_pair(flags, REF_ONLY_FLAGS, &plugin_flags);
     let mut rc = reference.client().with_label("memcached");
     let mut tc = target.client().with_label("wasmcached");
     let mut trace = std::env::var_os("DIFF_TRACE").map(|p| std::fs::File::create(p).unwrap());
     let mut g = Gen {
         rng: Rng::new(seed),
-        fwd: HashMap::new(),
-        back: HashMap::new(),
+        cas_map: CasBijection::default(),
         last_cas: HashMap::new(),
         retrieved: HashMap::new(),
         batch: 0,

@@ -7,12 +7,12 @@
 //! A build that fails fails the test with the build's output; nothing is
 //! skipped.
 
-mod common;
-#[path = "common/example_build.rs"]
-mod example_build;
+use crate::common;
+use crate::common::example_build;
 
+use common::workspace_root as root;
 use common::{free_port, server_bin, Client, Server};
-use example_build::{example, root};
+use example_build::example;
 use std::process::{Command, Stdio};
 
 /// The memcached semantics a full store owes, on keys starting with `p`.

@@ -8,17 +8,16 @@
 //! summary ("All tests passed" or "N of M tests failed"); it FLUSHES the
 //! server, so every run gets a fresh one.
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
-use common::Server;
-use std::io::Read;
+use common::{run_bounded, Server};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// ascii and binary suites of libmemcached 1.0.18's memccapable.
 const ASCII_TESTS: usize = 27;
@@ -58,45 +57,22 @@ struct Report {
 }
 
 /// Runs memccapable with `mode` ("-a" or "-b") against 127.0.0.1:port,
-/// killing it if it runs for more than `limit`.
+/// killing it (and failing) if it runs for more than `limit`.
 fn run_memccapable(port: u16, mode: &str, limit: Duration) -> Report {
-    let mut child = Command::new(memccapable_bin())
-        .args([mode, "-t", "2", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start memccapable");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait memccapable") {
-            break Some(st);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
-    let output = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
-    let Some(status) = status else {
-        panic!("memccapable {mode} did not finish within {limit:?}; output so far:\n{output}");
-    };
+    let out = run_bounded(
+        Command::new(memccapable_bin()).args([
+            mode,
+            "-t",
+            "2",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]),
+        limit,
+    );
+    let stdout = out.stdout_str();
+    let output = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{}", out.stderr);
     // stdout holds "NAME<padding>[pass]" for passing tests and only
     // "NAME<padding>" for failing ones (their "[FAIL]" and error go to
     // stderr, unsynchronised): split stdout into one record per test name.
@@ -122,7 +98,7 @@ fn run_memccapable(port: u16, mode: &str, limit: Duration) -> Report {
     }
     Report {
         output,
-        success: status.success(),
+        success: out.success,
         passed,
         failed,
     }

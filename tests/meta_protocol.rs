@@ -9,7 +9,7 @@
 //! at a memcached binary these tests validate themselves against it, except
 //! the one about ABI v1 plugins.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
 
@@ -27,14 +27,7 @@ fn batch(c: &mut Client, lines: &[&str]) -> Vec<String> {
     }
     msg.push_str("mn\r\n");
     c.send(msg);
-    let mut out = Vec::new();
-    loop {
-        let l = c.line();
-        if l == "MN" {
-            return out;
-        }
-        out.push(l);
-    }
+    c.until_line("MN")
 }
 
 /// The value of flag `f` (e.g. 'c') in a meta answer line.
@@ -628,7 +621,7 @@ fn abi_v1_plugin_refuses_v2_meta_features() {
     if common::testing_memcached() {
         return; // about the plugin interface, not the protocol
     }
-    let faulty = format!("{}/../tests/plugins/faulty.wat", env!("CARGO_MANIFEST_DIR"));
+    let faulty = common::test_plugin("faulty.wat");
     let s = Server::start(&["-t", "1", "--plugin", &faulty]);
     let mut c = s.client();
     let a = batch(

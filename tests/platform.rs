@@ -3,7 +3,7 @@
 //! platform lacks them. Every test here runs on the platform its cfg names;
 //! .ci/run runs the unix ones natively and the Windows ones under Wine.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use std::time::Duration;

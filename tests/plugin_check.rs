@@ -3,7 +3,7 @@
 //! answer wrongly get FAIL lines and a non-zero exit, so a broken plugin
 //! cannot slip through.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -15,7 +15,7 @@
 //! restart) and tests/plugins/panicky (a Rust SDK plugin that panics: the
 //! SDK's panic hook logs the message and location before the trap).
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
 use std::time::{Duration, Instant};
@@ -549,15 +549,6 @@ fn init_trapping_plugin_backs_off_exponentially() {
     server.assert_running();
 }
 
-/// The workspace root (the host package is `host/`).
-#[cfg(not(windows))]
-fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
-
 /// Builds tests/plugins/panicky (a workspace member, not a default one) for
 /// wasm32-unknown-unknown with the `plugin` profile, as the default store is
 /// built (panic = "abort"), into this build's target dir (cargo decides
@@ -572,7 +563,7 @@ fn panicky_plugin() -> String {
         .expect("the target tmp dir has a parent");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let out = Command::new(&cargo)
-        .current_dir(workspace_root())
+        .current_dir(common::workspace_root())
         .args(["build", "-p", "panicky", "--lib"])
         .args(["--target", "wasm32-unknown-unknown", "--profile", "plugin"])
         .arg("--target-dir")
@@ -597,7 +588,8 @@ fn panicky_plugin() -> String {
 #[cfg(not(windows))]
 fn panicky_panic_location() -> String {
     let file = "tests/plugins/panicky/src/lib.rs";
-    let src = std::fs::read_to_string(workspace_root().join(file)).expect("read panicky source");
+    let src =
+        std::fs::read_to_string(common::workspace_root().join(file)).expect("read panicky source");
     let (line, col) = src
         .lines()
         .enumerate()
@@ -613,7 +605,7 @@ fn panicky_panic_location() -> String {
 /// right above the fault line. Built with panic = "abort", as the default
 /// store is: the hook runs before the abort.
 ///
-/// Not on Windows: the Windows test binaries run under Wine, which cannot
+/// Not on Windows: the Windows test binary runs under Wine, which cannot
 /// start the cargo that builds the plugin; the hook is guest code, the
 /// same whatever the host's platform.
 #[cfg(not(windows))]

@@ -4,7 +4,7 @@
 //! that shard's contents; held values (ABI v4) are read only inside the
 //! plugin's memory; the clock tick and guest timers reach the guest.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use std::time::{Duration, Instant};

@@ -3,20 +3,12 @@
 //! going. No connection may drop and no reply may be lost or wrong; with the
 //! ABI v3 item dump/load on both sides no item is lost either.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// A client that loops set/get on its own keys until `stop`, checking every
 /// reply; returns how many round trips it made.
@@ -125,7 +117,7 @@ fn reload_under_load_loses_no_connection_reply_or_item() {
 /// instance of itself: it starts empty, and the log says so.
 #[test]
 fn reload_without_dump_starts_empty_and_says_so() {
-    let wat = root().join("examples/wat-minimal/wat_minimal.wat");
+    let wat = common::workspace_root().join("examples/wat-minimal/wat_minimal.wat");
     let s = Server::start(&["--plugin", wat.to_str().unwrap(), "-t", "1"]);
     let mut c = s.client();
     assert_eq!(c.set("k", 1, 0, b"v"), "STORED");
@@ -152,7 +144,7 @@ fn failed_reload_keeps_the_old_plugin() {
     let dir = std::env::temp_dir().join(format!("wasmcached-reload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let plugin = dir.join("store.wat");
-    let wat = root().join("examples/wat-minimal/wat_minimal.wat");
+    let wat = common::workspace_root().join("examples/wat-minimal/wat_minimal.wat");
     std::fs::copy(&wat, &plugin).unwrap();
     let s = Server::start(&["--plugin", plugin.to_str().unwrap(), "-t", "1"]);
     let mut c = s.client();

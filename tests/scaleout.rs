@@ -9,11 +9,11 @@
 //! fails the test. It listens on 127.0.0.1 only (proxy and stats ports),
 //! logs to a file under cargo's scratch dir, and is killed on drop.
 // The reference comparisons run where Debian's memcached and its tools do:
-// Linux. Under Wine or on macOS/Windows this test binary is empty (see the
+// Linux. Under Wine or on macOS/Windows this module is empty (see the
 // README, "Platforms").
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use common::{free_port, Client, Server};
 use std::fs;

@@ -14,7 +14,7 @@
 //! RSS and fd figures come from /proc and are Linux-only; they are printed
 //! (run with `--nocapture`).
 
-mod common;
+use crate::common;
 
 use common::{Client, Rng, Server};
 use std::io::{ErrorKind, Read, Write};

@@ -7,10 +7,11 @@
 //! server serves as usual. `-o plugin_cache=off` neither reads nor writes the
 //! cache, and an unusable cache directory only costs the compile.
 //!
-//! Everything runs in one test, because the cache directory reaches the
-//! servers through this process's environment.
+//! Everything runs in one test: the starts depend on each other's cache
+//! files. The cache directory reaches each server through its own
+//! environment (`Server::start_env`), never through this process's.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use std::fs;
@@ -209,16 +210,17 @@ fn compiled_plugin_code_is_cached_checked_and_replaced() {
 /// bad values, are tables of their own.
 ///
 /// The servers get their own plugin code cache directory through their
-/// environment: the cache test above points this process's environment
-/// elsewhere while it runs.
+/// environment (the cache test above uses directories of its own).
 #[cfg(target_os = "linux")]
 mod command_line {
-    use super::common::{free_port, memcached_bin, server_bin, START_TIMEOUT};
+    use super::common::{
+        free_port, is_memcached, memcached_bin, running_as_root, server_bin,
+        set_parent_death_signal, START_TIMEOUT,
+    };
     use std::fs;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
     use std::os::unix::net::UnixStream;
-    use std::os::unix::process::CommandExt;
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -236,11 +238,6 @@ mod command_line {
     ];
 
     static SEQ: AtomicU32 = AtomicU32::new(0);
-
-    fn running_as_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
 
     /// A scratch directory, removed on drop.
     pub struct Scratch(pub PathBuf);
@@ -315,17 +312,12 @@ mod command_line {
         }
 
         pub fn expand(&self, a: &str) -> String {
-            let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tls");
+            let certs = super::common::workspace_root().join("tests/tls");
             a.replace("{port}", &self.port.to_string())
                 .replace("{udp}", &self.udp.to_string())
                 .replace("{dir}", &self.dir.to_string_lossy())
                 .replace("{certs}", &certs.to_string_lossy())
         }
-    }
-
-    fn is_memcached(bin: &Path) -> bool {
-        bin.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("memcached"))
     }
 
     fn has_flag(args: &[String], short: &str, long: &str) -> bool {
@@ -362,27 +354,9 @@ mod command_line {
             .env("WASMCACHED_CACHE_DIR", cache_dir())
             .env("SASL_CONF_PATH", env.dir.join("sasl"))
             .stdin(Stdio::null());
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls between fork and exec. The
-        // server dies with this process, so none outlives a failed test.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        // The server dies with the thread that started it, so none outlives
+        // a failed test.
+        set_parent_death_signal(&mut cmd);
         (cmd, full)
     }
 

@@ -1,11 +1,11 @@
 //! End-to-end tests of memcached's text protocol over real loopback sockets.
 //!
 //! The expected answers are memcached 1.6's, byte for byte (the Debian
-//! `memcached` package is the reference): run this file against it with
-//! `WASMCACHED_TEST_BIN=/usr/bin/memcached cargo test --release --test text_protocol`
-//! to check the expectations themselves.
+//! `memcached` package is the reference): run this module against it with
+//! `WASMCACHED_TEST_BIN=/usr/bin/memcached cargo test --release -p wasmcached
+//! --test e2e -- text_protocol::` to check the expectations themselves.
 
-mod common;
+use crate::common;
 
 use common::{Client, Rng, Server, Value};
 use std::collections::HashMap;

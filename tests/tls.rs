@@ -3,7 +3,7 @@
 //! certificates in tests/tls/ (a throw-away CA, a server certificate for
 //! 127.0.0.1 and a client certificate; private keys for tests only).
 
-mod common;
+use crate::common;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn certs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tls")
+    common::workspace_root().join("tests/tls")
 }
 
 fn cert(name: &str) -> String {

@@ -1,7 +1,7 @@
 //! Transports other than the default TCP listener: a unix domain socket
 //! (`-s`, with `-a` as its access mask), and several `-l` addresses.
 
-mod common;
+use crate::common;
 
 #[cfg(unix)]
 #[test]

@@ -4,18 +4,11 @@
 //! missing or older than its sources. A build that fails fails the test with
 //! the build's output; nothing is skipped.
 
+use super::workspace_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::SystemTime;
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
 
 /// Newest modification time of the files under `dir` (skipping
 /// node_modules), or UNIX_EPOCH.
@@ -43,12 +36,15 @@ fn newest(dir: &Path) -> SystemTime {
 
 /// The sources an example's .wasm is built from.
 fn sources(name: &str) -> Vec<PathBuf> {
-    let r = root();
+    let r = workspace_root();
     let mut v = vec![r.join("examples").join(name)];
     match name {
         "c-quota" => v.push(r.join("guest-sdk/c")),
         "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
-        "rust-versioned" => v.push(r.join("guest-sdk/src")),
+        "rust-versioned" => {
+            v.push(r.join("guest-sdk/src"));
+            v.push(r.join("abi/src"));
+        }
         _ => {}
     }
     v
@@ -60,11 +56,13 @@ pub fn example(name: &str) -> String {
     // One build at a time: the tests of this file run in parallel.
     static BUILD: Mutex<()> = Mutex::new(());
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let wasm = root().join("target/examples").join(format!("{name}.wasm"));
+    let wasm = workspace_root()
+        .join("target/examples")
+        .join(format!("{name}.wasm"));
     let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
     let src = sources(name).iter().map(|d| newest(d)).max().unwrap();
     if built.is_none_or(|b| b < src) {
-        let script = root().join("scripts/build-examples.sh");
+        let script = workspace_root().join("scripts/build-examples.sh");
         let out = Command::new(&script)
             .arg(name)
             .stdin(Stdio::null())

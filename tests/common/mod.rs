@@ -25,8 +25,12 @@
 //! test passes. A server that exits by itself while the test did not expect
 //! it (crash, abort) fails the test when the `Server` is dropped.
 //!
-//! Not every test binary uses every helper.
+//! Not every test module uses every helper.
 #![allow(dead_code)]
+
+pub mod binary;
+pub mod diff;
+pub mod example_build;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -84,13 +88,15 @@ pub fn testing_memcached() -> bool {
     is_memcached(&server_bin())
 }
 
-fn is_memcached(bin: &Path) -> bool {
+/// True when `bin` is a memcached binary (by its file name).
+pub fn is_memcached(bin: &Path) -> bool {
     bin.file_name()
         .map(|n| n.to_string_lossy().starts_with("memcached"))
         .unwrap_or(false)
 }
 
-fn running_as_root() -> bool {
+/// True when the tests run as root (memcached then needs `-u root`).
+pub fn running_as_root() -> bool {
     #[cfg(unix)]
     {
         // SAFETY: geteuid has no preconditions.
@@ -111,6 +117,14 @@ static LOG_SEQ: AtomicU32 = AtomicU32::new(0);
 /// below Linux's ephemeral range (so outgoing connections do not take them),
 /// spread by pid so that concurrent test processes rarely collide; the
 /// caller still retries when the server cannot bind.
+/// The workspace root (the tests belong to the host package, `host/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
 /// The path of a test plugin under tests/plugins/.
 pub fn test_plugin(name: &str) -> String {
     format!("{}/../tests/plugins/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -461,7 +475,7 @@ impl Drop for Server {
 /// The server dies with the thread that started it, even if the test
 /// process is killed (so a reference memcached is never left running).
 #[cfg(target_os = "linux")]
-fn set_parent_death_signal(cmd: &mut Command) {
+pub fn set_parent_death_signal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -487,7 +501,71 @@ fn set_parent_death_signal(cmd: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_parent_death_signal(_cmd: &mut Command) {}
+pub fn set_parent_death_signal(_cmd: &mut Command) {}
+
+// ---------------------------------------------------------------- tools
+
+/// What a bounded run of a tool printed, and how it ended.
+pub struct Output {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` with stdin closed and stdout/stderr captured; kills it after
+/// `limit` (a panic then).
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let so = t_out.join().unwrap_or_default();
+            let se = t_err.join().unwrap_or_default();
+            panic!(
+                "{desc} still running after {limit:?}; killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&so),
+                String::from_utf8_lossy(&se)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        success: status.success(),
+        code: status.code(),
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned(),
+    }
+}
 
 /// Resident memory of process `pid`, in KiB (VmRSS from /proc).
 #[cfg(target_os = "linux")]
@@ -622,6 +700,19 @@ impl Client {
                     "[{}] error while reading up to END: {l} (after {out:?})",
                     self.label
                 );
+            }
+            out.push(l);
+        }
+    }
+
+    /// Reads lines up to and including `end` (e.g. the meta no-op's `MN`);
+    /// returns them without `end`. Data blocks come back as lines too.
+    pub fn until_line(&mut self, end: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            if l == end {
+                return out;
             }
             out.push(l);
         }
