@@ -452,6 +452,10 @@ mod command_line {
         );
         cmd.stdout(fs::File::create(&out).unwrap())
             .stderr(fs::File::create(&err).unwrap());
+        // The previous server of this case (memcached, SIGKILLed) left its
+        // pid here: a daemon that has not written its own yet must not be
+        // taken for it.
+        let _ = fs::remove_file(env.dir.join("pid"));
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
