@@ -4,12 +4,13 @@
 //! datagram's payload).
 //!
 //! Every driver feeds bytes to a parser the way the host does (the worker's
-//! read loop, `binary_cmd::step`, `Shard::batch`, the guest SDK's runtime)
+//! framing loop itself, `binary_cmd::step`, `Shard::batch`, the guest SDK's runtime)
 //! and asserts the invariants the caller relies on: no panic, `consumed`
 //! within the buffer and non-zero, `need` beyond what is buffered, decided
 //! results that do not change when more bytes arrive, and re-encoding round
 //! trips for the ABI records.
 
+use wasmcached_protocol::frame::{self, Protocol, Rest, Step};
 use wasmcached_protocol::text::Limits;
 
 /// Limits picked by a config byte: `-I` of 1 KiB, 1 MiB (memcached's default),
@@ -31,58 +32,77 @@ pub fn read_size(cfg: u8) -> usize {
     }
 }
 
-/// What one parse step decided.
-enum Step {
-    /// Read more bytes.
-    Need,
-    /// Drop `consumed` bytes, then swallow `swallow` more.
-    Consumed { consumed: usize, swallow: usize },
-    /// Close the connection: nothing more is read.
-    Close,
-}
-
-/// Feeds `stream` to `step` as a connection's reads would, `read` bytes at a
-/// time, with the worker's swallow handling. `step` gets the buffered bytes
-/// and, to check that decisions are final, everything that will ever arrive.
-fn drive(stream: &[u8], read: usize, mut step: impl FnMut(&[u8], &[u8]) -> Step) {
-    let mut pos = 0usize;
-    let mut avail = read.min(stream.len());
+/// Feeds `stream` through the framing loop the worker runs
+/// (`wasmcached_protocol::frame::run`), `read` bytes arriving at a time:
+/// swallowed data blocks, incomplete commands and the protocol chosen by the
+/// first byte (`protocol` `None`, as under `-B auto`) are the loop's own.
+/// `step` gets each command's protocol, its buffered bytes and, to check
+/// that decisions are final, everything that will ever arrive.
+fn drive(
+    stream: &[u8],
+    read: usize,
+    mut protocol: Option<Protocol>,
+    step: impl FnMut(Protocol, &[u8], &[u8]) -> Step,
+) {
+    struct Check<'s, F> {
+        stream: &'s [u8],
+        /// Bytes of `stream` arrived so far; the input always ends there.
+        avail: usize,
+        step: F,
+    }
+    impl<F: FnMut(Protocol, &[u8], &[u8]) -> Step> frame::Sink for Check<'_, F> {
+        fn command(&mut self, protocol: Protocol, input: &[u8]) -> Step {
+            let full = &self.stream[self.avail - input.len()..];
+            let s = (self.step)(protocol, input, full);
+            if let Step::Done { consumed, .. } = s {
+                // Progress: every decided command drops at least one byte.
+                assert!(consumed > 0 && consumed <= input.len());
+            }
+            s
+        }
+    }
+    let mut check = Check {
+        stream,
+        avail: read.min(stream.len()),
+        step,
+    };
+    let mut start = 0usize;
     let mut swallow = 0usize;
     loop {
-        let n = swallow.min(avail - pos);
-        pos += n;
-        swallow -= n;
-        if swallow > 0 || pos == avail {
-            if avail == stream.len() {
-                return;
+        let input = &stream[start..check.avail];
+        let f = frame::run(&mut protocol, input, swallow, &mut check);
+        assert!(f.consumed <= input.len());
+        start += f.consumed;
+        swallow = 0;
+        match f.rest {
+            Rest::Closed => return,
+            Rest::Swallow(n) => {
+                assert_eq!(start, check.avail);
+                swallow = n;
             }
-            avail = avail.saturating_add(read).min(stream.len());
-            continue;
+            Rest::Read { .. } => {}
+            Rest::Stopped(flow) => panic!("stopped ({flow:?}) by a sink that never stops"),
         }
-        match step(&stream[pos..avail], &stream[pos..]) {
-            Step::Need => {
-                if avail == stream.len() {
-                    return;
-                }
-                avail = avail.saturating_add(read).min(stream.len());
-            }
-            Step::Consumed {
-                consumed,
-                swallow: s,
-            } => {
-                // Progress: every decided command drops at least one byte.
-                assert!(consumed > 0 && pos + consumed <= avail);
-                pos += consumed;
-                swallow = s;
-            }
-            Step::Close => return,
+        if check.avail == stream.len() {
+            return;
         }
+        check.avail = check.avail.saturating_add(read).min(stream.len());
     }
 }
 
-/// The text protocol, as the worker's read loop drives it.
+/// A connection's commands, checked by the driver of their protocol.
+fn step(limits: &Limits) -> impl FnMut(Protocol, &[u8], &[u8]) -> Step + '_ {
+    move |protocol, buf, full| match protocol {
+        Protocol::Text => text::step(buf, full, limits),
+        Protocol::Binary => binary::step(buf, full, limits),
+    }
+}
+
+/// A connection's stream as the worker's framing loop takes it: text, or
+/// binary when the first byte is the binary magic.
 pub mod text {
     use super::{drive, limits, read_size, Step};
+    use wasmcached_protocol::frame::Protocol;
     use wasmcached_protocol::meta::{self, MetaParsed};
     use wasmcached_protocol::text::{self, Command, Limits, Parsed, KEY_MAX_LENGTH};
 
@@ -91,13 +111,14 @@ pub mod text {
         let Some((&cfg, stream)) = data.split_first() else {
             return;
         };
-        run_stream(stream, &limits(cfg), read_size(cfg));
+        let limits = limits(cfg);
+        drive(stream, read_size(cfg), None, super::step(&limits));
     }
 
     /// Parses a whole text-protocol stream (pipelined commands, data
     /// blocks, meta commands), `read` bytes arriving at a time.
     pub fn run_stream(stream: &[u8], limits: &Limits, read: usize) {
-        drive(stream, read, |buf, full| step(buf, full, limits));
+        drive(stream, read, Some(Protocol::Text), super::step(limits));
     }
 
     fn check_key(k: &[u8]) {
@@ -118,7 +139,7 @@ pub mod text {
         }
     }
 
-    fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
+    pub(super) fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
         let p = text::parse(buf, limits);
         let decided = match &p {
             Parsed::Incomplete { need } => {
@@ -163,19 +184,19 @@ pub mod text {
             assert_eq!(format!("{q:?}"), format!("{p:?}"), "changed by later bytes");
         }
         match p {
-            Parsed::Incomplete { .. } => Step::Need,
+            Parsed::Incomplete { .. } => Step::Incomplete { need: 0 },
             Parsed::Cmd {
                 cmd: Command::Meta { op, line },
                 consumed,
             } => meta_step(op, line, buf, full, consumed, limits),
-            Parsed::Cmd { consumed, .. } => Step::Consumed {
+            Parsed::Cmd { consumed, .. } => Step::Done {
                 consumed,
                 swallow: 0,
             },
             Parsed::Error { close: true, .. } => Step::Close,
             Parsed::Error {
                 consumed, swallow, ..
-            } => Step::Consumed { consumed, swallow },
+            } => Step::Done { consumed, swallow },
         }
     }
 
@@ -227,14 +248,14 @@ pub mod text {
             assert_eq!(q.as_ref(), Some(&m), "meta result changed by later bytes");
         }
         match m {
-            MetaParsed::Incomplete { .. } => Step::Need,
-            MetaParsed::Cmd { consumed, .. } => Step::Consumed {
+            MetaParsed::Incomplete { .. } => Step::Incomplete { need: 0 },
+            MetaParsed::Cmd { consumed, .. } => Step::Done {
                 consumed,
                 swallow: 0,
             },
             MetaParsed::Error {
                 consumed, swallow, ..
-            } => Step::Consumed { consumed, swallow },
+            } => Step::Done { consumed, swallow },
         }
     }
 
@@ -281,7 +302,7 @@ pub mod meta {
     }
 }
 
-/// The binary protocol, as `binary_cmd::step` drives it.
+/// The binary protocol, as `binary_cmd::step` reads each request.
 pub mod binary {
     use super::{drive, limits, read_size, Step};
     use wasmcached_protocol::binary::{self, Command, Header, Parsed, HEADER_LEN, REQ_MAGIC};
@@ -299,12 +320,11 @@ pub mod binary {
             *b = REQ_MAGIC;
         }
         let limits = limits(cfg);
-        drive(&stream, read_size(cfg), |buf, full| {
-            step(buf, full, &limits)
-        });
+        // The magic makes the loop choose binary, as `-B auto` does.
+        drive(&stream, read_size(cfg), None, super::step(&limits));
     }
 
-    fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
+    pub(super) fn step(buf: &[u8], full: &[u8], limits: &Limits) -> Step {
         let p = binary::parse(buf);
         let (header, extras, key, consumed) = match p {
             Parsed::Incomplete { need } => {
@@ -316,7 +336,7 @@ pub mod binary {
                         assert!(next > need, "need {need} then {next}");
                     }
                 }
-                return Step::Need;
+                return Step::Incomplete { need: 0 };
             }
             Parsed::BadMagic => {
                 assert_ne!(buf[0], REQ_MAGIC);
@@ -343,7 +363,7 @@ pub mod binary {
                 if close {
                     return Step::Close;
                 }
-                Step::Consumed { consumed, swallow }
+                Step::Done { consumed, swallow }
             }
             Command::Store {
                 key, flags, vlen, ..
@@ -351,13 +371,13 @@ pub mod binary {
             Command::Concat { key, vlen, .. } => value(buf, limits, consumed, key, 0, vlen),
             Command::Get { key, .. } | Command::Delete { key, .. } | Command::Arith { key, .. } => {
                 assert!(!key.is_empty() && key.len() <= binary::KEY_MAX_LENGTH);
-                Step::Consumed {
+                Step::Done {
                     consumed,
                     swallow: 0,
                 }
             }
             Command::Quit { .. } => Step::Close,
-            _ => Step::Consumed {
+            _ => Step::Done {
                 consumed,
                 swallow: 0,
             },
@@ -375,17 +395,17 @@ pub mod binary {
     ) -> Step {
         assert!(!key.is_empty() && key.len() <= binary::KEY_MAX_LENGTH);
         if limits.item_too_large(key.len(), flags, vlen + 2) {
-            return Step::Consumed {
+            return Step::Done {
                 consumed,
                 swallow: vlen,
             };
         }
         match buf.get(consumed..consumed + vlen) {
-            Some(_) => Step::Consumed {
+            Some(_) => Step::Done {
                 consumed: consumed + vlen,
                 swallow: 0,
             },
-            None => Step::Need,
+            None => Step::Incomplete { need: 0 },
         }
     }
 }

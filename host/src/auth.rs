@@ -15,8 +15,8 @@
 //! Passwords are compared in constant time and never logged.
 
 use crate::authfile::{pwdb_check, Credentials};
-use crate::conn::Conn;
 use crate::conn::ConnAuth;
+use crate::conn::{Conn, ConnState};
 use crate::counters::{bump, ThreadStats};
 use crate::reply::Reply;
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Runs [`ascii_parse`] for a connection; returns the bytes consumed, or
-/// `None` when more input is needed (`conn.need` is set).
+/// `None` when more input is needed (the state says how much: `ConnState::Nread`).
 pub fn ascii_step(
     creds: &Credentials,
     st: &ThreadStats,
@@ -137,15 +137,15 @@ pub fn ascii_step(
         AsciiStep::Incomplete(need) => {
             if need > max_rbuf {
                 conn.discard_unwritten(|| Reply::Discarded);
-                conn.close_now = true;
+                conn.set_state(ConnState::Closed);
                 return Some(buf.len());
             }
-            conn.need = need;
+            conn.set_state(ConnState::Nread(need));
             None
         }
         AsciiStep::Close => {
             conn.discard_unwritten(|| Reply::Discarded);
-            conn.close_now = true;
+            conn.set_state(ConnState::Closed);
             Some(buf.len())
         }
         AsciiStep::Reply {
@@ -206,7 +206,7 @@ pub fn bin_step(
         conn.reply_with(Reply::Ready, |out| {
             binary::write_error(out, h.opcode, status::AUTH_ERROR, h.opaque)
         });
-        conn.close_after_write = true;
+        conn.set_state(ConnState::Closing);
         return BinStep::Done(consumed);
     }
     if !sasl_op || keylen > binary::KEY_MAX_LENGTH {
@@ -237,7 +237,7 @@ pub fn bin_step(
         conn.reply_with(Reply::Ready, |out| {
             binary::write_error(out, h.opcode, st, h.opaque)
         });
-        conn.swallow = vlen;
+        conn.set_state(ConnState::Swallow(vlen));
         return BinStep::Done(consumed);
     }
     let Some(data) = buf.get(consumed..consumed + vlen) else {

@@ -1,7 +1,11 @@
 //! `Conn`: one client connection's buffers and state machine.
 //!
-//! The states are memcached's (`conn_new_cmd`, `conn_nread`, `conn_swallow`,
-//! `conn_mwrite`, `conn_closing`) made explicit. Replies are kept in request
+//! The states are memcached's (`enum conn_states`: [`ConnState`]), changed
+//! only by [`Conn::set_state`] (memcached's `conn_set_state`), which also
+//! publishes them for `stats conns`. The worker moves a connection through
+//! them around the framing loop (`wasmcached_protocol::frame`); the session
+//! modules set `Nread`, `Swallow`, `Closing` and `Closed` as a command asks.
+//! Replies are kept in request
 //! order with *slots*: every command reserves one when it is parsed; a slot
 //! whose answer comes from a shard (maybe on another worker) waits, and only
 //! the finished prefix of the slot queue reaches the socket. While nothing is
@@ -14,7 +18,9 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+pub use wasmcached_protocol::frame::Protocol;
 
 /// Initial read buffer; it grows to fit one data block (at most `-I`).
 const RBUF_INITIAL: usize = 16 * 1024;
@@ -177,30 +183,102 @@ impl Write for Stream {
     }
 }
 
-/// memcached's connection states, as `stats conns` names them.
+/// memcached's connection states (`enum conn_states`), those that mean
+/// something here. A connection's state changes only through
+/// [`Conn::set_state`], which also publishes it for `stats conns`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
-    /// Waiting for (more of) a command line.
+    /// A listening socket (only ever published, for `stats conns`).
+    Listening,
+    /// Accepted, nothing served yet.
     NewCmd,
-    /// Reading the data block of a storage command.
-    Nread,
-    /// Discarding the data block of a refused storage command.
-    Swallow,
-    /// Blocked on writing replies (not reading until they drain).
+    /// Waiting for a command, or for the rest of its line.
+    Read,
+    /// Running the commands it sent (memcached shows the connection that
+    /// asks for `stats conns` in this state).
+    ParseCmd,
+    /// Waiting for the rest of a command: this many unparsed bytes from its
+    /// start (its data block, or a binary request's body).
+    Nread(usize),
+    /// Dropping this many more bytes of a refused data block.
+    Swallow(usize),
+    /// Not reading until the replies are written: the socket is full, or so
+    /// many replies are queued that parsing stopped (back-pressure). Where
+    /// it goes then is kept in [`Conn::write_and_go`].
     Mwrite,
-    /// Finishing replies, then closing.
+    /// Finishing its replies, then closing; nothing more is read.
     Closing,
+    /// Closing at once, unwritten replies dropped.
+    Closed,
 }
 
 impl ConnState {
+    /// memcached's name of the state, as `stats conns` prints it.
     pub fn name(self) -> &'static str {
         match self {
+            ConnState::Listening => "conn_listening",
             ConnState::NewCmd => "conn_new_cmd",
-            ConnState::Nread => "conn_nread",
-            ConnState::Swallow => "conn_swallow",
+            ConnState::Read => "conn_read",
+            ConnState::ParseCmd => "conn_parse_cmd",
+            ConnState::Nread(_) => "conn_nread",
+            ConnState::Swallow(_) => "conn_swallow",
             ConnState::Mwrite => "conn_mwrite",
             ConnState::Closing => "conn_closing",
+            ConnState::Closed => "conn_closed",
         }
+    }
+
+    /// The state without its data, for another thread to read.
+    fn code(self) -> u8 {
+        match self {
+            ConnState::Listening => 0,
+            ConnState::NewCmd => 1,
+            ConnState::Read => 2,
+            ConnState::ParseCmd => 3,
+            ConnState::Nread(_) => 4,
+            ConnState::Swallow(_) => 5,
+            ConnState::Mwrite => 6,
+            ConnState::Closing => 7,
+            ConnState::Closed => 8,
+        }
+    }
+
+    fn from_code(code: u8) -> ConnState {
+        match code {
+            0 => ConnState::Listening,
+            1 => ConnState::NewCmd,
+            2 => ConnState::Read,
+            3 => ConnState::ParseCmd,
+            4 => ConnState::Nread(0),
+            5 => ConnState::Swallow(0),
+            6 => ConnState::Mwrite,
+            7 => ConnState::Closing,
+            _ => ConnState::Closed,
+        }
+    }
+
+    /// Closing, with or without its replies: no more input is read.
+    pub fn is_closing(self) -> bool {
+        matches!(self, ConnState::Closing | ConnState::Closed)
+    }
+}
+
+/// A connection's state as other threads see it (`stats conns`): the
+/// connection stores into it on every transition, the stats reader loads.
+pub struct SharedState(AtomicU8);
+
+impl SharedState {
+    pub fn new(state: ConnState) -> Arc<SharedState> {
+        Arc::new(SharedState(AtomicU8::new(state.code())))
+    }
+
+    /// The published state (the data of `Nread` and `Swallow` is not kept).
+    pub fn load(&self) -> ConnState {
+        ConnState::from_code(self.0.load(Ordering::Relaxed))
+    }
+
+    fn store(&self, state: ConnState) {
+        self.0.store(state.code(), Ordering::Relaxed);
     }
 }
 
@@ -230,32 +308,26 @@ pub struct Conn<R> {
     pub rbuf: Vec<u8>,
     pub rstart: usize,
     pub rend: usize,
-    /// Bytes of a refused data block still to discard.
-    pub swallow: usize,
-    /// Total unparsed bytes the parser needs before it can make progress.
-    pub need: usize,
     pub wbuf: Vec<u8>,
     pub wpos: usize,
     slots: VecDeque<Slot<R>>,
     /// Sequence number of `slots[0]` (or of the next slot when empty).
     front_seq: u64,
-    pub state: ConnState,
+    /// Changed only by [`Conn::set_state`].
+    state: ConnState,
+    /// Where [`ConnState::Mwrite`] goes once the replies are out (memcached's
+    /// `write_and_go`); [`ConnState::ParseCmd`] when input is left to parse.
+    write_and_go: ConnState,
+    /// What `stats conns` reads of `state`.
+    shown: Arc<SharedState>,
     pub interest: Interest,
-    /// Close once every reply is written.
-    pub close_after_write: bool,
-    /// Close at once, dropping unwritten replies (memcached's conn_closing).
-    pub close_now: bool,
-    /// The server is stopping gracefully: read nothing more from the socket,
-    /// run the commands already buffered, close once their answers are out.
-    pub draining: bool,
-    /// Listed in the worker's queue of connections with input left to parse.
+    /// Listed in the worker's queue of connections with input left to parse
+    /// (the worker's bookkeeping, whatever the state).
     pub queued: bool,
-    /// Parsing stopped because too many replies were queued (back-pressure);
-    /// it resumes once they are written.
-    pub paused: bool,
     pub last_cmd_time: u32,
-    /// Which protocol this connection speaks (decided by its first byte under `-B auto`).
-    pub protocol: Protocol,
+    /// Which protocol this connection speaks: `None` until its first byte
+    /// arrives under `-B auto` (memcached's `try_read_command_negotiate`).
+    pub protocol: Option<Protocol>,
     /// `-Y` / `-S`: whether this connection has authenticated.
     pub auth: ConnAuth,
     /// Emptied slot buffers for reuse. A `get` queues its `END` behind the
@@ -298,17 +370,6 @@ pub const DIRECT_MIN: usize = 8 * 1024;
 const SPARE_BUFS: usize = 16;
 const SPARE_BUF_MAX: usize = 4096;
 
-/// A connection's protocol. memcached's `-B auto` looks at the first byte a
-/// client sends: 0x80 (a binary request's magic) means binary, anything
-/// else text (which includes meta commands).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// Not decided yet: nothing read so far under `-B auto`.
-    Unknown,
-    Text,
-    Binary,
-}
-
 impl<R> Conn<R> {
     pub fn new(stream: Stream, gen: u32, now: u32) -> Self {
         Conn {
@@ -317,21 +378,17 @@ impl<R> Conn<R> {
             rbuf: vec![0; RBUF_INITIAL],
             rstart: 0,
             rend: 0,
-            swallow: 0,
-            need: 0,
             wbuf: Vec::new(),
             wpos: 0,
             slots: VecDeque::new(),
             front_seq: 0,
             state: ConnState::NewCmd,
+            write_and_go: ConnState::Read,
+            shown: SharedState::new(ConnState::NewCmd),
             interest: Interest::READ,
-            close_after_write: false,
-            close_now: false,
-            draining: false,
             queued: false,
-            paused: false,
             last_cmd_time: now,
-            protocol: Protocol::Unknown,
+            protocol: None,
             auth: Default::default(),
             spare: Vec::new(),
             written_direct: 0,
@@ -342,6 +399,57 @@ impl<R> Conn<R> {
             watcher: None,
             log_request: Vec::new(),
             log_queue: VecDeque::new(),
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// The state as `stats conns` sees it, shared with the connection's entry there.
+    pub fn shown_state(&self) -> Arc<SharedState> {
+        self.shown.clone()
+    }
+
+    /// The one way a connection changes state (memcached's
+    /// `conn_set_state`); it publishes the state for `stats conns`.
+    /// Closing is final: a connection that closes at once never goes back
+    /// to finishing its replies.
+    pub fn set_state(&mut self, next: ConnState) {
+        debug_assert!(
+            self.state != ConnState::Closed || next == ConnState::Closed,
+            "{:?} -> {next:?}",
+            self.state
+        );
+        debug_assert!(
+            self.state != ConnState::Closing || next.is_closing(),
+            "{:?} -> {next:?}",
+            self.state
+        );
+        debug_assert!(next != ConnState::Listening, "a connection never listens");
+        if next == ConnState::Mwrite && self.state != ConnState::Mwrite {
+            self.write_and_go = self.state;
+        }
+        if self.state.code() != next.code() {
+            self.shown.store(next);
+        }
+        self.state = next;
+    }
+
+    /// Leaves [`ConnState::Mwrite`] for where it was headed.
+    pub fn written(&mut self) {
+        debug_assert_eq!(self.state, ConnState::Mwrite);
+        let next = std::mem::replace(&mut self.write_and_go, ConnState::Read);
+        self.set_state(next);
+    }
+
+    /// Where the connection reads on from: the state [`ConnState::Mwrite`]
+    /// returns to, or the current one.
+    pub fn reading(&self) -> ConnState {
+        match self.state {
+            ConnState::Mwrite => self.write_and_go,
+            s => s,
         }
     }
 
@@ -365,10 +473,11 @@ impl<R> Conn<R> {
     pub fn fill(&mut self, max_buffer: usize) -> io::Result<ReadOutcome> {
         let unparsed = self.rend - self.rstart;
         // Room for what the parser said it needs, or at least some more bytes.
-        let need = self
-            .need
-            .max(unparsed + 4096)
-            .min(max_buffer.max(RBUF_INITIAL));
+        let need = match self.reading() {
+            ConnState::Nread(need) => need,
+            _ => 0,
+        };
+        let need = need.max(unparsed + 4096).min(max_buffer.max(RBUF_INITIAL));
         if self.rstart > 0
             && (self.rstart + need > self.rbuf.len()
                 || self.rend == self.rbuf.len()
@@ -711,7 +820,7 @@ impl<R> Conn<R> {
         // Nothing goes out directly when the replies are being dropped, or
         // when the socket was full at the last flush (the connection waits
         // for writability): the write could only fail.
-        let written = if self.close_now || self.interest.writable {
+        let written = if self.state == ConnState::Closed || self.interest.writable {
             0
         } else {
             let bufs = [
@@ -807,21 +916,6 @@ impl<R> Conn<R> {
             let (_, kind, line) = self.watch_queue.pop_front().expect("front exists");
             crate::watch::log_line(kind, &line);
         }
-    }
-
-    /// Where the connection stands, for `stats conns` and the reactor.
-    pub fn update_state(&mut self) {
-        self.state = if self.close_after_write {
-            ConnState::Closing
-        } else if self.has_unwritten() {
-            ConnState::Mwrite
-        } else if self.swallow > 0 {
-            ConnState::Swallow
-        } else if self.need > 0 {
-            ConnState::Nread
-        } else {
-            ConnState::NewCmd
-        };
     }
 }
 
@@ -977,6 +1071,26 @@ mod tests {
         want.extend_from_slice(&v);
         want.extend_from_slice(b"\r\nEND\r\n");
         assert_eq!(drain(&mut c, &mut client, want.len()), want);
+    }
+
+    /// `stats conns` sees every transition; `conn_mwrite` returns to where
+    /// the reader stood, with its data.
+    #[test]
+    fn states_are_published_and_mwrite_goes_back() {
+        let mut c = conn();
+        let shown = c.shown_state();
+        assert_eq!(shown.load(), ConnState::NewCmd);
+        c.set_state(ConnState::ParseCmd);
+        c.set_state(ConnState::Swallow(7));
+        assert_eq!(shown.load().name(), "conn_swallow");
+        c.set_state(ConnState::Mwrite);
+        assert_eq!(c.reading(), ConnState::Swallow(7));
+        assert_eq!(shown.load().name(), "conn_mwrite");
+        c.written();
+        assert_eq!(c.state(), ConnState::Swallow(7));
+        c.set_state(ConnState::Closing);
+        c.set_state(ConnState::Closed);
+        assert_eq!(shown.load().name(), "conn_closed");
     }
 
     #[test]

@@ -10,12 +10,12 @@ use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
 use crate::settings::{BindProtocol, Settings};
-use crate::shared::{ConnInfo, Shared, LISTENING, UDP_SOCKET};
+use crate::shared::{ConnInfo, Shared};
 use crate::worker::{Timer, Worker};
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,7 @@ impl Server {
                     .map(|a| format!("udp:{a}"))
                     .unwrap_or_default();
                 let sid = crate::shared::conn_id(&shared, &*sock);
-                udp_ids.push(register_socket(&shared, sid, addr, UDP_SOCKET, "udp"));
+                udp_ids.push(register_socket(&shared, sid, addr, true, "udp"));
                 wudp.push(sock);
             }
             let worker = Worker::new(id, shared.clone(), wbase, rx, owned, wudp, udp_ids);
@@ -400,19 +400,13 @@ fn register_listener(shared: &Shared, l: &Listener) {
         BindProtocol::Ascii => "ascii",
         BindProtocol::Binary => "binary",
     };
-    register_socket(shared, id, addr, LISTENING, protocol);
+    register_socket(shared, id, addr, false, protocol);
 }
 
 /// Lists a server socket (listener or UDP) in `stats conns`; returns its id.
 /// `-vv` logs it as memcached does (`<id server listening (protocol)`).
-fn register_socket(shared: &Shared, id: u64, addr: String, state: u8, protocol: &str) -> u64 {
-    let info = Arc::new(ConnInfo {
-        addr,
-        listen_addr: String::new(),
-        state: AtomicU8::new(state),
-        last_cmd_time: AtomicU32::new(clock::now()),
-        bufs: Default::default(),
-    });
+fn register_socket(shared: &Shared, id: u64, addr: String, udp: bool, protocol: &str) -> u64 {
+    let info = Arc::new(ConnInfo::socket(addr, udp, clock::now()));
     crate::counters::bump(&shared.conns.conn_structs, 1);
     shared
         .conn_registry

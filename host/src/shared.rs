@@ -4,6 +4,7 @@
 //! command layer and the workers, which all hold an `Arc` of it.
 
 use crate::batch::WorkerHandle;
+use crate::conn::{ConnState, SharedState};
 use crate::counters::{BufGauge, ConnStats, ThreadStats};
 use crate::event_base::Waker;
 use crate::plugin::FaultStats;
@@ -11,25 +12,40 @@ use crate::router::Router;
 use crate::settings::Settings;
 use crate::verbose;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-
-/// `ConnInfo::state` of a listening socket (the others are `ConnState as u8`).
-pub const LISTENING: u8 = 255;
-/// `ConnInfo::state` of a UDP socket: memcached shows it as always reading.
-pub const UDP_SOCKET: u8 = 254;
-/// `ConnInfo::state` of a connection that has not been served yet
-/// (memcached's `conn_new_cmd`; afterwards it waits in `conn_read`).
-pub const NEW_CONN: u8 = 253;
 
 /// What a connection shows in `stats conns`, readable from any thread.
 pub struct ConnInfo {
     pub addr: String,
     pub listen_addr: String,
-    pub state: AtomicU8,
+    /// A UDP socket: memcached lists it with a `UDP` line, always reading.
+    pub udp: bool,
+    /// Published by the connection's [`crate::conn::Conn::set_state`]; a
+    /// server socket's stays as it was made.
+    pub state: Arc<SharedState>,
     pub last_cmd_time: AtomicU32,
     /// Its buffers' sizes, for `stats` (`read_buf_*`, `response_obj_*`).
     pub bufs: BufGauge,
+}
+
+impl ConnInfo {
+    /// A listening socket's entry, or (`udp`) a UDP socket's.
+    pub fn socket(addr: String, udp: bool, now: u32) -> ConnInfo {
+        let state = if udp {
+            ConnState::Read
+        } else {
+            ConnState::Listening
+        };
+        ConnInfo {
+            addr,
+            listen_addr: String::new(),
+            udp,
+            state: SharedState::new(state),
+            last_cmd_time: AtomicU32::new(now),
+            bufs: Default::default(),
+        }
+    }
 }
 
 /// Server-wide state every thread reads.

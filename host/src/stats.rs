@@ -13,7 +13,7 @@ use crate::clock;
 use crate::conn::ConnState;
 use crate::counters::SSL_HANDSHAKE_ERRORS;
 use crate::reply::Aggregate;
-use crate::shared::{Shared, LISTENING, NEW_CONN, UDP_SOCKET};
+use crate::shared::Shared;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmcached_abi::stats_group;
@@ -464,26 +464,20 @@ pub fn conns(shared: &Shared, me: u64) -> Vec<(String, String)> {
         .unwrap_or_else(|e| e.into_inner());
     let mut out = Vec::new();
     for (id, c) in reg.iter() {
-        let state = c.state.load(Ordering::Relaxed);
-        let socket = matches!(state, LISTENING | UDP_SOCKET);
-        if state == UDP_SOCKET {
+        let state = c.state.load();
+        let socket = c.udp || state == ConnState::Listening;
+        if c.udp {
             out.push((format!("{id}:UDP"), "UDP".to_string()));
         }
         out.push((format!("{id}:addr"), c.addr.clone()));
         if !socket {
             out.push((format!("{id}:listen_addr"), c.listen_addr.clone()));
         }
-        let state = match state {
-            _ if *id == me => "conn_parse_cmd",
-            LISTENING => "conn_listening",
-            UDP_SOCKET => "conn_read",
-            NEW_CONN => "conn_new_cmd",
-            s if s == ConnState::Nread as u8 => "conn_nread",
-            s if s == ConnState::Swallow as u8 => "conn_swallow",
-            s if s == ConnState::Mwrite as u8 => "conn_mwrite",
-            s if s == ConnState::Closing as u8 => "conn_closing",
-            // Between commands: memcached waits in conn_read.
-            _ => "conn_read",
+        // The asking connection is running its commands, whatever it last published.
+        let state = if *id == me {
+            ConnState::ParseCmd.name()
+        } else {
+            state.name()
         };
         out.push((format!("{id}:state"), state.to_string()));
         let last = c.last_cmd_time.load(Ordering::Relaxed);

@@ -10,7 +10,7 @@
 
 use crate::batch::{Batch, Msg, Outbox, Ticket};
 use crate::clock;
-use crate::conn::{Conn, Protocol, ReadOutcome, Stream, UdpPeer};
+use crate::conn::{Conn, ConnState, Protocol, ReadOutcome, Stream, UdpPeer};
 use crate::core::Core;
 use crate::counters::{bump, BufGauge, ThreadStats};
 use crate::event_base::{EventBase, Interest};
@@ -18,16 +18,17 @@ use crate::plugin::Shard;
 use crate::proto::{binary_cmd, meta_cmd, text_cmd};
 use crate::reply::{Delivery, Reply};
 use crate::settings::BindProtocol;
-use crate::shared::{ConnInfo, Shared, NEW_CONN};
+use crate::shared::{ConnInfo, Shared};
 use crate::verbose::{self, Log};
 use crossbeam_channel::Receiver;
 use polling::Event;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmcached_abi as abi;
 use wasmcached_protocol::binary;
+use wasmcached_protocol::frame::{self, Flow, Rest, Step};
 use wasmcached_protocol::text::{self, GetEnd, Limits, MetaOp, Parsed};
 use wasmcached_protocol::udp;
 
@@ -220,12 +221,7 @@ impl Worker {
                 Err(_) => return self.close(idx),
             }
         }
-        if readable
-            && !conn.close_after_write
-            && !conn.close_now
-            && !conn.draining
-            && !conn.over_high_water()
-        {
+        if readable && !conn.state().is_closing() && !self.draining && !conn.over_high_water() {
             match conn.fill(max_rbuf) {
                 Ok(ReadOutcome::Data(n)) => {
                     bump(&self.core.shared.threads[self.core.id].bytes_read, n as u64)
@@ -250,210 +246,62 @@ impl Worker {
         let Some(conn) = self.slab.get(idx) else {
             return;
         };
+        if conn.watcher.is_some() || conn.state().is_closing() {
+            // A watcher's input is not read as commands (as in memcached),
+            // and memcached stops reading a connection it is closing.
+            conn.rstart = conn.rend;
+            conn.shrink_rbuf();
+            return;
+        }
+        let swallow = match conn.reading() {
+            ConnState::Swallow(n) => n,
+            _ => 0,
+        };
+        conn.set_state(ConnState::ParseCmd);
         let rbuf = std::mem::take(&mut conn.rbuf);
-        let end = conn.rend;
-        let mut pos = conn.rstart;
-        let mut handled = 0;
-        let mut yielded = false;
-        conn.need = 0;
-        if conn.watcher.is_some() {
-            // A watcher's input is not read as commands (as in memcached).
-            pos = end;
-        }
-        loop {
-            if conn.swallow > 0 {
-                let n = conn.swallow.min(end - pos);
-                pos += n;
-                conn.swallow -= n;
-                if conn.swallow > 0 {
-                    break;
-                }
-            }
-            if pos == end {
-                break;
-            }
-            if conn.close_after_write || conn.close_now {
-                // memcached stops reading a connection it is closing.
-                pos = end;
-                break;
-            }
-            if conn.over_high_water() {
-                conn.paused = true;
-                break;
-            }
-            if handled == reqs_per_event {
-                yielded = true;
-                break;
-            }
-            if conn.protocol == Protocol::Unknown {
-                // -B auto: the first byte decides, as in memcached.
-                conn.protocol = if rbuf[pos] == binary::REQ_MAGIC {
-                    Protocol::Binary
-                } else {
-                    Protocol::Text
-                };
-                if verbose::commands() {
-                    let name = match conn.protocol {
-                        Protocol::Binary => "binary",
-                        _ => "ascii",
-                    };
-                    eprintln!("{}: Client using the {name} protocol", conn.id);
-                }
-            }
-            // -vv: the level is read once per command.
-            let logging = verbose::commands();
-            if conn.protocol == Protocol::Binary {
-                let log = if logging { Log::Binary } else { Log::Off };
-                // -S: memcached logs its authentication check too.
-                let sasl = self
-                    .core
-                    .shared
-                    .settings
-                    .sasl
-                    .then_some(conn.auth.authenticated);
-                conn.log_begin(logging, log, |out, id| {
-                    verbose::binary_request(out, id, &rbuf[pos..end], sasl)
-                });
-                match binary_cmd::step(&mut self.core, conn, idx, &rbuf[pos..end], &limits) {
-                    binary_cmd::Step::Done(n) => {
-                        conn.log_end(true);
-                        pos += n;
-                        handled += 1;
-                        conn.last_cmd_time = clock::now();
-                        continue;
-                    }
-                    binary_cmd::Step::Incomplete(need) => {
-                        conn.log_end(false);
-                        conn.need = need;
-                        break;
-                    }
-                }
-            }
-            if let (Some(creds), false) = (
-                &self.core.shared.settings.ascii_auth,
-                conn.auth.authenticated,
-            ) {
-                // -Y: only the auth `set` is read until the connection
-                // authenticates; memcached logs its answers, not its lines.
-                conn.log_begin(false, if logging { Log::Text } else { Log::Off }, |_, _| {});
-                let st = &self.core.shared.threads[self.core.id];
-                match crate::auth::ascii_step(creds, st, conn, &rbuf[pos..end], max_rbuf) {
-                    Some(n) => {
-                        conn.log_end(true);
-                        pos += n;
-                        handled += 1;
-                        conn.last_cmd_time = clock::now();
-                        continue;
-                    }
-                    None => {
-                        conn.log_end(false);
-                        break;
-                    }
-                }
-            }
-            match text::parse(&rbuf[pos..end], &limits) {
-                Parsed::Incomplete { need } => {
-                    conn.need = need.unwrap_or(0);
-                    if need.is_none() && end - pos >= max_rbuf {
-                        // Only a multi-get line may grow this long (the parser
-                        // closes others at 2 KiB); past the read buffer's limit
-                        // memcached gives up on the connection too.
-                        conn.discard_unwritten(|| Reply::Discarded);
-                        conn.close_now = true;
-                        pos = end;
-                    }
-                    break;
-                }
-                Parsed::Cmd {
-                    cmd: text::Command::Meta { op, line },
-                    consumed,
-                } => {
-                    // The meta parser reads the line's flags and an `ms` data block.
-                    let rest = &rbuf[pos..end];
-                    let log = match (logging, op) {
-                        (false, _) => Log::Off,
-                        (true, MetaOp::Debug) => Log::MetaDebug,
-                        (true, _) => Log::Meta,
-                    };
-                    conn.log_begin(logging, log, |out, id| verbose::text_request(out, id, rest));
-                    let core = &mut self.core;
-                    match meta_cmd::step(core, conn, idx, op, line, rest, consumed, &limits) {
-                        Some(n) => {
-                            conn.log_end(true);
-                            pos += n;
-                            handled += 1;
-                            conn.last_cmd_time = clock::now();
-                        }
-                        None => {
-                            conn.log_end(false);
-                            break;
-                        }
-                    }
-                }
-                Parsed::Cmd { cmd, consumed } => {
-                    conn.log_begin(logging, text_log(&cmd, logging), |out, id| {
-                        verbose::text_request(out, id, &rbuf[pos..end]);
-                        if let text::Command::Get {
-                            end: GetEnd::KeyTooLong,
-                            ..
-                        } = &cmd
-                        {
-                            // memcached ends the get (`END`) before the error.
-                            out.extend_from_slice(format!(">{id} END\n").as_bytes());
-                        }
-                    });
-                    pos += consumed;
-                    handled += 1;
-                    conn.last_cmd_time = clock::now();
-                    text_cmd::execute(&mut self.core, conn, idx, cmd);
-                    conn.log_end(true);
-                }
-                Parsed::Error {
-                    reply,
-                    noreply,
-                    consumed,
-                    swallow,
-                    close,
-                    unlink,
-                } => {
-                    // memcached logs the line, unless it closes on junk that
-                    // has no line end within its limit.
-                    let line = !close
-                        || rbuf[pos..pos + consumed].iter().position(|&b| b == b'\n')
-                            == Some(consumed - 1);
-                    let log = if logging { Log::Text } else { Log::Off };
-                    conn.log_begin(logging && line, log, |out, id| {
-                        verbose::text_request(out, id, &rbuf[pos..end])
-                    });
-                    pos += consumed;
-                    handled += 1;
-                    if close {
-                        // memcached closes at once; queued replies are lost.
-                        conn.discard_unwritten(|| Reply::Discarded);
-                        conn.log_end(true);
-                        conn.close_now = true;
-                        pos = end;
-                        break;
-                    }
-                    if let Some(key) = unlink {
-                        crate::proto::common::unlink(&mut self.core, conn, idx, key, "set");
-                    }
-                    if noreply {
-                        conn.log_noreply(reply.as_bytes());
-                    } else if !reply.is_empty() {
-                        conn.reply_with(Reply::Ready, |out| {
-                            out.extend_from_slice(reply.as_bytes());
-                            out.extend_from_slice(b"\r\n");
-                        });
-                    }
-                    conn.log_end(true);
-                    conn.swallow = swallow;
-                }
-            }
-        }
+        let input = &rbuf[conn.rstart..conn.rend];
+        let mut protocol = conn.protocol;
+        let mut exec = Exec {
+            core: &mut self.core,
+            conn,
+            idx,
+            limits,
+            max_rbuf,
+            handled: 0,
+            reqs_per_event,
+        };
+        let framed = frame::run(&mut protocol, input, swallow, &mut exec);
+        let conn = exec.conn;
+        conn.protocol = protocol;
         conn.rbuf = rbuf;
-        conn.rstart = pos;
+        conn.rstart += framed.consumed;
         conn.shrink_rbuf();
+        let yielded = match framed.rest {
+            Rest::Read { need: 0 } => {
+                conn.set_state(ConnState::Read);
+                false
+            }
+            Rest::Read { need } => {
+                conn.set_state(ConnState::Nread(need));
+                false
+            }
+            Rest::Swallow(n) => {
+                conn.set_state(ConnState::Swallow(n));
+                false
+            }
+            // Back-pressure: parsing resumes once the replies drain
+            // (`write_touched`), as memcached's conn_mwrite goes back to
+            // parsing after writing.
+            Rest::Stopped(Flow::Pause) => {
+                conn.set_state(ConnState::Mwrite);
+                false
+            }
+            Rest::Stopped(_) => {
+                conn.set_state(ConnState::Read);
+                true
+            }
+            Rest::Closed => false,
+        };
         if yielded && !conn.queued {
             conn.queued = true;
             self.ready.push(idx);
@@ -695,11 +543,11 @@ impl Worker {
         conn.id = id;
         // memcached's try_read_command_udp: each datagram's first byte picks
         // the protocol, whatever -B says.
-        conn.protocol = if payload.first() == Some(&binary::REQ_MAGIC) {
-            Protocol::Binary
-        } else {
-            Protocol::Text
-        };
+        conn.protocol = Some(
+            payload
+                .first()
+                .map_or(Protocol::Text, |&b| Protocol::negotiate(b)),
+        );
         if conn.rbuf.len() < payload.len() {
             conn.rbuf.resize(payload.len(), 0);
         }
@@ -709,7 +557,8 @@ impl Worker {
         let info = Arc::new(ConnInfo {
             addr,
             listen_addr,
-            state: AtomicU8::new(0),
+            udp: false,
+            state: conn.shown_state(),
             last_cmd_time: AtomicU32::new(clock::now()),
             bufs: BufGauge::default(),
         });
@@ -718,7 +567,9 @@ impl Worker {
         self.parse(idx);
         if let Some(c) = self.slab.get(idx) {
             // One datagram, one request batch: what did not parse is dropped.
-            c.close_after_write = true;
+            if !c.state().is_closing() {
+                c.set_state(ConnState::Closing);
+            }
         }
         self.touch(idx);
     }
@@ -744,10 +595,11 @@ impl Worker {
         let gen = self.slab.gens[idx as usize].wrapping_add(1);
         self.slab.gens[idx as usize] = gen;
         let mut conn = Conn::new(stream, gen, clock::now());
+        // -B fixes the protocol; under `auto` the first byte will choose it.
         conn.protocol = match shared.settings.protocol {
-            BindProtocol::Auto => Protocol::Unknown,
-            BindProtocol::Ascii => Protocol::Text,
-            BindProtocol::Binary => Protocol::Binary,
+            BindProtocol::Auto => None,
+            BindProtocol::Ascii => Some(Protocol::Text),
+            BindProtocol::Binary => Some(Protocol::Binary),
         };
         let key = idx as usize;
         let registered = match &conn.stream {
@@ -769,7 +621,8 @@ impl Worker {
         let info = Arc::new(ConnInfo {
             addr,
             listen_addr,
-            state: AtomicU8::new(NEW_CONN),
+            udp: false,
+            state: conn.shown_state(),
             last_cmd_time: AtomicU32::new(clock::now()),
             bufs: BufGauge::default(),
         });
@@ -782,9 +635,9 @@ impl Worker {
         bump(&shared.threads[self.core.id].total_connections, 1);
         if verbose::commands() {
             let how = match conn.protocol {
-                Protocol::Unknown => "new auto-negotiating client connection",
-                Protocol::Text => "new ascii client connection.",
-                Protocol::Binary => "new binary client connection.",
+                None => "new auto-negotiating client connection",
+                Some(Protocol::Text) => "new ascii client connection.",
+                Some(Protocol::Binary) => "new binary client connection.",
             };
             eprintln!("<{id} {how}");
         }
@@ -839,8 +692,7 @@ impl Worker {
     fn drain(&mut self) {
         self.draining = true;
         for idx in 0..self.slab.conns.len() as u32 {
-            if let Some(conn) = self.slab.get(idx) {
-                conn.draining = true;
+            if self.slab.get(idx).is_some() {
                 self.touched.push(idx);
             }
         }
@@ -917,28 +769,42 @@ impl Worker {
             }
             // Draining: done when nothing is left to answer or to parse (an
             // incomplete command in the buffer is dropped, as on close).
-            let drained = conn.draining && finished && !conn.paused && !conn.queued;
-            if conn.close_now || (conn.close_after_write && finished) || drained {
+            // Parsing stopped for back-pressure (conn_mwrite, then back to parsing).
+            let paused = conn.state() == ConnState::Mwrite && conn.reading() == ConnState::ParseCmd;
+            let drained = self.draining && finished && !paused && !conn.queued;
+            let close = match conn.state() {
+                ConnState::Closed => true,
+                ConnState::Closing => finished,
+                _ => drained,
+            };
+            if close {
                 self.close(idx);
                 continue;
             }
-            // Parsing stopped for back-pressure and the replies have drained:
-            // parse the rest next iteration. (Input that is merely incomplete
-            // waits for the socket, or the loop would spin on it.)
-            if conn.paused && !conn.has_unwritten() && !conn.over_high_water() && !conn.queued {
-                conn.paused = false;
+            // The replies have drained: parse the rest next iteration.
+            // (Input that is merely incomplete waits for the socket, or the
+            // loop would spin on it.)
+            if paused && !conn.has_unwritten() && !conn.over_high_water() && !conn.queued {
+                conn.set_state(ConnState::Read);
                 conn.queued = true;
                 self.ready.push(idx);
             }
+            // memcached's conn_mwrite: the socket took less than was ready.
+            if conn.has_unwritten() {
+                if !conn.state().is_closing() {
+                    conn.set_state(ConnState::Mwrite);
+                }
+            } else if conn.state() == ConnState::Mwrite && !paused {
+                conn.written();
+            }
             let want = if conn.has_unwritten() {
                 Interest::WRITE
-            } else if conn.close_after_write || conn.draining || conn.over_high_water() {
+            } else if conn.state() == ConnState::Closing || self.draining || conn.over_high_water()
+            {
                 Interest::NONE
             } else {
                 Interest::READ
             };
-            conn.update_state();
-            info.state.store(conn.state as u8, Ordering::Relaxed);
             info.bufs.update(conn.rbuf.len(), conn.wbuf.capacity());
             info.last_cmd_time
                 .store(conn.last_cmd_time, Ordering::Relaxed);
@@ -1039,6 +905,205 @@ fn text_log(cmd: &text::Command<'_>, logging: bool) -> Log {
         C::Get { .. } | C::Gat { .. } => Log::Get,
         C::Stats(_) => Log::Stats,
         _ => Log::Text,
+    }
+}
+
+/// The worker's side of the framing loop: runs each command on a connection.
+struct Exec<'a> {
+    core: &'a mut Core,
+    conn: &'a mut Conn<Reply>,
+    idx: u32,
+    limits: Limits,
+    max_rbuf: usize,
+    handled: usize,
+    reqs_per_event: usize,
+}
+
+impl frame::Sink for Exec<'_> {
+    fn flow(&mut self) -> Flow {
+        if self.conn.over_high_water() {
+            Flow::Pause
+        } else if self.handled == self.reqs_per_event {
+            Flow::Yield
+        } else {
+            Flow::Go
+        }
+    }
+
+    fn negotiated(&mut self, protocol: Protocol) {
+        if verbose::commands() {
+            let name = match protocol {
+                Protocol::Binary => "binary",
+                Protocol::Text => "ascii",
+            };
+            eprintln!("{}: Client using the {name} protocol", self.conn.id);
+        }
+    }
+
+    fn command(&mut self, protocol: Protocol, input: &[u8]) -> Step {
+        let step = match protocol {
+            Protocol::Binary => self.binary(input),
+            Protocol::Text => self.text(input),
+        };
+        if let Step::Done { .. } = step {
+            self.handled += 1;
+        }
+        // The session modules leave what follows the command in the state:
+        // the loop takes it over.
+        match (self.conn.state(), step) {
+            (s, _) if s.is_closing() => Step::Close,
+            (ConnState::Swallow(swallow), Step::Done { consumed, .. }) => {
+                self.conn.set_state(ConnState::ParseCmd);
+                Step::Done { consumed, swallow }
+            }
+            (ConnState::Nread(need), Step::Incomplete { .. }) => {
+                self.conn.set_state(ConnState::ParseCmd);
+                Step::Incomplete { need }
+            }
+            _ => step,
+        }
+    }
+}
+
+impl Exec<'_> {
+    fn binary(&mut self, input: &[u8]) -> Step {
+        let conn = &mut *self.conn;
+        // -vv: the level is read once per command.
+        let logging = verbose::commands();
+        let log = if logging { Log::Binary } else { Log::Off };
+        // -S: memcached logs its authentication check too.
+        let sasl = self
+            .core
+            .shared
+            .settings
+            .sasl
+            .then_some(conn.auth.authenticated);
+        conn.log_begin(logging, log, |out, id| {
+            verbose::binary_request(out, id, input, sasl)
+        });
+        match binary_cmd::step(self.core, conn, self.idx, input, &self.limits) {
+            binary_cmd::Step::Done(consumed) => {
+                conn.log_end(true);
+                conn.last_cmd_time = clock::now();
+                Step::Done {
+                    consumed,
+                    swallow: 0,
+                }
+            }
+            binary_cmd::Step::Incomplete(need) => {
+                conn.log_end(false);
+                Step::Incomplete { need }
+            }
+        }
+    }
+
+    fn text(&mut self, input: &[u8]) -> Step {
+        let (core, conn, idx) = (&mut *self.core, &mut *self.conn, self.idx);
+        let logging = verbose::commands();
+        // A command that ran (not a refused line) sets the connection's time.
+        let done = |conn: &mut Conn<Reply>, consumed| {
+            conn.last_cmd_time = clock::now();
+            Step::Done {
+                consumed,
+                swallow: 0,
+            }
+        };
+        if let (Some(creds), false) = (&core.shared.settings.ascii_auth, conn.auth.authenticated) {
+            // -Y: only the auth `set` is read until the connection
+            // authenticates; memcached logs its answers, not its lines.
+            conn.log_begin(false, if logging { Log::Text } else { Log::Off }, |_, _| {});
+            let st = &core.shared.threads[core.id];
+            let n = crate::auth::ascii_step(creds, st, conn, input, self.max_rbuf);
+            conn.log_end(n.is_some());
+            return n.map_or(Step::Incomplete { need: 0 }, |n| done(conn, n));
+        }
+        match text::parse(input, &self.limits) {
+            Parsed::Incomplete { need } => {
+                if need.is_none() && input.len() >= self.max_rbuf {
+                    // Only a multi-get line may grow this long (the parser
+                    // closes others at 2 KiB); past the read buffer's limit
+                    // memcached gives up on the connection too.
+                    conn.discard_unwritten(|| Reply::Discarded);
+                    conn.set_state(ConnState::Closed);
+                    return Step::Close;
+                }
+                Step::Incomplete {
+                    need: need.unwrap_or(0),
+                }
+            }
+            Parsed::Cmd {
+                cmd: text::Command::Meta { op, line },
+                consumed,
+            } => {
+                // The meta parser reads the line's flags and an `ms` data block.
+                let log = match (logging, op) {
+                    (false, _) => Log::Off,
+                    (true, MetaOp::Debug) => Log::MetaDebug,
+                    (true, _) => Log::Meta,
+                };
+                conn.log_begin(logging, log, |out, id| {
+                    verbose::text_request(out, id, input)
+                });
+                let limits = &self.limits;
+                let n = meta_cmd::step(core, conn, idx, op, line, input, consumed, limits);
+                conn.log_end(n.is_some());
+                n.map_or(Step::Incomplete { need: 0 }, |n| done(conn, n))
+            }
+            Parsed::Cmd { cmd, consumed } => {
+                conn.log_begin(logging, text_log(&cmd, logging), |out, id| {
+                    verbose::text_request(out, id, input);
+                    if let text::Command::Get {
+                        end: GetEnd::KeyTooLong,
+                        ..
+                    } = &cmd
+                    {
+                        // memcached ends the get (`END`) before the error.
+                        out.extend_from_slice(format!(">{id} END\n").as_bytes());
+                    }
+                });
+                let step = done(conn, consumed);
+                text_cmd::execute(core, conn, idx, cmd);
+                conn.log_end(true);
+                step
+            }
+            Parsed::Error {
+                reply,
+                noreply,
+                consumed,
+                swallow,
+                close,
+                unlink,
+            } => {
+                // memcached logs the line, unless it closes on junk that
+                // has no line end within its limit.
+                let line = !close
+                    || input[..consumed].iter().position(|&b| b == b'\n') == Some(consumed - 1);
+                let log = if logging { Log::Text } else { Log::Off };
+                conn.log_begin(logging && line, log, |out, id| {
+                    verbose::text_request(out, id, input)
+                });
+                if close {
+                    // memcached closes at once; queued replies are lost.
+                    conn.discard_unwritten(|| Reply::Discarded);
+                    conn.log_end(true);
+                    conn.set_state(ConnState::Closed);
+                    return Step::Close;
+                }
+                if let Some(key) = unlink {
+                    crate::proto::common::unlink(core, conn, idx, key, "set");
+                }
+                if noreply {
+                    conn.log_noreply(reply.as_bytes());
+                } else if !reply.is_empty() {
+                    conn.reply_with(Reply::Ready, |out| {
+                        out.extend_from_slice(reply.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    });
+                }
+                conn.log_end(true);
+                Step::Done { consumed, swallow }
+            }
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //! - [`meta`]: the meta protocol parser (`mg ms md ma mn me`).
 //! - [`binary`]: the binary protocol parser.
 //! - [`udp`]: the 8-byte UDP frame header.
+//! - [`frame`]: the framing loop: buffered bytes to one command after another,
+//!   in the protocol chosen by the first byte (the host's worker and the fuzz
+//!   targets both run it).
 //! - [`num`]: C-compatible number parsing (memcached's `safe_strto*`), shared by
 //!   the text and meta parsers.
 //! - [`limits`]: memcached's key and item size limits, shared by the text, meta
@@ -15,6 +18,7 @@
 //! The host re-exports these as `crate::proto::{text, meta, binary}`.
 
 pub mod binary;
+pub mod frame;
 #[cfg(test)]
 mod fuzz_regressions;
 pub mod limits;

@@ -13,7 +13,7 @@
 use super::common::key_request;
 use crate::batch::Ticket;
 use crate::clock;
-use crate::conn::Conn;
+use crate::conn::{Conn, ConnState};
 use crate::core::Core;
 use crate::plugin::plugin_abi;
 use crate::reply::Aggregate;
@@ -55,7 +55,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
         Parsed::BadMagic => {
             // memcached goes to conn_closing: nothing more is written.
             conn.discard_unwritten(|| Reply::Discarded);
-            conn.close_now = true;
+            conn.set_state(ConnState::Closed);
             return Step::Done(buf.len());
         }
         Parsed::Packet {
@@ -93,9 +93,9 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             close,
         } => {
             error_now(conn, op, status, opaque);
-            conn.swallow = swallow;
+            conn.set_state(ConnState::Swallow(swallow));
             if close {
-                conn.close_after_write = true;
+                conn.set_state(ConnState::Closing);
             }
         }
         Command::Get {
@@ -154,7 +154,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
         } => {
             if limits.item_too_large(key.len(), flags, vlen + 2) {
                 error_now(conn, op, status::E2BIG, opaque);
-                conn.swallow = vlen;
+                conn.set_state(ConnState::Swallow(vlen));
                 // A refused set must not leave the old value behind.
                 if kind == StoreKind::Set {
                     core.push(&key_request(Op::Delete, key), Ticket::DISCARD);
@@ -210,7 +210,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
         } => {
             if limits.item_too_large(key.len(), 0, vlen + 2) {
                 error_now(conn, op, status::E2BIG, opaque);
-                conn.swallow = vlen;
+                conn.set_state(ConnState::Swallow(vlen));
                 return Step::Done(consumed);
             }
             let Some(value) = buf.get(consumed..consumed + vlen) else {
@@ -325,7 +325,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                     binary::write_response(out, op, status::SUCCESS, opaque, 0, &[], &[], &[])
                 });
             }
-            conn.close_after_write = true;
+            conn.set_state(ConnState::Closing);
         }
         Command::Stat { key } => {
             // (what the reply shows, what the shards are asked)

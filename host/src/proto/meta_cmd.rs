@@ -15,6 +15,7 @@
 
 use super::common::{self, line, server_error, TextConn};
 use crate::clock;
+use crate::conn::ConnState;
 use crate::core::Core;
 use crate::plugin::plugin_abi;
 use crate::reply::{Delivery, MetaReply, Reply};
@@ -32,7 +33,7 @@ const NEEDS_V2: &str =
 /// Parses the meta command that the text parser found at the start of `buf`
 /// (`line` is its line, `line_len` the line with its ending), reads an `ms`
 /// data block, and runs it. Returns the bytes consumed, or `None` when the
-/// data block has not fully arrived (`conn.need` is then set).
+/// data block has not fully arrived (the state is then `ConnState::Nread`).
 #[allow(clippy::too_many_arguments)]
 pub fn step(
     core: &mut Core,
@@ -46,7 +47,7 @@ pub fn step(
 ) -> Option<usize> {
     match meta::parse(op, line, buf, line_len, limits) {
         MetaParsed::Incomplete { need } => {
-            conn.need = need;
+            conn.set_state(ConnState::Nread(need));
             None
         }
         MetaParsed::Cmd { cmd, consumed } => {
@@ -67,7 +68,7 @@ pub fn step(
                 common::unlink(core, conn, idx, key, "set");
             }
             line_reply(conn, reply);
-            conn.swallow = swallow;
+            conn.set_state(ConnState::Swallow(swallow));
             Some(consumed)
         }
     }

@@ -7,7 +7,7 @@
 
 use crate::batch::Msg;
 use crate::clock;
-use crate::conn::DIRECT_MIN;
+use crate::conn::{ConnState, DIRECT_MIN};
 use crate::core::Core;
 use crate::listing;
 use crate::reply::Aggregate;
@@ -170,7 +170,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             crate::verbose::set(level.min(crate::verbose::MAX_SETTABLE as u32) as u8);
             ok(conn, noreply);
         }
-        Command::Quit => conn.close_after_write = true,
+        Command::Quit => conn.set_state(ConnState::Closing),
         Command::Shutdown { graceful } => {
             if !core.shared.settings.shutdown_command {
                 return error(conn, reply::SHUTDOWN_NOT_ENABLED, false);
@@ -178,7 +178,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             match graceful {
                 Ok(_) => {
                     core.shared.request_shutdown();
-                    conn.close_now = true;
+                    conn.set_state(ConnState::Closed);
                 }
                 Err(e) => error(conn, e, false),
             }
