@@ -293,16 +293,12 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
             } else {
                 0
             };
-            let shards = core.shared.router.shards();
-            let seq = conn.reserve(reply(Kind::Flush, quiet, Extra::None), shards);
-            let t = ticket(conn, seq);
             let req = Request {
                 exptime,
                 ..key_request(Op::FlushAll, b"")
             };
-            for shard in 0..shards {
-                core.push_to(shard, &req, t);
-            }
+            let reply = reply(Kind::Flush, quiet, Extra::None);
+            super::common::fan_out(core, conn, idx, reply, &req);
         }
         Command::Noop => respond_now(conn, |out| {
             binary::write_response(out, op, status::SUCCESS, opaque, 0, &[], &[], &[])
@@ -339,16 +335,12 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 _ => None,
             };
             if let Some((group, ask)) = group {
-                let shards = core.shared.router.shards();
                 let extra = Extra::Stats(Box::new(StatsReply {
                     group,
                     agg: Aggregate::default(),
                 }));
-                let seq = conn.reserve(reply(Kind::Stats, false, extra), shards);
-                let t = ticket(conn, seq);
-                for shard in 0..shards {
-                    core.stats_to(shard, ask, t);
-                }
+                let reply = reply(Kind::Stats, false, extra);
+                super::common::fan_out_stats(core, conn, idx, reply, ask);
                 return Step::Done(consumed);
             }
             // memcached compares these groups by prefix only.

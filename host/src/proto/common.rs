@@ -143,3 +143,25 @@ pub fn server_error(out: &mut Vec<u8>, r: &wasmcached_abi::Response<'_>) {
         line(out, &msg);
     }
 }
+
+/// Sends `req` to every shard, for one slot of connection `idx` that
+/// completes when all have answered (flush_all, cache_memlimit).
+pub fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &Request<'_>) {
+    let shards = core.shared.router.shards();
+    let seq = conn.reserve(reply, shards);
+    let t = ticket(conn, idx, seq);
+    for shard in 0..shards {
+        core.push_to(shard, req, t);
+    }
+}
+
+/// Asks every shard for its stats group `ask`, for one slot of connection
+/// `idx` whose `reply` sums them.
+pub fn fan_out_stats(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, ask: i32) {
+    let shards = core.shared.router.shards();
+    let seq = conn.reserve(reply, shards);
+    let t = ticket(conn, idx, seq);
+    for shard in 0..shards {
+        core.stats_to(shard, ask, t);
+    }
+}

@@ -23,7 +23,7 @@ use wasmcached_protocol::text::{
 };
 
 pub use super::common::TextConn;
-use super::common::{get_note, key_request, line, store_note, ticket};
+use super::common::{fan_out, fan_out_stats, get_note, key_request, line, store_note, ticket};
 
 /// Executes one command from connection `idx`.
 pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>) {
@@ -367,16 +367,6 @@ fn get<'a>(
     }
 }
 
-/// Sends `req` to every shard; the slot completes when all have answered.
-fn fan_out(core: &mut Core, conn: &mut TextConn, idx: u32, reply: Reply, req: &Request<'_>) {
-    let shards = core.shared.router.shards();
-    let seq = conn.reserve(reply, shards);
-    let t = ticket(conn, idx, seq);
-    for shard in 0..shards {
-        core.push_to(shard, req, t);
-    }
-}
-
 fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'_>) {
     // `group` is what the reply shows, `ask` what the shards are asked.
     let (group, ask) = match sub {
@@ -418,18 +408,11 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         StatsCmd::Cachedump(args) => return cachedump(core, conn, idx, args),
         StatsCmd::Other(_) => return error(conn, reply::ERROR, false),
     };
-    let shards = core.shared.router.shards();
-    let seq = conn.reserve(
-        Reply::Stats(Box::new(StatsReply {
-            group,
-            agg: Aggregate::default(),
-        })),
-        shards,
-    );
-    let t = ticket(conn, idx, seq);
-    for shard in 0..shards {
-        core.stats_to(shard, ask, t);
-    }
+    let reply = Reply::Stats(Box::new(StatsReply {
+        group,
+        agg: Aggregate::default(),
+    }));
+    fan_out_stats(core, conn, idx, reply, ask);
 }
 
 fn write_stats(out: &mut Vec<u8>, lines: Vec<(String, String)>) {
