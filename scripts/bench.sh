@@ -75,28 +75,14 @@ if [ $# -eq 0 ] || [ "$1" = all ]; then
   set -u
   cd "$ROOT"
   say() { echo "bench: $*" >&2; }
-  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+  # shellcheck source=scripts/lib/install.sh
+  . scripts/lib/install.sh
   MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
   need=()
   [ -x "$MEMCACHED_BIN" ] || need+=(memcached)
   command -v memcaslap >/dev/null || command -v memaslap >/dev/null || need+=(libmemcached-tools)
   command -v python3 >/dev/null || need+=(python3)
-  if [ "${#need[@]}" -gt 0 ]; then
-    command -v apt-get >/dev/null || { say "missing ${need[*]} and no apt-get: install them by hand"; exit 2; }
-    export DEBIAN_FRONTEND=noninteractive
-    for p in "${need[@]}"; do
-      apt-cache show "$p" >/dev/null 2>&1 || { as_root apt-get update -q; break; }
-    done
-    # keep the packaged memcached service from being started by the install
-    policy=/usr/sbin/policy-rc.d; added_policy=0
-    if [ ! -e "$policy" ] && as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"; then
-      added_policy=1
-    fi
-    say "apt-get install ${need[*]}"
-    as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null; rc=$?
-    [ "$added_policy" = 1 ] && as_root rm -f "$policy"
-    [ "$rc" = 0 ] || { say "could not install ${need[*]}"; exit 2; }
-  fi
+  install_debs bench "${need[@]}" || exit 2
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release || exit 2
   fi

@@ -13,12 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'check-platforms.sh: %s\n' "$*" >&2; }
 
 targets=(x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd)
-if command -v rustup >/dev/null 2>&1; then
-  installed=$(rustup target list --installed)
-  for t in "${targets[@]}"; do
-    grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }
-  done
-fi
+# shellcheck source=scripts/lib/install.sh
+. scripts/lib/install.sh
+install_rust_targets check-platforms.sh "${targets[@]}"
 
 cc=$PWD/scripts/stand-in-cc.sh
 args=()

@@ -12,25 +12,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'test-windows.sh: %s\n' "$*" >&2; }
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
-}
+# shellcheck source=scripts/lib/install.sh
+. scripts/lib/install.sh
 
 need=()
 command -v wine64 >/dev/null 2>&1 || [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
-if [ "${#need[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-cache show "${need[@]}" >/dev/null 2>&1 || as_root apt-get update -q
-  say "apt-get install ${need[*]}"
-  as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null \
-    || { as_root apt-get update -q && as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null; }
-fi
-t=x86_64-pc-windows-gnu
-if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$t"; then
-  say "rustup target add $t"
-  rustup target add "$t"
-fi
+install_debs test-windows.sh "${need[@]}" || exit 1
+install_rust_targets test-windows.sh x86_64-pc-windows-gnu
 # The e2e tests' examples:: module (tests/examples.rs) loads the example
 # plugins; a Windows process cannot run their build scripts, so build them
 # here first (a no-op when fresh).

@@ -34,17 +34,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 
-# ---------------------------------------------------------------- root helper
-as_root() {
-  if [ "$(id -u)" = 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n "$@"
-  else
-    say "need root (or sudo) to run: $*"
-    return 1
-  fi
-}
+# shellcheck source=scripts/lib/install.sh
+. scripts/lib/install.sh
 
 # ---------------------------------------------------------------- Debian packages
 need=()
@@ -81,43 +72,7 @@ if [ "$venv_ok" = 0 ]; then
   fi
 fi
 
-if [ "${#need[@]}" -gt 0 ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    say "missing ${need[*]} and no apt-get: install them by hand"
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  known=1
-  for p in "${need[@]}"; do
-    apt-cache show "$p" >/dev/null 2>&1 || known=0
-  done
-  if [ "$known" = 0 ]; then
-    say "apt-get update (package lists do not know ${need[*]})"
-    as_root apt-get update -q
-  fi
-  # keep the packaged memcached/nutcracker services from being started by the install
-  policy=/usr/sbin/policy-rc.d
-  added_policy=0
-  if [ ! -e "$policy" ]; then
-    if as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"; then
-      added_policy=1
-    fi
-  fi
-  say "apt-get install ${need[*]}"
-  install_ok=1
-  as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null || install_ok=0
-  if [ "$install_ok" = 0 ] && [ "$known" = 1 ]; then
-    say "install failed; apt-get update and retry"
-    as_root apt-get update -q
-    install_ok=1
-    as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null || install_ok=0
-  fi
-  [ "$added_policy" = 1 ] && as_root rm -f "$policy"
-  if [ "$install_ok" = 0 ]; then
-    say "could not install ${need[*]}"
-    exit 1
-  fi
-fi
+install_debs test.sh "${need[@]}" || exit 1
 
 # ---------------------------------------------------------------- pymemcache
 if [ "$venv_ok" = 0 ]; then
@@ -135,14 +90,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 command -v cargo >/dev/null 2>&1 || { say "no cargo: install rustup's stable toolchain (Rust >= 1.95)"; exit 1; }
-if command -v rustup >/dev/null 2>&1; then
-  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    say "rustup target add wasm32-unknown-unknown"
-    rustup target add wasm32-unknown-unknown
-  fi
-else
-  say "no rustup: make sure the wasm32-unknown-unknown target is installed"
-fi
+install_rust_targets test.sh wasm32-unknown-unknown
 
 # ---------------------------------------------------------------- tests
 # The parts, all run even when one fails:

@@ -9,9 +9,9 @@ out="$root/target/examples"
 mkdir -p "$out"
 
 if ! command -v npm >/dev/null; then
-    echo "as-lfu: installing nodejs and npm" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm >&2
-    else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm >&2; fi
+    # shellcheck source=scripts/lib/install.sh
+    . "$root/scripts/lib/install.sh"
+    install_debs as-lfu nodejs npm >&2
 fi
 
 cd "$here"

@@ -8,9 +8,9 @@ out="$root/target/examples"
 mkdir -p "$out"
 
 if ! command -v clang >/dev/null || ! command -v wasm-ld >/dev/null; then
-    echo "c-quota: installing clang and lld" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang lld >&2
-    else sudo apt-get update -qq && sudo apt-get install -y -qq clang lld >&2; fi
+    # shellcheck source=scripts/lib/install.sh
+    . "$root/scripts/lib/install.sh"
+    install_debs c-quota clang lld >&2
 fi
 
 # -ffreestanding -nostdlib: no libc; the SDK brings allocator and mem* functions.

@@ -9,11 +9,9 @@ root="$(cd "$here/../.." && pwd)"
 out="$root/target/examples"
 mkdir -p "$out"
 
-sysroot="$(rustc --print sysroot)"
-if [ ! -d "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib" ]; then
-    echo "rust-versioned: adding the wasm32-unknown-unknown target" >&2
-    rustup target add wasm32-unknown-unknown >&2
-fi
+# shellcheck source=scripts/lib/install.sh
+. "$root/scripts/lib/install.sh"
+install_rust_targets rust-versioned wasm32-unknown-unknown >&2
 
 cd "$root"
 cargo build -p rust-versioned --lib --target wasm32-unknown-unknown --profile plugin

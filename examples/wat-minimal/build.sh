@@ -9,9 +9,9 @@ out="$root/target/examples"
 mkdir -p "$out"
 
 if ! command -v wat2wasm >/dev/null; then
-    echo "wat-minimal: installing wabt" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wabt >&2
-    else sudo apt-get update -qq && sudo apt-get install -y -qq wabt >&2; fi
+    # shellcheck source=scripts/lib/install.sh
+    . "$root/scripts/lib/install.sh"
+    install_debs wat-minimal wabt >&2
 fi
 
 wat2wasm "$here/wat_minimal.wat" -o "$out/wat-minimal.wasm"
