@@ -19,7 +19,8 @@ need=()
 command -v wine64 >/dev/null 2>&1 || [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
 install_debs test-windows.sh "${need[@]}" || exit 1
-install_rust_targets test-windows.sh x86_64-pc-windows-gnu
+t=x86_64-pc-windows-gnu
+install_rust_targets test-windows.sh "$t"
 # The e2e tests' examples:: module (tests/examples.rs) loads the example
 # plugins; a Windows process cannot run their build scripts, so build them
 # here first (a no-op when fresh).
