@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -174,7 +174,7 @@ fn tls_serves_the_text_protocol_and_a_plain_listener_beside_it() {
 #[cfg(target_os = "linux")]
 #[test]
 fn stats_names_with_tls_match_memcached() {
-    fn start(bin: &Path, extra: &[&str]) -> (Proc, u16, common::Client) {
+    fn start(bin: &std::path::Path, extra: &[&str]) -> (Proc, u16, common::Client) {
         let (port, plain) = (common::free_port(), common::free_port());
         let mut args = vec![
             "-Z".to_string(),
