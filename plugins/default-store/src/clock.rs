@@ -50,9 +50,6 @@ pub struct Clock {
     /// The next slot the hand looks at (may be past the last slot; it then
     /// starts over at 0).
     pub hand: u32,
-    /// Live items with a non-zero counter: reported as memcached's
-    /// `number_warm` (the items the hand would spare right now).
-    referenced: u64,
     /// What a hit may raise a counter to (1 = plain second chance).
     max: u8,
 }
@@ -60,15 +57,7 @@ pub struct Clock {
 impl Clock {
     pub fn new(max: u8) -> Clock {
         debug_assert!((1..=MAX_REFS).contains(&max));
-        Clock {
-            hand: 0,
-            referenced: 0,
-            max,
-        }
-    }
-
-    pub fn referenced(&self) -> u64 {
-        self.referenced
+        Clock { hand: 0, max }
     }
 
     /// Whether slot `i` is among the last 1/[`YOUNG_DIV`] of the items behind
@@ -90,9 +79,6 @@ impl Clock {
         let r = refs(e);
         if r < self.max {
             e.bits += bit::REF_ONE;
-            if r == 0 {
-                self.referenced += 1;
-            }
         }
         r > 0
     }
@@ -104,18 +90,12 @@ impl Clock {
         let r = refs(e);
         debug_assert!(r > 0);
         e.bits -= bit::REF_ONE;
-        if r == 1 {
-            self.referenced -= 1;
-        }
         r - 1
     }
 
     /// `e` is freed or rewritten as a new item: its counter goes.
     #[inline]
     pub fn forget(&mut self, e: &mut Entry) {
-        if refs(e) > 0 {
-            self.referenced -= 1;
-            e.bits &= !bit::REF;
-        }
+        e.bits &= !bit::REF;
     }
 }

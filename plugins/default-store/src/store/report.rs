@@ -191,7 +191,7 @@ impl Store {
                 assert_eq!(refs(e), 0, "free slot {i} with a counter");
             }
         }
-        assert_eq!(referenced, self.clock.referenced());
+        assert_eq!(referenced, self.classes.total(|k| k.warm));
         // The per-class counts are those of the live items, recounted.
         let mut recount = super::classes::Classes::new(&Default::default(), self.cas_enabled);
         recount.copy_table(&self.classes);
