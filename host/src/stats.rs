@@ -18,9 +18,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmcached_abi::stats_group;
 
-// The session modules still name these through `stats`.
-pub use crate::counters::{bump, certs_refreshed, BufGauge, ConnStats, ThreadStats};
-
 /// A `stats` group that is wasmcached's own: `stats plugin`. Its shards are
 /// asked for their general stats; the names that are not memcached's show here.
 pub const PLUGIN_GROUP: i32 = -1;

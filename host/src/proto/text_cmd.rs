@@ -9,11 +9,12 @@ use crate::batch::Msg;
 use crate::clock;
 use crate::conn::{ConnState, DIRECT_MIN};
 use crate::core::Core;
+use crate::counters::{bump, ThreadStats};
 use crate::listing;
 use crate::reply::Aggregate;
 use crate::reply::{Delivery, Reply, StatsReply};
 use crate::shared::Shared;
-use crate::stats::{self, bump, ThreadStats};
+use crate::stats;
 use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use wasmcached_abi::fmt_u64;
@@ -209,7 +210,7 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
             None => error(conn, reply::TLS_NOT_ENABLED, false),
             Some(tls) => match tls.refresh() {
                 Ok(()) => {
-                    stats::certs_refreshed();
+                    crate::counters::certs_refreshed();
                     ok(conn, noreply)
                 }
                 Err(e) => {
