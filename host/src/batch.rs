@@ -2,7 +2,7 @@
 //! request batches sent to the worker that owns a shard, and their answers.
 
 use crate::conn::Stream;
-pub use crate::conn::Ticket;
+use crate::conn::Ticket;
 use crate::event_base::Waker;
 use crate::listing::Listing;
 use crate::plugin::{Plugin, ReloadOutcome};

@@ -3,7 +3,8 @@
 //! shard for the loop iteration, and posts batches and answers for other
 //! workers; the worker's loop runs and delivers them.
 
-use crate::batch::{Batch, Msg, Outbox, Ticket};
+use crate::batch::{Batch, Msg, Outbox};
+use crate::conn::Ticket;
 use crate::counters::ThreadStats;
 use crate::listing::Listing;
 use crate::shared::Shared;

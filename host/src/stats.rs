@@ -1,6 +1,6 @@
 //! Server statistics in memcached's names.
 //!
-//! Each worker owns one [`ThreadStats`] and is its only writer, so counting on
+//! Each worker owns one [`ThreadStats`](crate::counters::ThreadStats) and is its only writer, so counting on
 //! the request path is an uncontended relaxed add; `stats` sums all threads.
 //! Item statistics come from the shards (the plugin) and are summed by name.
 //!

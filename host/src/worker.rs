@@ -8,8 +8,9 @@
 //! write what is ready. Answers from other workers arrive as messages and fill
 //! the connections' reply slots in request order.
 
-use crate::batch::{Batch, Msg, Outbox, Ticket};
+use crate::batch::{Batch, Msg, Outbox};
 use crate::clock;
+use crate::conn::Ticket;
 use crate::conn::{Conn, ConnState, Protocol, ReadOutcome, Stream, UdpPeer};
 use crate::core::Core;
 use crate::counters::{bump, BufGauge, ThreadStats};

@@ -11,8 +11,8 @@
 //! item's CAS where memcached sends one (hits, stores, incr/decr).
 
 use super::common::key_request;
-use crate::batch::Ticket;
 use crate::clock;
+use crate::conn::Ticket;
 use crate::conn::{Conn, ConnState};
 use crate::core::Core;
 use crate::counters::{bump, ThreadStats};

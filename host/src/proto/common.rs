@@ -2,8 +2,8 @@
 //! the requests that name only a key, the unlink after a refused store, and
 //! the `watch` notes that let a store or a fetch be logged with its answer.
 
-use crate::batch::Ticket;
 use crate::conn::Conn;
+use crate::conn::Ticket;
 use crate::core::Core;
 use crate::counters::{bump, ThreadStats};
 use crate::reply::Reply;
