@@ -1,4 +1,4 @@
-//! The wasmcached plugin ABI, versions 1 to 6: the byte layout of everything
+//! The wasmcached plugin ABI, versions 1 to 7: the byte layout of everything
 //! that crosses the host/guest boundary.
 //!
 //! This crate is the single source of truth for the layout; `docs/plugin-abi.md`
@@ -49,10 +49,20 @@ use alloc::vec::Vec;
 /// watches (memcached's `watch fetchers|mutations|evictions`), and one
 /// host import, `log_event`, through which the plugin reports its lookups,
 /// evictions and the size an append left ([`Event`]). No v5 byte moves.
-pub const ABI_VERSION: u32 = 6;
+///
+/// Version 7 is version 6 plus a meaning for the byte [`Item`] records
+/// reserved: `refs`, the item's recency count in the dumping plugin's
+/// eviction policy (CLOCK counter, LRU segment), so that a warm restart
+/// (`-e`) or a reload into the same plugin keeps which items the policy
+/// protects. A host zeroes it for a plugin of an older version. No v6 byte
+/// moves.
+pub const ABI_VERSION: u32 = 7;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 6] = [1, 2, 3, 4, 5, 6];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+/// The first ABI version whose [`Item`] records carry `refs`.
+pub const ITEM_REFS_VERSION: u32 = 7;
 
 /// The first ABI version with the `log_event` import and its mflags.
 pub const LOG_EVENT_VERSION: u32 = 6;
@@ -943,7 +953,7 @@ impl<'a> Response<'a> {
 ///  8   8  cas           the item's CAS unique (0 if none)
 /// 16   4  last_access   server time of the last store or access
 /// 20   1  iflags        iflag::FETCHED | STALE | TOKEN_SENT | KEY_BINARY
-/// 21   1  reserved      0
+/// 21   1  refs          v7: recency count in the plugin's own policy; 0 before
 /// 22   2  key_len       1..=250
 /// 24   4  value_len
 /// 28      key bytes, then value bytes
@@ -957,7 +967,14 @@ pub struct Item<'a> {
     pub cas: u64,
     pub last_access: u32,
     pub iflags: u8,
+    /// v7: the item's recency count in the dumping plugin's eviction policy
+    /// (0 = coldest). Meaningful to a plugin that understands the dumper's
+    /// scale (the same plugin after a restart or reload); others ignore it.
+    pub refs: u8,
 }
+
+/// The offset of [`Item::refs`] in an item record.
+pub const ITEM_REFS_OFFSET: usize = 21;
 
 impl<'a> Item<'a> {
     /// The `iflags` bits an item record may carry; others are ignored.
@@ -974,6 +991,7 @@ impl<'a> Item<'a> {
         h[8..16].copy_from_slice(&self.cas.to_le_bytes());
         h[16..20].copy_from_slice(&self.last_access.to_le_bytes());
         h[20] = self.iflags;
+        h[ITEM_REFS_OFFSET] = self.refs;
         h[22..24].copy_from_slice(&(self.key.len() as u16).to_le_bytes());
         h[24..28].copy_from_slice(&(self.value.len() as u32).to_le_bytes());
         out.extend_from_slice(&h);
@@ -999,6 +1017,7 @@ impl<'a> Item<'a> {
                 cas: u64_at(b, 8),
                 last_access: u32_at(b, 16),
                 iflags: b[20],
+                refs: b[ITEM_REFS_OFFSET],
                 key: &b[ITEM_HEADER..ITEM_HEADER + key_len],
                 value: &b[ITEM_HEADER + key_len..end],
             },
@@ -1227,6 +1246,20 @@ pub fn check_items(chunk: &[u8]) -> Option<u32> {
         n += 1;
     }
     rest.is_empty().then_some(n)
+}
+
+/// Writes a v3..v6 chunk from a v7 one in place: every record's `refs`
+/// byte (reserved before v7) becomes 0. `chunk` must be well formed
+/// ([`check_items`]); a malformed tail is left as it is.
+pub fn clear_item_refs(chunk: &mut [u8]) {
+    let mut at = BATCH_HEADER;
+    for _ in 0..batch_count(chunk) {
+        let Some((_, len)) = chunk.get(at..).and_then(Item::decode) else {
+            return;
+        };
+        chunk[at + ITEM_REFS_OFFSET] = 0;
+        at += len;
+    }
 }
 
 /// v5: a `wmc_iter` chunk:
@@ -1786,6 +1819,7 @@ mod tests {
             cas: 0x1112_1314_1516_1718,
             last_access: 0x2122_2324,
             iflags: iflag::FETCHED | iflag::KEY_BINARY,
+            refs: 3,
         };
         let mut out = Vec::new();
         it.encode(&mut out);
@@ -1800,7 +1834,7 @@ mod tests {
         );
         assert_eq!(&out[16..20], &[0x24, 0x23, 0x22, 0x21]);
         assert_eq!(out[20], iflag::FETCHED | iflag::KEY_BINARY);
-        assert_eq!(out[21], 0);
+        assert_eq!(out[21], 3);
         assert_eq!(&out[22..24], &[3, 0]);
         assert_eq!(&out[24..28], &[6, 0, 0, 0]);
         assert_eq!(&out[28..31], b"key");
@@ -1829,6 +1863,9 @@ mod tests {
         a.encode(&mut chunk);
         b.encode(&mut chunk);
         set_batch_count(&mut chunk, 2);
+        let mut cleared = chunk.clone();
+        clear_item_refs(&mut cleared);
+        assert_eq!(cleared, chunk, "refs were 0 already");
         assert_eq!(check_items(&chunk), Some(2));
         let got: Vec<_> = items(&chunk).unwrap().collect();
         assert_eq!(got, vec![Some(a), Some(b)]);
@@ -1845,9 +1882,11 @@ mod tests {
     }
 
     #[test]
-    fn v6_keeps_v5_v4_v3_v2_and_v1() {
-        assert_eq!(ABI_VERSION, 6);
-        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5, 6]);
+    fn v7_keeps_every_earlier_version() {
+        assert_eq!(ABI_VERSION, 7);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5, 6, 7]);
+        // v7 gives the item record's reserved byte a meaning, nothing else.
+        assert_eq!(ITEM_REFS_OFFSET, 21);
         // v6 takes two bits no earlier version uses.
         assert_eq!(
             (mflag::LOG_LOOKUP, mflag::LOG_EVICTIONS),

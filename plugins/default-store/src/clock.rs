@@ -60,6 +60,11 @@ impl Clock {
         Clock { hand: 0, max }
     }
 
+    /// What a hit may raise a counter to.
+    pub fn max(&self) -> u8 {
+        self.max
+    }
+
     /// Whether slot `i` is among the last 1/[`YOUNG_DIV`] of the items behind
     /// the hand: an item stored into a slot the hand just emptied stays
     /// there for the next live/16 evictions. (An item stored into a slot a

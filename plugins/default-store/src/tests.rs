@@ -1247,6 +1247,34 @@ fn dump_walks_from_the_hand_oldest_first() {
 }
 
 #[test]
+fn dump_and_load_keep_the_clock_counters() {
+    let mut a = Shard::new(64 * MB);
+    for i in 0..200 {
+        a.set(&key8(i), "v");
+    }
+    // Two hits raise a counter (the first may only mark the item FETCHED).
+    for i in 0..50 {
+        a.get(&key8(i));
+        a.get(&key8(i));
+    }
+    let warm = a.item_sum("number_warm");
+    assert!(warm >= 40, "{warm} warm items");
+    let chunks = a.dump_chunks(4096);
+    let refs: u64 = chunks
+        .iter()
+        .flat_map(|c| abi::items(c).unwrap())
+        .filter(|i| i.as_ref().unwrap().refs > 0)
+        .count() as u64;
+    assert_eq!(refs, warm, "every warm item's record carries its counter");
+    let mut b = Shard::new(64 * MB);
+    for c in &chunks {
+        assert_eq!(b.load(c), abi::load_status::OK);
+    }
+    assert_eq!(b.item_sum("number_warm"), warm);
+    assert_eq!(dumped_keys(&b.dump_chunks(4096)), dumped_keys(&chunks));
+}
+
+#[test]
 fn expired_items_are_reclaimed_before_anything_is_evicted() {
     let budget = 256 * 1024;
     let n = capacity_of(budget, 8, 100);

@@ -192,6 +192,10 @@ impl Classes {
         let c = &mut self.class[id];
         c.number += 1;
         c.requested += ntotal;
+        // Only a loaded item arrives with a counter (ABI v7 `refs`).
+        if refs(e) > 0 {
+            c.warm += 1;
+        }
         self.chunks(key, value, flags, ntotal, |class| {
             class.used_chunks += 1;
             class.chunks_high = class.chunks_high.max(class.used_chunks);

@@ -7,11 +7,12 @@
 //! just behind the hand. A loading store puts them in its slots in that order
 //! with its own hand at the start, so the items it would evict first are
 //! again the ones the dump wrote first, and the last item loaded is the
-//! newest. The CLOCK counters are not carried over (as memcached's dump
-//! would not carry LRU segments): every loaded item starts at 0, the FETCHED
-//! mark travels in the record's iflags.
+//! newest. Each item's CLOCK counter travels in the record's `refs` (ABI
+//! v7) and the FETCHED mark in its iflags, so the loaded store protects the
+//! same items the dumped one did.
 
 use super::{NoMemory, Store, Value, MAX_KEY};
+use crate::clock;
 use crate::hash::hash;
 use crate::slab::{bit, Entry};
 use wasmcached_sdk::abi::{iflag, Item};
@@ -65,6 +66,7 @@ impl Store {
                     cas: e.cas(),
                     last_access: e.time,
                     iflags,
+                    refs: clock::refs(e),
                 };
                 if !out.item(&item) {
                     out.set_cursor(cursor(start, walked));
@@ -95,7 +97,8 @@ impl Store {
         }
         let h = hash(key);
         let old = self.lookup(key, h, now);
-        let mut bits = 0;
+        // A counter from another plugin's scale is clamped into ours.
+        let mut bits = item.refs.min(self.clock.max()) << bit::REF_SHIFT;
         for (b, f) in CARRIED {
             if item.iflags & f != 0 {
                 bits |= b;

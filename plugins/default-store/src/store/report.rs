@@ -199,9 +199,6 @@ impl Store {
             let e = self.slab.get(i);
             if e.is_live() {
                 recount.link(e);
-                if refs(e) > 0 {
-                    recount.of_item(e).warm += 1;
-                }
             }
         }
         for id in self.classes.ids() {
