@@ -614,19 +614,25 @@ fn differential_meta_single_thread_no_cas() {
     run(&["-t", "1", "-m", "64", "-C"], seed, total, false);
 }
 
-/// The same stream against an ABI v1 plugin (the C SDK's c-quota, a complete
-/// memcached store): every meta flag v1 can express must answer exactly as
-/// memcached does, TTLs (`t`, `exp=`) included.
+/// The C SDK's c-quota built for ABI version 1 (its build script writes it
+/// beside the v7 example): a complete memcached store that speaks v1.
+fn c_quota_v1() -> String {
+    example_build::example("c-quota").replace("c-quota.wasm", "c-quota-v1.wasm")
+}
+
+/// The same stream against an ABI v1 plugin (c-quota built for v1): every
+/// meta flag v1 can express must answer exactly as memcached does, TTLs
+/// (`t`, `exp=`) included.
 #[test]
 fn differential_meta_abi_v1_plugin() {
-    let wasm = example_build::example("c-quota");
+    let wasm = c_quota_v1();
     let seed = common::seed_from_env("DIFF_SEED", 1_606) ^ 0x16;
     let total = (common::seed_from_env("DIFF_COMMANDS", 24_000) as usize / 3).max(1);
     run_with(&["-t", "2", "-m", "64"], Some(&wasm), seed, total, true);
 }
 
 /// What ABI v1 cannot carry, and the answer a meta command that needs it
-/// gets from a v1 plugin (the default store, v4, does them all).
+/// gets from a v1 plugin (the default store, v7, does them all).
 const V1_REFUSED: &[&str] = &[
     "mg k N30",    // vivify on miss
     "mg k R30",    // recache
@@ -643,7 +649,7 @@ const NEEDS_V2: &str =
 
 #[test]
 fn meta_flags_v1_cannot_express_are_refused() {
-    let wasm = example_build::example("c-quota");
+    let wasm = c_quota_v1();
     let v1 = Server::start(&["-t", "1", "--plugin", &wasm]);
     let v4 = Server::start(&["-t", "1"]);
     for (server, is_v1) in [(&v1, true), (&v4, false)] {

@@ -24,6 +24,7 @@ mod plugin_check;
 mod plugin_faults;
 mod plugins;
 mod reload;
+mod restart;
 mod scaleout;
 mod soak;
 mod startup;

@@ -764,12 +764,7 @@ mod command_line {
             // Binary only: no text `stats`.
             "S" => (None, none, Alive, Serve),
             "Y" => (Some("{dir}/auth"), none, Auth, Serve),
-            "e" => (
-                Some("{dir}/memfile"),
-                none,
-                Stats,
-                OnlyWasmcachedRefuses("not supported yet"),
-            ),
+            "e" => (Some("{dir}/memfile"), none, Stats, Serve),
             "Z" => (None, &TLS[1..], Stats, Serve),
             "o" => (Some("modern"), none, Stats, Serve),
             // memcached drops a connection without a NAPI ID (loopback's).

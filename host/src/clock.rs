@@ -18,7 +18,8 @@ const START_OFFSET: i64 = 60 + 2;
 static PROCESS_STARTED: AtomicI64 = AtomicI64::new(0);
 static CURRENT_TIME: AtomicU32 = AtomicU32::new(START_OFFSET as u32);
 
-fn unix_now() -> i64 {
+/// The wall clock, in unix seconds.
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -28,6 +29,16 @@ fn unix_now() -> i64 {
 /// Starts the clock; called once at start-up.
 pub fn init() {
     PROCESS_STARTED.store(unix_now() - START_OFFSET, Ordering::Relaxed);
+    update();
+}
+
+/// Starts the clock where a saved server's stopped (the warm restart,
+/// host/src/restart.rs): server time 0 stays the unix time it was, so
+/// saved times keep their meaning, and the clock never reads below the
+/// saved `current_time`, even if the wall clock went back meanwhile.
+pub fn init_restored(process_started: i64, current_time: u32) {
+    PROCESS_STARTED.store(process_started, Ordering::Relaxed);
+    CURRENT_TIME.store(current_time.max(START_OFFSET as u32), Ordering::Relaxed);
     update();
 }
 

@@ -39,8 +39,8 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("the server-wide state", &["shared"]),
     (
-        "the command layer: dispatch to shards, stats, listings, reloads",
-        &["core", "stats", "reload"],
+        "the command layer: dispatch to shards, stats, listings, reloads, restarts",
+        &["core", "stats", "reload", "restart"],
     ),
     (
         "protocol sessions: text, meta, binary, and the auth gate",

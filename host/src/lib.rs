@@ -36,6 +36,7 @@ pub mod plugin_check;
 pub mod proto;
 pub mod reload;
 pub mod reply;
+pub mod restart;
 pub mod router;
 pub mod server;
 pub mod settings;

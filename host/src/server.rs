@@ -56,7 +56,7 @@ pub struct Server {
     plugin: Arc<Plugin>,
     listeners: Vec<Listener>,
     base: EventBase<MainTimer>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<Vec<Shard>>>,
     next_worker: usize,
 }
 
@@ -66,8 +66,14 @@ impl Server {
         crate::os::prepare(&settings)?;
         crate::verbose::set(settings.verbose);
         crate::detail::init(settings.prefix_delimiter, settings.detail_enabled);
-        clock::init();
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
+        // -e: a saved cache sets the clock, so it is read before the clock
+        // starts and loaded before the first connection is accepted.
+        let restore = crate::restart::open(&settings, &plugin);
+        match &restore {
+            Some(r) => r.start_clock(),
+            None => clock::init(),
+        }
         let listeners = bind(&settings)?;
         let udp = bind_udp(&settings)?;
         if let Some(p) = &settings.pidfile {
@@ -99,6 +105,9 @@ impl Server {
             let shard = Shard::new(plugin.clone(), config, faults.clone())
                 .with_context(|| format!("starting shard {shard_id}"))?;
             shards[shared.router.owner(shard_id)].push(shard);
+        }
+        if let Some(r) = restore {
+            r.load(&mut shards, s.verbose > 0);
         }
         if s.large_pages {
             // memcached says when it cannot have large pages; here -v also
@@ -316,6 +325,11 @@ impl Server {
     /// and write their answers (bounded by [`DRAIN_LIMIT`]), then stop the
     /// workers.
     fn stop(&mut self) {
+        let graceful = self.shared.graceful_stop.load(Ordering::SeqCst);
+        if graceful {
+            // memcached's line for SIGUSR1 and `shutdown graceful`.
+            eprintln!("Gracefully stopping");
+        }
         for l in self.listeners.drain(..) {
             match &l {
                 Listener::Tcp(t, _) => {
@@ -359,8 +373,13 @@ impl Server {
         for w in workers {
             w.send(Msg::Shutdown);
         }
+        let mut shards = Vec::new();
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            shards.extend(t.join().unwrap_or_default());
+        }
+        let s = &self.shared.settings;
+        if s.memory_file.is_some() && graceful {
+            crate::restart::save(s, shards, self.shared.verbose() > 0);
         }
         if let Some(p) = &self.shared.settings.pidfile {
             let _ = std::fs::remove_file(p);

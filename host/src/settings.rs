@@ -244,7 +244,7 @@ struct Cli {
     /// Enable ASCII protocol authentication; file lines are user:password
     #[arg(short = 'Y', long = "auth-file", value_name = "file")]
     auth_file: Option<PathBuf>,
-    /// memcached's restartable cache in an mmap'd file: not supported yet (refused)
+    /// Restartable cache: SIGUSR1 (or `shutdown graceful`) leaves the cache in <file> and files beside it; the next start with the same settings serves it again
     #[arg(short = 'e', long = "memory-file", value_name = "file")]
     memory_file: Option<String>,
     /// Enable TLS on TCP listeners (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N,ssl_min_version=N]; `-l notls:ADDR` stays plain)
@@ -436,6 +436,9 @@ pub struct Settings {
     pub shutdown_command: bool,
     pub flush_enabled: bool,
     pub pidfile: Option<PathBuf>,
+    /// `-e`: where a graceful stop leaves the cache and the next start finds
+    /// it (host/src/restart.rs).
+    pub memory_file: Option<PathBuf>,
     /// `-u`, `-d`, `-r`, `-k`: unix process set-up (host/src/os.rs).
     pub user: Option<String>,
     pub daemonize: bool,
@@ -608,12 +611,6 @@ impl Settings {
     }
 
     fn from_cli(cli: Cli) -> Result<Settings> {
-        if cli.memory_file.is_some() {
-            return Err(usage_err(
-                "-e (memory-file, memcached's restartable cache) is not supported yet: \
-                 start without it; the cache starts empty",
-            ));
-        }
         let verbose = cli.verbose;
         let threads = match &cli.threads {
             Some(v) => atoi(v),
@@ -932,6 +929,7 @@ impl Settings {
             shutdown_command: cli.enable_shutdown,
             flush_enabled: !cli.disable_flush_all,
             pidfile: cli.pidfile,
+            memory_file: cli.memory_file.map(PathBuf::from),
             user: cli.user,
             daemonize: cli.daemonize,
             maxcore: cli.maxcore,
@@ -1707,9 +1705,6 @@ mod tests {
         ] {
             assert_eq!(refused(args), (line.to_string(), status), "{args:?}");
         }
-        let (line, status) = refused(&["-e", "/tmp/x"]);
-        assert!(line.contains("not supported yet"), "{line}");
-        assert_eq!(status, 64);
         let (line, status) = refused(&["-o", "ext_path=/tmp/x:64m"]);
         assert!(line.contains("extstore"), "{line}");
         assert_eq!(status, 64);

@@ -60,6 +60,9 @@ pub struct Shared {
     pub workers: OnceLock<Vec<WorkerHandle>>,
     pub main_waker: OnceLock<Waker>,
     pub stopping: AtomicBool,
+    /// The stop requested is graceful (memcached's GRACE_STOP: SIGUSR1,
+    /// `shutdown graceful`, Ctrl-Break): with `-e` it saves the cache.
+    pub graceful_stop: AtomicBool,
     /// `-Z`: TLS for TCP connections (certificates reloadable).
     pub tls: Option<crate::tls::TlsContext>,
     /// Workers that have finished every connection after `Msg::Drain`.
@@ -87,6 +90,7 @@ impl Shared {
             workers: OnceLock::new(),
             main_waker: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            graceful_stop: AtomicBool::new(false),
             tls,
             drained: AtomicUsize::new(0),
             conn_registry: Mutex::new(BTreeMap::new()),
@@ -95,7 +99,13 @@ impl Shared {
         }
     }
 
-    pub fn request_shutdown(&self) {
+    /// Stops the server: finish what the connections sent, then exit.
+    /// `graceful`: memcached's graceful stop, which also leaves the cache
+    /// in the `-e` memory file (a plain stop never does, as in memcached).
+    pub fn request_shutdown(&self, graceful: bool) {
+        if graceful {
+            self.graceful_stop.store(true, Ordering::SeqCst);
+        }
         self.stopping.store(true, Ordering::SeqCst);
         if let Some(w) = self.main_waker.get() {
             w.wake();

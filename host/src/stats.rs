@@ -604,8 +604,12 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ),
         // memcached 1.6.18 prints "(null)" here whether or not -N is given.
         ("num_napi_ids", "(null)".into()),
-        // -e (the restartable memory file) is refused.
-        ("memory_file", "(null)".into()),
+        (
+            "memory_file",
+            s.memory_file
+                .as_ref()
+                .map_or("(null)".into(), |p| p.display().to_string()),
+        ),
         // wasmcached's own settings are in `stats plugin`.
     ];
     lines

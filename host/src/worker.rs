@@ -149,7 +149,9 @@ impl Worker {
         }
     }
 
-    pub fn run(mut self) {
+    /// Runs the worker until `Msg::Shutdown` (or a fatal poll error), then
+    /// hands its shards back (a graceful stop with `-e` saves them).
+    pub fn run(mut self) -> Vec<Shard> {
         self.base
             .add_timer(Instant::now() + Duration::from_secs(1), Timer::Clock);
         for (i, sock) in self.udp.iter().enumerate() {
@@ -176,13 +178,19 @@ impl Worker {
                 .wait_parked(max_wait, || !rx.is_empty(), |ev| events.push(ev))
             {
                 eprintln!("worker {}: poll failed: {e}", self.core.id);
-                return;
+                return std::mem::take(&mut self.shards)
+                    .into_iter()
+                    .flatten()
+                    .collect();
             }
             for ev in &events {
                 self.on_event(ev.key as u32, ev.readable, ev.writable);
             }
             if !self.drain_messages() {
-                return;
+                return std::mem::take(&mut self.shards)
+                    .into_iter()
+                    .flatten()
+                    .collect();
             }
             self.parse_ready();
             self.flush_batches();

@@ -47,7 +47,7 @@ const CACHE_HEADER: usize = CACHE_MAGIC.len() + 16;
 /// a defence against someone who can write to the cache directory (they can
 /// write a matching checksum, or replace the binary); it catches truncated,
 /// torn and bit-flipped files, and keys files by content.
-fn hash128(parts: &[&[u8]]) -> [u8; 16] {
+pub(super) fn hash128(parts: &[&[u8]]) -> [u8; 16] {
     fn fmix(mut k: u64) -> u64 {
         k ^= k >> 33;
         k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -3,7 +3,7 @@
 //! code cache when it has it), the exports every plugin must have, and the
 //! instance template that every shard instantiates.
 
-use super::code_cache::code_cache;
+use super::code_cache::{code_cache, hash128};
 use super::compile::compile;
 use super::imports::{self, ShardCtx};
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,6 +48,9 @@ pub struct Plugin {
     pub(super) engine: Engine,
     pub(super) pre: InstancePre<ShardCtx>,
     pub name: String,
+    /// A hash of the plugin's bytes (hex): which build it is, for the warm
+    /// restart's memory file.
+    pub digest: String,
 }
 
 impl Plugin {
@@ -64,10 +67,15 @@ impl Plugin {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| anyhow!("{name}: {e}"))?;
+        let digest = hash128(&[bytes])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Plugin {
             engine,
             pre,
             name: name.to_string(),
+            digest,
         })
     }
 

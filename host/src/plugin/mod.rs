@@ -11,7 +11,8 @@
 //! functions of `imports`; a `shard` runs one `instance` of it and checks
 //! every answer that comes back, restarting it empty after a fault unless
 //! `faults` says the shard is in a crash loop; `transfer` moves the items
-//! from an old instance to a new one on a hot reload. The sibling files use
+//! from an old instance to a new one on a hot reload, and `snapshot` to
+//! and from a file for the warm restart. The sibling files use
 //! each other without a circle (host/src/layering.rs): `compile`,
 //! `imports` and `faults` need none of the others, `shard` is built on
 //! `instance`, and `transfer` on `shard`.
@@ -23,6 +24,7 @@ mod faults;
 mod imports;
 mod instance;
 mod shard;
+mod snapshot;
 #[cfg(test)]
 mod test_support;
 mod transfer;
@@ -33,4 +35,5 @@ pub use faults::{FaultStats, BACKOFF_FIRST, BACKOFF_MAX, CRASH_LOOP_FAULTS, CRAS
 pub use imports::ShardCtx;
 pub use instance::{memory_cap, ShardConfig};
 pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};
+pub use snapshot::{check_items_file, SavedItems};
 pub use transfer::{ReloadOutcome, StartedEmpty, Transfer, DUMP_CHUNK_BYTES};

@@ -87,6 +87,11 @@ impl Shard {
         &self.plugin
     }
 
+    /// Which shard this is.
+    pub fn shard_id(&self) -> u32 {
+        self.config.shard_id
+    }
+
     /// The ABI version of the running instance (`None` while there is none).
     pub fn abi_version(&self) -> Option<u32> {
         self.inst.as_ref().map(|i| i.abi)

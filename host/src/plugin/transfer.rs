@@ -70,10 +70,10 @@ pub struct ReloadOutcome {
 }
 
 /// Which side of a transfer failed, and whether it was a guest fault.
-struct TransferError {
-    source_side: bool,
-    fault: bool,
-    err: anyhow::Error,
+pub(super) struct TransferError {
+    pub(super) source_side: bool,
+    pub(super) fault: bool,
+    pub(super) err: anyhow::Error,
 }
 
 impl TransferError {
@@ -95,7 +95,7 @@ impl TransferError {
 }
 
 /// One step of a dump.
-enum DumpStep {
+pub(super) enum DumpStep {
     Chunk(Vec<u8>),
     End,
     Unsupported,
@@ -111,7 +111,7 @@ impl Live {
     }
 
     /// The next chunk of the running dump, checked to be well formed.
-    fn dump_chunk(&mut self, ticks: u64) -> Result<DumpStep, TransferError> {
+    pub(super) fn dump_chunk(&mut self, ticks: u64) -> Result<DumpStep, TransferError> {
         let Some(f) = self.dump.clone() else {
             return Ok(DumpStep::Unsupported);
         };
@@ -151,12 +151,17 @@ impl Live {
         }
     }
 
-    /// Offers one chunk to `wmc_load`; returns its status code.
-    fn load_chunk(&mut self, chunk: &[u8], ticks: u64) -> Result<i32> {
+    /// Offers one well-formed chunk to `wmc_load`; returns its status code.
+    /// A plugin older than v7 gets the records' `refs` byte zeroed, as its
+    /// version reserved it.
+    pub(super) fn load_chunk(&mut self, chunk: &mut [u8], ticks: u64) -> Result<i32> {
         let f = self
             .load
             .clone()
             .ok_or_else(|| anyhow!("the plugin does not export `{}`", export::LOAD))?;
+        if self.abi < abi::ITEM_REFS_VERSION {
+            abi::clear_item_refs(chunk);
+        }
         match write_input(self, chunk, ticks) {
             Ok(()) => {}
             // No room even for the chunk: as good as a full store.
@@ -187,7 +192,7 @@ fn transfer(
     }
     let mut first = true;
     loop {
-        let chunk = match src.dump_chunk(src_ticks)? {
+        let mut chunk = match src.dump_chunk(src_ticks)? {
             DumpStep::Chunk(c) => c,
             DumpStep::End => break,
             DumpStep::Unsupported if first => {
@@ -204,7 +209,7 @@ fn transfer(
         let n = u64::from(abi::batch_count(&chunk));
         t.dumped += n;
         let rc = dst
-            .load_chunk(&chunk, dst_ticks)
+            .load_chunk(&mut chunk, dst_ticks)
             .map_err(TransferError::dest)?;
         match rc {
             abi::load_status::OK => t.moved += n,

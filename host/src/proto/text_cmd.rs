@@ -177,8 +177,8 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 return error(conn, reply::SHUTDOWN_NOT_ENABLED, false);
             }
             match graceful {
-                Ok(_) => {
-                    core.shared.request_shutdown();
+                Ok(graceful) => {
+                    core.shared.request_shutdown(graceful);
                     conn.set_state(ConnState::Closed);
                 }
                 Err(e) => error(conn, e, false),
