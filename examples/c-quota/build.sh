@@ -15,10 +15,20 @@ fi
 
 # -ffreestanding -nostdlib: no libc; the SDK brings allocator and mem* functions.
 # -mbulk-memory: memcpy/memset compile to memory.copy/memory.fill.
-clang --target=wasm32 -O2 -ffreestanding -nostdlib -mbulk-memory \
-    -Wall -Wextra -Werror \
-    -Wl,--no-entry \
-    -I "$root/guest-sdk/c" \
-    -o "$out/c-quota.wasm" \
-    "$here/c_quota.c" "$root/guest-sdk/c/wasmcached.c"
+build() { # OUTPUT [extra clang flags]
+    local wasm="$1"
+    shift
+    clang --target=wasm32 -O2 -ffreestanding -nostdlib -mbulk-memory \
+        -Wall -Wextra -Werror "$@" \
+        -Wl,--no-entry \
+        -I "$root/guest-sdk/c" \
+        -o "$wasm" \
+        "$here/c_quota.c" "$root/guest-sdk/c/wasmcached.c"
+}
+# The same store speaking ABI version 1 (no meta-protocol bits, no dump,
+# no listing), for tests of how the server treats a v1 plugin.
+build "$out/c-quota-v1.wasm" -DWMC_ABI=1
+# The example: ABI version 7 (the SDK's default). Printed last: the path
+# scripts/build-examples.sh reads.
+build "$out/c-quota.wasm"
 echo "$out/c-quota.wasm"

@@ -15,6 +15,11 @@
  *
  * Quotas are per shard, split evenly like -m: run with -o shards=1 (or
  * -t 1) for exact numbers. Everything else follows memcached.
+ *
+ * Items survive a `plugin reload` (and a warm restart): the SDK's dump and
+ * load call q_walk and q_load, which move every live item with its value,
+ * flags, exptime, CAS, last access and LRU position. q_walk also serves the
+ * item listing behind `lru_crawler metadump`.
  */
 #include "wasmcached.h"
 
@@ -32,6 +37,7 @@ typedef struct item {
     uint32_t exptime, atime, flags, vlen;
     uint16_t prefix;           /* index into prefixes[] */
     uint8_t klen, fetched;
+    uint8_t binary;            /* v2 KEY_BINARY: the key came base64-encoded */
     uint8_t data[];            /* key, then value */
 } item;
 
@@ -284,6 +290,20 @@ static int reclaim_prefix(uint16_t p, uint32_t now) {
     return any;
 }
 
+/* v6: reports the lookup of a request (only while a watcher asks). */
+static void report_lookup(const uint8_t *key, uint32_t klen, const item *it) {
+    if (it) wmc_log_lookup(key, klen, 1, it->vlen, it->flags);
+    else wmc_log_lookup(key, klen, 0, 0, 0);
+}
+
+/* Evicts a live item (reported to `watch evictions`). */
+static void evict(item *victim) {
+    st.evictions++;
+    wmc_log_eviction(victim->data, victim->klen, victim->fetched, victim->exptime,
+                     victim->atime, victim->flags, victim->vlen);
+    unlink_item(victim);
+}
+
 /* Frees the LRU tail (never `pin`) until `need` more bytes fit the budget. */
 static int make_room(uint64_t need, item *pin, uint32_t now) {
     while (used + need > budget) {
@@ -292,13 +312,24 @@ static int make_room(uint64_t need, item *pin, uint32_t now) {
         if (!victim) return 0;
         if (is_dead(victim, now)) {
             st.reclaimed++;
+            unlink_item(victim);
         } else {
             if (no_evict) return 0;
-            st.evictions++;
+            evict(victim);
         }
-        unlink_item(victim);
     }
     return 1;
+}
+
+/* Memory for an item of `size` bytes, evicting from the LRU tail (never
+ * `pin`) while the heap (capped by the host) is full. */
+static item *alloc_item(uint32_t size, item *pin) {
+    item *it = wmc_malloc(size);
+    while (!it && !no_evict && lru_tail && !(lru_tail == pin && !pin->prev)) {
+        evict(lru_tail == pin ? pin->prev : lru_tail);
+        it = wmc_malloc(size);
+    }
+    return it;
 }
 
 /* Whether prefix p can take `add` more bytes while `freed` go away. */
@@ -319,14 +350,7 @@ static item *put(const uint8_t *key, uint32_t klen, uint16_t p, item *old, const
     uint64_t need = cost(klen, vlen);
     uint64_t freed = old ? cost(old->klen, old->vlen) : 0;
     if (need > freed && !make_room(need - freed, old, now)) return 0;
-    item *it = wmc_malloc(sizeof(item) + klen + vlen);
-    while (!it && !no_evict && lru_tail && !(lru_tail == old && !old->prev)) {
-        /* the heap (capped by the host) is the last word: evict and retry */
-        item *victim = lru_tail == old ? old->prev : lru_tail;
-        st.evictions++;
-        unlink_item(victim);
-        it = wmc_malloc(sizeof(item) + klen + vlen);
-    }
+    item *it = alloc_item((uint32_t)(sizeof(item) + klen + vlen), old);
     if (!it) return 0;
     it->klen = (uint8_t)klen;
     it->vlen = vlen;
@@ -339,6 +363,7 @@ static item *put(const uint8_t *key, uint32_t klen, uint16_t p, item *old, const
     it->exptime = exptime;
     it->atime = now;
     it->fetched = 0;
+    it->binary = 0;
     it->cas = next_cas();
     link_item(it);
     return it;
@@ -364,6 +389,9 @@ static int q_init(const wmc_config *cfg) {
     if (parse_config(cfg->config, cfg->config_len) != 0) return -1;
     for (uint32_t i = 1; i < nprefixes; i++) prefixes[i].quota /= shard_count;
     nbuckets = 1024;
+    /* v5 hint: memcached's -o hashpower, the table's initial size */
+    if (cfg->hints.hashpower >= 10 && cfg->hints.hashpower <= 24)
+        nbuckets = 1u << cfg->hints.hashpower;
     table = wmc_calloc(sizeof(item *) * nbuckets);
     if (!table) return -1;
     used = wmc_alloc_size(sizeof(item *) * nbuckets);
@@ -373,12 +401,13 @@ static int q_init(const wmc_config *cfg) {
 static void q_get(const wmc_request *r, wmc_out *out) {
     uint32_t now = wmc_now();
     item *it = lookup(r->key, r->key_len, now);
+    report_lookup(r->key, r->key_len, it);
     if (!it) {
         wmc_respond_status(out, WMC_MISS);
         return;
     }
-    uint32_t last = it->atime;
-    uint8_t iflags = it->fetched ? WMC_IFLAG_FETCHED : 0;
+    uint32_t last = it->atime, prev_exptime = it->exptime;
+    uint8_t iflags = (it->fetched ? WMC_IFLAG_FETCHED : 0) | (it->binary ? WMC_IFLAG_KEY_BINARY : 0);
     if (r->op == WMC_OP_GAT) it->exptime = r->exptime;
     if (!(r->mflags & WMC_MFLAG_NO_BUMP)) {
         it->fetched = 1;
@@ -387,13 +416,25 @@ static void q_get(const wmc_request *r, wmc_out *out) {
         lru_push(it);
     }
     int no_value = (r->mflags & WMC_MFLAG_NO_VALUE) != 0;
-    wmc_respond_hit(out, it->data, it->klen, ival(it), no_value ? 0 : it->vlen, it->flags,
-                    it->exptime, it->cas, last, iflags);
+    wmc_response hit = WMC_RESPONSE_INIT;
+    hit.status = WMC_HIT;
+    hit.iflags = iflags;
+    hit.key = it->data;
+    hit.key_len = it->klen;
+    hit.value = ival(it);
+    hit.value_len = no_value ? 0 : it->vlen;
+    hit.client_flags = it->flags;
+    hit.exptime = it->exptime;
+    hit.cas = it->cas;
+    hit.last_access = last;
+    hit.prev_exptime = prev_exptime; /* v2: what `mg t` shows for a gat */
+    wmc_respond(out, &hit);
 }
 
 static void q_touch(const wmc_request *r, wmc_out *out) {
     uint32_t now = wmc_now();
     item *it = lookup(r->key, r->key_len, now);
+    report_lookup(r->key, r->key_len, it);
     if (!it) {
         wmc_respond_status(out, WMC_NOT_FOUND);
         return;
@@ -419,6 +460,7 @@ static void q_store(const wmc_request *r, wmc_out *out) {
         wmc_respond_status(out, WMC_TOO_LARGE);
         return;
     }
+    report_lookup(r->key, r->key_len, old);
     const uint8_t *a = r->value, *b = 0;
     uint32_t alen = r->value_len, blen = 0, flags = r->client_flags, exptime = r->exptime;
     switch (mode) {
@@ -490,26 +532,52 @@ static void q_store(const wmc_request *r, wmc_out *out) {
         wmc_respond_status(out, WMC_OUT_OF_MEMORY);
         return;
     }
+    if (mode == WMC_OP_APPEND || mode == WMC_OP_PREPEND) {
+        /* the new size, for `watch mutations` (memcached logs the result) */
+        wmc_log_stored(it->data, it->klen, it->vlen, it->flags, it->exptime);
+    } else {
+        /* v2: a key the client sent base64-encoded (meta `b`) */
+        it->binary = (r->mflags & WMC_MFLAG_KEY_BINARY) != 0;
+    }
     wmc_respond_stored(out, it->cas, it->exptime);
 }
 
 static void q_delete(const wmc_request *r, wmc_out *out) {
     item *it = lookup(r->key, r->key_len, wmc_now());
+    report_lookup(r->key, r->key_len, it);
     if (!it) {
         wmc_respond_status(out, WMC_NOT_FOUND);
         return;
     }
-    if (r->cas && r->cas != it->cas) {
+    /* v2 HAS_CAS (meta `md C0`): compare even a CAS of 0 */
+    if ((r->cas || (r->mflags & WMC_MFLAG_HAS_CAS)) && r->cas != it->cas) {
         wmc_respond_status(out, WMC_EXISTS);
         return;
     }
+    wmc_response d = WMC_RESPONSE_INIT;
+    d.status = WMC_DELETED;
+    d.prev_exptime = it->exptime;
     unlink_item(it);
-    wmc_respond_status(out, WMC_DELETED);
+    wmc_respond(out, &d);
+}
+
+/* Number, with the item's exptime before the request (v2 prev_exptime). */
+static void respond_number(wmc_out *out, uint64_t v, const item *it, uint32_t prev_exptime) {
+    uint8_t digits[20];
+    wmc_response n = WMC_RESPONSE_INIT;
+    n.status = WMC_NUMBER;
+    n.value = digits;
+    n.value_len = wmc_fmt_u64(v, digits);
+    n.cas = it->cas;
+    n.exptime = it->exptime;
+    n.prev_exptime = prev_exptime;
+    wmc_respond(out, &n);
 }
 
 static void q_arith(const wmc_request *r, wmc_out *out) {
     uint32_t now = wmc_now();
     item *it = lookup(r->key, r->key_len, now);
+    report_lookup(r->key, r->key_len, it);
     if (!it) {
         wmc_respond_status(out, WMC_NOT_FOUND);
         return;
@@ -527,13 +595,16 @@ static void q_arith(const wmc_request *r, wmc_out *out) {
     v = r->op == WMC_OP_INCR ? v + r->delta : (v < r->delta ? 0 : v - r->delta);
     uint8_t digits[20];
     uint32_t n = wmc_fmt_u64(v, digits);
+    uint32_t prev_exptime = it->exptime;
     if (n <= it->vlen) {
         /* in place, padded with spaces, as memcached does */
         memcpy(ival(it), digits, n);
         memset(ival(it) + n, ' ', it->vlen - n);
         it->cas = next_cas();
         it->atime = now;
-        wmc_respond_number(out, v, it->cas, it->exptime);
+        /* v2 SET_TTL (meta `ma T`) */
+        if (r->mflags & WMC_MFLAG_SET_TTL) it->exptime = r->exptime;
+        respond_number(out, v, it, prev_exptime);
         return;
     }
     if (!quota_ok(it->prefix, (uint64_t)it->klen + n, (uint64_t)it->klen + it->vlen, now)) {
@@ -549,7 +620,9 @@ static void q_arith(const wmc_request *r, wmc_out *out) {
         wmc_respond_status(out, WMC_OUT_OF_MEMORY);
         return;
     }
-    wmc_respond_number(out, v, nit->cas, nit->exptime);
+    /* memcached 1.6.18: the new, longer item keeps the old exptime even
+     * with SET_TTL, and its key is no longer marked binary */
+    respond_number(out, v, nit, prev_exptime);
 }
 
 static void q_flush_all(const wmc_request *r, wmc_out *out) {
@@ -610,6 +683,120 @@ static void q_stats(int group, wmc_stats_out *s) {
     }
 }
 
+/* ------------------------------------------------------------ dump, load, listing */
+
+static uint64_t bitrev64(uint64_t x) {
+    x = ((x >> 1) & 0x5555555555555555ull) | ((x & 0x5555555555555555ull) << 1);
+    x = ((x >> 2) & 0x3333333333333333ull) | ((x & 0x3333333333333333ull) << 2);
+    x = ((x >> 4) & 0x0f0f0f0f0f0f0f0full) | ((x & 0x0f0f0f0f0f0f0f0full) << 4);
+    x = ((x >> 8) & 0x00ff00ff00ff00ffull) | ((x & 0x00ff00ff00ff00ffull) << 8);
+    x = ((x >> 16) & 0x0000ffff0000ffffull) | ((x & 0x0000ffff0000ffffull) << 16);
+    return (x >> 32) | (x << 32);
+}
+
+static void describe(const item *it, wmc_item *out) {
+    out->key = it->data;
+    out->key_len = it->klen;
+    out->value = it->data + it->klen;
+    out->value_len = it->vlen;
+    out->client_flags = it->flags;
+    out->exptime = it->exptime;
+    out->cas = it->cas;
+    out->last_access = it->atime;
+    out->iflags = (it->fetched ? WMC_IFLAG_FETCHED : 0) | (it->binary ? WMC_IFLAG_KEY_BINARY : 0);
+    out->refs = 0; /* plain LRU: the order of the dump carries the recency */
+}
+
+/* Buckets one listing call looks at before it answers WMC_WALK_MORE. */
+#define LIST_SCAN 4096u
+
+/*
+ * A dump walks the LRU from its tail (least recently used) to its head; the
+ * cursor is the address of the next item to give, which is safe because
+ * nothing runs between the calls of a dump (and the SDK restarts it after
+ * any other call). The loader links each item as the most recent one, so
+ * the order comes out the same.
+ *
+ * A listing must survive stores, deletes and table growth between calls.
+ * It visits items in ascending order of r = bitrev64(hash): the bucket of a
+ * key is the low bits of its hash, i.e. the high bits of r, so the items of
+ * one bucket are a contiguous range of r whatever the table size (Redis's
+ * SCAN order). The cursor is the smallest r not yet listed: an item present
+ * for the whole listing is listed exactly once (two keys whose 64-bit
+ * hashes are equal would list only one of them).
+ */
+static int q_walk(int purpose, uint64_t cursor, wmc_item *out, uint64_t *next) {
+    uint32_t now = wmc_now();
+    if (purpose == WMC_WALK_DUMP) {
+        item *it = cursor ? (item *)(uintptr_t)cursor : lru_tail;
+        while (it && is_dead(it, now)) it = it->prev;
+        if (!it) return WMC_WALK_END;
+        describe(it, out);
+        *next = it->prev ? (uint64_t)(uintptr_t)it->prev : 0;
+        return WMC_WALK_ITEM;
+    }
+    if (purpose != WMC_WALK_LIST) return WMC_WALK_UNSUPPORTED;
+    uint32_t bits = 31u - (uint32_t)__builtin_clz(nbuckets);
+    uint64_t c = cursor;
+    for (uint32_t scanned = 0; scanned < LIST_SCAN; scanned++) {
+        item *best = 0;
+        uint64_t best_r = 0;
+        for (item *it = table[bitrev64(c) & (nbuckets - 1)]; it; it = it->hnext) {
+            uint64_t r = bitrev64(wmc_hash(it->data, it->klen));
+            if (r >= c && (!best || r < best_r) && !is_dead(it, now)) {
+                best = it;
+                best_r = r;
+            }
+        }
+        if (best) {
+            describe(best, out);
+            *next = best_r + 1; /* 0 (the end) after r = 2^64 - 1 */
+            return WMC_WALK_ITEM;
+        }
+        /* the start of the next bucket's range */
+        uint64_t prefix = (c >> (64 - bits)) + 1;
+        if (prefix >= nbuckets) return WMC_WALK_END;
+        c = prefix << (64 - bits);
+    }
+    *next = c;
+    return WMC_WALK_MORE;
+}
+
+/* Stores one item of a dump: its value, flags, exptime, CAS, last access
+ * and FETCHED / KEY_BINARY bits, as the most recent item (dumps come least
+ * recent first). Expired items, items too large for -I or the budget and
+ * items over their prefix's quota are dropped, as a set would drop them. */
+static int q_load(const wmc_item *in) {
+    uint32_t now = wmc_now();
+    if (in->exptime && in->exptime <= now) return WMC_LOAD_OK;
+    if (in->key_len > 250 || too_large(in->key_len, in->value_len)) return WMC_LOAD_OK;
+    item *old = lookup(in->key, in->key_len, now);
+    uint16_t p = old ? old->prefix : prefix_of(in->key, in->key_len);
+    uint64_t freed = old ? (uint64_t)old->klen + old->vlen : 0;
+    if (!quota_ok(p, (uint64_t)in->key_len + in->value_len, freed, now)) return WMC_LOAD_OK;
+    uint64_t need = cost(in->key_len, in->value_len);
+    uint64_t had = old ? cost(old->klen, old->vlen) : 0;
+    if (need > had && !make_room(need - had, old, now)) return WMC_LOAD_FULL;
+    item *it = alloc_item((uint32_t)(sizeof(item) + in->key_len + in->value_len), old);
+    if (!it) return WMC_LOAD_FULL;
+    if (old) unlink_item(old);
+    it->klen = (uint8_t)in->key_len;
+    it->vlen = in->value_len;
+    memcpy(it->data, in->key, in->key_len);
+    if (in->value_len) memcpy(it->data + in->key_len, in->value, in->value_len);
+    it->prefix = p;
+    it->flags = in->client_flags;
+    it->exptime = in->exptime;
+    it->atime = in->last_access;
+    it->fetched = (in->iflags & WMC_IFLAG_FETCHED) != 0;
+    it->binary = (in->iflags & WMC_IFLAG_KEY_BINARY) != 0;
+    it->cas = cas_enabled ? in->cas : 0;
+    /* CAS values handed out from now on stay above every loaded one */
+    if (it->cas && it->cas / shard_count + 1 > cas_seq) cas_seq = it->cas / shard_count + 1;
+    link_item(it);
+    return WMC_LOAD_OK;
+}
+
 static const wmc_plugin quota_plugin = {
     .init = q_init,
     .get = q_get,
@@ -621,6 +808,9 @@ static const wmc_plugin quota_plugin = {
     .mem_limit = q_mem_limit,
     .tick = q_tick,
     .stats = q_stats,
+    .meta_flags = WMC_MFLAG_KEY_BINARY | WMC_MFLAG_HAS_CAS | WMC_MFLAG_SET_TTL,
+    .walk = q_walk,
+    .load = q_load,
 };
 
 WMC_PLUGIN(quota_plugin)

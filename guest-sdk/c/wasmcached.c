@@ -7,10 +7,10 @@
 #include "wasmcached.h"
 
 #ifndef WMC_ABI
-#define WMC_ABI 1
+#define WMC_ABI 7
 #endif
-#if WMC_ABI != 1 && WMC_ABI != 2
-#error "WMC_ABI must be 1 or 2"
+#if WMC_ABI < 1 || WMC_ABI > 7
+#error "WMC_ABI must be 1 to 7"
 #endif
 
 #define WMC_EXPORT(name) __attribute__((export_name(name)))
@@ -21,12 +21,19 @@
 #define REQUEST_HEADER 40u
 #define RESPONSE_HEADER 32u
 #define MAX_KEY 250u
+#define ITEM_HEADER 28u
+#define ITER_HEADER 16u
+#define ITEM_META_HEADER 32u
+#define EVENT_HEADER 24u
 
 /* ------------------------------------------------------------ host imports */
 
 WMC_IMPORT("log") void wmc__host_log(int32_t level, const void *ptr, int32_t len);
 WMC_IMPORT("now") int32_t wmc__host_now(void);
 WMC_IMPORT("timer_set") void wmc__host_timer_set(int64_t token, int32_t delay_ms);
+#if WMC_ABI >= 6
+WMC_IMPORT("log_event") void wmc__host_log_event(const void *ptr, int32_t len);
+#endif
 
 void wmc_log(int level, const char *msg, uint32_t len) { wmc__host_log(level, msg, (int32_t)len); }
 void wmc_logs(int level, const char *msg) { wmc_log(level, msg, (uint32_t)wmc_strlen(msg)); }
@@ -300,14 +307,102 @@ WMC_EXPORT("wmc_input") int32_t wmc_input(int32_t size_) {
     return (int32_t)(uintptr_t)input.ptr;
 }
 
+static void dump_reset(void);
+
+static void hints_default(wmc_hints *h) {
+    memset(h, 0, sizeof *h);
+    h->growth_factor = 1.25;
+    h->chunk_size = 48;
+    h->hash_expand = 1;
+    h->hash_algorithm = 1;
+    h->slab_reassign = 1;
+    h->slab_automove = 1;
+    h->slab_automove_ratio = 0.8;
+    h->slab_automove_window = 30;
+    h->slab_automove_freeratio = 0.01;
+    h->slab_chunk_max = 524288;
+    h->lru_crawler = 1;
+    h->lru_crawler_sleep = 100;
+    h->lru_maintainer = 1;
+    h->lru_segmented = 1;
+    h->hot_lru_pct = 20;
+    h->warm_lru_pct = 40;
+    h->hot_max_factor = 0.2;
+    h->warm_max_factor = 2.0;
+    h->temporary_ttl = 61;
+}
+
+#if WMC_ABI >= 5
+/* Reads a v5 hints block (docs/plugin-abi.md "Hints (v5)"): unknown tags
+ * and records of a known tag with the wrong length are skipped; 0 when a
+ * record runs past the block. */
+static int hints_decode(const uint8_t *b, uint32_t len, wmc_hints *h) {
+    hints_default(h);
+    uint32_t pos = 0;
+    while (pos < len) {
+        if (len - pos < 4) return 0;
+        uint16_t tag = rd_u16(b + pos), n = rd_u16(b + pos + 2);
+        const uint8_t *v = b + pos + 4;
+        if (n > len - pos - 4) return 0;
+        pos += 4u + n;
+        uint32_t *u = 0;
+        int *flag = 0;
+        double *f = 0;
+        switch (tag) {
+        case 1: f = &h->growth_factor; break;
+        case 2: u = &h->chunk_size; break;
+        case 3: u = &h->hashpower; break;
+        case 4: flag = &h->hash_expand; break;
+        case 5: u = &h->hash_algorithm; break;
+        case 6: flag = &h->slab_reassign; break;
+        case 7: u = &h->slab_automove; break;
+        case 8: f = &h->slab_automove_ratio; break;
+        case 9: u = &h->slab_automove_window; break;
+        case 10: f = &h->slab_automove_freeratio; break;
+        case 11: u = &h->slab_chunk_max; break;
+        case 12:
+            if (n % 4 == 0) {
+                uint32_t count = n / 4u;
+                if (count > WMC_HINTS_MAX_SLAB_SIZES) count = WMC_HINTS_MAX_SLAB_SIZES;
+                for (uint32_t i = 0; i < count; i++) h->slab_sizes[i] = rd_u32(v + 4 * i);
+                h->slab_sizes_len = count;
+            }
+            break;
+        case 13: flag = &h->lru_crawler; break;
+        case 14: u = &h->lru_crawler_sleep; break;
+        case 15: u = &h->lru_crawler_tocrawl; break;
+        case 16: flag = &h->lru_maintainer; break;
+        case 17: flag = &h->lru_segmented; break;
+        case 18: u = &h->hot_lru_pct; break;
+        case 19: u = &h->warm_lru_pct; break;
+        case 20: f = &h->hot_max_factor; break;
+        case 21: f = &h->warm_max_factor; break;
+        case 22: flag = &h->temp_lru; break;
+        case 23: u = &h->temporary_ttl; break;
+        case 24: u = &h->tail_repair_time; break;
+        case 25: flag = &h->large_pages; break;
+        default: break;
+        }
+        if (u && n == 4) *u = rd_u32(v);
+        if (flag && n == 4) *flag = rd_u32(v) != 0;
+        if (f && n == 8) {
+            uint64_t bits = rd_u64(v);
+            memcpy(f, &bits, 8);
+        }
+    }
+    return 1;
+}
+#endif
+
 /* 0 accepted, 1 bad record, 2 ABI mismatch, 3 plugin refused (as the Rust SDK). */
 WMC_EXPORT("wmc_init") int32_t wmc_init(int32_t len_) {
     uint32_t len = (uint32_t)len_;
+    dump_reset();
     if (len > input.cap || len < INIT_HEADER) return 1;
     const uint8_t *b = input.ptr;
     uint32_t config_len = rd_u32(b + 36);
     if (config_len > len - INIT_HEADER) return 1;
-    wmc_config cfg;
+    static wmc_config cfg; /* big (the hints): not on the small C stack */
     cfg.abi_version = rd_u32(b);
     cfg.shard_id = rd_u32(b + 4);
     cfg.shard_count = rd_u32(b + 8);
@@ -320,6 +415,14 @@ WMC_EXPORT("wmc_init") int32_t wmc_init(int32_t len_) {
     cfg.config = (const char *)(b + INIT_HEADER);
     cfg.config_len = config_len;
     if (cfg.abi_version != WMC_ABI) return 2;
+#if WMC_ABI >= 5
+    /* v5: bytes 32..36 are the length of the hints block after the config */
+    uint32_t hints_len = rd_u32(b + 32);
+    if (hints_len > len - INIT_HEADER - config_len) return 1;
+    if (!hints_decode(b + INIT_HEADER + config_len, hints_len, &cfg.hints)) return 1;
+#else
+    hints_default(&cfg.hints);
+#endif
     const wmc_plugin *p = wmc_sdk_plugin();
     if (!p || !p->init) return 3;
     if (p->init(&cfg) != 0) return 3;
@@ -347,7 +450,8 @@ static uint8_t *put_header(const wmc_response *r, uint32_t key_len, uint32_t val
 #if WMC_ABI == 1
     h[1] = r->iflags & WMC_IFLAG_FETCHED;
 #else
-    h[1] = r->iflags;
+    /* bits 0..5; bit 6 (v4 VALUE_REF) is never used: values are copied */
+    h[1] = r->iflags & 0x3fu;
 #endif
     wr_u16(h + 2, (uint16_t)key_len);
     wr_u32(h + 4, value_len);
@@ -498,8 +602,21 @@ static handler_t handler_for(uint8_t op) {
     }
 }
 
+/* The request wmc_batch is running (for the v6 reports): its index and
+ * mflags; UINT32_MAX and 0 outside a batch (nothing is reported). */
+static uint32_t running_index = 0xffffffffu, running_mflags;
+
+/* v2 flags a request may carry without the plugin's say-so: advisory ones
+ * and the v6 report requests. */
+#if WMC_ABI >= 2
+#define MFLAGS_REFUSED(req) ((req)->mflags & WMC_MFLAG_V2_CHECKED & ~plugin->meta_flags)
+#else
+#define MFLAGS_REFUSED(req) 0u
+#endif
+
 WMC_EXPORT("wmc_batch") int64_t wmc_batch(int32_t len_) {
     uint32_t len = (uint32_t)len_;
+    dump_reset();
     output.len = 0;
     if (!out_reserve(BATCH_HEADER)) return pack(output.ptr, 0);
     wr_u32(output.ptr, 0);
@@ -529,6 +646,7 @@ WMC_EXPORT("wmc_batch") int64_t wmc_batch(int32_t len_) {
             req.delta = rd_u64(h + 24);
             req.mflags = rd_u32(h + 32);
             req.aux = rd_u32(h + 36);
+            req.index = i;
             uint64_t end = (uint64_t)pos + REQUEST_HEADER + req.key_len + req.value_len;
             ok = end <= len;
             if (ok) {
@@ -551,8 +669,14 @@ WMC_EXPORT("wmc_batch") int64_t wmc_batch(int32_t len_) {
             wmc_respond_error(&out, "operation not supported by this plugin");
         } else if (req.key_len > MAX_KEY) {
             wmc_respond_error(&out, "key too long");
+        } else if (MFLAGS_REFUSED(&req)) {
+            wmc_respond_error(&out, "storage plugin does not support this meta flag");
         } else {
+            running_index = i;
+            running_mflags = req.mflags;
             f(&req, &out);
+            running_index = 0xffffffffu;
+            running_mflags = 0;
             if (!out.answered) wmc_respond_error(&out, "plugin gave no answer");
         }
         count++;
@@ -562,10 +686,12 @@ WMC_EXPORT("wmc_batch") int64_t wmc_batch(int32_t len_) {
 }
 
 WMC_EXPORT("wmc_tick") void wmc_tick(int32_t now) {
+    dump_reset();
     if (plugin && plugin->tick) plugin->tick((uint32_t)now);
 }
 
 WMC_EXPORT("wmc_timer") void wmc_timer(int64_t token) {
+    dump_reset();
     if (plugin && plugin->timer) plugin->timer((uint64_t)token);
 }
 
@@ -621,10 +747,299 @@ void wmc_stat_u64(wmc_stats_out *s, const char *name, uint64_t value) {
 }
 
 WMC_EXPORT("wmc_stats") int64_t wmc_stats(int32_t group) {
+    dump_reset();
     output.len = 0;
     if (plugin && plugin->stats) {
         wmc_stats_out s = {0};
         plugin->stats(group, &s);
     }
+    return pack(output.ptr, output.len);
+}
+
+/* ------------------------------------------------------------ v6 watch reports */
+
+int wmc_logging(uint32_t mflag) {
+#if WMC_ABI >= 6
+    return (running_mflags & mflag) != 0;
+#else
+    (void)mflag;
+    return 0;
+#endif
+}
+
+#if WMC_ABI >= 6
+/* One event record (docs/plugin-abi.md "Watch events (v6)"). */
+static void report(uint8_t kind, uint8_t flags, const uint8_t *key, uint32_t key_len,
+                   uint32_t value_len, uint32_t client_flags, uint32_t exptime,
+                   uint32_t last_access) {
+    uint8_t rec[EVENT_HEADER + MAX_KEY];
+    if (key_len > MAX_KEY) key_len = MAX_KEY;
+    rec[0] = kind;
+    rec[1] = flags;
+    wr_u16(rec + 2, (uint16_t)key_len);
+    wr_u32(rec + 4, running_index);
+    wr_u32(rec + 8, value_len);
+    wr_u32(rec + 12, client_flags);
+    wr_u32(rec + 16, exptime);
+    wr_u32(rec + 20, last_access);
+    if (key_len) memcpy(rec + EVENT_HEADER, key, key_len);
+    wmc__host_log_event(rec, (int32_t)(EVENT_HEADER + key_len));
+}
+#endif
+
+void wmc_log_lookup(const uint8_t *key, uint32_t key_len, int found, uint32_t value_len,
+                    uint32_t client_flags) {
+#if WMC_ABI >= 6
+    if (!wmc_logging(WMC_MFLAG_LOG_LOOKUP)) return;
+    if (found) report(1, 1, key, key_len, value_len, client_flags, 0, 0);
+    else report(1, 0, key, key_len, 0, 0, 0, 0);
+#else
+    (void)key, (void)key_len, (void)found, (void)value_len, (void)client_flags;
+#endif
+}
+
+void wmc_log_stored(const uint8_t *key, uint32_t key_len, uint32_t value_len,
+                    uint32_t client_flags, uint32_t exptime) {
+#if WMC_ABI >= 6
+    if (wmc_logging(WMC_MFLAG_LOG_LOOKUP))
+        report(3, 0, key, key_len, value_len, client_flags, exptime, 0);
+#else
+    (void)key, (void)key_len, (void)value_len, (void)client_flags, (void)exptime;
+#endif
+}
+
+void wmc_log_eviction(const uint8_t *key, uint32_t key_len, int fetched, uint32_t exptime,
+                      uint32_t last_access, uint32_t client_flags, uint32_t value_len) {
+#if WMC_ABI >= 6
+    if (wmc_logging(WMC_MFLAG_LOG_EVICTIONS))
+        report(2, fetched ? 1 : 0, key, key_len, value_len, client_flags, exptime, last_access);
+#else
+    (void)key, (void)key_len, (void)fetched, (void)exptime, (void)last_access,
+        (void)client_flags, (void)value_len;
+#endif
+}
+
+/* ------------------------------------------------------------ v3 dump and load */
+
+#define DUMP_UNSUPPORTED (-1)
+#define DUMP_FAILED (-2)
+#define LOAD_MALFORMED 3
+
+/* The running dump's position, kept between wmc_dump calls; any other
+ * export (but wmc_input) starts the next dump from the beginning. */
+static uint64_t dump_cursor;
+static int dump_done;
+
+static void dump_reset(void) {
+    dump_cursor = 0;
+    dump_done = 0;
+}
+
+/* Whether the plugin's walk gave a usable item. */
+static int item_ok(const wmc_item *it) {
+    return it->key && it->key_len >= 1 && it->key_len <= MAX_KEY &&
+           (it->value || it->value_len == 0);
+}
+
+static void put_item(const wmc_item *it) {
+    uint8_t *h = output.ptr + output.len;
+    wr_u32(h, it->client_flags);
+    wr_u32(h + 4, it->exptime);
+    wr_u64(h + 8, it->cas);
+    wr_u32(h + 16, it->last_access);
+    h[20] = it->iflags & WMC_ITEM_IFLAGS;
+#if WMC_ABI >= 7
+    h[21] = it->refs;
+#else
+    h[21] = 0;
+#endif
+    wr_u16(h + 22, (uint16_t)it->key_len);
+    wr_u32(h + 24, it->value_len);
+    memcpy(h + ITEM_HEADER, it->key, it->key_len);
+    if (it->value_len) memcpy(h + ITEM_HEADER + it->key_len, it->value, it->value_len);
+    output.len += ITEM_HEADER + it->key_len + it->value_len;
+}
+
+/* Returns the next chunk of item records (at most about max_bytes, at least
+ * one item while any remain), 0 when no item is left, -1 when the plugin
+ * cannot dump, -2 when the chunk's memory could not be had. */
+WMC_EXPORT("wmc_dump") int64_t wmc_dump(int32_t max_bytes_) {
+    uint32_t max_bytes = max_bytes_ < 0 ? 0 : (uint32_t)max_bytes_;
+    if (!plugin || !plugin->walk) return DUMP_UNSUPPORTED;
+    if (dump_done) return 0;
+    output.len = 0;
+    if (!out_reserve(BATCH_HEADER)) return DUMP_FAILED;
+    output.len = BATCH_HEADER;
+    uint32_t count = 0;
+    for (;;) {
+        wmc_item it = WMC_ITEM_INIT;
+        uint64_t next = 0;
+        int r = plugin->walk(WMC_WALK_DUMP, dump_cursor, &it, &next);
+        if (r == WMC_WALK_UNSUPPORTED) {
+            dump_reset();
+            output.len = 0;
+            return DUMP_UNSUPPORTED;
+        }
+        if (r == WMC_WALK_MORE) {
+            if (next == 0) r = WMC_WALK_END;
+            else {
+                dump_cursor = next;
+                continue;
+            }
+        }
+        if (r != WMC_WALK_ITEM) {
+            dump_done = 1;
+            break;
+        }
+        if (!item_ok(&it)) {
+            /* a plugin bug: leave the item out rather than break the chunk */
+            if (next == 0) {
+                dump_done = 1;
+                break;
+            }
+            dump_cursor = next;
+            continue;
+        }
+        uint64_t rec = (uint64_t)ITEM_HEADER + it.key_len + it.value_len;
+        if (count > 0 && output.len + rec > max_bytes) break; /* comes first next time */
+        if (output.len + rec > 0x7fffffffu || !out_reserve((uint32_t)rec)) {
+            if (count == 0) {
+                output.len = 0;
+                return DUMP_FAILED; /* the position stays: the host abandons the reload */
+            }
+            break;
+        }
+        put_item(&it);
+        count++;
+        if (next == 0) {
+            dump_done = 1;
+            break;
+        }
+        dump_cursor = next;
+    }
+    if (count == 0) {
+        output.len = 0;
+        return 0;
+    }
+    wr_u32(output.ptr, count);
+    return pack(output.ptr, output.len);
+}
+
+/* Stores the chunk of item records in the input buffer: 0 every record
+ * taken, 1 out of memory, 2 cannot load, 3 malformed chunk. */
+WMC_EXPORT("wmc_load") int32_t wmc_load(int32_t len_) {
+    uint32_t len = (uint32_t)len_;
+    dump_reset();
+    if (!plugin || !plugin->load) return WMC_LOAD_UNSUPPORTED;
+    if (len > input.cap || len < BATCH_HEADER) return LOAD_MALFORMED;
+    const uint8_t *b = input.ptr;
+    uint32_t count = rd_u32(b);
+    /* the whole chunk is checked before anything is stored */
+    uint32_t pos = BATCH_HEADER;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - pos < ITEM_HEADER) return LOAD_MALFORMED;
+        uint32_t key_len = rd_u16(b + pos + 22), value_len = rd_u32(b + pos + 24);
+        if (key_len < 1 || key_len > MAX_KEY) return LOAD_MALFORMED;
+        uint64_t end = (uint64_t)pos + ITEM_HEADER + key_len + value_len;
+        if (end > len) return LOAD_MALFORMED;
+        pos = (uint32_t)end;
+    }
+    if (pos != len) return LOAD_MALFORMED;
+    pos = BATCH_HEADER;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *h = b + pos;
+        wmc_item it = WMC_ITEM_INIT;
+        it.client_flags = rd_u32(h);
+        it.exptime = rd_u32(h + 4);
+        it.cas = rd_u64(h + 8);
+        it.last_access = rd_u32(h + 16);
+        it.iflags = h[20] & WMC_ITEM_IFLAGS;
+#if WMC_ABI >= 7
+        it.refs = h[21];
+#endif
+        it.key_len = rd_u16(h + 22);
+        it.value_len = rd_u32(h + 24);
+        it.key = h + ITEM_HEADER;
+        it.value = it.key + it.key_len;
+        pos += ITEM_HEADER + it.key_len + it.value_len;
+        int r = plugin->load(&it);
+        if (r == WMC_LOAD_FULL) return WMC_LOAD_FULL;
+        if (r != WMC_LOAD_OK) return WMC_LOAD_UNSUPPORTED;
+    }
+    return WMC_LOAD_OK;
+}
+
+/* ------------------------------------------------------------ v5 item listing */
+
+/* WMC_WALK_MORE answers one wmc_iter call follows before it returns a chunk
+ * with the place to go on from: bounds the work of one call. */
+#define ITER_MAX_MORE 4
+
+/* The chunk of the listing that starts at `cursor` (0: the start): header
+ * (count, 0, next cursor; 0 = complete), then ItemMeta records. -1 when the
+ * plugin cannot list, -2 when the chunk's memory could not be had. */
+WMC_EXPORT("wmc_iter") int64_t wmc_iter(int64_t cursor_, int32_t max_bytes_) {
+    uint32_t max_bytes = max_bytes_ < 0 ? 0 : (uint32_t)max_bytes_;
+    uint64_t cursor = (uint64_t)cursor_;
+    dump_reset();
+    if (!plugin || !plugin->walk) return DUMP_UNSUPPORTED;
+    output.len = 0;
+    if (!out_reserve(ITER_HEADER)) return DUMP_FAILED;
+    memset(output.ptr, 0, ITER_HEADER);
+    output.len = ITER_HEADER;
+    uint32_t count = 0, more = 0;
+    uint64_t resume = 0;
+    for (;;) {
+        wmc_item it = WMC_ITEM_INIT;
+        uint64_t next = 0;
+        int r = plugin->walk(WMC_WALK_LIST, cursor, &it, &next);
+        if (r == WMC_WALK_UNSUPPORTED) {
+            output.len = 0;
+            return DUMP_UNSUPPORTED;
+        }
+        if (r == WMC_WALK_MORE) {
+            if (next == 0) break;
+            cursor = next;
+            if (++more >= ITER_MAX_MORE) {
+                resume = cursor;
+                break;
+            }
+            continue;
+        }
+        if (r != WMC_WALK_ITEM) break;
+        if (it.key && it.key_len >= 1 && it.key_len <= MAX_KEY) {
+            uint32_t rec = ITEM_META_HEADER + it.key_len;
+            if (count > 0 && output.len + rec > max_bytes) {
+                resume = cursor; /* this item comes first next time */
+                break;
+            }
+            if (!out_reserve(rec)) {
+                if (count == 0) {
+                    output.len = 0;
+                    return DUMP_FAILED;
+                }
+                resume = cursor;
+                break;
+            }
+            uint8_t *h = output.ptr + output.len;
+            wr_u32(h, it.exptime);
+            wr_u32(h + 4, it.last_access);
+            wr_u64(h + 8, it.cas);
+            wr_u32(h + 12 + 4, it.client_flags);
+            wr_u32(h + 20, it.value_len);
+            wr_u32(h + 24, it.size);
+            h[28] = it.iflags & WMC_ITEM_IFLAGS;
+            h[29] = it.slab_class <= 63 ? it.slab_class : 0;
+            wr_u16(h + 30, (uint16_t)it.key_len);
+            memcpy(h + ITEM_META_HEADER, it.key, it.key_len);
+            output.len += rec;
+            count++;
+        }
+        if (next == 0) break;
+        cursor = next;
+    }
+    wr_u32(output.ptr, count);
+    wr_u32(output.ptr + 4, 0);
+    wr_u64(output.ptr + 8, resume);
     return pack(output.ptr, output.len);
 }

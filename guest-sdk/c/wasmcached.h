@@ -3,15 +3,26 @@
  *
  * The SDK (wasmcached.c) implements the byte-level ABI of docs/plugin-abi.md:
  * it exports wmc_abi_version, wmc_input, wmc_init, wmc_batch, wmc_tick,
- * wmc_timer, wmc_stats and the memory, decodes the request records of each
- * batch into `wmc_request` values, calls your callbacks, and encodes the
+ * wmc_timer, wmc_stats, wmc_dump, wmc_load, wmc_iter and the memory,
+ * decodes the request records of each batch into `wmc_request` values, calls your callbacks, and encodes the
  * answers you give through `wmc_out` into response records.
  *
- * ABI version: the SDK speaks version 1 by default. Build wasmcached.c with
- * -DWMC_ABI=2 to speak version 2: the host then also sends the meta-protocol
- * bits (mflags 2..10, `aux`) and your callbacks must answer them (or answer
- * an error, see docs/plugin-abi.md "Meta flags (v2)"). A v1 plugin is never
- * sent them: the host answers such meta commands itself.
+ * ABI version: the SDK speaks version 7 (the current one) by default:
+ *  - v2: the meta-protocol request bits (mflags 2..10, `aux`) and response
+ *    fields (iflags STALE.., `prev_exptime`) reach your callbacks. The SDK
+ *    answers Error for a request carrying a v2 mflag your table does not
+ *    list in `meta_flags` (the advisory META_GET / NO_TOKEN never count), so
+ *    a plugin that implements none of them is still correct.
+ *  - v3: item dump and load (a `plugin reload` or warm restart keeps the
+ *    items) when the table has `walk` and `load` callbacks.
+ *  - v5: the init record's hints (wmc_config.hints) and the item listing
+ *    behind `lru_crawler metadump` / `stats cachedump`, from the same `walk`.
+ *  - v6: `watch` reports through wmc_log_lookup / wmc_log_stored /
+ *    wmc_log_eviction (they do nothing unless the running request asks).
+ *  - v7: item records carry `refs`, the item's recency in your policy.
+ *  - v4 held values are not used: values are always copied into answers.
+ * Build wasmcached.c with -DWMC_ABI=1 (or 2..6) to speak an older version;
+ * the host then never sends or asks what that version does not have.
  *
  * Freestanding: no libc is needed or linked. The SDK brings a small
  * allocator (wmc_malloc/wmc_free/wmc_realloc, power-of-two size classes on
@@ -92,6 +103,12 @@ enum wmc_status {
 #define WMC_MFLAG_HAS_CAS (1u << 8)         /* v2 */
 #define WMC_MFLAG_META_GET (1u << 9)        /* v2, advisory */
 #define WMC_MFLAG_NO_TOKEN (1u << 10)       /* v2, advisory */
+#define WMC_MFLAG_LOG_LOOKUP (1u << 11)     /* v6: see wmc_log_lookup */
+#define WMC_MFLAG_LOG_EVICTIONS (1u << 12)  /* v6: see wmc_log_eviction */
+/* The v2 bits a plugin implements or refuses (see wmc_plugin.meta_flags). */
+#define WMC_MFLAG_V2_CHECKED                                                        \
+    (WMC_MFLAG_VIVIFY | WMC_MFLAG_INVALIDATE | WMC_MFLAG_RECACHE | WMC_MFLAG_KEY_BINARY | \
+     WMC_MFLAG_SET_TTL | WMC_MFLAG_RECACHE_NEW_TTL | WMC_MFLAG_HAS_CAS)
 
 /* ---- response iflags ---- */
 #define WMC_IFLAG_FETCHED (1u << 0)
@@ -100,6 +117,9 @@ enum wmc_status {
 #define WMC_IFLAG_WON (1u << 3)        /* v2 */
 #define WMC_IFLAG_CREATED (1u << 4)    /* v2 */
 #define WMC_IFLAG_KEY_BINARY (1u << 5) /* v2 */
+/* The iflags an item (dump record, listing record) carries. */
+#define WMC_ITEM_IFLAGS \
+    (WMC_IFLAG_FETCHED | WMC_IFLAG_STALE | WMC_IFLAG_TOKEN_SENT | WMC_IFLAG_KEY_BINARY)
 
 /* ---- init flags, stats groups, log levels ---- */
 #define WMC_INIT_CAS (1u << 0)
@@ -115,6 +135,40 @@ enum wmc_status {
 #define WMC_LOG_INFO 2
 #define WMC_LOG_DEBUG 3
 
+/* v5: memcached's slab, hash table and LRU settings as the server was
+ * started with them (docs/plugin-abi.md "Hints (v5)"), to honour where they
+ * map onto your store. A hint the host did not send keeps memcached
+ * 1.6.18's default (the comment). Booleans are 0 or 1. */
+#define WMC_HINTS_MAX_SLAB_SIZES 64
+typedef struct wmc_hints {
+    double growth_factor;           /* -f (1.25) */
+    uint32_t chunk_size;            /* -n (48) */
+    uint32_t hashpower;             /* -o hashpower; 0 = not given (0) */
+    int hash_expand;                /* cleared by -o no_hashexpand (1) */
+    uint32_t hash_algorithm;        /* 0 jenkins, 1 murmur3, 2 xxh3 (1) */
+    int slab_reassign;              /* (1) */
+    uint32_t slab_automove;         /* 0..2 (1) */
+    double slab_automove_ratio;     /* (0.8) */
+    uint32_t slab_automove_window;  /* (30) */
+    double slab_automove_freeratio; /* (0.01) */
+    uint32_t slab_chunk_max;        /* bytes (524288) */
+    uint32_t slab_sizes_len;        /* -o slab_sizes: entries in slab_sizes (0) */
+    uint32_t slab_sizes[WMC_HINTS_MAX_SLAB_SIZES];
+    int lru_crawler;                /* (1) */
+    uint32_t lru_crawler_sleep;     /* microseconds (100) */
+    uint32_t lru_crawler_tocrawl;   /* 0 = all (0) */
+    int lru_maintainer;             /* (1) */
+    int lru_segmented;              /* hot/warm/cold (1) */
+    uint32_t hot_lru_pct;           /* (20) */
+    uint32_t warm_lru_pct;          /* (40) */
+    double hot_max_factor;          /* (0.2) */
+    double warm_max_factor;         /* (2.0) */
+    int temp_lru;                   /* -o temporary_ttl given (0) */
+    uint32_t temporary_ttl;         /* seconds (61) */
+    uint32_t tail_repair_time;      /* seconds (0) */
+    int large_pages;                /* -L (0) */
+} wmc_hints;
+
 /* What the host told this shard at start-up (the init record). */
 typedef struct wmc_config {
     uint32_t abi_version;   /* the version the host speaks to us (= WMC_ABI) */
@@ -128,6 +182,7 @@ typedef struct wmc_config {
     uint32_t now;           /* server time at init */
     const char *config;     /* --plugin-config, NOT NUL-terminated; valid during init only */
     uint32_t config_len;
+    wmc_hints hints;        /* v5 (defaults for older versions) */
 } wmc_config;
 
 /* One decoded request record. key/value point into the input buffer. */
@@ -143,6 +198,7 @@ typedef struct wmc_request {
     uint64_t delta;         /* Incr/Decr amount; MemLimit: new budget in bytes */
     uint32_t mflags;        /* WMC_MFLAG_* */
     uint32_t aux;           /* v2: VIVIFY exptime */
+    uint32_t index;         /* 0-based position of the request in its batch */
 } wmc_request;
 
 /* One response record. Unused fields must be 0: start from WMC_RESPONSE_INIT. */
@@ -200,6 +256,43 @@ void wmc_stat_str(wmc_stats_out *out, const char *name, const char *value);
 void wmc_stat_u64_parts(wmc_stats_out *out, const char *prefix, const uint8_t *mid,
                         uint32_t mid_len, const char *suffix, uint64_t value);
 
+/* ---- items: dump/load (v3) and listing (v5) ----
+ *
+ * One item as a dump moves it (all fields) or a listing shows it (no value
+ * needed: `value` may be NULL, `value_len` must be right). Pointers must
+ * stay valid until your callback returns to the SDK, which copies them. */
+typedef struct wmc_item {
+    const uint8_t *key;
+    uint32_t key_len;       /* 1..250 */
+    const uint8_t *value;
+    uint32_t value_len;
+    uint32_t client_flags;
+    uint32_t exptime;       /* server time; 0 = never */
+    uint64_t cas;           /* 0 if none */
+    uint32_t last_access;   /* server time of the last store or access */
+    uint8_t iflags;         /* WMC_ITEM_IFLAGS bits: FETCHED, STALE, TOKEN_SENT, KEY_BINARY */
+    uint8_t refs;           /* v7: recency in your policy, 0 = coldest (a loader may ignore it) */
+    uint8_t slab_class;     /* listing: your slab class 1..63; 0 = let the host pick memcached's */
+    uint32_t size;          /* listing: the item's total size; 0 = let the host compute memcached's */
+} wmc_item;
+
+#define WMC_ITEM_INIT {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/* What `walk` is asked for. */
+#define WMC_WALK_DUMP 0 /* a dump for a reload or warm restart: nothing changes between calls */
+#define WMC_WALK_LIST 1 /* a listing (metadump): items come and go between calls */
+
+/* What `walk` answers. */
+#define WMC_WALK_END 0          /* no live item at or after the cursor */
+#define WMC_WALK_ITEM 1         /* *item is the first live item at or after it */
+#define WMC_WALK_MORE 2         /* none found yet in a bounded look: go on from *next */
+#define WMC_WALK_UNSUPPORTED (-1) /* this plugin cannot walk for `purpose` */
+
+/* What `load` answers. */
+#define WMC_LOAD_OK 0          /* stored, or dropped on purpose (expired, too large) */
+#define WMC_LOAD_FULL 1        /* out of memory: the host stops loading */
+#define WMC_LOAD_UNSUPPORTED 2
+
 /* The plugin: a table of callbacks. Only `init` is required. */
 typedef struct wmc_plugin {
     /* Builds the shard's store. Return 0 to accept; anything else refuses
@@ -223,6 +316,39 @@ typedef struct wmc_plugin {
     void (*timer)(uint64_t token);
     /* Stat lines of `group` (WMC_STATS_*). */
     void (*stats)(int group, wmc_stats_out *out);
+
+    /* v2: the mflags of WMC_MFLAG_V2_CHECKED your callbacks implement
+     * (docs/plugin-abi.md "Meta flags (v2)"). The SDK answers a request that
+     * carries any other of them with Error, as the ABI asks of a plugin that
+     * does not implement a flag. 0: none (the client gets SERVER_ERROR for
+     * meta commands that need them; plain text/binary commands never do). */
+    uint32_t meta_flags;
+
+    /* v3/v5: "the first live item at or after `cursor`". Fill *item, set
+     * *next to the cursor just after it and answer WMC_WALK_ITEM; answer
+     * WMC_WALK_END when none is left. A cursor is yours (a slot, an item's
+     * address, a hash): 0 is always the start, and a *next of 0 ends the
+     * walk. Only live items (not expired, not flushed), and only reads: no
+     * LRU bump, no access time, no expiry work.
+     *  - WMC_WALK_DUMP: the SDK walks from 0 to the end in chunks (wmc_dump)
+     *    and keeps the cursor; nothing else runs between two calls. Walk in
+     *    the order a loader should see (least recently used first, so that
+     *    loading each item as the most recent one rebuilds your LRU).
+     *  - WMC_WALK_LIST: the host keeps the cursor and runs requests between
+     *    chunks, so it must stay meaningful while items come and go (an
+     *    item present the whole time is listed once). Bound the work of one
+     *    call: after a few thousand empty places answer WMC_WALK_MORE with
+     *    where to go on.
+     * NULL (or WMC_WALK_UNSUPPORTED): no dump, no listing; a reload starts
+     * the new plugin empty and metadump answers memcached's refusal. */
+    int (*walk)(int purpose, uint64_t cursor, wmc_item *item, uint64_t *next);
+    /* v3: stores one item of a dump, keeping its flags, exptime, CAS, last
+     * access and iflags (WMC_ITEM_IFLAGS). Items arrive in dump order.
+     * If you keep CAS values, hand out only CAS values above every loaded
+     * one from then on. Answer WMC_LOAD_OK (also for an item you drop, e.g.
+     * expired or too large), WMC_LOAD_FULL when out of memory. NULL: no
+     * load (the transfer does not happen). */
+    int (*load)(const wmc_item *item);
 } wmc_plugin;
 
 /* Registers the plugin table: put `WMC_PLUGIN(my_table);` in one .c file. */
@@ -235,6 +361,25 @@ void wmc_log(int level, const char *msg, uint32_t len);
 void wmc_logs(int level, const char *msg); /* NUL-terminated */
 uint32_t wmc_now(void);
 void wmc_timer_set(uint64_t token, uint32_t delay_ms);
+
+/* ---- v6 watch reports (memcached's `watch fetchers|mutations|evictions`).
+ * Each does nothing unless the running request asked for it (the host asks
+ * only while a watcher is connected); the SDK fills in the request index. */
+/* Whether the running request asks for the reports of `mflag`
+ * (WMC_MFLAG_LOG_LOOKUP, WMC_MFLAG_LOG_EVICTIONS): skip gathering otherwise. */
+int wmc_logging(uint32_t mflag);
+/* The lookup of `key` a request made (one per Get, Gat, Touch, Delete,
+ * Incr/Decr and store; none for a Set refused as too large): `found` a
+ * live item (with its value length and flags), else 0. */
+void wmc_log_lookup(const uint8_t *key, uint32_t key_len, int found, uint32_t value_len,
+                    uint32_t client_flags);
+/* An Append/Prepend that stored (the value length it left), or an item an
+ * Incr/Decr created with VIVIFY. */
+void wmc_log_stored(const uint8_t *key, uint32_t key_len, uint32_t value_len,
+                    uint32_t client_flags, uint32_t exptime);
+/* An item evicted to make room (not a dead one reclaimed). */
+void wmc_log_eviction(const uint8_t *key, uint32_t key_len, int fetched, uint32_t exptime,
+                      uint32_t last_access, uint32_t client_flags, uint32_t value_len);
 
 /* ---- allocator: power-of-two size classes on memory.grow; NULL when the
  * host's memory cap is reached (never traps) ---- */
