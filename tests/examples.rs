@@ -305,6 +305,308 @@ fn c_quota_refuses_a_bad_config() {
     }
 }
 
+/// One item the c-quota reload tests store: key, value, flags, relative
+/// TTL (0: never expires) and the CAS `gets` answered.
+struct CqItem {
+    key: String,
+    value: Vec<u8>,
+    flags: u32,
+    ttl: u32,
+    cas: u64,
+}
+
+/// Stores `n` items over three prefixes, with varied flags, values and
+/// TTLs (a third never expire), reading each one's CAS back.
+fn c_quota_fill(c: &mut Client, n: usize) -> Vec<CqItem> {
+    (0..n)
+        .map(|i| {
+            let key = format!("{}:{i}", ["user", "img", "sess"][i % 3]);
+            let value = format!("value {i} ").repeat(1 + i % 40).into_bytes();
+            let flags = (i as u32).wrapping_mul(2_654_435_761);
+            let ttl = if i % 3 == 0 {
+                0
+            } else {
+                1000 + (i % 500) as u32
+            };
+            assert_eq!(c.set(&key, flags, ttl as i64, &value), "STORED");
+            let (_, cas) = c.gets(&key).expect("gets right after set");
+            CqItem {
+                key,
+                value,
+                flags,
+                ttl,
+                cas,
+            }
+        })
+        .collect()
+}
+
+/// Every item is there with its value, flags and CAS, and (on a sample) the
+/// TTL it had left.
+fn c_quota_assert_kept(c: &mut Client, items: &[CqItem], what: &str) {
+    for it in items {
+        c.send(format!("gets {}\r\n", it.key));
+        let v = c.values();
+        assert_eq!(v.len(), 1, "{what}: {} lost", it.key);
+        assert_eq!(
+            (v[0].flags, &v[0].data, v[0].cas),
+            (it.flags, &it.value, Some(it.cas)),
+            "{what}: {}",
+            it.key
+        );
+    }
+    for it in items.iter().step_by(37) {
+        let line = c.cmd(&format!("mg {} t", it.key));
+        if it.ttl == 0 {
+            assert_eq!(line, "HD t-1", "{what}: {}", it.key);
+        } else {
+            let t: u32 = line
+                .strip_prefix("HD t")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: mg {} t answered {line:?}", it.key));
+            assert!(
+                (it.ttl.saturating_sub(10)..=it.ttl).contains(&t),
+                "{what}: {} has t{t}, stored with {}",
+                it.key,
+                it.ttl
+            );
+        }
+    }
+}
+
+/// The default store's module, as host/build.rs built it for embedding.
+fn default_store_wasm() -> std::path::PathBuf {
+    let p = option_env!("WASMCACHED_DEFAULT_PLUGIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            root().join("target/wasm-plugins/wasm32-unknown-unknown/plugin/default_store.wasm")
+        });
+    assert!(
+        p.is_file(),
+        "the default store's wasm {} is missing",
+        p.display()
+    );
+    p
+}
+
+/// ABI v3 dump/load in the C SDK: a `plugin reload` into a new c-quota
+/// keeps every item with its value, flags, TTL and CAS (a `cas` with the
+/// old value still works), and new CAS values are above the loaded ones
+/// (each shard counts on from the highest it loaded: see the one-shard
+/// test below for "above every one").
+#[test]
+fn c_quota_keeps_its_items_across_plugin_reload() {
+    let wasm = example("c-quota");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let items = c_quota_fill(&mut c, 2000);
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(
+        server.log().contains("on 2 shards, 2000 items moved"),
+        "{}",
+        server.log()
+    );
+    c_quota_assert_kept(&mut c, &items, "after a reload");
+    assert_eq!(c.stat("curr_items"), 2000);
+    let loaded: std::collections::HashSet<u64> = items.iter().map(|i| i.cas).collect();
+    assert_eq!(loaded.len(), items.len(), "CAS values are unique");
+    for it in items.iter().step_by(7) {
+        c.send(format!(
+            "cas {} {} 0 3 {}\r\nnew\r\n",
+            it.key, it.flags, it.cas
+        ));
+        assert_eq!(
+            c.line(),
+            "STORED",
+            "cas {} with its CAS from before",
+            it.key
+        );
+        let (data, cas) = c.gets(&it.key).expect("gets after cas");
+        assert_eq!(data, b"new");
+        assert!(
+            cas > it.cas,
+            "{}: new CAS {cas} <= loaded {}",
+            it.key,
+            it.cas
+        );
+        assert!(!loaded.contains(&cas), "{}: new CAS {cas} reused", it.key);
+    }
+    for i in 0..50 {
+        let key = format!("fresh:{i}");
+        assert_eq!(c.set(&key, 0, 0, b"f"), "STORED");
+        let (_, cas) = c.gets(&key).unwrap();
+        assert!(!loaded.contains(&cas), "{key}: new CAS {cas} reused");
+    }
+    // A second reload moves the changed items too.
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert_eq!(c.stat("curr_items"), 2050);
+    assert_eq!(c.get("fresh:7").as_deref(), Some(&b"f"[..]));
+    assert_eq!(c.get(&items[7].key).as_deref(), Some(&b"new"[..]));
+    assert_no_traps(&mut c);
+}
+
+/// The LRU order travels: the items read just before a reload are the last
+/// ones a full c-quota evicts after it.
+#[test]
+fn c_quota_reload_keeps_the_lru_order() {
+    let wasm = example("c-quota");
+    let server = Server::start(&["-t", "1", "-m", "1", "-I", "256k", "--plugin", &wasm]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    for i in 0..700 {
+        assert_eq!(c.set(&format!("old:{i}"), 0, 0, &value), "STORED");
+    }
+    assert_eq!(c.stat("evictions"), 0, "the first 700 items fit");
+    for i in 0..100 {
+        assert!(c.get(&format!("old:{i}")).is_some());
+    }
+    // One shard: the last CAS it gave is the highest.
+    let (_, max) = c.gets("old:699").unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert_eq!(c.stat("curr_items"), 700);
+    assert_eq!(c.gets("old:699").unwrap().1, max);
+    assert_eq!(c.set("new:0", 0, 0, &value), "STORED");
+    let (_, cas) = c.gets("new:0").unwrap();
+    assert!(cas > max, "new CAS {cas} <= loaded {max}");
+    for i in 0..400 {
+        assert_eq!(c.set(&format!("new:{i}"), 0, 0, &value), "STORED");
+    }
+    assert!(c.stat("evictions") >= 100, "{}", c.stat("evictions"));
+    for i in 0..100 {
+        assert!(
+            c.get(&format!("old:{i}")).is_some(),
+            "old:{i}, read before the reload, was evicted before unread items"
+        );
+    }
+    assert_eq!(c.get("old:100"), None, "the least recently used item stays");
+    assert_no_traps(&mut c);
+}
+
+/// Items move from c-quota to the default store and back (both ABI v7 with
+/// dump/load): the reload re-reads the --plugin file, overwritten in between.
+#[test]
+fn c_quota_items_move_to_the_default_store_and_back() {
+    let wasm = example("c-quota");
+    let dir = std::env::temp_dir().join(format!("wasmcached-cquota-swap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("store.wasm");
+    std::fs::copy(&wasm, &plugin).unwrap();
+    let server = Server::start(&["-t", "2", "--plugin", plugin.to_str().unwrap()]);
+    let mut c = server.client();
+    let items = c_quota_fill(&mut c, 600);
+    assert!(c.stats("plugin").contains_key("quota_rejections"));
+    std::fs::copy(default_store_wasm(), &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(
+        !c.stats("plugin").contains_key("quota_rejections"),
+        "the default store runs now"
+    );
+    c_quota_assert_kept(&mut c, &items, "in the default store");
+    std::fs::copy(&wasm, &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(c.stats("plugin").contains_key("quota_rejections"));
+    c_quota_assert_kept(&mut c, &items, "back in c-quota");
+    assert_eq!(c.stat("curr_items"), 600);
+    assert_eq!(
+        server.log().matches("on 2 shards, 600 items moved").count(),
+        2,
+        "{}",
+        server.log()
+    );
+    c.send(format!(
+        "cas {} 0 0 1 {}\r\nx\r\n",
+        items[3].key, items[3].cas
+    ));
+    assert_eq!(c.line(), "STORED", "the CAS from before both reloads");
+    assert!(c.gets(&items[3].key).unwrap().1 > items[3].cas);
+    assert_no_traps(&mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// memcached's `uridecode` of a metadump key.
+fn uri_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex after %"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// ABI v5 listing in the C SDK: `lru_crawler metadump all` shows every
+/// c-quota item once, with its CAS, expiry and fetched mark.
+#[test]
+fn c_quota_lists_its_items_for_metadump() {
+    let wasm = example("c-quota");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    // c_quota_fill reads every item back (fetch=yes); "unread" is not.
+    let items = c_quota_fill(&mut c, 1500);
+    assert_eq!(c.set("dead", 0, -1, b"x"), "STORED");
+    assert_eq!(c.set("unread", 0, 0, b"u"), "STORED");
+    c.send("lru_crawler metadump all\r\n");
+    let mut listed = std::collections::HashMap::new();
+    loop {
+        let raw = c.try_line_raw().expect("metadump line");
+        assert!(!raw.is_empty(), "connection closed during metadump");
+        if raw == b"END\r\n" {
+            break;
+        }
+        let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+        let field = |name: &str| {
+            line.split(' ')
+                .find_map(|t| t.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_string()
+        };
+        let key = uri_decode(&field("key="));
+        let fields = (field("exp="), field("cas="), field("fetch="));
+        assert!(listed.insert(key, fields).is_none(), "listed twice: {line}");
+    }
+    assert_eq!(listed.len(), items.len() + 1, "every live item, once");
+    for it in &items {
+        let (exp, cas, fetch) = &listed[&it.key];
+        assert_eq!(cas, &it.cas.to_string(), "{}", it.key);
+        assert_eq!(exp == "-1", it.ttl == 0, "{}: exp={exp}", it.key);
+        assert_eq!(fetch, "yes", "{}", it.key);
+    }
+    assert_eq!(listed["unread"].2, "no");
+    assert_no_traps(&mut c);
+}
+
+/// `wasmcached plugin check` runs c-quota's dump/load round trip and its
+/// listing: both pass, neither is skipped.
+#[test]
+fn c_quota_passes_the_dump_load_and_listing_checks() {
+    let wasm = example("c-quota");
+    let out = Command::new(server_bin())
+        .args(["plugin", "check", &wasm])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(
+            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
+        ),
+        "{report}"
+    );
+    for check in ["dump_load_roundtrip", "item_listing"] {
+        assert!(
+            report.lines().any(|l| l == format!("PASS {check}")),
+            "{check} must pass, not be skipped:\n{report}"
+        );
+    }
+}
+
 // ------------------------------------------------------------ as-lfu
 
 #[test]
@@ -360,6 +662,392 @@ fn as_lfu_keeps_hot_keys_and_evicts_cold_ones() {
     assert!(evictions >= 1000, "evictions {evictions}");
     assert!(c.plugin_stat("lfu_age") >= 1, "dynamic aging never moved");
     assert_no_traps(&mut c);
+}
+
+/// One item the as-lfu reload tests store: key, value, flags, relative TTL
+/// (0: never expires) and the CAS `gets` answered.
+struct LfuItem {
+    key: String,
+    value: Vec<u8>,
+    flags: u32,
+    ttl: u32,
+    cas: u64,
+}
+
+/// Stores `n` items `{prefix}{i}` with varied values, flags and TTLs (a
+/// third never expire) and reads each one's CAS back.
+fn as_lfu_fill(c: &mut Client, prefix: &str, n: usize) -> Vec<LfuItem> {
+    (0..n)
+        .map(|i| {
+            let key = format!("{prefix}{i}");
+            let value = format!("lfu value {i};").repeat(1 + i % 30).into_bytes();
+            let flags = (i as u32).wrapping_mul(0x9e37_79b9);
+            let ttl = if i % 3 == 0 {
+                0
+            } else {
+                2000 + (i % 700) as u32
+            };
+            assert_eq!(c.set(&key, flags, ttl as i64, &value), "STORED");
+            let (_, cas) = c.gets(&key).expect("gets right after set");
+            LfuItem {
+                key,
+                value,
+                flags,
+                ttl,
+                cas,
+            }
+        })
+        .collect()
+}
+
+/// Every item is there with its value, flags and CAS, and (on a sample)
+/// the TTL it had left.
+fn as_lfu_assert_kept(c: &mut Client, items: &[LfuItem], what: &str) {
+    for it in items {
+        c.send(format!("gets {}\r\n", it.key));
+        let v = c.values();
+        assert_eq!(v.len(), 1, "{what}: {} lost", it.key);
+        assert_eq!(
+            (v[0].flags, &v[0].data, v[0].cas),
+            (it.flags, &it.value, Some(it.cas)),
+            "{what}: {}",
+            it.key
+        );
+    }
+    for it in items.iter().step_by(29) {
+        let line = c.cmd(&format!("mg {} t", it.key));
+        if it.ttl == 0 {
+            assert_eq!(line, "HD t-1", "{what}: {}", it.key);
+        } else {
+            let t: u32 = line
+                .strip_prefix("HD t")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: mg {} t answered {line:?}", it.key));
+            assert!(
+                (it.ttl.saturating_sub(10)..=it.ttl).contains(&t),
+                "{what}: {} has t{t}, stored with {}",
+                it.key,
+                it.ttl
+            );
+        }
+    }
+}
+
+/// `cas` with the CAS from before the reloads works on every 50th item
+/// (which then has the new value); returns the highest CAS of `items`.
+fn as_lfu_old_cas_works(c: &mut Client, items: &mut [LfuItem], what: &str) -> u64 {
+    let highest = items.iter().map(|i| i.cas).max().unwrap();
+    for it in items.iter_mut().step_by(50) {
+        c.send(format!(
+            "cas {} {} 0 3 {}\r\nnew\r\n",
+            it.key, it.flags, it.cas
+        ));
+        assert_eq!(
+            c.line(),
+            "STORED",
+            "{what}: cas {} with its old CAS",
+            it.key
+        );
+        let (data, cas) = c.gets(&it.key).unwrap();
+        assert_eq!(data, b"new");
+        assert!(
+            cas > it.cas,
+            "{what}: {} got CAS {cas} after {}",
+            it.key,
+            it.cas
+        );
+        it.value = b"new".to_vec();
+        it.ttl = 0;
+        it.cas = cas;
+    }
+    highest
+}
+
+/// The default store's module, as host/build.rs built it for embedding.
+fn as_lfu_default_store_wasm() -> std::path::PathBuf {
+    let p = option_env!("WASMCACHED_DEFAULT_PLUGIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            root().join("target/wasm-plugins/wasm32-unknown-unknown/plugin/default_store.wasm")
+        });
+    assert!(
+        p.is_file(),
+        "the default store's wasm {} is missing",
+        p.display()
+    );
+    p
+}
+
+/// ABI v3 dump/load and the v7 `refs` byte in the AssemblyScript SDK: a
+/// `plugin reload` into a new as-lfu keeps every item with its value,
+/// flags, CAS and remaining TTL, a `cas` with the old value works, new CAS
+/// values are above the loaded ones, and the LFU counts travel.
+#[test]
+fn as_lfu_keeps_its_items_across_plugin_reload() {
+    let wasm = example("as-lfu");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let start = c.stat("time");
+    let mut items = as_lfu_fill(&mut c, "lfu:", 2000);
+    // Ten hot keys: 1 store + 40 gets each.
+    for round in 0..40 {
+        for h in 0..10 {
+            if round == 0 {
+                assert_eq!(c.set(&format!("hot:{h}"), h, 0, b"hot"), "STORED");
+            }
+            assert!(c.get(&format!("hot:{h}")).is_some());
+        }
+    }
+    let hottest = c.plugin_stat("lfu_max_count");
+    assert!(hottest >= 41, "lfu_max_count {hottest} before the reload");
+    // as-lfu starts an instance's CAS counter at server time << 20: once the
+    // clock moved on, the new instance's CAS values are above every one the
+    // old instance gave out, on every shard (the one-shard test below
+    // checks that a load alone lifts the counter).
+    while c.stat("time") == start {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    let st = c.stats("plugin");
+    assert_eq!(st["plugin_reloads"], "1");
+    assert_eq!(st["plugin_reload_failures"], "0");
+    assert_eq!(st["lfu_loaded_items"], "2010", "{st:?}");
+    assert_eq!(
+        c.plugin_stat("lfu_max_count"),
+        hottest,
+        "the hot keys' use counts travel in the refs byte"
+    );
+    as_lfu_assert_kept(&mut c, &items, "after the reload");
+    let highest = as_lfu_old_cas_works(&mut c, &mut items, "after the reload");
+    for i in 0..40 {
+        let key = format!("fresh:{i}");
+        assert_eq!(c.set(&key, 0, 0, b"f"), "STORED");
+        let (_, cas) = c.gets(&key).unwrap();
+        assert!(
+            cas > highest,
+            "new CAS {cas} not above the loaded {highest}"
+        );
+    }
+    assert!(server.log().contains("plugin reload"), "{}", server.log());
+    assert_no_traps(&mut c);
+}
+
+/// The refs byte in action: hot keys (41 uses) loaded back stay ahead of
+/// 3000 cold keys stored after the reload, which overflow the shard's
+/// budget; without their counts they would be the first to go (loaded
+/// items are older than the new ones).
+#[test]
+fn as_lfu_hot_keys_stay_hot_after_a_reload() {
+    let wasm = example("as-lfu");
+    let server = Server::start(&["-t", "1", "-m", "2", "-I", "512k", "--plugin", &wasm]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    for i in 0..10 {
+        assert_eq!(c.set(&format!("hot{i}"), 0, 0, &value), "STORED");
+    }
+    for _ in 0..40 {
+        for i in 0..10 {
+            assert!(c.get(&format!("hot{i}")).is_some());
+        }
+    }
+    for i in 0..500 {
+        assert_eq!(c.set(&format!("warm{i}"), 0, 0, &value), "STORED");
+    }
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert_eq!(c.plugin_stat("lfu_loaded_items"), 510);
+    for i in 0..3000 {
+        assert_eq!(c.set(&format!("cold{i}"), 0, 0, &value), "STORED");
+    }
+    assert!(
+        c.stat("evictions") >= 1000,
+        "the cold keys overflow the budget"
+    );
+    for i in 0..10 {
+        assert!(
+            c.get(&format!("hot{i}")).is_some(),
+            "hot{i} (used 41 times before the reload) was evicted"
+        );
+    }
+    assert_no_traps(&mut c);
+}
+
+/// A reload from as-lfu to the default store (the --plugin file is
+/// overwritten) and back keeps every item with its value, flags, CAS and
+/// TTL; one shard, so new CAS values must be above every loaded one.
+#[test]
+fn as_lfu_items_move_to_the_default_store_and_back() {
+    let dir = std::env::temp_dir().join(format!("wasmcached-as-lfu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("store.wasm");
+    let lfu = example("as-lfu");
+    std::fs::copy(&lfu, &plugin).unwrap();
+    let server = Server::start(&["-t", "1", "--plugin", plugin.to_str().unwrap()]);
+    let mut c = server.client();
+    let mut items = as_lfu_fill(&mut c, "mv:", 1200);
+    assert!(c.stats("plugin").contains_key("lfu_age"), "as-lfu runs");
+
+    std::fs::copy(as_lfu_default_store_wasm(), &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(
+        !c.stats("plugin").contains_key("lfu_age"),
+        "the default store runs now"
+    );
+    as_lfu_assert_kept(&mut c, &items, "in the default store");
+    let highest = as_lfu_old_cas_works(&mut c, &mut items, "in the default store");
+    assert_eq!(c.set("mv:d", 7, 0, b"from the default store"), "STORED");
+    let (_, cas) = c.gets("mv:d").unwrap();
+    assert!(
+        cas > highest,
+        "default store: CAS {cas} after loading {highest}"
+    );
+
+    std::fs::copy(&lfu, &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    let st = c.stats("plugin");
+    assert_eq!(st["lfu_loaded_items"], "1201", "{st:?}");
+    assert_eq!(st["plugin_reload_failures"], "0");
+    as_lfu_assert_kept(&mut c, &items, "back in as-lfu");
+    c.send("gets mv:d\r\n");
+    let v = c.values();
+    assert_eq!(
+        (v[0].flags, &v[0].data[..]),
+        (7, &b"from the default store"[..])
+    );
+    assert_eq!(v[0].cas, Some(cas));
+    let highest = as_lfu_old_cas_works(&mut c, &mut items, "back in as-lfu").max(cas);
+    for i in 0..20 {
+        let key = format!("mv:new{i}");
+        assert_eq!(c.set(&key, 0, 0, b"n"), "STORED");
+        let (_, cas) = c.gets(&key).unwrap();
+        assert!(cas > highest, "as-lfu: CAS {cas} after loading {highest}");
+    }
+    assert_no_traps(&mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ABI v5 listing in the AssemblyScript SDK: `lru_crawler metadump all`
+/// shows every live as-lfu item once, with its CAS, expiry and fetched
+/// mark, keys URL-encoded.
+#[test]
+fn as_lfu_lists_its_items_for_metadump() {
+    let wasm = example("as-lfu");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let items = as_lfu_fill(&mut c, "lst-", 1500);
+    assert_eq!(c.set("dead", 0, -1, b"x"), "STORED");
+    assert_eq!(c.set("odd/key", 0, 0, b"u"), "STORED");
+    c.send("lru_crawler metadump all\r\n");
+    let mut listed = std::collections::HashMap::new();
+    loop {
+        let raw = c.try_line_raw().expect("metadump line");
+        assert!(!raw.is_empty(), "connection closed during metadump");
+        if raw == b"END\r\n" {
+            break;
+        }
+        assert!(!raw.ends_with(b"\r\n"), "a bare \\n ends a metadump line");
+        let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+        let field = |name: &str| {
+            line.split(' ')
+                .find_map(|t| t.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_string()
+        };
+        let fields = (field("exp="), field("cas="), field("fetch="));
+        assert!(
+            listed.insert(field("key="), fields).is_none(),
+            "listed twice: {line}"
+        );
+    }
+    assert_eq!(listed.len(), items.len() + 1, "every live item, once");
+    for it in &items {
+        let (exp, cas, fetch) = &listed[&it.key];
+        assert_eq!(cas, &it.cas.to_string(), "{}", it.key);
+        assert_eq!(exp == "-1", it.ttl == 0, "{}: exp={exp}", it.key);
+        assert_eq!(fetch, "yes", "{} was read by gets", it.key);
+    }
+    assert_eq!(listed["odd%2Fkey"].2, "no", "never read");
+    assert_no_traps(&mut c);
+}
+
+/// ABI v6 in the AssemblyScript SDK: as-lfu reports its lookups (with the
+/// found item's size) and its evictions through `log_event`, which `watch
+/// fetchers evictions` shows.
+#[test]
+fn as_lfu_reports_lookups_and_evictions_to_watch() {
+    let wasm = example("as-lfu");
+    let server = Server::start(&["-t", "1", "-m", "2", "-I", "512k", "--plugin", &wasm]);
+    let mut w = server.client();
+    w.set_read_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(w.cmd("watch fetchers evictions"), "OK");
+    let mut c = server.client();
+    assert_eq!(c.stat("log_watchers"), 1);
+    let mut next = || {
+        let raw = w.try_line_raw().expect("a watch line");
+        String::from_utf8_lossy(&raw).trim_end().to_string()
+    };
+    assert_eq!(c.set("wa", 3, 0, b"xyz"), "STORED");
+    let l = next();
+    assert!(
+        l.contains("type=item_get key=wa status=not_found"),
+        "the set's lookup: {l}"
+    );
+    assert!(c.get("wa").is_some());
+    let l = next();
+    assert!(
+        l.contains("type=item_get key=wa status=found") && l.contains("size=3"),
+        "the get's lookup: {l}"
+    );
+    assert_eq!(c.get("wb"), None);
+    let l = next();
+    assert!(l.contains("type=item_get key=wb status=not_found"), "{l}");
+    // Overflow the 2 MB budget: the least used items go, each logged.
+    let value = vec![b'v'; 10_000];
+    for i in 0..300 {
+        assert_eq!(c.set(&format!("ev{i}"), 0, 0, &value), "STORED");
+    }
+    let evicted = c.stat("evictions");
+    assert!(evicted >= 50, "evictions {evicted}");
+    let mut logged = 0;
+    for _ in 0..300 + evicted {
+        let l = next();
+        if l.contains("type=eviction") {
+            assert!(l.contains("fetch=") && l.contains("size="), "{l}");
+            logged += 1;
+            if logged == evicted {
+                break;
+            }
+        } else {
+            assert!(l.contains("type=item_get key=ev"), "{l}");
+        }
+    }
+    assert_eq!(logged, evicted, "one eviction line per eviction");
+    assert_no_traps(&mut c);
+}
+
+/// `wasmcached plugin check` runs as-lfu's dump/load round trip and its
+/// listing: both pass, neither is skipped.
+#[test]
+fn as_lfu_passes_the_dump_load_and_listing_checks() {
+    let wasm = example("as-lfu");
+    let out = Command::new(server_bin())
+        .args(["plugin", "check", &wasm])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(
+            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
+        ),
+        "{report}"
+    );
+    for check in ["dump_load_roundtrip", "item_listing"] {
+        assert!(
+            report.lines().any(|l| l == format!("PASS {check}")),
+            "{check} must pass, not be skipped:\n{report}"
+        );
+    }
 }
 
 // ------------------------------------------------------------ rust-versioned

@@ -12,10 +12,18 @@
 // The frequency structure is the O(1) LFU of Shah, Mitra and Matani: a
 // list of count buckets in ascending order, each holding its items in
 // recency order. Bump, insert and evict are constant time.
+//
+// Items survive `plugin reload` and warm restarts (ABI v3 dump/load): the
+// dump walks the buckets from the least used item to the most used one and
+// carries each item's uses above the cache age in the record's `refs` byte
+// (v7, up to 255), so that after the load hot keys are still hot and the
+// recency order inside each count is the same. Every item also has a slot
+// in a table, which `lru_crawler metadump` walks (ABI v5 listing).
 
 import {
   Config, Out, Plugin, Request, StatsOut, Op, Status, MFlag, IFlag, StatsGroup, Parsed,
-  register, now, parseU64, fmtU64,
+  WalkItem, LoadedItem, Walk, Load,
+  register, now, parseU64, fmtU64, logLookup, logStored, logEviction,
 } from "../../../guest-sdk/assemblyscript/assembly/wasmcached";
 
 /** memcached's item header (48) + CAS (8) + "\r\n" + NUL, for -I checks. */
@@ -23,6 +31,12 @@ const MC_OVERHEAD: u64 = 59;
 /** What an item costs beyond its key and value: objects, map entry, the
  *  key again as a map string (2 bytes per byte). */
 const ITEM_OVERHEAD: u64 = 160;
+/** Empty or dead slots a listing call looks at before it pauses. */
+const LIST_SCAN: i32 = 4096;
+/** The dump cursor after the last item. */
+const DUMP_END: u64 = U64.MAX_VALUE;
+/** The item bits besides FETCHED an item keeps (v2 meta). */
+const MARKS: u8 = IFlag.Stale | IFlag.TokenSent | IFlag.KeyBinary;
 
 class Bucket {
   count: u64;
@@ -44,6 +58,10 @@ class Item {
   atime: u32 = 0;
   cas: u64 = 0;
   fetched: bool = false;
+  /** IFlag.Stale, TokenSent, KeyBinary. */
+  marks: u8 = 0;
+  /** Index in LfuStore.slots. */
+  slot: i32 = -1;
   count: u64 = 0;
   bucket: Bucket | null = null;
   prev: Item | null = null;
@@ -56,6 +74,9 @@ class Item {
   cost(): u64 {
     return costOf(<u64>this.key.length, <u64>this.value.length);
   }
+  iflags(): u8 {
+    return (this.fetched ? IFlag.Fetched : 0) | this.marks;
+  }
 }
 
 function costOf(klen: u64, vlen: u64): u64 {
@@ -64,6 +85,9 @@ function costOf(klen: u64, vlen: u64): u64 {
 
 class LfuStore extends Plugin {
   items: Map<string, Item> = new Map();
+  /** Every item in a slot; the listing's cursor is a slot number. */
+  slots: Array<Item | null> = [];
+  freeSlots: Array<i32> = [];
   lowest: Bucket | null = null;
   budget: u64 = 0;
   used: u64 = 0;
@@ -87,6 +111,9 @@ class LfuStore extends Plugin {
   getExpired: u64 = 0;
   getFlushed: u64 = 0;
   evictedCountSum: u64 = 0;
+  loaded: u64 = 0;
+  /** The bucket the last loaded item went to (loads come in count order). */
+  loadHint: Bucket | null = null;
 
   init(c: Config): string | null {
     if (c.shardCount == 0) return "as-lfu: bad shard count";
@@ -107,6 +134,13 @@ class LfuStore extends Plugin {
       else return "as-lfu: unknown setting '" + p + "' (known: aging=on|off)";
     }
     return null;
+  }
+
+  /** The meta flags handled here besides the advisory ones: binary keys,
+   *  the TTL update of `ma T`, `md C0`. Vivify, invalidation and recache
+   *  are answered Error by the SDK. */
+  supportedMFlags(): u32 {
+    return MFlag.ADVISORY | MFlag.KeyBinary | MFlag.SetTtl | MFlag.HasCas;
   }
 
   // ------------------------------------------------------------ buckets
@@ -183,8 +217,21 @@ class LfuStore extends Plugin {
     return (it.exptime != 0 && it.exptime <= t) || this.isFlushed(it, t);
   }
 
+  private addSlot(it: Item): void {
+    if (this.freeSlots.length > 0) {
+      it.slot = this.freeSlots.pop();
+      this.slots[it.slot] = it;
+    } else {
+      it.slot = this.slots.length;
+      this.slots.push(it);
+    }
+  }
+
   private remove(it: Item): void {
     this.items.delete(it.mapKey);
+    this.slots[it.slot] = null;
+    this.freeSlots.push(it.slot);
+    it.slot = -1;
     this.unlinkFromBucket(it);
     this.used -= it.cost();
     this.bytes -= <u64>(it.key.length + it.value.length);
@@ -207,6 +254,15 @@ class LfuStore extends Plugin {
     return it;
   }
 
+  /** lookup() of the request's key, reported to `watch fetchers` when the
+   *  request asks (memcached's do_item_get). */
+  private find(req: Request, key: string, t: u32): Item | null {
+    const it = this.lookup(key, t);
+    if (it !== null) logLookup(req, true, <u32>it.value.length, it.flags);
+    else logLookup(req, false);
+    return it;
+  }
+
   /** Frees the least frequently used items (never `pin`) until `need`
    *  more bytes fit the budget. */
   private makeRoom(need: u64, pin: Item | null, t: u32): bool {
@@ -224,6 +280,8 @@ class LfuStore extends Plugin {
         this.reclaimed++;
       } else {
         if (this.noEvict) return false;
+        logEviction(victim.key, victim.fetched, victim.exptime, victim.atime, victim.flags,
+          <u32>victim.value.length);
         this.evictions++;
         this.evictedCountSum += victim.count;
         if (this.aging) this.age = victim.count;
@@ -240,7 +298,7 @@ class LfuStore extends Plugin {
   /** Writes `value` under the key, replacing `old` (keeping its count plus
    *  one use) or creating a new item at the cache's age + 1. */
   private put(req: Request, key: string, old: Item | null, value: Uint8Array, flags: u32,
-              exptime: u32, t: u32): Item | null {
+              exptime: u32, t: u32, marks: u8): Item | null {
     const klen = <u64>req.keyLen;
     const need = costOf(klen, <u64>value.length);
     const freed = old !== null ? old.cost() : 0;
@@ -255,12 +313,14 @@ class LfuStore extends Plugin {
     } else {
       it = new Item(key, req.keyBytes(), value);
       this.items.set(key, it);
+      this.addSlot(it);
       this.pushToBucket(it, this.bucketAfter(null, this.age + 1));
     }
     it.flags = flags;
     it.exptime = exptime;
     it.atime = t;
     it.fetched = false;
+    it.marks = marks;
     it.cas = this.nextCas();
     this.used += it.cost();
     this.bytes += <u64>(it.key.length + it.value.length);
@@ -272,13 +332,21 @@ class LfuStore extends Plugin {
 
   get(req: Request, out: Out): void {
     const t = now();
-    const it = this.lookup(req.keyString(), t);
+    const it = this.find(req, req.keyString(), t);
     if (it === null) {
       out.status(Status.Miss);
       return;
     }
     const last = it.atime;
-    const iflags: u8 = it.fetched ? IFlag.Fetched : 0;
+    let iflags = it.iflags();
+    // A stale item (loaded from a store that has them): the first meta get
+    // wins its token.
+    if ((it.marks & (IFlag.Stale | IFlag.TokenSent)) == IFlag.Stale &&
+        (req.mflags & (MFlag.MetaGet | MFlag.NoToken)) == MFlag.MetaGet) {
+      iflags |= IFlag.Won;
+      it.marks |= IFlag.TokenSent;
+    }
+    const prevExptime = it.exptime;
     if (req.op == Op.Gat) it.exptime = req.exptime;
     if ((req.mflags & MFlag.NoBump) == 0) {
       it.fetched = true;
@@ -286,12 +354,12 @@ class LfuStore extends Plugin {
       this.bump(it);
     }
     const value = (req.mflags & MFlag.NoValue) != 0 ? new Uint8Array(0) : it.value;
-    out.hit(it.key, value, it.flags, it.exptime, it.cas, last, iflags);
+    out.hit(it.key, value, it.flags, it.exptime, it.cas, last, iflags, prevExptime);
   }
 
   touch(req: Request, out: Out): void {
     const t = now();
-    const it = this.lookup(req.keyString(), t);
+    const it = this.find(req, req.keyString(), t);
     if (it === null) {
       out.status(Status.NotFound);
       return;
@@ -310,13 +378,18 @@ class LfuStore extends Plugin {
     const key = req.keyString();
     let mode = req.op;
     if ((mode == Op.Set || mode == Op.Replace) && req.cas != 0) mode = Op.Cas;
-    let old = this.lookup(key, t);
     if (this.tooLarge(<u64>req.keyLen, <u64>req.valueLen)) {
-      // memcached drops the old item when a set fails
-      if (req.op == Op.Set && old !== null) this.remove(old);
+      // memcached drops the old item when a set fails (no lookup reported:
+      // the host reports the unlink)
+      const gone = this.lookup(key, t);
+      if (req.op == Op.Set && gone !== null) this.remove(gone);
       out.status(Status.TooLarge);
       return;
     }
+    let old = this.find(req, key, t);
+    // v2: a binary key is remembered by set/add/replace/cas, not by the
+    // result of an append or prepend (as in memcached)
+    let marks: u8 = 0;
     let flags = req.clientFlags;
     let exptime = req.exptime;
     let value: Uint8Array;
@@ -362,8 +435,9 @@ class LfuStore extends Plugin {
       exptime = o.exptime;
     } else {
       value = req.valueBytes();
+      if ((req.mflags & MFlag.KeyBinary) != 0) marks = IFlag.KeyBinary;
     }
-    const it = this.put(req, key, old, value, flags, exptime, t);
+    const it = this.put(req, key, old, value, flags, exptime, t, marks);
     if (it === null) {
       if (req.op == Op.Set) {
         old = this.lookup(key, t);
@@ -372,27 +446,31 @@ class LfuStore extends Plugin {
       out.status(Status.OutOfMemory);
       return;
     }
+    if (mode == Op.Append || mode == Op.Prepend) {
+      logStored(req, <u32>it.value.length, it.flags, it.exptime);
+    }
     out.stored(it.cas, it.exptime);
   }
 
   delete(req: Request, out: Out): void {
-    const it = this.lookup(req.keyString(), now());
+    const it = this.find(req, req.keyString(), now());
     if (it === null) {
       out.status(Status.NotFound);
       return;
     }
-    if (req.cas != 0 && req.cas != it.cas) {
+    // v2 HasCas (meta `md C0`): compare even a CAS of 0
+    if ((req.cas != 0 || (req.mflags & MFlag.HasCas) != 0) && req.cas != it.cas) {
       out.status(Status.Exists);
       return;
     }
     this.remove(it);
-    out.status(Status.Deleted);
+    out.deleted(it.exptime);
   }
 
   arith(req: Request, out: Out): void {
     const t = now();
     const key = req.keyString();
-    const it = this.lookup(key, t);
+    const it = this.find(req, key, t);
     if (it === null) {
       out.status(Status.NotFound);
       return;
@@ -416,17 +494,23 @@ class LfuStore extends Plugin {
       it.cas = this.nextCas();
       it.atime = t;
       this.bump(it);
-      out.number(n, it.cas, it.exptime);
+      const prevExptime = it.exptime;
+      // v2 SetTtl (meta `ma T`)
+      if ((req.mflags & MFlag.SetTtl) != 0) it.exptime = req.exptime;
+      out.number(n, it.cas, it.exptime, prevExptime);
       return;
     }
     const copy = new Uint8Array(digits.length);
     copy.set(digits, 0);
-    const nit = this.put(req, key, it, copy, it.flags, it.exptime, t);
+    // A longer number makes a new item, which keeps the old exptime even
+    // with SetTtl (memcached 1.6.18) and does not keep a binary key mark.
+    const prevExptime = it.exptime;
+    const nit = this.put(req, key, it, copy, it.flags, it.exptime, t, 0);
     if (nit === null) {
       out.status(Status.OutOfMemory);
       return;
     }
-    out.number(n, nit.cas, nit.exptime);
+    out.number(n, nit.cas, nit.exptime, prevExptime);
   }
 
   flushAll(req: Request, out: Out): void {
@@ -467,6 +551,108 @@ class LfuStore extends Plugin {
     }
   }
 
+  // ------------------------------------------------------------ dump, load, listing
+
+  /** The walk behind dumps and listings. A dump goes from the least used
+   *  item to the most used one, least recently used first within a count
+   *  (the order a load rebuilds the buckets in); its cursor is the slot of
+   *  the next item + 1 (nothing changes during a dump). A listing walks the
+   *  slot table; its cursor is the slot to start at. */
+  nextItem(cursor: u64, item: WalkItem): i32 {
+    const t = now();
+    if (item.dumping) {
+      if (cursor == DUMP_END) return Walk.End;
+      let it: Item | null;
+      if (cursor == 0) {
+        it = this.lowest !== null ? this.lowest!.tail : null;
+      } else {
+        const s = <i32>(cursor - 1);
+        it = s < this.slots.length ? this.slots[s] : null;
+      }
+      while (it !== null && this.isDead(it, t)) it = this.dumpSuccessor(it);
+      if (it === null) return Walk.End;
+      const after = this.dumpSuccessor(it);
+      item.next = after !== null ? <u64>after.slot + 1 : DUMP_END;
+      this.describe(it, item);
+      // v7 refs: the uses above the cache age (what a new item gets is 1)
+      item.refs = it.count > this.age ? <u8>min<u64>(it.count - this.age, 255) : 0;
+      return Walk.Found;
+    }
+    let s = cursor < <u64>this.slots.length ? <i32>cursor : this.slots.length;
+    const stop = s + LIST_SCAN;
+    while (s < this.slots.length) {
+      if (s >= stop) {
+        item.next = <u64>s;
+        return Walk.Pause;
+      }
+      const it = this.slots[s];
+      s++;
+      if (it !== null && !this.isDead(it, t)) {
+        item.next = <u64>s;
+        this.describe(it, item);
+        return Walk.Found;
+      }
+    }
+    return Walk.End;
+  }
+
+  /** The item a dump takes after `it`: the next more recent one of its
+   *  count, else the least recent one of the next count. */
+  private dumpSuccessor(it: Item): Item | null {
+    if (it.prev !== null) return it.prev;
+    let b = it.bucket!.next;
+    while (b !== null && b.tail === null) b = b.next;
+    return b !== null ? b.tail : null;
+  }
+
+  private describe(it: Item, item: WalkItem): void {
+    item.key = it.key;
+    item.value = it.value;
+    item.clientFlags = it.flags;
+    item.exptime = it.exptime;
+    item.cas = it.cas;
+    item.lastAccess = it.atime;
+    item.iflags = it.iflags();
+  }
+
+  /** One item of a dump: its count is its `refs` (uses above the dumping
+   *  cache's age, which is 0 here); items come least used first, so each
+   *  goes to the front of its count. */
+  load(li: LoadedItem): i32 {
+    const t = now();
+    if (li.exptime != 0 && li.exptime <= t) return Load.Ok;
+    const klen = <u64>li.keyLen;
+    const vlen = <u64>li.valueLen;
+    if (this.tooLarge(klen, vlen)) return Load.Ok;
+    const key = li.keyString();
+    if (this.items.has(key)) this.remove(this.items.get(key));
+    if (!this.makeRoom(costOf(klen, vlen), null, t)) return Load.Full;
+    const it = new Item(key, li.keyBytes(), li.valueBytes());
+    it.flags = li.clientFlags;
+    it.exptime = li.exptime;
+    it.atime = li.lastAccess;
+    it.fetched = (li.iflags & IFlag.Fetched) != 0;
+    it.marks = li.iflags & MARKS;
+    if (this.casEnabled) {
+      it.cas = li.cas;
+      // hand out only CAS values above every loaded one
+      const seq = li.cas / this.shardCount + 1;
+      if (seq > this.casSeq) this.casSeq = seq;
+    }
+    this.items.set(key, it);
+    this.addSlot(it);
+    const count = <u64>li.refs;
+    let hint = this.loadHint;
+    if (hint !== null && (hint.head === null || hint.count > count)) hint = null;
+    const b = hint !== null ? this.bucketAfter(hint.prev, count) : this.bucketAfter(null, count);
+    this.pushToBucket(it, b);
+    this.loadHint = b;
+    this.used += it.cost();
+    this.bytes += klen + vlen;
+    this.loaded++;
+    return Load.Ok;
+  }
+
   stats(group: i32, out: StatsOut): void {
     if (group != StatsGroup.General) return;
     out.stat("curr_items", <u64>this.items.size);
@@ -486,6 +672,14 @@ class LfuStore extends Plugin {
     }
     out.stat("lfu_buckets", buckets);
     out.stat("lfu_min_count", this.lowest !== null ? this.lowest!.count : 0);
+    let maxCount: u64 = 0;
+    b = this.lowest;
+    while (b !== null) {
+      maxCount = b.count;
+      b = b.next;
+    }
+    out.stat("lfu_max_count", maxCount);
+    out.stat("lfu_loaded_items", this.loaded);
   }
 }
 
@@ -493,4 +687,5 @@ register(new LfuStore());
 
 export {
   wmc_abi_version, wmc_input, wmc_init, wmc_batch, wmc_tick, wmc_timer, wmc_stats,
+  wmc_dump, wmc_load, wmc_iter,
 } from "../../../guest-sdk/assemblyscript/assembly/wasmcached";
