@@ -123,11 +123,12 @@ def command(port, line, timeout=120):
 
 
 class Server:
-    def __init__(self, name, argv):
-        self.name, self.argv, self.proc = name, argv, None
+    def __init__(self, name, argv, log_path):
+        self.name, self.argv, self.proc, self.log_path = name, argv, None, log_path
 
     def start(self):
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log)
         return time.monotonic()
 
     def stop(self, sig=signal.SIGTERM):
@@ -173,7 +174,7 @@ def main():
             argv += ["-u", "root"]
         if name == "wasmcached":
             argv += ["-A"]
-        srv = Server(name, argv)
+        srv = Server(name, argv, path + ".log")
         r = results.setdefault(name, {"shutdown": [], "restart": [], "reload": []})
         try:
             srv.start()
@@ -186,6 +187,9 @@ def main():
                 srv.proc.send_signal(signal.SIGUSR1)
                 srv.proc.wait(timeout=120)
                 r["shutdown"].append(time.monotonic() - t0)
+                # memcached refuses a restart within the second of its stop
+                # ("restart incompatible due to setting for [stop_time]").
+                time.sleep(1.1)
                 started = srv.start()
                 r["restart"].append(first_hit(port, n, started))
                 hits = count_hits(port, n)
@@ -204,6 +208,10 @@ def main():
                 print("%-10s after the reloads: %d found" % (name, hits))
         finally:
             srv.stop()
+            with open(path + ".log", "rb") as f:
+                log = f.read().decode(errors="replace").strip()
+            if log:
+                print("%s's log:\n  %s" % (name, log.replace("\n", "\n  ")))
             for f in os.listdir(a.dir):
                 if f.startswith(os.path.basename(path)):
                     os.remove(os.path.join(a.dir, f))

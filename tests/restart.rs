@@ -523,6 +523,9 @@ fn warm_restart_matches_memcached() {
         assert_eq!(c.set("b", 0, 0, b"hi"), "STORED");
         sigusr1(&mut s);
         let mut log = s.log();
+        // memcached refuses a restart within the second it stopped in
+        // ("restart incompatible due to setting for [stop_time]").
+        std::thread::sleep(Duration::from_millis(1100));
         let mut s = start(&["-m", "64"]);
         let mut c = s.client();
         let a = meta_get(&mut c, "a").expect("a restored");
@@ -531,6 +534,7 @@ fn warm_restart_matches_memcached() {
         assert_eq!(c.get("b").as_deref(), Some(&b"hi"[..]));
         sigusr1(&mut s);
         log += &s.log();
+        std::thread::sleep(Duration::from_millis(1100));
         // Saved with -m 64, started with -m 128.
         let s = start(&["-m", "128"]);
         assert_eq!(s.client().get("a"), None);
@@ -555,4 +559,25 @@ fn warm_restart_matches_memcached() {
         logs[0],
         logs[1]
     );
+}
+
+/// The C and AssemblyScript SDKs' examples save and restore their items
+/// too (through the same ABI dump and load as the default store).
+#[test]
+fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
+    for name in ["c-quota", "as-lfu"] {
+        let wasm = common::example_build::example(name);
+        let m = MemFile::new(name);
+        let a = args(&m, &["-t", "2", "--plugin", &wasm]);
+        let mut s = Server::start(&a);
+        let cas = fill(&mut s.client(), 300);
+        let stopped = Instant::now();
+        stop_saving(&mut s);
+        assert_eq!(m.files(), ["", ".0", ".1"], "{name}");
+        let s = Server::start(&a);
+        assert!(!s.log().contains("[restart]"), "{name}: {}", s.log());
+        let mut c = s.client();
+        assert_filled(&mut c, &cas, stopped.elapsed().as_secs());
+        assert_eq!(c.stat("curr_items"), 300, "{name}");
+    }
 }

@@ -180,7 +180,11 @@ pub struct Restore {
     pub current_time: u32,
     /// Each shard's file, by shard id.
     files: Vec<Option<Vec<u8>>>,
+    /// Each shard's item count, by shard id.
+    shard_items: Vec<u64>,
     pub items: u64,
+    /// How long reading and checking the files took.
+    checked_in: std::time::Duration,
 }
 
 /// Logs one `[restart]` line (on stderr, as memcached does, at any
@@ -195,6 +199,7 @@ fn log(line: &str) {
 /// the files are gone from their names afterwards.
 pub fn open(settings: &Settings, plugin: &Plugin) -> Option<Restore> {
     let path = settings.memory_file.as_deref()?;
+    let started = Instant::now();
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -211,8 +216,9 @@ pub fn open(settings: &Settings, plugin: &Plugin) -> Option<Restore> {
         }
     };
     match check(path, &bytes, settings, plugin) {
-        Ok(r) => {
+        Ok(mut r) => {
             remove_files(path, settings.shards);
+            r.checked_in = started.elapsed();
             Some(r)
         }
         Err(why) => {
@@ -266,12 +272,15 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
         files.push(r?);
     }
     let items = meta.shards.iter().map(|f| f.items).sum();
+    let shard_items = wanted.iter().map(|f| f.map_or(0, |f| f.items)).collect();
     Ok(Restore {
         path: path.to_path_buf(),
         process_started,
         current_time,
         files,
+        shard_items,
         items,
+        checked_in: std::time::Duration::ZERO,
     })
 }
 
@@ -339,6 +348,20 @@ impl Restore {
         clock::init_restored(self.process_started, self.current_time);
     }
 
+    /// The hints for a restored shard's instance: `hashpower` raised to the
+    /// table its saved items need (memcached restores its saved hash power
+    /// the same way), so that loading them does not grow the plugin's index
+    /// a dozen times over.
+    pub fn hints_for(&self, shard: u32, mut hints: wasmcached_abi::Hints) -> wasmcached_abi::Hints {
+        let items = self.shard_items.get(shard as usize).copied().unwrap_or(0);
+        // A bucket per item: loading looks every key up first (a dump may
+        // repeat one), and each item in a chain is a cache miss.
+        let buckets = (items * 2 / 3).max(1);
+        let power = 64 - (buckets - 1).leading_zeros();
+        hints.hashpower = hints.hashpower.max(power.min(30));
+        hints
+    }
+
     /// Loads the saved items into the shards (each list is one worker's,
     /// loaded on a thread of its own); logs what it did. A shard whose
     /// plugin faults or runs out of memory keeps what it took; the others
@@ -398,10 +421,12 @@ impl Restore {
         }
         if verbose {
             log(&format!(
-                "restored {loaded} of {} items from {} in {} ms",
+                "restored {loaded} of {} items from {} in {} ms (the files read and \
+                 checked in {} ms, then loaded)",
                 self.items,
                 self.path.display(),
-                started.elapsed().as_millis()
+                (self.checked_in + started.elapsed()).as_millis(),
+                self.checked_in.as_millis()
             ));
         }
     }

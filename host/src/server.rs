@@ -99,7 +99,10 @@ impl Server {
                 use_cas: s.use_cas,
                 evict_to_free: s.evict_to_free,
                 plugin_config: s.plugin_config.clone(),
-                hints: s.plugin_hints(),
+                hints: match &restore {
+                    Some(r) => r.hints_for(shard_id, s.plugin_hints()),
+                    None => s.plugin_hints(),
+                },
                 deadline: s.plugin_deadline,
             };
             let shard = Shard::new(plugin.clone(), config, faults.clone())

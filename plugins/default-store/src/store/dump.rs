@@ -104,7 +104,7 @@ impl Store {
                 bits |= b;
             }
         }
-        let stored = self.put(
+        let stored = self.put_slot(
             key,
             h,
             old,
@@ -114,17 +114,16 @@ impl Store {
             now,
             bits,
         );
-        if let Err(NoMemory) = stored {
-            let class = self
-                .classes
-                .of(key.len(), item.value.len(), item.client_flags);
-            self.classes.class[class].outofmemory += 1;
-            return Err(LoadError::Full);
-        }
-        let i = self
-            .index
-            .find(&self.slab, h, key)
-            .expect("an item just stored is indexed");
+        let i = match stored {
+            Ok((i, _)) => i,
+            Err(NoMemory) => {
+                let class = self
+                    .classes
+                    .of(key.len(), item.value.len(), item.client_flags);
+                self.classes.class[class].outofmemory += 1;
+                return Err(LoadError::Full);
+            }
+        };
         // Keep the item's CAS (clients may hold it for a `cas`), and never
         // hand it out again: the sequence moves past every loaded value.
         if self.cas_enabled && item.cas != 0 {

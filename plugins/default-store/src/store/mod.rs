@@ -692,6 +692,23 @@ impl Store {
         now: u32,
         bits: u8,
     ) -> Result<u64, NoMemory> {
+        self.put_slot(key, h, old, value, client_flags, exptime, now, bits)
+            .map(|(_, cas)| cas)
+    }
+
+    /// [`Store::put`], also returning the item's slot.
+    #[allow(clippy::too_many_arguments)]
+    fn put_slot(
+        &mut self,
+        key: &[u8],
+        h: u64,
+        old: Option<u32>,
+        value: Value<'_>,
+        client_flags: u32,
+        exptime: u32,
+        now: u32,
+        bits: u8,
+    ) -> Result<(u32, u64), NoMemory> {
         let pin = old.unwrap_or(NIL);
         let old_len = old.map_or(0, |i| self.slab.get(i).value().len());
         let old_alloc = old.map_or(0, |i| alloc_size(self.slab.get(i).data.len()));
@@ -765,7 +782,7 @@ impl Store {
         if old.is_none() {
             self.maintain_index(space::INSERT_MIGRATE);
         }
-        Ok(cas)
+        Ok((i, cas))
     }
 
     /// incr / decr / ma, memcached's `do_add_delta`; ma's vivify (N with the
