@@ -87,6 +87,12 @@ pub trait Plugin: Sized + 'static {
         Err(LoadError::Unsupported)
     }
 
+    /// Sees the next items of a load chunk (two or more, at most
+    /// [`PREPARE_WINDOW`]) before [`Plugin::load`] gets the first of them:
+    /// [`Plugin::prepare`]'s read-ahead, for a load (a warm restart loads
+    /// millions of items, each a lookup). A malformed record shows as `None`.
+    fn prepare_load(&mut self, _items: abi::Records<'_, Item<'_>>) {}
+
     /// ABI v5 item listing (memcached's `lru_crawler metadump` and `stats
     /// cachedump`): writes what it knows of the next items into `out`,
     /// starting from [`IterWriter::cursor`] (0 when a listing starts), and
@@ -903,14 +909,20 @@ impl<P: Plugin> Runtime<P> {
         let Some(items) = self.input.get(..len).and_then(abi::items) else {
             return abi::load_status::MALFORMED;
         };
-        for item in items {
-            let Some(item) = item else {
-                return abi::load_status::MALFORMED;
-            };
-            match plugin.load(&item) {
-                Ok(()) => {}
-                Err(LoadError::Full) => return abi::load_status::FULL,
-                Err(LoadError::Unsupported) => return abi::load_status::UNSUPPORTED,
+        let mut items = items;
+        while items.left() > 0 {
+            if items.left() > 1 {
+                plugin.prepare_load(items.window(PREPARE_WINDOW));
+            }
+            for item in items.by_ref().take(PREPARE_WINDOW) {
+                let Some(item) = item else {
+                    return abi::load_status::MALFORMED;
+                };
+                match plugin.load(&item) {
+                    Ok(()) => {}
+                    Err(LoadError::Full) => return abi::load_status::FULL,
+                    Err(LoadError::Unsupported) => return abi::load_status::UNSUPPORTED,
+                }
             }
         }
         abi::load_status::OK

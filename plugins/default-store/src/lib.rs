@@ -99,6 +99,10 @@ impl Plugin for Store {
         self.prefetch(batch)
     }
 
+    fn prepare_load(&mut self, items: wasmcached_sdk::abi::Records<'_, Item<'_>>) {
+        self.prefetch_keys(items.flatten().map(|i| i.key))
+    }
+
     fn release_held(&mut self) {
         Store::release_held(self)
     }

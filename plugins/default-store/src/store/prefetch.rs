@@ -23,15 +23,21 @@ const MAX_STEPS: usize = 4;
 
 impl Store {
     pub fn prefetch(&mut self, batch: Requests<'_>) {
+        self.prefetch_keys(batch.flatten().map(|r| r.key))
+    }
+
+    /// Reads ahead what looking up each of `keys` will need (a batch's
+    /// requests, or the items of a load chunk).
+    pub fn prefetch_keys<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
         let ahead = &mut self.ahead;
         ahead.clear();
         // Each pass is a short loop, so that many iterations (and their
         // loads) fit in the CPU's reorder window at once.
         // 0: the hashes (the keys are in the input buffer, already cached).
-        for req in batch.flatten() {
-            if !req.key.is_empty() {
+        for key in keys {
+            if !key.is_empty() {
                 ahead.push(Ahead {
-                    hash: hash(req.key),
+                    hash: hash(key),
                     slot: NIL,
                 });
             }
