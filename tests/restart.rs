@@ -232,6 +232,33 @@ fn a_plain_stop_leaves_no_cache_behind() {
     assert_eq!(s.client().get("a"), None);
 }
 
+/// A `-e` path that cannot be written stops the start (memcached aborts
+/// too), rather than losing the cache at the stop.
+#[test]
+fn an_unwritable_memory_file_path_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("wmc-no-such-dir-{}", std::process::id()));
+    let file = dir.join("cache");
+    let out = common::run_bounded(
+        std::process::Command::new(common::server_bin()).args([
+            "-p",
+            "0",
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "-e",
+            file.to_str().unwrap(),
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(!out.success, "started without a place to save");
+    assert!(
+        out.stderr.contains("cannot write the memory file"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// Saves `n` items with `settings`, then starts with `then`; returns the
 /// second server.
 fn saved_then_started(m: &MemFile, settings: &[&str], then: &[&str]) -> Server {

@@ -196,9 +196,21 @@ fn log(line: &str) {
 /// At start-up, before the clock starts: reads and checks the memory file
 /// and its shard files against `settings` and the plugin loaded. `None`:
 /// start empty (the reason is logged, a bad file renamed aside). Either way
-/// the files are gone from their names afterwards.
-pub fn open(settings: &Settings, plugin: &Plugin) -> Option<Restore> {
-    let path = settings.memory_file.as_deref()?;
+/// the files are gone from their names afterwards. `Err`: the `-e` path
+/// cannot be written, so a stop could not save (memcached does not start
+/// either).
+pub fn open(settings: &Settings, plugin: &Plugin) -> Result<Option<Restore>> {
+    let Some(path) = settings.memory_file.as_deref() else {
+        return Ok(None);
+    };
+    let probe = temporary(path);
+    File::create(&probe)
+        .with_context(|| format!("cannot write the memory file {}", probe.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(read(path, settings, plugin))
+}
+
+fn read(path: &Path, settings: &Settings, plugin: &Plugin) -> Option<Restore> {
     let started = Instant::now();
     let bytes = match std::fs::read(path) {
         Ok(b) => b,

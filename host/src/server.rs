@@ -69,7 +69,7 @@ impl Server {
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
         // -e: a saved cache sets the clock, so it is read before the clock
         // starts and loaded before the first connection is accepted.
-        let restore = crate::restart::open(&settings, &plugin);
+        let restore = crate::restart::open(&settings, &plugin)?;
         match &restore {
             Some(r) => r.start_clock(),
             None => clock::init(),
