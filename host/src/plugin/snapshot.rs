@@ -108,23 +108,29 @@ impl Shard {
     /// format. `Ok(None)`: the plugin cannot dump (no `wmc_dump`, ABI v1 or
     /// v2, or it answers unsupported). Only reads the instance (its dump
     /// position is left at the end); a fault of the instance is handled as
-    /// after a batch and returned as the error.
+    /// after a batch and returned as the error. A shard without an instance
+    /// (backing off after repeated faults) holds no items: its file is empty.
     pub fn save_items(&mut self, out: &mut dyn Write) -> Result<Option<SavedItems>> {
         let shard_id = self.config.shard_id;
         let ticks = self.deadline_ticks;
-        let inst = self.live().map_err(|f| anyhow!(f.0))?;
-        if !inst.can_dump() {
-            return Ok(None);
-        }
         let mut header = [0u8; HEADER];
         header[..16].copy_from_slice(MAGIC);
         header[16..20].copy_from_slice(&FORMAT.to_le_bytes());
         header[20..24].copy_from_slice(&shard_id.to_le_bytes());
-        out.write_all(&header)?;
         let mut saved = SavedItems {
             items: 0,
             bytes: HEADER as u64 + 4,
         };
+        let inst = match self.live() {
+            Ok(inst) if !inst.can_dump() => return Ok(None),
+            Ok(inst) => inst,
+            Err(_) => {
+                out.write_all(&header)?;
+                out.write_all(&0u32.to_le_bytes())?;
+                return Ok(Some(saved));
+            }
+        };
+        out.write_all(&header)?;
         let mut first = true;
         loop {
             let chunk = match inst.dump_chunk(ticks) {
