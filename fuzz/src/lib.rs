@@ -513,16 +513,27 @@ pub mod abi_responses {
             let len = it.encoded_len();
             let mut out = Vec::new();
             it.encode(&mut out);
-            // Byte 21 is reserved: encoded as 0, ignored when read.
-            let mut orig = chunk[off..off + len].to_vec();
-            orig[21] = 0;
-            assert_eq!(out, orig);
+            // Every byte round-trips, byte 21 (v7 `refs`) included.
+            assert_eq!(out, &chunk[off..off + len]);
             assert_eq!(Item::decode(&out), Some((it, len)));
             off += len;
             n += 1;
         }
         let whole = !malformed && off == chunk.len();
         assert_eq!(checked, whole.then_some(n));
+        if whole {
+            // What a v3..v6 plugin is handed: `refs` zeroed, nothing else.
+            let mut old = chunk.to_vec();
+            abi::clear_item_refs(&mut old);
+            let mut off = abi::BATCH_HEADER;
+            for (a, b) in abi::items(chunk).unwrap().zip(abi::items(&old).unwrap()) {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                assert_eq!(b.refs, 0);
+                assert_eq!(Item { refs: 0, ..a }, b);
+                off += b.encoded_len();
+            }
+            assert_eq!(off, old.len());
+        }
     }
 
     /// `Shard::list` (ABI v5 `wmc_iter`): `check_iter_chunk`, then what the
