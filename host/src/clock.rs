@@ -33,7 +33,7 @@ pub fn init() {
 }
 
 /// Starts the clock where a saved server's stopped (the warm restart,
-/// host/src/restart.rs): server time 0 stays the unix time it was, so
+/// host/src/restart/): server time 0 stays the unix time it was, so
 /// saved times keep their meaning, and the clock never reads below the
 /// saved `current_time`, even if the wall clock went back meanwhile.
 pub fn init_restored(process_started: i64, current_time: u32) {

@@ -40,7 +40,14 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("the server-wide state", &["shared"]),
     (
         "the command layer: dispatch to shards, stats, listings, reloads, restarts",
-        &["core", "stats", "reload", "restart"],
+        &[
+            "core",
+            "stats",
+            "reload",
+            "restart",
+            "restart::files",
+            "restart::meta",
+        ],
     ),
     (
         "protocol sessions: text, meta, binary, and the auth gate",

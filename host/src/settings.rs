@@ -437,7 +437,7 @@ pub struct Settings {
     pub flush_enabled: bool,
     pub pidfile: Option<PathBuf>,
     /// `-e`: where a graceful stop leaves the cache and the next start finds
-    /// it (host/src/restart.rs).
+    /// it (host/src/restart/).
     pub memory_file: Option<PathBuf>,
     /// `-u`, `-d`, `-r`, `-k`: unix process set-up (host/src/os.rs).
     pub user: Option<String>,

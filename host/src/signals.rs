@@ -3,7 +3,7 @@
 //! and closing the console window on Windows. SIGUSR1 on unix and
 //! Ctrl-Break on Windows are memcached's graceful stop (`shutdown
 //! graceful`), which with `-e` also leaves the cache in the memory file
-//! (host/src/restart.rs). On unix SIGHUP reloads the plugin
+//! (host/src/restart/). On unix SIGHUP reloads the plugin
 //! (host/src/reload.rs).
 //!
 //! Signal handlers may do almost nothing; signal-hook runs a small thread

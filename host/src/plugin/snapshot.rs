@@ -1,6 +1,6 @@
 //! One shard's items in a file, for the warm restart (`-e`): what a
 //! graceful stop writes from the running instance and the next start loads
-//! into the fresh one. host/src/restart.rs names the files, keeps their
+//! into the fresh one. host/src/restart/ names the files, keeps their
 //! checksums in the memory file and decides whether to load them.
 //!
 //! The items travel as the ABI v3 dump chunks the plugin writes (`wmc_dump`,

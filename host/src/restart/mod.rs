@@ -26,33 +26,23 @@
 //! Server time continues across the restart (memcached restores its
 //! `process_started` the same way): the saved records load unchanged, and a
 //! TTL counts wall-clock time, the time the server was down included.
+//!
+//! `meta` reads and writes the memory file's text; `files` names the files
+//! and removes or renames them.
+
+mod files;
+mod meta;
 
 use crate::clock;
 use crate::plugin::{check_items_file, Plugin, SavedItems, Shard};
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context, Result};
+use files::{reject, remove_files, remove_shard_files, shard_path, sync_dir, temporary};
+use meta::{format_meta, parse_meta, ShardFile};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The first line of a memory file: what it is and its format version.
-const MAGIC_LINE: &str = "wasmcached memory file 1";
-
-/// How a shard file is named beside the memory file.
-pub fn shard_path(base: &Path, shard: u32) -> PathBuf {
-    suffixed(base, &format!(".{shard}"))
-}
-
-fn suffixed(base: &Path, suffix: &str) -> PathBuf {
-    let mut s = base.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn temporary(path: &Path) -> PathBuf {
-    suffixed(path, ".tmp")
-}
 
 /// The settings a saved cache depends on, in the order memcached checks
 /// its own (`slab_config`, `maxbytes`, …), plus the shard count (which
@@ -71,102 +61,6 @@ fn compatibility(s: &Settings, plugin: &Plugin) -> Vec<(&'static str, String)> {
         ("plugin", plugin.name.clone()),
         ("plugin_config", s.plugin_config.clone()),
     ]
-}
-
-/// One shard file as the memory file describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShardFile {
-    pub shard: u32,
-    pub items: u64,
-    pub bytes: u64,
-    pub crc: u32,
-}
-
-/// A parsed memory file.
-#[derive(Debug)]
-struct Meta {
-    values: Vec<(String, String)>,
-    shards: Vec<ShardFile>,
-}
-
-impl Meta {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn number<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
-        self.get(key)
-            .ok_or_else(|| anyhow!("no {key} line"))?
-            .parse()
-            .map_err(|_| anyhow!("a bad {key} line"))
-    }
-}
-
-fn format_meta(values: &[(&str, String)], shards: &[ShardFile]) -> String {
-    let mut out = format!("{MAGIC_LINE}\n");
-    for (k, v) in values {
-        // A value never spans lines (a plugin path with a newline in it
-        // would not be read back: such a file is refused, not misread).
-        out.push_str(&format!("K{k} {}\n", v.replace('\n', " ")));
-    }
-    for f in shards {
-        out.push_str(&format!(
-            "Kshard {} {} {} {:08x}\n",
-            f.shard, f.items, f.bytes, f.crc
-        ));
-    }
-    let crc = crc32fast::hash(out.as_bytes());
-    out.push_str(&format!("Kchecksum {crc:08x}\n"));
-    out
-}
-
-/// Parses a memory file; `Err` says why it is not a good one.
-fn parse_meta(bytes: &[u8]) -> Result<Meta> {
-    let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("not a wasmcached memory file"))?;
-    if !text.starts_with(MAGIC_LINE) || text.as_bytes().get(MAGIC_LINE.len()) != Some(&b'\n') {
-        bail!("not a wasmcached memory file");
-    }
-    let body_end = text
-        .rfind("Kchecksum ")
-        .ok_or_else(|| anyhow!("no checksum line (a truncated file)"))?;
-    let (body, last) = text.split_at(body_end);
-    let want = last
-        .strip_prefix("Kchecksum ")
-        .and_then(|l| l.strip_suffix('\n'))
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .ok_or_else(|| anyhow!("a bad checksum line"))?;
-    if crc32fast::hash(body.as_bytes()) != want || !body.ends_with('\n') {
-        bail!("its checksum does not match (a corrupted file)");
-    }
-    let mut meta = Meta {
-        values: Vec::new(),
-        shards: Vec::new(),
-    };
-    for line in body.lines().skip(1) {
-        let (k, v) = line
-            .strip_prefix('K')
-            .and_then(|l| l.split_once(' '))
-            .ok_or_else(|| anyhow!("a bad line: {line:?}"))?;
-        if k == "shard" {
-            let f: Vec<&str> = v.split(' ').collect();
-            let shard = match f.as_slice() {
-                [id, items, bytes, crc] => ShardFile {
-                    shard: id.parse()?,
-                    items: items.parse()?,
-                    bytes: bytes.parse()?,
-                    crc: u32::from_str_radix(crc, 16)?,
-                },
-                _ => bail!("a bad shard line: {line:?}"),
-            };
-            meta.shards.push(shard);
-        } else {
-            meta.values.push((k.to_string(), v.to_string()));
-        }
-    }
-    Ok(meta)
 }
 
 /// What a start found in the memory file: the saved clock and every
@@ -311,47 +205,6 @@ fn read_shard(base: &Path, f: &ShardFile) -> Result<Vec<u8>> {
         return Err(bad(format!("{items} items, saved {}", f.items)));
     }
     Ok(bytes)
-}
-
-/// Every file a save may have left (shards of any count up to `shards`,
-/// and the temporary names).
-fn all_files(base: &Path, shards: usize) -> Vec<PathBuf> {
-    let mut out = vec![base.to_path_buf(), temporary(base)];
-    // A save with more shards than this start has left files beyond them.
-    let mut n = 0u32;
-    loop {
-        let p = shard_path(base, n);
-        let t = temporary(&p);
-        if n as usize >= shards && !p.exists() && !t.exists() {
-            break;
-        }
-        out.push(p);
-        out.push(t);
-        n += 1;
-    }
-    out
-}
-
-fn remove_files(base: &Path, shards: usize) {
-    for p in all_files(base, shards) {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-fn remove_shard_files(base: &Path, shards: usize) {
-    for p in all_files(base, shards).into_iter().skip(1) {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-/// Renames every file of a refused save aside, so that it is neither
-/// loaded by a later start nor lost to an operator who wants to look.
-fn reject(base: &Path) {
-    for p in all_files(base, 0) {
-        if p.exists() {
-            let _ = std::fs::rename(&p, suffixed(&p, ".rejected"));
-        }
-    }
 }
 
 impl Restore {
@@ -591,64 +444,4 @@ pub fn commit(
     std::fs::rename(&tmp, base).with_context(|| format!("renaming {}", tmp.display()))?;
     sync_dir(base);
     Ok(files.iter().map(|f| f.items).sum())
-}
-
-/// Makes the renames durable (unix: fsync of the directory; Windows has no
-/// such call and needs none for a rename).
-fn sync_dir(base: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = base.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = base;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> String {
-        let values = vec![
-            ("maxbytes", "67108864".to_string()),
-            ("plugin", "a b".into()),
-        ];
-        let shards = vec![ShardFile {
-            shard: 0,
-            items: 3,
-            bytes: 100,
-            crc: 0xdead_beef,
-        }];
-        format_meta(&values, &shards)
-    }
-
-    #[test]
-    fn the_memory_file_reads_back() {
-        let m = parse_meta(sample().as_bytes()).unwrap();
-        assert_eq!(m.get("maxbytes"), Some("67108864"));
-        assert_eq!(m.get("plugin"), Some("a b"));
-        assert_eq!(m.shards.len(), 1);
-        assert_eq!(m.shards[0].crc, 0xdead_beef);
-    }
-
-    #[test]
-    fn a_damaged_memory_file_is_refused() {
-        let good = sample().into_bytes();
-        for cut in 0..good.len() {
-            assert!(parse_meta(&good[..cut]).is_err(), "cut at {cut}");
-        }
-        for i in 0..good.len() {
-            let mut bad = good.clone();
-            bad[i] ^= 0x04;
-            assert!(parse_meta(&bad).is_err(), "flipped byte {i}");
-        }
-        assert!(parse_meta(b"\0\0\0 memcached's own memory").is_err());
-    }
 }
