@@ -104,7 +104,7 @@ impl Store {
                 bits |= b;
             }
         }
-        let stored = self.put_slot(
+        let stored = self.put(
             key,
             h,
             old,

@@ -390,10 +390,7 @@ impl Store {
             None if req.mflags & mflag::VIVIFY != 0 => {
                 // An empty stub item (flags 0) the winning client fills in.
                 match self.put(req.key, h, None, Value::Plain(&[]), 0, req.aux, now, 0) {
-                    Ok(_) => match self.index.find(&self.slab, h, req.key) {
-                        Some(i) => (i, true),
-                        None => return out.status(Status::Miss),
-                    },
+                    Ok((i, _)) => (i, true),
                     Err(NoMemory) => {
                         self.classes.of_new(req.key.len(), 0, 0).outofmemory += 1;
                         return out.status(Status::Miss);
@@ -658,7 +655,7 @@ impl Store {
             _ => (Value::Plain(req.value), req.client_flags, req.exptime),
         };
         match self.put(key, h, old, value, client_flags, exptime, now, bits) {
-            Ok(cas) => {
+            Ok((_, cas)) => {
                 if let Some(len) = grown_to {
                     guest::log_stored(key, len as u32, client_flags, exptime);
                 }
@@ -678,27 +675,9 @@ impl Store {
 
     /// Writes a new item, into `old`'s slot when it replaces one (memcached's
     /// `item_replace`: the new item starts unfetched, here with a zero CLOCK
-    /// counter, as a new item).
-    /// Returns the new CAS.
+    /// counter, as a new item). Returns its slot and new CAS.
     #[allow(clippy::too_many_arguments)]
     fn put(
-        &mut self,
-        key: &[u8],
-        h: u64,
-        old: Option<u32>,
-        value: Value<'_>,
-        client_flags: u32,
-        exptime: u32,
-        now: u32,
-        bits: u8,
-    ) -> Result<u64, NoMemory> {
-        self.put_slot(key, h, old, value, client_flags, exptime, now, bits)
-            .map(|(_, cas)| cas)
-    }
-
-    /// [`Store::put`], also returning the item's slot.
-    #[allow(clippy::too_many_arguments)]
-    fn put_slot(
         &mut self,
         key: &[u8],
         h: u64,
@@ -874,7 +853,7 @@ impl Store {
             now,
             0,
         ) {
-            Ok(cas) => answer(out, cas),
+            Ok((_, cas)) => answer(out, cas),
             Err(NoMemory) => {
                 let class = self
                     .classes
@@ -904,7 +883,7 @@ impl Store {
             now,
             0,
         ) {
-            Ok(cas) => {
+            Ok((_, cas)) => {
                 // memcached's `add` of the initial value looks up again.
                 guest::log_lookup(req.key, None);
                 guest::log_stored(req.key, req.value.len() as u32, 0, req.aux);
