@@ -21,7 +21,7 @@
 //! ```
 
 use super::shard::Shard;
-use super::transfer::{DumpStep, Transfer, TransferError};
+use super::transfer::{DumpStep, Loaded, Transfer, TransferError};
 use anyhow::{anyhow, bail, Result};
 use std::io::Write;
 use wasmcached_abi as abi;
@@ -179,27 +179,31 @@ impl Shard {
             let chunk = &mut file[start..end];
             let n = u64::from(abi::batch_count(chunk));
             t.dumped += n;
-            let rc = match inst.load_chunk(chunk, ticks) {
-                Ok(rc) => rc,
+            let loaded = match inst.load_chunk(chunk, ticks) {
+                Ok(loaded) => loaded,
                 Err(e) => {
                     self.fault("load", format!("{e:#}"));
                     return Err(e.context("item load failed"));
                 }
             };
-            match rc {
-                abi::load_status::OK => t.moved += n,
-                abi::load_status::FULL => {
+            match loaded {
+                Loaded::All => t.moved += n,
+                Loaded::Full => {
                     t.complete = false;
                     for &(s, e) in &bounds[i + 1..] {
                         t.dumped += u64::from(abi::batch_count(&file[s..e]));
                     }
                     break;
                 }
-                abi::load_status::UNSUPPORTED if i == 0 => {
+                Loaded::Unsupported if i == 0 => {
                     t.supported = false;
                     return Ok(t);
                 }
-                rc => bail!("wmc_load answered {rc} to a chunk of {n} items"),
+                Loaded::Unsupported => {
+                    let e = anyhow!("wmc_load answered unsupported after taking items");
+                    self.fault("load", &e);
+                    return Err(e.context("item load failed"));
+                }
             }
         }
         Ok(t)

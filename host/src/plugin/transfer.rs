@@ -5,7 +5,7 @@
 use super::engine::Plugin;
 use super::instance::{instantiate, write_input, Live, NoInputBuffer};
 use super::shard::{Shard, PLUGIN_ABI, PLUGIN_LISTS};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use wasmcached_abi::{self as abi, export};
@@ -151,10 +151,11 @@ impl Live {
         }
     }
 
-    /// Offers one well-formed chunk to `wmc_load`; returns its status code.
-    /// A plugin older than v7 gets the records' `refs` byte zeroed, as its
-    /// version reserved it.
-    pub(super) fn load_chunk(&mut self, chunk: &mut [u8], ticks: u64) -> Result<i32> {
+    /// Offers one well-formed chunk to `wmc_load`. A plugin older than v7
+    /// gets the records' `refs` byte zeroed, as its version reserved it. An
+    /// answer outside [`abi::load_status`] (or MALFORMED, for a chunk the host
+    /// checked) is an error: the plugin's fault.
+    pub(super) fn load_chunk(&mut self, chunk: &mut [u8], ticks: u64) -> Result<Loaded> {
         let f = self
             .load
             .clone()
@@ -165,12 +166,30 @@ impl Live {
         match write_input(self, chunk, ticks) {
             Ok(()) => {}
             // No room even for the chunk: as good as a full store.
-            Err(e) if e.is::<NoInputBuffer>() => return Ok(abi::load_status::FULL),
+            Err(e) if e.is::<NoInputBuffer>() => return Ok(Loaded::Full),
             Err(e) => return Err(e),
         }
         self.store.set_epoch_deadline(ticks);
-        Ok(f.call(&mut self.store, chunk.len() as i32)?)
+        match f.call(&mut self.store, chunk.len() as i32)? {
+            abi::load_status::OK => Ok(Loaded::All),
+            abi::load_status::FULL => Ok(Loaded::Full),
+            abi::load_status::UNSUPPORTED => Ok(Loaded::Unsupported),
+            rc => bail!(
+                "wmc_load answered {rc} to a chunk of {} items",
+                abi::batch_count(chunk)
+            ),
+        }
     }
+}
+
+/// What `wmc_load` did with a chunk.
+pub(super) enum Loaded {
+    /// Took every record.
+    All,
+    /// Ran out of memory: loading stops here.
+    Full,
+    /// Cannot load items (an answer allowed only for the first chunk).
+    Unsupported,
 }
 
 /// Moves every item `src` dumps into `dst`, chunk by chunk (never more
@@ -208,12 +227,12 @@ fn transfer(
         };
         let n = u64::from(abi::batch_count(&chunk));
         t.dumped += n;
-        let rc = dst
+        let loaded = dst
             .load_chunk(&mut chunk, dst_ticks)
             .map_err(TransferError::dest)?;
-        match rc {
-            abi::load_status::OK => t.moved += n,
-            abi::load_status::FULL => {
+        match loaded {
+            Loaded::All => t.moved += n,
+            Loaded::Full => {
                 eprintln!(
                     "shard {shard_id}: the new plugin instance ran out of memory after \
                      {} items; the remaining items are dropped",
@@ -226,13 +245,13 @@ fn transfer(
                 }
                 break;
             }
-            abi::load_status::UNSUPPORTED if first => {
+            Loaded::Unsupported if first => {
                 t.supported = false;
                 return Ok(t);
             }
-            rc => {
+            Loaded::Unsupported => {
                 return Err(TransferError::dest(anyhow!(
-                    "wmc_load answered {rc} to a chunk of {n} items"
+                    "wmc_load answered unsupported after taking items"
                 )))
             }
         }
