@@ -133,6 +133,96 @@ fn assert_no_traps(c: &mut Client) {
     assert_eq!(c.plugin_stat("plugin_traps"), 0, "the plugin trapped");
 }
 
+/// `wasmcached plugin check` on `wasm` passes, with the ABI v7 exports line,
+/// and runs the dump/load round trip and the listing check (not skipped).
+fn assert_checks_dump_load_and_listing(wasm: &str) {
+    let out = Command::new(server_bin())
+        .args(["plugin", "check", wasm])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(
+            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
+        ),
+        "{report}"
+    );
+    for check in ["dump_load_roundtrip", "item_listing"] {
+        assert!(
+            report.lines().any(|l| l == format!("PASS {check}")),
+            "{check} must pass, not be skipped:\n{report}"
+        );
+    }
+}
+
+/// One item the reload tests store: key, value, flags, relative TTL (0:
+/// never expires) and the CAS `gets` answered.
+struct Kept {
+    key: String,
+    value: Vec<u8>,
+    flags: u32,
+    ttl: u32,
+    cas: u64,
+}
+
+/// Stores the `n` items `item(i)` gives (key, value, flags, TTL), reading
+/// each one's CAS back.
+fn store_kept(
+    c: &mut Client,
+    n: usize,
+    item: impl Fn(usize) -> (String, Vec<u8>, u32, u32),
+) -> Vec<Kept> {
+    (0..n)
+        .map(|i| {
+            let (key, value, flags, ttl) = item(i);
+            assert_eq!(c.set(&key, flags, ttl as i64, &value), "STORED");
+            let (_, cas) = c.gets(&key).expect("gets right after set");
+            Kept {
+                key,
+                value,
+                flags,
+                ttl,
+                cas,
+            }
+        })
+        .collect()
+}
+
+/// Every item is there with its value, flags and CAS, and (on every
+/// `ttl_step`-th) the TTL it had left.
+fn assert_kept(c: &mut Client, items: &[Kept], ttl_step: usize, what: &str) {
+    for it in items {
+        c.send(format!("gets {}\r\n", it.key));
+        let v = c.values();
+        assert_eq!(v.len(), 1, "{what}: {} lost", it.key);
+        assert_eq!(
+            (v[0].flags, &v[0].data, v[0].cas),
+            (it.flags, &it.value, Some(it.cas)),
+            "{what}: {}",
+            it.key
+        );
+    }
+    for it in items.iter().step_by(ttl_step) {
+        let line = c.cmd(&format!("mg {} t", it.key));
+        if it.ttl == 0 {
+            assert_eq!(line, "HD t-1", "{what}: {}", it.key);
+        } else {
+            let t: u32 = line
+                .strip_prefix("HD t")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: mg {} t answered {line:?}", it.key));
+            assert!(
+                (it.ttl.saturating_sub(10)..=it.ttl).contains(&t),
+                "{what}: {} has t{t}, stored with {}",
+                it.key,
+                it.ttl
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------ wat-minimal
 
 #[test]
@@ -305,73 +395,22 @@ fn c_quota_refuses_a_bad_config() {
     }
 }
 
-/// One item the c-quota reload tests store: key, value, flags, relative
-/// TTL (0: never expires) and the CAS `gets` answered.
-struct CqItem {
-    key: String,
-    value: Vec<u8>,
-    flags: u32,
-    ttl: u32,
-    cas: u64,
-}
-
 /// Stores `n` items over three prefixes, with varied flags, values and
 /// TTLs (a third never expire), reading each one's CAS back.
-fn c_quota_fill(c: &mut Client, n: usize) -> Vec<CqItem> {
-    (0..n)
-        .map(|i| {
-            let key = format!("{}:{i}", ["user", "img", "sess"][i % 3]);
-            let value = format!("value {i} ").repeat(1 + i % 40).into_bytes();
-            let flags = (i as u32).wrapping_mul(2_654_435_761);
-            let ttl = if i % 3 == 0 {
-                0
-            } else {
-                1000 + (i % 500) as u32
-            };
-            assert_eq!(c.set(&key, flags, ttl as i64, &value), "STORED");
-            let (_, cas) = c.gets(&key).expect("gets right after set");
-            CqItem {
-                key,
-                value,
-                flags,
-                ttl,
-                cas,
-            }
-        })
-        .collect()
-}
-
-/// Every item is there with its value, flags and CAS, and (on a sample) the
-/// TTL it had left.
-fn c_quota_assert_kept(c: &mut Client, items: &[CqItem], what: &str) {
-    for it in items {
-        c.send(format!("gets {}\r\n", it.key));
-        let v = c.values();
-        assert_eq!(v.len(), 1, "{what}: {} lost", it.key);
-        assert_eq!(
-            (v[0].flags, &v[0].data, v[0].cas),
-            (it.flags, &it.value, Some(it.cas)),
-            "{what}: {}",
-            it.key
-        );
-    }
-    for it in items.iter().step_by(37) {
-        let line = c.cmd(&format!("mg {} t", it.key));
-        if it.ttl == 0 {
-            assert_eq!(line, "HD t-1", "{what}: {}", it.key);
+fn c_quota_fill(c: &mut Client, n: usize) -> Vec<Kept> {
+    store_kept(c, n, |i| {
+        let ttl = if i % 3 == 0 {
+            0
         } else {
-            let t: u32 = line
-                .strip_prefix("HD t")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_else(|| panic!("{what}: mg {} t answered {line:?}", it.key));
-            assert!(
-                (it.ttl.saturating_sub(10)..=it.ttl).contains(&t),
-                "{what}: {} has t{t}, stored with {}",
-                it.key,
-                it.ttl
-            );
-        }
-    }
+            1000 + (i % 500) as u32
+        };
+        (
+            format!("{}:{i}", ["user", "img", "sess"][i % 3]),
+            format!("value {i} ").repeat(1 + i % 40).into_bytes(),
+            (i as u32).wrapping_mul(2_654_435_761),
+            ttl,
+        )
+    })
 }
 
 /// The default store's module, as host/build.rs built it for embedding.
@@ -406,7 +445,7 @@ fn c_quota_keeps_its_items_across_plugin_reload() {
         "{}",
         server.log()
     );
-    c_quota_assert_kept(&mut c, &items, "after a reload");
+    assert_kept(&mut c, &items, 37, "after a reload");
     assert_eq!(c.stat("curr_items"), 2000);
     let loaded: std::collections::HashSet<u64> = items.iter().map(|i| i.cas).collect();
     assert_eq!(loaded.len(), items.len(), "CAS values are unique");
@@ -501,11 +540,11 @@ fn c_quota_items_move_to_the_default_store_and_back() {
         !c.stats("plugin").contains_key("quota_rejections"),
         "the default store runs now"
     );
-    c_quota_assert_kept(&mut c, &items, "in the default store");
+    assert_kept(&mut c, &items, 37, "in the default store");
     std::fs::copy(&wasm, &plugin).unwrap();
     assert_eq!(c.cmd("plugin reload"), "OK");
     assert!(c.stats("plugin").contains_key("quota_rejections"));
-    c_quota_assert_kept(&mut c, &items, "back in c-quota");
+    assert_kept(&mut c, &items, 37, "back in c-quota");
     assert_eq!(c.stat("curr_items"), 600);
     assert_eq!(
         server.log().matches("on 2 shards, 600 items moved").count(),
@@ -585,26 +624,7 @@ fn c_quota_lists_its_items_for_metadump() {
 /// listing: both pass, neither is skipped.
 #[test]
 fn c_quota_passes_the_dump_load_and_listing_checks() {
-    let wasm = example("c-quota");
-    let out = Command::new(server_bin())
-        .args(["plugin", "check", &wasm])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        report.contains(
-            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
-        ),
-        "{report}"
-    );
-    for check in ["dump_load_roundtrip", "item_listing"] {
-        assert!(
-            report.lines().any(|l| l == format!("PASS {check}")),
-            "{check} must pass, not be skipped:\n{report}"
-        );
-    }
+    assert_checks_dump_load_and_listing(&example("c-quota"));
 }
 
 // ------------------------------------------------------------ as-lfu
@@ -664,78 +684,27 @@ fn as_lfu_keeps_hot_keys_and_evicts_cold_ones() {
     assert_no_traps(&mut c);
 }
 
-/// One item the as-lfu reload tests store: key, value, flags, relative TTL
-/// (0: never expires) and the CAS `gets` answered.
-struct LfuItem {
-    key: String,
-    value: Vec<u8>,
-    flags: u32,
-    ttl: u32,
-    cas: u64,
-}
-
 /// Stores `n` items `{prefix}{i}` with varied values, flags and TTLs (a
 /// third never expire) and reads each one's CAS back.
-fn as_lfu_fill(c: &mut Client, prefix: &str, n: usize) -> Vec<LfuItem> {
-    (0..n)
-        .map(|i| {
-            let key = format!("{prefix}{i}");
-            let value = format!("lfu value {i};").repeat(1 + i % 30).into_bytes();
-            let flags = (i as u32).wrapping_mul(0x9e37_79b9);
-            let ttl = if i % 3 == 0 {
-                0
-            } else {
-                2000 + (i % 700) as u32
-            };
-            assert_eq!(c.set(&key, flags, ttl as i64, &value), "STORED");
-            let (_, cas) = c.gets(&key).expect("gets right after set");
-            LfuItem {
-                key,
-                value,
-                flags,
-                ttl,
-                cas,
-            }
-        })
-        .collect()
-}
-
-/// Every item is there with its value, flags and CAS, and (on a sample)
-/// the TTL it had left.
-fn as_lfu_assert_kept(c: &mut Client, items: &[LfuItem], what: &str) {
-    for it in items {
-        c.send(format!("gets {}\r\n", it.key));
-        let v = c.values();
-        assert_eq!(v.len(), 1, "{what}: {} lost", it.key);
-        assert_eq!(
-            (v[0].flags, &v[0].data, v[0].cas),
-            (it.flags, &it.value, Some(it.cas)),
-            "{what}: {}",
-            it.key
-        );
-    }
-    for it in items.iter().step_by(29) {
-        let line = c.cmd(&format!("mg {} t", it.key));
-        if it.ttl == 0 {
-            assert_eq!(line, "HD t-1", "{what}: {}", it.key);
+fn as_lfu_fill(c: &mut Client, prefix: &str, n: usize) -> Vec<Kept> {
+    store_kept(c, n, |i| {
+        let ttl = if i % 3 == 0 {
+            0
         } else {
-            let t: u32 = line
-                .strip_prefix("HD t")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_else(|| panic!("{what}: mg {} t answered {line:?}", it.key));
-            assert!(
-                (it.ttl.saturating_sub(10)..=it.ttl).contains(&t),
-                "{what}: {} has t{t}, stored with {}",
-                it.key,
-                it.ttl
-            );
-        }
-    }
+            2000 + (i % 700) as u32
+        };
+        (
+            format!("{prefix}{i}"),
+            format!("lfu value {i};").repeat(1 + i % 30).into_bytes(),
+            (i as u32).wrapping_mul(0x9e37_79b9),
+            ttl,
+        )
+    })
 }
 
 /// `cas` with the CAS from before the reloads works on every 50th item
 /// (which then has the new value); returns the highest CAS of `items`.
-fn as_lfu_old_cas_works(c: &mut Client, items: &mut [LfuItem], what: &str) -> u64 {
+fn as_lfu_old_cas_works(c: &mut Client, items: &mut [Kept], what: &str) -> u64 {
     let highest = items.iter().map(|i| i.cas).max().unwrap();
     for it in items.iter_mut().step_by(50) {
         c.send(format!(
@@ -761,21 +730,6 @@ fn as_lfu_old_cas_works(c: &mut Client, items: &mut [LfuItem], what: &str) -> u6
         it.cas = cas;
     }
     highest
-}
-
-/// The default store's module, as host/build.rs built it for embedding.
-fn as_lfu_default_store_wasm() -> std::path::PathBuf {
-    let p = option_env!("WASMCACHED_DEFAULT_PLUGIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            root().join("target/wasm-plugins/wasm32-unknown-unknown/plugin/default_store.wasm")
-        });
-    assert!(
-        p.is_file(),
-        "the default store's wasm {} is missing",
-        p.display()
-    );
-    p
 }
 
 /// ABI v3 dump/load and the v7 `refs` byte in the AssemblyScript SDK: a
@@ -817,7 +771,7 @@ fn as_lfu_keeps_its_items_across_plugin_reload() {
         hottest,
         "the hot keys' use counts travel in the refs byte"
     );
-    as_lfu_assert_kept(&mut c, &items, "after the reload");
+    assert_kept(&mut c, &items, 29, "after the reload");
     let highest = as_lfu_old_cas_works(&mut c, &mut items, "after the reload");
     for i in 0..40 {
         let key = format!("fresh:{i}");
@@ -886,13 +840,13 @@ fn as_lfu_items_move_to_the_default_store_and_back() {
     let mut items = as_lfu_fill(&mut c, "mv:", 1200);
     assert!(c.stats("plugin").contains_key("lfu_age"), "as-lfu runs");
 
-    std::fs::copy(as_lfu_default_store_wasm(), &plugin).unwrap();
+    std::fs::copy(default_store_wasm(), &plugin).unwrap();
     assert_eq!(c.cmd("plugin reload"), "OK");
     assert!(
         !c.stats("plugin").contains_key("lfu_age"),
         "the default store runs now"
     );
-    as_lfu_assert_kept(&mut c, &items, "in the default store");
+    assert_kept(&mut c, &items, 29, "in the default store");
     let highest = as_lfu_old_cas_works(&mut c, &mut items, "in the default store");
     assert_eq!(c.set("mv:d", 7, 0, b"from the default store"), "STORED");
     let (_, cas) = c.gets("mv:d").unwrap();
@@ -906,7 +860,7 @@ fn as_lfu_items_move_to_the_default_store_and_back() {
     let st = c.stats("plugin");
     assert_eq!(st["lfu_loaded_items"], "1201", "{st:?}");
     assert_eq!(st["plugin_reload_failures"], "0");
-    as_lfu_assert_kept(&mut c, &items, "back in as-lfu");
+    assert_kept(&mut c, &items, 29, "back in as-lfu");
     c.send("gets mv:d\r\n");
     let v = c.values();
     assert_eq!(
@@ -1028,26 +982,7 @@ fn as_lfu_reports_lookups_and_evictions_to_watch() {
 /// listing: both pass, neither is skipped.
 #[test]
 fn as_lfu_passes_the_dump_load_and_listing_checks() {
-    let wasm = example("as-lfu");
-    let out = Command::new(server_bin())
-        .args(["plugin", "check", &wasm])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        report.contains(
-            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
-        ),
-        "{report}"
-    );
-    for check in ["dump_load_roundtrip", "item_listing"] {
-        assert!(
-            report.lines().any(|l| l == format!("PASS {check}")),
-            "{check} must pass, not be skipped:\n{report}"
-        );
-    }
+    assert_checks_dump_load_and_listing(&example("as-lfu"));
 }
 
 // ------------------------------------------------------------ rust-versioned
