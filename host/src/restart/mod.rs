@@ -76,7 +76,6 @@ pub struct Restore {
     files: Vec<Option<Vec<u8>>>,
     /// Each shard's item count, by shard id.
     shard_items: Vec<u64>,
-    pub items: u64,
     /// How long reading and checking the files took.
     checked_in: std::time::Duration,
 }
@@ -177,7 +176,6 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
     for r in read {
         files.push(r?);
     }
-    let items = meta.shards.iter().map(|f| f.items).sum();
     let shard_items = wanted.iter().map(|f| f.map_or(0, |f| f.items)).collect();
     Ok(Restore {
         path: path.to_path_buf(),
@@ -185,7 +183,6 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
         current_time,
         files,
         shard_items,
-        items,
         checked_in: std::time::Duration::ZERO,
     })
 }
@@ -288,7 +285,7 @@ impl Restore {
             log(&format!(
                 "restored {loaded} of {} items from {} in {} ms (the files read and \
                  checked in {} ms, then loaded)",
-                self.items,
+                self.shard_items.iter().sum::<u64>(),
                 self.path.display(),
                 (self.checked_in + started.elapsed()).as_millis(),
                 self.checked_in.as_millis()
