@@ -42,6 +42,7 @@ fn the_default_store_passes_every_check() {
         "memory_budget_no_evict",
         "many_keys_in_one_batch",
         "dump_load_roundtrip",
+        "memory_image_roundtrip",
     ] {
         assert!(
             lines

@@ -184,14 +184,24 @@ fn round_trip(stop: impl FnOnce(&mut Server)) {
     assert!(s.log().contains("Gracefully stopping"), "{}", s.log());
     assert_eq!(
         m.files(),
-        ["", ".0", ".1"],
-        "the memory file and one per shard"
+        ["", ".0", ".0.image", ".1", ".1.image"],
+        "the memory file, and per shard its records and its memory image"
     );
     std::thread::sleep(Duration::from_millis(1100));
-    let s2 = Server::start(&args(&m, &["-t", "2"]));
+    let s2 = Server::start(&args(&m, &["-t", "2", "-v"]));
     let elapsed = stopped.elapsed().as_secs();
-    assert!(!s2.log().contains("[restart]"), "{}", s2.log());
-    assert!(m.files().is_empty(), "loaded files stay: {:?}", m.files());
+    let log = s2.log();
+    let restarts: Vec<&str> = log.lines().filter(|l| l.contains("[restart]")).collect();
+    assert_eq!(restarts.len(), 1, "{log}");
+    assert!(
+        restarts[0].contains("restored 600 of 600 items")
+            && restarts[0].contains("then 2 shards from their memory images"),
+        "{log}"
+    );
+    // The memory file is gone before the first client is served, the
+    // others soon after.
+    assert!(!m.file("").exists(), "{:?}", m.files());
+    assert_gone_soon(&m);
     let mut c = s2.client();
     assert_filled(&mut c, &cas, elapsed);
     assert_eq!(c.stat("curr_items"), 600);
@@ -212,6 +222,19 @@ fn shutdown_graceful_saves_the_cache_and_the_next_start_serves_it() {
 #[test]
 fn sigusr1_saves_the_cache_and_the_next_start_serves_it() {
     round_trip(sigusr1);
+}
+
+/// Waits (a few seconds at most) until a loaded save's files are gone.
+fn assert_gone_soon(m: &MemFile) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !m.files().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "loaded files stay: {:?}",
+            m.files()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Only memcached's graceful stops save: `shutdown` and SIGTERM do not,
@@ -354,18 +377,29 @@ fn damaged_truncated_and_foreign_files_start_empty() {
             "corrupt metadata file",
         ),
         (
-            "a truncated shard file",
-            |m| cut(m.file(".1")),
+            "a truncated shard file and image",
+            |m| {
+                cut(m.file(".1"));
+                cut(m.file(".1.image"));
+            },
             "corrupt shard file",
         ),
         (
-            "a flipped shard-file byte",
-            |m| flip(m.file(".0"), 60),
+            // The image fails only as it loads, after the other shard's
+            // has loaded: that shard is emptied again.
+            "a flipped shard-file and image byte",
+            |m| {
+                flip(m.file(".0"), 60);
+                flip(m.file(".0.image"), 5000);
+            },
             "corrupt shard file",
         ),
         (
-            "a missing shard file",
-            |m| fs::remove_file(m.file(".1")).unwrap(),
+            "a missing shard file and image",
+            |m| {
+                fs::remove_file(m.file(".1")).unwrap();
+                fs::remove_file(m.file(".1.image")).unwrap();
+            },
             "corrupt shard file",
         ),
         (
@@ -384,10 +418,12 @@ fn damaged_truncated_and_foreign_files_start_empty() {
             "shard files of another save",
             |m| {
                 let shard = fs::read(m.file(".0")).unwrap();
+                let image = fs::read(m.file(".0.image")).unwrap();
                 let mut s = Server::start(&args(m, &["-t", "2"]));
                 s.client().set("other", 0, 0, b"save");
                 stop_saving(&mut s);
                 fs::write(m.file(".0"), shard).unwrap();
+                fs::write(m.file(".0.image"), image).unwrap();
             },
             "corrupt shard file",
         ),
@@ -405,16 +441,110 @@ fn damaged_truncated_and_foreign_files_start_empty() {
         let log = s.log();
         let line = log
             .lines()
-            .find(|l| l.starts_with("[restart] "))
+            .find(|l| l.starts_with("[restart] ") && l.ends_with("starting with a clean cache"))
             .unwrap_or_else(|| panic!("{what}: no [restart] line in\n{log}"));
         assert!(line.contains(why), "{what}: {line}");
-        assert!(
-            line.ends_with("starting with a clean cache"),
-            "{what}: {line}"
-        );
         assert_starts_empty(&s);
         assert_eq!(s.client().get("other"), None, "{what}");
+        // Kept aside for a look, never loaded again.
+        drop(s);
+        assert!(!m.file("").exists(), "{what}: {:?}", m.files());
     }
+}
+
+/// A memory image that is damaged, cut short, missing or another shard's
+/// is never loaded: its shard loads the item records saved beside it, and
+/// every item comes back.
+#[test]
+fn a_damaged_memory_image_falls_back_to_the_item_records() {
+    type Damage = fn(&MemFile);
+    let cases: [(&str, Damage, &str); 4] = [
+        (
+            "a flipped image byte",
+            |m| {
+                let mut b = fs::read(m.file(".0.image")).unwrap();
+                let last = b.len() - 1;
+                b[last / 2] ^= 0x01;
+                fs::write(m.file(".0.image"), b).unwrap();
+            },
+            "shard 0: its memory image did not load (its CRC-32 does not match)",
+        ),
+        (
+            "a truncated image",
+            |m| {
+                let b = fs::read(m.file(".1.image")).unwrap();
+                fs::write(m.file(".1.image"), &b[..b.len() - 65536]).unwrap();
+            },
+            "shard 1: its memory image has",
+        ),
+        (
+            "a missing image",
+            |m| fs::remove_file(m.file(".0.image")).unwrap(),
+            "shard 0: cannot open its memory image",
+        ),
+        (
+            "the other shard's image",
+            |m| {
+                let one = fs::read(m.file(".1.image")).unwrap();
+                fs::write(m.file(".0.image"), one).unwrap();
+            },
+            "shard 0: its memory image",
+        ),
+    ];
+    for (what, damage, why) in cases {
+        let m = MemFile::new("image");
+        let mut s = Server::start(&args(&m, &["-t", "2"]));
+        let cas = fill(&mut s.client(), 600);
+        let stopped = Instant::now();
+        stop_saving(&mut s);
+        damage(&m);
+        let s = Server::start(&args(&m, &["-t", "2", "-v"]));
+        let log = s.log();
+        assert!(log.contains(why), "{what}: {log}");
+        assert!(
+            log.contains("restored 600 of 600 items")
+                && log.contains("then 1 shards from their memory images"),
+            "{what}: {log}"
+        );
+        let mut c = s.client();
+        assert_filled(&mut c, &cas, stopped.elapsed().as_secs());
+        assert_eq!(c.stat("curr_items"), 600, "{what}");
+        assert_gone_soon(&m);
+    }
+}
+
+/// A new build of the plugin at the same path (an upgrade) cannot take
+/// the old build's memory: its items load from the records.
+#[test]
+fn an_upgraded_plugin_loads_the_item_records() {
+    let m = MemFile::new("upgrade");
+    let plugin = PathBuf::from(format!("{}.plugin.wasm", m.arg()));
+    fs::copy(common::example_build::example("c-quota"), &plugin).unwrap();
+    let a = args(&m, &["-t", "2", "-v", "--plugin", plugin.to_str().unwrap()]);
+    let mut s = Server::start(&a);
+    let cas = fill(&mut s.client(), 300);
+    let stopped = Instant::now();
+    stop_saving(&mut s);
+    assert!(m.file(".0.image").exists(), "{:?}", m.files());
+    // The same code with one more custom section: another build.
+    let mut wasm = fs::read(&plugin).unwrap();
+    wasm.extend_from_slice(&[0, 6, 5, b'b', b'u', b'i', b'l', b'd']);
+    fs::write(&plugin, wasm).unwrap();
+    let s = Server::start(&a);
+    let log = s.log();
+    assert!(
+        log.contains("[restart] the plugin changed since the save (an upgrade)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("restored 300 of 300 items")
+            && log.contains("then 0 shards from their memory images"),
+        "{log}"
+    );
+    let mut c = s.client();
+    assert_filled(&mut c, &cas, stopped.elapsed().as_secs());
+    drop(s);
+    let _ = fs::remove_file(&plugin);
 }
 
 /// SIGKILL at any moment of a save leaves files that a start either loads
@@ -600,7 +730,13 @@ fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
         let cas = fill(&mut s.client(), 300);
         let stopped = Instant::now();
         stop_saving(&mut s);
-        assert_eq!(m.files(), ["", ".0", ".1"], "{name}");
+        // The C plugin keeps all its state in its memory, so it saves
+        // images too; AssemblyScript's runtime keeps its heap in globals.
+        let images: &[&str] = match name {
+            "c-quota" => &["", ".0", ".0.image", ".1", ".1.image"],
+            _ => &["", ".0", ".1"],
+        };
+        assert_eq!(m.files(), images, "{name}");
         let s = Server::start(&a);
         assert!(!s.log().contains("[restart]"), "{name}: {}", s.log());
         let mut c = s.client();

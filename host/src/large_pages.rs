@@ -55,7 +55,7 @@ pub fn advise(base: *mut u8, reserved: usize, current: usize) {
 }
 
 #[cfg(target_os = "linux")]
-fn advise_range(base: *mut u8, len: usize) -> Result<(), String> {
+pub fn advise_range(base: *mut u8, len: usize) -> Result<(), String> {
     thp_mode()?;
     if len == 0 {
         return Ok(());
@@ -76,7 +76,7 @@ fn advise_range(base: *mut u8, len: usize) -> Result<(), String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_range(_base: *mut u8, _len: usize) -> Result<(), String> {
+pub fn advise_range(_base: *mut u8, _len: usize) -> Result<(), String> {
     thp_mode().map(|_| ())
 }
 

@@ -384,6 +384,8 @@ impl Server {
         if s.memory_file.is_some() && graceful {
             crate::restart::save(s, shards, self.shared.verbose() > 0);
         }
+        // The files of the save loaded at start go with any stop.
+        crate::restart::finish_removing();
         if let Some(p) = &self.shared.settings.pidfile {
             let _ = std::fs::remove_file(p);
         }

@@ -5,6 +5,7 @@
 
 use super::code_cache::{code_cache, hash128};
 use super::compile::compile;
+use super::image_check::memory_image_safe;
 use super::imports::{self, ShardCtx};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -51,6 +52,9 @@ pub struct Plugin {
     /// A hash of the plugin's bytes (hex): which build it is, for the warm
     /// restart's memory file.
     pub digest: String,
+    /// Whether a memory image of an instance is the whole instance, and if
+    /// not, why (host/src/plugin/image.rs).
+    pub image_safe: Result<(), String>,
 }
 
 impl Plugin {
@@ -76,6 +80,7 @@ impl Plugin {
             pre,
             name: name.to_string(),
             digest,
+            image_safe: memory_image_safe(bytes),
         })
     }
 

@@ -18,6 +18,19 @@ pub fn memory_cap(budget: u64, item_size_max: usize) -> usize {
     cap.min(4 << 30) as usize
 }
 
+/// `hints` with `hashpower` raised to the index that `items` need, for an
+/// instance about to load them (memcached restores its saved hash power
+/// the same way): loading then does not grow the plugin's index a dozen
+/// times over.
+pub fn sized_for_items(mut hints: abi::Hints, items: u64) -> abi::Hints {
+    // Two buckets for three items: loading looks every key up first (a
+    // dump may repeat one), and each item in a chain is a cache miss.
+    let buckets = (items * 2 / 3).max(1);
+    let power = 64 - (buckets - 1).leading_zeros();
+    hints.hashpower = hints.hashpower.max(power.min(30));
+    hints
+}
+
 /// Everything a shard instance needs to know at init.
 #[derive(Clone, Debug)]
 pub struct ShardConfig {

@@ -12,15 +12,19 @@
 //! every answer that comes back, restarting it empty after a fault unless
 //! `faults` says the shard is in a crash loop; `transfer` moves the items
 //! from an old instance to a new one on a hot reload, and `snapshot` to
-//! and from a file for the warm restart. The sibling files use
-//! each other without a circle (host/src/layering.rs): `compile`,
-//! `imports` and `faults` need none of the others, `shard` is built on
-//! `instance`, and `transfer` on `shard`.
+//! and from a file for the warm restart, where `image` saves and restores
+//! a whole memory when `image_check` finds that it is the whole instance.
+//! The sibling files use each other without a circle
+//! (host/src/layering.rs): `compile`, `imports`, `faults` and
+//! `image_check` need none of the others, `shard` is built on `instance`,
+//! and `transfer`, `snapshot` and `image` on `shard`.
 
 mod code_cache;
 mod compile;
 mod engine;
 mod faults;
+mod image;
+mod image_check;
 mod imports;
 mod instance;
 mod shard;
@@ -32,8 +36,9 @@ mod transfer;
 pub use code_cache::{configure_code_cache, CodeCache};
 pub use engine::{Plugin, DEFAULT_PLUGIN, EPOCH_TICK};
 pub use faults::{FaultStats, BACKOFF_FIRST, BACKOFF_MAX, CRASH_LOOP_FAULTS, CRASH_LOOP_WINDOW};
+pub use image::SavedImage;
 pub use imports::ShardCtx;
-pub use instance::{memory_cap, ShardConfig};
+pub use instance::{memory_cap, sized_for_items, ShardConfig};
 pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};
 pub use snapshot::{check_items_file, SavedItems};
 pub use transfer::{ReloadOutcome, StartedEmpty, Transfer, DUMP_CHUNK_BYTES};

@@ -105,7 +105,7 @@ impl Shard {
             .is_some_and(|i| i.can_dump() && i.can_load())
     }
 
-    fn instantiate(&self) -> Result<Live> {
+    pub(super) fn instantiate(&self) -> Result<Live> {
         instantiate(&self.plugin, &self.config, self.deadline_ticks)
     }
 
@@ -395,6 +395,16 @@ impl Shard {
                 Vec::new()
             }
         }
+    }
+
+    /// The running instance's item count, as its `curr_items` stat says
+    /// (0 when it keeps no such stat).
+    pub fn curr_items(&mut self) -> u64 {
+        let lines = self.stats(abi::stats_group::GENERAL);
+        String::from_utf8_lossy(&lines)
+            .lines()
+            .find_map(|l| l.strip_prefix("curr_items ")?.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Timers the guest requested since the last call.

@@ -7,9 +7,10 @@
 //! `wmc_load`), byte for byte: the format of a saved cache is the plugin
 //! ABI's item record, so any plugin that loads items can take a cache any
 //! plugin saved, and the host never learns a plugin's memory layout. A
-//! snapshot of the linear memory instead would tie the file to one build
-//! of one plugin (an upgrade would start empty) and would miss the state a
-//! module keeps in globals that it does not export.
+//! memory image (host/src/plugin/image.rs) restores faster but belongs to
+//! one build of one plugin and misses the state a module keeps in globals:
+//! the records are what an upgrade, and a plugin like AssemblyScript's,
+//! restore from.
 //!
 //! ```text
 //! off len field

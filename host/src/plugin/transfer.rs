@@ -3,7 +3,7 @@
 //! when a shard is hot reloaded.
 
 use super::engine::Plugin;
-use super::instance::{instantiate, write_input, Live, NoInputBuffer};
+use super::instance::{instantiate, sized_for_items, write_input, Live, NoInputBuffer};
 use super::shard::{Shard, PLUGIN_ABI, PLUGIN_LISTS};
 use anyhow::{anyhow, bail, Context, Result};
 use std::sync::atomic::Ordering;
@@ -297,7 +297,11 @@ impl Shard {
     pub fn reload(&mut self, new: Arc<Plugin>) -> Result<ReloadOutcome> {
         let ticks = self.deadline_ticks;
         let shard_id = self.config.shard_id;
-        let mut fresh = instantiate(&new, &self.config, ticks)
+        // The new instance's index starts at the size the items moving in
+        // need.
+        let mut config = self.config.clone();
+        config.hints = sized_for_items(config.hints, self.curr_items());
+        let mut fresh = instantiate(&new, &config, ticks)
             .with_context(|| format!("shard {shard_id}: starting plugin {}", new.name))?;
         let old_abi = self.abi_version();
         let mut outcome = ReloadOutcome {

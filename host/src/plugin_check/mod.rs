@@ -143,6 +143,7 @@ const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("memory_budget_no_evict", false, memory_budget_no_evict),
     ("many_keys_in_one_batch", false, many_keys_batch),
     ("dump_load_roundtrip", false, dump_load_roundtrip),
+    ("memory_image_roundtrip", false, memory_image_roundtrip),
     ("item_listing", false, item_listing),
 ];
 
@@ -1003,6 +1004,45 @@ fn item_listing(k: &mut Kit) -> Outcome {
         "the same items and fields",
         "something changed",
     )?;
+    Ok(Verdict::Pass)
+}
+
+/// The warm restart's fast path: the instance's memory saved and read
+/// back into a fresh instance is the same store, and it goes on storing.
+fn memory_image_roundtrip(k: &mut Kit) -> Outcome {
+    if let Err(why) = &k.plugin.image_safe {
+        return Ok(Verdict::Skip(format!(
+            "the plugin keeps state outside its memory ({why}): a warm restart loads its \
+             item records"
+        )));
+    }
+    let a = k.set_with("flagged", b"v1", 0xdead_beef, T0 + 500)?;
+    for i in 0..1000 {
+        k.set(&format!("many:{i}"), format!("value {i}").as_bytes())?;
+    }
+    let mut image = Vec::new();
+    let saved = k
+        .shard
+        .save_image(&mut image)
+        .map_err(|e| format!("expected a memory image, got: {e:#}"))?
+        .ok_or("expected a memory image, got none")?;
+    let mut dst = Kit::new(&k.plugin, BUDGET, true)?;
+    dst.shard
+        .load_image(&mut &image[..], saved)
+        .map_err(|e| format!("expected the image to load, got: {e:#}"))?;
+    let r = dst.hit("flagged", b"v1")?;
+    ensure(
+        (r.flags, r.exptime, r.cas) == (0xdead_beef, T0 + 500, a.cas),
+        "flags, exptime, CAS after an image",
+        (0xdead_beef_u32, T0 + 500, a.cas),
+        (r.flags, r.exptime, r.cas),
+    )?;
+    for i in (0..1000).step_by(37) {
+        dst.hit(&format!("many:{i}"), format!("value {i}").as_bytes())?;
+    }
+    dst.set("after", b"new")?;
+    dst.hit("after", b"new")?;
+    dst.hit("many:999", b"value 999")?;
     Ok(Verdict::Pass)
 }
 

@@ -1,7 +1,8 @@
 //! The memory file's own format: text in the manner of memcached's
 //! `FILE.meta`, one `K<name> <value>` line per saved setting and clock
 //! value, one `Kshard <id> <items> <bytes> <crc32>` line per shard file,
-//! and a last `Kchecksum <crc32>` line over everything before it.
+//! one `Kimage <id> <bytes> <crc32>` line per memory image, and a last
+//! `Kchecksum <crc32>` line over everything before it.
 
 use anyhow::{anyhow, bail, Result};
 
@@ -17,11 +18,20 @@ pub struct ShardFile {
     pub crc: u32,
 }
 
+/// One shard's memory image as the memory file describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageFile {
+    pub shard: u32,
+    pub bytes: u64,
+    pub crc: u32,
+}
+
 /// A parsed memory file.
 #[derive(Debug)]
 pub(super) struct Meta {
     pub(super) values: Vec<(String, String)>,
     pub(super) shards: Vec<ShardFile>,
+    pub(super) images: Vec<ImageFile>,
 }
 
 impl Meta {
@@ -40,7 +50,11 @@ impl Meta {
     }
 }
 
-pub(super) fn format_meta(values: &[(&str, String)], shards: &[ShardFile]) -> String {
+pub(super) fn format_meta(
+    values: &[(&str, String)],
+    shards: &[ShardFile],
+    images: &[ImageFile],
+) -> String {
     let mut out = format!("{MAGIC_LINE}\n");
     for (k, v) in values {
         // A value never spans lines (a plugin path with a newline in it
@@ -52,6 +66,9 @@ pub(super) fn format_meta(values: &[(&str, String)], shards: &[ShardFile]) -> St
             "Kshard {} {} {} {:08x}\n",
             f.shard, f.items, f.bytes, f.crc
         ));
+    }
+    for i in images {
+        out.push_str(&format!("Kimage {} {} {:08x}\n", i.shard, i.bytes, i.crc));
     }
     let crc = crc32fast::hash(out.as_bytes());
     out.push_str(&format!("Kchecksum {crc:08x}\n"));
@@ -79,6 +96,7 @@ pub(super) fn parse_meta(bytes: &[u8]) -> Result<Meta> {
     let mut meta = Meta {
         values: Vec::new(),
         shards: Vec::new(),
+        images: Vec::new(),
     };
     for line in body.lines().skip(1) {
         let (k, v) = line
@@ -97,6 +115,17 @@ pub(super) fn parse_meta(bytes: &[u8]) -> Result<Meta> {
                 _ => bail!("a bad shard line: {line:?}"),
             };
             meta.shards.push(shard);
+        } else if k == "image" {
+            let f: Vec<&str> = v.split(' ').collect();
+            let image = match f.as_slice() {
+                [id, bytes, crc] => ImageFile {
+                    shard: id.parse()?,
+                    bytes: bytes.parse()?,
+                    crc: u32::from_str_radix(crc, 16)?,
+                },
+                _ => bail!("a bad image line: {line:?}"),
+            };
+            meta.images.push(image);
         } else {
             meta.values.push((k.to_string(), v.to_string()));
         }
@@ -119,7 +148,12 @@ mod tests {
             bytes: 100,
             crc: 0xdead_beef,
         }];
-        format_meta(&values, &shards)
+        let images = vec![ImageFile {
+            shard: 0,
+            bytes: 65568,
+            crc: 0x0bad_cafe,
+        }];
+        format_meta(&values, &shards, &images)
     }
 
     #[test]
@@ -129,6 +163,8 @@ mod tests {
         assert_eq!(m.get("plugin"), Some("a b"));
         assert_eq!(m.shards.len(), 1);
         assert_eq!(m.shards[0].crc, 0xdead_beef);
+        assert_eq!(m.images.len(), 1);
+        assert_eq!((m.images[0].bytes, m.images[0].crc), (65568, 0x0bad_cafe));
     }
 
     #[test]

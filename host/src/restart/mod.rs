@@ -9,16 +9,22 @@
 //!   one line per shard file with its size and CRC-32, then a checksum line
 //!   over all of it;
 //! - `FILE.0`, `FILE.1`, …: each shard's items in the plugin ABI's item
-//!   records (host/src/plugin/snapshot.rs: why records and not a copy of
-//!   the linear memory).
+//!   records (host/src/plugin/snapshot.rs), which any plugin that loads
+//!   items can take: what an upgrade restores from;
+//! - `FILE.0.image`, …: each shard's linear memory (host/src/plugin/image.rs),
+//!   when the plugin keeps all its state there: what a start with the same
+//!   build of the same plugin restores from, by copying the memory back
+//!   instead of re-inserting every item. An image that does not check out
+//!   at load time leaves its shard to a fresh instance and the records.
 //!
 //! Saving writes the shard files under temporary names, renames them, then
 //! writes `FILE` last (temporary name, sync, rename), so a crash or a
 //! SIGKILL at any point leaves either no `FILE` or one whose checksums name
-//! exactly the shard files beside it. A start reads and checks every file
-//! before a single item is loaded, then removes them, as memcached removes
-//! its `.meta` file: a server killed later must not come back with items
-//! that were deleted or overwritten since. A file that is truncated,
+//! exactly the shard files beside it. A start reads and checks every
+//! records file before a single item is loaded (an image is checked as it
+//! is read into its instance), then removes them all before it serves, as
+//! memcached removes its `.meta` file: a server killed later must not come
+//! back with items that were deleted or overwritten since. A file that is truncated,
 //! corrupted, foreign or saved with other settings is renamed aside (with a
 //! `.rejected` suffix) and the server starts empty, after one `[restart]`
 //! line saying why.
@@ -34,11 +40,17 @@ mod files;
 mod meta;
 
 use crate::clock;
-use crate::plugin::{check_items_file, Plugin, SavedItems, Shard};
+use crate::plugin::{
+    check_items_file, sized_for_items, Plugin, SavedImage, SavedItems, Shard, Transfer,
+};
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context, Result};
-use files::{reject, remove_files, remove_shard_files, shard_path, sync_dir, temporary};
-use meta::{format_meta, parse_meta, ShardFile};
+pub use files::finish_removing;
+use files::{
+    image_path, reject, remove_files, remove_files_soon, remove_shard_files, shard_path, sync_dir,
+    temporary,
+};
+use meta::{format_meta, parse_meta, ImageFile, ShardFile};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -72,12 +84,28 @@ pub struct Restore {
     /// The saved server time at the stop (the restored clock never runs
     /// below it).
     pub current_time: u32,
-    /// Each shard's file, by shard id.
-    files: Vec<Option<Vec<u8>>>,
+    /// Where each shard's items come from, by shard id.
+    sources: Vec<Source>,
+    /// How many shards the save had (which files to remove once loaded).
+    shards: usize,
     /// Each shard's item count, by shard id.
     shard_items: Vec<u64>,
     /// How long reading and checking the files took.
     checked_in: std::time::Duration,
+}
+
+/// Where one shard's saved items come from.
+enum Source {
+    /// Nothing was saved for the shard.
+    Nothing,
+    /// Its records file, read and checked.
+    Records(Vec<u8>),
+    /// Its memory image, opened, with the records file to fall back on.
+    Image {
+        file: File,
+        image: SavedImage,
+        records: ShardFile,
+    },
 }
 
 /// Logs one `[restart]` line (on stderr, as memcached does, at any
@@ -122,7 +150,6 @@ fn read(path: &Path, settings: &Settings, plugin: &Plugin) -> Option<Restore> {
     };
     match check(path, &bytes, settings, plugin) {
         Ok(mut r) => {
-            remove_files(path, settings.shards);
             r.checked_in = started.elapsed();
             Some(r)
         }
@@ -145,7 +172,9 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
             );
         }
     }
-    if meta.get("plugin_digest") != Some(plugin.digest.as_str()) {
+    // The images are the memory of one build of one plugin.
+    let same_build = meta.get("plugin_digest") == Some(plugin.digest.as_str());
+    if !same_build {
         log("the plugin changed since the save (an upgrade): its items load as item records");
     }
     let process_started: i64 = meta.number("process_started")?;
@@ -161,30 +190,89 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
             ),
         }
     }
-    // Read and check every shard file, in parallel, before loading any.
+    let mut images: Vec<Option<File>> = (0..shards).map(|_| None).collect();
+    for i in meta
+        .images
+        .iter()
+        .filter(|_| same_build && plugin.image_safe.is_ok())
+    {
+        if let (Some(slot), Some(Some(_))) = (
+            images.get_mut(i.shard as usize),
+            wanted.get(i.shard as usize),
+        ) {
+            *slot = open_image(path, i);
+        }
+    }
+    // Read and check every records file not standing behind an image, in
+    // parallel, before loading any.
     let read: Vec<Result<Option<Vec<u8>>>> = std::thread::scope(|scope| {
         let tasks: Vec<_> = wanted
             .iter()
-            .map(|f| scope.spawn(move || f.map(|f| read_shard(path, f)).transpose()))
+            .zip(&images)
+            .map(|(f, image)| {
+                let f = f.filter(|_| image.is_none());
+                scope.spawn(move || f.map(|f| read_shard(path, f)).transpose())
+            })
             .collect();
         tasks
             .into_iter()
             .map(|t| t.join().unwrap_or_else(|_| Err(anyhow!("reader panicked"))))
             .collect()
     });
-    let mut files = Vec::with_capacity(shards);
-    for r in read {
-        files.push(r?);
+    let mut sources = Vec::with_capacity(shards);
+    for ((r, image), f) in read.into_iter().zip(images).zip(&wanted) {
+        let image = image.zip(*f).and_then(|(file, f)| {
+            let i = meta.images.iter().find(|i| i.shard == f.shard)?;
+            Some(Source::Image {
+                file,
+                image: SavedImage {
+                    bytes: i.bytes,
+                    crc: i.crc,
+                },
+                records: f.clone(),
+            })
+        });
+        sources.push(match (image, r?) {
+            (Some(image), _) => image,
+            (None, Some(bytes)) => Source::Records(bytes),
+            (None, None) => Source::Nothing,
+        });
     }
     let shard_items = wanted.iter().map(|f| f.map_or(0, |f| f.items)).collect();
     Ok(Restore {
         path: path.to_path_buf(),
         process_started,
         current_time,
-        files,
+        sources,
+        shards: meta.shards.len().max(shards),
         shard_items,
         checked_in: std::time::Duration::ZERO,
     })
+}
+
+/// Opens a shard's memory image if it is there at its saved size (its
+/// contents are checked as they load). `None`: the shard loads its records.
+fn open_image(base: &Path, i: &ImageFile) -> Option<File> {
+    let path = image_path(base, i.shard);
+    let opened = File::open(&path).and_then(|f| Ok((f.metadata()?.len(), f)));
+    match opened {
+        Ok((len, f)) if len == i.bytes => Some(f),
+        Ok((len, _)) => {
+            log(&format!(
+                "shard {}: its memory image has {len} bytes, saved {}; loading its item records",
+                i.shard, i.bytes
+            ));
+            None
+        }
+        Err(e) => {
+            log(&format!(
+                "shard {}: cannot open its memory image {}: {e}; loading its item records",
+                i.shard,
+                path.display()
+            ));
+            None
+        }
+    }
 }
 
 fn read_shard(base: &Path, f: &ShardFile) -> Result<Vec<u8>> {
@@ -210,28 +298,27 @@ impl Restore {
         clock::init_restored(self.process_started, self.current_time);
     }
 
-    /// The hints for a restored shard's instance: `hashpower` raised to the
-    /// table its saved items need (memcached restores its saved hash power
-    /// the same way), so that loading them does not grow the plugin's index
-    /// a dozen times over.
-    pub fn hints_for(&self, shard: u32, mut hints: wasmcached_abi::Hints) -> wasmcached_abi::Hints {
-        let items = self.shard_items.get(shard as usize).copied().unwrap_or(0);
-        // A bucket per item: loading looks every key up first (a dump may
-        // repeat one), and each item in a chain is a cache miss.
-        let buckets = (items * 2 / 3).max(1);
-        let power = 64 - (buckets - 1).leading_zeros();
-        hints.hashpower = hints.hashpower.max(power.min(30));
-        hints
+    /// The hints for a restored shard's instance: sized for the items it
+    /// is about to load from records. An image brings its own index (and a
+    /// fresh instance bigger than the image could not take it).
+    pub fn hints_for(&self, shard: u32, hints: wasmcached_abi::Hints) -> wasmcached_abi::Hints {
+        match self.sources.get(shard as usize) {
+            Some(Source::Records(_)) => {
+                let items = self.shard_items.get(shard as usize).copied().unwrap_or(0);
+                sized_for_items(hints, items)
+            }
+            _ => hints,
+        }
     }
 
     /// Loads the saved items into the shards (each list is one worker's,
-    /// loaded on a thread of its own); logs what it did. A shard whose
-    /// plugin faults or runs out of memory keeps what it took; the others
-    /// are not affected.
+    /// loaded on a thread of its own), then removes the files; logs what it
+    /// did. A shard whose plugin faults or runs out of memory keeps what it
+    /// took; the others are not affected.
     pub fn load(mut self, shards: &mut [Vec<Shard>], verbose: bool) {
         let started = Instant::now();
-        type Work<'a> = Vec<(&'a mut Shard, Option<Vec<u8>>)>;
-        type Loaded = Vec<(u32, Result<crate::plugin::Transfer>)>;
+        let path = self.path.as_path();
+        type Work<'a> = Vec<(&'a mut Shard, Source)>;
         let work: Vec<Work> = shards
             .iter_mut()
             .map(|owned| {
@@ -239,20 +326,23 @@ impl Restore {
                     .iter_mut()
                     .map(|s| {
                         let id = s.shard_id() as usize;
-                        let file = self.files.get_mut(id).and_then(Option::take);
-                        (s, file)
+                        let source = self
+                            .sources
+                            .get_mut(id)
+                            .map_or(Source::Nothing, |s| std::mem::replace(s, Source::Nothing));
+                        (s, source)
                     })
                     .collect()
             })
             .collect();
-        let results: Vec<Loaded> = std::thread::scope(|scope| {
+        let results: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
             let tasks: Vec<_> = work
                 .into_iter()
                 .map(|group| {
                     scope.spawn(move || {
                         group
                             .into_iter()
-                            .filter_map(|(s, f)| f.map(|f| (s.shard_id(), s.load_items(f))))
+                            .map(|(s, source)| load_shard(s, source, path))
                             .collect()
                     })
                 })
@@ -262,9 +352,26 @@ impl Restore {
                 .map(|t| t.join().unwrap_or_default())
                 .collect()
         });
-        let mut loaded = 0u64;
-        for (shard, r) in results.into_iter().flatten() {
-            match r {
+        let results: Vec<Outcome> = results.into_iter().flatten().collect();
+        if let Some(why) = results.iter().find_map(|o| o.corrupt.as_ref()) {
+            // An image that did not check out, and records that do not
+            // either: nothing of this save is served, as when a file fails
+            // its check before loading.
+            log(&format!("{why:#}; starting with a clean cache"));
+            for s in shards.iter_mut().flatten() {
+                if let Err(e) = s.reset() {
+                    log(&format!("shard {}: {e:#}", s.shard_id()));
+                }
+            }
+            reject(path);
+            return;
+        }
+        remove_files_soon(path, self.shards);
+        let (mut loaded, mut from_images) = (0u64, 0);
+        for o in results {
+            let shard = o.shard;
+            from_images += usize::from(o.from_image);
+            match o.result {
                 Ok(t) if !t.supported => log(&format!(
                     "shard {shard}: the plugin cannot load items (ABI v3 wmc_load); \
                      it starts empty"
@@ -283,13 +390,75 @@ impl Restore {
         }
         if verbose {
             log(&format!(
-                "restored {loaded} of {} items from {} in {} ms (the files read and \
-                 checked in {} ms, then loaded)",
+                "restored {loaded} of {} items from {} in {} ms (the records files read \
+                 and checked in {} ms, then {from_images} shards from their memory \
+                 images and the others from their records)",
                 self.shard_items.iter().sum::<u64>(),
                 self.path.display(),
                 (self.checked_in + started.elapsed()).as_millis(),
                 self.checked_in.as_millis()
             ));
+        }
+    }
+}
+
+/// What loading one shard came to.
+struct Outcome {
+    shard: u32,
+    /// Whether its memory image loaded.
+    from_image: bool,
+    result: Result<Transfer>,
+    /// Its image did not load and its records file failed its check.
+    corrupt: Option<anyhow::Error>,
+}
+
+/// Loads one shard from its source: the image when it checks out, else
+/// (on a fresh instance) the records.
+fn load_shard(s: &mut Shard, source: Source, base: &Path) -> Outcome {
+    let shard = s.shard_id();
+    let outcome = |from_image, result| Outcome {
+        shard,
+        from_image,
+        result,
+        corrupt: None,
+    };
+    match source {
+        Source::Nothing => {
+            let none = Transfer {
+                supported: true,
+                complete: true,
+                ..Transfer::default()
+            };
+            outcome(false, Ok(none))
+        }
+        Source::Records(bytes) => outcome(false, s.load_items(bytes)),
+        Source::Image {
+            mut file,
+            image,
+            records,
+        } => {
+            let Err(e) = s.load_image(&mut file, image) else {
+                let all = Transfer {
+                    supported: true,
+                    complete: true,
+                    moved: records.items,
+                    dumped: records.items,
+                };
+                return outcome(true, Ok(all));
+            };
+            log(&format!(
+                "shard {shard}: its memory image did not load ({e:#}); loading its item records"
+            ));
+            if let Err(e) = s.reset() {
+                return outcome(false, Err(e));
+            }
+            match read_shard(base, &records) {
+                Ok(bytes) => outcome(false, s.load_items(bytes)),
+                Err(e) => Outcome {
+                    corrupt: Some(e),
+                    ..outcome(false, Ok(Transfer::default()))
+                },
+            }
         }
     }
 }
@@ -303,10 +472,11 @@ pub fn save(settings: &Settings, mut shards: Vec<Shard>, verbose: bool) {
         return;
     };
     let started = Instant::now();
+    finish_removing();
     let Some(plugin) = shards.first().map(|s| s.plugin().clone()) else {
         return;
     };
-    let saved: Vec<(u32, Result<Option<ShardFile>>)> = std::thread::scope(|scope| {
+    let saved: Vec<(u32, Result<SavedShard>)> = std::thread::scope(|scope| {
         let tasks: Vec<_> = shards
             .iter_mut()
             .map(|s| scope.spawn(move || (s.shard_id(), save_shard(s, base))))
@@ -350,10 +520,57 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
-/// On a worker, at a graceful stop: writes one shard's items to its file
-/// (under a temporary name until [`commit`]). `Ok(None)`: the plugin cannot
-/// dump its items.
-pub fn save_shard(shard: &mut Shard, base: &Path) -> Result<Option<ShardFile>> {
+/// What a graceful stop saved of one shard.
+pub struct SavedShard {
+    /// Its items; `None`: the plugin cannot dump them.
+    pub records: Option<ShardFile>,
+    /// Its memory image; `None`: the plugin keeps state elsewhere, or the
+    /// image could not be written (the records are enough).
+    pub image: Option<ImageFile>,
+}
+
+/// At a graceful stop: writes one shard's memory image, then its items
+/// (each under a temporary name until [`commit`]). The image is taken
+/// first, while the memory is as the last request left it.
+pub fn save_shard(shard: &mut Shard, base: &Path) -> Result<SavedShard> {
+    let image = save_image(shard, base).unwrap_or_else(|e| {
+        let path = temporary(&image_path(base, shard.shard_id()));
+        let _ = std::fs::remove_file(&path);
+        log(&format!(
+            "shard {}: no memory image ({e:#}); its items are saved as records",
+            shard.shard_id()
+        ));
+        None
+    });
+    Ok(SavedShard {
+        records: save_records(shard, base)?,
+        image,
+    })
+}
+
+fn save_image(shard: &mut Shard, base: &Path) -> Result<Option<ImageFile>> {
+    if shard.plugin().image_safe.is_err() {
+        return Ok(None);
+    }
+    let id = shard.shard_id();
+    let tmp = temporary(&image_path(base, id));
+    let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let Some(saved) = shard.save_image(&mut file)? else {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(None);
+    };
+    file.sync_all()?;
+    Ok(Some(ImageFile {
+        shard: id,
+        bytes: saved.bytes,
+        crc: saved.crc,
+    }))
+}
+
+/// Writes one shard's items to its records file. `Ok(None)`: the plugin
+/// cannot dump its items.
+fn save_records(shard: &mut Shard, base: &Path) -> Result<Option<ShardFile>> {
     let id = shard.shard_id();
     let tmp = temporary(&shard_path(base, id));
     let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -388,18 +605,25 @@ pub fn save_shard(shard: &mut Shard, base: &Path) -> Result<Option<ShardFile>> {
 pub fn commit(
     settings: &Settings,
     plugin: &Plugin,
-    saved: Vec<(u32, Result<Option<ShardFile>>)>,
+    saved: Vec<(u32, Result<SavedShard>)>,
 ) -> Result<u64> {
     let base = settings
         .memory_file
         .as_deref()
         .ok_or_else(|| anyhow!("no -e"))?;
     let mut files = Vec::new();
+    let mut images = Vec::new();
     let mut failed = None;
     for (shard, r) in saved {
         match r {
-            Ok(Some(f)) => files.push(f),
-            Ok(None) => {
+            Ok(SavedShard {
+                records: Some(f),
+                image,
+            }) => {
+                files.push(f);
+                images.extend(image);
+            }
+            Ok(SavedShard { records: None, .. }) => {
                 failed.get_or_insert(anyhow!(
                     "shard {shard}: the plugin cannot dump its items (ABI v3 wmc_dump)"
                 ));
@@ -420,9 +644,22 @@ pub fn commit(
         remove_files(base, settings.shards);
         return Err(e);
     }
+    // A memory file left from an earlier save must not vouch for any of
+    // the files renamed below, even for the moment until its successor
+    // replaces it.
+    match std::fs::remove_file(base) {
+        Ok(()) => sync_dir(base),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow!(e).context(format!("removing the old {}", base.display()))),
+    }
     files.sort_by_key(|f| f.shard);
     for f in &files {
         let p = shard_path(base, f.shard);
+        std::fs::rename(temporary(&p), &p).with_context(|| format!("renaming {}", p.display()))?;
+    }
+    images.sort_by_key(|i| i.shard);
+    for i in &images {
+        let p = image_path(base, i.shard);
         std::fs::rename(temporary(&p), &p).with_context(|| format!("renaming {}", p.display()))?;
     }
     let mut values = compatibility(settings, plugin);
@@ -431,7 +668,7 @@ pub fn commit(
     values.push(("process_started", clock::process_started().to_string()));
     values.push(("current_time", clock::now().to_string()));
     values.push(("stop_time", clock::unix_now().to_string()));
-    let text = format_meta(&values, &files);
+    let text = format_meta(&values, &files, &images);
     let tmp = temporary(base);
     {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
