@@ -87,6 +87,25 @@ pub enum Msg {
     ListStep(Box<Listing>),
     /// A listing's rendered chunk, back to the worker of its connection.
     ListOut(Box<Listing>),
+    /// `/metrics` wants every shard's figures (host/src/metrics/).
+    Scrape(ScrapeRequest),
+}
+
+/// What a worker is asked for a `/metrics` scrape: the stats `groups` of
+/// every shard it owns, one [`ShardScrape`] per shard to `results`.
+pub struct ScrapeRequest {
+    pub groups: Vec<i32>,
+    pub results: Sender<ShardScrape>,
+}
+
+/// One shard's figures for a scrape, read on its worker between batches.
+pub struct ShardScrape {
+    pub shard: u32,
+    pub worker: usize,
+    /// The plugin's stat lines for each group asked for, in that order.
+    pub stats: Vec<(i32, Vec<u8>)>,
+    /// The instance's linear memory (0 without an instance).
+    pub memory_bytes: u64,
 }
 
 /// What a worker is asked to do: swap `plugin` into every shard it owns

@@ -47,6 +47,9 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "restart",
             "restart::files",
             "restart::meta",
+            "metrics",
+            "metrics::expo",
+            "metrics::exporter",
         ],
     ),
     (
@@ -59,7 +62,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "auth",
         ],
     ),
-    ("the worker's event loop", &["worker", "worker::listing"]),
+    (
+        "the worker's event loop",
+        &["worker", "worker::listing", "worker::scrape"],
+    ),
     (
         "the server, signals, the plugin checker, the binary",
         &[

@@ -30,6 +30,7 @@ pub mod event_base;
 pub mod large_pages;
 pub mod layering;
 pub mod listing;
+pub mod metrics;
 pub mod os;
 pub mod plugin;
 pub mod plugin_check;

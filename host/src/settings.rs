@@ -98,7 +98,8 @@ slab_automove_window, slab_automove_freeratio, watcher_logbuf_size, worker_logbu
 modern, sock_cookie_id, the ssl_* options of -Z, and their no_ forms (no_hashexpand, no_modern, \
 no_lru_crawler, …); ext_* (extstore) is refused. \
 wasmcached's own: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N \
-(per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on)."
+(per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on), \
+metrics_listen=HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics, default off)."
 )]
 struct Cli {
     /// TCP port to listen on (default: 11211; with -U and no -p: the UDP port)
@@ -456,6 +457,9 @@ pub struct Settings {
     /// `-o plugin_cache=off`: compile the plugin on every start instead of
     /// keeping its compiled code on disk (host/src/plugin/code_cache.rs, `CodeCache`).
     pub plugin_cache: bool,
+    /// `-o metrics_listen=HOST:PORT`: where `/metrics` is served
+    /// (host/src/metrics/); `None`: nowhere.
+    pub metrics_listen: Option<String>,
     /// `-B`: which protocols connections speak.
     pub protocol: BindProtocol,
     /// `-S`: binary SASL (PLAIN) required.
@@ -721,6 +725,7 @@ impl Settings {
             shards,
             plugin_deadline,
             plugin_cache,
+            metrics_listen,
             ssl_opts,
         } = ext;
 
@@ -945,6 +950,7 @@ impl Settings {
             plugin_config: cli.plugin_config,
             plugin_deadline,
             plugin_cache,
+            metrics_listen,
             tls,
             ssl_shown,
             backlog,
@@ -1015,6 +1021,7 @@ struct Extended {
     shards: Option<usize>,
     plugin_deadline: Duration,
     plugin_cache: bool,
+    metrics_listen: Option<String>,
     ssl_opts: Vec<(String, String)>,
 }
 
@@ -1030,6 +1037,7 @@ impl Extended {
             shards: None,
             plugin_deadline: Duration::from_millis(1000),
             plugin_cache: true,
+            metrics_listen: None,
             ssl_opts: Vec::new(),
         }
     }
@@ -1309,6 +1317,16 @@ impl Extended {
                     _ => bail!("plugin_cache must be on or off"),
                 }
             }
+            "metrics_listen" => {
+                let v = v.unwrap_or("");
+                // HOST:PORT, the port last (an IPv6 host in brackets).
+                match v.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                        self.metrics_listen = Some(v.to_string())
+                    }
+                    _ => bail!("metrics_listen must be HOST:PORT, as in 127.0.0.1:9150"),
+                }
+            }
             _ if EXTSTORE_OPTIONS.contains(&k) => {
                 return Err(usage_err(format!(
                     "-o {k}: extstore (memcached's flash tier) is not available in \
@@ -1585,6 +1603,22 @@ mod tests {
                 .plugin_cache
         );
         assert!(parse(&["-o", "plugin_cache=maybe"]).is_err());
+    }
+
+    #[test]
+    fn metrics_listen_option() {
+        assert_eq!(parse(&[]).unwrap().metrics_listen, None);
+        let s = parse(&["-o", "metrics_listen=127.0.0.1:9150"]).unwrap();
+        assert_eq!(s.metrics_listen.as_deref(), Some("127.0.0.1:9150"));
+        let s = parse(&["-o", "metrics_listen=[::1]:9150"]).unwrap();
+        assert_eq!(s.metrics_listen.as_deref(), Some("[::1]:9150"));
+        for bad in [
+            "metrics_listen",
+            "metrics_listen=9150",
+            "metrics_listen=host:port",
+        ] {
+            assert!(parse(&["-o", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ use wasmcached_protocol::text::{self, GetEnd, Limits, MetaOp, Parsed};
 use wasmcached_protocol::udp;
 
 pub mod listing;
+mod scrape;
 
 /// What a worker's timers mean.
 pub enum Timer {
@@ -485,6 +486,7 @@ impl Worker {
                 Msg::Reload(req) => self.reload_shards(req),
                 Msg::ListStep(job) => self.list_step(job),
                 Msg::ListOut(job) => self.list_out(job),
+                Msg::Scrape(req) => self.scrape(req),
                 Msg::Reply(t, text) => {
                     let st = &self.core.shared.threads[self.core.id];
                     let d = Delivery::Line(&text);

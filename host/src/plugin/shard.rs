@@ -397,6 +397,13 @@ impl Shard {
         }
     }
 
+    /// The size of the running instance's linear memory (0 without one).
+    pub fn memory_bytes(&self) -> u64 {
+        self.inst
+            .as_ref()
+            .map_or(0, |i| i.memory.data_size(&i.store) as u64)
+    }
+
     /// The running instance's item count, as its `curr_items` stat says
     /// (0 when it keeps no such stat).
     pub fn curr_items(&mut self) -> u64 {

@@ -1,0 +1,23 @@
+//! The workers' side of a `/metrics` scrape (host/src/metrics/): read the
+//! figures of every shard owned here, between batches, and send them to the
+//! metrics thread, which never touches a shard itself.
+
+use super::Worker;
+use crate::batch::{ScrapeRequest, ShardScrape};
+
+impl Worker {
+    pub(super) fn scrape(&mut self, req: ScrapeRequest) {
+        let worker = self.core.id;
+        for shard in self.shards.iter_mut().flatten() {
+            let stats = req.groups.iter().map(|&g| (g, shard.stats(g))).collect();
+            let answer = ShardScrape {
+                shard: shard.shard_id(),
+                worker,
+                stats,
+                memory_bytes: shard.memory_bytes(),
+            };
+            // The metrics thread gave up waiting: nothing to do.
+            let _ = req.results.send(answer);
+        }
+    }
+}
