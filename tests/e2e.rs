@@ -22,6 +22,7 @@ mod meta_protocol;
 mod platform;
 mod plugin_check;
 mod plugin_faults;
+mod plugin_metrics;
 mod plugins;
 mod reload;
 mod restart;

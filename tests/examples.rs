@@ -133,7 +133,7 @@ fn assert_no_traps(c: &mut Client) {
     assert_eq!(c.plugin_stat("plugin_traps"), 0, "the plugin trapped");
 }
 
-/// `wasmcached plugin check` on `wasm` passes, with the ABI v7 exports line,
+/// `wasmcached plugin check` on `wasm` passes, with the ABI v8 exports line,
 /// and runs the dump/load round trip and the listing check (not skipped).
 fn assert_checks_dump_load_and_listing(wasm: &str, memory_image: &str) {
     let out = Command::new(server_bin())
@@ -145,7 +145,7 @@ fn assert_checks_dump_load_and_listing(wasm: &str, memory_image: &str) {
     assert!(out.status.success(), "{report}");
     assert!(
         report.contains(
-            "PASS exports_and_abi_version (ABI v7, exports wmc_dump and wmc_load, lists its items)"
+            "PASS exports_and_abi_version (ABI v8, exports wmc_dump and wmc_load, lists its items)"
         ),
         "{report}"
     );
@@ -527,7 +527,7 @@ fn c_quota_reload_keeps_the_lru_order() {
     assert_no_traps(&mut c);
 }
 
-/// Items move from c-quota to the default store and back (both ABI v7 with
+/// Items move from c-quota to the default store and back (both ABI v8 with
 /// dump/load): the reload re-reads the --plugin file, overwritten in between.
 #[test]
 fn c_quota_items_move_to_the_default_store_and_back() {

@@ -628,7 +628,8 @@ fn rust_panic_message_reaches_the_log() {
         "SERVER_ERROR plugin fault during batch"
     );
     for key in ["panic-get", "panic-set"] {
-        let panicked = format!("shard 0: plugin panicked at {location}: boom: {key}");
+        // Plugin log lines name the plugin (its file stem) and the shard.
+        let panicked = format!("panicky shard 0: plugin panicked at {location}: boom: {key}");
         let what = format!("{panicked:?} and two fault lines in the log");
         eventually(Duration::from_secs(10), &what, || {
             let log = server.log();

@@ -225,7 +225,7 @@ fn verbosity_decides_at_run_time_whether_plugin_lines_are_logged() {
     let logged = |s: &Server| {
         s.log()
             .lines()
-            .filter(|l| *l == "shard 0: chatty: batch")
+            .filter(|l| *l == "chatty shard 0: chatty: batch")
             .count()
     };
     assert_eq!(c.cmd("get a"), "END");

@@ -1246,13 +1246,26 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin_backoffs",
         "plugin_shards_backing_off",
     ];
-    // The default store's stats are memcached's but for one of its own.
+    // The default store's stats are memcached's but for one of its own,
+    // then its metrics (ABI v8), summed over the shards.
     let mut want = mine.to_vec();
-    want.push("slot_chunks");
+    want.extend([
+        "slot_chunks",
+        "metric:index_resizes_total",
+        "metric:crawler_items_checked_total",
+        "metric:crawler_reclaimed_total",
+        "metric:stored_value_bytes:count",
+        "metric:stored_value_bytes:sum",
+        "metric:slot_chunks",
+        "metric:used_bytes",
+        "metric:budget_bytes",
+        "metric:index_buckets",
+    ]);
     assert_eq!(stat_names(&mut c, "plugin"), want);
     let p = c.stats("plugin");
     assert_eq!(p["plugin"], "default-store");
     assert_eq!(p["plugin_deadline_ms"], "1000");
+    assert_eq!(p["metric:budget_bytes"], (64u64 << 20).to_string());
     assert_eq!(p["shards"], "2");
     assert_eq!(p["plugin_traps"], "0");
     let general = stat_names(&mut c, "");

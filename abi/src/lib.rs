@@ -1,4 +1,4 @@
-//! The wasmcached plugin ABI, versions 1 to 7: the byte layout of everything
+//! The wasmcached plugin ABI, versions 1 to 8: the byte layout of everything
 //! that crosses the host/guest boundary.
 //!
 //! This crate is the single source of truth for the layout; `docs/plugin-abi.md`
@@ -14,6 +14,9 @@
 #![no_std]
 
 extern crate alloc;
+
+pub mod metrics;
+pub use metrics::METRICS_VERSION;
 
 use alloc::format;
 use alloc::string::String;
@@ -56,10 +59,14 @@ use alloc::vec::Vec;
 /// (`-e`) or a reload into the same plugin keeps which items the policy
 /// protects. A host zeroes it for a plugin of an older version. No v6 byte
 /// moves.
-pub const ABI_VERSION: u32 = 7;
+///
+/// Version 8 is version 7 plus one optional export, `wmc_metrics`, that
+/// describes metrics whose values the plugin keeps in its own memory
+/// ([`metrics`]). No v7 byte moves.
+pub const ABI_VERSION: u32 = 8;
 
 /// The ABI versions a host accepts from a plugin.
-pub const SUPPORTED_ABI_VERSIONS: [u32; 7] = [1, 2, 3, 4, 5, 6, 7];
+pub const SUPPORTED_ABI_VERSIONS: [u32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 
 /// The first ABI version whose [`Item`] records carry `refs`.
 pub const ITEM_REFS_VERSION: u32 = 7;
@@ -96,6 +103,9 @@ pub mod export {
     /// v5, optional: `wmc_iter(cursor: i64, max_bytes: i32) -> i64`, the
     /// next chunk of an item listing.
     pub const ITER: &str = "wmc_iter";
+    /// v8, optional: `() -> i64`, the metrics descriptor block as
+    /// `(ptr << 32) | len` (see [`crate::metrics`]).
+    pub const METRICS: &str = "wmc_metrics";
 }
 
 /// Special values `wmc_dump` returns instead of a `(ptr << 32) | len` (both
@@ -1882,9 +1892,11 @@ mod tests {
     }
 
     #[test]
-    fn v7_keeps_every_earlier_version() {
-        assert_eq!(ABI_VERSION, 7);
-        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5, 6, 7]);
+    fn v8_keeps_every_earlier_version() {
+        assert_eq!(ABI_VERSION, 8);
+        assert_eq!(SUPPORTED_ABI_VERSIONS, [1, 2, 3, 4, 5, 6, 7, 8]);
+        // v8 adds an export and nothing else.
+        assert_eq!(METRICS_VERSION, 8);
         // v7 gives the item record's reserved byte a meaning, nothing else.
         assert_eq!(ITEM_REFS_OFFSET, 21);
         // v6 takes two bits no earlier version uses.

@@ -28,7 +28,7 @@ build() { # OUTPUT [extra clang flags]
 # The same store speaking ABI version 1 (no meta-protocol bits, no dump,
 # no listing), for tests of how the server treats a v1 plugin.
 build "$out/c-quota-v1.wasm" -DWMC_ABI=1
-# The example: ABI version 7 (the SDK's default). Printed last: the path
+# The example: ABI version 8 (the SDK's default). Printed last: the path
 # scripts/build-examples.sh reads.
 build "$out/c-quota.wasm"
 echo "$out/c-quota.wasm"

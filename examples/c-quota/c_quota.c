@@ -20,6 +20,9 @@
  * load call q_walk and q_load, which move every live item with its value,
  * flags, exptime, CAS, last access and LRU position. q_walk also serves the
  * item listing behind `lru_crawler metadump`.
+ *
+ * Metrics (ABI v8, `stats plugin` and /metrics): quota_rejections_total,
+ * and a gauge quota_used_bytes_<prefix> per prefix.
  */
 #include "wasmcached.h"
 
@@ -47,6 +50,10 @@ typedef struct {
     int limited;
     uint64_t quota, used, rejected, items;
     item *list;
+    /* v8 metric quota_used_bytes_<prefix>, set from `used` when the host
+     * reads the metrics (q_update_metrics) */
+    wmc_gauge used_metric;
+    char metric_name[MAX_PREFIX_LEN + 24];
 } prefix_t;
 
 static prefix_t prefixes[MAX_PREFIXES];
@@ -69,6 +76,32 @@ static struct {
     uint64_t curr_items, total_items, bytes, evictions, reclaimed, get_expired, get_flushed,
         quota_rejections, outofmemory;
 } st;
+
+/* ------------------------------------------------------------ metrics (ABI v8) */
+
+static wmc_counter m_rejections;
+
+/* Names a prefix's gauge quota_used_bytes_<prefix>, bytes a metric name
+ * cannot hold as '_', and registers it (a name that two prefixes map to
+ * is refused for the second: it keeps its stat lines only). */
+static void register_prefix_metric(prefix_t *p) {
+    static const char head[] = "quota_used_bytes_";
+    uint32_t k = 0;
+    for (; head[k]; k++) p->metric_name[k] = head[k];
+    for (uint32_t i = 0; i < p->len; i++) {
+        uint8_t c = p->name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        p->metric_name[k++] = ok ? (char)c : '_';
+    }
+    p->metric_name[k] = 0;
+    wmc_register_gauge(&p->used_metric, p->metric_name,
+                       "Key and value bytes of the live items of a quota prefix");
+}
+
+static void q_update_metrics(void) {
+    for (uint32_t i = 1; i < nprefixes; i++)
+        wmc_gauge_set(&prefixes[i].used_metric, (int64_t)prefixes[i].used);
+}
 
 /* ------------------------------------------------------------ config */
 
@@ -153,6 +186,7 @@ static uint16_t prefix_of(const uint8_t *key, uint32_t klen) {
     p->len = n;
     p->limited = default_limited;
     p->quota = default_quota / shard_count;
+    register_prefix_metric(p);
     return (uint16_t)nprefixes++;
 }
 
@@ -388,6 +422,9 @@ static int q_init(const wmc_config *cfg) {
     prefixes[0].len = 0;
     if (parse_config(cfg->config, cfg->config_len) != 0) return -1;
     for (uint32_t i = 1; i < nprefixes; i++) prefixes[i].quota /= shard_count;
+    wmc_register_counter(&m_rejections, "quota_rejections_total",
+                         "Stores refused because they would take a prefix over its quota");
+    for (uint32_t i = 1; i < nprefixes; i++) register_prefix_metric(&prefixes[i]);
     nbuckets = 1024;
     /* v5 hint: memcached's -o hashpower, the table's initial size */
     if (cfg->hints.hashpower >= 10 && cfg->hints.hashpower <= 24)
@@ -520,6 +557,7 @@ static void q_store(const wmc_request *r, wmc_out *out) {
     uint64_t freed = old ? (uint64_t)old->klen + old->vlen : 0;
     if (!quota_ok(p, (uint64_t)r->key_len + alen + blen, freed, now)) {
         st.quota_rejections++;
+        wmc_counter_inc(&m_rejections);
         prefixes[p].rejected++;
         if (r->op == WMC_OP_SET && old) unlink_item(old);
         wmc_respond_error(out, QUOTA_MSG);
@@ -609,6 +647,7 @@ static void q_arith(const wmc_request *r, wmc_out *out) {
     }
     if (!quota_ok(it->prefix, (uint64_t)it->klen + n, (uint64_t)it->klen + it->vlen, now)) {
         st.quota_rejections++;
+        wmc_counter_inc(&m_rejections);
         prefixes[it->prefix].rejected++;
         wmc_respond_error(out, QUOTA_MSG);
         return;
@@ -811,6 +850,7 @@ static const wmc_plugin quota_plugin = {
     .meta_flags = WMC_MFLAG_KEY_BINARY | WMC_MFLAG_HAS_CAS | WMC_MFLAG_SET_TTL,
     .walk = q_walk,
     .load = q_load,
+    .update_metrics = q_update_metrics,
 };
 
 WMC_PLUGIN(quota_plugin)

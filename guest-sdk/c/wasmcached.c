@@ -7,10 +7,10 @@
 #include "wasmcached.h"
 
 #ifndef WMC_ABI
-#define WMC_ABI 7
+#define WMC_ABI 8
 #endif
-#if WMC_ABI < 1 || WMC_ABI > 7
-#error "WMC_ABI must be 1 to 7"
+#if WMC_ABI < 1 || WMC_ABI > 8
+#error "WMC_ABI must be 1 to 8"
 #endif
 
 #define WMC_EXPORT(name) __attribute__((export_name(name)))
@@ -1043,3 +1043,139 @@ WMC_EXPORT("wmc_iter") int64_t wmc_iter(int64_t cursor_, int32_t max_bytes_) {
     wr_u64(output.ptr + 8, resume);
     return pack(output.ptr, output.len);
 }
+
+/* ------------------------------------------------------------ v8 metrics */
+
+#define MAX_METRICS 256u
+#define MAX_METRIC_NAME 64u
+#define MAX_METRIC_HELP 256u
+#define MAX_METRIC_BOUNDS 64u
+#define DESCRIPTOR_HEADER 12u
+
+enum { KIND_COUNTER = 1, KIND_GAUGE = 2, KIND_HISTOGRAM = 3 };
+
+typedef struct {
+    uint8_t kind;
+    const char *name, *help;
+    const void *value;
+    const double *bounds;
+    uint32_t nbounds;
+} metric_t;
+
+/* The registry lives in linear memory like everything else (no Wasm
+ * global), so a warm restart's memory image keeps it. */
+static metric_t metrics[MAX_METRICS];
+static uint32_t nmetrics;
+
+static int metric_name_ok(const char *n) {
+    uint32_t len = (uint32_t)wmc_strlen(n);
+    if (len == 0 || len > MAX_METRIC_NAME) return 0;
+    for (uint32_t i = 0; i < len; i++) {
+        char c = n[i];
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return 0;
+    }
+    return 1;
+}
+
+static int metric_help_ok(const char *h) {
+    uint32_t len = (uint32_t)wmc_strlen(h);
+    if (len > MAX_METRIC_HELP) return 0;
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)h[i];
+        if (c < 0x20 || c == 0x7f) return 0;
+    }
+    return 1;
+}
+
+static int metric_add(uint8_t kind, const void *value, const char *name, const char *help,
+                      const double *bounds, uint32_t nbounds) {
+    if (!help) help = "";
+    for (uint32_t i = 0; i < nmetrics; i++) {
+        if (metrics[i].value == value) return 0;
+    }
+    if (nmetrics == MAX_METRICS || !value || ((uintptr_t)value & 7) || !name ||
+        !metric_name_ok(name) || !metric_help_ok(help) || nbounds > MAX_METRIC_BOUNDS)
+        return -1;
+    for (uint32_t i = 0; i < nbounds; i++) {
+        double b = bounds[i];
+        if (b != b || b - b != 0.0 || (i > 0 && !(b > bounds[i - 1]))) return -1;
+    }
+    uint32_t len = (uint32_t)wmc_strlen(name);
+    for (uint32_t i = 0; i < nmetrics; i++) {
+        if (wmc_strlen(metrics[i].name) == len && memcmp(metrics[i].name, name, len) == 0)
+            return -1;
+    }
+    metric_t *m = &metrics[nmetrics++];
+    m->kind = kind;
+    m->name = name;
+    m->help = help;
+    m->value = value;
+    m->bounds = bounds;
+    m->nbounds = nbounds;
+    return 0;
+}
+
+int wmc_register_counter(wmc_counter *c, const char *name, const char *help) {
+    return metric_add(KIND_COUNTER, c, name, help, 0, 0);
+}
+
+int wmc_register_gauge(wmc_gauge *g, const char *name, const char *help) {
+    return metric_add(KIND_GAUGE, g, name, help, 0, 0);
+}
+
+int wmc_register_histogram(wmc_histogram *h, const char *name, const char *help) {
+    if (!h) return -1;
+    return metric_add(KIND_HISTOGRAM, h->values, name, help, h->bounds, h->nbounds);
+}
+
+#if WMC_ABI >= 8
+/* Apart from `output`, so that asking for the metrics disturbs no answer
+ * and no dump. */
+static buf_t metrics_block;
+
+static void put_le(uint8_t *p, uint64_t v, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+WMC_EXPORT("wmc_metrics") int64_t wmc_metrics(void) {
+    if (plugin && plugin->update_metrics) plugin->update_metrics();
+    if (nmetrics == 0) return 0;
+    uint32_t need = 4;
+    for (uint32_t i = 0; i < nmetrics; i++) {
+        need += DESCRIPTOR_HEADER + (uint32_t)wmc_strlen(metrics[i].name) +
+                (uint32_t)wmc_strlen(metrics[i].help) + 8 * metrics[i].nbounds;
+    }
+    if (metrics_block.cap < need) {
+        uint8_t *p = wmc_realloc(metrics_block.ptr, need);
+        if (!p) return 0; /* no memory: no metrics this time */
+        metrics_block.ptr = p;
+        metrics_block.cap = need;
+    }
+    uint8_t *o = metrics_block.ptr;
+    put_le(o, nmetrics, 4);
+    o += 4;
+    for (uint32_t i = 0; i < nmetrics; i++) {
+        const metric_t *m = &metrics[i];
+        uint32_t nl = (uint32_t)wmc_strlen(m->name), hl = (uint32_t)wmc_strlen(m->help);
+        o[0] = m->kind;
+        o[1] = (uint8_t)nl;
+        put_le(o + 2, hl, 2);
+        put_le(o + 4, (uint32_t)(uintptr_t)m->value, 4);
+        put_le(o + 8, m->nbounds, 4);
+        o += DESCRIPTOR_HEADER;
+        memcpy(o, m->name, nl);
+        o += nl;
+        memcpy(o, m->help, hl);
+        o += hl;
+        for (uint32_t b = 0; b < m->nbounds; b++) {
+            uint64_t bits;
+            memcpy(&bits, &m->bounds[b], 8);
+            put_le(o, bits, 8);
+            o += 8;
+        }
+    }
+    metrics_block.len = need;
+    return pack(metrics_block.ptr, need);
+}
+#endif

@@ -3,11 +3,11 @@
  *
  * The SDK (wasmcached.c) implements the byte-level ABI of docs/plugin-abi.md:
  * it exports wmc_abi_version, wmc_input, wmc_init, wmc_batch, wmc_tick,
- * wmc_timer, wmc_stats, wmc_dump, wmc_load, wmc_iter and the memory,
+ * wmc_timer, wmc_stats, wmc_dump, wmc_load, wmc_iter, wmc_metrics and the memory,
  * decodes the request records of each batch into `wmc_request` values, calls your callbacks, and encodes the
  * answers you give through `wmc_out` into response records.
  *
- * ABI version: the SDK speaks version 7 (the current one) by default:
+ * ABI version: the SDK speaks version 8 (the current one) by default:
  *  - v2: the meta-protocol request bits (mflags 2..10, `aux`) and response
  *    fields (iflags STALE.., `prev_exptime`) reach your callbacks. The SDK
  *    answers Error for a request carrying a v2 mflag your table does not
@@ -20,8 +20,11 @@
  *  - v6: `watch` reports through wmc_log_lookup / wmc_log_stored /
  *    wmc_log_eviction (they do nothing unless the running request asks).
  *  - v7: item records carry `refs`, the item's recency in your policy.
+ *  - v8: metrics (counters, gauges, histograms) in your memory that the
+ *    host reads without a call per update: wmc_register_counter & co.
  *  - v4 held values are not used: values are always copied into answers.
- * Build wasmcached.c with -DWMC_ABI=1 (or 2..6) to speak an older version;
+ * Build wasmcached.c with -DWMC_ABI=1 (or 2..7) to speak an older version
+ * (below 8 the register functions still work, and the host reads nothing);
  * the host then never sends or asks what that version does not have.
  *
  * Freestanding: no libc is needed or linked. The SDK brings a small
@@ -349,6 +352,11 @@ typedef struct wmc_plugin {
      * expired or too large), WMC_LOAD_FULL when out of memory. NULL: no
      * load (the transfer does not happen). */
     int (*load)(const wmc_item *item);
+
+    /* v8: called right before the host reads the registered metrics (a
+     * scrape, `stats plugin`): set the gauges that are cheaper to compute
+     * when asked than to keep up to date. NULL: nothing to set. */
+    void (*update_metrics)(void);
 } wmc_plugin;
 
 /* Registers the plugin table: put `WMC_PLUGIN(my_table);` in one .c file. */
@@ -380,6 +388,60 @@ void wmc_log_stored(const uint8_t *key, uint32_t key_len, uint32_t value_len,
 /* An item evicted to make room (not a dead one reclaimed). */
 void wmc_log_eviction(const uint8_t *key, uint32_t key_len, int fetched, uint32_t exptime,
                       uint32_t last_access, uint32_t client_flags, uint32_t value_len);
+
+/* ---- v8 metrics (docs/plugin-abi.md "Metrics (v8)") ----
+ *
+ * A metric is a plain struct in your memory (a static, or wmc_malloc'd and
+ * never freed): updating it is one add or store, with no host call. The
+ * host asks the SDK's wmc_metrics export where every registered metric
+ * lives and reads the values itself when it is scraped or asked for
+ * `stats plugin`. Register in `init` (registering the same struct again
+ * changes nothing). The register functions keep the `name` and `help`
+ * pointers: pass string literals or memory you never free. They answer 0,
+ * or -1 for a bad name ([a-zA-Z_][a-zA-Z0-9_]*, at most 64 bytes), help
+ * over 256 bytes or with control characters, a name already registered,
+ * bad bounds, or a 257th metric: the host would refuse the whole block.
+ *
+ *   static wmc_counter refused;
+ *   WMC_HISTOGRAM_DEFINE(sizes, 64, 1024, 16384);
+ *   ... in init:
+ *   wmc_register_counter(&refused, "refused_total", "Stores refused");
+ *   wmc_register_histogram(&sizes, "value_bytes", "Sizes of stored values");
+ *   ... anywhere:
+ *   wmc_counter_inc(&refused);
+ *   wmc_histogram_observe(&sizes, r->value_len);
+ */
+typedef struct wmc_counter { uint64_t value; } wmc_counter;
+typedef struct wmc_gauge { int64_t value; } wmc_gauge;
+/* `values` holds nbounds + 2 words: a count per bound, the +Inf count,
+ * then the sum (the layout the host reads). Use WMC_HISTOGRAM_DEFINE. */
+typedef struct wmc_histogram {
+    const double *bounds; /* finite, strictly increasing, at most 64 */
+    uint32_t nbounds;
+    uint64_t *values;
+} wmc_histogram;
+/* Defines `static wmc_histogram var` with the given upper bounds. */
+#define WMC_HISTOGRAM_DEFINE(var, ...)                                                   \
+    static const double var##_wmc_bounds[] = {__VA_ARGS__};                              \
+    static uint64_t var##_wmc_values[sizeof(var##_wmc_bounds) / sizeof(double) + 2];     \
+    static wmc_histogram var = {var##_wmc_bounds,                                        \
+                                sizeof(var##_wmc_bounds) / sizeof(double), var##_wmc_values}
+
+static inline void wmc_counter_inc(wmc_counter *c) { c->value++; }
+static inline void wmc_counter_add(wmc_counter *c, uint64_t n) { c->value += n; }
+static inline void wmc_gauge_set(wmc_gauge *g, int64_t v) { g->value = v; }
+static inline void wmc_gauge_add(wmc_gauge *g, int64_t n) { g->value += n; }
+/* Counts v in the first bucket whose bound is >= v (Prometheus' `le`). */
+static inline void wmc_histogram_observe(wmc_histogram *h, uint64_t v) {
+    double x = (double)v;
+    uint32_t i = 0;
+    while (i < h->nbounds && x > h->bounds[i]) i++;
+    h->values[i]++;
+    h->values[h->nbounds + 1] += v;
+}
+int wmc_register_counter(wmc_counter *c, const char *name, const char *help);
+int wmc_register_gauge(wmc_gauge *g, const char *name, const char *help);
+int wmc_register_histogram(wmc_histogram *h, const char *name, const char *help);
 
 /* ---- allocator: power-of-two size classes on memory.grow; NULL when the
  * host's memory cap is reached (never traps) ---- */

@@ -112,6 +112,12 @@ pub trait Plugin: Sized + 'static {
     fn iter(&mut self, _out: &mut IterWriter<'_>) -> bool {
         false
     }
+
+    /// ABI v8: called right before the host reads the metrics registered
+    /// with [`crate::metrics::register`] (a scrape, `stats plugin`), to set
+    /// the gauges that are cheaper to compute when asked than to keep up to
+    /// date on every request. Counters and histograms need nothing here.
+    fn update_metrics(&mut self) {}
 }
 
 /// Why [`Plugin::load`] did not store an item.
@@ -676,6 +682,9 @@ pub struct Runtime<P> {
     dump_cursor: u64,
     /// The running dump has returned its last chunk.
     dump_done: bool,
+    /// The last `wmc_metrics` block, apart from `output` so that asking
+    /// for the metrics disturbs no answer and no dump.
+    metrics: Vec<u8>,
 }
 
 impl<P: Plugin> Default for Runtime<P> {
@@ -686,6 +695,7 @@ impl<P: Plugin> Default for Runtime<P> {
             output: Vec::new(),
             dump_cursor: 0,
             dump_done: false,
+            metrics: Vec::new(),
         }
     }
 }
@@ -899,6 +909,16 @@ impl<P: Plugin> Runtime<P> {
         Ok(&self.output)
     }
 
+    /// `wmc_metrics()`: the descriptor block of every registered metric,
+    /// after [`Plugin::update_metrics`].
+    pub fn metrics(&mut self) -> &[u8] {
+        if let Some(p) = self.plugin.as_mut() {
+            p.update_metrics();
+        }
+        crate::metrics::write_block(&mut self.metrics);
+        &self.metrics
+    }
+
     /// `wmc_load(len)`: stores the item chunk in the input buffer; one of
     /// [`abi::load_status`].
     pub fn load(&mut self, len: usize) -> i32 {
@@ -944,9 +964,11 @@ pub fn with_runtime<P: Plugin, R>(
     cell.with(|rt| f(&mut rt.borrow_mut()))
 }
 
-/// Generates the ABI v5 exports for a [`Plugin`] type (`wmc_dump`,
+/// Generates the ABI v8 exports for a [`Plugin`] type (`wmc_dump`,
 /// `wmc_load` and `wmc_iter` always; they answer "unsupported" unless the
-/// plugin implements [`Plugin::dump`] / [`Plugin::load`] / [`Plugin::iter`]):
+/// plugin implements [`Plugin::dump`] / [`Plugin::load`] / [`Plugin::iter`];
+/// `wmc_metrics` describes the metrics registered with
+/// [`crate::metrics::register`], none by default):
 /// `wasmcached_sdk::export_plugin!(MyStore);`
 #[macro_export]
 macro_rules! export_plugin {
@@ -1007,6 +1029,11 @@ macro_rules! export_plugin {
             #[no_mangle]
             pub extern "C" fn wmc_load(len: i32) -> i32 {
                 with_runtime(&RT, |rt| rt.load(len as u32 as usize))
+            }
+
+            #[no_mangle]
+            pub extern "C" fn wmc_metrics() -> i64 {
+                with_runtime(&RT, |rt| pack(rt.metrics()))
             }
 
             #[no_mangle]

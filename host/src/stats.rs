@@ -446,7 +446,9 @@ pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
     for k in MEMCACHED_GENERAL {
         agg.take(k);
     }
-    out.extend(agg.drain());
+    // The plugin's own figures, then its ABI v8 metrics under their
+    // display names (`metric:<name>`, `metric:<name>:count|sum`).
+    out.extend(crate::plugin::stat_lines_for_display(agg.drain()));
     out
 }
 

@@ -1,7 +1,7 @@
 // wasmcached AssemblyScript SDK: write a storage plugin as a class.
 //
 // The SDK implements the byte-level plugin ABI (docs/plugin-abi.md), version
-// 7: it owns the input and output buffers, decodes each request record of a
+// 8: it owns the input and output buffers, decodes each request record of a
 // batch into a `Request`, calls your `Plugin`, and encodes what you answer
 // through `Out` into response records. It also runs the optional parts of
 // the ABI for you when your plugin implements them:
@@ -15,6 +15,9 @@
 //   - init hints (v5): `Config.hints`.
 //   - watch events (v6): `logLookup`, `logStored`, `logEviction` report to
 //     `watch fetchers|mutations|evictions` when the request asks.
+//   - metrics (v8, `wmc_metrics`): `Counter`, `Gauge` and `Histogram`
+//     (metrics.ts) keep their values in linear memory, where the host
+//     reads them; `Plugin.updateMetrics` sets gauges right before.
 //   - meta flags (v2): `Request.mflags`/`aux` carry them, `Out` answers
 //     with the v2 iflags and prev_exptime. Flags a plugin does not declare
 //     in `Plugin.supportedMFlags()` are answered Error by the SDK.
@@ -27,7 +30,7 @@
 //   class MyStore extends Plugin { ... override what you support ... }
 //   register(new MyStore());
 //   export { wmc_abi_version, wmc_input, wmc_init, wmc_batch, wmc_tick, wmc_timer,
-//            wmc_stats, wmc_dump, wmc_load, wmc_iter } from "<path>/wasmcached";
+//            wmc_stats, wmc_dump, wmc_load, wmc_iter, wmc_metrics } from "<path>/wasmcached";
 //
 // Build with assemblyscript 0.28:
 //   npx asc assembly/index.ts -O3 --runtime incremental --noAssert --use abort= -o plugin.wasm
@@ -46,9 +49,12 @@
 // fault, counted in `stats` as plugin_traps). Keep your store within
 // Config.memoryBudget to stay clear of the cap.
 
+import { metricsBlock } from "./metrics";
+export { Counter, Gauge, Histogram } from "./metrics";
+
 // ---------------------------------------------------------------- constants
 
-export const ABI_VERSION: i32 = 7;
+export const ABI_VERSION: i32 = 8;
 
 export namespace Op {
   export const Get: u8 = 1;
@@ -847,6 +853,10 @@ export class Plugin {
   load(item: LoadedItem): i32 {
     return Load.Unsupported;
   }
+  /** v8: called right before the host reads the metrics (Counter, Gauge,
+   *  Histogram): set the gauges that are cheaper to compute when asked
+   *  than to keep up to date. */
+  updateMetrics(): void {}
 }
 
 let registered: Plugin | null = null;
@@ -1034,6 +1044,14 @@ export function wmc_stats(group: i32): i64 {
   const p = registered;
   if (ready && p !== null) p.stats(group, new StatsOut());
   return pack(outPtr, outLen);
+}
+
+/** v8: the metrics descriptor block (see metrics.ts) as (ptr << 32) | len.
+ *  Leaves a running dump alone: it writes no buffer of the dump's. */
+export function wmc_metrics(): i64 {
+  const p = registered;
+  if (ready && p !== null) p.updateMetrics();
+  return metricsBlock();
 }
 
 // ---------------------------------------------------------------- dump, load, listing

@@ -96,6 +96,17 @@ impl Plugin {
         }
     }
 
+    /// The plugin as its log lines name it: the file name without its
+    /// directory and extension (`c_quota` for `target/examples/c_quota.wasm`),
+    /// `default-store` for the embedded store.
+    pub fn log_name(&self) -> &str {
+        Path::new(&self.name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.name)
+    }
+
     /// Advances the epoch; the main reactor calls this every [`EPOCH_TICK`].
     pub fn tick_epoch(&self) {
         self.engine.increment_epoch();

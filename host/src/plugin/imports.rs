@@ -12,6 +12,8 @@ use wasmtime::{Caller, Engine, Linker, StoreLimits};
 pub struct ShardCtx {
     pub(super) limits: StoreLimits,
     pub(super) shard_id: u32,
+    /// How log lines name the plugin ([`super::Plugin::log_name`]).
+    pub(super) plugin_name: std::sync::Arc<str>,
     /// Timers the guest asked for during the last call: (token, delay_ms).
     pub(super) timers: Vec<(u64, u32)>,
     /// While `wmc_init` runs: what the guest logged, so that a refusal can
@@ -79,7 +81,7 @@ pub(super) fn linker(engine: &Engine) -> Result<Linker<ShardCtx>> {
                 _ => 3,
             };
             if crate::verbose::level() >= needed {
-                eprintln!("shard {}: {msg}", ctx.shard_id);
+                eprintln!("{} shard {}: {msg}", ctx.plugin_name, ctx.shard_id);
             }
         },
     )?;

@@ -62,6 +62,8 @@ pub(super) struct Live {
     pub(super) stats: Option<TypedFunc<i32, i64>>,
     /// v5 `wmc_iter`, when exported (only looked up for v5).
     pub(super) iter: Option<TypedFunc<(i64, i32), i64>>,
+    /// v8 `wmc_metrics`, when exported (only looked up for v8).
+    pub(super) metrics: Option<TypedFunc<(), i64>>,
 }
 
 /// Instantiates `plugin` for a shard and runs `wmc_init`.
@@ -77,6 +79,7 @@ pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64)
         ShardCtx {
             limits,
             shard_id: c.shard_id,
+            plugin_name: plugin.log_name().into(),
             timers: Vec::new(),
             init_log: None,
             events: Vec::new(),
@@ -119,6 +122,12 @@ pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64)
             &mut store,
             export::ITER,
             v as u32 >= abi::ITER_VERSION,
+        )?,
+        metrics: optional_func(
+            &instance,
+            &mut store,
+            export::METRICS,
+            v as u32 >= abi::METRICS_VERSION,
         )?,
         input: instance.get_typed_func(&mut store, export::INPUT)?,
         batch: instance.get_typed_func(&mut store, export::BATCH)?,

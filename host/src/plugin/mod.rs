@@ -13,10 +13,12 @@
 //! `faults` says the shard is in a crash loop; `transfer` moves the items
 //! from an old instance to a new one on a hot reload, and `snapshot` to
 //! and from a file for the warm restart, where `image` saves and restores
-//! a whole memory when `image_check` finds that it is the whole instance.
+//! a whole memory when `image_check` finds that it is the whole instance;
+//! `metrics` reads the figures a v8 plugin keeps in its memory.
 //! The sibling files use each other without a circle
 //! (host/src/layering.rs): `compile`, `imports`, `faults` and
 //! `image_check` need none of the others, `shard` is built on `instance`,
+//! `metrics` on `shard` (it adds `Shard::stats` and `Shard::plugin_metrics`),
 //! and `transfer`, `snapshot` and `image` on `shard`.
 
 mod code_cache;
@@ -27,6 +29,7 @@ mod image;
 mod image_check;
 mod imports;
 mod instance;
+mod metrics;
 mod shard;
 mod snapshot;
 #[cfg(test)]
@@ -39,6 +42,7 @@ pub use faults::{FaultStats, BACKOFF_FIRST, BACKOFF_MAX, CRASH_LOOP_FAULTS, CRAS
 pub use image::SavedImage;
 pub use imports::ShardCtx;
 pub use instance::{memory_cap, sized_for_items, ShardConfig};
+pub use metrics::{stat_lines_for_display, MetricValue, PluginMetric};
 pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};
 pub use snapshot::{check_items_file, SavedItems};
 pub use transfer::{ReloadOutcome, StartedEmpty, Transfer, DUMP_CHUNK_BYTES};

@@ -367,8 +367,9 @@ impl Shard {
         }
     }
 
-    /// The guest's `name value` stat lines for `group`.
-    pub fn stats(&mut self, group: i32) -> Vec<u8> {
+    /// What the guest's `wmc_stats(group)` answers (`Shard::stats` adds
+    /// the metrics to it).
+    pub(super) fn guest_stats(&mut self, group: i32) -> Vec<u8> {
         let ticks = self.deadline_ticks;
         let Ok(inst) = self.live() else {
             return Vec::new();
@@ -407,7 +408,7 @@ impl Shard {
     /// The running instance's item count, as its `curr_items` stat says
     /// (0 when it keeps no such stat).
     pub fn curr_items(&mut self) -> u64 {
-        let lines = self.stats(abi::stats_group::GENERAL);
+        let lines = self.guest_stats(abi::stats_group::GENERAL);
         String::from_utf8_lossy(&lines)
             .lines()
             .find_map(|l| l.strip_prefix("curr_items ")?.trim().parse().ok())

@@ -21,7 +21,7 @@ pub use report::{Contract, Report};
 use report::{Outcome, Verdict};
 
 use crate::clock;
-use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
+use crate::plugin::{FaultStats, MetricValue, Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
@@ -145,6 +145,7 @@ const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("dump_load_roundtrip", false, dump_load_roundtrip),
     ("memory_image_roundtrip", false, memory_image_roundtrip),
     ("item_listing", false, item_listing),
+    ("plugin_metrics", true, plugin_metrics),
 ];
 
 /// Runs the kit against `plugin` (loaded from `path`; `None`: the embedded
@@ -1099,5 +1100,68 @@ fn dump_load_roundtrip(k: &mut Kit) -> Outcome {
     // The loaded CAS still works; new CAS values differ from loaded ones.
     let r = cas_store(&mut dst, "flagged", b"v2", a.cas)?;
     status("cas with a CAS from before the load", Status::Stored, &r)?;
+    Ok(Verdict::Pass)
+}
+
+/// ABI v8 metrics: the descriptor block is valid and the values readable
+/// (checked as the server checks them before every read), every metric
+/// comes back after some work unchanged but for its value, and counters
+/// and histogram counts never go down.
+fn plugin_metrics(k: &mut Kit) -> Outcome {
+    if !k.shard.exports_metrics() {
+        return Ok(Verdict::Skip(
+            "the plugin does not export wmc_metrics (ABI v8)".into(),
+        ));
+    }
+    let read = |k: &mut Kit| {
+        k.shard
+            .try_plugin_metrics()
+            .map_err(|e| format!("expected a valid metrics block, got: {e}"))
+    };
+    let before = read(k)?;
+    if before.is_empty() {
+        return Ok(Verdict::Skip("the plugin declares no metrics".into()));
+    }
+    for i in 0..200 {
+        k.set(&format!("metrics:{i}"), &vec![b'm'; i * 10])?;
+        k.get(&format!("metrics:{i}"))?;
+    }
+    let after = read(k)?;
+    // Metrics may be added (a plugin may register one for a key prefix
+    // it meets), never dropped or changed.
+    for b in &before {
+        let Some(a) = after.iter().find(|a| a.name == b.name) else {
+            return Err(format!(
+                "expected {} on every read, got it missing after 200 sets",
+                b.name
+            ));
+        };
+        let bounds = |v: &MetricValue| match v {
+            MetricValue::Histogram { bounds, .. } => Some(bounds.clone()),
+            _ => None,
+        };
+        let went_down = match (&b.value, &a.value) {
+            (MetricValue::Counter(x), MetricValue::Counter(y)) => y < x,
+            (
+                MetricValue::Histogram {
+                    counts: x, sum: s, ..
+                },
+                MetricValue::Histogram {
+                    counts: y, sum: t, ..
+                },
+            ) => t < s || x.iter().zip(y).any(|(x, y)| y < x),
+            (MetricValue::Gauge(_), MetricValue::Gauge(_)) => false,
+            _ => true,
+        };
+        ensure(
+            !went_down && a.help == b.help && bounds(&a.value) == bounds(&b.value),
+            &format!(
+                "{}: the same kind, help and bounds on every read, counts never going down",
+                b.name
+            ),
+            b,
+            a,
+        )?;
+    }
     Ok(Verdict::Pass)
 }

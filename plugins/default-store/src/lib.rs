@@ -10,6 +10,7 @@
 //! - [`clock`]: CLOCK eviction (the hand and the per-item counters).
 //! - [`mem`]: what an item costs against the shard's memory budget.
 //! - [`hash`], [`num`]: the key hash and memcached's number parsing.
+//! - [`metrics`]: the ABI v8 metrics it declares beyond memcached's stats.
 //!
 //! # Memory
 //! An item is a 32-byte slot (wasm32) plus one allocation holding the client
@@ -73,6 +74,7 @@ pub mod clock;
 pub mod hash;
 pub mod index;
 pub mod mem;
+pub mod metrics;
 pub mod num;
 pub mod slab;
 pub mod stats;
@@ -88,6 +90,7 @@ use wasmcached_sdk::{
 
 impl Plugin for Store {
     fn init(config: &Config) -> Result<Self, String> {
+        metrics::register_all();
         Store::new(config)
     }
 
@@ -129,6 +132,10 @@ impl Plugin for Store {
 
     fn iter(&mut self, out: &mut IterWriter<'_>) -> bool {
         self.list(out)
+    }
+
+    fn update_metrics(&mut self) {
+        Store::update_metrics(self)
     }
 }
 

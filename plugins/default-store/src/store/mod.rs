@@ -758,6 +758,7 @@ impl Store {
         self.classes.link(e);
         self.data_bytes += new_alloc;
         self.stats.total_items += 1;
+        crate::metrics::VALUE_BYTES.observe((len - flags_len(client_flags) - key.len()) as u64);
         if old.is_none() {
             self.maintain_index(space::INSERT_MIGRATE);
         }

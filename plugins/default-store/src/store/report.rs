@@ -22,6 +22,16 @@ use wasmcached_sdk::guest::{self, StatsWriter};
 const AGE_LOOKAHEAD: u32 = 64 * 1024;
 
 impl Store {
+    /// Sets the ABI v8 gauges (crate::metrics), right before the host
+    /// reads them: cheaper when asked than on every request.
+    pub fn update_metrics(&self) {
+        use crate::metrics::{BUDGET_BYTES, INDEX_BUCKETS, SLOT_CHUNKS, USED_BYTES};
+        SLOT_CHUNKS.set(self.slab.chunks() as i64);
+        USED_BYTES.set(self.used() as i64);
+        BUDGET_BYTES.set(self.budget as i64);
+        INDEX_BUCKETS.set(self.index.buckets() as i64);
+    }
+
     pub fn write_stats(&self, group: i32, out: &mut StatsWriter<'_>) {
         let s = &self.stats;
         let c = &self.classes;

@@ -274,8 +274,11 @@ impl Store {
                 len
             };
             let fits = want < len || self.used() + (want * 4) as u64 <= self.budget;
-            if want != len && fits && self.index.start_resize(want).is_err() {
-                self.stats.malloc_fails += 1;
+            if want != len && fits {
+                match self.index.start_resize(want) {
+                    Ok(()) => crate::metrics::INDEX_RESIZES.inc(),
+                    Err(_) => self.stats.malloc_fails += 1,
+                }
             }
         }
         self.index.migrate(&mut self.slab, migrate);
@@ -384,6 +387,8 @@ impl Store {
                 self.unlink(i);
             }
         }
+        crate::metrics::CRAWLER_CHECKED.add(checked as u64);
+        crate::metrics::CRAWLER_RECLAIMED.add(dead as u64);
         (checked, dead)
     }
 }

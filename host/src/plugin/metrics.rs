@@ -1,0 +1,381 @@
+//! Plugin metrics (ABI v8 `wmc_metrics`): ask the running instance where
+//! its metrics live, check the answer as strictly as a batch's, and read
+//! the values straight from its memory. The plugin updates them with plain
+//! stores, so nothing here runs on the request path; a scrape or `stats
+//! plugin` pays for one call and a walk over at most 256 descriptors.
+//!
+//! `stats plugin` gets the figures through the general stat lines
+//! ([`append_stat_lines`], [`stat_lines_for_display`]), summed over shards.
+
+use super::shard::Shard;
+use wasmcached_abi::metrics::{self as m, MetricDesc, MetricKind};
+
+/// A metric's value as read from the plugin's memory.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricValue {
+    Counter(u64),
+    Gauge(i64),
+    Histogram {
+        /// The finite upper bounds, ascending.
+        bounds: Vec<f64>,
+        /// One count per bucket, +Inf last; not cumulative.
+        counts: Vec<u64>,
+        sum: u64,
+    },
+}
+
+/// One metric a plugin declared, with its value now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginMetric {
+    pub name: String,
+    pub help: String,
+    pub value: MetricValue,
+}
+
+impl Shard {
+    /// The guest's `name value` stat lines for `group`; for the general
+    /// group followed by its metrics' lines ([`append_stat_lines`]), so
+    /// that `stats plugin` sums them over shards as it sums the plugin's
+    /// own figures.
+    pub fn stats(&mut self, group: i32) -> Vec<u8> {
+        let mut lines = self.guest_stats(group);
+        if group == wasmcached_abi::stats_group::GENERAL {
+            let metrics = self.plugin_metrics();
+            append_stat_lines(&mut lines, &metrics);
+        }
+        lines
+    }
+
+    /// The running instance's metrics (ABI v8 `wmc_metrics`), read now.
+    /// Empty for a plugin before v8, one without the export, or a shard
+    /// that has no instance (backing off). A trap or a malformed block is
+    /// a fault: logged, counted, and the shard restarts empty.
+    pub fn plugin_metrics(&mut self) -> Vec<PluginMetric> {
+        self.try_plugin_metrics().unwrap_or_default()
+    }
+
+    /// [`Shard::plugin_metrics`], saying what was wrong with a block that
+    /// faulted (for `wasmcached plugin check`).
+    pub fn try_plugin_metrics(&mut self) -> Result<Vec<PluginMetric>, String> {
+        let ticks = self.deadline_ticks;
+        let Some(inst) = self.inst.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let Some(f) = inst.metrics.clone() else {
+            return Ok(Vec::new());
+        };
+        inst.store.set_epoch_deadline(ticks);
+        let read = match f.call(&mut inst.store, ()) {
+            Ok(packed) => {
+                let (ptr, len) = wasmcached_abi::unpack_ptr_len(packed);
+                let mem = inst.memory.data(&inst.store);
+                match len {
+                    0 => Ok(Vec::new()),
+                    _ => read_metrics(mem, ptr as usize, len as usize),
+                }
+            }
+            Err(e) => Err(format!("{e:#}")),
+        };
+        read.inspect_err(|e| {
+            self.fault("metrics", e);
+        })
+    }
+
+    /// Whether the running instance exports `wmc_metrics` (ABI v8); it
+    /// may still declare none.
+    pub fn exports_metrics(&self) -> bool {
+        self.inst.as_ref().is_some_and(|i| i.metrics.is_some())
+    }
+}
+
+/// The metrics whose descriptor block is `mem[ptr..ptr + len]`, every
+/// descriptor and every value checked against `mem`.
+fn read_metrics(mem: &[u8], ptr: usize, len: usize) -> Result<Vec<PluginMetric>, String> {
+    if len > m::MAX_BLOCK {
+        return Err(format!(
+            "metrics block of {len} bytes (at most {})",
+            m::MAX_BLOCK
+        ));
+    }
+    let block = ptr
+        .checked_add(len)
+        .and_then(|end| mem.get(ptr..end))
+        .ok_or("metrics block outside guest memory")?;
+    let descs = m::metric_descriptors(block)?;
+    m::check_regions(&descs, mem.len())?;
+    Ok(descs.iter().map(|d| read_one(d, mem)).collect())
+}
+
+/// `d`'s value; [`m::check_regions`] has checked that it lies in `mem`.
+fn read_one(d: &MetricDesc<'_>, mem: &[u8]) -> PluginMetric {
+    let at = d.offset as usize;
+    let word = |i: usize| {
+        let o = at + 8 * i;
+        u64::from_le_bytes(mem[o..o + 8].try_into().expect("8 bytes"))
+    };
+    let value = match d.kind {
+        MetricKind::Counter => MetricValue::Counter(word(0)),
+        MetricKind::Gauge => MetricValue::Gauge(word(0) as i64),
+        MetricKind::Histogram => {
+            let buckets = d.bound_count() + 1;
+            MetricValue::Histogram {
+                bounds: d.bounds().collect(),
+                counts: (0..buckets).map(word).collect(),
+                sum: word(buckets),
+            }
+        }
+    };
+    PluginMetric {
+        name: d.name.to_string(),
+        help: d.help.to_string(),
+        value,
+    }
+}
+
+/// What starts every stat line that carries a metric, before the host
+/// renames it for `stats plugin`.
+const LINE_PREFIX: &str = "metric:";
+
+/// Appends `metrics` to a shard's general stat lines, so that the
+/// figures travel with them and are summed over shards.
+///
+/// Summing stat lines over shards (host/src/reply.rs) adds only unsigned
+/// numbers and takes the maximum of names ending in `age`, `_time`, …; a
+/// metric's line name therefore ends in `:+` (and a gauge's negative part
+/// goes in a second `:-` line), which [`stat_lines_for_display`] folds
+/// back.
+pub fn append_stat_lines(out: &mut Vec<u8>, metrics: &[PluginMetric]) {
+    use std::io::Write;
+    for metric in metrics {
+        let n = &metric.name;
+        // Writing to a Vec cannot fail.
+        let _ = match &metric.value {
+            MetricValue::Counter(v) => writeln!(out, "{LINE_PREFIX}{n}:+ {v}"),
+            MetricValue::Gauge(v) => writeln!(
+                out,
+                "{LINE_PREFIX}{n}:+ {}\n{LINE_PREFIX}{n}:- {}",
+                v.max(&0),
+                v.min(&0).unsigned_abs()
+            ),
+            MetricValue::Histogram { counts, sum, .. } => {
+                let count = counts.iter().fold(0u64, |a, c| a.wrapping_add(*c));
+                writeln!(
+                    out,
+                    "{LINE_PREFIX}{n}:count:+ {count}\n{LINE_PREFIX}{n}:sum:+ {sum}"
+                )
+            }
+        };
+    }
+}
+
+/// `stats plugin`'s lines after summing: metric lines get their display
+/// names (`metric:<name>`, `metric:<name>:count`, `metric:<name>:sum`) and
+/// a gauge its signed total; every other line is left as it is.
+pub fn stat_lines_for_display(lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    let negative: std::collections::HashMap<String, u64> = lines
+        .iter()
+        .filter(|(n, _)| n.starts_with(LINE_PREFIX))
+        .filter_map(|(n, v)| Some((n.strip_suffix(":-")?.to_string(), v.parse().ok()?)))
+        .collect();
+    lines
+        .into_iter()
+        .filter_map(|(name, value)| {
+            // A plugin's own stat line that merely looks like one of these
+            // is shown as it is.
+            let Some(base) = name
+                .strip_prefix(LINE_PREFIX)
+                .and_then(|_| name.strip_suffix(":+"))
+            else {
+                let folded = name.starts_with(LINE_PREFIX)
+                    && negative.contains_key(name.strip_suffix(":-").unwrap_or_default());
+                return (!folded).then_some((name, value));
+            };
+            let value = match (negative.get(base), value.parse::<u64>()) {
+                (Some(&neg), Ok(pos)) => (pos as i128 - neg as i128).to_string(),
+                _ => value,
+            };
+            Some((base.to_string(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::test_support::*;
+    use crate::plugin::{FaultStats, Plugin};
+    use crate::reply::Aggregate;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use wasmcached_abi::metrics::{begin_metrics, set_metrics_count, MetricSpec};
+
+    fn block(specs: &[MetricSpec<'_>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        begin_metrics(&mut out);
+        for s in specs {
+            s.encode(&mut out);
+        }
+        set_metrics_count(&mut out, specs.len() as u32);
+        out
+    }
+
+    const BOUNDS: [f64; 2] = [10.0, 100.0];
+
+    fn specs() -> [MetricSpec<'static>; 3] {
+        [
+            MetricSpec {
+                kind: MetricKind::Counter,
+                name: "done_total",
+                help: "things done",
+                offset: 1024,
+                bounds: &[],
+            },
+            MetricSpec {
+                kind: MetricKind::Gauge,
+                name: "level",
+                help: "",
+                offset: 1032,
+                bounds: &[],
+            },
+            MetricSpec {
+                kind: MetricKind::Histogram,
+                name: "sizes",
+                help: "value sizes",
+                offset: 1040,
+                bounds: &BOUNDS,
+            },
+        ]
+    }
+
+    /// A memory with the block at 0 and values at 1024.. .
+    fn memory(block: &[u8], words: &[u64]) -> Vec<u8> {
+        let mut mem = vec![0u8; 2048];
+        mem[..block.len()].copy_from_slice(block);
+        for (i, w) in words.iter().enumerate() {
+            mem[1024 + 8 * i..1032 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        mem
+    }
+
+    #[test]
+    fn values_are_read_from_memory() {
+        let b = block(&specs());
+        let mem = memory(&b, &[7, (-3i64) as u64, 1, 2, 3, 250]);
+        let got = read_metrics(&mem, 0, b.len()).unwrap();
+        assert_eq!(got[0].value, MetricValue::Counter(7));
+        assert_eq!(got[0].help, "things done");
+        assert_eq!(got[1].value, MetricValue::Gauge(-3));
+        assert_eq!(
+            got[2].value,
+            MetricValue::Histogram {
+                bounds: BOUNDS.to_vec(),
+                counts: vec![1, 2, 3],
+                sum: 250
+            }
+        );
+    }
+
+    #[test]
+    fn bad_blocks_are_refused() {
+        let b = block(&specs());
+        let mem = memory(&b, &[]);
+        assert!(read_metrics(&mem, 0, b.len() - 1).is_err(), "truncated");
+        assert!(read_metrics(&mem, 2040, b.len()).is_err(), "block outside");
+        assert!(read_metrics(&mem, usize::MAX, 2).is_err(), "wraps");
+        // The histogram's four words would end past the memory.
+        assert!(read_metrics(&mem[..1070], 0, b.len())
+            .unwrap_err()
+            .contains("outside"));
+        let mut bad = specs();
+        bad[0].name = "done-total";
+        let b = block(&bad);
+        assert!(read_metrics(&memory(&b, &[]), 0, b.len()).is_err());
+    }
+
+    #[test]
+    fn stat_lines_sum_over_shards_and_keep_signs() {
+        let shard = |c: u64, g: i64, counts: Vec<u64>| {
+            let metrics = [
+                PluginMetric {
+                    name: "reclaimed_age".into(),
+                    help: String::new(),
+                    value: MetricValue::Counter(c),
+                },
+                PluginMetric {
+                    name: "level".into(),
+                    help: String::new(),
+                    value: MetricValue::Gauge(g),
+                },
+                PluginMetric {
+                    name: "sizes".into(),
+                    help: String::new(),
+                    value: MetricValue::Histogram {
+                        bounds: vec![1.0],
+                        counts,
+                        sum: 40,
+                    },
+                },
+            ];
+            let mut out = b"curr_items 3\nmetric:own 1\n".to_vec();
+            append_stat_lines(&mut out, &metrics);
+            out
+        };
+        let mut agg = Aggregate::default();
+        agg.add_lines(&shard(5, 4, vec![1, 2]));
+        agg.add_lines(&shard(6, -10, vec![0, 1]));
+        let lines = stat_lines_for_display(agg.drain());
+        let want = [
+            ("curr_items", "6"),
+            ("metric:own", "2"),
+            // Summed although the name ends in "age".
+            ("metric:reclaimed_age", "11"),
+            ("metric:level", "-6"),
+            ("metric:sizes:count", "4"),
+            ("metric:sizes:sum", "80"),
+        ];
+        let got: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn default_store_declares_metrics_and_older_plugins_have_none() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        set(&mut s, "k", &[b'v'; 300], 0);
+        let metrics = s.plugin_metrics();
+        let sizes = metrics
+            .iter()
+            .find(|m| m.name == "stored_value_bytes")
+            .expect("the default store declares stored_value_bytes");
+        let MetricValue::Histogram { counts, sum, .. } = &sizes.value else {
+            panic!("{sizes:?}")
+        };
+        assert_eq!(counts.iter().sum::<u64>(), 1);
+        assert_eq!(*sum, 300);
+        let forgetful = Arc::new(Plugin::new(FORGETFUL.as_bytes(), "forgetful.wat").unwrap());
+        assert!(shard(&forgetful).plugin_metrics().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_block_is_a_fault() {
+        let _serial = serial();
+        // `wmc_metrics` answers a block whose count promises a descriptor
+        // that is not there.
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 256) "\01\00\00\00")
+            (func (export "wmc_abi_version") (result i32) (i32.const 8))
+            (func (export "wmc_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "wmc_init") (param i32) (result i32) (i32.const 0))
+            (func (export "wmc_batch") (param i32) (result i64) (i64.const 0))
+            (func (export "wmc_metrics") (result i64) (i64.const 0x10000000004)))"#;
+        let p = Arc::new(Plugin::new(wat.as_bytes(), "bad-metrics.wat").unwrap());
+        let faults = Arc::new(FaultStats::default());
+        let mut s = Shard::new(p, config(), faults.clone()).unwrap();
+        assert!(s.plugin_metrics().is_empty());
+        assert_eq!(faults.plugin_traps.load(Ordering::Relaxed), 1);
+    }
+}

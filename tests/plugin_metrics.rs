@@ -1,0 +1,148 @@
+//! Plugin metrics (ABI v8 `wmc_metrics`) and plugin log lines, over a real
+//! socket: the default store's and c-quota's metrics move in `stats
+//! plugin` as clients work, summed over shards, while `stats` keeps
+//! memcached's names only; `wasmcached plugin check` finds their
+//! descriptors valid; a plugin's log line names the plugin and its shard.
+
+use crate::common;
+use crate::common::example_build::example;
+use common::{server_bin, Client, Server};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `stats plugin`'s metric lines, by their names without `metric:`.
+fn metrics(c: &mut Client) -> HashMap<String, i128> {
+    c.stats("plugin")
+        .into_iter()
+        .filter_map(|(n, v)| Some((n.strip_prefix("metric:")?.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+fn eventually(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn default_store_metrics_move_in_stats_plugin() {
+    let server = Server::start(&["-t", "2", "-m", "64"]);
+    let mut c = server.client();
+    let before = metrics(&mut c);
+    for name in [
+        "index_resizes_total",
+        "crawler_items_checked_total",
+        "crawler_reclaimed_total",
+        "stored_value_bytes:count",
+        "stored_value_bytes:sum",
+        "slot_chunks",
+        "used_bytes",
+        "budget_bytes",
+        "index_buckets",
+    ] {
+        assert!(before.contains_key(name), "no metric:{name} in {before:?}");
+    }
+    // Summed over the two shards: the whole -m.
+    assert_eq!(before["budget_bytes"], 64 << 20);
+    assert_eq!(before["stored_value_bytes:count"], 0);
+
+    let sizes = [0usize, 10, 100, 1000, 5000, 70_000];
+    for (i, n) in sizes.iter().enumerate() {
+        assert_eq!(c.set(&format!("k{i}"), 0, 0, &vec![b'v'; *n]), "STORED");
+    }
+    assert_eq!(c.set("short-lived", 0, 1, b"x"), "STORED");
+    let after = metrics(&mut c);
+    assert_eq!(
+        after["stored_value_bytes:count"],
+        sizes.len() as i128 + 1,
+        "{after:?}"
+    );
+    assert_eq!(
+        after["stored_value_bytes:sum"],
+        sizes.iter().sum::<usize>() as i128 + 1
+    );
+    assert!(after["used_bytes"] > before["used_bytes"], "{after:?}");
+    // The background scan (a slice a second) looks at the items and frees
+    // the one that expired.
+    eventually(Duration::from_secs(10), "the crawler reclaims", || {
+        let m = metrics(&mut c);
+        m["crawler_items_checked_total"] > 0 && m["crawler_reclaimed_total"] >= 1
+    });
+
+    // `stats` is memcached's group: no plugin metric shows there.
+    let general = c.stats("");
+    assert!(
+        general.keys().all(|k| !k.starts_with("metric:")),
+        "{general:?}"
+    );
+    assert_eq!(c.plugin_stat("plugin_traps"), 0);
+}
+
+#[test]
+fn c_quota_metrics_count_refusals_and_bytes_per_prefix() {
+    let wasm = example("c-quota");
+    let server = Server::start(&[
+        "-t",
+        "1",
+        "--plugin",
+        &wasm,
+        "--plugin-config",
+        "user=1000,*=3000",
+    ]);
+    let mut c = server.client();
+    let m = metrics(&mut c);
+    assert_eq!(m["quota_rejections_total"], 0, "{m:?}");
+    assert_eq!(m["quota_used_bytes_user"], 0);
+
+    let v600 = vec![b'u'; 600];
+    assert_eq!(c.set("user:a", 0, 0, &v600), "STORED");
+    assert_eq!(
+        c.set("user:b", 0, 0, &v600),
+        "SERVER_ERROR prefix quota exceeded"
+    );
+    // A prefix under `*` gets its gauge when it is first used.
+    assert_eq!(c.set("img:1", 0, 0, b"png"), "STORED");
+    let m = metrics(&mut c);
+    assert_eq!(m["quota_rejections_total"], 1, "{m:?}");
+    assert_eq!(m["quota_used_bytes_user"], 6 + 600);
+    assert_eq!(m["quota_used_bytes_img"], 5 + 3);
+    assert_eq!(c.cmd("delete user:a"), "DELETED");
+    assert_eq!(metrics(&mut c)["quota_used_bytes_user"], 0);
+    assert_eq!(c.plugin_stat("plugin_traps"), 0);
+}
+
+#[test]
+fn plugin_check_reads_the_metrics_of_the_default_store_and_c_quota() {
+    for plugin in ["default".to_string(), example("c-quota")] {
+        let out = Command::new(server_bin())
+            .args(["plugin", "check", &plugin])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{plugin}:\n{report}");
+        assert!(
+            report.lines().any(|l| l == "PASS plugin_metrics"),
+            "{plugin}: plugin_metrics must pass, not be skipped:\n{report}"
+        );
+    }
+}
+
+/// tests/plugins/chatty.wat logs an info line (shown from -vv on) for
+/// every batch: the server prefixes it with the plugin and the shard.
+#[test]
+fn a_plugin_log_line_names_the_plugin_and_the_shard() {
+    let chatty = common::test_plugin("chatty.wat");
+    let server = Server::start(&["-t", "1", "-vv", "--plugin", &chatty]);
+    let mut c = server.client();
+    assert_eq!(c.cmd("get a"), "END");
+    eventually(Duration::from_secs(5), "a tagged log line", || {
+        server
+            .log()
+            .lines()
+            .any(|l| l == "chatty shard 0: chatty: batch")
+    });
+}
