@@ -17,6 +17,7 @@ mod differential;
 mod differential_binary;
 mod differential_meta;
 mod examples;
+mod hotkeys;
 mod memccapable;
 mod meta_protocol;
 mod platform;

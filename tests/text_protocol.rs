@@ -1237,6 +1237,8 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin",
         "plugin_deadline_ms",
         "plugin_cache",
+        "hotkeys_sample",
+        "hotkeys_window",
         "shards",
         "plugin_traps",
         "plugin_restarts",
@@ -1265,6 +1267,7 @@ fn stats_plugin_has_wasmcached_figures() {
     let p = c.stats("plugin");
     assert_eq!(p["plugin"], "default-store");
     assert_eq!(p["plugin_deadline_ms"], "1000");
+    assert_eq!(p["hotkeys_sample"], "100");
     assert_eq!(p["metric:budget_bytes"], (64u64 << 20).to_string());
     assert_eq!(p["shards"], "2");
     assert_eq!(p["plugin_traps"], "0");

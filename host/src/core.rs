@@ -6,6 +6,7 @@
 use crate::batch::{Batch, Msg, Outbox};
 use crate::conn::Ticket;
 use crate::counters::ThreadStats;
+use crate::hotkeys::Sampler;
 use crate::listing::Listing;
 use crate::shared::Shared;
 use std::sync::Arc;
@@ -24,6 +25,11 @@ pub struct Core {
     #[allow(clippy::vec_box)]
     pub(crate) pool: Vec<Box<Batch>>,
     pub(crate) outbox: Outbox,
+    /// Countdown to the next request `stats hotkeys` counts.
+    pub(crate) hot_requests: Sampler,
+    /// Countdown to the next answer whose value bytes it counts (the
+    /// worker's delivery loops tick it).
+    pub(crate) hot_answers: Sampler,
 }
 
 impl Core {
@@ -49,8 +55,13 @@ impl Core {
         b
     }
 
-    /// Queues a request on the shard that owns its key.
+    /// Queues a request on the shard that owns its key. Every keyed
+    /// request of every protocol passes here, so this is where `stats
+    /// hotkeys` samples them.
     pub fn push(&mut self, req: &Request<'_>, ticket: Ticket) {
+        if self.hot_requests.tick() {
+            self.shared.hotkeys.request(self.id, req);
+        }
         let shard = self.shared.router.shard_of(req.key);
         self.push_to(shard, req, ticket);
     }

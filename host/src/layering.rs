@@ -23,6 +23,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "counters",
             "verbose",
             "detail",
+            "hotkeys",
             "watch",
             "router",
         ],

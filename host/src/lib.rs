@@ -27,6 +27,7 @@ pub mod core;
 pub mod counters;
 pub mod detail;
 pub mod event_base;
+pub mod hotkeys;
 pub mod large_pages;
 pub mod layering;
 pub mod listing;

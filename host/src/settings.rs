@@ -44,6 +44,17 @@ pub const EXIT_OPTION: u8 = 1;
 /// and wasmcached's for everything only it refuses.
 pub const EX_USAGE: u8 = 64;
 
+/// `-o hotkeys_sample` by default: one request in 100 keeps hot-key
+/// counting far under 1 % of a request's cost (host/src/hotkeys.rs).
+pub const HOTKEYS_SAMPLE: u32 = 100;
+/// `-o hotkeys_sample` at most: rarer samples would say nothing.
+pub const HOTKEYS_MAX_SAMPLE: u32 = 1_000_000;
+/// `-o hotkeys_window` by default, and its bounds, in seconds: it slides by
+/// halves, so 2 is the shortest; a day is the longest worth a top-K.
+pub const HOTKEYS_WINDOW: u32 = 60;
+pub const HOTKEYS_MIN_WINDOW: u32 = 2;
+pub const HOTKEYS_MAX_WINDOW: u32 = 86_400;
+
 /// A refusal to start: one line, and the exit status to leave with.
 #[derive(Debug)]
 pub struct Refusal {
@@ -99,7 +110,9 @@ modern, sock_cookie_id, the ssl_* options of -Z, and their no_ forms (no_hashexp
 no_lru_crawler, …); ext_* (extstore) is refused. \
 wasmcached's own: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N \
 (per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on), \
-metrics_listen=HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics, default off)."
+metrics_listen=HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics, default off), \
+hotkeys_sample=N (count one request in N for `stats hotkeys`, 0 = off, default 100), \
+hotkeys_window=SECONDS (the window `stats hotkeys` covers, 2-86400, default 60)."
 )]
 struct Cli {
     /// TCP port to listen on (default: 11211; with -U and no -p: the UDP port)
@@ -460,6 +473,11 @@ pub struct Settings {
     /// `-o metrics_listen=HOST:PORT`: where `/metrics` is served
     /// (host/src/metrics/); `None`: nowhere.
     pub metrics_listen: Option<String>,
+    /// `-o hotkeys_sample=N`: `stats hotkeys` counts one request in N
+    /// (host/src/hotkeys.rs); 0: off.
+    pub hotkeys_sample: u32,
+    /// `-o hotkeys_window=SECONDS`: the sliding window of `stats hotkeys`.
+    pub hotkeys_window: u32,
     /// `-B`: which protocols connections speak.
     pub protocol: BindProtocol,
     /// `-S`: binary SASL (PLAIN) required.
@@ -726,6 +744,8 @@ impl Settings {
             plugin_deadline,
             plugin_cache,
             metrics_listen,
+            hotkeys_sample,
+            hotkeys_window,
             ssl_opts,
         } = ext;
 
@@ -951,6 +971,8 @@ impl Settings {
             plugin_deadline,
             plugin_cache,
             metrics_listen,
+            hotkeys_sample,
+            hotkeys_window,
             tls,
             ssl_shown,
             backlog,
@@ -1022,6 +1044,8 @@ struct Extended {
     plugin_deadline: Duration,
     plugin_cache: bool,
     metrics_listen: Option<String>,
+    hotkeys_sample: u32,
+    hotkeys_window: u32,
     ssl_opts: Vec<(String, String)>,
 }
 
@@ -1038,6 +1062,8 @@ impl Extended {
             plugin_deadline: Duration::from_millis(1000),
             plugin_cache: true,
             metrics_listen: None,
+            hotkeys_sample: HOTKEYS_SAMPLE,
+            hotkeys_window: HOTKEYS_WINDOW,
             ssl_opts: Vec::new(),
         }
     }
@@ -1326,6 +1352,24 @@ impl Extended {
                     }
                     _ => bail!("metrics_listen must be HOST:PORT, as in 127.0.0.1:9150"),
                 }
+            }
+            "hotkeys_sample" => {
+                let n = own_num(k, v)?;
+                if n > HOTKEYS_MAX_SAMPLE as u64 {
+                    bail!(
+                        "hotkeys_sample must be between 0 (off) and {}",
+                        HOTKEYS_MAX_SAMPLE
+                    );
+                }
+                self.hotkeys_sample = n as u32
+            }
+            "hotkeys_window" => {
+                let n = own_num(k, v)?;
+                let (lo, hi) = (HOTKEYS_MIN_WINDOW, HOTKEYS_MAX_WINDOW);
+                if n < lo as u64 || n > hi as u64 {
+                    bail!("hotkeys_window must be between {lo} and {hi} seconds");
+                }
+                self.hotkeys_window = n as u32
             }
             _ if EXTSTORE_OPTIONS.contains(&k) => {
                 return Err(usage_err(format!(
@@ -1618,6 +1662,56 @@ mod tests {
             "metrics_listen=host:port",
         ] {
             assert!(parse(&["-o", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hotkeys_options() {
+        let s = parse(&[]).unwrap();
+        assert_eq!((s.hotkeys_sample, s.hotkeys_window), (100, 60));
+        let s = parse(&["-o", "hotkeys_sample=1,hotkeys_window=10"]).unwrap();
+        assert_eq!((s.hotkeys_sample, s.hotkeys_window), (1, 10));
+        assert_eq!(
+            parse(&["-o", "hotkeys_sample=0"]).unwrap().hotkeys_sample,
+            0
+        );
+        assert_eq!(
+            parse(&["-o", "hotkeys_sample=1000000,hotkeys_window=86400"])
+                .map(|s| (s.hotkeys_sample, s.hotkeys_window))
+                .unwrap(),
+            (1_000_000, 86_400)
+        );
+        for (bad, line) in [
+            (
+                "hotkeys_sample",
+                "Invalid value for suboption hotkeys_sample: \"\"",
+            ),
+            (
+                "hotkeys_sample=x",
+                "Invalid value for suboption hotkeys_sample: \"x\"",
+            ),
+            (
+                "hotkeys_sample=-1",
+                "Invalid value for suboption hotkeys_sample: \"-1\"",
+            ),
+            (
+                "hotkeys_sample=1000001",
+                "hotkeys_sample must be between 0 (off) and 1000000",
+            ),
+            (
+                "hotkeys_window=1",
+                "hotkeys_window must be between 2 and 86400 seconds",
+            ),
+            (
+                "hotkeys_window=86401",
+                "hotkeys_window must be between 2 and 86400 seconds",
+            ),
+            (
+                "hotkeys_window=",
+                "Invalid value for suboption hotkeys_window: \"\"",
+            ),
+        ] {
+            assert_eq!(refused(&["-o", bad]), (line.to_string(), EX_USAGE), "{bad}");
         }
     }
 

@@ -7,6 +7,7 @@ use crate::batch::WorkerHandle;
 use crate::conn::{ConnState, SharedState};
 use crate::counters::{BufGauge, ConnStats, ThreadStats};
 use crate::event_base::Waker;
+use crate::hotkeys::HotKeys;
 use crate::plugin::FaultStats;
 use crate::router::Router;
 use crate::settings::Settings;
@@ -70,6 +71,9 @@ pub struct Shared {
     /// Connections by id, for `stats conns` (touched only on open/close).
     pub conn_registry: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
     pub next_conn_id: AtomicU64,
+    /// `stats hotkeys`: every worker's top-K tables (host/src/hotkeys.rs);
+    /// `/metrics` reads them with `hotkeys.report()`.
+    pub hotkeys: HotKeys,
 }
 
 impl Shared {
@@ -79,7 +83,14 @@ impl Shared {
         tls: Option<crate::tls::TlsContext>,
     ) -> Shared {
         let router = Router::new(settings.shards, settings.threads);
+        let hotkeys = HotKeys::new(
+            settings.hotkeys_sample,
+            settings.hotkeys_window,
+            settings.prefix_delimiter,
+            settings.threads,
+        );
         Shared {
+            hotkeys,
             threads: (0..settings.threads)
                 .map(|_| ThreadStats::default())
                 .collect(),
@@ -123,6 +134,7 @@ impl Shared {
         }
         self.conns.reset();
         crate::detail::clear();
+        self.hotkeys.clear();
     }
 }
 

@@ -120,9 +120,14 @@ impl Worker {
             cas_enabled: shared.settings.use_cas,
         };
         let max_rbuf = shared.settings.item_size_max + 256 * 1024;
+        let hot_requests = shared.hotkeys.sampler(id);
+        // Seeded apart from the requests' countdown.
+        let hot_answers = shared.hotkeys.sampler(id + 1 + shared.settings.threads);
         Worker {
             core: Core {
                 id,
+                hot_requests,
+                hot_answers,
                 shared,
                 batches: (0..nshards).map(|_| None).collect(),
                 dirty: Vec::new(),
@@ -360,6 +365,9 @@ impl Worker {
                     if !events.is_empty() {
                         watch_events(&mut self.slab, &mut events, i as u32, *t, shared);
                     }
+                    if self.core.hot_answers.tick() {
+                        shared.hotkeys.answer(self.core.id, &r);
+                    }
                     deliver(
                         &mut self.slab,
                         &mut self.touched,
@@ -438,7 +446,12 @@ impl Worker {
                         watch_events(&mut self.slab, &mut events, i as u32, *t, shared);
                     }
                     let d = match &r {
-                        Some(r) => Delivery::Resp(r.clone()),
+                        Some(r) => {
+                            if self.core.hot_answers.tick() {
+                                shared.hotkeys.answer(self.core.id, r);
+                            }
+                            Delivery::Resp(r.clone())
+                        }
                         None => Delivery::Fault("malformed response"),
                     };
                     deliver(&mut self.slab, &mut self.touched, shared, st, *t, d);

@@ -350,6 +350,9 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 Vec::new()
             } else if key.starts_with(b"settings") {
                 stats::settings(&core.shared)
+            } else if key == b"hotkeys" {
+                // wasmcached's own group, as in the text protocol.
+                core.shared.hotkeys.stats()
             } else if key.starts_with(b"detail") {
                 // Per-prefix stats are not recorded: a dump is empty.
                 let sub = &key[6..];

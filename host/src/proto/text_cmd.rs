@@ -401,6 +401,12 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
             conn.reply_with(Reply::Ready, crate::detail::dump);
             return;
         }
+        // wasmcached's own: the hottest keys and prefixes (crate::hotkeys).
+        StatsCmd::Other(b"hotkeys") => {
+            let lines = core.shared.hotkeys.stats();
+            conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
+            return;
+        }
         StatsCmd::Other(b"extstore") => {
             conn.reply_now(b"END\r\n", Reply::Ready);
             return;
