@@ -5,7 +5,8 @@
 #   - Debian packages `memcached` (the reference server of the differential
 #     and memccapable tests), `libmemcached-tools` (memccapable, and the
 #     memccp/memccat/... binary-protocol clients of tests/clients.rs),
-#     `nutcracker` (twemproxy, tests/scaleout.rs) and, when the machine's
+#     `nutcracker` (twemproxy, tests/scaleout.rs), `prometheus` (its server
+#     and promtool, tests/metrics.rs) and, when the machine's
 #     python3 cannot make a venv, `python3-venv` (`python3` too if there is
 #     none), with apt-get as root or through `sudo -n` otherwise;
 #     `apt-get update` runs only when the package lists do not know them (or
@@ -48,6 +49,10 @@ command -v memccapable >/dev/null 2>&1 && command -v memccp >/dev/null 2>&1 \
 # and saslpasswd2 for its user database.
 compgen -G '/usr/lib/*/sasl2/libplain.so.2' >/dev/null || need+=(libsasl2-modules)
 command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)
+# tests/metrics.rs scrapes /metrics with Debian's Prometheus and checks it
+# with its promtool.
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } \
+  || need+=(prometheus)
 # tests/startup.rs reads the listen backlog (-b) of both servers with ss.
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 

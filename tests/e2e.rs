@@ -20,6 +20,7 @@ mod examples;
 mod hotkeys;
 mod memccapable;
 mod meta_protocol;
+mod metrics;
 mod platform;
 mod plugin_check;
 mod plugin_faults;

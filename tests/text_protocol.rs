@@ -1237,6 +1237,7 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin",
         "plugin_deadline_ms",
         "plugin_cache",
+        "metrics_listen",
         "hotkeys_sample",
         "hotkeys_window",
         "shards",
@@ -1267,6 +1268,7 @@ fn stats_plugin_has_wasmcached_figures() {
     let p = c.stats("plugin");
     assert_eq!(p["plugin"], "default-store");
     assert_eq!(p["plugin_deadline_ms"], "1000");
+    assert_eq!(p["metrics_listen"], "off");
     assert_eq!(p["hotkeys_sample"], "100");
     assert_eq!(p["metric:budget_bytes"], (64u64 << 20).to_string());
     assert_eq!(p["shards"], "2");

@@ -106,6 +106,8 @@ pub struct ShardScrape {
     pub stats: Vec<(i32, Vec<u8>)>,
     /// The instance's linear memory (0 without an instance).
     pub memory_bytes: u64,
+    /// The metrics the plugin declares (ABI v8), read now.
+    pub plugin_metrics: Vec<crate::plugin::PluginMetric>,
 }
 
 /// What a worker is asked to do: swap `plugin` into every shard it owns

@@ -15,7 +15,11 @@ macro_rules! thread_stats {
     ($($name:ident),* $(,)?) => {
         /// Per-worker command counters.
         #[derive(Default)]
-        pub struct ThreadStats { $(pub $name: AtomicU64,)* }
+        pub struct ThreadStats {
+            $(pub $name: AtomicU64,)*
+            /// What only `/metrics` shows (not reset by `stats reset`).
+            pub figures: WorkerFigures,
+        }
 
         impl ThreadStats {
             /// Adds this thread's counters into `sum`.
@@ -60,6 +64,82 @@ thread_stats!(
     auth_cmds,
     auth_errors,
 );
+
+/// A histogram only one thread observes into and others read: fixed upper
+/// bounds, one relaxed counter per bucket (not cumulative; the last bucket
+/// is +Inf) and the sum of what was observed.
+pub struct Histogram {
+    bounds: &'static [u64],
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn observe(&self, v: u64) {
+        let i = self.bounds.partition_point(|&b| b < v);
+        bump(&self.buckets[i], 1);
+        bump(&self.sum, v);
+    }
+
+    /// The upper bounds, each bucket's count (the last +Inf) and the sum.
+    pub fn read(&self) -> (&'static [u64], Vec<u64>, u64) {
+        let counts = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        (self.bounds, counts, self.sum.load(Ordering::Relaxed))
+    }
+}
+
+/// Upper bounds of a guest call's duration, in nanoseconds: 1 µs to 1 s,
+/// four times apart.
+pub const GUEST_CALL_NS: &[u64] = &[
+    1_000,
+    4_000,
+    16_000,
+    64_000,
+    256_000,
+    1_024_000,
+    4_096_000,
+    16_384_000,
+    65_536_000,
+    262_144_000,
+    1_048_576_000,
+];
+
+/// Upper bounds of a batch's size, in requests.
+pub const BATCH_REQUESTS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// A worker's figures for `/metrics` (host/src/metrics/): how long its
+/// guest calls take, how many requests each carries, and how many batches
+/// it hands to other workers' shards.
+pub struct WorkerFigures {
+    pub guest_call_ns: Histogram,
+    pub batch_requests: Histogram,
+    /// Batches of requests this worker's connections sent to a shard that
+    /// another worker owns.
+    pub forwarded_batches: AtomicU64,
+}
+
+impl Default for WorkerFigures {
+    fn default() -> WorkerFigures {
+        WorkerFigures {
+            guest_call_ns: Histogram::new(GUEST_CALL_NS),
+            batch_requests: Histogram::new(BATCH_REQUESTS),
+            forwarded_batches: AtomicU64::new(0),
+        }
+    }
+}
 
 /// Adds `n` to a counter only this thread writes.
 #[inline]
@@ -152,5 +232,23 @@ impl BufGauge {
     pub fn update(&self, rbuf: usize, wbuf: usize) {
         self.rbuf.store(rbuf, Ordering::Relaxed);
         self.wbuf.store(wbuf, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_counts_each_value_in_the_first_bucket_that_holds_it() {
+        let h = Histogram::new(&[1, 2, 4]);
+        for v in [0, 1, 2, 3, 4, 5, 100] {
+            h.observe(v);
+        }
+        let (bounds, counts, sum) = h.read();
+        assert_eq!(bounds, &[1, 2, 4]);
+        // <=1: 0 and 1; <=2: 2; <=4: 3 and 4; +Inf: 5 and 100.
+        assert_eq!(counts, [2, 1, 2, 2]);
+        assert_eq!(sum, 115);
     }
 }

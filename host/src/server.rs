@@ -58,6 +58,8 @@ pub struct Server {
     base: EventBase<MainTimer>,
     threads: Vec<std::thread::JoinHandle<Vec<Shard>>>,
     next_worker: usize,
+    /// `-o metrics_listen`: the `/metrics` thread.
+    metrics: Option<crate::metrics::MetricsServer>,
 }
 
 impl Server {
@@ -137,6 +139,8 @@ impl Server {
         let base: EventBase<MainTimer> = EventBase::new()?;
         let _ = shared.main_waker.set(base.waker());
         crate::signals::install(shared.clone())?;
+        // Bound before any worker runs: a busy address fails the start.
+        let metrics = crate::metrics::start(shared.clone())?;
 
         let mut threads = Vec::new();
         for (id, (wbase, rx, owned)) in parts.into_iter().enumerate() {
@@ -180,6 +184,7 @@ impl Server {
             base,
             threads,
             next_worker: 0,
+            metrics,
         })
     }
 
@@ -372,6 +377,10 @@ impl Server {
             let _ = self
                 .base
                 .wait(Some(next_epoch.saturating_duration_since(now)), |_| {});
+        }
+        // No scrape waits for workers that are going away.
+        if let Some(m) = self.metrics.take() {
+            m.stop();
         }
         for w in workers {
             w.send(Msg::Shutdown);

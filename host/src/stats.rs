@@ -425,6 +425,10 @@ pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
             "plugin_cache".into(),
             if s.plugin_cache { "on" } else { "off" }.into(),
         ),
+        (
+            "metrics_listen".into(),
+            s.metrics_listen.clone().unwrap_or_else(|| "off".into()),
+        ),
         ("hotkeys_sample".into(), s.hotkeys_sample.to_string()),
         ("hotkeys_window".into(), s.hotkeys_window.to_string()),
         ("shards".into(), shared.router.shards().to_string()),

@@ -346,6 +346,8 @@ impl Worker {
                 if owner == self.core.id {
                     self.run_local(b);
                 } else {
+                    let st = &self.core.shared.threads[self.core.id];
+                    bump(&st.figures.forwarded_batches, 1);
                     self.core.outbox.post(owner, Msg::Run(b));
                 }
             }
@@ -358,7 +360,10 @@ impl Worker {
         let shared = &self.core.shared;
         let st = &shared.threads[self.core.id];
         ask_for_events(shard, &mut b.data);
-        match shard.batch(&b.data, b.count) {
+        let started = Instant::now();
+        let result = shard.batch(&b.data, b.count);
+        guest_call_done(st, started, b.count);
+        match result {
             Ok(answers) => {
                 let mut events = answers.events();
                 for (i, (r, t)) in answers.records().zip(b.tickets.iter()).enumerate() {
@@ -413,7 +418,10 @@ impl Worker {
             return self.reply_remote(b);
         };
         ask_for_events(shard, &mut b.data);
-        match shard.batch(&b.data, b.count) {
+        let started = Instant::now();
+        let result = shard.batch(&b.data, b.count);
+        guest_call_done(&self.core.shared.threads[self.core.id], started, b.count);
+        match result {
             Ok(answers) => {
                 b.events.clear();
                 b.events.extend_from_slice(answers.events());
@@ -1128,6 +1136,17 @@ impl Exec<'_> {
                 Step::Done { consumed, swallow }
             }
         }
+    }
+}
+
+/// Counts a batch call into a plugin for `/metrics`: how long it took and
+/// how many requests it carried (a batch of stats reads alone calls no
+/// plugin batch).
+fn guest_call_done(st: &ThreadStats, started: Instant, requests: u32) {
+    if requests > 0 {
+        let f = &st.figures;
+        f.guest_call_ns.observe(started.elapsed().as_nanos() as u64);
+        f.batch_requests.observe(u64::from(requests));
     }
 }
 

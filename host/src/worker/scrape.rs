@@ -15,6 +15,7 @@ impl Worker {
                 worker,
                 stats,
                 memory_bytes: shard.memory_bytes(),
+                plugin_metrics: shard.plugin_metrics(),
             };
             // The metrics thread gave up waiting: nothing to do.
             let _ = req.results.send(answer);
