@@ -159,6 +159,18 @@ pub fn set_metrics_count(block: &mut [u8], count: u32) {
     block[..4].copy_from_slice(&count.to_le_bytes());
 }
 
+/// Appends a whole block describing `specs` to `out`.
+pub fn encode_metrics<'a>(out: &mut Vec<u8>, specs: impl IntoIterator<Item = MetricSpec<'a>>) {
+    let start = out.len();
+    begin_metrics(out);
+    let mut count = 0u32;
+    for s in specs {
+        s.encode(out);
+        count += 1;
+    }
+    set_metrics_count(&mut out[start..], count);
+}
+
 /// A descriptor read from a block that [`metric_descriptors`] checked.
 #[derive(Clone, Copy, Debug)]
 pub struct MetricDesc<'a> {
@@ -325,11 +337,7 @@ mod tests {
 
     fn block(specs: &[MetricSpec<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
-        begin_metrics(&mut out);
-        for s in specs {
-            s.encode(&mut out);
-        }
-        set_metrics_count(&mut out, specs.len() as u32);
+        encode_metrics(&mut out, specs.iter().copied());
         out
     }
 

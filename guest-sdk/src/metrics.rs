@@ -286,11 +286,7 @@ pub fn write_block(out: &mut Vec<u8>) {
     if out.try_reserve(len).is_err() {
         return;
     }
-    m::begin_metrics(out);
-    for x in r.iter() {
-        x.spec().encode(out);
-    }
-    m::set_metrics_count(out, r.len() as u32);
+    m::encode_metrics(out, r.iter().map(|x| x.spec()));
 }
 
 #[cfg(test)]

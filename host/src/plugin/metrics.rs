@@ -207,15 +207,11 @@ mod tests {
     use crate::reply::Aggregate;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
-    use wasmcached_abi::metrics::{begin_metrics, set_metrics_count, MetricSpec};
+    use wasmcached_abi::metrics::{encode_metrics, MetricSpec};
 
     fn block(specs: &[MetricSpec<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
-        begin_metrics(&mut out);
-        for s in specs {
-            s.encode(&mut out);
-        }
-        set_metrics_count(&mut out, specs.len() as u32);
+        encode_metrics(&mut out, specs.iter().copied());
         out
     }
 
