@@ -81,6 +81,33 @@ fn default_store_metrics_move_in_stats_plugin() {
     assert_eq!(c.plugin_stat("plugin_traps"), 0);
 }
 
+/// The AssemblyScript SDK's metrics: as-lfu counts what its policy
+/// evicts, and a histogram of how often each evicted item had been used.
+#[test]
+fn as_lfu_metrics_count_its_evictions() {
+    let wasm = example("as-lfu");
+    // One shard with a 2 MB budget; 3000 x 1 KB items overflow it.
+    let server = Server::start(&["-t", "1", "-m", "2", "-I", "512k", "--plugin", &wasm]);
+    let mut c = server.client();
+    let before = metrics(&mut c);
+    assert_eq!(before["lfu_evictions_total"], 0, "{before:?}");
+    assert_eq!(before["lfu_evicted_uses:count"], 0);
+    let value = vec![b'v'; 1000];
+    for i in 0..3000 {
+        assert_eq!(c.set(&format!("cold{i}"), 0, 0, &value), "STORED");
+    }
+    let evictions = c.stat("evictions");
+    assert!(evictions > 0, "nothing evicted");
+    let after = metrics(&mut c);
+    assert_eq!(
+        after["lfu_evictions_total"],
+        i128::from(evictions),
+        "{after:?}"
+    );
+    assert_eq!(after["lfu_evicted_uses:count"], i128::from(evictions));
+    assert_eq!(c.plugin_stat("plugin_traps"), 0);
+}
+
 #[test]
 fn c_quota_metrics_count_refusals_and_bytes_per_prefix() {
     let wasm = example("c-quota");

@@ -25,6 +25,15 @@ import {
   WalkItem, LoadedItem, Walk, Load,
   register, now, parseU64, fmtU64, logLookup, logStored, logEviction,
 } from "../../../guest-sdk/assemblyscript/assembly/wasmcached";
+import { Counter, Histogram } from "../../../guest-sdk/assemblyscript/assembly/metrics";
+
+// ABI v8 metrics (stats plugin: metric:<name>; /metrics:
+// wasmcached_plugin_<name>{shard}): what the LFU policy evicts.
+const lfuEvictions = new Counter(
+  "lfu_evictions_total", "Live items evicted to make room, least frequently used first");
+const lfuEvictedUses = new Histogram(
+  "lfu_evicted_uses", "How many times each evicted item had been used",
+  [1.0, 2.0, 4.0, 16.0, 64.0, 256.0]);
 
 /** memcached's item header (48) + CAS (8) + "\r\n" + NUL, for -I checks. */
 const MC_OVERHEAD: u64 = 59;
@@ -284,6 +293,8 @@ class LfuStore extends Plugin {
           <u32>victim.value.length);
         this.evictions++;
         this.evictedCountSum += victim.count;
+        lfuEvictions.inc();
+        lfuEvictedUses.observe(<u64>victim.count);
         if (this.aging) this.age = victim.count;
       }
       this.remove(victim);
@@ -687,5 +698,5 @@ register(new LfuStore());
 
 export {
   wmc_abi_version, wmc_input, wmc_init, wmc_batch, wmc_tick, wmc_timer, wmc_stats,
-  wmc_dump, wmc_load, wmc_iter,
+  wmc_dump, wmc_load, wmc_iter, wmc_metrics,
 } from "../../../guest-sdk/assemblyscript/assembly/wasmcached";
