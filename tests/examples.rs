@@ -1076,6 +1076,7 @@ fn rust_versioned_refuses_more_than_one_shard() {
 fn every_example_passes_plugin_check() {
     for (name, contract) in [
         ("c-quota", "full"),
+        ("c-sieve", "full"),
         ("as-lfu", "full"),
         ("rust-versioned", "full"),
         ("wat-minimal", "basic"),
@@ -1096,4 +1097,348 @@ fn every_example_passes_plugin_check() {
         assert!(report.contains("PASS "), "{name}: no PASS lines:\n{report}");
         assert!(!report.contains("FAIL "), "{name}:\n{report}");
     }
+}
+
+// ---- c-sieve
+
+#[test]
+fn c_sieve_follows_memcached() {
+    let wasm = example("c-sieve");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    memcached_semantics(&mut c, "");
+    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
+    assert_meta_ttls(&mut c, "ttl", 500);
+    assert_no_traps(&mut c);
+}
+
+/// Whether `key` is there, asked without an access (`mg KEY u` does not
+/// bump): reading it with `get` would set its visited bit.
+fn c_sieve_present(c: &mut Client, key: &str) -> bool {
+    match c.cmd(&format!("mg {key} u")).as_str() {
+        "HD" => true,
+        "EN" => false,
+        other => panic!("mg {key} u answered {other:?}"),
+    }
+}
+
+/// The keys of `keys` that are there (asked without an access).
+fn c_sieve_kept(c: &mut Client, keys: impl IntoIterator<Item = String>) -> Vec<String> {
+    keys.into_iter().filter(|k| c_sieve_present(c, k)).collect()
+}
+
+/// One shard with a 2 MB budget (about 1600 items of 1000 bytes, all in
+/// one allocator class): 50 hot keys stored and read twice, then 200 warm
+/// keys stored and never read, then a scan of 3000 cold keys, never read,
+/// that overflows the shard. The hot keys are the oldest items and, once
+/// the scan passes the budget, the least recently used ones.
+fn c_sieve_scan_workload(c: &mut Client) {
+    let value = vec![b'v'; 1000];
+    for i in 0..50 {
+        assert_eq!(c.set(&format!("hot{i}"), 0, 0, &value), "STORED");
+    }
+    for _ in 0..2 {
+        for i in 0..50 {
+            assert!(c.get(&format!("hot{i}")).is_some(), "hot{i}");
+        }
+    }
+    for i in 0..200 {
+        assert_eq!(c.set(&format!("warm{i}"), 0, 0, &value), "STORED");
+    }
+    assert_eq!(c.stat("evictions"), 0, "the hot and warm keys fit");
+    for i in 0..3000 {
+        assert_eq!(c.set(&format!("cold{i}"), 0, 0, &value), "STORED");
+    }
+    assert!(
+        c.stat("evictions") >= 1000,
+        "the scan overflows the budget: {} evictions",
+        c.stat("evictions")
+    );
+}
+
+fn c_sieve_server(wasm: &str) -> Server {
+    Server::start(&["-t", "1", "-m", "2", "-I", "512k", "--plugin", wasm])
+}
+
+fn c_sieve_hot_keys() -> impl Iterator<Item = String> {
+    (0..50).map(|i| format!("hot{i}"))
+}
+
+/// SIEVE's point: a hit sets the visited bit, and the hand spares an item
+/// whose bit is set (clearing it) while the one-hit keys behind the scan
+/// go in FIFO order. After a scan bigger than the cache the hot keys are
+/// all there; an LRU (c-quota, same workload) has lost every one of them,
+/// and a FIFO would too (they are the oldest items). The warm keys, stored
+/// after the hot ones but never read, are evicted: it is the bit, not the
+/// age, that keeps the hot keys.
+#[test]
+fn c_sieve_keeps_a_hot_set_through_a_scan_that_an_lru_loses() {
+    let lru = c_sieve_server(&example("c-quota"));
+    let mut c = lru.client();
+    c_sieve_scan_workload(&mut c);
+    let kept = c_sieve_kept(&mut c, c_sieve_hot_keys());
+    assert!(kept.is_empty(), "the LRU kept {kept:?}");
+
+    let sieve = c_sieve_server(&example("c-sieve"));
+    let mut c = sieve.client();
+    c_sieve_scan_workload(&mut c);
+    let kept = c_sieve_kept(&mut c, c_sieve_hot_keys());
+    assert_eq!(kept.len(), 50, "SIEVE kept only {kept:?} of the hot keys");
+    let warm = c_sieve_kept(&mut c, (0..200).map(|i| format!("warm{i}")));
+    assert!(warm.is_empty(), "never-read warm keys kept: {warm:?}");
+    assert!(
+        !c_sieve_present(&mut c, "cold0"),
+        "the oldest cold key goes"
+    );
+    assert!(
+        c_sieve_present(&mut c, "cold2999"),
+        "the newest cold key stays"
+    );
+    // The first eviction walked the hand over the 50 hot keys (clearing
+    // their bits); every later one found an unvisited key right at it.
+    let s = c.stats("plugin");
+    assert_eq!(s["sieve_hand_steps"], "50", "{s:?}");
+    assert_eq!(s["sieve_visited"], "0", "{s:?}");
+    assert_eq!(s["metric:sieve_hand_steps_total"], "50", "{s:?}");
+    assert_eq!(s["metric:sieve_visited_items"], "0", "{s:?}");
+    assert_eq!(
+        s["metric:sieve_evictions_total"],
+        c.stat("evictions").to_string(),
+        "{s:?}"
+    );
+
+    // The other half: the hot keys' bits are clear now. Read every cold key
+    // still there, so that the hand, when it next has to evict, walks over
+    // all of them (clearing their bits) to the head, starts over at the
+    // tail and evicts the hot keys first: exactly one per new key.
+    let survivors = c_sieve_kept(&mut c, (0..3000).map(|i| format!("cold{i}")));
+    assert!(survivors.len() >= 1000, "{} cold keys", survivors.len());
+    for k in &survivors {
+        assert!(c.get(k).is_some(), "{k}");
+    }
+    assert_eq!(
+        c.plugin_stat("sieve_visited"),
+        survivors.len() as u64,
+        "one visited bit per cold key read"
+    );
+    let evictions = c.stat("evictions");
+    let value = vec![b'v'; 1000];
+    for i in 0..50 {
+        assert_eq!(c.set(&format!("new{i}"), 0, 0, &value), "STORED");
+    }
+    assert_eq!(c.stat("evictions"), evictions + 50);
+    assert_eq!(
+        c.plugin_stat("sieve_hand_steps"),
+        50 + survivors.len() as u64,
+        "the hand passed every cold key once"
+    );
+    assert_eq!(c.plugin_stat("sieve_visited"), 0);
+    let kept = c_sieve_kept(&mut c, c_sieve_hot_keys());
+    assert!(kept.is_empty(), "not hit since the hand passed: {kept:?}");
+    assert_eq!(
+        c_sieve_kept(&mut c, survivors.iter().cloned()),
+        survivors,
+        "the cold keys read since the hand passed all stay"
+    );
+    // With the hot keys gone, the oldest cold key (its bit cleared) is next.
+    assert_eq!(c.set("new50", 0, 0, &value), "STORED");
+    assert!(!c_sieve_present(&mut c, &survivors[0]), "{}", survivors[0]);
+    assert!(c_sieve_present(&mut c, &survivors[1]), "{}", survivors[1]);
+    assert_no_traps(&mut c);
+}
+
+/// ABI v3 dump/load: a `plugin reload` into a new c-sieve keeps every item
+/// with its value, flags, TTL and CAS, and new CAS values are not the
+/// loaded ones.
+#[test]
+fn c_sieve_keeps_its_items_across_plugin_reload() {
+    let wasm = example("c-sieve");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let items = c_quota_fill(&mut c, 2000);
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(
+        server.log().contains("on 2 shards, 2000 items moved"),
+        "{}",
+        server.log()
+    );
+    assert_kept(&mut c, &items, 37, "after a reload");
+    assert_eq!(c.stat("curr_items"), 2000);
+    let loaded: std::collections::HashSet<u64> = items.iter().map(|i| i.cas).collect();
+    for it in items.iter().step_by(7) {
+        c.send(format!(
+            "cas {} {} 0 3 {}\r\nnew\r\n",
+            it.key, it.flags, it.cas
+        ));
+        assert_eq!(
+            c.line(),
+            "STORED",
+            "cas {} with its CAS from before",
+            it.key
+        );
+        let (_, cas) = c.gets(&it.key).expect("gets after cas");
+        assert!(
+            cas > it.cas,
+            "{}: new CAS {cas} <= loaded {}",
+            it.key,
+            it.cas
+        );
+        assert!(!loaded.contains(&cas), "{}: new CAS {cas} reused", it.key);
+    }
+    assert_no_traps(&mut c);
+}
+
+/// The visited bits (in the item record's `refs`) and the hand's place
+/// travel: after a reload the hand goes on where it stopped. The scan left
+/// the hand on the oldest cold key with the hot keys (bits cleared) behind
+/// it; the next evictions take cold keys, not the hot keys, and the hot
+/// keys read just before the reload are still marked.
+#[test]
+fn c_sieve_reload_keeps_the_visited_bits_and_the_hand() {
+    let server = c_sieve_server(&example("c-sieve"));
+    let mut c = server.client();
+    c_sieve_scan_workload(&mut c);
+    for i in 10..20 {
+        assert!(c.get(&format!("hot{i}")).is_some());
+    }
+    assert_eq!(c.plugin_stat("sieve_visited"), 10);
+    let survivors = c_sieve_kept(&mut c, (0..3000).map(|i| format!("cold{i}")));
+    let items = c.stat("curr_items");
+    assert_eq!(items, 50 + survivors.len() as u64);
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert_eq!(c.stat("curr_items"), items, "every item moved");
+    assert_eq!(c.plugin_stat("sieve_visited"), 10, "the bits travel");
+    let (evictions, steps) = (c.stat("evictions"), c.plugin_stat("sieve_hand_steps"));
+    let value = vec![b'v'; 1000];
+    for i in 0..100 {
+        assert_eq!(c.set(&format!("new{i}"), 0, 0, &value), "STORED");
+    }
+    assert_eq!(c.stat("evictions"), evictions + 100);
+    assert_eq!(
+        c.plugin_stat("sieve_hand_steps"),
+        steps,
+        "the hand starts on an unvisited cold key, as before the reload"
+    );
+    let kept = c_sieve_kept(&mut c, c_sieve_hot_keys());
+    assert_eq!(kept.len(), 50, "hot keys evicted after the reload");
+    assert_eq!(
+        c_sieve_kept(&mut c, survivors.iter().cloned()),
+        survivors[100..],
+        "the 100 oldest cold keys went, in order"
+    );
+    assert_no_traps(&mut c);
+}
+
+/// Items move from c-sieve to the default store and back (both ABI v8 with
+/// dump/load): the reload re-reads the --plugin file, overwritten in between.
+#[test]
+fn c_sieve_items_move_to_the_default_store_and_back() {
+    let wasm = example("c-sieve");
+    let dir = std::env::temp_dir().join(format!("wasmcached-csieve-swap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("store.wasm");
+    std::fs::copy(&wasm, &plugin).unwrap();
+    let server = Server::start(&["-t", "2", "--plugin", plugin.to_str().unwrap()]);
+    let mut c = server.client();
+    let items = c_quota_fill(&mut c, 600);
+    assert!(c.stats("plugin").contains_key("sieve_hand_steps"));
+    std::fs::copy(default_store_wasm(), &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(
+        !c.stats("plugin").contains_key("sieve_hand_steps"),
+        "the default store runs now"
+    );
+    assert_kept(&mut c, &items, 37, "in the default store");
+    std::fs::copy(&wasm, &plugin).unwrap();
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert!(c.stats("plugin").contains_key("sieve_hand_steps"));
+    assert_kept(&mut c, &items, 37, "back in c-sieve");
+    assert_eq!(c.stat("curr_items"), 600);
+    assert_eq!(
+        server.log().matches("on 2 shards, 600 items moved").count(),
+        2,
+        "{}",
+        server.log()
+    );
+    c.send(format!(
+        "cas {} 0 0 1 {}\r\nx\r\n",
+        items[3].key, items[3].cas
+    ));
+    assert_eq!(c.line(), "STORED", "the CAS from before both reloads");
+    assert!(c.gets(&items[3].key).unwrap().1 > items[3].cas);
+    assert_no_traps(&mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `lru_crawler metadump all` shows every live c-sieve item once, with its
+/// CAS and fetched mark.
+#[test]
+fn c_sieve_lists_its_items_for_metadump() {
+    let wasm = example("c-sieve");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let items = c_quota_fill(&mut c, 1500);
+    assert_eq!(c.set("dead", 0, -1, b"x"), "STORED");
+    assert_eq!(c.set("unread", 0, 0, b"u"), "STORED");
+    c.send("lru_crawler metadump all\r\n");
+    let mut listed = std::collections::HashMap::new();
+    loop {
+        let raw = c.try_line_raw().expect("metadump line");
+        assert!(!raw.is_empty(), "connection closed during metadump");
+        if raw == b"END\r\n" {
+            break;
+        }
+        let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+        let field = |name: &str| {
+            line.split(' ')
+                .find_map(|t| t.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_string()
+        };
+        let key = uri_decode(&field("key="));
+        let fields = (field("cas="), field("fetch="));
+        assert!(listed.insert(key, fields).is_none(), "listed twice: {line}");
+    }
+    assert_eq!(listed.len(), items.len() + 1, "every live item, once");
+    for it in &items {
+        assert_eq!(listed[&it.key], (it.cas.to_string(), "yes".into()));
+    }
+    assert_eq!(listed["unread"].1, "no");
+    assert_no_traps(&mut c);
+}
+
+/// c-sieve takes no --plugin-config: a setting is refused, not ignored.
+#[test]
+fn c_sieve_refuses_a_plugin_config() {
+    let wasm = example("c-sieve");
+    let out = Command::new(server_bin())
+        .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-t", "1", "--plugin", &wasm, "--plugin-config", "size=1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run server");
+    assert!(!out.status.success(), "a config must stop the server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("takes no --plugin-config"), "stderr: {err}");
+}
+
+/// `wasmcached plugin check` passes the full contract, with the dump/load
+/// round trip and the listing run (not skipped); all state is in linear
+/// memory, so a memory image restores it too.
+#[test]
+fn c_sieve_passes_plugin_check() {
+    let wasm = example("c-sieve");
+    assert_checks_dump_load_and_listing(&wasm, "PASS");
+    let out = Command::new(server_bin())
+        .args(["plugin", "check", &wasm, "--contract", "full"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("PASS plugin_metrics"), "{report}");
+    assert!(
+        !report.contains("FAIL ") && !report.contains("SKIP "),
+        "{report}"
+    );
 }

@@ -719,10 +719,11 @@ fn warm_restart_matches_memcached() {
 }
 
 /// The C and AssemblyScript SDKs' examples save and restore their items
-/// too (through the same ABI dump and load as the default store).
+/// too (the C ones from their memory images, as-lfu through the same ABI
+/// dump and load as the default store).
 #[test]
 fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
-    for name in ["c-quota", "as-lfu"] {
+    for name in ["c-quota", "c-sieve", "as-lfu"] {
         let wasm = common::example_build::example(name);
         let m = MemFile::new(name);
         let a = args(&m, &["-t", "2", "--plugin", &wasm]);
@@ -733,7 +734,7 @@ fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
         // The C plugin keeps all its state in its memory, so it saves
         // images too; AssemblyScript's runtime keeps its heap in globals.
         let images: &[&str] = match name {
-            "c-quota" => &["", ".0", ".0.image", ".1", ".1.image"],
+            "c-quota" | "c-sieve" => &["", ".0", ".0.image", ".1", ".1.image"],
             _ => &["", ".0", ".1"],
         };
         assert_eq!(m.files(), images, "{name}");
