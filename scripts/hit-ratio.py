@@ -13,8 +13,12 @@ Requests are sent in pipelined batches (all gets of a batch, then the sets
 for its misses), identically for both servers, so the comparison is exact;
 only the absolute ratio depends a little on the batch size.
 
+--plugin FILE (repeatable) also runs wasmcached with that plugin, e.g. the
+example eviction stores in target/examples/.
+
 Standard library only. Example:
   scripts/hit-ratio.py --keys 1000000 --requests 3000000
+  scripts/hit-ratio.py --plugin target/examples/c-sieve.wasm --plugin target/examples/as-lfu.wasm
 """
 
 import argparse
@@ -143,6 +147,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="-t for both servers (default 1)")
     ap.add_argument("--memcached", default=os.environ.get("MEMCACHED_BIN", "/usr/bin/memcached"))
     ap.add_argument("--wasmcached", default=os.path.join(ROOT, "target", "release", "wasmcached"))
+    ap.add_argument("--plugin", action="append", default=[],
+                    help="also run wasmcached with --plugin FILE (repeatable), e.g. "
+                         "target/examples/c-sieve.wasm")
     a = ap.parse_args()
 
     ws = a.keys * (a.key_size + a.value_size)
@@ -162,7 +169,9 @@ def main():
     flags = ["-m", str(mem_mb), "-t", str(a.threads), "-c", "1024"]
     root = ["-u", "root"] if os.getuid() == 0 else []
     results = {}
-    for name, cmd in (("memcached", [a.memcached] + root), ("wasmcached", [a.wasmcached])):
+    servers = [("memcached", [a.memcached] + root), ("wasmcached", [a.wasmcached])]
+    servers += [(os.path.basename(p), [a.wasmcached, "--plugin", p]) for p in a.plugin]
+    for name, cmd in servers:
         proc, client = start(cmd + flags)
         try:
             t0 = time.time()
@@ -175,8 +184,14 @@ def main():
         finally:
             proc.terminate()
             proc.wait()
-    print("hit ratio wasmcached %.4f vs memcached %.4f (difference %+.4f)"
-          % (results["wasmcached"], results["memcached"], results["wasmcached"] - results["memcached"]))
+    for name in results:
+        if name == "memcached":
+            continue
+        # The miss ratio relative to memcached's: issue 21 asks for 10 % lower.
+        miss, ref = 1 - results[name], 1 - results["memcached"]
+        print("hit ratio %s %.4f vs memcached %.4f (difference %+.4f; miss ratio %+.1f %%)"
+              % (name, results[name], results["memcached"], results[name] - results["memcached"],
+                 100.0 * (miss - ref) / max(ref, 1e-9)))
     return 0 if results["wasmcached"] >= results["memcached"] else 1
 
 
