@@ -27,6 +27,7 @@ mod plugin_faults;
 mod plugin_metrics;
 mod plugins;
 mod reload;
+mod replay;
 mod restart;
 mod scaleout;
 mod soak;

@@ -68,12 +68,13 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         &["worker", "worker::listing", "worker::scrape"],
     ),
     (
-        "the server, signals, the plugin checker, the binary",
+        "the server, signals, the plugin checker, the trace replay, the binary",
         &[
             "server",
             "signals",
             "plugin_check",
             "plugin_check::wire",
+            "replay",
             "lib",
             "main",
             "layering",

@@ -9,6 +9,7 @@
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
 //! - [`plugin_check`]: `wasmcached plugin check`, a plugin conformance kit.
+//! - [`replay`]: `wasmcached replay`, a plugin driven through a request trace.
 //! - [`reload`]: hot plugin reload (SIGHUP, `plugin reload`).
 //! - [`tls`]: `-Z` TLS with rustls (memcached's ssl_* options).
 //! - [`auth`]: `-Y` ASCII auth and `-S` SASL PLAIN.
@@ -37,6 +38,7 @@ pub mod plugin;
 pub mod plugin_check;
 pub mod proto;
 pub mod reload;
+pub mod replay;
 pub mod reply;
 pub mod restart;
 pub mod router;

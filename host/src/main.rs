@@ -11,6 +11,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "plugin") {
         return wasmcached::plugin_check::main(&args[2..]);
     }
+    // `wasmcached replay ...`: a plugin driven through a trace, in-process.
+    if args.get(1).is_some_and(|a| a == "replay") {
+        return wasmcached::replay::main(&args[2..]);
+    }
     let settings = match Settings::parse_args(std::env::args_os()) {
         Ok(Parsed::Run(s)) => *s,
         Ok(Parsed::Print(text)) => {
