@@ -531,26 +531,34 @@ fn c_quota_reload_keeps_the_lru_order() {
 /// dump/load): the reload re-reads the --plugin file, overwritten in between.
 #[test]
 fn c_quota_items_move_to_the_default_store_and_back() {
-    let wasm = example("c-quota");
-    let dir = std::env::temp_dir().join(format!("wasmcached-cquota-swap-{}", std::process::id()));
+    assert_items_move_to_the_default_store_and_back("c-quota", "quota_rejections");
+}
+
+/// Runs C example `name` (whose `stats plugin` shows `marker`) from a file
+/// that is overwritten with the default store, reloaded, then overwritten
+/// with `name` again and reloaded: all 600 items, their flags, TTLs and CAS
+/// values come through both moves.
+fn assert_items_move_to_the_default_store_and_back(name: &str, marker: &str) {
+    let wasm = example(name);
+    let dir = std::env::temp_dir().join(format!("wasmcached-{name}-swap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let plugin = dir.join("store.wasm");
     std::fs::copy(&wasm, &plugin).unwrap();
     let server = Server::start(&["-t", "2", "--plugin", plugin.to_str().unwrap()]);
     let mut c = server.client();
     let items = c_quota_fill(&mut c, 600);
-    assert!(c.stats("plugin").contains_key("quota_rejections"));
+    assert!(c.stats("plugin").contains_key(marker));
     std::fs::copy(default_store_wasm(), &plugin).unwrap();
     assert_eq!(c.cmd("plugin reload"), "OK");
     assert!(
-        !c.stats("plugin").contains_key("quota_rejections"),
+        !c.stats("plugin").contains_key(marker),
         "the default store runs now"
     );
     assert_kept(&mut c, &items, 37, "in the default store");
     std::fs::copy(&wasm, &plugin).unwrap();
     assert_eq!(c.cmd("plugin reload"), "OK");
-    assert!(c.stats("plugin").contains_key("quota_rejections"));
-    assert_kept(&mut c, &items, 37, "back in c-quota");
+    assert!(c.stats("plugin").contains_key(marker));
+    assert_kept(&mut c, &items, 37, &format!("back in {name}"));
     assert_eq!(c.stat("curr_items"), 600);
     assert_eq!(
         server.log().matches("on 2 shards, 600 items moved").count(),
@@ -1333,41 +1341,7 @@ fn c_sieve_reload_keeps_the_visited_bits_and_the_hand() {
 /// dump/load): the reload re-reads the --plugin file, overwritten in between.
 #[test]
 fn c_sieve_items_move_to_the_default_store_and_back() {
-    let wasm = example("c-sieve");
-    let dir = std::env::temp_dir().join(format!("wasmcached-csieve-swap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let plugin = dir.join("store.wasm");
-    std::fs::copy(&wasm, &plugin).unwrap();
-    let server = Server::start(&["-t", "2", "--plugin", plugin.to_str().unwrap()]);
-    let mut c = server.client();
-    let items = c_quota_fill(&mut c, 600);
-    assert!(c.stats("plugin").contains_key("sieve_hand_steps"));
-    std::fs::copy(default_store_wasm(), &plugin).unwrap();
-    assert_eq!(c.cmd("plugin reload"), "OK");
-    assert!(
-        !c.stats("plugin").contains_key("sieve_hand_steps"),
-        "the default store runs now"
-    );
-    assert_kept(&mut c, &items, 37, "in the default store");
-    std::fs::copy(&wasm, &plugin).unwrap();
-    assert_eq!(c.cmd("plugin reload"), "OK");
-    assert!(c.stats("plugin").contains_key("sieve_hand_steps"));
-    assert_kept(&mut c, &items, 37, "back in c-sieve");
-    assert_eq!(c.stat("curr_items"), 600);
-    assert_eq!(
-        server.log().matches("on 2 shards, 600 items moved").count(),
-        2,
-        "{}",
-        server.log()
-    );
-    c.send(format!(
-        "cas {} 0 0 1 {}\r\nx\r\n",
-        items[3].key, items[3].cas
-    ));
-    assert_eq!(c.line(), "STORED", "the CAS from before both reloads");
-    assert!(c.gets(&items[3].key).unwrap().1 > items[3].cas);
-    assert_no_traps(&mut c);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_items_move_to_the_default_store_and_back("c-sieve", "sieve_hand_steps");
 }
 
 /// `lru_crawler metadump all` shows every live c-sieve item once, with its
