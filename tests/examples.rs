@@ -597,7 +597,13 @@ fn uri_decode(s: &str) -> String {
 /// c-quota item once, with its CAS, expiry and fetched mark.
 #[test]
 fn c_quota_lists_its_items_for_metadump() {
-    let wasm = example("c-quota");
+    assert_lists_its_items_for_metadump("c-quota");
+}
+
+/// `lru_crawler metadump all` on C example `name` shows every live item
+/// once, with its CAS, expiry and fetched mark.
+fn assert_lists_its_items_for_metadump(name: &str) {
+    let wasm = example(name);
     let server = Server::start(&["-t", "2", "--plugin", &wasm]);
     let mut c = server.client();
     // c_quota_fill reads every item back (fetch=yes); "unread" is not.
@@ -1345,40 +1351,10 @@ fn c_sieve_items_move_to_the_default_store_and_back() {
 }
 
 /// `lru_crawler metadump all` shows every live c-sieve item once, with its
-/// CAS and fetched mark.
+/// CAS, expiry and fetched mark.
 #[test]
 fn c_sieve_lists_its_items_for_metadump() {
-    let wasm = example("c-sieve");
-    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
-    let mut c = server.client();
-    let items = c_quota_fill(&mut c, 1500);
-    assert_eq!(c.set("dead", 0, -1, b"x"), "STORED");
-    assert_eq!(c.set("unread", 0, 0, b"u"), "STORED");
-    c.send("lru_crawler metadump all\r\n");
-    let mut listed = std::collections::HashMap::new();
-    loop {
-        let raw = c.try_line_raw().expect("metadump line");
-        assert!(!raw.is_empty(), "connection closed during metadump");
-        if raw == b"END\r\n" {
-            break;
-        }
-        let line = String::from_utf8_lossy(&raw).trim_end().to_string();
-        let field = |name: &str| {
-            line.split(' ')
-                .find_map(|t| t.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-                .to_string()
-        };
-        let key = uri_decode(&field("key="));
-        let fields = (field("cas="), field("fetch="));
-        assert!(listed.insert(key, fields).is_none(), "listed twice: {line}");
-    }
-    assert_eq!(listed.len(), items.len() + 1, "every live item, once");
-    for it in &items {
-        assert_eq!(listed[&it.key], (it.cas.to_string(), "yes".into()));
-    }
-    assert_eq!(listed["unread"].1, "no");
-    assert_no_traps(&mut c);
+    assert_lists_its_items_for_metadump("c-sieve");
 }
 
 /// c-sieve takes no --plugin-config: a setting is refused, not ignored.
