@@ -38,12 +38,28 @@ impl Shard {
     /// that `stats plugin` sums them over shards as it sums the plugin's
     /// own figures.
     pub fn stats(&mut self, group: i32) -> Vec<u8> {
-        let mut lines = self.guest_stats(group);
-        if group == wasmcached_abi::stats_group::GENERAL {
-            let metrics = self.plugin_metrics();
-            append_stat_lines(&mut lines, &metrics);
+        if group != wasmcached_abi::stats_group::GENERAL {
+            return self.guest_stats(group);
         }
-        lines
+        self.stats_and_metrics(&[group]).0.pop().unwrap_or_default()
+    }
+
+    /// [`Shard::stats`] for each of `groups`, and the metrics as read for
+    /// them: one `wmc_metrics` call serves both (a `/metrics` scrape
+    /// wants the lines and the values).
+    pub fn stats_and_metrics(&mut self, groups: &[i32]) -> (Vec<Vec<u8>>, Vec<PluginMetric>) {
+        let metrics = self.plugin_metrics();
+        let lines = groups
+            .iter()
+            .map(|&group| {
+                let mut lines = self.guest_stats(group);
+                if group == wasmcached_abi::stats_group::GENERAL {
+                    append_stat_lines(&mut lines, &metrics);
+                }
+                lines
+            })
+            .collect();
+        (lines, metrics)
     }
 
     /// The running instance's metrics (ABI v8 `wmc_metrics`), read now.

@@ -9,13 +9,13 @@ impl Worker {
     pub(super) fn scrape(&mut self, req: ScrapeRequest) {
         let worker = self.core.id;
         for shard in self.shards.iter_mut().flatten() {
-            let stats = req.groups.iter().map(|&g| (g, shard.stats(g))).collect();
+            let (lines, plugin_metrics) = shard.stats_and_metrics(&req.groups);
             let answer = ShardScrape {
                 shard: shard.shard_id(),
                 worker,
-                stats,
+                stats: req.groups.iter().copied().zip(lines).collect(),
                 memory_bytes: shard.memory_bytes(),
-                plugin_metrics: shard.plugin_metrics(),
+                plugin_metrics,
             };
             // The metrics thread gave up waiting: nothing to do.
             let _ = req.results.send(answer);
