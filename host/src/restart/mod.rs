@@ -190,7 +190,9 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
             ),
         }
     }
-    let mut images: Vec<Option<File>> = (0..shards).map(|_| None).collect();
+    // Each shard's image, opened, where the same build saved one beside
+    // its records.
+    let mut images: Vec<Option<(File, SavedImage)>> = (0..shards).map(|_| None).collect();
     for i in meta
         .images
         .iter()
@@ -200,7 +202,11 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
             images.get_mut(i.shard as usize),
             wanted.get(i.shard as usize),
         ) {
-            *slot = open_image(path, i);
+            let saved = SavedImage {
+                bytes: i.bytes,
+                crc: i.crc,
+            };
+            *slot = open_image(path, i).map(|file| (file, saved));
         }
     }
     // Read and check every records file not standing behind an image, in
@@ -221,19 +227,12 @@ fn check(path: &Path, bytes: &[u8], settings: &Settings, plugin: &Plugin) -> Res
     });
     let mut sources = Vec::with_capacity(shards);
     for ((r, image), f) in read.into_iter().zip(images).zip(&wanted) {
-        let image = image.zip(*f).and_then(|(file, f)| {
-            let i = meta.images.iter().find(|i| i.shard == f.shard)?;
-            Some(Source::Image {
+        sources.push(match (image.zip(*f), r?) {
+            (Some(((file, image), records)), _) => Source::Image {
                 file,
-                image: SavedImage {
-                    bytes: i.bytes,
-                    crc: i.crc,
-                },
-                records: f.clone(),
-            })
-        });
-        sources.push(match (image, r?) {
-            (Some(image), _) => image,
+                image,
+                records: records.clone(),
+            },
             (None, Some(bytes)) => Source::Records(bytes),
             (None, None) => Source::Nothing,
         });
