@@ -37,6 +37,7 @@
 //! key and a scan of 2 x K counters.
 
 use crate::clock;
+use crate::router::hash;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use wasmcached_abi::{Op, Request, Response, Status};
@@ -91,26 +92,6 @@ pub const TABLES: [(Measure, By); 6] = [
 
 fn table_index(m: Measure, by: By) -> usize {
     by as usize * 3 + m as usize
-}
-
-/// FxHash's mix, eight bytes at a time: it only spares the scan most key
-/// comparisons (a match is always confirmed on the bytes), so speed matters
-/// more than quality.
-fn hash(key: &[u8]) -> u64 {
-    const SEED: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(SEED);
-    let mut h = key.len() as u64;
-    let mut words = key.chunks_exact(8);
-    for w in &mut words {
-        h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(w));
-    }
-    h
 }
 
 /// The prefix of `key` by `stats detail`'s rule (crate::detail::record):
