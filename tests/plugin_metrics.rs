@@ -38,10 +38,13 @@ fn default_store_metrics_move_in_stats_plugin() {
         "crawler_reclaimed_total",
         "stored_value_bytes:count",
         "stored_value_bytes:sum",
-        "slot_chunks",
+        "segments",
+        "promoted_total",
+        "ghost_hits_total",
+        "compactions_total",
         "used_bytes",
         "budget_bytes",
-        "index_buckets",
+        "index_slots",
     ] {
         assert!(before.contains_key(name), "no metric:{name} in {before:?}");
     }

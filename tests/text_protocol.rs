@@ -1249,20 +1249,24 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin_backoffs",
         "plugin_shards_backing_off",
     ];
-    // The default store's stats are memcached's but for one of its own,
+    // The default store's stats are memcached's but for two of its own,
     // then its metrics (ABI v8), summed over the shards.
     let mut want = mine.to_vec();
     want.extend([
-        "slot_chunks",
+        "segments",
+        "segment_size",
         "metric:index_resizes_total",
         "metric:crawler_items_checked_total",
         "metric:crawler_reclaimed_total",
         "metric:stored_value_bytes:count",
         "metric:stored_value_bytes:sum",
-        "metric:slot_chunks",
+        "metric:segments",
+        "metric:promoted_total",
+        "metric:ghost_hits_total",
+        "metric:compactions_total",
         "metric:used_bytes",
         "metric:budget_bytes",
-        "metric:index_buckets",
+        "metric:index_slots",
     ]);
     assert_eq!(stat_names(&mut c, "plugin"), want);
     let p = c.stats("plugin");

@@ -1,234 +1,453 @@
-//! The hash index: chained buckets of slot numbers, resized incrementally.
+//! The hash index: open addressing over 4-byte item handles, with a byte
+//! of hash per slot (SwissTable's control bytes) so that a probe compares
+//! keys only for slots whose 7 tag bits match.
 //!
-//! Like memcached's assoc.c the table grows when it holds 1.5 items per
-//! bucket, and like Redis it moves a few buckets per insert (and more per
-//! tick) instead of rehashing millions of items in one call, which would blow
-//! the host's per-call deadline. It also shrinks after mass deletions so that
-//! a lowered memory limit is not eaten by an oversized table.
+//! 5 bytes a slot, filled up to 7/8: 5.7–7.1 bytes an item as the table
+//! grows by 1.25 (memcached: an 8-byte bucket per 0.75–1.5 items plus an
+//! 8-byte chain link in every item). Growing by 1.25 rather than 2 costs
+//! more rehashing while a cache fills (each item's key is read again about
+//! four times per doubling) and saves a byte or two per item for good. The table is a number of 16-slot
+//! groups that need not be a power of two; a key's home group is
+//! `(hash32 * groups) >> 32`, and a probe walks groups from there until one
+//! has an empty slot.
 //!
-//! While resizing, bucket `b` of the old table still holds its items iff
-//! `b >= pos`; new items always go into the new table.
+//! Resizing is incremental (memcached's assoc.c and Redis do the same):
+//! the old table stays while a few groups at a time move to the new one,
+//! so no call pays for millions of items. While it moves, lookups try the
+//! new table, then the old. A removed key leaves a tombstone; when
+//! tombstones fill the table, it is rebuilt at its size, the same way.
 
-use crate::hash::{hash, tag};
-use crate::slab::{Slab, NIL};
 use std::collections::TryReserveError;
-use std::mem::size_of;
 
-/// The smallest table; also what an empty store costs.
-pub const MIN_BUCKETS: usize = 256;
+/// Slots per group.
+pub const GROUP: usize = 16;
+const EMPTY: u8 = 0x80;
+const DELETED: u8 = 0xFE;
+/// The fewest groups, also what an empty store costs (4 KiB + 1 KiB).
+pub const MIN_GROUPS: usize = 64;
 
-pub struct Index {
-    cur: Vec<u32>,
-    old: Vec<u32>,
-    pos: usize,
+#[inline]
+fn tag(h: u64) -> u8 {
+    (h >> 57) as u8
 }
 
 #[inline]
-fn bucket(h: u64, len: usize) -> usize {
-    h as usize & (len - 1)
+fn home(h: u64, groups: usize) -> usize {
+    (((h as u32) as u64 * groups as u64) >> 32) as usize
 }
 
-/// Key equality, 8 bytes at a time. `==` on slices becomes a call to
-/// `memcmp`, which on wasm32 is compiler-builtins' byte-by-byte loop: it was
-/// the single most expensive function of a `get` (about 700 native
-/// instructions for a 32-byte key, 15 % of the server's instructions per
-/// request; docs/performance.md).
+/// Bitmask of the bytes of `word` equal to `b` (bit 7 of each such byte);
+/// may report a false match next to a true one, which the caller's key
+/// comparison rejects (the classic SWAR zero-byte test).
 #[inline]
-pub fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        let p = u64::from_ne_bytes(p.try_into().expect("8 bytes"));
-        let q = u64::from_ne_bytes(q.try_into().expect("8 bytes"));
-        if p != q {
-            return false;
-        }
-    }
-    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+fn matches(word: u64, b: u8) -> u64 {
+    let x = word ^ (0x0101_0101_0101_0101u64.wrapping_mul(u64::from(b)));
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
 }
 
-fn scan(slab: &Slab, mut i: u32, tag: u16, key: &[u8]) -> Option<u32> {
-    while i != NIL {
-        let e = slab.get(i);
-        if e.tag == tag && same_key(e.key(), key) {
-            return Some(i);
-        }
-        i = e.hnext;
-    }
-    None
+/// One allocation per table: `groups * 16` control bytes, then as many
+/// little-endian u32 handles. A freed table is one block the log's next
+/// segments can reuse; two blocks (one of a fifth of the size) left holes
+/// the size of the control bytes behind every resize.
+struct Table {
+    mem: Vec<u8>,
+    groups: usize,
+    /// Full slots, and tombstones.
+    len: usize,
+    dead: usize,
 }
 
-/// Points the link to `from` in the chain starting at `head` at `to`.
-fn relink_in(head: &mut u32, slab: &mut Slab, from: u32, to: u32) -> bool {
-    if *head == from {
-        *head = to;
-        return true;
-    }
-    let mut c = *head;
-    while c != NIL {
-        let n = slab.get(c).hnext;
-        if n == from {
-            slab.get_mut(c).hnext = to;
-            return true;
-        }
-        c = n;
-    }
-    false
-}
-
-impl Default for Index {
-    fn default() -> Self {
-        Index {
-            cur: vec![NIL; MIN_BUCKETS],
-            old: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Index {
-    /// An empty index of `buckets` (a power of two, at least [`MIN_BUCKETS`]).
-    pub fn with_buckets(buckets: usize) -> Result<Index, TryReserveError> {
-        debug_assert!(buckets.is_power_of_two() && buckets >= MIN_BUCKETS);
-        let mut cur = Vec::new();
-        cur.try_reserve_exact(buckets)?;
-        cur.resize(buckets, NIL);
-        Ok(Index {
-            cur,
-            old: Vec::new(),
-            pos: 0,
+impl Table {
+    fn new(groups: usize) -> Result<Table, TryReserveError> {
+        let groups = groups.max(1);
+        let n = groups * GROUP;
+        let mut mem = Vec::new();
+        mem.try_reserve_exact(n * 5)?;
+        mem.resize(n, EMPTY);
+        mem.resize(n * 5, 0);
+        Ok(Table {
+            mem,
+            groups,
+            len: 0,
+            dead: 0,
         })
     }
 
-    /// Buckets of the current table.
-    pub fn buckets(&self) -> usize {
-        self.cur.len()
+    fn capacity(&self) -> usize {
+        self.groups * GROUP
     }
 
-    pub fn resizing(&self) -> bool {
-        !self.old.is_empty()
+    #[inline]
+    fn ctrl(&self, i: usize) -> u8 {
+        self.mem[i]
+    }
+
+    #[inline]
+    fn slot(&self, i: usize) -> u32 {
+        let at = self.capacity() + i * 4;
+        u32::from_le_bytes(self.mem[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize, ctrl: u8, handle: u32) {
+        self.mem[i] = ctrl;
+        let at = self.capacity() + i * 4;
+        self.mem[at..at + 4].copy_from_slice(&handle.to_le_bytes());
+    }
+
+    #[inline]
+    fn set_slot(&mut self, i: usize, handle: u32) {
+        let at = self.capacity() + i * 4;
+        self.mem[at..at + 4].copy_from_slice(&handle.to_le_bytes());
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.capacity() * 5) as u64
+    }
+
+    #[inline]
+    fn words(&self, g: usize) -> [u64; 2] {
+        let c = &self.mem[g * GROUP..g * GROUP + GROUP];
+        [
+            u64::from_le_bytes(c[..8].try_into().expect("8")),
+            u64::from_le_bytes(c[8..].try_into().expect("8")),
+        ]
+    }
+
+    /// The slot holding a handle for which `eq` says yes.
+    #[inline]
+    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
+        let t = tag(h);
+        let mut g = home(h, self.groups);
+        for _ in 0..self.groups {
+            let words = self.words(g);
+            for (half, w) in words.iter().enumerate() {
+                let mut m = matches(*w, t);
+                while m != 0 {
+                    let i = g * GROUP + half * 8 + (m.trailing_zeros() / 8) as usize;
+                    if self.ctrl(i) == t && eq(self.slot(i)) {
+                        return Some(i);
+                    }
+                    m &= m - 1;
+                }
+            }
+            if matches(words[0], EMPTY) | matches(words[1], EMPTY) != 0 {
+                return None;
+            }
+            g += 1;
+            if g == self.groups {
+                g = 0;
+            }
+        }
+        None
+    }
+
+    /// Puts `handle` in the first free slot of its probe (the caller knows
+    /// the key is not in the table). The table always has a free slot: it
+    /// grows before it is 7/8 full.
+    fn insert(&mut self, h: u64, handle: u32) {
+        let mut g = home(h, self.groups);
+        loop {
+            for i in g * GROUP..g * GROUP + GROUP {
+                let c = self.ctrl(i);
+                if c == EMPTY || c == DELETED {
+                    if c == DELETED {
+                        self.dead -= 1;
+                    }
+                    self.set(i, tag(h), handle);
+                    self.len += 1;
+                    return;
+                }
+            }
+            g += 1;
+            if g == self.groups {
+                g = 0;
+            }
+        }
+    }
+
+    /// Empties slot `i`. Probes start at a group's first slot and stop at
+    /// the first group with an EMPTY slot, and only a rebuild makes slots
+    /// EMPTY: so a group that still has one was never full, no probe ever
+    /// went past it, and a slot in it can become EMPTY again. Only in a
+    /// group that filled up does a removal leave a tombstone.
+    fn remove_at(&mut self, i: usize) {
+        let g = i / GROUP;
+        let words = self.words(g);
+        self.len -= 1;
+        if matches(words[0], EMPTY) | matches(words[1], EMPTY) != 0 {
+            self.mem[i] = EMPTY;
+        } else {
+            self.mem[i] = DELETED;
+            self.dead += 1;
+        }
+    }
+}
+
+pub struct Index {
+    cur: Table,
+    /// The table being emptied into `cur`, and the next group to move.
+    old: Option<(Table, usize)>,
+}
+
+impl Index {
+    pub fn with_slots(slots: usize) -> Result<Index, TryReserveError> {
+        Ok(Index {
+            cur: Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS))?,
+            old: None,
+        })
+    }
+
+    /// Items indexed.
+    pub fn len(&self) -> usize {
+        self.cur.len + self.old.as_ref().map_or(0, |(t, _)| t.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots of the current table.
+    pub fn slots(&self) -> usize {
+        self.cur.capacity()
     }
 
     pub fn bytes(&self) -> u64 {
-        ((self.cur.capacity() + self.old.capacity()) * size_of::<u32>()) as u64
+        self.cur.bytes() + self.old.as_ref().map_or(0, |(t, _)| t.bytes())
     }
 
-    /// memcached's `hash_power_level`.
-    pub fn power(&self) -> u32 {
-        self.cur.len().trailing_zeros()
+    pub fn resizing(&self) -> bool {
+        self.old.is_some()
     }
 
-    pub fn find(&self, slab: &Slab, h: u64, key: &[u8]) -> Option<u32> {
+    /// Whether the new table filled up before the old one was emptied (a
+    /// shrink followed by many inserts): the rest must move now.
+    pub fn must_finish(&self) -> bool {
+        self.resizing() && (self.cur.len + self.cur.dead + 1) * 8 >= self.cur.capacity() * 7
+    }
+
+    /// The handle `eq` accepts among those whose hash is `h`.
+    #[inline]
+    pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if let Some(i) = self.cur.find(h, &mut eq) {
+            return Some(self.cur.slot(i));
+        }
+        let (old, _) = self.old.as_ref()?;
+        old.find(h, eq).map(|i| old.slot(i))
+    }
+
+    /// The first handle in `h`'s home group whose tag matches (for reading
+    /// ahead: where a lookup will most likely end).
+    #[inline]
+    pub fn first_candidate(&self, h: u64) -> Option<u32> {
+        let g = home(h, self.cur.groups);
         let t = tag(h);
-        if self.resizing() {
-            let ob = bucket(h, self.old.len());
-            if ob >= self.pos {
-                if let Some(i) = scan(slab, self.old[ob], t, key) {
-                    return Some(i);
-                }
-            }
+        (g * GROUP..g * GROUP + GROUP)
+            .find(|&i| self.cur.ctrl(i) == t)
+            .map(|i| self.cur.slot(i))
+    }
+
+    /// Adds a handle whose key is not indexed yet.
+    pub fn insert(&mut self, h: u64, handle: u32) {
+        self.cur.insert(h, handle);
+    }
+
+    /// The item `from` moved to `to`.
+    pub fn replace(&mut self, h: u64, from: u32, to: u32) {
+        if let Some(i) = self.cur.find(h, |x| x == from) {
+            self.cur.set_slot(i, to);
+        } else if let Some((old, _)) = self.old.as_mut() {
+            let i = old.find(h, |x| x == from).expect("indexed handle");
+            old.set_slot(i, to);
+        } else {
+            panic!("handle {from:#x} not indexed");
         }
-        scan(slab, self.cur[bucket(h, self.cur.len())], t, key)
     }
 
-    /// The first slot of the chain a key hashing to `h` is most likely in
-    /// (a hint: while resizing, a new key may be in the other table).
-    pub fn head(&self, h: u64) -> u32 {
-        if self.resizing() {
-            let ob = bucket(h, self.old.len());
-            if ob >= self.pos {
-                return self.old[ob];
-            }
+    pub fn remove(&mut self, h: u64, handle: u32) {
+        if let Some(i) = self.cur.find(h, |x| x == handle) {
+            self.cur.remove_at(i);
+        } else if let Some((old, _)) = self.old.as_mut() {
+            let i = old.find(h, |x| x == handle).expect("indexed handle");
+            old.remove_at(i);
+        } else {
+            panic!("handle {handle:#x} not indexed");
         }
-        self.cur[bucket(h, self.cur.len())]
     }
 
-    /// Adds slot `i`, whose key hashes to `h`.
-    pub fn insert(&mut self, slab: &mut Slab, i: u32, h: u64) {
-        let b = bucket(h, self.cur.len());
-        let e = slab.get_mut(i);
-        e.tag = tag(h);
-        e.hnext = self.cur[b];
-        self.cur[b] = i;
-    }
-
-    /// Points whatever links to slot `from` (key hash `h`) at `to`: `to` is
-    /// `from`'s successor to remove it, or its new slot to move it.
-    pub fn relink(&mut self, slab: &mut Slab, h: u64, from: u32, to: u32) {
+    /// The slots the table should have, if it needs a new one: shrunk
+    /// below 1/8 full (not under `min`), rebuilt at its size when
+    /// tombstones fill it, else grown by 1.25 past 7/8 full.
+    pub fn wanted(&self, min: usize) -> Option<usize> {
         if self.resizing() {
-            let ob = bucket(h, self.old.len());
-            if ob >= self.pos && relink_in(&mut self.old[ob], slab, from, to) {
-                return;
-            }
+            return None;
         }
-        let b = bucket(h, self.cur.len());
-        let found = relink_in(&mut self.cur[b], slab, from, to);
-        debug_assert!(found, "slot {from} not in its bucket");
+        let (cap, len, dead) = (self.cur.capacity(), self.cur.len, self.cur.dead);
+        if cap > min && len * 8 < cap {
+            return Some((len * 3).max(min));
+        }
+        if (len + dead) * 8 >= cap * 7 {
+            if len * 8 < cap * 5 {
+                return Some(cap);
+            }
+            return Some(cap + cap / 4);
+        }
+        None
     }
 
-    pub fn remove(&mut self, slab: &mut Slab, i: u32, h: u64) {
-        let next = slab.get(i).hnext;
-        self.relink(slab, h, i, next);
+    /// Whether the table is so full that it must grow even where growth
+    /// was declined (`-o no_hashexpand`): open addressing cannot hold more
+    /// items than slots.
+    pub fn must_grow(&self) -> bool {
+        (self.cur.len + self.cur.dead) * 16 >= self.cur.capacity() * 15
     }
 
-    /// Starts moving to a table of `buckets` (a power of two).
-    pub fn start_resize(&mut self, buckets: usize) -> Result<(), TryReserveError> {
-        debug_assert!(!self.resizing() && buckets.is_power_of_two());
-        let mut table = Vec::new();
-        table.try_reserve_exact(buckets)?;
-        table.resize(buckets, NIL);
-        self.old = std::mem::replace(&mut self.cur, table);
-        self.pos = 0;
+    pub fn start_resize(&mut self, slots: usize) -> Result<(), TryReserveError> {
+        assert!(!self.resizing());
+        let new = Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS))?;
+        let old = std::mem::replace(&mut self.cur, new);
+        self.old = Some((old, 0));
         Ok(())
     }
 
-    /// Moves up to `budget` buckets (empty ones count 1/16) into the new table.
-    pub fn migrate(&mut self, slab: &mut Slab, budget: usize) {
-        let mut work = budget * 16;
-        while self.resizing() && work > 0 {
-            let mut i = std::mem::replace(&mut self.old[self.pos], NIL);
-            work = work.saturating_sub(if i == NIL { 1 } else { 16 });
-            while i != NIL {
-                let next = slab.get(i).hnext;
-                // Entries keep only 16 hash bits, so the bucket in the new
-                // table comes from the key: a cache miss per moved item, paid
-                // once per resize instead of 4 bytes in every entry forever.
-                let h = hash(slab.get(i).key());
-                let b = bucket(h, self.cur.len());
-                slab.get_mut(i).hnext = self.cur[b];
-                self.cur[b] = i;
-                i = next;
-            }
-            self.pos += 1;
-            if self.pos == self.old.len() {
-                self.old = Vec::new();
-                self.pos = 0;
+    /// Moves up to `groups` groups of the old table into the new one;
+    /// `hash_of` gives an indexed handle's key hash.
+    pub fn migrate(&mut self, groups: usize, mut hash_of: impl FnMut(u32) -> u64) {
+        let Some((old, next)) = self.old.as_mut() else {
+            return;
+        };
+        let end = (*next + groups).min(old.groups);
+        for i in *next * GROUP..end * GROUP {
+            let c = old.ctrl(i);
+            if c != EMPTY && c != DELETED {
+                let handle = old.slot(i);
+                self.cur.insert(hash_of(handle), handle);
+                // A tombstone, not EMPTY: probes for keys not moved yet
+                // may pass through this group.
+                old.remove_at(i);
             }
         }
+        *next = end;
+        if end == old.groups {
+            self.old = None;
+        }
+    }
+
+    /// Every indexed handle (tests).
+    #[cfg(test)]
+    pub fn handles(&self) -> Vec<u32> {
+        let mut v = Vec::new();
+        for t in std::iter::once(&self.cur).chain(self.old.as_ref().map(|(t, _)| t)) {
+            for i in 0..t.capacity() {
+                if t.ctrl(i) != EMPTY && t.ctrl(i) != DELETED {
+                    v.push(t.slot(i));
+                }
+            }
+        }
+        v
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::same_key;
+    use super::*;
+    use std::collections::HashMap;
+
+    fn h(k: u32) -> u64 {
+        crate::hash::hash(&k.to_le_bytes())
+    }
 
     #[test]
-    fn same_key_compares_every_byte_and_the_length() {
-        let base: Vec<u8> = (0..40u8).collect();
-        for len in 0..=40 {
-            let a = &base[..len];
-            let copy = a.to_vec();
-            assert!(same_key(a, &copy));
-            for i in 0..len {
-                let mut b = a.to_vec();
-                b[i] ^= 0x80;
-                assert!(!same_key(a, &b), "len {len} byte {i}");
-            }
-            if len > 0 {
-                assert!(!same_key(a, &base[..len - 1]));
-            }
+    fn swar_match_finds_every_equal_byte() {
+        let w = u64::from_le_bytes([1, 0x80, 7, 0x80, 0, 0x7f, 0x80, 9]);
+        let m = matches(w, 0x80);
+        for (i, b) in w.to_le_bytes().iter().enumerate() {
+            let hit = m & (0x80 << (i * 8)) != 0;
+            assert_eq!(hit, *b == 0x80, "byte {i}");
         }
+    }
+
+    /// Random inserts, removals and moves against a HashMap, through growth,
+    /// shrinking, tombstone rebuilds and half-done migrations.
+    #[test]
+    fn matches_a_model_through_resizes() {
+        let mut idx = Index::with_slots(0).unwrap();
+        let mut model: HashMap<u32, u32> = HashMap::new(); // key -> handle
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next_handle = 1u32;
+        let mut handle_key: HashMap<u32, u32> = HashMap::new();
+        for step in 0..200_000u32 {
+            if step == 100_000 {
+                // The key space narrows: the keys outside it go.
+                let gone: Vec<u32> = model.keys().copied().filter(|&k| k >= 2_000).collect();
+                for k in gone {
+                    idx.remove(h(k), model.remove(&k).unwrap());
+                    let hk = &handle_key;
+                    idx.migrate(2, |x| h(hk[&x]));
+                    if let Some(n) = idx.wanted(MIN_GROUPS * GROUP) {
+                        idx.start_resize(n).unwrap();
+                    }
+                }
+            }
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let key = (rng % if step < 100_000 { 50_000 } else { 2_000 }) as u32;
+            let found = idx.find(h(key), |x| handle_key[&x] == key);
+            assert_eq!(found, model.get(&key).copied(), "step {step} key {key}");
+            match (rng >> 40) % 4 {
+                0 | 1 if found.is_none() => {
+                    idx.insert(h(key), next_handle);
+                    model.insert(key, next_handle);
+                    handle_key.insert(next_handle, key);
+                    next_handle += 1;
+                }
+                2 if found.is_some() => {
+                    idx.replace(h(key), found.unwrap(), next_handle);
+                    model.insert(key, next_handle);
+                    handle_key.insert(next_handle, key);
+                    next_handle += 1;
+                }
+                3 if found.is_some() => {
+                    idx.remove(h(key), found.unwrap());
+                    model.remove(&key);
+                }
+                _ => {}
+            }
+            if let Some(n) = idx.wanted(MIN_GROUPS * GROUP) {
+                idx.start_resize(n).unwrap();
+            }
+            let hk = &handle_key;
+            idx.migrate(2, |x| h(hk[&x]));
+            assert_eq!(idx.len(), model.len());
+        }
+        let mut a = idx.handles();
+        let mut b: Vec<u32> = model.values().copied().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        // It shrank back after the key space narrowed.
+        assert!(idx.slots() < 20_000, "{} slots", idx.slots());
+    }
+
+    #[test]
+    fn a_full_table_stays_under_seven_eighths() {
+        let mut idx = Index::with_slots(0).unwrap();
+        for k in 0..100_000u32 {
+            idx.insert(h(k), k);
+            if let Some(n) = idx.wanted(0) {
+                idx.start_resize(n).unwrap();
+            }
+            idx.migrate(4, h);
+        }
+        while idx.resizing() {
+            idx.migrate(1024, h);
+        }
+        let load = idx.len() as f64 / idx.slots() as f64;
+        assert!((0.55..=0.875).contains(&load), "load {load}");
+        for k in 0..100_000u32 {
+            assert_eq!(idx.find(h(k), |x| x == k), Some(k));
+        }
+        assert_eq!(idx.find(h(100_001), |x| x == 100_001), None);
     }
 }

@@ -1,27 +1,4 @@
-//! Memory accounting: what an item really costs, and memcached's own size
-//! rule for items.
-
-use crate::slab::ENTRY_SIZE;
-use std::mem::size_of;
-
-/// Bytes the allocator takes for an `n`-byte block. Rust's wasm32 allocator
-/// is dlmalloc: one size word of header, blocks rounded to two words, at least
-/// four words. Native builds (unit tests) get the same model at 64-bit word
-/// size, which is close to glibc's malloc.
-pub fn alloc_size(n: usize) -> u64 {
-    if n == 0 {
-        return 0;
-    }
-    let w = size_of::<usize>();
-    let rounded = (n + w + 2 * w - 1) & !(2 * w - 1);
-    rounded.max(4 * w) as u64
-}
-
-/// Everything one item with `data_len` bytes of key + value costs: its
-/// allocation and its metadata slot (hash buckets are counted separately).
-pub fn footprint(data_len: usize) -> u64 {
-    alloc_size(data_len) + ENTRY_SIZE as u64
-}
+//! memcached's own size rule for items.
 
 /// `sizeof(item)` in a 64-bit memcached 1.6.
 const MEMCACHED_ITEM_HEADER: u64 = 48;
@@ -47,15 +24,6 @@ pub const MEMCACHED_CHUNK_MAX: u64 = 512 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allocator_model() {
-        assert_eq!(alloc_size(0), 0);
-        let w = size_of::<usize>() as u64;
-        assert_eq!(alloc_size(1), 4 * w);
-        let big = alloc_size(1000);
-        assert!(big >= 1000 + w && big < 1000 + 3 * w && big.is_multiple_of(2 * w));
-    }
 
     #[test]
     fn memcached_item_size() {

@@ -8,7 +8,7 @@ use wasmcached_sdk::metrics::{register, Counter, Gauge, Histogram};
 
 pub static INDEX_RESIZES: Counter = Counter::new(
     "index_resizes_total",
-    "Hash index resizes started (grown at 1.5 items per bucket, shrunk below 1/8)",
+    "Hash index resizes started (grown by 1.5 past 7/8 full, shrunk below 1/8)",
 );
 pub static CRAWLER_CHECKED: Counter = Counter::new(
     "crawler_items_checked_total",
@@ -25,17 +25,29 @@ pub static VALUE_BYTES: Histogram<8> = Histogram::new(
         64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
     ],
 );
-pub static SLOT_CHUNKS: Gauge = Gauge::new(
-    "slot_chunks",
-    "Chunks of item slots allocated (each holds a fixed number of 32-byte slots)",
+pub static SEGMENTS: Gauge = Gauge::new(
+    "segments",
+    "Log segments in use (items are appended to them; eviction recycles whole segments)",
+);
+pub static PROMOTED: Counter = Counter::new(
+    "promoted_total",
+    "Items eviction moved from the small queue to the main queue (read while new)",
+);
+pub static GHOST_HITS: Counter = Counter::new(
+    "ghost_hits_total",
+    "New items whose key was evicted from the small queue recently (they start with a hit)",
+);
+pub static COMPACTIONS: Counter = Counter::new(
+    "compactions_total",
+    "Segments the expiry scan compacted because they were mostly dead items",
 );
 pub static USED_BYTES: Gauge = Gauge::new(
     "used_bytes",
-    "Bytes counted against the shard's budget: item data, slots and the index",
+    "Bytes counted against the shard's budget: segments in use, long values, the ghost",
 );
 pub static BUDGET_BYTES: Gauge =
     Gauge::new("budget_bytes", "The shard's memory budget (-m / shards)");
-pub static INDEX_BUCKETS: Gauge = Gauge::new("index_buckets", "Buckets of the hash index");
+pub static INDEX_SLOTS: Gauge = Gauge::new("index_slots", "Slots of the hash index");
 
 /// Declares every metric to the host (idempotent).
 pub fn register_all() {
@@ -43,8 +55,11 @@ pub fn register_all() {
     register(&CRAWLER_CHECKED);
     register(&CRAWLER_RECLAIMED);
     register(&VALUE_BYTES);
-    register(&SLOT_CHUNKS);
+    register(&SEGMENTS);
+    register(&PROMOTED);
+    register(&GHOST_HITS);
+    register(&COMPACTIONS);
     register(&USED_BYTES);
     register(&BUDGET_BYTES);
-    register(&INDEX_BUCKETS);
+    register(&INDEX_SLOTS);
 }

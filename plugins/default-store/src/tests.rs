@@ -3,7 +3,6 @@
 //! and the response records decoded again. After every batch the harness asks
 //! the store (through a test-only op) to cross-check its internal structures.
 
-use crate::mem::footprint;
 use crate::Store;
 use wasmcached_sdk::abi::{self, init_flag, mflag, stats_group, Init, Op, Request, Status};
 use wasmcached_sdk::guest::{test_clock, Runtime};
@@ -89,6 +88,17 @@ struct Shard {
 }
 
 const MB: u64 = 1 << 20;
+
+/// What an item of this key and value costs in the log (no flags, no TTL).
+fn footprint(key_value_len: usize) -> u64 {
+    // One key byte: key_value_len - 1 value bytes.
+    crate::item::New {
+        klen: 1,
+        vlen: key_value_len as u32 - 1,
+        ..Default::default()
+    }
+    .total() as u64
+}
 
 fn init(budget: u64, flags: u32) -> Init<'static> {
     Init {
@@ -914,22 +924,24 @@ fn flush_all_now_keeps_what_is_stored_after_it() {
 fn flushed_items_are_swept_in_the_background() {
     let mut s = Shard::new(64 * MB);
     s.check = false;
-    for i in 0..50_000 {
+    for i in 0..500_000 {
         s.set(&format!("key:{i}"), "value");
     }
     s.tick(100); // finishes the index resize the inserts started
     assert_eq!(s.tick(101), 0, "nothing left to do, no timers");
     let malloced = s.stat(stats_group::SLABS, "total_malloced");
+    assert!(malloced >= 8 * MB, "{malloced}");
     test_clock::set(120);
     s.flush_all(0);
     s.set("survivor", "v");
     // The crawler finds only dead items and keeps going on short timers.
     assert!(s.tick(121) > 0);
     assert_eq!(s.general("curr_items"), 1);
-    assert_eq!(s.general("crawler_reclaimed"), 50_000);
+    assert_eq!(s.general("crawler_reclaimed"), 500_000);
     assert_eq!(s.value("survivor").as_deref(), Some("v"));
-    // Emptied slot chunks and index buckets were given back.
-    assert!(s.stat(stats_group::SLABS, "total_malloced") < malloced / 10);
+    // The emptied segments were recycled: what is left is the one the
+    // survivor was written to.
+    assert!(s.stat(stats_group::SLABS, "total_malloced") <= 2 * MB);
     assert_eq!(s.tick(122), 0);
 }
 
@@ -990,63 +1002,6 @@ fn capacity_of(budget: u64, key_len: usize, value_len: usize) -> usize {
     unreachable!()
 }
 
-#[test]
-fn evicts_in_hand_order_and_spares_read_items() {
-    let budget = 256 * 1024;
-    let n = capacity_of(budget, 8, 100);
-    assert!(n > 500, "{n} items in 256 KiB");
-    let mut s = Shard::new(budget);
-    let value = "x".repeat(100);
-    let key = |i: usize| format!("{i:08}");
-    for i in 0..n {
-        assert_eq!(s.set(&key(i), &value).status, Status::Stored);
-    }
-    assert_eq!(s.general("evictions"), 0);
-    // Items 0..10 are read twice (a non-zero CLOCK counter), the rest never.
-    for _ in 0..2 {
-        for i in 0..10 {
-            assert_eq!(s.get(&key(i)).status, Status::Hit);
-        }
-    }
-    // 50 more items: the hand starts at the oldest slot, lowers the counters
-    // of items 0..10 and evicts the 50 unread ones after them, in slot
-    // (= insertion) order.
-    for i in n..n + 50 {
-        s.set(&key(i), &value);
-    }
-    assert_eq!(s.general("evictions"), 50);
-    assert_eq!(s.general("evicted_unfetched"), 50);
-    for i in 0..10 {
-        assert_eq!(
-            s.get(&key(i)).status,
-            Status::Hit,
-            "active item {i} evicted"
-        );
-    }
-    for i in 10..60 {
-        assert_eq!(
-            s.get(&key(i)).status,
-            Status::Miss,
-            "item {i} should be gone"
-        );
-    }
-    for i in 60..n + 50 {
-        assert_eq!(
-            s.get(&key(i)).status,
-            Status::Hit,
-            "item {i} should be kept"
-        );
-    }
-    assert!(s.general("moves_to_warm") >= 10);
-    // The hand passed each read item once, and the next revolution finds
-    // their counters lowered.
-    assert_eq!(
-        s.general("moves_to_cold") + s.general("moves_within_lru"),
-        10
-    );
-    assert!(s.stat(stats_group::SLABS, "total_malloced") <= budget);
-}
-
 fn with_config(budget: u64, config: &str) -> Shard {
     Shard::with(Init {
         config: config.as_bytes(),
@@ -1054,121 +1009,113 @@ fn with_config(budget: u64, config: &str) -> Shard {
     })
 }
 
-/// Whether `key` is stored, without the hit raising its CLOCK counter.
+/// Whether `key` is stored, without the hit raising its frequency.
 fn present(s: &mut Shard, key: &str) -> bool {
     meta_get(s, key, mflag::NO_BUMP, 0, 0).status == Status::Hit
 }
 
-#[test]
-fn the_hand_spares_a_read_item_once_per_counter_step() {
-    let budget = 256 * 1024;
-    let n = capacity_of(budget, 8, 100);
-    let value = "x".repeat(100);
-    let key = |i: usize| format!("{i:08}");
-    // 1 is plain second chance.
-    for max in 1..=3 {
-        let mut s = with_config(budget, &format!("clock_max={max}"));
-        s.check = false;
-        for i in 0..n {
-            s.set(&key(i), &value);
-        }
-        // More reads than the counter holds: it saturates at `max`.
-        for _ in 0..max + 2 {
-            assert_eq!(s.get(&key(0)).status, Status::Hit);
-        }
-        // Every round of the hand evicts the n - 1 unread items (the new
-        // ones land behind the hand, in the slots it just emptied) and
-        // takes one chance from item 0.
-        let rounds = max * (n - 1);
-        for j in 0..rounds {
-            s.set(&key(n + j), &value);
-        }
-        assert_eq!(s.general("evictions"), rounds as u64);
-        assert!(present(&mut s, &key(0)), "clock_max={max}: evicted early");
-        assert_eq!(s.general("moves_to_cold"), 1);
-        assert_eq!(s.general("moves_within_lru"), max as u64 - 1);
-        s.set(&key(n + rounds), &value);
-        assert!(!present(&mut s, &key(0)), "clock_max={max}: outlived it");
-        assert_eq!(s.general("evicted_active"), 0);
-        s.verify();
-    }
-}
-
-/// The CLOCK tests' key: 8 digits.
+/// The eviction tests' key: 8 digits.
 fn key8(i: usize) -> String {
     format!("{i:08}")
 }
 
-/// A 256 KiB store of 8-byte keys and 100-byte values, filled with `extra`
-/// items more than it holds (so the hand has evicted the first `extra`).
-/// Returns it, how many items it holds, and the value.
-fn overfilled(extra: usize) -> (Shard, usize, String) {
+/// A 256 KiB store of 8-byte keys and 100-byte values holding `n` items,
+/// where `n` is what it holds before it evicts. Returns it, `n` and the
+/// value.
+fn full_store(config: &str) -> (Shard, usize, String) {
     let budget = 256 * 1024;
     let n = capacity_of(budget, 8, 100);
     let value = "x".repeat(100);
-    let mut s = Shard::new(budget);
-    for i in 0..n + extra {
+    let mut s = with_config(budget, config);
+    for i in 0..n {
         s.set(&key8(i), &value);
     }
+    assert_eq!(s.general("evictions"), 0);
     (s, n, value)
 }
 
+/// S3-FIFO's point: items read while in the small queue move to the main
+/// queue when their segment is recycled, so a scan of keys read once (the
+/// one-hit wonders) passes through the small queue without pushing them out.
 #[test]
-fn a_first_hit_right_after_the_store_does_not_count() {
-    let (mut s, n, value) = overfilled(10);
-    let key = key8;
-    let warm = |s: &mut Shard| s.item_sum("number_warm");
-    // Item n + 9 is right behind the hand: its first hit only marks it
-    // fetched, the second one counts.
-    assert_eq!(s.get(&key(n + 9)).status, Status::Hit);
-    assert_eq!(warm(&mut s), 0);
-    assert_eq!(s.get(&key(n + 9)).status, Status::Hit);
-    assert_eq!(warm(&mut s), 1);
-    // Item 10 is next in front of the hand, a whole revolution old: its
-    // first hit counts.
-    assert_eq!(s.get(&key(10)).status, Status::Hit);
-    assert_eq!(warm(&mut s), 2);
-    s.set(&key(n + 10), &value);
-    assert!(present(&mut s, &key(10)));
-    assert!(!present(&mut s, &key(11)));
+fn items_read_while_new_outlive_a_scan_of_keys_read_once() {
+    let (mut s, n, value) = full_store("");
+    let hot: Vec<String> = (0..n / 4).map(key8).collect();
+    for k in &hot {
+        assert_eq!(s.get(k).status, Status::Hit);
+    }
+    for i in 0..3 * n {
+        s.set(&format!("scan{i:04}"), &value);
+    }
+    assert!(s.general("evictions") as usize >= 2 * n);
+    let kept = hot.iter().filter(|k| present(&mut s, k)).count();
+    assert!(
+        kept * 10 >= hot.len() * 9,
+        "{kept} of {} hot keys kept",
+        hot.len()
+    );
+    // The keys never read went first.
+    let cold = (n / 4..n).filter(|&i| present(&mut s, &key8(i))).count();
+    assert_eq!(cold, 0, "unread keys outlived the scan");
+    // Promoted with the frequency back to 0: memcached's "moved to cold".
+    assert!(s.general("moves_to_cold") as usize >= hot.len() * 9 / 10);
+    // In memcached's terms those evicted were never fetched.
+    assert!(s.general("evicted_unfetched") as usize >= 2 * n);
 }
 
+/// The main queue gives an item with a frequency another round (with one
+/// less), and evicts an item whose frequency ran out.
 #[test]
-fn one_eviction_passes_a_bounded_number_of_items() {
-    use crate::clock::MAX_SWEEP;
-    let budget = 256 * 1024;
-    let n = capacity_of(budget, 8, 100);
-    assert!(n > 2 * MAX_SWEEP as usize);
-    let value = "x".repeat(100);
-    let key = |i: usize| format!("{i:08}");
-    let mut s = with_config(budget, "clock_max=3");
-    s.check = false;
-    for i in 0..n {
-        s.set(&key(i), &value);
-    }
-    // Every item saturated: an unbounded hand would go round three times.
-    for i in 0..n {
-        for _ in 0..4 {
-            s.get(&key(i));
+fn the_main_queue_gives_read_items_another_round() {
+    let (mut s, n, value) = full_store("");
+    let hot: Vec<String> = (0..n / 8).map(key8).collect();
+    // Read twice: promoted, then still one hit left for the main queue.
+    for _ in 0..3 {
+        for k in &hot {
+            s.get(k);
         }
     }
-    s.set(&key(n), &value);
-    assert_eq!(s.general("evictions"), 1);
-    assert_eq!(s.general("moves_within_lru"), u64::from(MAX_SWEEP));
-    assert_eq!(s.general("moves_to_cold"), 0);
-    // It settled on the least referenced item passed, the first of equals,
-    // and counts it as evicted while active.
-    assert_eq!(s.general("evicted_active"), 1);
-    assert!(!present(&mut s, &key(0)));
-    assert!(present(&mut s, &key(1)));
-    assert!(present(&mut s, &key(n)));
-    // The next eviction carries on where the hand stopped.
-    s.set(&key(n + 1), &value);
-    assert_eq!(s.general("evictions"), 2);
-    assert_eq!(s.general("moves_within_lru"), 2 * u64::from(MAX_SWEEP));
-    assert!(!present(&mut s, &key(MAX_SWEEP as usize)));
-    assert!(present(&mut s, &key(1)));
-    s.verify();
+    // Enough new items to cycle the main queue more than once.
+    for i in 0..4 * n {
+        s.set(&format!("new{i:05}"), &value);
+        // The hot keys stay hot.
+        if i % (n / 2) == 0 {
+            for k in &hot {
+                s.get(k);
+            }
+        }
+    }
+    let kept = hot.iter().filter(|k| present(&mut s, k)).count();
+    assert!(kept * 10 >= hot.len() * 9, "{kept} of {} kept", hot.len());
+    assert!(s.general("moves_within_lru") + s.general("moves_to_cold") > 0);
+}
+
+/// The ghost: a key evicted from the small queue without a hit and stored
+/// again soon starts with a hit, so the next recycling promotes it.
+#[test]
+fn a_key_back_soon_after_its_eviction_is_promoted() {
+    let (mut s, n, value) = full_store("");
+    for i in n..n + n / 2 {
+        s.set(&key8(i), &value);
+    }
+    assert!(!present(&mut s, &key8(0)));
+    // Key 0 comes back: the ghost remembers it.
+    s.set(&key8(0), &value);
+    for i in 2 * n..3 * n {
+        s.set(&key8(i), &value);
+    }
+    assert!(present(&mut s, &key8(0)), "the ghost's key was promoted");
+    assert!(!present(&mut s, &key8(2 * n)), "a new key is not");
+    // Without the ghost it goes like any new key.
+    let (mut s, n, value) = full_store("ghost=0");
+    for i in n..n + n / 2 {
+        s.set(&key8(i), &value);
+    }
+    s.set(&key8(0), &value);
+    for i in 2 * n..3 * n {
+        s.set(&key8(i), &value);
+    }
+    assert!(!present(&mut s, &key8(0)));
 }
 
 #[test]
@@ -1195,101 +1142,26 @@ fn the_item_being_rewritten_is_never_the_victim() {
 }
 
 #[test]
-fn compaction_moves_items_with_their_counters() {
-    let mut s = Shard::new(64 * MB);
-    s.check = false;
-    let n = 8 * 256;
-    let key = |i: usize| format!("key:{i:06}");
-    for i in 0..n {
-        s.set(&key(i), &key(i));
-    }
-    // Twice: the newest items' first hit does not count.
-    for i in (0..n).step_by(3) {
-        s.get(&key(i));
-        s.get(&key(i));
-    }
-    // Keep every fourth item: three quarters of the slots go free, all
-    // over the table.
-    for i in 0..n {
-        if i % 4 != 0 {
-            assert_eq!(s.keyed(Op::Delete, &key(i)).status, Status::Deleted);
-        }
-    }
-    let warm = s.item_sum("number_warm");
-    assert_eq!(warm, (0..n).filter(|i| i % 12 == 0).count() as u64);
-    let chunks = s.slot_chunks();
-    s.verify();
-    // The free list gives up the slots of the last chunks; their items
-    // move below, keeping their counters.
-    while s.tick(101) > 0 {}
-    assert!(s.slot_chunks() <= chunks / 2, "{} chunks", s.slot_chunks());
-    s.verify();
-    assert_eq!(s.item_sum("number_warm"), warm);
-    assert_eq!(s.general("curr_items"), n as u64 / 4);
-    for i in (0..n).step_by(4) {
-        assert_eq!(s.value(&key(i)), Some(key(i)));
-    }
-    // The store goes on storing into the compacted table.
-    for i in n..n + 1000 {
-        assert_eq!(s.set(&key(i), "v").status, Status::Stored);
-    }
-    s.verify();
-}
-
-#[test]
-fn dump_walks_from_the_hand_oldest_first() {
-    let (mut s, n, _) = overfilled(10);
-    assert_eq!(s.general("evictions"), 10);
-    // Items n.. took the slots of the evicted 0..10, behind the hand: they
-    // come last, after the ones the hand reaches first.
-    let want: Vec<String> = (10..n + 10).map(key8).collect();
-    assert_eq!(dumped_keys(&s.dump_chunks(4096)), want);
-}
-
-#[test]
-fn dump_and_load_keep_the_clock_counters() {
-    let mut a = Shard::new(64 * MB);
-    for i in 0..200 {
-        a.set(&key8(i), "v");
-    }
-    // Two hits raise a counter (the first may only mark the item FETCHED).
-    for i in 0..50 {
-        a.get(&key8(i));
-        a.get(&key8(i));
-    }
-    let warm = a.item_sum("number_warm");
-    assert!(warm >= 40, "{warm} warm items");
-    let chunks = a.dump_chunks(4096);
-    let refs: u64 = chunks
-        .iter()
-        .flat_map(|c| abi::items(c).unwrap())
-        .filter(|i| i.as_ref().unwrap().refs > 0)
-        .count() as u64;
-    assert_eq!(refs, warm, "every warm item's record carries its counter");
-    let mut b = Shard::new(64 * MB);
-    for c in &chunks {
-        assert_eq!(b.load(c), abi::load_status::OK);
-    }
-    assert_eq!(b.item_sum("number_warm"), warm);
-    assert_eq!(dumped_keys(&b.dump_chunks(4096)), dumped_keys(&chunks));
-}
-
-#[test]
 fn expired_items_are_reclaimed_before_anything_is_evicted() {
     let budget = 256 * 1024;
     let n = capacity_of(budget, 8, 100);
     let mut s = Shard::new(budget);
     let value = "x".repeat(100);
-    // The 20 most recent items expire soon; the LRU tail holds live ones.
+    // The most recent quarter of the items expire soon; the FIFOs' tails
+    // hold live ones.
+    let dying = n / 4;
+    // A little below capacity: the items with a TTL take 4 more bytes.
+    let n = n - n / 20;
     for i in 0..n {
-        let exptime = if i >= n - 20 { 101 } else { 0 };
+        let exptime = if i >= n - dying { 101 } else { 0 };
         s.store(Op::Set, &format!("{i:08}"), &value, 0, exptime);
     }
+    assert_eq!(s.general("evictions"), 0);
     test_clock::set(102);
     s.tick(102);
-    assert_eq!(s.general("crawler_reclaimed"), 20);
-    assert_eq!(s.general("expired_unfetched"), 20);
-    for i in 0..20 {
+    assert_eq!(s.general("crawler_reclaimed") as usize, dying);
+    assert_eq!(s.general("expired_unfetched") as usize, dying);
+    for i in 0..dying / 2 {
         s.set(&format!("new{i:05}"), &value);
     }
     assert_eq!(s.general("evictions"), 0, "the freed room was used");
@@ -1302,8 +1174,8 @@ fn no_evict_answers_out_of_memory() {
     let value = "x".repeat(100);
     let mut stored = 0;
     loop {
-        // The oldest items (the LRU tail) expire at 150.
-        let exptime = if stored < 5 { 150 } else { 0 };
+        // The oldest items expire at 150.
+        let exptime = if stored < 60 { 150 } else { 0 };
         let r = s.store(Op::Set, &format!("{stored:08}"), &value, 0, exptime);
         if r.status == Status::OutOfMemory {
             break;
@@ -1329,19 +1201,25 @@ fn no_evict_answers_out_of_memory() {
         Status::OutOfMemory
     );
     assert_eq!(s.value("00000011"), None);
-    // Same-size replacements need no new memory.
-    assert_eq!(s.set("00000012", &"z".repeat(100)).status, Status::Stored);
-    // Use up the room the failed set freed.
-    assert_eq!(s.set("extra0", &value).status, Status::Stored);
-    assert_eq!(s.set("extra1", &value).status, Status::OutOfMemory);
-    // Expired items at the tail still make room, without any eviction.
-    test_clock::set(151);
-    for i in 0..5 {
-        assert_eq!(s.set(&format!("fresh{i}"), &value).status, Status::Stored);
+    // Dead items make room again once they are a quarter of a segment
+    // (compacting it gains that much); nothing live is evicted.
+    for i in 100..140 {
+        assert_eq!(
+            s.keyed(Op::Delete, &format!("{i:08}")).status,
+            Status::Deleted
+        );
     }
-    assert_eq!(s.set("fresh5", &value).status, Status::OutOfMemory);
+    for i in 0..20 {
+        assert_eq!(s.set(&format!("extra{i}"), &value).status, Status::Stored);
+    }
+    // Expired items make room the same way, without any eviction.
+    test_clock::set(151);
+    let mut fresh = 0;
+    while s.set(&format!("fresh{fresh}"), &value).status == Status::Stored {
+        fresh += 1;
+    }
+    assert!(fresh >= 20, "{fresh} stored over expired items");
     assert_eq!(s.general("evictions"), 0);
-    assert_eq!(s.general("reclaimed"), 5);
     assert!(s.stat(stats_group::SLABS, "total_malloced") <= budget);
     // Over a lowered budget with nothing it may evict, the store refuses
     // stores but does not spin on background timers.
@@ -1393,7 +1271,7 @@ fn mem_limit_sheds_down_to_the_new_budget() {
     }
     assert_eq!(s.general("evictions"), 0);
     let before = s.stat(stats_group::SLABS, "total_malloced");
-    assert!(before > 12 * MB);
+    assert!(before > 10 * MB, "{before}");
     s.mem_limit(2 * MB);
     assert_eq!(s.general("limit_maxbytes"), 2 * MB);
     // One tick starts the shedding; short timers finish it.
@@ -1432,7 +1310,7 @@ fn hashpower_hint_sizes_the_index() {
     let mut s = Shard::new(64 * MB);
     assert_eq!(
         s.general("hash_power_level"),
-        8,
+        10,
         "no hint: the store's own start"
     );
     let hints = |hashpower, hash_expand| abi::Hints {
@@ -1443,11 +1321,11 @@ fn hashpower_hint_sizes_the_index() {
     let mut s = with_hints(64 * MB, hints(16, true));
     assert_eq!(s.general("hash_power_level"), 16);
     assert_eq!(s.index_buckets(), 1 << 16);
-    // Capped at a quarter of the budget, never under the store's minimum.
+    // Capped at half the budget, never under the store's minimum.
     let mut s = with_hints(MB, hints(20, true));
     assert_eq!(s.general("hash_power_level"), 16);
     let mut s = with_hints(4096, hints(20, true));
-    assert_eq!(s.general("hash_power_level"), 8);
+    assert_eq!(s.general("hash_power_level"), 10);
     // The index never shrinks below its initial size, and grows past it...
     let mut s = with_hints(64 * MB, hints(12, true));
     s.check = false;
@@ -1470,15 +1348,26 @@ fn hashpower_hint_sizes_the_index() {
         }
     }
     assert_eq!(s.general("hash_power_level"), 12);
-    // ... unless `-o no_hashexpand`.
+    // ... unless `-o no_hashexpand`, which keeps it until it is nearly
+    // full (open addressing holds no more items than slots).
+    let few = &keys[..3800];
+    for expand in [true, false] {
+        let mut s = with_hints(64 * MB, hints(12, expand));
+        s.check = false;
+        for k in few {
+            s.set(k, "v");
+        }
+        s.tick(101);
+        let slots = s.index_buckets();
+        assert_eq!(slots > 4096, expand, "{expand}: {slots} slots");
+        assert_eq!(s.value(&keys[0]).as_deref(), Some("v"));
+    }
     let mut s = with_hints(64 * MB, hints(12, false));
     s.check = false;
     for k in &keys {
         s.set(k, "v");
     }
-    s.tick(101);
-    assert_eq!(s.general("hash_power_level"), 12);
-    assert_eq!(s.value(&keys[0]).as_deref(), Some("v"));
+    assert!(keys.iter().all(|k| s.value(k).as_deref() == Some("v")));
 }
 
 #[test]
@@ -1504,8 +1393,8 @@ fn many_items_resize_the_index_and_compact_after_deletes() {
     for k in keys.iter().step_by(997) {
         assert_eq!(s.value(k).as_deref(), Some(k.as_str()));
     }
-    // Delete 95%: the slot chunks empty out and the index shrinks.
-    let chunks_before = s.slot_chunks();
+    // Delete 95%: the segments empty out and the index shrinks.
+    let chunks_before = s.segments();
     for chunk in keys.chunks(1000) {
         let reqs: Vec<Request> = chunk
             .iter()
@@ -1523,8 +1412,8 @@ fn many_items_resize_the_index_and_compact_after_deletes() {
     assert!(s.tick(101) > 0);
     assert_eq!(s.tick(102), 0);
     assert_eq!(s.general("curr_items"), n as u64 / 20);
-    assert!(s.slot_chunks() < chunks_before / 10);
-    assert!(s.index_buckets() <= n / 10);
+    assert!(s.segments() <= chunks_before / 2, "{}", s.segments());
+    assert!(s.index_buckets() <= n / 5, "{}", s.index_buckets());
     for (i, k) in keys.iter().enumerate() {
         let expect = (i % 1000 % 20 == 0).then_some(k.as_str());
         assert_eq!(s.value(k).as_deref(), expect);
@@ -1532,13 +1421,13 @@ fn many_items_resize_the_index_and_compact_after_deletes() {
 }
 
 impl Shard {
-    /// Index buckets (both tables while a resize runs), from `hash_bytes`.
+    /// Index slots (both tables while a resize runs), from `hash_bytes`.
     fn index_buckets(&mut self) -> usize {
-        self.stat(stats_group::GENERAL, "hash_bytes") as usize / 4
+        self.stat(stats_group::GENERAL, "hash_bytes") as usize / 5
     }
 
-    fn slot_chunks(&mut self) -> usize {
-        self.general("slot_chunks") as usize
+    fn segments(&mut self) -> usize {
+        self.general("segments") as usize
     }
 
     /// A `stats items` figure summed over the classes.
@@ -1612,9 +1501,10 @@ fn stats_groups() {
 fn plugin_config_and_init_checks() {
     use crate::store::Tuning;
     assert_eq!(Tuning::parse("").unwrap(), Tuning::default());
-    let t = Tuning::parse("warm_pct=30, crawl_per_tick=100").unwrap();
-    assert_eq!((t.warm_pct, t.crawl_per_tick), (30, 100));
+    let t = Tuning::parse("small_pct=30, crawl_per_tick=100, warm_pct=40").unwrap();
+    assert_eq!((t.small_pct, t.crawl_per_tick), (30, 100));
     assert!(Tuning::parse("warm_pct=200").is_err());
+    assert!(Tuning::parse("promote=0").is_err());
     assert!(Tuning::parse("bogus=1").is_err());
     assert!(Tuning::parse("warm_pct").is_err());
 
@@ -2035,22 +1925,6 @@ fn binary_keys_are_remembered_and_arith_vivifies() {
     assert_eq!(s.get("n").exptime, 400);
 }
 
-/// Hit ratios of each `clock_max` against exact LRU, for tuning (run with
-/// `--ignored --nocapture`).
-#[test]
-#[ignore]
-fn clock_max_sweep() {
-    for read_once in [0, 30] {
-        let trace = zipf_trace_with(read_once);
-        for max in 1..=3 {
-            let config = format!("clock_max={max}");
-            let (ours, items) = store_hit_ratio(&trace, 2 * MB, config.as_bytes());
-            let lru = lru_hit_ratio(&trace, items);
-            eprintln!("read-once {read_once}% {config}: store {ours:.4}, LRU {lru:.4}");
-        }
-    }
-}
-
 /// A multi-key batch reads ahead exactly the slots its lookups then use:
 /// every stored key's own slot (chains are short and tags rarely collide),
 /// and for a missing key nothing, or a slot whose tag happens to match.
@@ -2079,11 +1953,14 @@ fn prefetch_reads_ahead_the_slots_lookups_use() {
     let seen = PREFETCHED.with(|p| std::mem::take(&mut *p.borrow_mut()));
     assert_eq!(seen.len(), reqs.len());
     let mut present = 0;
+    let mut exact = 0;
     for ((ahead, slot), (key, r)) in seen.iter().zip(keys.iter().zip(&resps)) {
         match slot {
             Some(slot) => {
                 assert_eq!(r.status, Status::Hit, "{key}");
-                assert_eq!(ahead, slot, "{key} read ahead elsewhere");
+                // The first tag match of the home group: a 7-bit tag
+                // matches another key's now and then.
+                exact += usize::from(ahead == slot);
                 present += 1;
             }
             None => assert_eq!(r.status, Status::Miss, "{key}"),
@@ -2091,6 +1968,7 @@ fn prefetch_reads_ahead_the_slots_lookups_use() {
     }
     // 200 keys, i * 37 < 5000 for i < 136.
     assert_eq!(present, 136);
+    assert!(exact * 10 >= present * 9, "{exact} of {present} read ahead");
 }
 
 /// One listed item, owned.
@@ -2220,7 +2098,7 @@ fn listing_shows_every_live_item_and_changes_nothing() {
 fn listing_is_bounded_per_call_and_resumes_between_batches() {
     let mut a = Shard::new(64 * MB);
     a.check = false;
-    let n = 3 * crate::store::LIST_SLOTS_PER_CALL as usize;
+    let n = 3 * crate::store::LIST_ITEMS_PER_CALL as usize;
     for i in 0..n {
         a.set(&format!("k{i}"), "v");
     }
@@ -2233,10 +2111,8 @@ fn listing_is_bounded_per_call_and_resumes_between_batches() {
         );
     }
     let (got, next) = a.list_once(0, 1 << 20);
-    assert_eq!(
-        (got.len(), next),
-        (0, crate::store::LIST_SLOTS_PER_CALL as u64 + 1)
-    );
+    assert_eq!(got.len(), 0);
+    assert_ne!(next, 0, "the walk goes on");
     let (items, calls) = a.list_all(1 << 20);
     assert_eq!((items.len(), calls), (10, 3));
 
@@ -2273,19 +2149,21 @@ fn listing_is_bounded_per_call_and_resumes_between_batches() {
 fn a_listing_under_way_keeps_items_in_their_slots() {
     // Items in the last slot chunk, free slots below: the background slice
     // would move those items down behind the listing's cursor.
-    let mut a = Shard::new(64 * MB);
+    let mut a = Shard::new(MB);
     a.check = false;
+    let value = "v".repeat(20);
     for i in 0..4000 {
-        a.set(&format!("k{i}"), "v");
+        a.set(&format!("k{i}"), &value);
     }
     for i in 0..3900 {
         a.keyed(Op::Delete, &format!("k{i}"));
     }
-    let pages = a.slot_chunks();
+    let pages = a.segments();
+    assert!(pages > 2, "{pages} segments");
     let (first, cursor) = a.list_once(0, 1024);
     assert!(!first.is_empty() && cursor != 0);
     a.tick(101);
-    assert_eq!(a.slot_chunks(), pages);
+    assert_eq!(a.segments(), pages);
     let mut keys: Vec<String> = first.into_iter().map(|i| i.key).collect();
     let mut cursor = cursor;
     while cursor != 0 {
@@ -2298,7 +2176,7 @@ fn a_listing_under_way_keeps_items_in_their_slots() {
     assert_eq!(keys.len(), 100, "every item listed once");
     // Once no listing has called for a while, the slice compacts again.
     a.tick(101 + crate::store::LISTING_QUIET_SECS + 1);
-    assert!(a.slot_chunks() < pages);
+    assert!(a.segments() < pages);
 }
 
 /// ABI v6: with LOG_LOOKUP a request reports the lookup memcached's

@@ -17,9 +17,8 @@
 //! chunks a class has needed, in memcached's 1 MB pages, which is what
 //! memcached allocates to a class that never gives pages back.
 
-use crate::clock::refs;
+use crate::item::View as Entry;
 use crate::mem::memcached_ntotal;
-use crate::slab::Entry;
 use wasmcached_sdk::abi::Hints;
 
 /// memcached's `settings.slab_page_size`: 1 MB whatever `-I` says.
@@ -180,12 +179,12 @@ impl Classes {
         self.id(memcached_ntotal(key_len, value_len, client_flags, self.cas))
     }
 
-    pub fn of_entry(&self, e: &Entry) -> usize {
+    pub fn of_entry(&self, e: &Entry<'_>) -> usize {
         self.of(e.key().len(), e.value().len(), e.client_flags())
     }
 
     /// Counts a new live item.
-    pub fn link(&mut self, e: &Entry) {
+    pub fn link(&mut self, e: &Entry<'_>) {
         let (key, value, flags) = (e.key().len(), e.value().len(), e.client_flags());
         let ntotal = memcached_ntotal(key, value, flags, self.cas);
         let id = self.id(ntotal);
@@ -193,7 +192,7 @@ impl Classes {
         c.number += 1;
         c.requested += ntotal;
         // Only a loaded item arrives with a counter (ABI v7 `refs`).
-        if refs(e) > 0 {
+        if e.refs() > 0 {
             c.warm += 1;
         }
         self.chunks(key, value, flags, ntotal, |class| {
@@ -204,14 +203,14 @@ impl Classes {
 
     /// Uncounts a live item about to be freed or rewritten (before its CLOCK
     /// counter is cleared).
-    pub fn unlink(&mut self, e: &Entry) {
+    pub fn unlink(&mut self, e: &Entry<'_>) {
         let (key, value, flags) = (e.key().len(), e.value().len(), e.client_flags());
         let ntotal = memcached_ntotal(key, value, flags, self.cas);
         let id = self.id(ntotal);
         let c = &mut self.class[id];
         c.number -= 1;
         c.requested -= ntotal;
-        if refs(e) > 0 {
+        if e.refs() > 0 {
             c.warm -= 1;
         }
         self.chunks(key, value, flags, ntotal, |class| class.used_chunks -= 1);
@@ -247,19 +246,19 @@ impl Classes {
     }
 
     /// `e` got a chance to spare from a hit (its counter rose from 0).
-    pub fn warmed(&mut self, e: &Entry) {
+    pub fn warmed(&mut self, e: &Entry<'_>) {
         let id = self.of_entry(e);
         let c = &mut self.class[id];
         c.warm += 1;
         c.moves_to_warm += 1;
     }
 
-    /// The hand passed `e` and lowered its counter, to `left`.
-    pub fn passed(&mut self, e: &Entry, left: u8) {
+    /// Eviction gave `e` another round with its frequency lowered to
+    /// `left` (the copy's unlink and link move the warm count).
+    pub fn passed(&mut self, e: &Entry<'_>, left: u8) {
         let id = self.of_entry(e);
         let c = &mut self.class[id];
         if left == 0 {
-            c.warm -= 1;
             c.moves_to_cold += 1;
         } else {
             c.moves_within_lru += 1;
@@ -273,7 +272,7 @@ impl Classes {
     }
 
     /// The figures of `e`'s class.
-    pub fn of_item(&mut self, e: &Entry) -> &mut Class {
+    pub fn of_item(&mut self, e: &Entry<'_>) -> &mut Class {
         let id = self.of_entry(e);
         &mut self.class[id]
     }
@@ -342,13 +341,16 @@ mod tests {
     #[test]
     fn chunked_items_take_memcacheds_chunks() {
         let mut c = Classes::new(&Hints::default(), true);
-        let mut e = Entry::default();
         // Key "a", 700000 value bytes: memcached shows the item in class 39,
         // its header in class 2, a full chunk in 39 and the rest in 35.
-        let mut data = vec![b'a'];
-        data.resize(1 + 700_000, b'x');
-        e.data = data.into_boxed_slice();
-        e.key_len = 1;
+        let value = vec![b'x'; 700_000];
+        let e = Entry {
+            hdr: Default::default(),
+            key: b"a",
+            value: &value,
+            cas: 0,
+            time: 0,
+        };
         c.link(&e);
         let used: Vec<(usize, u64)> = c
             .ids()

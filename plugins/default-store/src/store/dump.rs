@@ -1,81 +1,94 @@
 //! ABI v3 item dump and load: how a shard's items move to a new instance
 //! (possibly of another plugin) when the server swaps plugins.
 //!
-//! The dump walks the slots once round, starting at the CLOCK hand: the
-//! order in which the hand would next look at the items, which is roughly
-//! least recently stored (or saved by a hit) first, since new items land
-//! just behind the hand. A loading store puts them in its slots in that order
-//! with its own hand at the start, so the items it would evict first are
-//! again the ones the dump wrote first, and the last item loaded is the
-//! newest. Each item's CLOCK counter travels in the record's `refs` (ABI
-//! v7) and the FETCHED mark in its iflags, so the loaded store protects the
-//! same items the dumped one did.
+//! The dump walks the main queue and then the small queue, each from its
+//! oldest segment: the order in which eviction would reach them. A loading
+//! store of this kind puts every item at its small queue's head in that
+//! order, so the items it would evict first are again the ones the dump
+//! wrote first. Each item's frequency travels in the record's `refs` (ABI
+//! v7) and the FETCHED mark in its iflags.
 
-use super::{NoMemory, Store, Value, MAX_KEY};
-use crate::clock;
+use super::{Extra, NoMemory, Store, Value, MAX_KEY};
 use crate::hash::hash;
-use crate::slab::{bit, Entry};
+use crate::item::{bit, ext, View};
+use crate::log::Queue;
 use wasmcached_sdk::abi::{iflag, Item};
 use wasmcached_sdk::guest::{self, DumpWriter, LoadError};
 
-/// The entry bits an item record carries, and their record `iflags`.
-pub(super) const CARRIED: [(u8, u8); 4] = [
-    (bit::FETCHED, iflag::FETCHED),
-    (bit::STALE, iflag::STALE),
-    (bit::TOKEN_SENT, iflag::TOKEN_SENT),
-    (bit::KEY_BINARY, iflag::KEY_BINARY),
+/// The marks an item record carries, and their record `iflags`.
+const CARRIED: [(u8, u8); 3] = [
+    (ext::STALE, iflag::STALE),
+    (ext::TOKEN_SENT, iflag::TOKEN_SENT),
+    (ext::KEY_BINARY, iflag::KEY_BINARY),
 ];
 
-/// The dump cursor: the slot the walk started at (plus 1, so that 0 means
-/// the dump starts) and how many slots it has walked. The host calls nothing
-/// else during a dump, so neither the hand nor the slots move in between.
-fn cursor(start: u64, walked: u64) -> u64 {
-    ((start + 1) << 32) | walked
+/// An item's record `iflags`.
+pub(super) fn iflags_of(e: &View<'_>) -> u8 {
+    let mut f = if e.has(bit::FETCHED) {
+        iflag::FETCHED
+    } else {
+        0
+    };
+    for (m, i) in CARRIED {
+        if e.has_ext(m) {
+            f |= i;
+        }
+    }
+    f
 }
 
 impl Store {
-    /// Whether an item is dead for a dump: expired or flushed (the same
-    /// tests as a lookup).
-    pub(super) fn is_dead(&self, e: &Entry, now: u32) -> bool {
-        (e.exptime != 0 && e.exptime <= now) || self.is_flushed(e, now)
+    /// The segments in dump order.
+    fn dump_order(&self) -> Vec<u32> {
+        self.log
+            .queue(Queue::Main)
+            .chain(self.log.queue(Queue::Small))
+            .collect()
     }
 
-    /// Writes the next items of the dump into `out`; see [`cursor`]. Only
-    /// reads: an interrupted dump leaves the store as it was.
+    /// Writes the next items of the dump into `out`. The cursor is the
+    /// segment's place in [`Store::dump_order`] and the offset in it, plus
+    /// 1 so that 0 means the dump starts; the host calls nothing else during
+    /// a dump, so nothing moves in between. Only reads.
     pub fn dump(&mut self, out: &mut DumpWriter<'_>) -> bool {
         let now = guest::now();
-        let cap = self.slab.capacity() as u64;
-        let (start, mut walked) = match out.cursor() {
-            0 => (u64::from(self.clock.hand), 0),
-            c => ((c >> 32) - 1, c & u64::from(u32::MAX)),
-        };
-        while walked < cap {
-            let e = self.slab.get(((start + walked) % cap) as u32);
-            if e.is_live() && !self.is_dead(e, now) {
-                let mut iflags = 0;
-                for (b, f) in CARRIED {
-                    if e.has(b) {
-                        iflags |= f;
+        let order = self.dump_order();
+        let c = out.cursor().saturating_sub(1);
+        let (mut n, mut off) = ((c >> 32) as usize, (c & u64::from(u32::MAX)) as usize);
+        while n < order.len() {
+            let s = order[n];
+            let len = self.log.segs[s as usize].buf.len();
+            while off < len {
+                let b = &self.log.segs[s as usize].buf[off..];
+                if let Some(h) = crate::item::hole_len(b) {
+                    off += h;
+                    continue;
+                }
+                let i = self.log.handle(s, off);
+                let total = crate::item::header(b).total();
+                let e = self.log.view(i, self.casm);
+                if !self.is_dead(&e, now) {
+                    let item = Item {
+                        key: e.key(),
+                        value: e.value(),
+                        client_flags: e.client_flags(),
+                        exptime: e.exptime(),
+                        cas: e.cas,
+                        last_access: e.time,
+                        iflags: iflags_of(&e),
+                        refs: e.refs(),
+                    };
+                    if !out.item(&item) {
+                        out.set_cursor((((n as u64) << 32) | off as u64) + 1);
+                        return true;
                     }
                 }
-                let item = Item {
-                    key: e.key(),
-                    value: e.value(),
-                    client_flags: e.client_flags(),
-                    exptime: e.exptime,
-                    cas: e.cas(),
-                    last_access: e.time,
-                    iflags,
-                    refs: clock::refs(e),
-                };
-                if !out.item(&item) {
-                    out.set_cursor(cursor(start, walked));
-                    return true;
-                }
+                off += total;
             }
-            walked += 1;
+            n += 1;
+            off = 0;
         }
-        out.set_cursor(cursor(start, walked));
+        out.set_cursor(((order.len() as u64) << 32) + 1);
         true
     }
 
@@ -98,12 +111,32 @@ impl Store {
         let h = hash(key);
         let old = self.lookup(key, h, now);
         // A counter from another plugin's scale is clamped into ours.
-        let mut bits = item.refs.min(self.clock.max()) << bit::REF_SHIFT;
-        for (b, f) in CARRIED {
+        let mut bits = item.refs.min(self.tuning.freq_max) << bit::REF_SHIFT;
+        if item.iflags & iflag::FETCHED != 0 {
+            bits |= bit::FETCHED;
+        }
+        let mut marks = 0;
+        for (m, f) in CARRIED {
             if item.iflags & f != 0 {
-                bits |= b;
+                marks |= m;
             }
         }
+        // Keep the item's CAS (clients may hold it for a `cas`), and never
+        // hand it out again: new items are written past it in the log.
+        let cas = Some(item.cas).filter(|&c| c != 0 && self.cas_enabled);
+        if let Some(c) = cas {
+            let pos = ((c - 1) / self.shard_count + 1) * 8;
+            self.pos_floor = self.pos_floor.max(pos);
+        }
+        let x = Extra {
+            bits,
+            marks,
+            cas,
+            same: false,
+        };
+        // The last access is kept as far as the log can: a loaded item's
+        // time counts from its segment's opening, so an older access reads
+        // as that moment (a smaller `la`, never a larger one).
         let stored = self.put(
             key,
             h,
@@ -111,27 +144,16 @@ impl Store {
             Value::Plain(item.value),
             item.client_flags,
             item.exptime,
-            now,
-            bits,
+            item.last_access.min(now),
+            x,
         );
-        let i = match stored {
-            Ok((i, _)) => i,
-            Err(NoMemory) => {
-                let class = self
-                    .classes
-                    .of(key.len(), item.value.len(), item.client_flags);
-                self.classes.class[class].outofmemory += 1;
-                return Err(LoadError::Full);
-            }
-        };
-        // Keep the item's CAS (clients may hold it for a `cas`), and never
-        // hand it out again: the sequence moves past every loaded value.
-        if self.cas_enabled && item.cas != 0 {
-            self.slab.get_mut(i).set_cas(item.cas);
-            let seq = (item.cas - 1) / self.shard_count + 1;
-            self.cas_seq = self.cas_seq.max(seq);
+        if let Err(NoMemory) = stored {
+            let class = self
+                .classes
+                .of(key.len(), item.value.len(), item.client_flags);
+            self.classes.class[class].outofmemory += 1;
+            return Err(LoadError::Full);
         }
-        self.slab.get_mut(i).time = item.last_access.min(now);
         Ok(())
     }
 }

@@ -1,54 +1,65 @@
-//! memcached 1.6's item store semantics on top of the slab, index and CLOCK.
+//! memcached 1.6's item store semantics on top of the log, the index and
+//! S3-FIFO eviction.
 //!
 //! Each operation mirrors the memcached function named in its doc comment;
 //! where this store deliberately differs, the comment says so and why.
 
+mod access;
 mod classes;
 mod dump;
+mod evict;
 mod list;
 mod prefetch;
 mod report;
 mod space;
 
-pub use list::{LISTING_QUIET_SECS, LIST_SLOTS_PER_CALL};
+pub use list::{LISTING_QUIET_SECS, LIST_ITEMS_PER_CALL};
 
-use crate::clock::{refs, Clock, MAX_REFS};
+use crate::ghost::Ghost;
 use crate::hash::hash;
-use crate::index::{Index, MIN_BUCKETS};
-use crate::mem::{alloc_size, memcached_ntotal, MEMCACHED_CHUNK_MAX};
+use crate::index::{Index, GROUP, MIN_GROUPS};
+use crate::item::{bit, ext, View};
+use crate::log::{CasMap, Log};
+use crate::mem::{memcached_ntotal, MEMCACHED_CHUNK_MAX};
 use crate::num::parse_u64;
-use crate::slab::{bit, flags_len, Entry, Slab, CHUNK, ENTRY_SIZE, NIL};
 use crate::stats::Counters;
+use access::Extra;
 use classes::Classes;
-use std::collections::HashSet;
 use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
 use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
 
 /// Keys are stored with a one-byte length; the host enforces memcached's 250.
-const MAX_KEY: usize = 255;
+const MAX_KEY: usize = 250;
+/// "No item".
+pub const NIL: u32 = u32::MAX;
 
-/// Settings from `--plugin-config`, e.g. `clock_max=3,crawl_per_tick=8192`.
+/// Settings from `--plugin-config`, e.g. `small_pct=10,promote=1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tuning {
-    /// The highest CLOCK counter a hit can raise (1..=3): how many
-    /// revolutions of the hand without a hit an item survives.
-    pub clock_max: u8,
-    /// The segmented LRU's protected share. CLOCK has no protected list; the
-    /// setting is still accepted (and range checked) so that configurations
-    /// written for the earlier store keep starting.
-    pub warm_pct: u64,
-    /// Slots the expiry scan visits per background slice (once a second,
-    /// more often while it keeps finding mostly dead items).
+    /// The small queue's share of the segments, in percent (S3-FIFO: 10).
+    /// 0 makes every new item enter the main queue's FIFO-reinsertion
+    /// (CLOCK) directly.
+    pub small_pct: u64,
+    /// Hits an item needs in the small queue to be promoted to the main
+    /// queue instead of evicted (1..=3).
+    pub promote: u8,
+    /// The highest frequency a hit can raise (1..=3): how many rounds of
+    /// the main queue without a hit an item survives.
+    pub freq_max: u8,
+    /// Whether keys evicted from the small queue are remembered (ghost).
+    pub ghost: bool,
+    /// Items the expiry scan visits per background slice.
     pub crawl_per_tick: usize,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        // clock_max: on the zipf benchmarks (tests::clock_max_sweep and
-        // scripts/hit-ratio.py) each counter step gains hit ratio, 3 most.
+        // Chosen on `wasmcached replay` runs (docs/performance.md).
         Tuning {
-            clock_max: MAX_REFS,
-            warm_pct: 40,
+            small_pct: 10,
+            promote: 1,
+            freq_max: 3,
+            ghost: true,
             crawl_per_tick: 4096,
         }
     }
@@ -65,10 +76,17 @@ impl Tuning {
                 .parse()
                 .map_err(|_| format!("plugin config: {k} wants a number, got {v:?}"))?;
             match k {
-                "clock_max" if (1..=u64::from(MAX_REFS)).contains(&n) => t.clock_max = n as u8,
-                "warm_pct" if n <= 95 => t.warm_pct = n,
+                "small_pct" if n <= 90 => t.small_pct = n,
+                "promote" if (1..=3).contains(&n) => t.promote = n as u8,
+                "freq_max" | "clock_max" if (1..=3).contains(&n) => t.freq_max = n as u8,
+                "ghost" if n <= 1 => t.ghost = n == 1,
+                // The segmented LRU's protected share: accepted (and range
+                // checked) so that configurations written for the first
+                // store keep starting.
+                "warm_pct" if n <= 95 => {}
                 "crawl_per_tick" if n > 0 => t.crawl_per_tick = n as usize,
-                "clock_max" | "warm_pct" | "crawl_per_tick" => {
+                "small_pct" | "promote" | "freq_max" | "clock_max" | "ghost" | "warm_pct"
+                | "crawl_per_tick" => {
                     return Err(format!("plugin config: {k}={n} is out of range"))
                 }
                 _ => return Err(format!("plugin config: unknown setting {k:?}")),
@@ -83,6 +101,7 @@ impl Tuning {
 struct NoMemory;
 
 /// The value of an item being written.
+#[derive(Clone, Copy)]
 enum Value<'a> {
     Plain(&'a [u8]),
     /// The old item's value followed by this.
@@ -92,64 +111,76 @@ enum Value<'a> {
 }
 
 pub struct Store {
-    slab: Slab,
+    log: Log,
+    /// How log positions become CAS values.
+    casm: CasMap,
     index: Index,
-    clock: Clock,
-    /// Bytes all items, tables and slots may take (`-m` / shards).
+    ghost: Ghost,
+    /// Bytes the segments and long values may take (`-m` / shards).
     budget: u64,
-    /// Allocator bytes of all keys and values.
-    data_bytes: u64,
     no_evict: bool,
     cas_enabled: bool,
-    shard_id: u64,
     shard_count: u64,
-    cas_seq: u64,
     max_item_size: u64,
     /// memcached's `settings.oldest_live` / `settings.oldest_cas`.
     oldest_live: u32,
     oldest_cas: u64,
-    crawl_pos: u32,
+    /// New items are written at log positions from here on (after a load of
+    /// items with CAS values this shard must not hand out again).
+    pos_floor: u64,
+    /// The expiry scan's place: a segment, the log position it had when
+    /// the scan got there, and an offset in it.
+    crawl: (u32, u64, usize),
     /// When the background continuation timer was last asked for.
     slice_timer_armed: Option<u32>,
     tuning: Tuning,
     pub stats: Counters,
     /// Per-class figures, in memcached's slab classes.
     pub classes: Classes,
+    /// Live items, and memcached's `bytes` of them.
+    live: usize,
+    live_bytes: u64,
+    /// The item an operation is rewriting: eviction keeps it (moving it if
+    /// it must) and updates this to where it went.
+    pinned: u32,
+    /// Out-of-line values answered by reference in this batch.
+    held_large: Vec<u32>,
+    /// Bytes copied through while moving an item within the log.
+    scratch: Vec<u8>,
     /// `prefetch`'s per-key state, kept to reuse its allocation.
     ahead: Vec<prefetch::Ahead>,
-    /// Where `prefetch` leaves what it read, so the reads are not optimised away.
     prefetch_sink: u32,
-    /// Items (by the address of their data) whose value went to the host by
-    /// reference in this batch (`Responder::respond_held`): until
-    /// `release_held` their bytes must not be freed or written.
-    held: HashSet<usize>,
-    /// Data of held items that were replaced or removed, freed by
-    /// `release_held`. The budget no longer counts it, so a batch that reads
-    /// big items and then replaces or deletes them holds both until it ends:
-    /// at most the bytes that batch read, within the instance's memory cap.
-    retired: Vec<Box<[u8]>>,
-    /// Server time until which a listing (`wmc_iter`) counts as under way:
-    /// the background slice does not move items meanwhile (`store::list`).
+    /// Server time until which a listing (`wmc_iter`) counts as under way.
     listing_until: u32,
-    /// The index's initial buckets (`-o hashpower`, else [`MIN_BUCKETS`]):
-    /// it never shrinks below them.
-    min_buckets: usize,
+    /// The index's initial slots (`-o hashpower`): it never shrinks below.
+    min_slots: usize,
     /// `-o no_hashexpand` clears it: the index keeps its initial size.
     hash_expand: bool,
 }
 
-/// The index's initial buckets for `-o hashpower` (0: not given): 2^power,
-/// but at most what a quarter of the shard's budget holds (4 bytes a
-/// bucket) and at least [`MIN_BUCKETS`].
-pub fn initial_buckets(hashpower: u32, budget: u64) -> usize {
+/// The index's initial slots for `-o hashpower` (0: not given): 2^power,
+/// but at most what half the shard's budget holds (5 bytes a slot; like
+/// memcached's table it is not counted against `-m`, but a hint must not
+/// make a small shard's index dwarf its items) and at least the smallest
+/// table.
+pub fn initial_slots(hashpower: u32, budget: u64) -> usize {
+    let min = MIN_GROUPS * GROUP;
     if hashpower == 0 {
-        return MIN_BUCKETS;
+        return min;
     }
     let mut power = hashpower.min(30);
-    while power > MIN_BUCKETS.trailing_zeros() && (4u64 << power) > budget / 4 {
+    while power > min.trailing_zeros() && (5u64 << power) > budget / 2 {
         power -= 1;
     }
-    (1usize << power).max(MIN_BUCKETS)
+    (1usize << power).max(min)
+}
+
+/// The segment size for a shard's budget: about a 32nd of it, a power of
+/// two from 4 KiB to 1 MiB (memcached's slab page). Eviction works a
+/// segment at a time, so a smaller budget gets smaller segments.
+pub fn segment_size(budget: u64) -> usize {
+    let target = (budget / 32).clamp(4096, 1 << 20);
+    1 << (63 - target.leading_zeros())
 }
 
 impl Store {
@@ -161,118 +192,95 @@ impl Store {
             ));
         }
         let tuning = Tuning::parse(&config.config)?;
-        let min_buckets = initial_buckets(config.hints.hashpower, config.memory_budget);
-        let index = Index::with_buckets(min_buckets)
-            .map_err(|_| format!("no memory for a hash index of {min_buckets} buckets"))?;
+        let min_slots = initial_slots(config.hints.hashpower, config.memory_budget);
+        let index = Index::with_slots(min_slots)
+            .map_err(|_| format!("no memory for a hash index of {min_slots} slots"))?;
+        // A shard that trapped comes back empty but must not hand out CAS
+        // values its predecessor already gave to clients: its log starts
+        // past them, assuming fewer than 2^30 bytes written per second.
+        let pos = u64::from(config.now) << 30;
         Ok(Store {
-            slab: Slab::default(),
+            log: Log::new(segment_size(config.memory_budget), pos),
+            casm: CasMap {
+                enabled: config.cas_enabled,
+                shards: config.shard_count.into(),
+                shard: config.shard_id.into(),
+            },
             index,
-            clock: Clock::new(tuning.clock_max),
+            ghost: Ghost::new(),
             budget: config.memory_budget,
-            data_bytes: 0,
             no_evict: config.no_evict,
             cas_enabled: config.cas_enabled,
-            shard_id: config.shard_id.into(),
             shard_count: config.shard_count.into(),
-            // A shard that trapped comes back empty but must not hand out
-            // CAS values its predecessor already gave to clients: start past
-            // them, assuming fewer than 2^20 stores per second of uptime.
-            cas_seq: u64::from(config.now) << 20,
             max_item_size: config.max_item_size.into(),
             oldest_live: 0,
             oldest_cas: 0,
-            crawl_pos: 0,
+            pos_floor: pos,
+            crawl: (0, 0, 0),
             slice_timer_armed: None,
             tuning,
             stats: Counters::default(),
             classes: Classes::new(&config.hints, config.cas_enabled),
+            live: 0,
+            live_bytes: 0,
+            pinned: NIL,
+            held_large: Vec::new(),
+            scratch: Vec::new(),
             ahead: Vec::new(),
             prefetch_sink: 0,
-            held: HashSet::new(),
-            retired: Vec::new(),
             listing_until: 0,
-            min_buckets,
+            min_slots,
             hash_expand: config.hints.hash_expand,
         })
     }
 
-    /// The host has read the values answered by reference: their items may
-    /// change again and the data they left behind can go.
+    /// The host has read the values answered by reference.
     pub fn release_held(&mut self) {
-        self.held.clear();
-        self.retired.clear();
+        self.log.release_held();
+        self.held_large.clear();
     }
 
-    /// Before item `i`'s bytes are written in place: if the host has yet to
-    /// read them, the item moves to a copy and the original is retired.
-    /// `false` if there is no memory for the copy.
-    fn unhold(&mut self, i: u32) -> bool {
-        if !self.is_held(&self.slab.get(i).data) {
-            return true;
-        }
-        let e = self.slab.get_mut(i);
-        let mut copy = Vec::new();
-        if copy.try_reserve_exact(e.data.len()).is_err() {
-            return false;
-        }
-        copy.extend_from_slice(&e.data);
-        let old = std::mem::replace(&mut e.data, copy.into_boxed_slice());
-        self.retired.push(old);
-        true
-    }
-
-    /// Whether the host has yet to read this item data (an empty set costs
-    /// no hashing: the common case, no large value answered in the batch).
-    fn is_held(&self, data: &[u8]) -> bool {
-        !self.held.is_empty() && self.held.contains(&(data.as_ptr() as usize))
-    }
-
-    /// Lets go of an item's data: now, unless the host has yet to read it.
-    fn retire(&mut self, data: Box<[u8]>) {
-        if self.is_held(&data) {
-            self.retired.push(data);
-        }
-    }
-
-    /// Bytes in use as the budget counts them.
+    /// Bytes in use as the budget counts them: segments in a queue, long
+    /// values and the ghost. The index is not counted, as memcached does
+    /// not count its hash table against `-m`.
     pub fn used(&self) -> u64 {
-        self.data_bytes + self.slab.bytes() + self.index.bytes()
+        (self.log.in_use() * self.log.seg_size()) as u64 + self.log.large_bytes + self.ghost.bytes()
     }
 
-    /// memcached's `bytes`: the sum of the item sizes (here: allocation plus slot).
+    /// memcached's `bytes`: the sum of the item sizes (here: what each takes
+    /// in the log, plus its long value).
     pub fn item_bytes(&self) -> u64 {
-        self.data_bytes + (self.slab.live() * ENTRY_SIZE) as u64
+        self.live_bytes
     }
 
     pub fn curr_items(&self) -> usize {
-        self.slab.live()
+        self.live
     }
 
-    /// memcached's `get_cas_id`. Shards interleave their sequences so that a
-    /// CAS value is unique across the whole server, not just per shard.
-    fn next_cas(&mut self) -> u64 {
-        if !self.cas_enabled {
-            return 0;
-        }
-        let cas = self.cas_seq * self.shard_count + self.shard_id + 1;
-        self.cas_seq += 1;
-        cas
+    /// The CAS value of the item at log position `pos`.
+    fn cas_at(&self, pos: u64) -> u64 {
+        self.casm.at(pos)
     }
 
     /// memcached's `item_is_flushed`.
-    fn is_flushed(&self, e: &Entry, now: u32) -> bool {
+    fn is_flushed(&self, e: &View<'_>, now: u32) -> bool {
         let oldest_live = self.oldest_live;
         if oldest_live == 0 || oldest_live > now {
             return false;
         }
-        let cas = e.cas();
-        e.time <= oldest_live || (self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas)
+        e.time <= oldest_live || (self.oldest_cas != 0 && e.cas != 0 && e.cas < self.oldest_cas)
     }
 
-    /// What the CLOCK hand and the crawler reclaim: memcached compares with `<`
+    /// What eviction and the crawler reclaim: memcached compares with `<`
     /// there (and `<=` in lookups); kept so the counters split the same way.
-    fn is_reclaimable(&self, e: &Entry, now: u32) -> bool {
-        (e.exptime != 0 && e.exptime < now) || self.is_flushed(e, now)
+    fn is_reclaimable(&self, e: &View<'_>, now: u32) -> bool {
+        (e.exptime() != 0 && e.exptime() < now) || self.is_flushed(e, now)
+    }
+
+    /// Whether an item is dead for a dump or a listing: expired or flushed
+    /// (the same tests as a lookup).
+    pub(super) fn is_dead(&self, e: &View<'_>, now: u32) -> bool {
+        (e.exptime() != 0 && e.exptime() <= now) || self.is_flushed(e, now)
     }
 
     pub fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>) {
@@ -294,8 +302,8 @@ impl Store {
             }
             _ => {}
         }
-        if req.key.len() > MAX_KEY {
-            out.error("key too long");
+        if req.key.len() > MAX_KEY || req.key.is_empty() {
+            out.error("bad key length");
             return;
         }
         match op {
@@ -311,6 +319,16 @@ impl Store {
         }
     }
 
+    /// The live item stored under `key`, if any (expired and flushed ones
+    /// included).
+    #[inline]
+    fn find(&self, key: &[u8], h: u64) -> Option<u32> {
+        let log = &self.log;
+        self.index.find(h, |x| {
+            crate::item::key_eq(crate::item::key_of(log.at(x)), key)
+        })
+    }
+
     /// memcached's `do_item_get` without the bump: finds a live item, and
     /// drops an expired or flushed one on the way (counting it).
     fn lookup(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
@@ -318,7 +336,7 @@ impl Store {
         // `watch fetchers`: memcached logs every do_item_get (ABI v6).
         if guest::logging(mflag::LOG_LOOKUP) {
             let item = found.map(|i| {
-                let e = self.slab.get(i);
+                let e = self.log.view(i, self.casm);
                 guest::Found {
                     value_len: e.value().len() as u32,
                     client_flags: e.client_flags(),
@@ -330,14 +348,14 @@ impl Store {
     }
 
     fn find_live(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
-        let i = self.index.find(&self.slab, h, key)?;
-        let e = self.slab.get(i);
-        if self.is_flushed(e, now) {
+        let i = self.find(key, h)?;
+        let e = self.log.view(i, self.casm);
+        if self.is_flushed(&e, now) {
             self.unlink_hashed(i, h);
             self.stats.get_flushed += 1;
             return None;
         }
-        if e.exptime != 0 && e.exptime <= now {
+        if e.exptime() != 0 && e.exptime() <= now {
             self.unlink_hashed(i, h);
             self.stats.get_expired += 1;
             return None;
@@ -346,37 +364,29 @@ impl Store {
     }
 
     /// memcached's `do_item_bump`: marks the item FETCHED and raises its
-    /// CLOCK counter, which is what spares it when the hand comes by, except
-    /// for a first hit right after the store (see [`Clock::is_young`]). The
-    /// access time is updated on every bump so `last_access` means what the
-    /// ABI says.
-    fn bump(&mut self, i: u32, now: u32) {
-        let first = !self.slab.get(i).has(bit::FETCHED);
-        // Only a first hit asks where the item is (a division: most hits
-        // are repeats and skip it).
-        let young = first && self.clock.is_young(i, &self.slab);
-        let e = self.slab.get_mut(i);
-        e.bits |= bit::FETCHED;
-        e.time = now;
-        if young {
-            return;
+    /// frequency (a hit), and records the access time. Returns where the
+    /// item is now (a rare move: see `access::set_time`).
+    fn bump(&mut self, i: u32, now: u32) -> u32 {
+        let e = self.log.view(i, self.casm);
+        let refs = e.refs();
+        let mut bits = e.hdr.bits | bit::FETCHED;
+        if refs < self.tuning.freq_max {
+            bits += bit::REF_ONE;
+            if refs == 0 {
+                self.classes.warmed(&e);
+            }
         }
-        if !self.clock.hit(e) {
-            self.classes.warmed(e);
-        }
+        self.set_bits(i, bits);
+        self.set_time(i, now)
     }
 
     fn unlink_hashed(&mut self, i: u32, h: u64) {
-        self.index.remove(&mut self.slab, i, h);
-        self.classes.unlink(self.slab.get(i));
-        self.clock.forget(self.slab.get_mut(i));
-        let data = self.slab.release(i);
-        self.data_bytes -= alloc_size(data.len());
-        self.retire(data);
+        self.index.remove(h, i);
+        self.kill(i);
     }
 
     fn unlink(&mut self, i: u32) {
-        let h = hash(self.slab.get(i).key());
+        let h = hash(self.log.view(i, self.casm).key());
         self.unlink_hashed(i, h);
     }
 
@@ -385,11 +395,20 @@ impl Store {
     /// follow memcached's `process_mget_command`.
     fn get(&mut self, req: &Request<'_>, now: u32, touch: Option<u32>, out: &mut Responder<'_>) {
         let h = hash(req.key);
-        let (i, created) = match self.lookup(req.key, h, now) {
+        let (mut i, created) = match self.lookup(req.key, h, now) {
             Some(i) => (i, false),
             None if req.mflags & mflag::VIVIFY != 0 => {
                 // An empty stub item (flags 0) the winning client fills in.
-                match self.put(req.key, h, None, Value::Plain(&[]), 0, req.aux, now, 0) {
+                match self.put(
+                    req.key,
+                    h,
+                    None,
+                    Value::Plain(&[]),
+                    0,
+                    req.aux,
+                    now,
+                    Extra::default(),
+                ) {
                     Ok((i, _)) => (i, true),
                     Err(NoMemory) => {
                         self.classes.of_new(req.key.len(), 0, 0).outofmemory += 1;
@@ -402,19 +421,20 @@ impl Store {
                 return;
             }
         };
-        let e = self.slab.get_mut(i);
+        let e = self.log.view(i, self.casm);
         let last_access = e.time;
         let fetched = e.has(bit::FETCHED);
-        let prev_exptime = e.exptime;
-        let token_sent = e.has(bit::TOKEN_SENT);
-        let stale = e.has(bit::STALE);
-        if let (Some(exptime), false) = (touch, created) {
-            e.exptime = exptime;
+        let prev_exptime = e.exptime();
+        let token_sent = e.has_ext(ext::TOKEN_SENT);
+        let stale = e.has_ext(ext::STALE);
+        let mut exptime = prev_exptime;
+        if let (Some(t), false) = (touch, created) {
+            exptime = t;
         }
         let mut won = created;
         if req.mflags & mflag::RECACHE != 0 && !token_sent && !created {
             let exp = if req.mflags & mflag::RECACHE_NEW_TTL != 0 {
-                e.exptime
+                exptime
             } else {
                 prev_exptime
             };
@@ -428,16 +448,26 @@ impl Store {
         if req.mflags & mflag::NO_TOKEN != 0 {
             won = false;
         }
+        // Warm: eviction would spare it now (memcached: on the WARM list).
+        let warm = e.refs() > 0;
+        let mut marks = e.hdr.ext;
         if won {
-            e.bits |= bit::TOKEN_SENT;
+            marks |= ext::TOKEN_SENT;
         }
-        // Warm: the hand would spare it now (memcached: on the WARM list).
-        let warm = refs(e) > 0;
+        if exptime != prev_exptime || marks != e.hdr.ext {
+            match self.rewrite_fields(i, exptime, marks) {
+                Some(j) => i = j,
+                None => {
+                    out.error("out of memory");
+                    return;
+                }
+            }
+        }
         if req.mflags & mflag::NO_BUMP == 0 {
-            self.bump(i, now);
+            i = self.bump(i, now);
         }
-        let e = self.slab.get(i);
-        let class = self.classes.of_item(e);
+        let e = self.log.view(i, self.casm);
+        let class = self.classes.of_item(&e);
         match touch {
             Some(_) => class.touch_hits += 1,
             None => class.get_hits += 1,
@@ -454,12 +484,13 @@ impl Store {
             (token_sent, iflag::TOKEN_SENT),
             (won, iflag::WON),
             (created, iflag::CREATED),
-            (e.has(bit::KEY_BINARY), iflag::KEY_BINARY),
+            (e.has_ext(ext::KEY_BINARY), iflag::KEY_BINARY),
         ] {
             if on {
                 iflags |= f;
             }
         }
+        let large = e.has(bit::LARGE);
         let held = out.respond_held(&Response {
             status: Status::Hit as u8,
             iflags,
@@ -470,30 +501,37 @@ impl Store {
                 e.value()
             },
             client_flags: e.client_flags(),
-            exptime: e.exptime,
-            cas: e.cas(),
+            exptime: e.exptime(),
+            cas: e.cas,
             last_access,
             prev_exptime,
         });
         if held {
-            self.held.insert(e.data.as_ptr() as usize);
+            self.hold(i, large);
         }
     }
 
     /// memcached's `item_touch`: a bumping lookup that sets a new exptime.
     fn touch(&mut self, req: &Request<'_>, now: u32, out: &mut Responder<'_>) {
         let h = hash(req.key);
-        let Some(i) = self.lookup(req.key, h, now) else {
+        let Some(mut i) = self.lookup(req.key, h, now) else {
             out.status(Status::NotFound);
             return;
         };
-        self.slab.get_mut(i).exptime = req.exptime;
-        if req.mflags & mflag::NO_BUMP == 0 {
-            self.bump(i, now);
+        let marks = self.log.view(i, self.casm).hdr.ext;
+        match self.rewrite_fields(i, req.exptime, marks) {
+            Some(j) => i = j,
+            None => {
+                out.error("out of memory");
+                return;
+            }
         }
-        let e = self.slab.get(i);
-        let (cas, exptime) = (e.cas(), e.exptime);
-        self.classes.of_item(e).touch_hits += 1;
+        if req.mflags & mflag::NO_BUMP == 0 {
+            i = self.bump(i, now);
+        }
+        let e = self.log.view(i, self.casm);
+        let (cas, exptime) = (e.cas, e.exptime());
+        self.classes.of_item(&e).touch_hits += 1;
         out.respond(&Response {
             status: Status::Touched as u8,
             exptime,
@@ -510,32 +548,41 @@ impl Store {
             return;
         };
         let compare = req.cas != 0 || req.mflags & mflag::HAS_CAS != 0;
-        if compare && req.cas != self.slab.get(i).cas() {
+        if compare && req.cas != self.log.view(i, self.casm).cas {
             out.status(Status::Exists);
             return;
         }
         if req.mflags & mflag::INVALIDATE != 0 {
             // md with I: keep the item, mark it stale with a new CAS, and
             // let the next client win the recache (memcached's mdelete).
-            let cas = self.next_cas();
-            let e = self.slab.get_mut(i);
-            let prev_exptime = e.exptime;
-            if req.mflags & mflag::SET_TTL != 0 {
-                e.exptime = req.exptime;
+            let e = self.log.view(i, self.casm);
+            let prev_exptime = e.exptime();
+            let exptime = if req.mflags & mflag::SET_TTL != 0 {
+                req.exptime
+            } else {
+                prev_exptime
+            };
+            let marks = (e.hdr.ext | ext::STALE) & !ext::TOKEN_SENT;
+            let state = e.hdr.bits & bit::STATE;
+            let time = e.time;
+            match self.renew(i, h, exptime, marks, state, time, now) {
+                Ok(j) => {
+                    let cas = self.log.view(j, self.casm).cas;
+                    out.respond(&Response {
+                        status: Status::Deleted as u8,
+                        cas,
+                        exptime,
+                        prev_exptime,
+                        ..Default::default()
+                    });
+                }
+                Err(NoMemory) => out.error("out of memory"),
             }
-            e.bits = (e.bits | bit::STALE) & !bit::TOKEN_SENT;
-            e.set_cas(cas);
-            let exptime = e.exptime;
-            out.respond(&Response {
-                status: Status::Deleted as u8,
-                cas,
-                exptime,
-                prev_exptime,
-                ..Default::default()
-            });
             return;
         }
-        self.classes.of_item(self.slab.get(i)).delete_hits += 1;
+        self.classes
+            .of_item(&self.log.view(i, self.casm))
+            .delete_hits += 1;
         self.unlink_hashed(i, h);
         out.status(Status::Deleted);
     }
@@ -544,13 +591,20 @@ impl Store {
     fn fits(&self, key_len: usize, value_len: usize, client_flags: u32) -> bool {
         let ntotal = memcached_ntotal(key_len, value_len, client_flags, self.cas_enabled);
         let limit_ok = self.max_item_size == 0 || ntotal <= self.max_item_size;
-        limit_ok && self.fits_budget(key_len + value_len)
+        limit_ok && self.fits_budget(key_len, value_len)
     }
 
-    /// Whether an item of `data_len` bytes fits an otherwise empty shard.
-    fn fits_budget(&self, data_len: usize) -> bool {
-        let fixed = (self.min_buckets * 4 + CHUNK * ENTRY_SIZE) as u64 + 64;
-        crate::mem::footprint(data_len) + fixed <= self.budget
+    /// Whether an item fits an otherwise empty shard: two segments (the
+    /// queues' heads) plus a long value's block.
+    fn fits_budget(&self, key_len: usize, value_len: usize) -> bool {
+        let seg = self.log.seg_size() as u64;
+        let large = if value_len > self.log.inline_max() {
+            value_len as u64
+        } else {
+            0
+        };
+        key_len + value_len.min(self.log.inline_max()) + 64 <= self.log.seg_size()
+            && 2 * seg + large <= self.budget.max(2 * seg)
     }
 
     /// memcached's `process_update_command` + `do_store_item`.
@@ -584,8 +638,8 @@ impl Store {
         // memcached builds appended/prepended items afresh, without the
         // binary-key mark of either part.
         let binary = req.mflags & mflag::KEY_BINARY != 0;
-        let mut bits = if binary && !matches!(mode, Op::Append | Op::Prepend) {
-            bit::KEY_BINARY
+        let mut marks = if binary && !matches!(mode, Op::Append | Op::Prepend) {
+            ext::KEY_BINARY
         } else {
             0
         };
@@ -594,7 +648,7 @@ impl Store {
         let (value, client_flags, exptime) = match (mode, old) {
             (Op::Add, Some(i)) => {
                 // "add only adds a nonexistent item, but promote to head of LRU"
-                self.slab.get_mut(i).time = now;
+                self.set_time(i, now);
                 out.status(Status::NotStored);
                 return;
             }
@@ -609,52 +663,53 @@ impl Store {
             (Op::Cas, Some(i)) => {
                 // A zero compare value never matches (memcached's CAS_NONE),
                 // and with -C every item's CAS is 0, so a cas always fails.
-                let e = self.slab.get(i);
-                if req.cas == 0 || req.cas != e.cas() {
+                let e = self.log.view(i, self.casm);
+                if req.cas == 0 || req.cas != e.cas {
                     // ms with C and I: an older CAS still stores, as a stale
                     // item keeping the old TTL and win-token mark.
-                    // (A zero CAS is "none" in memcached's up-front CAS test.)
-                    if req.mflags & mflag::INVALIDATE != 0 && req.cas != 0 && req.cas < e.cas() {
-                        bits |= bit::STALE | (e.bits & bit::TOKEN_SENT);
-                        self.classes.of_item(e).cas_hits += 1;
-                        (Value::Plain(req.value), req.client_flags, e.exptime)
+                    if req.mflags & mflag::INVALIDATE != 0 && req.cas != 0 && req.cas < e.cas {
+                        marks |= ext::STALE | (e.hdr.ext & ext::TOKEN_SENT);
+                        let exptime = e.exptime();
+                        self.classes.of_item(&e).cas_hits += 1;
+                        (Value::Plain(req.value), req.client_flags, exptime)
                     } else {
-                        self.classes.of_item(e).cas_badval += 1;
+                        self.classes.of_item(&e).cas_badval += 1;
                         out.status(Status::Exists);
                         return;
                     }
                 } else {
-                    self.classes.of_item(e).cas_hits += 1;
+                    self.classes.of_item(&e).cas_hits += 1;
                     (Value::Plain(req.value), req.client_flags, req.exptime)
                 }
             }
             (Op::Append | Op::Prepend, Some(i)) => {
-                let e = self.slab.get(i);
-                if req.cas != 0 && req.cas != e.cas() {
+                let e = self.log.view(i, self.casm);
+                if req.cas != 0 && req.cas != e.cas {
                     out.status(Status::Exists);
                     return;
                 }
                 // The combined item is allocated like any other, and
                 // memcached answers NOT_STORED when that fails.
-                if !self.fits(
-                    key.len(),
-                    e.value().len() + req.value.len(),
-                    e.client_flags(),
-                ) {
+                let (old_len, flags, exptime) = (e.value().len(), e.client_flags(), e.exptime());
+                if !self.fits(key.len(), old_len + req.value.len(), flags) {
                     out.status(Status::NotStored);
                     return;
                 }
-                grown_to = Some(e.value().len() + req.value.len());
+                grown_to = Some(old_len + req.value.len());
                 let v = if mode == Op::Append {
                     Value::Append(req.value)
                 } else {
                     Value::Prepend(req.value)
                 };
-                (v, e.client_flags(), e.exptime)
+                (v, flags, exptime)
             }
             _ => (Value::Plain(req.value), req.client_flags, req.exptime),
         };
-        match self.put(key, h, old, value, client_flags, exptime, now, bits) {
+        let x = Extra {
+            marks,
+            ..Extra::default()
+        };
+        match self.put(key, h, old, value, client_flags, exptime, now, x) {
             Ok((_, cas)) => {
                 if let Some(len) = grown_to {
                     guest::log_stored(key, len as u32, client_flags, exptime);
@@ -663,7 +718,7 @@ impl Store {
             }
             Err(NoMemory) => {
                 if op == Op::Set {
-                    if let Some(i) = old {
+                    if let Some(i) = self.find(key, h) {
                         self.unlink_hashed(i, h);
                     }
                 }
@@ -671,98 +726,6 @@ impl Store {
                 out.status(Status::OutOfMemory);
             }
         }
-    }
-
-    /// Writes a new item, into `old`'s slot when it replaces one (memcached's
-    /// `item_replace`: the new item starts unfetched, here with a zero CLOCK
-    /// counter, as a new item). Returns its slot and new CAS.
-    #[allow(clippy::too_many_arguments)]
-    fn put(
-        &mut self,
-        key: &[u8],
-        h: u64,
-        old: Option<u32>,
-        value: Value<'_>,
-        client_flags: u32,
-        exptime: u32,
-        now: u32,
-        bits: u8,
-    ) -> Result<(u32, u64), NoMemory> {
-        let pin = old.unwrap_or(NIL);
-        let old_len = old.map_or(0, |i| self.slab.get(i).value().len());
-        let old_alloc = old.map_or(0, |i| alloc_size(self.slab.get(i).data.len()));
-        let len = flags_len(client_flags)
-            + key.len()
-            + match value {
-                Value::Plain(v) => v.len(),
-                Value::Append(v) | Value::Prepend(v) => old_len + v.len(),
-            };
-        if !self.no_evict && self.index_growth_blocked() {
-            // The table is due to grow but the budget has no room for it:
-            // free a little more than this item needs, a few items per store.
-            for _ in 0..4 {
-                if self.free_one(pin).is_none() {
-                    break;
-                }
-            }
-        }
-        let new_alloc = alloc_size(len);
-        if !self.make_room(new_alloc.saturating_sub(old_alloc), old.is_none(), pin) {
-            return Err(NoMemory);
-        }
-        let mut data = self.alloc_data(len, pin)?;
-        if client_flags != 0 {
-            data.extend_from_slice(&client_flags.to_le_bytes());
-        }
-        data.extend_from_slice(key);
-        match value {
-            Value::Plain(v) => data.extend_from_slice(v),
-            Value::Append(v) => {
-                data.extend_from_slice(self.slab.get(pin).value());
-                data.extend_from_slice(v);
-            }
-            Value::Prepend(v) => {
-                data.extend_from_slice(v);
-                data.extend_from_slice(self.slab.get(pin).value());
-            }
-        }
-        let data = data.into_boxed_slice();
-        let i = match old {
-            Some(i) => {
-                let e = self.slab.get_mut(i);
-                self.classes.unlink(e);
-                self.clock.forget(e);
-                let old_data = std::mem::replace(&mut e.data, data);
-                self.data_bytes -= alloc_size(old_data.len());
-                self.retire(old_data);
-                i
-            }
-            None => {
-                let Ok(i) = self.slab.alloc() else {
-                    self.stats.malloc_fails += 1;
-                    return Err(NoMemory);
-                };
-                let e = self.slab.get_mut(i);
-                e.data = data;
-                e.key_len = key.len() as u8;
-                self.index.insert(&mut self.slab, i, h);
-                i
-            }
-        };
-        let cas = self.next_cas();
-        let e = self.slab.get_mut(i);
-        e.bits = bit::LIVE | bits | if client_flags != 0 { bit::FLAGS } else { 0 };
-        e.set_cas(cas);
-        e.exptime = exptime;
-        e.time = now;
-        self.classes.link(e);
-        self.data_bytes += new_alloc;
-        self.stats.total_items += 1;
-        crate::metrics::VALUE_BYTES.observe((len - flags_len(client_flags) - key.len()) as u64);
-        if old.is_none() {
-            self.maintain_index(space::INSERT_MIGRATE);
-        }
-        Ok((i, cas))
     }
 
     /// incr / decr / ma, memcached's `do_add_delta`; ma's vivify (N with the
@@ -776,7 +739,7 @@ impl Store {
             out.status(Status::NotFound);
             return;
         };
-        let e = self.slab.get(i);
+        let e = self.log.view(i, self.casm);
         let ntotal = memcached_ntotal(
             req.key.len(),
             e.value().len(),
@@ -789,7 +752,7 @@ impl Store {
             out.status(Status::NonNumeric);
             return;
         }
-        if req.cas != 0 && req.cas != e.cas() {
+        if req.cas != 0 && req.cas != e.cas {
             out.status(Status::Exists);
             return;
         }
@@ -797,7 +760,7 @@ impl Store {
             out.status(Status::NonNumeric);
             return;
         };
-        let class = self.classes.of_item(e);
+        let class = self.classes.of_item(&e);
         let value = if incr {
             class.incr_hits += 1;
             value.wrapping_add(req.delta)
@@ -805,7 +768,7 @@ impl Store {
             class.decr_hits += 1;
             value.saturating_sub(req.delta)
         };
-        let prev_exptime = e.exptime;
+        let prev_exptime = e.exptime();
         let new_exptime = if req.mflags & mflag::SET_TTL != 0 {
             req.exptime
         } else {
@@ -813,48 +776,48 @@ impl Store {
         };
         let mut buf = [0u8; 20];
         let digits = fmt_u64(value, &mut buf);
-        let answer = |out: &mut Responder<'_>, cas: u64| {
+        let old_len = e.value().len();
+        let client_flags = e.client_flags();
+        let answer = |out: &mut Responder<'_>, cas: u64, exptime: u32| {
             out.respond(&Response {
                 status: Status::Number as u8,
                 value: digits,
                 cas,
-                exptime: new_exptime,
+                exptime,
                 prev_exptime,
                 ..Default::default()
             })
         };
-        if digits.len() <= e.value().len() {
-            // In place, padded with spaces: a later get sees "9 " after
-            // decr of "10", exactly as from memcached.
-            if !self.unhold(i) {
-                out.error("out of memory");
-                return;
-            }
-            let cas = self.next_cas();
-            let e = self.slab.get_mut(i);
-            let v = e.value_mut();
-            v[..digits.len()].copy_from_slice(digits);
-            v[digits.len()..].fill(b' ');
-            e.set_cas(cas);
-            e.time = now;
-            e.exptime = new_exptime;
-            answer(out, cas);
-            return;
-        }
-        let client_flags = e.client_flags();
-        // memcached 1.6.18 quirk: when the number no longer fits, the new
-        // item keeps the old TTL (ma's T lands on the replaced item).
+        // memcached rewrites a number that still fits in place, padded with
+        // spaces (a later get sees "9 " after decr of "10"); a new CAS means
+        // a new place in the log here, with the same padded bytes. When the
+        // number no longer fits, memcached 1.6.18 makes a new item that keeps
+        // the old TTL (ma's T lands on the replaced item).
+        let in_place = digits.len() <= old_len;
+        let mut bytes = digits.to_vec();
+        let (exptime, bits, marks) = if in_place {
+            bytes.resize(old_len, b' ');
+            let e = self.log.view(i, self.casm);
+            (new_exptime, e.hdr.bits & bit::STATE, e.hdr.ext)
+        } else {
+            (prev_exptime, 0, 0)
+        };
         match self.put(
             req.key,
             h,
             Some(i),
-            Value::Plain(digits),
+            Value::Plain(&bytes),
             client_flags,
-            prev_exptime,
+            exptime,
             now,
-            0,
+            Extra {
+                bits,
+                marks,
+                cas: None,
+                same: in_place,
+            },
         ) {
-            Ok((_, cas)) => answer(out, cas),
+            Ok((_, cas)) => answer(out, cas, new_exptime),
             Err(NoMemory) => {
                 let class = self
                     .classes
@@ -882,7 +845,7 @@ impl Store {
             0,
             req.aux,
             now,
-            0,
+            Extra::default(),
         ) {
             Ok((_, cas)) => {
                 // memcached's `add` of the initial value looks up again.
@@ -906,7 +869,7 @@ impl Store {
 
     /// memcached's `process_flush_all_command`. `exptime` is the resolved
     /// server time of the flush, 0 for now. Items are not touched here: they
-    /// die lazily on access, under the CLOCK hand, or in the background scan.
+    /// die lazily on access, under eviction, or in the background scan.
     fn flush_all(&mut self, exptime: u32, now: u32) {
         let new_oldest = if exptime > 0 { exptime } else { now };
         if self.cas_enabled {
@@ -914,7 +877,7 @@ impl Store {
             // flush's own second after the flush survive.
             self.oldest_live = new_oldest.wrapping_sub(1);
             if self.oldest_live <= now {
-                self.oldest_cas = self.next_cas();
+                self.oldest_cas = self.cas_at(self.next_position());
             }
         } else {
             self.oldest_live = new_oldest;

@@ -2,22 +2,23 @@
 //! `stats slabs` lines for the host to sum over shards, and (for tests) a
 //! cross-check of every internal structure.
 //!
-//! memcached's names are kept, with the segmented LRU's terms read in CLOCK
-//! terms so that the numbers stay meaningful: "warm" is an item with a
-//! non-zero counter (the hand would spare it), "cold" one at 0 (the hand
-//! takes it); `moves_to_warm` counts counters raised from 0 by a hit,
-//! `moves_to_cold` counters the hand lowered to 0, `moves_within_lru` those
-//! it lowered and left non-zero; `age` is that of the next item the hand
-//! would take. There is no HOT or TEMP segment: those stay 0.
+//! memcached's names are kept, with the segmented LRU's terms read in
+//! S3-FIFO terms so that the numbers stay meaningful: "warm" is an item
+//! with a non-zero frequency (eviction would give it another round),
+//! "cold" one at 0; `moves_to_warm` counts frequencies raised from 0 by a
+//! hit, `moves_to_cold` items eviction copied forward with a frequency
+//! lowered to 0, `moves_within_lru` those left above 0; `age` is that of
+//! the oldest item eviction would reach. There is no HOT or TEMP segment:
+//! those stay 0.
 
 use super::Store;
-use crate::clock::refs;
+use crate::log::Queue;
 #[cfg(test)]
-use crate::{hash::hash, mem::alloc_size};
+use crate::{hash::hash, item};
 use wasmcached_sdk::abi::stats_group;
 use wasmcached_sdk::guest::{self, StatsWriter};
 
-/// Slots a `stats items` looks at for the classes' ages: a fraction of a
+/// Items a `stats items` looks at for the classes' ages: a fraction of a
 /// millisecond.
 const AGE_LOOKAHEAD: u32 = 64 * 1024;
 
@@ -25,11 +26,11 @@ impl Store {
     /// Sets the ABI v8 gauges (crate::metrics), right before the host
     /// reads them: cheaper when asked than on every request.
     pub fn update_metrics(&self) {
-        use crate::metrics::{BUDGET_BYTES, INDEX_BUCKETS, SLOT_CHUNKS, USED_BYTES};
-        SLOT_CHUNKS.set(self.slab.chunks() as i64);
+        use crate::metrics::{BUDGET_BYTES, INDEX_SLOTS, SEGMENTS, USED_BYTES};
+        SEGMENTS.set(self.log.in_use() as i64);
         USED_BYTES.set(self.used() as i64);
         BUDGET_BYTES.set(self.budget as i64);
-        INDEX_BUCKETS.set(self.index.buckets() as i64);
+        INDEX_SLOTS.set(self.index.slots() as i64);
     }
 
     pub fn write_stats(&self, group: i32, out: &mut StatsWriter<'_>) {
@@ -59,14 +60,15 @@ impl Store {
                 out.stat("lru_bumps_dropped", 0);
                 out.stat("get_expired", s.get_expired);
                 out.stat("get_flushed", s.get_flushed);
-                out.stat("hash_power_level", self.index.power());
+                out.stat("hash_power_level", self.index.slots().ilog2());
                 out.stat("hash_bytes", self.index.bytes());
                 out.stat("hash_is_expanding", u8::from(self.index.resizing()));
                 out.stat("lru_crawler_starts", s.crawler_starts);
                 out.stat("lru_maintainer_juggles", s.maintainer_juggles);
                 out.stat("malloc_fails", s.malloc_fails);
-                // Not memcached's: the host shows it under `stats plugin`.
-                out.stat("slot_chunks", self.slab.chunks());
+                // Not memcached's: the host shows them under `stats plugin`.
+                out.stat("segments", self.log.in_use());
+                out.stat("segment_size", self.log.seg_size());
             }
             stats_group::ITEMS => self.write_items(out),
             stats_group::SLABS => {
@@ -149,25 +151,37 @@ impl Store {
         }
     }
 
-    /// For each class, the age of the first referenced and of the first
-    /// unreferenced live item at or after the hand, within a bounded
-    /// look-ahead ([`AGE_LOOKAHEAD`] slots: a report never walks a big
-    /// store). A class with no item in sight shows age 0.
+    /// For each class, the age of the first item with and without a
+    /// frequency that eviction would reach (the main queue's oldest, then
+    /// the small queue's), within a bounded look-ahead ([`AGE_LOOKAHEAD`]
+    /// items: a report never walks a big store). A class with no item in
+    /// sight shows age 0.
     fn ages_ahead_of_hand(&self, now: u32) -> Vec<(Option<u32>, Option<u32>)> {
         let mut ages = vec![(None, None); self.classes.class.len()];
-        let cap = self.slab.capacity() as u32;
-        let mut i = self.clock.hand;
-        for _ in 0..cap.min(AGE_LOOKAHEAD) {
-            if i >= cap {
-                i = 0;
-            }
-            let e = self.slab.get(i);
-            if e.is_live() {
-                let (warm, cold) = &mut ages[self.classes.of_entry(e)];
-                let slot = if refs(e) > 0 { warm } else { cold };
+        let mut looked = 0;
+        for s in self
+            .log
+            .queue(Queue::Main)
+            .chain(self.log.queue(Queue::Small))
+        {
+            let buf = &self.log.segs[s as usize].buf;
+            let mut off = 0;
+            while off < buf.len() {
+                if looked == AGE_LOOKAHEAD {
+                    return ages;
+                }
+                if let Some(n) = crate::item::hole_len(&buf[off..]) {
+                    off += n;
+                    continue;
+                }
+                looked += 1;
+                let i = self.log.handle(s, off);
+                off += crate::item::header(&buf[off..]).total();
+                let e = self.log.view(i, self.casm);
+                let (warm, cold) = &mut ages[self.classes.of_entry(&e)];
+                let slot = if e.refs() > 0 { warm } else { cold };
                 slot.get_or_insert(now.saturating_sub(e.time));
             }
-            i += 1;
         }
         ages
     }
@@ -176,41 +190,52 @@ impl Store {
     #[cfg(test)]
     pub fn check_invariants(&self) {
         let mut live = 0;
-        for i in 0..self.slab.capacity() as u32 {
-            let e = self.slab.get(i);
-            if e.is_live() {
-                live += 1;
-                let h = hash(e.key());
-                assert_eq!(self.index.find(&self.slab, h, e.key()), Some(i));
-                assert_eq!(e.tag, crate::hash::tag(h));
-            }
-        }
-        assert_eq!(live, self.slab.live());
-        let mut data = 0;
+        let mut bytes = 0;
         let mut referenced = 0;
-        for i in 0..self.slab.capacity() as u32 {
-            let e = self.slab.get(i);
-            if e.is_live() {
-                data += alloc_size(e.data.len());
-                assert!(
-                    refs(e) <= self.tuning.clock_max,
-                    "slot {i} over the counter cap"
-                );
-                referenced += u64::from(refs(e) > 0);
-            } else {
-                assert_eq!(refs(e), 0, "free slot {i} with a counter");
-            }
-        }
-        assert_eq!(referenced, self.classes.total(|k| k.warm));
-        // The per-class counts are those of the live items, recounted.
         let mut recount = super::classes::Classes::new(&Default::default(), self.cas_enabled);
         recount.copy_table(&self.classes);
-        for i in 0..self.slab.capacity() as u32 {
-            let e = self.slab.get(i);
-            if e.is_live() {
-                recount.link(e);
+        for q in [Queue::Small, Queue::Main] {
+            for s in self.log.queue(q) {
+                let seg = &self.log.segs[s as usize];
+                assert_eq!(seg.queue, q);
+                let (mut seg_live, mut seg_bytes) = (0, 0);
+                let mut off = 0;
+                while off < seg.buf.len() {
+                    if let Some(n) = item::hole_len(&seg.buf[off..]) {
+                        off += n;
+                        continue;
+                    }
+                    let i = self.log.handle(s, off);
+                    let hdr = item::header(&seg.buf[off..]);
+                    off += hdr.total();
+                    seg_live += 1;
+                    seg_bytes += hdr.total() as u32;
+                    let e = self.log.view(i, self.casm);
+                    let h = hash(e.key());
+                    assert_eq!(self.find(e.key(), h), Some(i), "item {i:#x} indexed");
+                    assert!(e.refs() <= self.tuning.freq_max, "{i:#x} over the cap");
+                    referenced += u64::from(e.refs() > 0);
+                    bytes += hdr.total() as u64
+                        + if hdr.has(item::bit::LARGE) {
+                            u64::from(hdr.vlen)
+                        } else {
+                            0
+                        };
+                    recount.link(&e);
+                    live += 1;
+                }
+                assert_eq!(off, seg.buf.len(), "segment {s} walks to its end");
+                assert_eq!(
+                    (seg.live, seg.live_bytes),
+                    (seg_live, seg_bytes),
+                    "segment {s}"
+                );
             }
         }
+        assert_eq!(live, self.live);
+        assert_eq!(live, self.index.len());
+        assert_eq!(bytes, self.live_bytes);
+        assert_eq!(referenced, self.classes.total(|k| k.warm));
         for id in self.classes.ids() {
             let (a, b) = (&recount.class[id], &self.classes.class[id]);
             assert_eq!(
@@ -219,8 +244,5 @@ impl Store {
                 "class {id}"
             );
         }
-        self.slab.check_free_list();
-        assert_eq!(data, self.data_bytes);
-        assert_eq!(self.slab.capacity(), live + self.slab.free());
     }
 }

@@ -1,0 +1,117 @@
+//! S3-FIFO's ghost queue: the keys recently evicted from the small queue
+//! without a hit, remembered by a 32-bit fingerprint of their hash only.
+//!
+//! A key that comes back while remembered was evicted too early: it enters
+//! with its frequency at 1, so the small queue's eviction promotes it to the
+//! main queue instead of dropping it again (S3-FIFO inserts it into main
+//! directly; here every new item enters the small queue's head, which keeps
+//! the CAS values of new items in log order, see `crate::item`).
+//!
+//! A table of 4-entry buckets with about as many entries as the shard
+//! holds items; each bucket is a little FIFO (a new fingerprint pushes out
+//! the bucket's oldest), so an entry survives about as many evictions as a
+//! FIFO of that length would keep it, without the pointers a real queue
+//! would cost. 4 bytes per entry, counted against the shard's budget.
+
+/// Entries per bucket.
+const WAYS: usize = 4;
+
+pub struct Ghost {
+    slots: Vec<u32>,
+}
+
+#[inline]
+fn fingerprint(h: u64) -> u32 {
+    (h >> 32) as u32 | 1
+}
+
+impl Ghost {
+    pub fn new() -> Ghost {
+        Ghost { slots: Vec::new() }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        (self.slots.len() * 4) as u64
+    }
+
+    /// Resizes to about `entries` (a power of two), forgetting everything.
+    pub fn resize(&mut self, entries: usize) {
+        let n = entries.next_power_of_two().max(WAYS);
+        if n != self.slots.len() {
+            self.slots = Vec::new();
+            if self.slots.try_reserve_exact(n).is_ok() {
+                self.slots.resize(n, 0);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The first slot of `h`'s bucket.
+    #[inline]
+    fn bucket(&self, h: u64) -> usize {
+        // Bits the index's home group and tag do not use.
+        ((h >> 7) as usize & (self.slots.len() - 1)) & !(WAYS - 1)
+    }
+
+    pub fn remember(&mut self, h: u64) {
+        if self.slots.len() >= WAYS {
+            let b = self.bucket(h);
+            self.slots.copy_within(b..b + WAYS - 1, b + 1);
+            self.slots[b] = fingerprint(h);
+        }
+    }
+
+    /// Whether `h` was remembered; forgets it.
+    pub fn take(&mut self, h: u64) -> bool {
+        if self.slots.len() < WAYS {
+            return false;
+        }
+        let b = self.bucket(h);
+        let f = fingerprint(h);
+        match self.slots[b..b + WAYS].iter().position(|&x| x == f) {
+            Some(i) => {
+                self.slots[b + i] = 0;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Default for Ghost {
+    fn default() -> Self {
+        Ghost::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::hash;
+
+    #[test]
+    fn remembers_recent_keys_once() {
+        let mut g = Ghost::new();
+        assert!(!g.take(hash(b"a")));
+        g.resize(1000);
+        assert_eq!(g.len(), 1024);
+        g.remember(hash(b"a"));
+        assert!(g.take(hash(b"a")));
+        assert!(!g.take(hash(b"a")));
+        // A table this size keeps nearly all of the last 500 keys.
+        for i in 0..500 {
+            g.remember(hash(format!("k{i}").as_bytes()));
+        }
+        let kept = (0..500)
+            .filter(|i| g.take(hash(format!("k{i}").as_bytes())))
+            .count();
+        assert!(kept > 470, "{kept}");
+    }
+}

@@ -1,0 +1,319 @@
+//! Making room: S3-FIFO over the log's segments.
+//!
+//! New items enter the small queue (about a tenth of the segments). When
+//! the shard needs a segment and has none to spare, the oldest segment of
+//! the small queue (while that queue is over its share) or else of the main
+//! queue is recycled, after each of its live items is dealt with:
+//!
+//! - dead (expired, flushed): dropped, as memcached reclaims them first;
+//! - in the small queue, read at least `promote` times: copied to the main
+//!   queue's head (frequency back to 0); else evicted, and its key's hash
+//!   remembered by the ghost (`crate::ghost`), so that a quick return is
+//!   promoted next time;
+//! - in the main queue, frequency above 0: copied to the main queue's head
+//!   with one less (a second chance, as CLOCK's hand gives); else evicted.
+//!
+//! Most one-hit wonders thus leave after a small queue's worth of new
+//! items, without pushing out the main queue's items (Yang et al., "FIFO
+//! queues are all you need for cache eviction", SOSP 2023), and no hit
+//! moves anything: a hit only raises two bits in the item's header.
+//!
+//! Before any of that, a segment that dead items (replaced, deleted,
+//! expired) have left at least half empty is compacted: its live items are
+//! copied to its queue's head and the segment is free.
+//!
+//! With `-M` nothing live is evicted: dead items and holes are reclaimed by
+//! compacting the emptiest segment instead (when that gains at least a
+//! quarter of a segment), and a store that finds no room that way answers
+//! out of memory.
+
+use super::Store;
+use crate::hash::hash;
+use crate::item::{self, bit};
+use crate::log::Queue;
+use wasmcached_sdk::guest;
+
+/// Bytes one request may copy forward (promotions, second chances) while it
+/// makes room, in segments: past this it evicts from the main queue's tail
+/// without second chances, so that a store full of hot items never makes
+/// one request copy the whole cache.
+const MAX_MOVED_SEGMENTS: usize = 8;
+
+impl Store {
+    /// Whether the head of `q` can take an item written at `now`: its
+    /// items' access times count from its opening in 16 bits, and new items
+    /// must not get positions below the CAS floor.
+    fn head_takes(&self, q: Queue, total: usize, now: u32) -> bool {
+        if !self.log.fits_head(q, total) {
+            return false;
+        }
+        let seg = &self.log.segs[self.log.head(q).expect("head") as usize];
+        now.saturating_sub(seg.created) < u32::from(u16::MAX)
+            && (q != Queue::Small || seg.base + seg.buf.len() as u64 >= self.pos_floor)
+    }
+
+    /// Makes sure `total` bytes can be appended at the head of `q` and a
+    /// long value of `large` bytes fits the budget, evicting (or with -M
+    /// compacting) as needed. `false`: no room can be made.
+    pub(super) fn make_room(&mut self, q: Queue, total: usize, large: usize) -> bool {
+        let now = guest::now();
+        let seg = self.log.seg_size() as u64;
+        // The two queue heads are always allowed, whatever the budget.
+        let allowed = self.budget.max(2 * seg);
+        let mut moved = 0;
+        let mut rounds = self.log.in_use() + 4;
+        loop {
+            let head_ok = self.head_takes(q, total, now);
+            let need = large as u64 + if head_ok { 0 } else { seg };
+            if self.used() + need <= allowed {
+                if !head_ok {
+                    self.log.pos = self.log.pos.max(self.pos_floor);
+                    if self.log.ensure_capacity().is_err() || self.log.open(q, now).is_err() {
+                        self.stats.malloc_fails += 1;
+                        return false;
+                    }
+                }
+                return true;
+            }
+            if rounds == 0 {
+                return false;
+            }
+            rounds -= 1;
+            let freed = if self.no_evict {
+                self.compact_one(now)
+            } else {
+                self.compact_sparse() || self.evict_one(now, &mut moved)
+            };
+            if !freed {
+                return false;
+            }
+        }
+    }
+
+    /// The queue to take a segment from: S3-FIFO's choice, small while it
+    /// is over its share, then a queue's only segment as a last resort.
+    fn victim_queue(&self, hurried: bool) -> Option<Queue> {
+        let small = self.log.queue_len(Queue::Small);
+        let main = self.log.queue_len(Queue::Main);
+        if hurried && main >= 2 {
+            return Some(Queue::Main);
+        }
+        let cap = (self.budget / self.log.seg_size() as u64).max(2) as usize;
+        let share = (cap * self.tuning.small_pct as usize / 100).max(1);
+        if small > share || (small >= 2 && main < 2) {
+            Some(Queue::Small)
+        } else if main >= 1 {
+            Some(Queue::Main)
+        } else if small >= 1 {
+            Some(Queue::Small)
+        } else {
+            None
+        }
+    }
+
+    /// Recycles one segment (see the module doc). `moved`: bytes copied
+    /// forward so far by this request.
+    pub(super) fn evict_one(&mut self, now: u32, moved: &mut usize) -> bool {
+        let hurried = *moved >= MAX_MOVED_SEGMENTS * self.log.seg_size();
+        let Some(q) = self.victim_queue(hurried) else {
+            return false;
+        };
+        if self.ghost.is_empty() && self.tuning.ghost {
+            // Sized once the shard is full: as many entries as items.
+            self.ghost.resize(self.live.max(64));
+        }
+        let s = self.log.tail(q).expect("a tail");
+        let is_head = |st: &Store, qq: Queue| st.log.head(qq) == Some(s);
+        // Second chances go to the main queue's head, unless that is the
+        // segment being recycled: then only the pinned item is kept, in
+        // the small queue.
+        let dest = if is_head(self, Queue::Main) {
+            Queue::Small
+        } else {
+            Queue::Main
+        };
+        let chances =
+            !is_head(self, Queue::Main) && *moved < MAX_MOVED_SEGMENTS * self.log.seg_size();
+        let mut off = 0;
+        loop {
+            let len = self.log.segs[s as usize].buf.len();
+            if off >= len {
+                break;
+            }
+            let b = &self.log.segs[s as usize].buf[off..];
+            if let Some(n) = item::hole_len(b) {
+                off += n;
+                continue;
+            }
+            let total = item::header(b).total();
+            let i = self.log.handle(s, off);
+            off += total;
+            let e = self.log.view(i, self.casm);
+            let refs = e.refs();
+            let mut f = self.fields(i);
+            if i == self.pinned {
+                self.pinned = self.copy_to(i, dest, f);
+                continue;
+            }
+            if self.is_reclaimable(&e, now) {
+                let s = self.classes.of_item(&e);
+                s.reclaimed += 1;
+                if !e.has(bit::FETCHED) {
+                    s.expired_unfetched += 1;
+                }
+                self.unlink(i);
+                continue;
+            }
+            let keep = chances
+                && match q {
+                    Queue::Small => refs >= self.tuning.promote,
+                    _ => refs > 0,
+                };
+            if keep {
+                // Promoted with the count back to 0 (keeping it, as
+                // S3-FIFO's pseudo-code does, missed more on every trace of
+                // docs/performance.md), or another round with one less.
+                let left = if q == Queue::Small { 0 } else { refs - 1 };
+                self.classes.passed(&e, left);
+                f.state = (f.state & !bit::REF) | (left << bit::REF_SHIFT);
+                *moved += total;
+                self.copy_to(i, Queue::Main, f);
+                if q == Queue::Small {
+                    crate::metrics::PROMOTED.inc();
+                }
+                continue;
+            }
+            let s = self.classes.of_item(&e);
+            s.evicted += 1;
+            s.evicted_time = now.saturating_sub(e.time);
+            if e.exptime() != 0 {
+                s.evicted_nonzero += 1;
+            }
+            if !e.has(bit::FETCHED) {
+                s.evicted_unfetched += 1;
+            }
+            if refs > 0 {
+                s.evicted_active += 1;
+            }
+            // `watch evictions` (ABI v6), as memcached's lru_pull_tail logs.
+            guest::log_eviction(&guest::Evicted {
+                key: e.key(),
+                fetched: e.has(bit::FETCHED),
+                exptime: e.exptime(),
+                last_access: e.time,
+                client_flags: e.client_flags(),
+                value_len: e.value().len() as u32,
+            });
+            let h = hash(e.key());
+            if q == Queue::Small && self.tuning.ghost {
+                self.ghost.remember(h);
+            }
+            self.index.remove(h, i);
+            self.kill(i);
+        }
+        self.log.recycle_tail(q);
+        true
+    }
+
+    /// With -M: reclaims the dead items and holes of the emptiest segment
+    /// that is not a queue head, by copying its live items to the main
+    /// queue's head. `false` when that would free nothing.
+    fn compact_one(&mut self, now: u32) -> bool {
+        let heads = [self.log.head(Queue::Small), self.log.head(Queue::Main)];
+        let best = [Queue::Small, Queue::Main]
+            .into_iter()
+            .flat_map(|q| self.log.queue(q).map(move |s| (q, s)))
+            .filter(|(_, s)| !heads.contains(&Some(*s)))
+            .min_by_key(|(_, s)| self.log.segs[*s as usize].live_bytes);
+        let Some((q, s)) = best else {
+            return false;
+        };
+        // Dead items go first; unless what stays leaves a quarter of the
+        // segment, copying it would gain too little to be worth it.
+        self.reclaim_dead(s, now);
+        let seg = self.log.seg_size() as u32;
+        if self.log.segs[s as usize].live_bytes * 4 > seg * 3 {
+            return false;
+        }
+        // Into the small queue's head, where this store's next item goes:
+        // without eviction the queues' order does not matter.
+        self.compact(q, s, Queue::Small);
+        true
+    }
+
+    /// Frees the dead items of segment `s` (the crawler's work, for one
+    /// segment). Returns how many.
+    pub(super) fn reclaim_dead(&mut self, s: u32, now: u32) -> usize {
+        let mut dead = 0;
+        let mut off = 0;
+        while off < self.log.segs[s as usize].buf.len() {
+            let b = &self.log.segs[s as usize].buf[off..];
+            if let Some(n) = item::hole_len(b) {
+                off += n;
+                continue;
+            }
+            let i = self.log.handle(s, off);
+            off += item::header(b).total();
+            let e = self.log.view(i, self.casm);
+            if self.is_reclaimable(&e, now) {
+                let flushed = self.is_flushed(&e, now);
+                let class = self.classes.of_item(&e);
+                class.crawler_reclaimed += 1;
+                if !flushed && !e.has(bit::FETCHED) {
+                    class.expired_unfetched += 1;
+                }
+                self.unlink(i);
+                dead += 1;
+            }
+        }
+        dead
+    }
+
+    /// Copies the live items of segment `s` (in queue `q`) to the head of
+    /// `dest` and frees it. The items keep their CAS, frequency and times.
+    pub(super) fn compact(&mut self, q: Queue, s: u32, dest: Queue) {
+        if self.log.head(dest) == Some(s) {
+            // Not into itself: a new head, at most one segment over budget
+            // until `s` is free.
+            if self.log.ensure_capacity().is_err() || self.log.open(dest, guest::now()).is_err() {
+                self.stats.malloc_fails += 1;
+                return;
+            }
+        }
+        let mut off = 0;
+        while off < self.log.segs[s as usize].buf.len() {
+            let b = &self.log.segs[s as usize].buf[off..];
+            if let Some(n) = item::hole_len(b) {
+                off += n;
+                continue;
+            }
+            let i = self.log.handle(s, off);
+            off += item::header(b).total();
+            let f = self.fields(i);
+            let j = self.copy_to(i, dest, f);
+            if self.pinned == i {
+                self.pinned = j;
+            }
+        }
+        crate::metrics::COMPACTIONS.inc();
+        self.log.recycle(q, s);
+    }
+
+    /// Compacts a segment that holes have made at least half empty, if
+    /// there is one: dead items make room before live ones are evicted
+    /// (memcached reclaims expired items at the LRU tail first), at no more
+    /// than one byte copied per byte gained.
+    pub(super) fn compact_sparse(&mut self) -> bool {
+        while let Some(s) = self.log.take_sparse() {
+            let seg = &self.log.segs[s as usize];
+            let q = seg.queue;
+            let sparse = seg.live_bytes * 2 <= self.log.seg_size() as u32;
+            if q == Queue::Free || seg.held || !sparse || self.log.head(q) == Some(s) {
+                continue;
+            }
+            self.compact(q, s, q);
+            return true;
+        }
+        false
+    }
+}
