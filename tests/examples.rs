@@ -2,7 +2,8 @@
 //! (with `scripts/build-examples.sh`, when its .wasm is missing or older than
 //! its sources), loaded with `--plugin`, and driven over the text protocol:
 //! the memcached semantics every full store owes, then what the example is
-//! about (quotas, LFU, versions, the minimal store's refusals).
+//! about (quotas, SIEVE, S3-FIFO, LFU, versions, the minimal store's
+//! refusals).
 //!
 //! A build that fails fails the test with the build's output; nothing is
 //! skipped.
@@ -1097,6 +1098,7 @@ fn every_example_passes_plugin_check() {
     for (name, contract) in [
         ("c-quota", "full"),
         ("c-sieve", "full"),
+        ("zig-s3fifo", "full"),
         ("as-lfu", "full"),
         ("rust-versioned", "full"),
         ("wat-minimal", "basic"),
@@ -1351,6 +1353,342 @@ fn c_sieve_refuses_a_plugin_config() {
 #[test]
 fn c_sieve_passes_plugin_check() {
     let wasm = example("c-sieve");
+    assert_checks_dump_load_and_listing(&wasm, "PASS");
+    let out = Command::new(server_bin())
+        .args(["plugin", "check", &wasm, "--contract", "full"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("PASS plugin_metrics"), "{report}");
+    assert!(
+        !report.contains("FAIL ") && !report.contains("SKIP "),
+        "{report}"
+    );
+}
+
+// ---- zig-s3fifo
+
+#[test]
+fn zig_s3fifo_follows_memcached() {
+    let wasm = example("zig-s3fifo");
+    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    memcached_semantics(&mut c, "");
+    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
+    assert_meta_ttls(&mut c, "ttl", 500);
+    assert_no_traps(&mut c);
+}
+
+/// One shard with a 2 MB budget, as c-sieve's scan test: about 1620 items
+/// of 1000 bytes (one allocator class), the small queue's tenth about 160.
+fn s3fifo_server(wasm: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["-t", "1", "-m", "2", "-I", "512k", "--plugin", wasm];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Asks for each key of `keys` once, as a look-aside client does: a `get`
+/// that misses, then a `set` of the value. Each key is requested once.
+fn s3fifo_request_once(c: &mut Client, keys: impl IntoIterator<Item = String>) {
+    let value = vec![b'v'; 1000];
+    for k in keys {
+        assert_eq!(c.get(&k), None, "{k} was never stored");
+        assert_eq!(c.set(&k, 0, 0, &value), "STORED", "{k}");
+    }
+}
+
+fn s3fifo_keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// S3-FIFO's point: a new key goes to the small queue; when that queue is
+/// over its tenth, its oldest item moves to the main queue if it was hit,
+/// else it is evicted. 50 hot keys read twice, then 200 warm keys and a
+/// scan of 3000 cold keys, each requested once (a miss and its fill),
+/// through a cache of about 1600 items: the hot keys, the oldest items
+/// (which a FIFO or an LRU loses first), move to the main queue and all
+/// stay; the requested-once keys go through the small queue in FIFO order
+/// and never reach the main queue.
+#[test]
+fn zig_s3fifo_keeps_keys_read_twice_through_a_scan_of_keys_read_once() {
+    let server = s3fifo_server(&example("zig-s3fifo"), &[]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    for k in s3fifo_keys("hot", 50) {
+        assert_eq!(c.set(&k, 0, 0, &value), "STORED");
+    }
+    for _ in 0..2 {
+        for k in s3fifo_keys("hot", 50) {
+            assert!(c.get(&k).is_some(), "{k}");
+        }
+    }
+    s3fifo_request_once(&mut c, s3fifo_keys("warm", 200));
+    assert_eq!(c.stat("evictions"), 0, "the hot and warm keys fit");
+    assert_eq!(c.plugin_stat("s3fifo_main_items"), 0, "nothing moved yet");
+    s3fifo_request_once(&mut c, s3fifo_keys("cold", 3000));
+    assert!(
+        c.stat("evictions") >= 1000,
+        "the scan overflows the budget: {} evictions",
+        c.stat("evictions")
+    );
+    let kept = c_sieve_kept(&mut c, s3fifo_keys("hot", 50));
+    assert_eq!(kept.len(), 50, "S3-FIFO kept only {kept:?} of the hot keys");
+    let warm = c_sieve_kept(&mut c, s3fifo_keys("warm", 200));
+    assert!(warm.is_empty(), "requested-once warm keys kept: {warm:?}");
+    assert!(
+        !c_sieve_present(&mut c, "cold0"),
+        "the oldest cold key goes"
+    );
+    assert!(c_sieve_present(&mut c, "cold2999"), "the newest stays");
+    let s = c.stats("plugin");
+    assert_eq!(s["s3fifo_small_to_main"], "50", "{s:?}");
+    assert_eq!(s["s3fifo_main_items"], "50", "{s:?}");
+    assert_eq!(s["s3fifo_main_reinsertions"], "0", "{s:?}");
+    assert_eq!(s["metric:s3fifo_small_to_main_total"], "50", "{s:?}");
+    assert_eq!(s["metric:s3fifo_main_items"], "50", "{s:?}");
+    assert_eq!(
+        s["metric:s3fifo_small_items"],
+        (c.stat("curr_items") - 50).to_string(),
+        "{s:?}"
+    );
+    assert_eq!(
+        s["metric:s3fifo_evictions_total"],
+        c.stat("evictions").to_string(),
+        "{s:?}"
+    );
+    assert_eq!(s["s3fifo_ghost_hits"], "0", "no key came back: {s:?}");
+    assert_no_traps(&mut c);
+}
+
+/// The ghost: a key evicted from the small queue and requested again soon
+/// after goes straight to the main queue, where the next scan does not
+/// reach it; a key the ghost does not remember (new, or evicted too long
+/// ago: the ghost remembers about as many keys as the main queue holds
+/// items) starts in the small queue again and goes with the scan.
+#[test]
+fn zig_s3fifo_brings_a_key_back_from_the_ghost_to_the_main_queue() {
+    let server = s3fifo_server(&example("zig-s3fifo"), &[]);
+    let mut c = server.client();
+    s3fifo_request_once(&mut c, s3fifo_keys("k", 2000));
+    let evicted = c.stat("evictions");
+    assert!((300..500).contains(&evicted), "{evicted} evictions");
+    assert!(!c_sieve_present(&mut c, "k0"));
+    assert_eq!(c.plugin_stat("s3fifo_main_items"), 0);
+    // k0 again, soon: the ghost has it
+    s3fifo_request_once(&mut c, ["k0".to_string(), "fresh".to_string()]);
+    assert_eq!(c.plugin_stat("s3fifo_ghost_hits"), 1);
+    assert_eq!(c.plugin_stat("s3fifo_main_items"), 1);
+    // a scan of 3500 more keys: k0 (main queue) stays, `fresh` (small) goes
+    let s = s3fifo_keys("s", 3500);
+    s3fifo_request_once(&mut c, s.iter().cloned());
+    assert!(c_sieve_present(&mut c, "k0"), "the ghost's key was evicted");
+    assert!(
+        !c_sieve_present(&mut c, "fresh"),
+        "a new key outlived the scan"
+    );
+    assert_eq!(c.plugin_stat("s3fifo_main_items"), 1);
+    // The ghost remembers about as many keys as the cache holds items: k1
+    // went more than 3000 evictions ago, the newest evicted scan key just now.
+    let cap = c.plugin_stat("s3fifo_ghost_capacity");
+    assert!((1000..2000).contains(&cap), "ghost capacity {cap}");
+    let first = s.iter().position(|k| c_sieve_present(&mut c, k)).unwrap();
+    assert!(first > 1000, "{first}");
+    let last_evicted = s[first - 1].clone();
+    assert!(!c_sieve_present(&mut c, "k1"));
+    s3fifo_request_once(&mut c, ["k1".to_string()]);
+    assert_eq!(c.plugin_stat("s3fifo_ghost_hits"), 1, "k1 was forgotten");
+    s3fifo_request_once(&mut c, [last_evicted.clone()]);
+    assert_eq!(
+        c.plugin_stat("s3fifo_ghost_hits"),
+        2,
+        "{last_evicted} was remembered"
+    );
+    assert_eq!(c.plugin_stat("s3fifo_main_items"), 2);
+    assert_eq!(
+        c.stats("plugin")["metric:s3fifo_ghost_hits_total"],
+        "2",
+        "the metric counts them too"
+    );
+    assert_no_traps(&mut c);
+}
+
+/// The main queue: when it is over its nine tenths, its oldest item goes
+/// back to its head with one count less if it was hit, else it is evicted.
+/// 1500 keys read once and the first 100 of them read twice all move to
+/// the main queue (more than it holds) during a scan; the main queue then
+/// evicts keys read once, the keys read twice go round and stay.
+#[test]
+fn zig_s3fifo_main_queue_keeps_the_keys_hit_most() {
+    let server = s3fifo_server(&example("zig-s3fifo"), &[]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    let m = s3fifo_keys("m", 1500);
+    for k in &m {
+        assert_eq!(c.set(k, 0, 0, &value), "STORED");
+    }
+    for k in m.iter().chain(&m[..100]) {
+        assert!(c.get(k).is_some(), "{k}");
+    }
+    assert_eq!(c.stat("evictions"), 0, "the 1500 keys fit");
+    s3fifo_request_once(&mut c, s3fifo_keys("cold", 3000));
+    assert_eq!(c.plugin_stat("s3fifo_small_to_main"), 1500);
+    let reinserted = c.plugin_stat("s3fifo_main_reinsertions");
+    // Each key read once went round once (its count 1 -> 0), each key read
+    // twice twice, before the main queue evicted one.
+    assert!(reinserted >= 1500, "{reinserted} reinsertions");
+    let kept = c_sieve_kept(&mut c, m.iter().cloned());
+    assert!(
+        kept.len() < 1500 && kept.len() > 1300,
+        "{} of the keys read once or twice kept",
+        kept.len()
+    );
+    assert_eq!(kept[..100], m[..100], "a key read twice was evicted");
+    assert!(
+        !c_sieve_present(&mut c, "m100"),
+        "the oldest key read once goes"
+    );
+    assert!(c_sieve_present(&mut c, "m1499"), "the newest stays");
+    assert_eq!(
+        c.plugin_stat("s3fifo_main_items"),
+        kept.len() as u64,
+        "only they reached the main queue"
+    );
+    assert_no_traps(&mut c);
+}
+
+/// With -M nothing is evicted: a full store answers out of memory and
+/// keeps what it has; a delete makes room again.
+#[test]
+fn zig_s3fifo_answers_out_of_memory_with_no_evictions() {
+    let wasm = example("zig-s3fifo");
+    let server = Server::start(&["-t", "1", "-m", "1", "-I", "256k", "-M", "--plugin", &wasm]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    let mut stored = 0;
+    loop {
+        let r = c.set(&format!("k{stored}"), 0, 0, &value);
+        if r != "STORED" {
+            assert_eq!(r, "SERVER_ERROR out of memory storing object");
+            break;
+        }
+        stored += 1;
+        assert!(stored < 2000, "1 MB never filled up");
+    }
+    assert!(stored > 500, "only {stored} items of 1000 bytes in 1 MB");
+    assert_eq!(c.stat("evictions"), 0);
+    assert_eq!(c.stat("curr_items"), stored);
+    assert!(c.plugin_stat("s3fifo_outofmemory") >= 1);
+    assert!(c_sieve_present(&mut c, "k0"), "the oldest item stays");
+    assert_eq!(c.cmd("delete k0"), "DELETED");
+    assert_eq!(c.set("again", 0, 0, &value), "STORED");
+    assert_no_traps(&mut c);
+}
+
+/// ABI v3 dump/load: a `plugin reload` into a new zig-s3fifo keeps every
+/// item with its value, flags, TTL and CAS, and new CAS values are above
+/// the loaded ones.
+#[test]
+fn zig_s3fifo_keeps_its_items_across_plugin_reload() {
+    assert_keeps_its_items_across_plugin_reload("zig-s3fifo");
+}
+
+/// The queues and counts travel (the item record's `refs`: the count, plus
+/// 4 in the main queue): after a reload the hot keys are still in the main
+/// queue, and the next evictions take the oldest keys of the small queue,
+/// in the order they had.
+#[test]
+fn zig_s3fifo_reload_keeps_the_queues_and_their_order() {
+    let server = s3fifo_server(&example("zig-s3fifo"), &[]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    for k in s3fifo_keys("hot", 50) {
+        assert_eq!(c.set(&k, 0, 0, &value), "STORED");
+        assert!(c.get(&k).is_some());
+    }
+    s3fifo_request_once(&mut c, s3fifo_keys("cold", 3000));
+    // two cold keys hit while in the small queue
+    let survivors = c_sieve_kept(&mut c, s3fifo_keys("cold", 3000));
+    for k in &survivors[10..12] {
+        assert!(c.get(k).is_some(), "{k}");
+    }
+    let before = c.stats("plugin");
+    let items = c.stat("curr_items");
+    assert_eq!(c.cmd("plugin reload"), "OK");
+    assert_eq!(c.stat("curr_items"), items, "every item moved");
+    let after = c.stats("plugin");
+    for stat in [
+        "s3fifo_small_items",
+        "s3fifo_main_items",
+        "s3fifo_small_bytes",
+    ] {
+        assert_eq!(before[stat], after[stat], "{stat}");
+    }
+    assert_eq!(after["s3fifo_main_items"], "50");
+    let evictions = c.stat("evictions");
+    s3fifo_request_once(&mut c, s3fifo_keys("new", 100));
+    assert_eq!(c.stat("evictions"), evictions + 100);
+    assert_eq!(
+        c_sieve_kept(&mut c, s3fifo_keys("hot", 50)).len(),
+        50,
+        "hot keys evicted after the reload"
+    );
+    let mut want: Vec<String> = survivors[102..].to_vec();
+    want.extend_from_slice(&survivors[10..12]);
+    want.sort();
+    let mut kept = c_sieve_kept(&mut c, survivors.iter().cloned());
+    kept.sort();
+    assert_eq!(
+        kept, want,
+        "the 102 oldest cold keys went, in order, except the two hit ones"
+    );
+    assert_eq!(
+        c.plugin_stat("s3fifo_small_to_main"),
+        2,
+        "{:?}",
+        c.stats("plugin")
+    );
+    assert_no_traps(&mut c);
+}
+
+/// Items move from zig-s3fifo to the default store and back (both ABI v8
+/// with dump/load): the reload re-reads the --plugin file, overwritten in
+/// between.
+#[test]
+fn zig_s3fifo_items_move_to_the_default_store_and_back() {
+    assert_items_move_to_the_default_store_and_back("zig-s3fifo", "s3fifo_ghost_hits");
+}
+
+/// `lru_crawler metadump all` shows every live zig-s3fifo item once, with
+/// its CAS, expiry and fetched mark.
+#[test]
+fn zig_s3fifo_lists_its_items_for_metadump() {
+    assert_lists_its_items_for_metadump("zig-s3fifo");
+}
+
+/// zig-s3fifo takes no --plugin-config: a setting is refused, not ignored.
+#[test]
+fn zig_s3fifo_refuses_a_plugin_config() {
+    let wasm = example("zig-s3fifo");
+    let out = Command::new(server_bin())
+        .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-t", "1", "--plugin", &wasm, "--plugin-config", "size=1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run server");
+    assert!(!out.status.success(), "a config must stop the server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("takes no --plugin-config"), "stderr: {err}");
+}
+
+/// `wasmcached plugin check` passes the full contract, with the dump/load
+/// round trip, the listing and the metrics run (not skipped). All state is
+/// in linear memory (Zig globals are data, and the build keeps the name
+/// section that tells the stack pointer), so a memory image restores it.
+#[test]
+fn zig_s3fifo_passes_plugin_check() {
+    let wasm = example("zig-s3fifo");
     assert_checks_dump_load_and_listing(&wasm, "PASS");
     let out = Command::new(server_bin())
         .args(["plugin", "check", &wasm, "--contract", "full"])

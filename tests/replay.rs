@@ -189,7 +189,7 @@ fn replay_a_saved_synthetic_trace_gives_the_same_counts() {
 
 #[test]
 fn replay_the_example_plugins() {
-    for name in ["c-quota", "as-lfu"] {
+    for name in ["c-quota", "as-lfu", "zig-s3fifo"] {
         let wasm = example(name);
         let r = report(&[
             "--plugin",

@@ -39,7 +39,7 @@ fn sources(name: &str) -> Vec<PathBuf> {
     let r = workspace_root();
     let mut v = vec![r.join("examples").join(name)];
     match name {
-        "c-quota" | "c-sieve" => v.push(r.join("guest-sdk/c")),
+        "c-quota" | "c-sieve" | "zig-s3fifo" => v.push(r.join("guest-sdk/c")),
         "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
         "rust-versioned" => {
             v.push(r.join("guest-sdk/src"));
