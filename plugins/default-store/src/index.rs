@@ -45,12 +45,26 @@ fn matches(word: u64, b: u8) -> u64 {
     x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
 }
 
-/// One allocation per table: `groups * 16` control bytes, then as many
-/// little-endian u32 handles. A freed table is one block the log's next
-/// segments can reuse; two blocks (one of a fifth of the size) left holes
-/// the size of the control bytes behind every resize.
+/// Where a table's memory comes from and goes back to: pages of one size
+/// (the log's segment size), so that a table freed after a resize becomes
+/// segments for items. A table in blocks of its own size left holes behind
+/// every resize that no segment fit in: about 8 bytes per item at a
+/// million items, as much as the table itself.
+pub trait Pages {
+    /// log2 of the page size.
+    fn page_shift(&self) -> u32;
+    /// An empty buffer with room for a page.
+    fn lend(&mut self) -> Result<Vec<u8>, TryReserveError>;
+    /// A page no longer used.
+    fn give_back(&mut self, page: Vec<u8>);
+}
+
+/// A table: control bytes and 4-byte handles, each in pages.
 struct Table {
-    mem: Vec<u8>,
+    ctrl: Vec<Vec<u8>>,
+    slots: Vec<Vec<u8>>,
+    /// log2 of the page size.
+    shift: u32,
     groups: usize,
     /// Full slots, and tombstones.
     len: usize,
@@ -58,19 +72,43 @@ struct Table {
 }
 
 impl Table {
-    fn new(groups: usize) -> Result<Table, TryReserveError> {
+    fn new(groups: usize, pages: &mut dyn Pages) -> Result<Table, TryReserveError> {
         let groups = groups.max(1);
         let n = groups * GROUP;
-        let mut mem = Vec::new();
-        mem.try_reserve_exact(n * 5)?;
-        mem.resize(n, EMPTY);
-        mem.resize(n * 5, 0);
-        Ok(Table {
-            mem,
+        let shift = pages.page_shift();
+        let size = 1usize << shift;
+        let mut t = Table {
+            ctrl: Vec::new(),
+            slots: Vec::new(),
+            shift,
             groups,
             len: 0,
             dead: 0,
-        })
+        };
+        let fill = |pages: &mut dyn Pages, v: &mut Vec<Vec<u8>>, bytes: usize, byte: u8| {
+            let mut left = bytes;
+            while left > 0 {
+                let mut page = pages.lend()?;
+                page.clear();
+                page.resize(left.min(size), byte);
+                left -= page.len();
+                v.push(page);
+            }
+            Ok(())
+        };
+        let built =
+            fill(pages, &mut t.ctrl, n, EMPTY).and_then(|()| fill(pages, &mut t.slots, n * 4, 0));
+        if let Err(e) = built {
+            t.give_back(pages);
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    fn give_back(self, pages: &mut dyn Pages) {
+        for p in self.ctrl.into_iter().chain(self.slots) {
+            pages.give_back(p);
+        }
     }
 
     fn capacity(&self) -> usize {
@@ -78,27 +116,42 @@ impl Table {
     }
 
     #[inline]
+    fn mask(&self) -> usize {
+        (1 << self.shift) - 1
+    }
+
+    #[inline]
     fn ctrl(&self, i: usize) -> u8 {
-        self.mem[i]
+        self.ctrl[i >> self.shift][i & self.mask()]
+    }
+
+    #[inline]
+    fn set_ctrl(&mut self, i: usize, c: u8) {
+        let m = self.mask();
+        self.ctrl[i >> self.shift][i & m] = c;
     }
 
     #[inline]
     fn slot(&self, i: usize) -> u32 {
-        let at = self.capacity() + i * 4;
-        u32::from_le_bytes(self.mem[at..at + 4].try_into().expect("4 bytes"))
+        let at = i * 4;
+        let p = &self.slots[at >> self.shift];
+        let o = at & self.mask();
+        u32::from_le_bytes(p[o..o + 4].try_into().expect("4 bytes"))
     }
 
     #[inline]
     fn set(&mut self, i: usize, ctrl: u8, handle: u32) {
-        self.mem[i] = ctrl;
-        let at = self.capacity() + i * 4;
-        self.mem[at..at + 4].copy_from_slice(&handle.to_le_bytes());
+        self.set_ctrl(i, ctrl);
+        self.set_slot(i, handle);
     }
 
     #[inline]
     fn set_slot(&mut self, i: usize, handle: u32) {
-        let at = self.capacity() + i * 4;
-        self.mem[at..at + 4].copy_from_slice(&handle.to_le_bytes());
+        let at = i * 4;
+        let m = self.mask();
+        let p = &mut self.slots[at >> self.shift];
+        let o = at & m;
+        p[o..o + 4].copy_from_slice(&handle.to_le_bytes());
     }
 
     fn bytes(&self) -> u64 {
@@ -107,7 +160,9 @@ impl Table {
 
     #[inline]
     fn words(&self, g: usize) -> [u64; 2] {
-        let c = &self.mem[g * GROUP..g * GROUP + GROUP];
+        let i = g * GROUP;
+        let o = i & self.mask();
+        let c = &self.ctrl[i >> self.shift][o..o + GROUP];
         [
             u64::from_le_bytes(c[..8].try_into().expect("8")),
             u64::from_le_bytes(c[8..].try_into().expect("8")),
@@ -176,11 +231,21 @@ impl Table {
         let words = self.words(g);
         self.len -= 1;
         if matches(words[0], EMPTY) | matches(words[1], EMPTY) != 0 {
-            self.mem[i] = EMPTY;
+            self.set_ctrl(i, EMPTY);
         } else {
-            self.mem[i] = DELETED;
+            self.set_ctrl(i, DELETED);
             self.dead += 1;
         }
+    }
+}
+
+/// A table the index no longer uses; [`Retired::give_back`] returns its
+/// pages.
+pub struct Retired(Table);
+
+impl Retired {
+    pub fn give_back(self, pages: &mut dyn Pages) {
+        self.0.give_back(pages)
     }
 }
 
@@ -191,9 +256,9 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn with_slots(slots: usize) -> Result<Index, TryReserveError> {
+    pub fn with_slots(slots: usize, pages: &mut dyn Pages) -> Result<Index, TryReserveError> {
         Ok(Index {
-            cur: Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS))?,
+            cur: Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS), pages)?,
             old: None,
         })
     }
@@ -302,20 +367,27 @@ impl Index {
         (self.cur.len + self.cur.dead) * 16 >= self.cur.capacity() * 15
     }
 
-    pub fn start_resize(&mut self, slots: usize) -> Result<(), TryReserveError> {
+    pub fn start_resize(
+        &mut self,
+        slots: usize,
+        pages: &mut dyn Pages,
+    ) -> Result<(), TryReserveError> {
         assert!(!self.resizing());
-        let new = Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS))?;
+        let new = Table::new(slots.div_ceil(GROUP).max(MIN_GROUPS), pages)?;
         let old = std::mem::replace(&mut self.cur, new);
         self.old = Some((old, 0));
         Ok(())
     }
 
     /// Moves up to `groups` groups of the old table into the new one;
-    /// `hash_of` gives an indexed handle's key hash.
-    pub fn migrate(&mut self, groups: usize, mut hash_of: impl FnMut(u32) -> u64) {
-        let Some((old, next)) = self.old.as_mut() else {
-            return;
-        };
+    /// `hash_of` gives an indexed handle's key hash. Returns the old table's
+    /// pages when it is done with them.
+    pub fn migrate(
+        &mut self,
+        groups: usize,
+        mut hash_of: impl FnMut(u32) -> u64,
+    ) -> Option<Retired> {
+        let (old, next) = self.old.as_mut()?;
         let end = (*next + groups).min(old.groups);
         for i in *next * GROUP..end * GROUP {
             let c = old.ctrl(i);
@@ -329,8 +401,9 @@ impl Index {
         }
         *next = end;
         if end == old.groups {
-            self.old = None;
+            return self.old.take().map(|(t, _)| Retired(t));
         }
+        None
     }
 
     /// Every indexed handle (tests).
@@ -353,6 +426,26 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// Pages of 4 KiB from the heap, counted.
+    #[derive(Default)]
+    struct Heap {
+        out: usize,
+    }
+
+    impl Pages for Heap {
+        fn page_shift(&self) -> u32 {
+            12
+        }
+        fn lend(&mut self) -> Result<Vec<u8>, TryReserveError> {
+            self.out += 1;
+            Ok(Vec::with_capacity(4096))
+        }
+        fn give_back(&mut self, page: Vec<u8>) {
+            assert_eq!(page.capacity(), 4096);
+            self.out -= 1;
+        }
+    }
+
     fn h(k: u32) -> u64 {
         crate::hash::hash(&k.to_le_bytes())
     }
@@ -371,7 +464,8 @@ mod tests {
     /// shrinking, tombstone rebuilds and half-done migrations.
     #[test]
     fn matches_a_model_through_resizes() {
-        let mut idx = Index::with_slots(0).unwrap();
+        let mut pool = Heap::default();
+        let mut idx = Index::with_slots(0, &mut pool).unwrap();
         let mut model: HashMap<u32, u32> = HashMap::new(); // key -> handle
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next_handle = 1u32;
@@ -383,9 +477,11 @@ mod tests {
                 for k in gone {
                     idx.remove(h(k), model.remove(&k).unwrap());
                     let hk = &handle_key;
-                    idx.migrate(2, |x| h(hk[&x]));
+                    if let Some(r) = idx.migrate(2, |x| h(hk[&x])) {
+                        r.give_back(&mut pool);
+                    }
                     if let Some(n) = idx.wanted(MIN_GROUPS * GROUP) {
-                        idx.start_resize(n).unwrap();
+                        idx.start_resize(n, &mut pool).unwrap();
                     }
                 }
             }
@@ -415,10 +511,12 @@ mod tests {
                 _ => {}
             }
             if let Some(n) = idx.wanted(MIN_GROUPS * GROUP) {
-                idx.start_resize(n).unwrap();
+                idx.start_resize(n, &mut pool).unwrap();
             }
             let hk = &handle_key;
-            idx.migrate(2, |x| h(hk[&x]));
+            if let Some(r) = idx.migrate(2, |x| h(hk[&x])) {
+                r.give_back(&mut pool);
+            }
             assert_eq!(idx.len(), model.len());
         }
         let mut a = idx.handles();
@@ -428,20 +526,32 @@ mod tests {
         assert_eq!(a, b);
         // It shrank back after the key space narrowed.
         assert!(idx.slots() < 20_000, "{} slots", idx.slots());
+        // Every page of a retired table went back.
+        let slots = idx.slots() + idx.old.as_ref().map_or(0, |(t, _)| t.capacity());
+        assert!(
+            pool.out <= 2 * (slots * 5).div_ceil(4096) + 4,
+            "{} pages out",
+            pool.out
+        );
     }
 
     #[test]
     fn a_full_table_stays_under_seven_eighths() {
-        let mut idx = Index::with_slots(0).unwrap();
+        let mut pool = Heap::default();
+        let mut idx = Index::with_slots(0, &mut pool).unwrap();
         for k in 0..100_000u32 {
             idx.insert(h(k), k);
             if let Some(n) = idx.wanted(0) {
-                idx.start_resize(n).unwrap();
+                idx.start_resize(n, &mut pool).unwrap();
             }
-            idx.migrate(4, h);
+            if let Some(r) = idx.migrate(4, h) {
+                r.give_back(&mut pool);
+            }
         }
         while idx.resizing() {
-            idx.migrate(1024, h);
+            if let Some(r) = idx.migrate(1024, h) {
+                r.give_back(&mut pool);
+            }
         }
         let load = idx.len() as f64 / idx.slots() as f64;
         assert!((0.55..=0.875).contains(&load), "load {load}");

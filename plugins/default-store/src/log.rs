@@ -82,10 +82,40 @@ pub struct Log {
     sparse: Vec<u32>,
     /// Log position the next opened segment starts at.
     pub pos: u64,
+    /// Segment-sized buffers no segment holds: the index's pages come from
+    /// here and go back here, and new segments take them first.
+    spare: Vec<Vec<u8>>,
     large: Vec<Option<Box<[u8]>>>,
     large_free: Vec<u32>,
     large_retired: Vec<Box<[u8]>>,
     pub large_bytes: u64,
+}
+
+impl crate::index::Pages for Log {
+    fn page_shift(&self) -> u32 {
+        self.shift
+    }
+
+    /// A spare buffer, else a free segment's, else a new one.
+    fn lend(&mut self) -> Result<Vec<u8>, TryReserveError> {
+        if let Some(b) = self.spare.pop() {
+            return Ok(b);
+        }
+        let size = self.seg_size();
+        if let Some(&s) = self
+            .free
+            .iter()
+            .find(|&&s| self.segs[s as usize].buf.capacity() >= size)
+        {
+            return Ok(std::mem::take(&mut self.segs[s as usize].buf));
+        }
+        self.buffer()
+    }
+
+    fn give_back(&mut self, mut page: Vec<u8>) {
+        page.clear();
+        self.spare.push(page);
+    }
 }
 
 impl Log {
@@ -101,6 +131,7 @@ impl Log {
             retired: Vec::new(),
             held: Vec::new(),
             sparse: Vec::new(),
+            spare: Vec::new(),
             pos,
             large: Vec::new(),
             large_free: Vec::new(),
@@ -240,8 +271,23 @@ impl Log {
         })
     }
 
+    /// A segment-sized buffer: a spare one, or a new allocation.
+    fn buffer(&mut self) -> Result<Vec<u8>, TryReserveError> {
+        if let Some(b) = self.spare.pop() {
+            return Ok(b);
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(self.seg_size())?;
+        Ok(buf)
+    }
+
     /// Opens a new head segment for `q`: a free one, or a new allocation.
     pub fn open(&mut self, q: Queue, now: u32) -> Result<u32, TryReserveError> {
+        if let Some(&s) = self.free.last() {
+            if self.segs[s as usize].buf.capacity() < self.seg_size() {
+                self.segs[s as usize].buf = self.buffer()?;
+            }
+        }
         let s = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -249,8 +295,7 @@ impl Log {
                     // Every handle is taken: fail like an allocation.
                     return Err(Vec::<u8>::new().try_reserve(usize::MAX).unwrap_err());
                 }
-                let mut buf = Vec::new();
-                buf.try_reserve_exact(self.seg_size())?;
+                let buf = self.buffer()?;
                 self.segs.push(Segment {
                     buf,
                     base: 0,
@@ -373,18 +418,7 @@ impl Log {
         for &s in &self.free {
             self.segs[s as usize].buf = Vec::new();
         }
-    }
-
-    /// Re-allocates a trimmed free segment before it is reused.
-    pub fn ensure_capacity(&mut self) -> Result<(), TryReserveError> {
-        if let Some(&s) = self.free.last() {
-            let size = self.seg_size();
-            let buf = &mut self.segs[s as usize].buf;
-            if buf.capacity() < size {
-                buf.try_reserve_exact(size)?;
-            }
-        }
-        Ok(())
+        self.spare = Vec::new();
     }
 
     /// Stores a long value out of line; returns its block number.

@@ -68,7 +68,7 @@ impl Store {
             if self.used() + need <= allowed {
                 if !head_ok {
                     self.log.pos = self.log.pos.max(self.pos_floor);
-                    if self.log.ensure_capacity().is_err() || self.log.open(q, now).is_err() {
+                    if self.log.open(q, now).is_err() {
                         self.stats.malloc_fails += 1;
                         return false;
                     }
@@ -275,7 +275,7 @@ impl Store {
         if self.log.head(dest) == Some(s) {
             // Not into itself: a new head, at most one segment over budget
             // until `s` is free.
-            if self.log.ensure_capacity().is_err() || self.log.open(dest, guest::now()).is_err() {
+            if self.log.open(dest, guest::now()).is_err() {
                 self.stats.malloc_fails += 1;
                 return;
             }

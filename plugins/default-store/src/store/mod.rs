@@ -193,14 +193,15 @@ impl Store {
         }
         let tuning = Tuning::parse(&config.config)?;
         let min_slots = initial_slots(config.hints.hashpower, config.memory_budget);
-        let index = Index::with_slots(min_slots)
-            .map_err(|_| format!("no memory for a hash index of {min_slots} slots"))?;
         // A shard that trapped comes back empty but must not hand out CAS
         // values its predecessor already gave to clients: its log starts
         // past them, assuming fewer than 2^30 bytes written per second.
         let pos = u64::from(config.now) << 30;
+        let mut log = Log::new(segment_size(config.memory_budget), pos);
+        let index = Index::with_slots(min_slots, &mut log)
+            .map_err(|_| format!("no memory for a hash index of {min_slots} slots"))?;
         Ok(Store {
-            log: Log::new(segment_size(config.memory_budget), pos),
+            log,
             casm: CasMap {
                 enabled: config.cas_enabled,
                 shards: config.shard_count.into(),

@@ -33,7 +33,7 @@ impl Store {
         if let Some(want) = self.index.wanted(self.min_slots) {
             let grow = want > self.index.slots();
             if !grow || self.hash_expand || self.index.must_grow() {
-                match self.index.start_resize(want) {
+                match self.index.start_resize(want, &mut self.log) {
                     Ok(()) => crate::metrics::INDEX_RESIZES.inc(),
                     Err(_) => self.stats.malloc_fails += 1,
                 }
@@ -45,8 +45,12 @@ impl Store {
             migrate
         };
         let log = &self.log;
-        self.index
+        let retired = self
+            .index
             .migrate(groups, |x| hash(item::key_of(log.at(x))));
+        if let Some(r) = retired {
+            r.give_back(&mut self.log);
+        }
     }
 
     /// A new budget: shed some now, the rest in background slices.
