@@ -307,9 +307,18 @@ impl Index {
     pub fn first_candidate(&self, h: u64) -> Option<u32> {
         let g = home(h, self.cur.groups);
         let t = tag(h);
-        (g * GROUP..g * GROUP + GROUP)
-            .find(|&i| self.cur.ctrl(i) == t)
-            .map(|i| self.cur.slot(i))
+        let words = self.cur.words(g);
+        for (half, w) in words.iter().enumerate() {
+            let mut m = matches(*w, t);
+            while m != 0 {
+                let i = g * GROUP + half * 8 + (m.trailing_zeros() / 8) as usize;
+                if self.cur.ctrl(i) == t {
+                    return Some(self.cur.slot(i));
+                }
+                m &= m - 1;
+            }
+        }
+        None
     }
 
     /// Adds a handle whose key is not indexed yet.

@@ -206,6 +206,21 @@ impl Log {
         }
     }
 
+    /// Item `h`'s key and value, located by its decoded header.
+    #[inline]
+    pub fn body(&self, h: u32, hdr: &item::Header) -> (&[u8], &[u8]) {
+        let b = self.at(h);
+        let k = hdr.key_at as usize;
+        let v = k + hdr.klen as usize;
+        let value = if hdr.has(bit::LARGE) {
+            let n = u32::from_le_bytes(b[v..v + 4].try_into().expect("4 bytes"));
+            self.large(n)
+        } else {
+            &b[v..v + hdr.vlen as usize]
+        };
+        (&b[k..v], value)
+    }
+
     /// The bytes from item `h` to the end of its segment.
     #[inline]
     pub fn at(&self, h: u32) -> &[u8] {

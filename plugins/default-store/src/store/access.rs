@@ -43,10 +43,15 @@ impl Store {
     /// after its segment opened moves forward to keep it exact. Returns
     /// where the item is.
     pub(super) fn set_time(&mut self, i: u32, now: u32) -> u32 {
+        let at = header(self.log.at(i)).atime_at.into();
+        self.set_time_at(i, at, now)
+    }
+
+    /// [`Store::set_time`] with the access time's offset in the header known.
+    pub(super) fn set_time_at(&mut self, i: u32, at: usize, now: u32) -> u32 {
         let created = self.log.seg_of(i).created;
         let delta = now.saturating_sub(created);
         if let Ok(d) = u16::try_from(delta) {
-            let at = header(self.log.at(i)).atime_at as usize;
             self.log.at_mut(i)[at..at + 2].copy_from_slice(&d.to_le_bytes());
             return i;
         }

@@ -245,9 +245,10 @@ impl Classes {
         }
     }
 
-    /// `e` got a chance to spare from a hit (its counter rose from 0).
-    pub fn warmed(&mut self, e: &Entry<'_>) {
-        let id = self.of_entry(e);
+    /// An item got a chance to spare from a hit (its frequency rose from
+    /// 0); its key and value lengths and flags.
+    pub fn warmed(&mut self, key_len: usize, value_len: usize, client_flags: u32) {
+        let id = self.of(key_len, value_len, client_flags);
         let c = &mut self.class[id];
         c.warm += 1;
         c.moves_to_warm += 1;

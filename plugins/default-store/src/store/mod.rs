@@ -18,7 +18,7 @@ pub use list::{LISTING_QUIET_SECS, LIST_ITEMS_PER_CALL};
 use crate::ghost::Ghost;
 use crate::hash::hash;
 use crate::index::{Index, GROUP, MIN_GROUPS};
-use crate::item::{bit, ext, View};
+use crate::item::{bit, ext, header, Header, View};
 use crate::log::{CasMap, Log};
 use crate::mem::{memcached_ntotal, MEMCACHED_CHUNK_MAX};
 use crate::num::parse_u64;
@@ -365,20 +365,21 @@ impl Store {
     }
 
     /// memcached's `do_item_bump`: marks the item FETCHED and raises its
-    /// frequency (a hit), and records the access time. Returns where the
-    /// item is now (a rare move: see `access::set_time`).
-    fn bump(&mut self, i: u32, now: u32) -> u32 {
-        let e = self.log.view(i, self.casm);
-        let refs = e.refs();
-        let mut bits = e.hdr.bits | bit::FETCHED;
+    /// frequency (a hit), and records the access time. `hdr` is its decoded
+    /// header. Returns where the item is now (a rare move: see
+    /// `access::set_time`).
+    fn bump(&mut self, i: u32, hdr: &Header, now: u32) -> u32 {
+        let refs = hdr.refs();
+        let mut bits = hdr.bits | bit::FETCHED;
         if refs < self.tuning.freq_max {
             bits += bit::REF_ONE;
             if refs == 0 {
-                self.classes.warmed(&e);
+                self.classes
+                    .warmed(hdr.klen.into(), hdr.vlen as usize, hdr.flags);
             }
         }
         self.set_bits(i, bits);
-        self.set_time(i, now)
+        self.set_time_at(i, hdr.atime_at.into(), now)
     }
 
     fn unlink_hashed(&mut self, i: u32, h: u64) {
@@ -423,7 +424,8 @@ impl Store {
             }
         };
         let e = self.log.view(i, self.casm);
-        let last_access = e.time;
+        let hdr = e.hdr;
+        let (cas, last_access) = (e.cas, e.time);
         let fetched = e.has(bit::FETCHED);
         let prev_exptime = e.exptime();
         let token_sent = e.has_ext(ext::TOKEN_SENT);
@@ -450,12 +452,15 @@ impl Store {
             won = false;
         }
         // Warm: eviction would spare it now (memcached: on the WARM list).
-        let warm = e.refs() > 0;
-        let mut marks = e.hdr.ext;
+        let warm = hdr.refs() > 0;
+        let mut marks = hdr.ext;
         if won {
             marks |= ext::TOKEN_SENT;
         }
-        if exptime != prev_exptime || marks != e.hdr.ext {
+        // The one header decoded for a plain hit; a rewrite or a move (both
+        // rare) reads it again.
+        let mut hdr = hdr;
+        if exptime != prev_exptime || marks != hdr.ext {
             match self.rewrite_fields(i, exptime, marks) {
                 Some(j) => i = j,
                 None => {
@@ -463,12 +468,18 @@ impl Store {
                     return;
                 }
             }
+            hdr = header(self.log.at(i));
         }
         if req.mflags & mflag::NO_BUMP == 0 {
-            i = self.bump(i, now);
+            let j = self.bump(i, &hdr, now);
+            if j != i {
+                i = j;
+                hdr = header(self.log.at(i));
+            }
         }
-        let e = self.log.view(i, self.casm);
-        let class = self.classes.of_item(&e);
+        let class = self
+            .classes
+            .of_new(hdr.klen.into(), hdr.vlen as usize, hdr.flags);
         match touch {
             Some(_) => class.touch_hits += 1,
             None => class.get_hits += 1,
@@ -485,25 +496,26 @@ impl Store {
             (token_sent, iflag::TOKEN_SENT),
             (won, iflag::WON),
             (created, iflag::CREATED),
-            (e.has_ext(ext::KEY_BINARY), iflag::KEY_BINARY),
+            (hdr.has_ext(ext::KEY_BINARY), iflag::KEY_BINARY),
         ] {
             if on {
                 iflags |= f;
             }
         }
-        let large = e.has(bit::LARGE);
+        let large = hdr.has(bit::LARGE);
+        let (key, value) = self.log.body(i, &hdr);
         let held = out.respond_held(&Response {
             status: Status::Hit as u8,
             iflags,
-            key: e.key(),
+            key,
             value: if req.mflags & mflag::NO_VALUE != 0 {
                 &[]
             } else {
-                e.value()
+                value
             },
-            client_flags: e.client_flags(),
-            exptime: e.exptime(),
-            cas: e.cas,
+            client_flags: hdr.flags,
+            exptime: hdr.exptime,
+            cas,
             last_access,
             prev_exptime,
         });
@@ -528,7 +540,8 @@ impl Store {
             }
         }
         if req.mflags & mflag::NO_BUMP == 0 {
-            i = self.bump(i, now);
+            let hdr = header(self.log.at(i));
+            i = self.bump(i, &hdr, now);
         }
         let e = self.log.view(i, self.casm);
         let (cas, exptime) = (e.cas, e.exptime());
