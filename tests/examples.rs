@@ -1335,7 +1335,12 @@ fn c_sieve_lists_its_items_for_metadump() {
 /// c-sieve takes no --plugin-config: a setting is refused, not ignored.
 #[test]
 fn c_sieve_refuses_a_plugin_config() {
-    let wasm = example("c-sieve");
+    assert_refuses_a_plugin_config("c-sieve");
+}
+
+/// Starting example `name` with a `--plugin-config` fails, saying why.
+fn assert_refuses_a_plugin_config(name: &str) {
+    let wasm = example(name);
     let out = Command::new(server_bin())
         .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
         .args(["-t", "1", "--plugin", &wasm, "--plugin-config", "size=1"])
@@ -1352,7 +1357,13 @@ fn c_sieve_refuses_a_plugin_config() {
 /// memory, so a memory image restores it too.
 #[test]
 fn c_sieve_passes_plugin_check() {
-    let wasm = example("c-sieve");
+    assert_passes_the_full_contract("c-sieve");
+}
+
+/// Example `name` passes `plugin check --contract full` with nothing
+/// failed or skipped: dump/load, the listing and the metrics included.
+fn assert_passes_the_full_contract(name: &str) {
+    let wasm = example(name);
     assert_checks_dump_load_and_listing(&wasm, "PASS");
     let out = Command::new(server_bin())
         .args(["plugin", "check", &wasm, "--contract", "full"])
@@ -1670,16 +1681,7 @@ fn zig_s3fifo_lists_its_items_for_metadump() {
 /// zig-s3fifo takes no --plugin-config: a setting is refused, not ignored.
 #[test]
 fn zig_s3fifo_refuses_a_plugin_config() {
-    let wasm = example("zig-s3fifo");
-    let out = Command::new(server_bin())
-        .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
-        .args(["-t", "1", "--plugin", &wasm, "--plugin-config", "size=1"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run server");
-    assert!(!out.status.success(), "a config must stop the server");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("takes no --plugin-config"), "stderr: {err}");
+    assert_refuses_a_plugin_config("zig-s3fifo");
 }
 
 /// `wasmcached plugin check` passes the full contract, with the dump/load
@@ -1688,18 +1690,5 @@ fn zig_s3fifo_refuses_a_plugin_config() {
 /// section that tells the stack pointer), so a memory image restores it.
 #[test]
 fn zig_s3fifo_passes_plugin_check() {
-    let wasm = example("zig-s3fifo");
-    assert_checks_dump_load_and_listing(&wasm, "PASS");
-    let out = Command::new(server_bin())
-        .args(["plugin", "check", &wasm, "--contract", "full"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(report.contains("PASS plugin_metrics"), "{report}");
-    assert!(
-        !report.contains("FAIL ") && !report.contains("SKIP "),
-        "{report}"
-    );
+    assert_passes_the_full_contract("zig-s3fifo");
 }

@@ -180,17 +180,8 @@ impl Log {
     /// The item at handle `h`.
     #[inline]
     pub fn view(&self, h: u32, casm: CasMap) -> View<'_> {
-        let b = self.at(h);
-        let hdr = item::header(b);
-        let k = hdr.key_at as usize;
-        let key = &b[k..k + hdr.klen as usize];
-        let v = k + hdr.klen as usize;
-        let value = if hdr.has(bit::LARGE) {
-            let n = u32::from_le_bytes(b[v..v + 4].try_into().expect("4 bytes"));
-            self.large(n)
-        } else {
-            &b[v..v + hdr.vlen as usize]
-        };
+        let hdr = item::header(self.at(h));
+        let (key, value) = self.body(h, &hdr);
         let seg = self.seg_of(h);
         let cas = if hdr.has(bit::HAS_CAS) {
             hdr.cas
@@ -204,6 +195,25 @@ impl Log {
             cas,
             time: seg.created.wrapping_add(hdr.atime.into()),
         }
+    }
+
+    /// The next live item of segment `s` at or after offset `off`, which
+    /// moves past it (holes are skipped).
+    #[inline]
+    pub fn next_item(&self, s: u32, off: &mut usize) -> Option<u32> {
+        let buf = &self.segs[s as usize].buf;
+        while *off < buf.len() {
+            let b = &buf[*off..];
+            match item::hole_len(b) {
+                Some(n) => *off += n,
+                None => {
+                    let h = self.handle(s, *off);
+                    *off += item::header(b).total();
+                    return Some(h);
+                }
+            }
+        }
+        None
     }
 
     /// Item `h`'s key and value, located by its decoded header.

@@ -57,15 +57,8 @@ impl Store {
         let (mut n, mut off) = ((c >> 32) as usize, (c & u64::from(u32::MAX)) as usize);
         while n < order.len() {
             let s = order[n];
-            let len = self.log.segs[s as usize].buf.len();
-            while off < len {
-                let b = &self.log.segs[s as usize].buf[off..];
-                if let Some(h) = crate::item::hole_len(b) {
-                    off += h;
-                    continue;
-                }
-                let i = self.log.handle(s, off);
-                let total = crate::item::header(b).total();
+            let mut next = off;
+            while let Some(i) = self.log.next_item(s, &mut next) {
                 let e = self.log.view(i, self.casm);
                 if !self.is_dead(&e, now) {
                     let item = Item {
@@ -83,7 +76,7 @@ impl Store {
                         return true;
                     }
                 }
-                off += total;
+                off = next;
             }
             n += 1;
             off = 0;

@@ -29,7 +29,7 @@
 
 use super::Store;
 use crate::hash::hash;
-use crate::item::{self, bit};
+use crate::item::bit;
 use crate::log::Queue;
 use wasmcached_sdk::guest;
 
@@ -135,20 +135,9 @@ impl Store {
         let chances =
             !is_head(self, Queue::Main) && *moved < MAX_MOVED_SEGMENTS * self.log.seg_size();
         let mut off = 0;
-        loop {
-            let len = self.log.segs[s as usize].buf.len();
-            if off >= len {
-                break;
-            }
-            let b = &self.log.segs[s as usize].buf[off..];
-            if let Some(n) = item::hole_len(b) {
-                off += n;
-                continue;
-            }
-            let total = item::header(b).total();
-            let i = self.log.handle(s, off);
-            off += total;
+        while let Some(i) = self.log.next_item(s, &mut off) {
             let e = self.log.view(i, self.casm);
+            let total = e.hdr.total();
             let refs = e.refs();
             let mut f = self.fields(i);
             if i == self.pinned {
@@ -246,14 +235,7 @@ impl Store {
     pub(super) fn reclaim_dead(&mut self, s: u32, now: u32) -> usize {
         let mut dead = 0;
         let mut off = 0;
-        while off < self.log.segs[s as usize].buf.len() {
-            let b = &self.log.segs[s as usize].buf[off..];
-            if let Some(n) = item::hole_len(b) {
-                off += n;
-                continue;
-            }
-            let i = self.log.handle(s, off);
-            off += item::header(b).total();
+        while let Some(i) = self.log.next_item(s, &mut off) {
             let e = self.log.view(i, self.casm);
             if self.is_reclaimable(&e, now) {
                 let flushed = self.is_flushed(&e, now);
@@ -281,14 +263,7 @@ impl Store {
             }
         }
         let mut off = 0;
-        while off < self.log.segs[s as usize].buf.len() {
-            let b = &self.log.segs[s as usize].buf[off..];
-            if let Some(n) = item::hole_len(b) {
-                off += n;
-                continue;
-            }
-            let i = self.log.handle(s, off);
-            off += item::header(b).total();
+        while let Some(i) = self.log.next_item(s, &mut off) {
             let f = self.fields(i);
             let j = self.copy_to(i, dest, f);
             if self.pinned == i {

@@ -164,19 +164,12 @@ impl Store {
             .queue(Queue::Main)
             .chain(self.log.queue(Queue::Small))
         {
-            let buf = &self.log.segs[s as usize].buf;
             let mut off = 0;
-            while off < buf.len() {
+            while let Some(i) = self.log.next_item(s, &mut off) {
                 if looked == AGE_LOOKAHEAD {
                     return ages;
                 }
-                if let Some(n) = crate::item::hole_len(&buf[off..]) {
-                    off += n;
-                    continue;
-                }
                 looked += 1;
-                let i = self.log.handle(s, off);
-                off += crate::item::header(&buf[off..]).total();
                 let e = self.log.view(i, self.casm);
                 let (warm, cold) = &mut ages[self.classes.of_entry(&e)];
                 let slot = if e.refs() > 0 { warm } else { cold };
@@ -200,14 +193,8 @@ impl Store {
                 assert_eq!(seg.queue, q);
                 let (mut seg_live, mut seg_bytes) = (0, 0);
                 let mut off = 0;
-                while off < seg.buf.len() {
-                    if let Some(n) = item::hole_len(&seg.buf[off..]) {
-                        off += n;
-                        continue;
-                    }
-                    let i = self.log.handle(s, off);
-                    let hdr = item::header(&seg.buf[off..]);
-                    off += hdr.total();
+                while let Some(i) = self.log.next_item(s, &mut off) {
+                    let hdr = item::header(self.log.at(i));
                     seg_live += 1;
                     seg_bytes += hdr.total() as u32;
                     let e = self.log.view(i, self.casm);
