@@ -60,6 +60,10 @@ pub mod ext {
     pub const KEY_BINARY: u8 = 1 << 2;
 }
 
+/// The longest header: bits, key length, a 5-byte value length, access
+/// time, ext, CAS, flags, exptime.
+pub const MAX_HEADER: usize = 2 + 5 + 2 + 1 + 8 + 4 + 4;
+
 /// The smallest item, so that `position / 8` is unique per item.
 pub const MIN_ITEM: usize = 8;
 /// A value longer than this goes out of line whatever the segment size.

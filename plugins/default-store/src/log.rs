@@ -249,6 +249,12 @@ impl Log {
         &self.segs[(h >> self.shift) as usize]
     }
 
+    /// The segment `q` appends to (it must have one).
+    #[inline]
+    pub fn seg_of_head(&self, q: Queue) -> &Segment {
+        &self.segs[self.head(q).expect("an open head") as usize]
+    }
+
     #[inline]
     pub fn seg_of_mut(&mut self, h: u32) -> &mut Segment {
         &mut self.segs[(h >> self.shift) as usize]
@@ -352,16 +358,22 @@ impl Log {
         Ok(s)
     }
 
-    /// Appends `len` zeroed bytes at the head of `q` (which must have room,
-    /// see [`Log::fits_head`]) and returns their handle.
-    pub fn append(&mut self, q: Queue, len: usize) -> u32 {
+    /// Appends an item of `total` bytes made of `parts` (zero padded to
+    /// `total`) at the head of `q`, which must have room (see
+    /// [`Log::fits_head`]), and returns its handle. Written in place: a
+    /// long value is copied once, not zeroed first.
+    pub fn append(&mut self, q: Queue, total: usize, parts: &[&[u8]]) -> u32 {
         let s = self.head(q).expect("an open head");
         let seg = &mut self.segs[s as usize];
         let off = seg.buf.len();
-        debug_assert!(off + len <= seg.buf.capacity());
-        seg.buf.resize(off + len, 0);
+        debug_assert!(off + total <= seg.buf.capacity());
+        for p in parts {
+            seg.buf.extend_from_slice(p);
+        }
+        debug_assert!(seg.buf.len() <= off + total);
+        seg.buf.resize(off + total, 0);
         seg.live += 1;
-        seg.live_bytes += len as u32;
+        seg.live_bytes += total as u32;
         self.handle(s, off)
     }
 

@@ -4,7 +4,7 @@
 
 use super::{NoMemory, Store, Value, NIL};
 use crate::hash::hash;
-use crate::item::{bit, header, New};
+use crate::item::{bit, header, New, MAX_HEADER};
 use crate::log::Queue;
 use wasmcached_sdk::guest;
 
@@ -187,12 +187,11 @@ impl Store {
         scratch.clear();
         scratch.extend_from_slice(&self.log.at(i)[body_at..body_at + body_len]);
         let h = hash(&scratch[..hdr.klen as usize]);
-        let j = self.log.append(q, total);
-        let created = self.log.seg_of(j).created;
+        let created = self.log.seg_of_head(q).created;
         n.atime = f.time.saturating_sub(created).min(u32::from(u16::MAX)) as u16;
-        let b = self.log.at_mut(j);
-        let at = n.write(b);
-        b[at..at + body_len].copy_from_slice(&scratch);
+        let mut head = [0u8; MAX_HEADER];
+        let at = n.write(&mut head);
+        let j = self.log.append(q, total, &[&head[..at], &scratch]);
         self.scratch = scratch;
         self.index.replace(h, i, j);
         self.vacate(i, hdr.total());
@@ -342,21 +341,19 @@ impl Store {
         } else {
             None
         };
-        let j = self.log.append(Queue::Small, total);
-        let created = self.log.seg_of(j).created;
+        let created = self.log.seg_of_head(Queue::Small).created;
         n.atime = now.saturating_sub(created).min(u32::from(u16::MAX)) as u16;
-        let b = self.log.at_mut(j);
-        let mut at = n.write(b);
-        b[at..at + key.len()].copy_from_slice(key);
-        at += key.len();
-        match block {
-            Some(no) => b[at..at + 4].copy_from_slice(&no.to_le_bytes()),
-            None => {
-                b[at..at + first.len()].copy_from_slice(first);
-                at += first.len();
-                b[at..at + second.len()].copy_from_slice(second);
-            }
-        }
+        let mut head = [0u8; MAX_HEADER];
+        let at = n.write(&mut head);
+        let block = block.map(u32::to_le_bytes);
+        let j = match &block {
+            Some(no) => self
+                .log
+                .append(Queue::Small, total, &[&head[..at], key, no]),
+            None => self
+                .log
+                .append(Queue::Small, total, &[&head[..at], key, first, second]),
+        };
         self.scratch = scratch;
         match old {
             Some(o) => {

@@ -350,13 +350,14 @@ impl Store {
 
     fn find_live(&mut self, key: &[u8], h: u64, now: u32) -> Option<u32> {
         let i = self.find(key, h)?;
-        let e = self.log.view(i, self.casm);
-        if self.is_flushed(&e, now) {
+        // Only a flush_all makes the full view (time, CAS) worth reading.
+        if self.oldest_live != 0 && self.is_flushed(&self.log.view(i, self.casm), now) {
             self.unlink_hashed(i, h);
             self.stats.get_flushed += 1;
             return None;
         }
-        if e.exptime() != 0 && e.exptime() <= now {
+        let exptime = header(self.log.at(i)).exptime;
+        if exptime != 0 && exptime <= now {
             self.unlink_hashed(i, h);
             self.stats.get_expired += 1;
             return None;
