@@ -216,17 +216,24 @@ impl Log {
         None
     }
 
+    /// The number of item `h`'s out-of-line value block, if it has one.
+    #[inline]
+    pub fn large_block(&self, h: u32, hdr: &item::Header) -> Option<u32> {
+        hdr.has(bit::LARGE).then(|| {
+            let at = hdr.key_at as usize + hdr.klen as usize;
+            u32::from_le_bytes(self.at(h)[at..at + 4].try_into().expect("4 bytes"))
+        })
+    }
+
     /// Item `h`'s key and value, located by its decoded header.
     #[inline]
     pub fn body(&self, h: u32, hdr: &item::Header) -> (&[u8], &[u8]) {
         let b = self.at(h);
         let k = hdr.key_at as usize;
         let v = k + hdr.klen as usize;
-        let value = if hdr.has(bit::LARGE) {
-            let n = u32::from_le_bytes(b[v..v + 4].try_into().expect("4 bytes"));
-            self.large(n)
-        } else {
-            &b[v..v + hdr.vlen as usize]
+        let value = match self.large_block(h, hdr) {
+            Some(n) => self.large(n),
+            None => &b[v..v + hdr.vlen as usize],
         };
         (&b[k..v], value)
     }

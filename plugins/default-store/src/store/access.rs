@@ -4,7 +4,7 @@
 
 use super::{NoMemory, Store, Value, NIL};
 use crate::hash::hash;
-use crate::item::{bit, header, New, MAX_HEADER};
+use crate::item::{bit, header, Header, New, View, MAX_HEADER};
 use crate::log::Queue;
 use wasmcached_sdk::guest;
 
@@ -31,6 +31,28 @@ pub(super) struct Fields {
     pub state: u8,
     /// Last access, server time.
     pub time: u32,
+}
+
+impl Fields {
+    pub fn of(e: &View<'_>) -> Fields {
+        Fields {
+            exptime: e.exptime(),
+            marks: e.hdr.ext,
+            state: e.hdr.bits & bit::STATE,
+            time: e.time,
+        }
+    }
+}
+
+/// Bytes memcached's `bytes` counts for an item: its log bytes and its
+/// out-of-line value.
+fn size_of(hdr: &Header) -> u64 {
+    hdr.total() as u64
+        + if hdr.has(bit::LARGE) {
+            u64::from(hdr.vlen)
+        } else {
+            0
+        }
 }
 
 impl Store {
@@ -60,7 +82,6 @@ impl Store {
         match self.relocate(i, Queue::Main, f) {
             Ok(j) => j,
             Err(NoMemory) => {
-                let at = header(self.log.at(i)).atime_at as usize;
                 self.log.at_mut(i)[at..at + 2].copy_from_slice(&u16::MAX.to_le_bytes());
                 i
             }
@@ -68,13 +89,7 @@ impl Store {
     }
 
     pub(super) fn fields(&self, i: u32) -> Fields {
-        let e = self.log.view(i, self.casm);
-        Fields {
-            exptime: e.exptime(),
-            marks: e.hdr.ext,
-            state: e.hdr.bits & bit::STATE,
-            time: e.time,
-        }
+        Fields::of(&self.log.view(i, self.casm))
     }
 
     /// Sets an item's exptime and marks (`ext`), in place when its header
@@ -110,7 +125,6 @@ impl Store {
         exptime: u32,
         marks: u8,
         state: u8,
-        _time: u32,
         now: u32,
     ) -> Result<u32, NoMemory> {
         let flags = self.log.view(i, self.casm).client_flags();
@@ -136,7 +150,7 @@ impl Store {
     /// Copies item `i` to the head of `q` with its CAS and the given fields,
     /// making room first (and keeping `i` through it). Returns where it went.
     pub(super) fn relocate(&mut self, i: u32, q: Queue, f: Fields) -> Result<u32, NoMemory> {
-        let total = self.moved_total(i, f);
+        let total = self.moved_new(i, f).total();
         self.pinned = i;
         let ok = self.make_room(q, total, 0);
         let i = std::mem::replace(&mut self.pinned, NIL);
@@ -159,10 +173,6 @@ impl Store {
             flags: e.client_flags(),
             exptime: f.exptime,
         }
-    }
-
-    pub(super) fn moved_total(&self, i: u32, f: Fields) -> usize {
-        self.moved_new(i, f).total()
     }
 
     /// Copies item `i` to the head of `q` (opening a segment there if it is
@@ -194,59 +204,33 @@ impl Store {
         let j = self.log.append(q, total, &[&head[..at], &scratch]);
         self.scratch = scratch;
         self.index.replace(h, i, j);
-        self.vacate(i, hdr.total());
+        self.log.vacate(i, hdr.total());
         self.live_bytes = self.live_bytes - hdr.total() as u64 + total as u64;
         let e = self.log.view(j, self.casm);
         self.classes.link(&e);
         j
     }
 
-    /// Turns item `i` (`total` bytes) into a hole: it no longer counts as
-    /// live in its segment.
-    pub(super) fn vacate(&mut self, i: u32, total: usize) {
-        self.log.vacate(i, total);
-    }
-
-    /// Bytes memcached's `bytes` counts for an item: its log bytes and its
-    /// out-of-line value.
-    fn size_of(&self, i: u32) -> u64 {
-        let hdr = header(self.log.at(i));
-        hdr.total() as u64
-            + if hdr.has(bit::LARGE) {
-                u64::from(hdr.vlen)
-            } else {
-                0
-            }
-    }
-
-    fn large_block(&self, i: u32) -> Option<u32> {
-        let b = self.log.at(i);
-        let hdr = header(b);
-        hdr.has(bit::LARGE).then(|| {
-            let at = hdr.key_at as usize + hdr.klen as usize;
-            u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-        })
-    }
-
     /// An item dies (its index entry is already gone).
     pub(super) fn kill(&mut self, i: u32) {
         let e = self.log.view(i, self.casm);
         self.classes.unlink(&e);
-        let total = e.hdr.total();
+        let hdr = e.hdr;
         self.live -= 1;
-        self.live_bytes -= self.size_of(i);
-        if let Some(n) = self.large_block(i) {
+        self.live_bytes -= size_of(&hdr);
+        if let Some(n) = self.log.large_block(i, &hdr) {
             let held = self.held_large.contains(&n);
             self.log.drop_large(n, held);
         }
-        self.vacate(i, total);
+        self.log.vacate(i, hdr.total());
     }
 
     /// Item `i`'s value went to the host by reference: keep its bytes
     /// until `release_held`.
     pub(super) fn hold(&mut self, i: u32, large: bool) {
         if large {
-            if let Some(n) = self.large_block(i) {
+            let hdr = header(self.log.at(i));
+            if let Some(n) = self.log.large_block(i, &hdr) {
                 self.held_large.push(n);
             }
         } else {
@@ -366,8 +350,8 @@ impl Store {
             }
         }
         self.live += 1;
-        self.live_bytes += self.size_of(j);
         let e = self.log.view(j, self.casm);
+        self.live_bytes += size_of(&e.hdr);
         self.classes.link(&e);
         let cas = e.cas;
         if !same {

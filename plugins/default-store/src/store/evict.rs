@@ -27,6 +27,7 @@
 //! quarter of a segment), and a store that finds no room that way answers
 //! out of memory.
 
+use super::access::Fields;
 use super::Store;
 use crate::hash::hash;
 use crate::item::bit;
@@ -132,14 +133,13 @@ impl Store {
         } else {
             Queue::Main
         };
-        let chances =
-            !is_head(self, Queue::Main) && *moved < MAX_MOVED_SEGMENTS * self.log.seg_size();
+        let chances = !is_head(self, Queue::Main) && !hurried;
         let mut off = 0;
         while let Some(i) = self.log.next_item(s, &mut off) {
             let e = self.log.view(i, self.casm);
             let total = e.hdr.total();
             let refs = e.refs();
-            let mut f = self.fields(i);
+            let mut f = Fields::of(&e);
             if i == self.pinned {
                 self.pinned = self.copy_to(i, dest, f);
                 continue;
@@ -236,17 +236,29 @@ impl Store {
         let mut dead = 0;
         let mut off = 0;
         while let Some(i) = self.log.next_item(s, &mut off) {
-            let e = self.log.view(i, self.casm);
-            if self.is_reclaimable(&e, now) {
-                let flushed = self.is_flushed(&e, now);
-                let class = self.classes.of_item(&e);
-                class.crawler_reclaimed += 1;
-                if !flushed && !e.has(bit::FETCHED) {
-                    class.expired_unfetched += 1;
-                }
-                self.unlink(i);
-                dead += 1;
+            dead += usize::from(self.reap(i, now, false));
+        }
+        dead
+    }
+
+    /// The crawler's look at item `i`: frees it when it expired or was
+    /// flushed, counted as memcached's LRU crawler counts (and, if
+    /// `checked`, counts the look). Returns whether it was dead.
+    pub(super) fn reap(&mut self, i: u32, now: u32, checked: bool) -> bool {
+        let e = self.log.view(i, self.casm);
+        let flushed = self.is_flushed(&e, now);
+        let dead = flushed || (e.exptime() != 0 && e.exptime() < now);
+        let unfetched = !e.has(bit::FETCHED);
+        let class = self.classes.of_item(&e);
+        if checked {
+            class.crawler_items_checked += 1;
+        }
+        if dead {
+            class.crawler_reclaimed += 1;
+            if !flushed && unfetched {
+                class.expired_unfetched += 1;
             }
+            self.unlink(i);
         }
         dead
     }

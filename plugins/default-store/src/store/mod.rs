@@ -579,8 +579,7 @@ impl Store {
             };
             let marks = (e.hdr.ext | ext::STALE) & !ext::TOKEN_SENT;
             let state = e.hdr.bits & bit::STATE;
-            let time = e.time;
-            match self.renew(i, h, exptime, marks, state, time, now) {
+            match self.renew(i, h, exptime, marks, state, now) {
                 Ok(j) => {
                     let cas = self.log.view(j, self.casm).cas;
                     out.respond(&Response {

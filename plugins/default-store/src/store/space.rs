@@ -68,20 +68,16 @@ impl Store {
     fn shed(&mut self, max: usize) -> bool {
         let mut n = 0;
         while self.used() > self.budget.max(2 * self.log.seg_size() as u64) && n < max {
-            // A zero-byte room request at a full head: frees a segment.
+            // Nothing is copied forward while shedding (`moved` is past
+            // the bound): every recycled segment frees its room.
             let before = self.log.in_use();
             let mut moved = usize::MAX;
-            if self.no_evict || !self.evict_for_shed(&mut moved) {
+            if self.no_evict || !self.evict_one(guest::now(), &mut moved) {
                 break;
             }
             n += usize::from(self.log.in_use() < before);
         }
         n > 0
-    }
-
-    fn evict_for_shed(&mut self, moved: &mut usize) -> bool {
-        let now = guest::now();
-        self.evict_one(now, moved)
     }
 
     /// The once-a-second work.
@@ -127,9 +123,9 @@ impl Store {
         }
     }
 
-    /// Visits up to `items` items, segment by segment in the order the
-    /// segments were allocated, and frees dead ones; a segment left mostly
-    /// empty is compacted. Returns the items checked and freed.
+    /// Visits up to `items` items (holes and free segments count as steps),
+    /// segment by segment in the order the segments were allocated, and
+    /// frees dead ones. Returns the items checked and freed.
     fn crawl(&mut self, now: u32, items: usize) -> (usize, usize) {
         let (mut checked, mut dead) = (0, 0);
         let mut steps = 0;
@@ -165,18 +161,7 @@ impl Store {
             let i = self.log.handle(s, off);
             off += item::header(b).total();
             checked += 1;
-            let e = self.log.view(i, self.casm);
-            let flushed = self.is_flushed(&e, now);
-            let class = self.classes.of_item(&e);
-            class.crawler_items_checked += 1;
-            if flushed || (e.exptime() != 0 && e.exptime() < now) {
-                dead += 1;
-                class.crawler_reclaimed += 1;
-                if !flushed && !e.has(crate::item::bit::FETCHED) {
-                    class.expired_unfetched += 1;
-                }
-                self.unlink(i);
-            }
+            dead += usize::from(self.reap(i, now, true));
         }
         self.crawl = (s, base, off);
         crate::metrics::CRAWLER_CHECKED.add(checked as u64);
