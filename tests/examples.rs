@@ -310,8 +310,14 @@ fn wat_minimal_stores_and_refuses_what_it_does_not_support() {
 
 #[test]
 fn c_quota_follows_memcached() {
-    let wasm = example("c-quota");
-    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
+    assert_follows_memcached("c-quota", "2");
+}
+
+/// Example `name` on a server of `threads` workers keeps the memcached
+/// semantics every full store owes, TTLs included, without a trap.
+fn assert_follows_memcached(name: &str, threads: &str) {
+    let wasm = example(name);
+    let server = Server::start(&["-t", threads, "--plugin", &wasm]);
     let mut c = server.client();
     memcached_semantics(&mut c, "");
     assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
@@ -659,13 +665,7 @@ fn c_quota_passes_the_dump_load_and_listing_checks() {
 
 #[test]
 fn as_lfu_follows_memcached() {
-    let wasm = example("as-lfu");
-    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
-    let mut c = server.client();
-    memcached_semantics(&mut c, "");
-    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
-    assert_meta_ttls(&mut c, "ttl", 500);
-    assert_no_traps(&mut c);
+    assert_follows_memcached("as-lfu", "2");
 }
 
 #[test]
@@ -1019,13 +1019,7 @@ fn as_lfu_passes_the_dump_load_and_listing_checks() {
 
 #[test]
 fn rust_versioned_follows_memcached() {
-    let wasm = example("rust-versioned");
-    let server = Server::start(&["-t", "1", "--plugin", &wasm]);
-    let mut c = server.client();
-    memcached_semantics(&mut c, "");
-    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
-    assert_meta_ttls(&mut c, "ttl", 500);
-    assert_no_traps(&mut c);
+    assert_follows_memcached("rust-versioned", "1");
 }
 
 #[test]
@@ -1125,13 +1119,7 @@ fn every_example_passes_plugin_check() {
 
 #[test]
 fn c_sieve_follows_memcached() {
-    let wasm = example("c-sieve");
-    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
-    let mut c = server.client();
-    memcached_semantics(&mut c, "");
-    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
-    assert_meta_ttls(&mut c, "ttl", 500);
-    assert_no_traps(&mut c);
+    assert_follows_memcached("c-sieve", "2");
 }
 
 /// Whether `key` is there, asked without an access (`mg KEY u` does not
@@ -1383,13 +1371,7 @@ fn assert_passes_the_full_contract(name: &str) {
 
 #[test]
 fn zig_s3fifo_follows_memcached() {
-    let wasm = example("zig-s3fifo");
-    let server = Server::start(&["-t", "2", "--plugin", &wasm]);
-    let mut c = server.client();
-    memcached_semantics(&mut c, "");
-    assert_eq!(c.set("ttl", 0, 500, b"1"), "STORED");
-    assert_meta_ttls(&mut c, "ttl", 500);
-    assert_no_traps(&mut c);
+    assert_follows_memcached("zig-s3fifo", "2");
 }
 
 /// One shard with a 2 MB budget, as c-sieve's scan test: about 1620 items
