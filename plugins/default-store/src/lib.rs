@@ -44,8 +44,8 @@
 //!
 //! # memcached's settings (ABI v5 hints)
 //! Of the hints in `Config::hints` the store honours `hashpower` (each
-//! shard's index starts at 2^hashpower slots, capped at an eighth of the
-//! shard's budget; `hash_power_level` shows the log2 of its slots) and
+//! shard's index starts at 2^hashpower slots, capped at half the shard's
+//! budget; `hash_power_level` shows the log2 of its slots) and
 //! `hash_expand` (`-o no_hashexpand`: the index keeps its initial size).
 //! `-f`, `-n`, `slab_sizes` and `slab_chunk_max` build memcached's slab
 //! class table, which the store uses as a yardstick only: items are counted
@@ -88,7 +88,9 @@ impl Plugin for Store {
     }
 
     fn prepare(&mut self, batch: wasmcached_sdk::abi::Requests<'_>) {
-        self.prefetch(batch)
+        if self.reads_ahead() {
+            self.prefetch(batch)
+        }
     }
 
     fn prepare_load(&mut self, items: wasmcached_sdk::abi::Records<'_, Item<'_>>) {

@@ -63,6 +63,9 @@ impl Plugin for Checked {
     fn iter(&mut self, out: &mut IterWriter<'_>) -> bool {
         self.0.list(out)
     }
+    fn release_held(&mut self) {
+        self.0.release_held()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1969,6 +1972,37 @@ fn prefetch_reads_ahead_the_slots_lookups_use() {
     // 200 keys, i * 37 < 5000 for i < 136.
     assert_eq!(present, 136);
     assert!(exact * 10 >= present * 9, "{exact} of {present} read ahead");
+}
+
+/// A request reuses the hash its window's read-ahead computed, found by
+/// where its key lies in the input buffer. The next batch's keys lie in the
+/// same buffer: a lone request (no read-ahead) whose key sits where an
+/// unused key of the last window sat must still hash its own key, or a set
+/// would file the item under another key's hash and later gets miss it.
+#[test]
+fn a_lone_request_never_takes_the_last_windows_hash() {
+    let mut s = Shard::new(64 * MB);
+    s.check = false;
+    for round in 0..50 {
+        let a = format!("aaaa:{round:03}");
+        let b = format!("bbbb:{round:03}");
+        // A window whose first key is read ahead but never looked up: an
+        // unknown operation is refused before any hashing.
+        let unknown = Request {
+            op: 200,
+            key: a.as_bytes(),
+            ..Default::default()
+        };
+        let keyless = Request {
+            op: Op::MemLimit as u8,
+            delta: 64 * MB,
+            ..Default::default()
+        };
+        s.batch(&[unknown, keyless]);
+        // Alone, its key where `a`'s was, of the same length.
+        assert_eq!(s.set(&b, "v").status, Status::Stored);
+        assert_eq!(s.value(&b).as_deref(), Some("v"), "round {round}");
+    }
 }
 
 /// One listed item, owned.
