@@ -45,6 +45,23 @@ fn matches(word: u64, b: u8) -> u64 {
     x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
 }
 
+/// A group's control bytes as two little-endian words.
+#[inline]
+fn words(ctrl: &[u8; GROUP]) -> [u64; 2] {
+    let (lo, hi) = ctrl.split_at(8);
+    [
+        u64::from_le_bytes(lo.try_into().expect("8")),
+        u64::from_le_bytes(hi.try_into().expect("8")),
+    ]
+}
+
+/// Handle `j` of a group's handles.
+#[inline]
+fn handle_at(slots: &[u8; GROUP * 4], j: usize) -> u32 {
+    let b = &slots[j * 4..j * 4 + 4];
+    u32::from_le_bytes(b.try_into().expect("4 bytes"))
+}
+
 /// Where a table's memory comes from and goes back to: pages of one size
 /// (the log's segment size), so that a table freed after a resize becomes
 /// segments for items. A table in blocks of its own size left holes behind
@@ -160,28 +177,42 @@ impl Table {
 
     #[inline]
     fn words(&self, g: usize) -> [u64; 2] {
-        let i = g * GROUP;
-        let o = i & self.mask();
-        let c = &self.ctrl[i >> self.shift][o..o + GROUP];
-        [
-            u64::from_le_bytes(c[..8].try_into().expect("8")),
-            u64::from_le_bytes(c[8..].try_into().expect("8")),
-        ]
+        words(self.group(g).0)
     }
 
-    /// The slot holding a handle for which `eq` says yes.
+    /// Group `g`'s control bytes and handles. A page holds whole groups
+    /// (pages are powers of two of at least 4 KiB), so a probe finds both
+    /// arrays once and then indexes them with no more page arithmetic.
     #[inline]
-    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
+    fn group(&self, g: usize) -> (&[u8; GROUP], &[u8; GROUP * 4]) {
+        let i = g * GROUP;
+        let m = self.mask();
+        let (c, s) = (i & m, (i * 4) & m);
+        let ctrl = &self.ctrl[i >> self.shift][c..c + GROUP];
+        let slots = &self.slots[(i * 4) >> self.shift][s..s + GROUP * 4];
+        (
+            ctrl.try_into().expect("a whole group"),
+            slots.try_into().expect("a whole group"),
+        )
+    }
+
+    /// The slot holding a handle for which `eq` says yes, and the handle.
+    #[inline]
+    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
         let t = tag(h);
         let mut g = home(h, self.groups);
         for _ in 0..self.groups {
-            let words = self.words(g);
+            let (ctrl, slots) = self.group(g);
+            let words = words(ctrl);
             for (half, w) in words.iter().enumerate() {
                 let mut m = matches(*w, t);
                 while m != 0 {
-                    let i = g * GROUP + half * 8 + (m.trailing_zeros() / 8) as usize;
-                    if self.ctrl(i) == t && eq(self.slot(i)) {
-                        return Some(i);
+                    let j = half * 8 + (m.trailing_zeros() / 8) as usize;
+                    if ctrl[j] == t {
+                        let x = handle_at(slots, j);
+                        if eq(x) {
+                            return Some((g * GROUP + j, x));
+                        }
                     }
                     m &= m - 1;
                 }
@@ -203,10 +234,13 @@ impl Table {
     fn insert(&mut self, h: u64, handle: u32) {
         let mut g = home(h, self.groups);
         loop {
-            for i in g * GROUP..g * GROUP + GROUP {
-                let c = self.ctrl(i);
-                if c == EMPTY || c == DELETED {
-                    if c == DELETED {
+            // EMPTY and DELETED are the control bytes with the top bit set
+            // (a tag has 7 bits).
+            for (half, w) in self.words(g).into_iter().enumerate() {
+                let free = w & 0x8080_8080_8080_8080;
+                if free != 0 {
+                    let i = g * GROUP + half * 8 + (free.trailing_zeros() / 8) as usize;
+                    if self.ctrl(i) == DELETED {
                         self.dead -= 1;
                     }
                     self.set(i, tag(h), handle);
@@ -294,26 +328,25 @@ impl Index {
     /// The handle `eq` accepts among those whose hash is `h`.
     #[inline]
     pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
-        if let Some(i) = self.cur.find(h, &mut eq) {
-            return Some(self.cur.slot(i));
+        if let Some((_, x)) = self.cur.find(h, &mut eq) {
+            return Some(x);
         }
         let (old, _) = self.old.as_ref()?;
-        old.find(h, eq).map(|i| old.slot(i))
+        old.find(h, eq).map(|(_, x)| x)
     }
 
     /// The first handle in `h`'s home group whose tag matches (for reading
     /// ahead: where a lookup will most likely end).
     #[inline]
     pub fn first_candidate(&self, h: u64) -> Option<u32> {
-        let g = home(h, self.cur.groups);
         let t = tag(h);
-        let words = self.cur.words(g);
-        for (half, w) in words.iter().enumerate() {
+        let (ctrl, slots) = self.cur.group(home(h, self.cur.groups));
+        for (half, w) in words(ctrl).iter().enumerate() {
             let mut m = matches(*w, t);
             while m != 0 {
-                let i = g * GROUP + half * 8 + (m.trailing_zeros() / 8) as usize;
-                if self.cur.ctrl(i) == t {
-                    return Some(self.cur.slot(i));
+                let j = half * 8 + (m.trailing_zeros() / 8) as usize;
+                if ctrl[j] == t {
+                    return Some(handle_at(slots, j));
                 }
                 m &= m - 1;
             }
@@ -328,10 +361,10 @@ impl Index {
 
     /// The item `from` moved to `to`.
     pub fn replace(&mut self, h: u64, from: u32, to: u32) {
-        if let Some(i) = self.cur.find(h, |x| x == from) {
+        if let Some((i, _)) = self.cur.find(h, |x| x == from) {
             self.cur.set_slot(i, to);
         } else if let Some((old, _)) = self.old.as_mut() {
-            let i = old.find(h, |x| x == from).expect("indexed handle");
+            let (i, _) = old.find(h, |x| x == from).expect("indexed handle");
             old.set_slot(i, to);
         } else {
             panic!("handle {from:#x} not indexed");
@@ -339,10 +372,10 @@ impl Index {
     }
 
     pub fn remove(&mut self, h: u64, handle: u32) {
-        if let Some(i) = self.cur.find(h, |x| x == handle) {
+        if let Some((i, _)) = self.cur.find(h, |x| x == handle) {
             self.cur.remove_at(i);
         } else if let Some((old, _)) = self.old.as_mut() {
-            let i = old.find(h, |x| x == handle).expect("indexed handle");
+            let (i, _) = old.find(h, |x| x == handle).expect("indexed handle");
             old.remove_at(i);
         } else {
             panic!("handle {handle:#x} not indexed");
