@@ -170,6 +170,36 @@ fn replay_a_ttl_trace_expires_items() {
     assert_eq!(num(&r, "trace_seconds"), 99);
 }
 
+/// --plugin-config reaches the plugin's init as the server's does: a
+/// policy setting changes what a trace misses, and a setting the plugin
+/// refuses stops the replay with the plugin's reason.
+#[test]
+fn replay_passes_the_plugin_config() {
+    let spec = "scan:keys=200000,requests=300000,seed=3";
+    let s3fifo = report(&["--synthetic", spec, "-m", "4"]);
+    let fifo = report(&[
+        "--synthetic",
+        spec,
+        "-m",
+        "4",
+        "--plugin-config",
+        "small_pct=0,ghost=0",
+    ]);
+    assert_eq!(num(&s3fifo, "gets"), num(&fifo, "gets"));
+    assert_ne!(
+        num(&s3fifo, "misses"),
+        num(&fifo, "misses"),
+        "the setting made no difference"
+    );
+    let out = replay(&["--synthetic", spec, "--plugin-config", "bogus=1"]);
+    assert_eq!(out.code, Some(70), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown setting \"bogus\""),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn replay_a_saved_synthetic_trace_gives_the_same_counts() {
     let csv = scratch("saved.csv");

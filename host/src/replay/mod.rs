@@ -73,6 +73,10 @@ struct Args {
         default_value_t = 64
     )]
     memory_limit: u64,
+    /// Passed to every plugin instance at init, as the server's
+    /// --plugin-config (the default store's settings: docs/operators.md).
+    #[arg(long, value_name = "STRING", default_value = "")]
+    plugin_config: String,
     /// Shards, as the server's -o shards=N.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
     shards: u32,
@@ -157,7 +161,7 @@ fn run(args: &Args) -> Result<(), Refusal> {
             Input::Synthetic(generator) => write_trace(generator, out),
         };
     }
-    let settings = settings(args.memory_limit, args.shards).map_err(usage)?;
+    let settings = settings(args.memory_limit, args.shards, &args.plugin_config).map_err(usage)?;
     let plugin = load_plugin(&args.plugin)?;
     let faults = Arc::new(FaultStats::default());
     let mut shards = Vec::with_capacity(settings.shards);
@@ -254,15 +258,17 @@ fn replay<S: Source>(
     Ok(())
 }
 
-/// The settings a server started with `-m MB -o shards=N` would have, so
-/// the plugin gets the same init config.
-fn settings(mb: u64, shards: u32) -> Result<Settings, String> {
+/// The settings a server started with `-m MB -o shards=N --plugin-config
+/// CONFIG` would have, so the plugin gets the same init config.
+fn settings(mb: u64, shards: u32, config: &str) -> Result<Settings, String> {
     let argv = [
         "wasmcached".to_string(),
         "-m".into(),
         mb.to_string(),
         "-o".into(),
         format!("shards={shards}"),
+        "--plugin-config".into(),
+        config.into(),
     ];
     match Settings::parse_args(argv) {
         Ok(Parsed::Run(s)) => Ok(*s),

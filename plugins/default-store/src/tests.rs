@@ -1121,6 +1121,29 @@ fn a_key_back_soon_after_its_eviction_is_promoted() {
     assert!(!present(&mut s, &key8(0)));
 }
 
+/// A key read again after it expired is in use: the ghost remembers it as
+/// it remembers a key evicted too early, so that its next set is promoted
+/// when the small queue recycles it, ahead of keys never asked for again.
+#[test]
+fn a_key_read_after_it_expired_is_promoted_when_set_again() {
+    for (config, kept) in [("", true), ("ghost=0", false)] {
+        let (mut s, n, value) = full_store(config);
+        // Evict once, so that the ghost is sized.
+        for i in n..n + n / 2 {
+            s.set(&key8(i), &value);
+        }
+        s.store(Op::Set, "expiring", &value, 0, 102);
+        test_clock::set(103);
+        assert_eq!(s.get("expiring").status, Status::Miss, "{config}");
+        s.set("expiring", &value);
+        for i in 2 * n..3 * n {
+            s.set(&key8(i), &value);
+        }
+        assert_eq!(present(&mut s, "expiring"), kept, "{config}");
+        assert!(!present(&mut s, &key8(2 * n)), "{config}: a new key is not");
+    }
+}
+
 #[test]
 fn the_item_being_rewritten_is_never_the_victim() {
     let budget = 256 * 1024;

@@ -9,7 +9,8 @@
 //! - in the small queue, read at least `promote` times: copied to the main
 //!   queue's head (frequency back to 0); else evicted, and its key's hash
 //!   remembered by the ghost (`crate::ghost`), so that a quick return is
-//!   promoted next time;
+//!   promoted next time (a key read after it expired is remembered too:
+//!   it is in use);
 //! - in the main queue, frequency above 0: copied to the main queue's head
 //!   with one less (a second chance, as CLOCK's hand gives); else evicted.
 //!
