@@ -30,6 +30,7 @@ mod reload;
 mod replay;
 mod restart;
 mod scaleout;
+mod sdk_starter;
 mod soak;
 mod startup;
 mod text_protocol;

@@ -12,6 +12,7 @@
 //! `no_std` (it needs only `alloc`, for the encoders' `Vec<u8>` outputs).
 
 #![no_std]
+#![deny(missing_docs)]
 
 extern crate alloc;
 
@@ -88,13 +89,27 @@ pub const DUMP_LOAD_VERSION: u32 = 3;
 
 /// Export names (guest → host).
 pub mod export {
+    /// The plugin's linear memory, which the host reads and writes.
     pub const MEMORY: &str = "memory";
+    /// `wmc_abi_version() -> i32`: the ABI version the plugin speaks (1..=8).
     pub const ABI_VERSION: &str = "wmc_abi_version";
+    /// `wmc_input(size: i32) -> i32`: the address of a buffer of at least
+    /// `size` bytes the host writes the next init record, batch or chunk into
+    /// (0 when the plugin has no memory for it).
     pub const INPUT: &str = "wmc_input";
+    /// `wmc_init(len: i32) -> i32`: reads the [`Init`](super::Init) record
+    /// in the input buffer; 0 accepts, anything else refuses to start.
     pub const INIT: &str = "wmc_init";
+    /// `wmc_batch(len: i32) -> i64`: handles the request batch in the input
+    /// buffer; returns the response batch as `(ptr << 32) | len`.
     pub const BATCH: &str = "wmc_batch";
+    /// Optional: `wmc_tick(now: i32)`, called once a second with the server clock.
     pub const TICK: &str = "wmc_tick";
+    /// Optional: `wmc_timer(token: i64)`, called when a timer set with the
+    /// `timer_set` import fires.
     pub const TIMER: &str = "wmc_timer";
+    /// Optional: `wmc_stats(group: i32) -> i64`: `name value` lines for a
+    /// [`stats_group`](super::stats_group), as `(ptr << 32) | len`.
     pub const STATS: &str = "wmc_stats";
     /// v3, optional: `wmc_dump(max_bytes: i32) -> i64`, the next chunk of items.
     pub const DUMP: &str = "wmc_dump";
@@ -141,6 +156,7 @@ pub mod load_status {
 
 /// Import names (host → guest), all in module [`import::MODULE`].
 pub mod import {
+    /// The import module every host function lives in.
     pub const MODULE: &str = "wasmcached";
     /// `log(level: i32, ptr: i32, len: i32)`
     pub const LOG: &str = "log";
@@ -154,9 +170,14 @@ pub mod import {
 
 /// Log levels for the `log` import.
 pub mod log_level {
+    /// Errors: shown with `-v`; those logged by a call that then traps are
+    /// quoted in the host's line about the fault (how a panic message shows).
     pub const ERROR: i32 = 0;
+    /// Warnings: shown with `-vv`.
     pub const WARN: i32 = 1;
+    /// Information: shown with `-vv`.
     pub const INFO: i32 = 2;
+    /// Debugging detail: shown with `-vvv`.
     pub const DEBUG: i32 = 3;
 }
 
@@ -165,16 +186,30 @@ pub mod log_level {
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// Read an item: Hit (key echoed, value, flags, CAS, exptime) or Miss.
+    /// Text `get`/`gets`, meta `mg`, binary GET.
     Get = 1,
+    /// Store unconditionally: Stored. With a non-zero `cas` it behaves as [`Op::Cas`].
     Set = 2,
+    /// Store only if no live item has the key: Stored or NotStored.
     Add = 3,
+    /// Store only if a live item has the key: Stored or NotStored; with a
+    /// non-zero `cas` it behaves as [`Op::Cas`].
     Replace = 4,
+    /// Add the value after the item's: Stored or NotStored (no item, or the
+    /// result would be too large). Keeps the item's flags and exptime.
     Append = 5,
+    /// Add the value before the item's; otherwise as [`Op::Append`].
     Prepend = 6,
     /// Store only if the item's CAS equals `cas`.
     Cas = 7,
+    /// Remove the item: Deleted or NotFound (Exists when a non-zero `cas`
+    /// does not match).
     Delete = 8,
+    /// Add `delta` to the decimal value: Number (the new value), NotFound
+    /// or NonNumeric. Wraps at 2^64.
     Incr = 9,
+    /// Subtract `delta` from the decimal value; floors at 0. As [`Op::Incr`].
     Decr = 10,
     /// Update exptime, no value returned.
     Touch = 11,
@@ -188,6 +223,8 @@ pub enum Op {
 }
 
 impl Op {
+    /// The op of a request record's `op` byte; `None` for one this ABI
+    /// version does not define (answer it with [`Status::Error`]).
     pub fn from_u8(b: u8) -> Option<Op> {
         Some(match b {
             1 => Op::Get,
@@ -267,14 +304,21 @@ pub mod mflag {
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
+    /// A store (Set … Cas, or an Incr/Decr's new value) was done.
     Stored = 0,
+    /// The store's condition failed (Add of a live key, Replace/Append/Prepend of a missing one).
     NotStored = 1,
+    /// A CAS compare failed: the item has another CAS value.
     Exists = 2,
+    /// Cas, Delete, Touch, Incr/Decr of a key that has no live item.
     NotFound = 3,
+    /// Delete removed the item.
     Deleted = 4,
+    /// Touch set the item's exptime.
     Touched = 5,
     /// Item found; key and value follow, flags/cas/exptime are set.
     Hit = 6,
+    /// Get/Gat found no live item.
     Miss = 7,
     /// incr/decr result: value holds the new value as ASCII decimal.
     Number = 8,
@@ -291,6 +335,8 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status of a response record's `status` byte; `None` for an
+    /// unknown one (the host refuses such a response batch).
     pub fn from_u8(b: u8) -> Option<Status> {
         Some(match b {
             0 => Status::Stored,
@@ -345,19 +391,29 @@ pub mod init_flag {
 
 /// Stats groups passed to `wmc_stats(group)`.
 pub mod stats_group {
+    /// Plain `stats`: the plugin's own figures, appended to the host's.
     pub const GENERAL: i32 = 0;
+    /// `stats items`.
     pub const ITEMS: i32 = 1;
+    /// `stats slabs`.
     pub const SLABS: i32 = 2;
+    /// `stats sizes`.
     pub const SIZES: i32 = 3;
 }
 
+/// Bytes of an [`Init`] record before its config string.
 pub const INIT_HEADER: usize = 40;
+/// Bytes of a batch (or dump/load chunk) before its first record: the `u32` count.
 pub const BATCH_HEADER: usize = 4;
+/// Bytes of a [`Request`] record before its key.
 pub const REQUEST_HEADER: usize = 40;
+/// Bytes of a [`Response`] record before its key.
 pub const RESPONSE_HEADER: usize = 32;
+/// v3: bytes of an [`Item`] record before its key.
 pub const ITEM_HEADER: usize = 28;
 /// v5: the header of a `wmc_iter` chunk, and of one [`ItemMeta`] record.
 pub const ITER_HEADER: usize = 16;
+/// v5: bytes of an [`ItemMeta`] record before its key.
 pub const ITEM_META_HEADER: usize = 32;
 
 /// Arguments of `wmc_init`, written into the input buffer.
@@ -378,13 +434,21 @@ pub const ITEM_META_HEADER: usize = 32;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Init<'a> {
+    /// The ABI version the host speaks to this plugin (the plugin's own).
     pub abi_version: u32,
+    /// This shard's number, 0-based.
     pub shard_id: u32,
+    /// How many shards (instances) the server runs.
     pub shard_count: u32,
+    /// [`init_flag`] bits.
     pub flags: u32,
+    /// Bytes this shard may use for items (`-m` divided over the shards).
     pub memory_budget: u64,
+    /// Largest item the host accepts (`-I`), bytes.
     pub max_item_size: u32,
+    /// The server clock at init: seconds since the server started.
     pub now: u32,
+    /// `--plugin-config` as given on the command line (not necessarily UTF-8).
     pub config: &'a [u8],
     /// v5: an encoded [`Hints`] block (empty: every hint at memcached's
     /// default). Only sent when `abi_version >= HINTS_VERSION`: `encode`
@@ -398,6 +462,7 @@ impl<'a> Init<'a> {
         self.abi_version >= HINTS_VERSION
     }
 
+    /// The length of the record [`Init::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         INIT_HEADER
             + self.config.len()
@@ -408,6 +473,7 @@ impl<'a> Init<'a> {
             }
     }
 
+    /// Appends the record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.abi_version.to_le_bytes());
         out.extend_from_slice(&self.shard_id.to_le_bytes());
@@ -423,6 +489,7 @@ impl<'a> Init<'a> {
         out.extend_from_slice(hints);
     }
 
+    /// Reads a record; `None` if `b` is shorter than its lengths say.
     pub fn decode(b: &'a [u8]) -> Option<Init<'a>> {
         if b.len() < INIT_HEADER {
             return None;
@@ -738,22 +805,46 @@ impl Hints {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request<'a> {
+    /// The [`Op`] as its byte; [`Request::op`] decodes it (`None` for an op
+    /// this ABI version does not know: answer [`Status::Error`]).
     pub op: u8,
+    /// The key, 1..=250 bytes (empty for FlushAll and MemLimit). Points into
+    /// the input buffer: copy it to keep it.
     pub key: &'a [u8],
+    /// The value of a store (Set … Cas), the initial number of an Incr/Decr
+    /// with [`mflag::VIVIFY`] (v2); empty otherwise. Points into the input
+    /// buffer: copy it to keep it.
     pub value: &'a [u8],
+    /// The opaque 32-bit client flags of a store, to give back on a Hit.
     pub client_flags: u32,
+    /// When the item expires, in server time (seconds since the server
+    /// started, what `now()` returns); 0 = never. Resolved by the host from
+    /// the protocol's relative, absolute and negative forms: a value at or
+    /// below now means already expired. Set for stores, Touch, Gat (the new
+    /// exptime), FlushAll (when; 0 = now) and with [`mflag::SET_TTL`].
     pub exptime: u32,
+    /// The compare value: Cas, and Set/Replace/Delete/Incr/Decr/Append/Prepend
+    /// when non-zero (Delete also when 0 with [`mflag::HAS_CAS`]); 0 otherwise.
     pub cas: u64,
+    /// Incr/Decr: the amount. MemLimit: the shard's new budget in bytes. v2
+    /// Get/Gat with [`mflag::RECACHE`]: the recache threshold (server time).
     pub delta: u64,
+    /// [`mflag`] bits: meta-protocol options (v2 and later), `watch`
+    /// report requests (v6). Answer [`Status::Error`] for a bit you do not
+    /// implement, except the advisory `LOG_LOOKUP` and `LOG_EVICTIONS`.
     pub mflags: u32,
+    /// v2: with [`mflag::VIVIFY`], the exptime (server time) of the item
+    /// created on a miss; 0 otherwise.
     pub aux: u32,
 }
 
 impl<'a> Request<'a> {
+    /// The length of the record [`Request::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         REQUEST_HEADER + self.key.len() + self.value.len()
     }
 
+    /// Appends the record (header, key, value) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         encode_request_header(
             out,
@@ -853,27 +944,39 @@ pub fn encode_request_header(
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response<'a> {
+    /// The [`Status`] as its byte (`Status::Hit as u8`).
     pub status: u8,
+    /// [`iflag`] bits (v2 and later, but FETCHED since v1); 0 when none apply.
     pub iflags: u8,
+    /// Hit: the item's key (the host does not keep the request's); else empty.
     pub key: &'a [u8],
+    /// Hit: the value; Number: the new value as ASCII decimal; Error: a
+    /// message the host logs and shows as `SERVER_ERROR`; else empty.
     pub value: &'a [u8],
+    /// Hit: the item's client flags.
     pub client_flags: u32,
+    /// Hit, Touched, Stored: the item's exptime (server time, 0 = never).
     pub exptime: u32,
+    /// The item's CAS value after the operation (0 if none or CAS is off).
     pub cas: u64,
+    /// Hit: server time of the item's previous access (meta `l`).
     pub last_access: u32,
     /// v2: the item's exptime before this request.
     pub prev_exptime: u32,
 }
 
 impl<'a> Response<'a> {
+    /// The length of the record [`Response::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         RESPONSE_HEADER + self.key.len() + self.value.len()
     }
 
+    /// The status, if it is one this ABI version defines.
     pub fn status(&self) -> Option<Status> {
         Status::from_u8(self.status)
     }
 
+    /// Appends the record (header, key, value) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         self.encode_header(self.iflags, out);
         out.extend_from_slice(self.value);
@@ -970,12 +1073,19 @@ impl<'a> Response<'a> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Item<'a> {
+    /// The key, 1..=250 bytes.
     pub key: &'a [u8],
+    /// The value.
     pub value: &'a [u8],
+    /// The item's client flags.
     pub client_flags: u32,
+    /// Server time the item expires at; 0 = never.
     pub exptime: u32,
+    /// The item's CAS value (0 if none).
     pub cas: u64,
+    /// Server time of the item's last store or access.
     pub last_access: u32,
+    /// [`Item::IFLAGS`] bits the item carries (FETCHED, STALE, TOKEN_SENT, KEY_BINARY).
     pub iflags: u8,
     /// v7: the item's recency count in the dumping plugin's eviction policy
     /// (0 = coldest). Meaningful to a plugin that understands the dumper's
@@ -990,10 +1100,12 @@ impl<'a> Item<'a> {
     /// The `iflags` bits an item record may carry; others are ignored.
     pub const IFLAGS: u8 = iflag::FETCHED | iflag::STALE | iflag::TOKEN_SENT | iflag::KEY_BINARY;
 
+    /// The length of the record [`Item::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         ITEM_HEADER + self.key.len() + self.value.len()
     }
 
+    /// Appends the record (header, key, value) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut h = [0u8; ITEM_HEADER];
         h[0..4].copy_from_slice(&self.client_flags.to_le_bytes());
@@ -1057,14 +1169,25 @@ impl<'a> Item<'a> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemMeta<'a> {
+    /// The key, 1..=250 bytes.
     pub key: &'a [u8],
+    /// Server time the item expires at; 0 = never.
     pub exptime: u32,
+    /// Server time of the item's last store or access.
     pub last_access: u32,
+    /// The item's CAS value (0 if none).
     pub cas: u64,
+    /// The item's client flags.
     pub client_flags: u32,
+    /// The value's length in bytes.
     pub value_len: u32,
+    /// The item's total size as memcached counts it, or as the plugin does;
+    /// 0 = unknown (the host computes memcached's).
     pub size: u32,
+    /// [`ItemMeta::IFLAGS`] bits the item carries.
     pub iflags: u8,
+    /// The plugin's slab class (1..=63); 0 = none (the host shows memcached's
+    /// default class for the size).
     pub class: u8,
 }
 
@@ -1072,10 +1195,12 @@ impl<'a> ItemMeta<'a> {
     /// The `iflags` bits a record may carry; others are ignored.
     pub const IFLAGS: u8 = Item::IFLAGS;
 
+    /// The length of the record [`ItemMeta::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         ITEM_META_HEADER + self.key.len()
     }
 
+    /// Appends the record (header, key) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut h = [0u8; ITEM_META_HEADER];
         h[0..4].copy_from_slice(&self.exptime.to_le_bytes());
@@ -1330,10 +1455,13 @@ pub fn begin_batch(out: &mut Vec<u8>) {
     out.extend_from_slice(&0u32.to_le_bytes());
 }
 
+/// Writes `count` into the header of a batch [`begin_batch`] started.
 pub fn set_batch_count(batch: &mut [u8], count: u32) {
     batch[..4].copy_from_slice(&count.to_le_bytes());
 }
 
+/// The count a batch's header announces. `batch` must hold at least
+/// [`BATCH_HEADER`] bytes.
 pub fn batch_count(batch: &[u8]) -> u32 {
     u32_at(batch, 0)
 }
@@ -1390,13 +1518,23 @@ pub const EVENT_HEADER: usize = 24;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event<'a> {
+    /// An [`event_kind`] value.
     pub kind: u8,
+    /// [`event_flag`] bits.
     pub flags: u8,
+    /// The key the event is about, 0..=250 bytes.
     pub key: &'a [u8],
+    /// The index of the causing request in the running batch; `u32::MAX`
+    /// outside `wmc_batch`. The Rust SDK fills it in.
     pub request: u32,
+    /// LOOKUP (found) and EVICTION: the item's value length; STORED: the
+    /// value length after the store.
     pub value_len: u32,
+    /// LOOKUP (found), EVICTION, STORED: the item's client flags.
     pub client_flags: u32,
+    /// EVICTION, STORED: server time the item expires at; 0 = never.
     pub exptime: u32,
+    /// EVICTION: server time of the item's last access.
     pub last_access: u32,
 }
 
@@ -1415,11 +1553,14 @@ pub mod event_kind {
 
 /// [`Event::flags`] bits.
 pub mod event_flag {
+    /// LOOKUP: the key had a live item.
     pub const FOUND: u8 = 1 << 0;
+    /// EVICTION: the item had been read since it was stored.
     pub const FETCHED: u8 = 1 << 0;
 }
 
 impl<'a> Event<'a> {
+    /// Appends the record (header, key) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.kind);
         out.push(self.flags);
@@ -1469,6 +1610,8 @@ impl<'a> Event<'a> {
     }
 }
 
+/// Splits a `wmc_batch` / `wmc_stats` return value into `(ptr, len)`;
+/// the inverse of [`pack_ptr_len`].
 pub fn unpack_ptr_len(v: i64) -> (u32, u32) {
     let v = v as u64;
     ((v >> 32) as u32, v as u32)

@@ -60,6 +60,7 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
+    /// The kind of a descriptor's `kind` byte; `None` for an unknown one.
     pub fn from_u8(b: u8) -> Option<MetricKind> {
         match b {
             1 => Some(MetricKind::Counter),
@@ -121,15 +122,20 @@ pub fn valid_bounds(bounds: impl IntoIterator<Item = f64>) -> bool {
 /// A metric as a plugin declares it (what an SDK encodes).
 #[derive(Clone, Copy, Debug)]
 pub struct MetricSpec<'a> {
+    /// Counter, gauge or histogram.
     pub kind: MetricKind,
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`, at most [`MAX_NAME`] bytes.
     pub name: &'a str,
+    /// One line of help, at most [`MAX_HELP`] bytes, no control characters.
     pub help: &'a str,
+    /// Where the value lives in linear memory: a non-zero multiple of 8.
     pub offset: u32,
     /// Histograms only; empty otherwise.
     pub bounds: &'a [f64],
 }
 
 impl MetricSpec<'_> {
+    /// The length of the descriptor [`MetricSpec::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         DESCRIPTOR_HEADER + self.name.len() + self.help.len() + 8 * self.bounds.len()
     }
@@ -155,6 +161,7 @@ pub fn begin_metrics(out: &mut Vec<u8>) {
     out.extend_from_slice(&0u32.to_le_bytes());
 }
 
+/// Writes the descriptor count into a block [`begin_metrics`] started.
 pub fn set_metrics_count(block: &mut [u8], count: u32) {
     block[..4].copy_from_slice(&count.to_le_bytes());
 }
@@ -174,9 +181,13 @@ pub fn encode_metrics<'a>(out: &mut Vec<u8>, specs: impl IntoIterator<Item = Met
 /// A descriptor read from a block that [`metric_descriptors`] checked.
 #[derive(Clone, Copy, Debug)]
 pub struct MetricDesc<'a> {
+    /// Counter, gauge or histogram.
     pub kind: MetricKind,
+    /// The metric's name.
     pub name: &'a str,
+    /// The metric's help text (may be empty).
     pub help: &'a str,
+    /// Where the value lives in the plugin's linear memory.
     pub offset: u32,
     /// The finite bounds' bytes, 8 per bound (see [`MetricDesc::bounds`]).
     bounds: &'a [u8],
@@ -190,6 +201,7 @@ impl<'a> MetricDesc<'a> {
             .map(|b| f64::from_bits(u64::from_le_bytes(b.try_into().unwrap())))
     }
 
+    /// How many finite bounds a histogram has (0 for a counter or a gauge).
     pub fn bound_count(&self) -> usize {
         self.bounds.len() / 8
     }

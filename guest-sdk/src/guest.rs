@@ -1,28 +1,43 @@
-//! The Rust guest SDK: implement [`Plugin`], call [`export_plugin!`], and the
-//! ABI glue (buffers, batch decoding, response encoding, exports) is generated.
-//! Plugin code never sees a raw pointer.
+//! The Rust guest SDK: implement [`Plugin`], call
+//! [`export_plugin!`](crate::export_plugin), and the ABI glue (buffers,
+//! batch decoding, response encoding, exports) is generated. Plugin code
+//! never sees a raw pointer.
+//!
+//! Besides the trait: [`Responder`] (the one answer to a request),
+//! [`StatsWriter`], [`DumpWriter`] and [`IterWriter`] (what `stats`, a dump
+//! and a listing write), and the host calls [`now`], [`timer_set`], [`log`]
+//! and the `watch` reports ([`log_lookup`], [`log_stored`],
+//! [`log_eviction`]). Natively, [`test_clock`] stands in for the host's
+//! clock and timers; [`crate::testing`] drives a whole plugin.
 
 use crate::abi::{self, Init, Item, ItemMeta, Request, Response, Status};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::panic::{Location, PanicHookInfo};
 
-/// What the host told the shard at start-up.
+/// What the host told the shard at start-up (the init record), as
+/// [`Plugin::init`] gets it.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// This shard's number, `0..shard_count`. Keys are spread over the
+    /// shards by hash: a key always goes to the same one.
     pub shard_id: u32,
+    /// How many shards the server runs, each its own instance of the plugin.
     pub shard_count: u32,
     /// Bytes this shard may use for items (`-m` divided over the shards).
     pub memory_budget: u64,
-    /// Largest item the host accepts (`-I`).
+    /// Largest item the host accepts (`-I`), in bytes.
     pub max_item_size: u32,
     /// CAS values are kept (memcached without `-C`).
     pub cas_enabled: bool,
     /// Never evict; answer out-of-memory instead (memcached `-M`).
     pub no_evict: bool,
-    /// Server clock at init (seconds since the server started).
+    /// Server clock at init: seconds since the server started, the clock
+    /// every exptime is in (see [`now`]).
     pub now: u32,
-    /// `--plugin-config` as given on the command line.
+    /// `--plugin-config` as given on the command line (empty when not
+    /// given; bytes that are not UTF-8 become U+FFFD). Its syntax is the
+    /// plugin's own.
     pub config: String,
     /// v5: memcached's allocator, hash table and LRU settings (`-f`, `-n`,
     /// `-o hashpower`, `slab_chunk_max`, the LRU percentages, `-L`, …) as
@@ -37,12 +52,24 @@ pub struct Config {
 /// lines a key in the default store) is still in L1 when `handle` needs it.
 pub const PREPARE_WINDOW: usize = 32;
 
-/// A storage engine. One value of this type lives in each shard's instance.
+/// A storage engine. One value of this type lives in each shard's instance,
+/// called from one thread at a time: no locking.
+///
+/// Only [`Plugin::init`] and [`Plugin::handle`] are required; every other
+/// method has a default that does nothing or answers "unsupported".
 pub trait Plugin: Sized + 'static {
     /// Builds the shard's store. An `Err` makes the host refuse to start.
     fn init(config: &Config) -> Result<Self, String>;
 
     /// Handles one request and answers it with exactly one call on `out`.
+    ///
+    /// The requests of a batch come in order; `req.key` and `req.value`
+    /// point into the host's input buffer, so copy what you keep. An op
+    /// the plugin does not implement (or does not know: `req.op()` is
+    /// `None`) and an [`abi::mflag`] bit it does not implement are answered
+    /// with [`Responder::error`]; the advisory `LOG_LOOKUP` and
+    /// `LOG_EVICTIONS` bits may be ignored. A request left
+    /// unanswered is answered Error `plugin gave no answer`.
     fn handle(&mut self, req: &Request<'_>, out: &mut Responder<'_>);
 
     /// Sees the next requests of a batch (two or more, at most
@@ -59,13 +86,18 @@ pub trait Plugin: Sized + 'static {
     /// so what was kept alive for them may go now.
     fn release_held(&mut self) {}
 
-    /// Called once a second with the server clock.
+    /// Called once a second with the server clock ([`now`]): for expiry
+    /// sweeps and other housekeeping.
     fn tick(&mut self, _now: u32) {}
 
-    /// Called when a timer set with [`timer_set`] fires.
+    /// Called when a timer set with [`timer_set`] fires, with its token.
     fn timer(&mut self, _token: u64) {}
 
-    /// Writes the stats of `group` (see [`abi::stats_group`]).
+    /// Writes the stats of `group` (see [`abi::stats_group`]) as `name
+    /// value` lines; the host adds each name up over the shards. In the
+    /// [`abi::stats_group::GENERAL`] group, memcached's names (`curr_items`,
+    /// `bytes`, `evictions`, …) take their places in `stats`, and any other
+    /// name shows in `stats plugin`. Writing nothing is fine.
     fn stats(&mut self, _group: i32, _out: &mut StatsWriter<'_>) {}
 
     /// ABI v3 item dump: writes the next items into `out`, starting from the
@@ -167,7 +199,9 @@ impl<'a> Chunk<'a> {
     }
 }
 
-/// Collects the item records of one dump chunk for [`Plugin::dump`].
+/// Collects the item records of one dump chunk for [`Plugin::dump`]
+/// (ABI v3): [`Item`] records, each with its key, value, flags, exptime,
+/// CAS, last access, iflags and (v7) `refs`.
 pub struct DumpWriter<'a> {
     chunk: Chunk<'a>,
     cursor: &'a mut u64,
@@ -181,6 +215,8 @@ impl DumpWriter<'_> {
         *self.cursor
     }
 
+    /// Where the next chunk starts (the position of the first item not
+    /// written): [`DumpWriter::cursor`] returns it on the next call.
     pub fn set_cursor(&mut self, cursor: u64) {
         *self.cursor = cursor;
     }
@@ -248,14 +284,32 @@ pub const HELD_MIN: usize = if cfg!(target_arch = "wasm32") {
     usize::MAX
 };
 
-/// Writes the one response for the current request.
+/// Writes the one response for the current request: [`Responder::respond`]
+/// for a full [`Response`] record (a Hit), or one of the helpers for the
+/// common bare answers. Only the first answer counts.
+///
+/// ```
+/// use wasmcached_sdk::{Response, Status};
+/// # fn answer(out: &mut wasmcached_sdk::Responder<'_>, key: &[u8], value: &[u8]) {
+/// out.respond(&Response {
+///     status: Status::Hit as u8,
+///     key, // the host wants the key back on a Hit
+///     value,
+///     client_flags: 7,
+///     cas: 42,
+///     ..Default::default()
+/// });
+/// # }
+/// ```
 pub struct Responder<'a> {
     out: &'a mut Vec<u8>,
     answered: bool,
 }
 
 impl<'a> Responder<'a> {
-    /// Writes a full response record. If the guest heap cannot hold it (a
+    /// Writes a full response record: every field of `r` as given. A Hit
+    /// must echo the key and carry the item's value, client flags, exptime,
+    /// CAS and last access. If the guest heap cannot hold the record (a
     /// large value in a fragmented heap), the request is answered with an
     /// error instead of trapping: the batch reserved room for that up front.
     pub fn respond(&mut self, r: &Response<'_>) {
@@ -293,7 +347,14 @@ impl<'a> Responder<'a> {
         true
     }
 
-    /// Answers with a bare status (no key, value or item fields).
+    /// Answers with a bare status: only `status` set, no key, value, flags,
+    /// exptime or CAS. For Miss, NotFound, NotStored, Exists, Deleted,
+    /// Touched, Ok, NonNumeric, TooLarge and OutOfMemory (text clients see
+    /// `END`, `NOT_FOUND`, `NOT_STORED`, `EXISTS`, `DELETED`, `TOUCHED`,
+    /// `OK`, `CLIENT_ERROR cannot increment or decrement non-numeric
+    /// value`, `SERVER_ERROR object too large for cache`, `SERVER_ERROR out
+    /// of memory storing object`). A Touched may also carry the new exptime
+    /// and a Deleted the old one, through [`Responder::respond`].
     pub fn status(&mut self, status: Status) {
         self.respond(&Response {
             status: status as u8,
@@ -301,7 +362,10 @@ impl<'a> Responder<'a> {
         });
     }
 
-    /// Answers a store-type request as done, with the item's new CAS and exptime.
+    /// Answers a store (Set, Add, Replace, Append, Prepend, Cas) as done:
+    /// status Stored with the item's new CAS (what `gets` and meta `c`
+    /// show next; 0 when CAS is off) and its exptime (server time, 0 =
+    /// never). Text clients see `STORED`.
     pub fn stored(&mut self, cas: u64, exptime: u32) {
         self.respond(&Response {
             status: Status::Stored as u8,
@@ -311,7 +375,9 @@ impl<'a> Responder<'a> {
         });
     }
 
-    /// Answers incr/decr with the new value.
+    /// Answers Incr/Decr with the new value: status Number, the value's
+    /// ASCII decimal digits as the response value (what the client sees),
+    /// and the item's new CAS.
     pub fn number(&mut self, value: u64, cas: u64) {
         let mut buf = [0u8; 20];
         let digits = fmt_u64(value, &mut buf);
@@ -323,7 +389,9 @@ impl<'a> Responder<'a> {
         });
     }
 
-    /// Answers with an error message the host logs and reports as `SERVER_ERROR`.
+    /// Answers status Error with `msg` as the value: the client sees
+    /// `SERVER_ERROR msg` (meta and binary clients their protocol's server
+    /// error). The answer for an op or flag the plugin does not implement.
     pub fn error(&mut self, msg: &str) {
         self.respond(&Response {
             status: Status::Error as u8,
@@ -332,6 +400,8 @@ impl<'a> Responder<'a> {
         });
     }
 
+    /// Whether the request has been answered (a second answer is ignored;
+    /// no answer at all becomes an Error `plugin gave no answer`).
     pub fn answered(&self) -> bool {
         self.answered
     }
@@ -340,19 +410,24 @@ impl<'a> Responder<'a> {
 /// Decimal digits as the ABI carries numbers (incr/decr answers).
 pub use wasmcached_abi::fmt_u64;
 
-/// Collects `name value` stat lines.
+/// Collects the `name value` lines of [`Plugin::stats`].
 pub struct StatsWriter<'a> {
     out: &'a mut Vec<u8>,
 }
 
 impl StatsWriter<'_> {
+    /// Writes one `name value\n` line; the host shows it as `STAT name
+    /// value`. `name` must not contain spaces or line breaks.
     pub fn stat(&mut self, name: &str, value: impl std::fmt::Display) {
         use std::io::Write;
         let _ = writeln!(self.out, "{name} {value}");
     }
 }
 
-/// Log through the host (shown by the server with `-v`).
+/// Logs `msg` through the host at `level` (one of [`abi::log_level`]):
+/// the server shows errors with `-v`, warnings and info with `-vv`, debug
+/// with `-vvv`. Natively, it goes to stderr (and to
+/// [`test_clock::take_logs`]).
 pub fn log(level: i32, msg: &str) {
     host::log(level, msg)
 }
@@ -364,9 +439,10 @@ const PANIC_LINE_MAX: usize = 1024;
 /// Installs, once, the panic hook of Rust plugins: a panic is logged through
 /// the host at level ERROR as `plugin panicked at FILE:LINE:COL: MESSAGE`
 /// before the instance traps (with panic = "abort" too: the hook runs
-/// before the abort). The exports [`export_plugin!`] generates call it (in
-/// [`with_runtime`]) before anything else runs; a plugin that wants its own
-/// hook sets it in [`Plugin::init`], which runs later.
+/// before the abort). The exports [`export_plugin!`](crate::export_plugin)
+/// generates call it (in [`with_runtime`]) before anything else runs; a
+/// plugin that wants its own hook sets it in [`Plugin::init`], which runs
+/// later.
 pub fn install_panic_hook() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| std::panic::set_hook(Box::new(|info| report_panic(info, log))));
@@ -460,12 +536,17 @@ impl std::fmt::Write for PanicLine {
     }
 }
 
-/// The server clock: seconds since the server started (memcached's `current_time`).
+/// The server clock: seconds since the server started (memcached's
+/// `current_time`), the clock every exptime is in. An item whose exptime
+/// is non-zero and at or below `now()` has expired. Natively it is
+/// whatever [`test_clock::set`] (or [`crate::testing::Harness`]) made it;
+/// 1 until then.
 pub fn now() -> u32 {
     host::now()
 }
 
-/// Asks the host to call [`Plugin::timer`] with `token` after `delay_ms`.
+/// Asks the host to call [`Plugin::timer`] with `token` after `delay_ms`
+/// milliseconds. Natively, the request is recorded ([`test_clock::timers`]).
 pub fn timer_set(token: u64, delay_ms: u32) {
     host::timer_set(token, delay_ms)
 }
@@ -489,7 +570,9 @@ pub fn logging(mflag: u32) -> bool {
 /// An item a lookup found, as [`log_lookup`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
+    /// The value's length in bytes.
     pub value_len: u32,
+    /// The item's client flags.
     pub client_flags: u32,
 }
 
@@ -543,6 +626,7 @@ pub fn log_stored(key: &[u8], value_len: u32, client_flags: u32, exptime: u32) {
 /// An item evicted to make room, as [`log_eviction`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Evicted<'a> {
+    /// The evicted item's key.
     pub key: &'a [u8],
     /// It had been read since it was stored.
     pub fetched: bool,
@@ -550,7 +634,9 @@ pub struct Evicted<'a> {
     pub exptime: u32,
     /// Server time of its last store or access.
     pub last_access: u32,
+    /// Its client flags.
     pub client_flags: u32,
+    /// Its value's length in bytes.
     pub value_len: u32,
 }
 
@@ -632,12 +718,14 @@ mod host {
         pub static CLOCK: Cell<u32> = const { Cell::new(1) };
         pub static TIMERS: std::cell::RefCell<Vec<(u64, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
         pub static EVENTS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        pub static LOGS: std::cell::RefCell<Vec<(i32, String)>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     pub fn log_event(record: &[u8]) {
         EVENTS.with(|e| e.borrow_mut().extend_from_slice(record));
     }
     pub fn log(level: i32, msg: &str) {
         eprintln!("[plugin log {level}] {msg}");
+        LOGS.with(|l| l.borrow_mut().push((level, msg.to_string())));
     }
     pub fn now() -> u32 {
         CLOCK.with(|c| c.get())
@@ -647,7 +735,10 @@ mod host {
     }
 }
 
-/// Test helpers for native unit tests of plugins.
+/// The host's side of the clock, timers, logs and events in native unit
+/// tests of plugins (not on wasm32). [`crate::testing::Harness`] wraps
+/// these; use them directly to test a part of a store without a harness.
+/// All of it is per thread, as `cargo test` runs each test on its own.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod test_clock {
     /// Sets the value [`super::now`] returns on this thread.
@@ -658,9 +749,15 @@ pub mod test_clock {
     pub fn timers() -> Vec<(u64, u32)> {
         super::host::TIMERS.with(|t| t.borrow().clone())
     }
-    /// The `log_event` records reported so far on this thread (taken).
+    /// The `log_event` records reported so far on this thread (taken),
+    /// back to back: read them with [`crate::abi::Event::all`].
     pub fn take_events() -> Vec<u8> {
         super::host::EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+    }
+    /// The lines [`super::log`] wrote so far on this thread (taken), with
+    /// their [`crate::abi::log_level`].
+    pub fn take_logs() -> Vec<(i32, String)> {
+        super::host::LOGS.with(|l| std::mem::take(&mut *l.borrow_mut()))
     }
     /// Runs `f` as if it handled request `index` of a batch with `mflags`
     /// (what [`super::log_lookup`] and friends look at).
@@ -673,7 +770,8 @@ pub mod test_clock {
 }
 
 /// Per-instance SDK state: the plugin and the buffers shared with the host.
-/// Used by the code [`export_plugin!`] generates; not for plugin code.
+/// Used by the code [`export_plugin!`](crate::export_plugin) generates;
+/// not for plugin code.
 pub struct Runtime<P> {
     plugin: Option<P>,
     input: Vec<u8>,
@@ -712,6 +810,20 @@ impl<P: Plugin> Runtime<P> {
             self.input.resize(size, 0);
         }
         self.input.as_mut_ptr()
+    }
+
+    /// The native test harness's `wmc_input` + copy: the next call reads
+    /// `bytes`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn set_input(&mut self, bytes: &[u8]) {
+        self.input.clear();
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// The plugin, once `init` accepted.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn plugin_mut(&mut self) -> Option<&mut P> {
+        self.plugin.as_mut()
     }
 
     /// Any export other than `wmc_dump` ends a running dump.
@@ -817,6 +929,7 @@ impl<P: Plugin> Runtime<P> {
         output
     }
 
+    /// `wmc_tick(now)`: [`Plugin::release_held`], then [`Plugin::tick`].
     pub fn tick(&mut self, now: u32) {
         self.end_dump();
         if let Some(p) = self.plugin.as_mut() {
@@ -825,6 +938,7 @@ impl<P: Plugin> Runtime<P> {
         }
     }
 
+    /// `wmc_timer(token)`: [`Plugin::timer`].
     pub fn timer(&mut self, token: u64) {
         self.end_dump();
         if let Some(p) = self.plugin.as_mut() {
@@ -832,6 +946,7 @@ impl<P: Plugin> Runtime<P> {
         }
     }
 
+    /// `wmc_stats(group)`: the `name value` lines [`Plugin::stats`] wrote.
     pub fn stats(&mut self, group: i32) -> &[u8] {
         self.end_dump();
         self.output.clear();
@@ -955,7 +1070,8 @@ pub fn pack(buf: &[u8]) -> i64 {
 }
 
 /// Runs `f` on a thread-local runtime, after installing the SDK's panic
-/// hook ([`install_panic_hook`]) the first time. Used by [`export_plugin!`].
+/// hook ([`install_panic_hook`]) the first time. Used by
+/// [`export_plugin!`](crate::export_plugin).
 pub fn with_runtime<P: Plugin, R>(
     cell: &'static std::thread::LocalKey<RefCell<Runtime<P>>>,
     f: impl FnOnce(&mut Runtime<P>) -> R,
@@ -1092,8 +1208,9 @@ mod tests {
     }
 
     /// The hook itself, on a real panic (formatted message, `panic!`'s
-    /// location): one ERROR line. Restores the previous hook; no other test
-    /// of this crate panics.
+    /// location): one ERROR line. Restores the previous hook. Another
+    /// test's panic meanwhile (the harness's `should_panic` one) lands in
+    /// its own thread's list, not this one's.
     #[test]
     fn hook_logs_message_and_location_at_error() {
         thread_local! {

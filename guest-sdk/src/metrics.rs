@@ -73,6 +73,10 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// A counter at 0. `name` is `[a-zA-Z_][a-zA-Z0-9_]*` (at most 64
+    /// bytes; Prometheus shows it as `wasmcached_plugin_NAME`, `stats
+    /// plugin` as `metric:NAME`), `help` one line of at most 256 bytes. A
+    /// bad one panics: at compile time for a `static`.
     pub const fn new(name: &'static str, help: &'static str) -> Counter {
         check_names(name, help);
         Counter {
@@ -83,15 +87,18 @@ impl Counter {
     }
 
     #[inline]
+    /// Adds 1.
     pub fn inc(&self) {
         self.add(1)
     }
 
     #[inline]
+    /// Adds `n`.
     pub fn add(&self, n: u64) {
         self.value.fetch_add(n, Relaxed);
     }
 
+    /// The current value.
     pub fn get(&self) -> u64 {
         self.value.load(Relaxed)
     }
@@ -118,6 +125,7 @@ pub struct Gauge {
 }
 
 impl Gauge {
+    /// A gauge at 0; `name` and `help` as for [`Counter::new`].
     pub const fn new(name: &'static str, help: &'static str) -> Gauge {
         check_names(name, help);
         Gauge {
@@ -128,20 +136,24 @@ impl Gauge {
     }
 
     #[inline]
+    /// Sets the level to `v`.
     pub fn set(&self, v: i64) {
         self.value.store(v, Relaxed);
     }
 
     #[inline]
+    /// Raises the level by `n`.
     pub fn add(&self, n: i64) {
         self.value.fetch_add(n, Relaxed);
     }
 
     #[inline]
+    /// Lowers the level by `n`.
     pub fn sub(&self, n: i64) {
         self.value.fetch_sub(n, Relaxed);
     }
 
+    /// The current level.
     pub fn get(&self) -> i64 {
         self.value.load(Relaxed)
     }
@@ -223,6 +235,7 @@ impl<const N: usize> Histogram<N> {
         counts.map(|c| c.load(Relaxed)).collect()
     }
 
+    /// The sum of every observed value (wrapping at 2^64).
     pub fn sum(&self) -> u64 {
         self.values.sum.load(Relaxed)
     }
@@ -313,11 +326,15 @@ mod tests {
         assert_eq!((DONE.get(), LEVEL.get()), (3, -2));
         assert_eq!(SIZES.counts(), vec![2, 1, 1]);
         assert_eq!(SIZES.sum(), 1024);
+        // The registry is the process's: other tests (the testing
+        // harness's) register metrics of their own in parallel.
+        let ours = ["done_total", "level", "sizes"];
         let mut block = Vec::new();
         write_block(&mut block);
         let d = m::metric_descriptors(&block).unwrap();
+        let d: Vec<_> = d.into_iter().filter(|d| ours.contains(&d.name)).collect();
         let names: Vec<&str> = d.iter().map(|d| d.name).collect();
-        assert_eq!(names, ["done_total", "level", "sizes"]);
+        assert_eq!(names, ours);
         assert_eq!(d[2].bounds().collect::<Vec<_>>(), [10.0, 100.0]);
         // The histogram's values are its counts then its sum, contiguous.
         assert_eq!(std::mem::size_of::<Buckets<2>>(), 8 * 4);
@@ -326,6 +343,11 @@ mod tests {
         static AGAIN: Counter = Counter::new("done_total", "");
         register(&AGAIN);
         write_block(&mut block);
-        assert_eq!(m::metric_descriptors(&block).unwrap().len(), 3);
+        let again = m::metric_descriptors(&block).unwrap();
+        assert_eq!(again.iter().filter(|d| d.name == "done_total").count(), 1);
+        assert!(REGISTRY.lock().unwrap().iter().all(|x| !std::ptr::eq(
+            *x as *const dyn Metric as *const (),
+            &AGAIN as *const Counter as *const ()
+        )));
     }
 }
