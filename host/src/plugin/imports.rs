@@ -35,6 +35,16 @@ const ERRORS_KEPT: usize = 2048;
 /// is told about lines it missed, a guest cannot grow host memory.
 const EVENTS_KEPT: usize = 4 << 20;
 
+/// Where `wasmcached plugin check` collects every line a guest logs, at
+/// every level and whatever `-v` says, to show it under a failed check.
+static LOG_TAP: std::sync::OnceLock<fn(i32, &str)> = std::sync::OnceLock::new();
+
+/// Hands every guest log line (level, message) to `tap` as well; the first
+/// tap of the process stays.
+pub fn tap_log(tap: fn(i32, &str)) {
+    let _ = LOG_TAP.set(tap);
+}
+
 /// A linker with every host import, for compiling plugins against.
 pub(super) fn linker(engine: &Engine) -> Result<Linker<ShardCtx>> {
     let mut linker: Linker<ShardCtx> = Linker::new(engine);
@@ -54,6 +64,9 @@ pub(super) fn linker(engine: &Engine) -> Result<Linker<ShardCtx>> {
                 return;
             };
             let msg = String::from_utf8_lossy(msg).into_owned();
+            if let Some(tap) = LOG_TAP.get() {
+                tap(level, &msg);
+            }
             let ctx = caller.data_mut();
             if let Some(log) = ctx.init_log.as_mut() {
                 if !log.is_empty() {

@@ -40,7 +40,7 @@ pub use code_cache::{configure_code_cache, CodeCache};
 pub use engine::{Plugin, DEFAULT_PLUGIN, EPOCH_TICK};
 pub use faults::{FaultStats, BACKOFF_FIRST, BACKOFF_MAX, CRASH_LOOP_FAULTS, CRASH_LOOP_WINDOW};
 pub use image::SavedImage;
-pub use imports::ShardCtx;
+pub use imports::{tap_log, ShardCtx};
 pub use instance::{memory_cap, sized_for_items, ShardConfig};
 pub use metrics::{stat_lines_for_display, MetricValue, PluginMetric};
 pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};

@@ -1,5 +1,5 @@
-//! `wasmcached plugin check FILE [--contract full|basic]`: a conformance kit
-//! for storage plugins.
+//! `wasmcached plugin check FILE [--contract full|basic] [--skip NAME]`: a
+//! conformance kit for storage plugins.
 //!
 //! It loads the plugin (`.wasm` or `.wat`; `default` for the embedded default
 //! store), checks its exports and ABI version, then runs memcached's storage
@@ -10,15 +10,18 @@
 //! clients of the text, meta and binary protocols see (`wire_*` checks).
 //!
 //! Every check prints `PASS name`, `FAIL name: expected X, got Y` or
-//! `SKIP name (why)`, then a summary. The exit code is 0 only when every
-//! check of the chosen contract passed. `--contract basic` asks only for
-//! get/set/delete/flush_all, for minimal plugins.
+//! `SKIP name (why)`, then a summary. Under a FAIL line come the lines the
+//! plugin logged while that check ran (under every line with `-v`).
+//! `--contract basic` asks only for get/set/delete/flush_all, for minimal
+//! plugins; `--skip` leaves checks out; `--list` names the checks. The exit
+//! status is in [`HELP`].
 
 mod report;
 mod wire;
 
+pub use report::Options;
+use report::{Check, Outcome, Selected, Verdict, EXIT_USAGE};
 pub use report::{Contract, Report};
-use report::{Outcome, Verdict};
 
 use crate::clock;
 use crate::plugin::{FaultStats, MetricValue, Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
@@ -36,8 +39,40 @@ const ITEM_MAX: usize = 1 << 20;
 /// The budget of the ordinary shards (`-m 64`).
 const BUDGET: u64 = 64 << 20;
 
-const USAGE: &str =
-    "usage: wasmcached plugin check FILE.wasm|FILE.wat|default [--contract full|basic]";
+const USAGE: &str = "usage: wasmcached plugin check FILE.wasm|FILE.wat|default [--contract full|basic] [--skip NAME[,NAME...]]... [-v]
+       wasmcached plugin check --list [FILE] [--contract full|basic] [--skip NAME[,NAME...]]...";
+
+const HELP: &str = "
+Checks a storage plugin against the memcached behaviour its contract asks
+for: one line per check, PASS, FAIL (with what was expected and what came)
+or SKIP (with why), then a summary.
+
+  FILE                   a plugin (.wasm or .wat), or `default` for the
+                         embedded default store
+  --contract full|basic  full (the default): everything memcached's storage
+                         commands need; basic: get/set/delete/flush_all only
+  --skip NAME[,NAME...]  do not run these checks (repeatable); they show as
+                         SKIP and the exit status is 3 instead of 0
+  --list                 print the checks that would run, one a line: name,
+                         the contract that asks for it, what it checks; with
+                         FILE, only those that apply to that plugin
+  -v, --verbose          print what the plugin logs under every check, not
+                         only under a failed one (the last 50 lines each)
+  -h, --help             this text
+
+exit status:
+  0  every check that ran passed, and none was left out with --skip
+  1  at least one check failed
+  2  a usage error, or the plugin could not be loaded or instantiated
+  3  every check that ran passed, but some were left out with --skip
+Checks outside the chosen contract, or testing an optional export the plugin
+does not have, show as SKIP too but do not change the exit status.";
+
+/// A check of the ABI layer, run on a fresh shard of its own.
+type CheckFn = fn(&mut Kit) -> Outcome;
+
+/// The check every other check needs: it cannot be skipped.
+const REQUIRED: &str = "exports_and_abi_version";
 
 /// The arguments after `wasmcached plugin`; returns the process exit code.
 pub fn main(args: &[OsString]) -> ExitCode {
@@ -45,120 +80,479 @@ pub fn main(args: &[OsString]) -> ExitCode {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut file = None;
-    let mut contract = Contract::Full;
-    let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("check") => {}
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(64);
-        }
-    }
-    while let Some(a) = it.next() {
-        let value = match a.as_str() {
-            "--contract" => it.next().map(String::as_str),
-            s if s.starts_with("--contract=") => Some(&s["--contract=".len()..]),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            s if file.is_none() && (!s.starts_with('-') || s == "--default") => {
-                file = Some(s.trim_start_matches("--").to_string());
-                continue;
-            }
-            s => {
-                eprintln!("wasmcached plugin check: unexpected argument {s:?}\n{USAGE}");
-                return ExitCode::from(64);
-            }
-        };
-        contract = match value {
-            Some("full") => Contract::Full,
-            Some("basic") => Contract::Basic,
-            v => {
-                eprintln!("wasmcached plugin check: --contract wants full or basic, got {v:?}");
-                return ExitCode::from(64);
-            }
-        };
-    }
-    let Some(file) = file else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(64);
-    };
-    let path = (file != "default").then(|| Path::new(&file));
-    let loaded = match path {
-        None => Plugin::new(DEFAULT_PLUGIN, "default-store"),
-        Some(p) => Plugin::load(Some(p)),
-    };
-    let plugin = match loaded {
-        Ok(p) => Arc::new(p),
+    let command = match parse(&args) {
+        Ok(c) => c,
         Err(e) => {
-            println!("FAIL load: expected a wasmcached plugin, got: {e:#}");
-            println!("0 passed, 1 failed, 0 skipped");
-            return ExitCode::FAILURE;
+            eprintln!("wasmcached plugin check: {e}\n{USAGE}\n(--help explains)");
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let report = run(&plugin, path, contract);
-    if report.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    crate::plugin::tap_log(report::log_tap);
+    match command {
+        Command::Help => {
+            println!("{USAGE}\n{HELP}");
+            ExitCode::SUCCESS
+        }
+        Command::List { file, opts } => list(file.as_deref(), &opts),
+        Command::Check { file, opts } => {
+            let path = (file != "default").then(|| Path::new(&file));
+            match load(path) {
+                Ok(plugin) => run(&plugin, path, &opts).exit_code(),
+                Err(e) => {
+                    println!("FAIL load: expected a wasmcached plugin, got: {e}");
+                    println!("0 passed, 1 failed, 0 skipped");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
     }
 }
 
-type CheckFn = fn(&mut Kit) -> Outcome;
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Help,
+    Check { file: String, opts: Options },
+    List { file: Option<String>, opts: Options },
+}
 
-/// The checks, in order, and whether the basic contract includes them.
-const CHECKS: &[(&str, bool, CheckFn)] = &[
-    ("get_miss", true, get_miss),
-    ("set_get_hit", true, set_get_hit),
-    ("set_overwrite", true, set_overwrite),
-    ("delete", true, delete),
-    ("flush_all_immediate", true, flush_all_immediate),
-    ("gets_cas", false, gets_cas),
-    ("add", false, add),
-    ("replace", false, replace),
-    ("append_prepend", false, append_prepend),
-    ("cas_match", false, cas_match),
-    ("cas_mismatch_exists", false, cas_mismatch),
-    ("cas_missing_not_found", false, cas_missing),
-    ("incr_decr", false, incr_decr),
-    ("incr_wraps_at_2_64", false, incr_wrap),
-    ("decr_floors_at_0", false, decr_floor),
-    ("incr_decr_non_numeric", false, incr_non_numeric),
-    ("incr_decr_missing", false, incr_missing),
-    ("touch", false, touch),
-    ("flags_roundtrip", false, flags_roundtrip),
-    ("zero_length_value", false, zero_length_value),
-    ("max_size_value", false, max_size_value),
-    ("binary_safe_value", false, binary_safe_value),
-    ("expiry_relative", false, expiry_relative),
-    ("negative_exptime_expired", false, negative_exptime),
-    ("flush_all_delayed", false, flush_all_delayed),
-    ("memory_budget_evict", false, memory_budget_evict),
-    ("memory_budget_no_evict", false, memory_budget_no_evict),
-    ("many_keys_in_one_batch", false, many_keys_batch),
-    ("dump_load_roundtrip", false, dump_load_roundtrip),
-    ("memory_image_roundtrip", false, memory_image_roundtrip),
-    ("item_listing", false, item_listing),
-    ("plugin_metrics", true, plugin_metrics),
+fn parse(args: &[String]) -> Result<Command, String> {
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("check") => {}
+        Some("-h" | "--help") => return Ok(Command::Help),
+        Some(other) => return Err(format!("unknown command {other:?}: only check")),
+        None => return Err("which command? only check".into()),
+    }
+    let (mut file, mut list, mut opts) = (None, false, Options::default());
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (a.as_str(), None),
+        };
+        match flag {
+            "--contract" | "--skip" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .ok_or_else(|| format!("{flag} wants a value"))?
+                        .as_str(),
+                };
+                if flag == "--skip" {
+                    add_skips(value, &mut opts.skip)?;
+                } else {
+                    opts.contract = match value {
+                        "full" => Contract::Full,
+                        "basic" => Contract::Basic,
+                        v => return Err(format!("--contract wants full or basic, got {v:?}")),
+                    };
+                }
+            }
+            _ if inline.is_some() => return Err(format!("{flag} takes no value")),
+            "-h" | "--help" => return Ok(Command::Help),
+            "--list" => list = true,
+            "-v" | "--verbose" => opts.verbose = true,
+            s if !s.starts_with('-') || s == "--default" => {
+                if let Some(first) = &file {
+                    return Err(format!("one plugin at a time: {first:?}, then {s:?}"));
+                }
+                file = Some(s.trim_start_matches("--").to_string());
+            }
+            s => return Err(format!("unexpected argument {s:?}")),
+        }
+    }
+    match (list, file) {
+        (true, file) => Ok(Command::List { file, opts }),
+        (false, Some(file)) => Ok(Command::Check { file, opts }),
+        (false, None) => Err("which plugin? FILE.wasm, FILE.wat or default".into()),
+    }
+}
+
+/// Adds the check names of one `--skip` value (a comma-separated list).
+fn add_skips(value: &str, skip: &mut Vec<&'static str>) -> Result<(), String> {
+    let names: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err("--skip wants a check name (--list names them)".into());
+    }
+    for name in names {
+        if name == REQUIRED {
+            return Err(format!(
+                "{REQUIRED} cannot be skipped: every other check needs the instance it makes"
+            ));
+        }
+        let Some(known) = catalogue().map(|c| c.name).find(|&n| n == name) else {
+            return Err(format!(
+                "no check is named {name:?}; the nearest: {} (--list names them all)",
+                nearest(name).join(", ")
+            ));
+        };
+        if !skip.contains(&known) {
+            skip.push(known);
+        }
+    }
+    Ok(())
+}
+
+/// Up to three check names near `name`: those containing it first, then
+/// by edit distance; names more than a third of its letters away only when
+/// nothing is nearer, so a typo gets its one suggestion.
+fn nearest(name: &str) -> Vec<&'static str> {
+    let name = name.to_ascii_lowercase();
+    let mut names: Vec<(bool, usize, &'static str)> = catalogue()
+        .map(|c| {
+            (
+                !c.name.contains(&name),
+                edit_distance(&name, c.name),
+                c.name,
+            )
+        })
+        .collect();
+    names.sort();
+    let close = |&&(far, d, _): &&(bool, usize, &str)| !far || d <= (name.len() / 3).max(1);
+    let near = match names.iter().filter(close).count() {
+        0 => 3,
+        n => n.min(3),
+    };
+    names.into_iter().take(near).map(|(_, _, n)| n).collect()
+}
+
+/// Levenshtein distance, by bytes (check names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let here = (diagonal + usize::from(x != y))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = here;
+        }
+    }
+    row[b.len()]
+}
+
+/// One check as `--list` shows it.
+struct Entry {
+    name: &'static str,
+    /// The smallest contract that asks for it (`required`: every run).
+    group: &'static str,
+    about: &'static str,
+}
+
+/// Every check, in the order they run.
+fn catalogue() -> impl Iterator<Item = Entry> {
+    fn listed<F>(c: &Check<F>) -> Entry {
+        Entry {
+            name: c.name,
+            group: if c.basic { "basic" } else { "full" },
+            about: c.about,
+        }
+    }
+    let required = Entry {
+        name: REQUIRED,
+        group: "required",
+        about: "the module has the ABI's exports and an instance accepts wmc_init",
+    };
+    std::iter::once(required)
+        .chain(CHECKS.iter().map(listed))
+        .chain(wire::WIRE_CHECKS.iter().map(listed))
+}
+
+fn load(path: Option<&Path>) -> Result<Arc<Plugin>, String> {
+    match path {
+        None => Plugin::new(DEFAULT_PLUGIN, "default-store"),
+        Some(p) => Plugin::load(Some(p)),
+    }
+    .map(Arc::new)
+    .map_err(|e| format!("{e:#}"))
+}
+
+/// `--list`: the checks that would run, one a line.
+fn list(file: Option<&str>, opts: &Options) -> ExitCode {
+    // With a plugin, the checks of optional exports it lacks would not run.
+    let kit = match file {
+        None => None,
+        Some(file) => {
+            let path = (file != "default").then(|| Path::new(file));
+            clock::set_now_for_check(T0);
+            match load(path).and_then(|p| Kit::new(&p, BUDGET, true)) {
+                Ok(kit) => Some(kit),
+                Err(e) => {
+                    eprintln!("wasmcached plugin check: cannot instantiate {file}: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+    };
+    let runs = |c: &Entry| {
+        let applies = || match &kit {
+            Some(kit) => not_applicable(c.name, kit).is_none(),
+            None => true,
+        };
+        (c.name == REQUIRED || opts.select(c.name, c.group != "full") == Selected::Run) && applies()
+    };
+    let checks: Vec<Entry> = catalogue().filter(runs).collect();
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in checks {
+        println!("{:width$}  {:8}  {}", c.name, c.group, c.about);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The ABI checks, in order.
+const CHECKS: &[Check<CheckFn>] = &[
+    Check {
+        name: "get_miss",
+        basic: true,
+        about: "a get of a key never set misses, with no value",
+        run: get_miss,
+    },
+    Check {
+        name: "set_get_hit",
+        basic: true,
+        about: "a get finds what a set stored, and echoes the key",
+        run: set_get_hit,
+    },
+    Check {
+        name: "set_overwrite",
+        basic: true,
+        about: "a set replaces a value with a longer or a shorter one",
+        run: set_overwrite,
+    },
+    Check {
+        name: "delete",
+        basic: true,
+        about: "delete answers Deleted, then NotFound, and leaves other keys",
+        run: delete,
+    },
+    Check {
+        name: "flush_all_immediate",
+        basic: true,
+        about: "flush_all empties the store; items stored after it stay",
+        run: flush_all_immediate,
+    },
+    Check {
+        name: "gets_cas",
+        basic: false,
+        about: "an item has a non-zero CAS, a new one after every overwrite",
+        run: gets_cas,
+    },
+    Check {
+        name: "add",
+        basic: false,
+        about: "add stores a new key only",
+        run: add,
+    },
+    Check {
+        name: "replace",
+        basic: false,
+        about: "replace stores an existing key only",
+        run: replace,
+    },
+    Check {
+        name: "append_prepend",
+        basic: false,
+        about: "append and prepend need the key and keep its flags and exptime",
+        run: append_prepend,
+    },
+    Check {
+        name: "cas_match",
+        basic: false,
+        about: "cas with the item's CAS stores",
+        run: cas_match,
+    },
+    Check {
+        name: "cas_mismatch_exists",
+        basic: false,
+        about: "cas with a stale CAS answers Exists and stores nothing",
+        run: cas_mismatch,
+    },
+    Check {
+        name: "cas_missing_not_found",
+        basic: false,
+        about: "cas of a missing key answers NotFound",
+        run: cas_missing,
+    },
+    Check {
+        name: "incr_decr",
+        basic: false,
+        about: "incr and decr count, keep the flags, and grow the value",
+        run: incr_decr,
+    },
+    Check {
+        name: "incr_wraps_at_2_64",
+        basic: false,
+        about: "incr wraps around at 2^64",
+        run: incr_wrap,
+    },
+    Check {
+        name: "decr_floors_at_0",
+        basic: false,
+        about: "decr stops at 0",
+        run: decr_floor,
+    },
+    Check {
+        name: "incr_decr_non_numeric",
+        basic: false,
+        about: "incr and decr of a non-number answer NonNumeric and change nothing",
+        run: incr_non_numeric,
+    },
+    Check {
+        name: "incr_decr_missing",
+        basic: false,
+        about: "incr and decr of a missing key answer NotFound",
+        run: incr_missing,
+    },
+    Check {
+        name: "touch",
+        basic: false,
+        about: "touch sets a new exptime; of a missing key, NotFound",
+        run: touch,
+    },
+    Check {
+        name: "flags_roundtrip",
+        basic: false,
+        about: "client flags come back unchanged, all 32 bits",
+        run: flags_roundtrip,
+    },
+    Check {
+        name: "zero_length_value",
+        basic: false,
+        about: "an empty value is stored and found",
+        run: zero_length_value,
+    },
+    Check {
+        name: "max_size_value",
+        basic: false,
+        about: "a value near the item size limit is stored, one over it is TooLarge",
+        run: max_size_value,
+    },
+    Check {
+        name: "binary_safe_value",
+        basic: false,
+        about: "values with NUL, CR LF and every byte come back unchanged",
+        run: binary_safe_value,
+    },
+    Check {
+        name: "expiry_relative",
+        basic: false,
+        about: "an item expires at its exptime, not before; exptime 0 never",
+        run: expiry_relative,
+    },
+    Check {
+        name: "negative_exptime_expired",
+        basic: false,
+        about: "a set with an exptime in the past leaves no item",
+        run: negative_exptime,
+    },
+    Check {
+        name: "flush_all_delayed",
+        basic: false,
+        about: "flush_all with a delay empties the store at that time",
+        run: flush_all_delayed,
+    },
+    Check {
+        name: "memory_budget_evict",
+        basic: false,
+        about: "40 MB into a 4 MB shard evicts old items and keeps the newest",
+        run: memory_budget_evict,
+    },
+    Check {
+        name: "memory_budget_no_evict",
+        basic: false,
+        about: "without eviction (-M) a full shard answers OutOfMemory, keeps its items",
+        run: memory_budget_no_evict,
+    },
+    Check {
+        name: "many_keys_in_one_batch",
+        basic: false,
+        about: "500 sets, then 1000 gets, each in one batch, get one answer each, in order",
+        run: many_keys_batch,
+    },
+    Check {
+        name: "dump_load_roundtrip",
+        basic: false,
+        about: "ABI v3 wmc_dump/wmc_load move the items with flags, exptime and CAS",
+        run: dump_load_roundtrip,
+    },
+    Check {
+        name: "memory_image_roundtrip",
+        basic: false,
+        about: "a saved memory image is the same store in a fresh instance",
+        run: memory_image_roundtrip,
+    },
+    Check {
+        name: "item_listing",
+        basic: false,
+        about: "ABI v5 wmc_iter lists every live item once, with its fields",
+        run: item_listing,
+    },
+    Check {
+        name: "plugin_metrics",
+        basic: true,
+        about: "ABI v8 wmc_metrics: a valid block, counts never going down",
+        run: plugin_metrics,
+    },
 ];
+
+/// Why a check does not apply to the plugin behind a kit, if it does not.
+type NeedFn = fn(&Kit) -> Option<String>;
+
+/// Checks of optional exports, and why each does not apply to a plugin
+/// without its export: shown as SKIP, left out of `--list FILE`.
+const NEEDS: &[(&str, NeedFn)] = &[
+    ("dump_load_roundtrip", |k| {
+        (!k.shard.exports_dump_load())
+            .then(|| "the plugin does not export wmc_dump and wmc_load (ABI v3)".into())
+    }),
+    ("memory_image_roundtrip", |k| {
+        k.plugin.image_safe.as_ref().err().map(|why| {
+            format!(
+                "the plugin keeps state outside its memory ({why}): a warm restart loads its \
+                 item records"
+            )
+        })
+    }),
+    ("item_listing", |k| {
+        (!k.shard.lists()).then(|| "the plugin does not list its items (ABI v5 wmc_iter)".into())
+    }),
+    ("plugin_metrics", |k| {
+        (!k.shard.exports_metrics())
+            .then(|| "the plugin does not export wmc_metrics (ABI v8)".into())
+    }),
+];
+
+/// Why check `name` does not apply to the plugin behind `k`, if it does not.
+fn not_applicable(name: &str, k: &Kit) -> Option<String> {
+    NEEDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, why)| why(k))
+}
 
 /// Runs the kit against `plugin` (loaded from `path`; `None`: the embedded
 /// default store), printing one line per check and a summary.
-pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, contract: Contract) -> Report {
-    let mut report = Report::default();
+pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, opts: &Options) -> Report {
+    let mut report = Report {
+        verbose: opts.verbose,
+        ..Report::default()
+    };
     // The exports were checked when the module was compiled; the version
     // when it is instantiated.
     clock::set_now_for_check(T0);
+    report::log_start();
     match Shard::new(plugin.clone(), config(BUDGET, true), Arc::default()) {
         Ok(s) => {
-            println!(
-                "PASS exports_and_abi_version (ABI v{}{}{})",
+            let found = format!(
+                "{REQUIRED} (ABI v{}{}{})",
                 s.abi_version().unwrap_or(0),
                 if s.exports_dump_load() {
                     ", exports wmc_dump and wmc_load"
@@ -167,37 +561,38 @@ pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, contract: Contract) -> Rep
                 },
                 if s.lists() { ", lists its items" } else { "" }
             );
-            report.passed += 1;
+            report.record(&found, Ok(Verdict::Pass));
         }
         Err(e) => {
-            println!(
-                "FAIL exports_and_abi_version: expected an instance that accepts wmc_init, got: {e:#}"
+            report.record(
+                REQUIRED,
+                Err(format!(
+                    "expected an instance that accepts wmc_init, got: {e:#}"
+                )),
             );
-            report.failed += 1;
-            summary(&report);
+            report.unusable = true;
+            report.summary();
             return report;
         }
     }
-    for &(name, basic, check) in CHECKS {
-        if contract == Contract::Basic && !basic {
-            println!("SKIP {name} (not in the basic contract)");
-            report.skipped += 1;
+    for c in CHECKS {
+        let selected = opts.select(c.name, c.basic);
+        if selected != Selected::Run {
+            selected.report_skip(c.name, &mut report);
             continue;
         }
         clock::set_now_for_check(T0);
-        let outcome = Kit::new(plugin, BUDGET, true).and_then(|mut kit| check(&mut kit));
-        report.record(name, outcome);
+        report::log_start();
+        let outcome =
+            Kit::new(plugin, BUDGET, true).and_then(|mut kit| match not_applicable(c.name, &kit) {
+                Some(why) => Ok(Verdict::Skip(why)),
+                None => (c.run)(&mut kit),
+            });
+        report.record(c.name, outcome);
     }
-    wire::run(path, contract, &mut report);
-    summary(&report);
+    wire::run(path, opts, &mut report);
+    report.summary();
     report
-}
-
-fn summary(r: &Report) {
-    println!(
-        "{} passed, {} failed, {} skipped",
-        r.passed, r.failed, r.skipped
-    );
 }
 
 fn config(budget: u64, evict: bool) -> ShardConfig {
@@ -956,11 +1351,6 @@ fn list_all(k: &mut Kit, max_bytes: usize) -> Result<Vec<Listed>, String> {
 /// ABI v5 `wmc_iter`: a listing in small chunks shows every live item once
 /// with its fields, expired ones not, and changes nothing.
 fn item_listing(k: &mut Kit) -> Outcome {
-    if !k.shard.lists() {
-        return Ok(Verdict::Skip(
-            "the plugin does not list its items (ABI v5 wmc_iter)".into(),
-        ));
-    }
     let a = k.set_with("flagged", b"abc", 0xdead_beef, T0 + 500)?;
     k.set_with("dies", b"x", 0, T0 + 5)?;
     for i in 0..3000 {
@@ -1011,12 +1401,6 @@ fn item_listing(k: &mut Kit) -> Outcome {
 /// The warm restart's fast path: the instance's memory saved and read
 /// back into a fresh instance is the same store, and it goes on storing.
 fn memory_image_roundtrip(k: &mut Kit) -> Outcome {
-    if let Err(why) = &k.plugin.image_safe {
-        return Ok(Verdict::Skip(format!(
-            "the plugin keeps state outside its memory ({why}): a warm restart loads its \
-             item records"
-        )));
-    }
     let a = k.set_with("flagged", b"v1", 0xdead_beef, T0 + 500)?;
     for i in 0..1000 {
         k.set(&format!("many:{i}"), format!("value {i}").as_bytes())?;
@@ -1048,11 +1432,6 @@ fn memory_image_roundtrip(k: &mut Kit) -> Outcome {
 }
 
 fn dump_load_roundtrip(k: &mut Kit) -> Outcome {
-    if !k.shard.exports_dump_load() {
-        return Ok(Verdict::Skip(
-            "the plugin does not export wmc_dump and wmc_load (ABI v3)".into(),
-        ));
-    }
     let a = k.set_with("flagged", b"v1", 0xdead_beef, T0 + 500)?;
     k.set_with("never", b"", 3, 0)?;
     k.set_with("dies", b"x", 0, T0 + 5)?;
@@ -1108,11 +1487,6 @@ fn dump_load_roundtrip(k: &mut Kit) -> Outcome {
 /// comes back after some work unchanged but for its value, and counters
 /// and histogram counts never go down.
 fn plugin_metrics(k: &mut Kit) -> Outcome {
-    if !k.shard.exports_metrics() {
-        return Ok(Verdict::Skip(
-            "the plugin does not export wmc_metrics (ABI v8)".into(),
-        ));
-    }
     let read = |k: &mut Kit| {
         k.shard
             .try_plugin_metrics()
@@ -1164,4 +1538,170 @@ fn plugin_metrics(k: &mut Kit) -> Outcome {
         )?;
     }
     Ok(Verdict::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn parsed(line: &str) -> Command {
+        parse(&args(line)).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn refused(line: &str) -> String {
+        match parse(&args(line)) {
+            Err(e) => e,
+            Ok(c) => panic!("{line}: accepted as {c:?}"),
+        }
+    }
+
+    fn check(file: &str, opts: Options) -> Command {
+        Command::Check {
+            file: file.into(),
+            opts,
+        }
+    }
+
+    fn opts_of(line: &str) -> Options {
+        match parsed(line) {
+            Command::Check { opts, .. } | Command::List { opts, .. } => opts,
+            Command::Help => panic!("{line}: help"),
+        }
+    }
+
+    #[test]
+    fn the_options_of_before_still_parse() {
+        assert_eq!(
+            parsed("check default"),
+            check("default", Options::default())
+        );
+        let basic = Options {
+            contract: Contract::Basic,
+            ..Options::default()
+        };
+        assert_eq!(
+            parsed("check --default --contract basic"),
+            check("default", basic)
+        );
+        assert_eq!(
+            parsed("check --contract=full x.wasm"),
+            check("x.wasm", Options::default())
+        );
+        assert_eq!(parsed("--help"), Command::Help);
+        assert_eq!(parsed("check x.wat -h"), Command::Help);
+    }
+
+    #[test]
+    fn skips_repeat_split_on_commas_and_count_once() {
+        let opts = opts_of("check x.wat --skip touch --skip=add,,replace, --skip touch -v");
+        assert_eq!(opts.skip, ["touch", "add", "replace"]);
+        assert!(opts.verbose);
+        let opts = opts_of("check x.wat --skip wire_text_gat --verbose");
+        assert_eq!(opts.skip, ["wire_text_gat"]);
+        assert!(opts.verbose);
+        assert!(!opts_of("check x.wat").verbose);
+    }
+
+    #[test]
+    fn list_needs_no_plugin_but_takes_one() {
+        assert_eq!(
+            parsed("check --list"),
+            Command::List {
+                file: None,
+                opts: Options::default()
+            }
+        );
+        assert_eq!(
+            parsed("check --list --contract basic default --skip delete"),
+            Command::List {
+                file: Some("default".into()),
+                opts: Options {
+                    contract: Contract::Basic,
+                    skip: vec!["delete"],
+                    verbose: false
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_skip_names_the_nearest_checks() {
+        let e = refused("check x.wat --skip tuch");
+        assert!(
+            e.contains("\"tuch\"") && e.ends_with("the nearest: touch (--list names them all)"),
+            "{e}"
+        );
+        // A known name before it does not make the unknown one pass.
+        let e = refused("check x.wat --skip add,cas");
+        assert!(
+            e.contains("the nearest: gets_cas, cas_match, wire_text_gets_cas"),
+            "{e}"
+        );
+        assert_eq!(nearest("wire_txt_gat"), ["wire_text_gat"]);
+        // Far from everything: still three names to go on.
+        assert_eq!(nearest("qqqqqqqqqqqqqqqqqqqq").len(), 3);
+        assert!(refused("check x.wat --skip").contains("--skip wants a value"));
+        assert!(refused("check x.wat --skip ,").contains("--skip wants a check name"));
+        assert!(refused("check x.wat --skip exports_and_abi_version").contains("cannot be skipped"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for line in [
+            "",
+            "frobnicate",
+            "check",
+            "check --contract basic",
+            "check a.wasm b.wasm",
+            "check x.wat --contract some",
+            "check x.wat --contract",
+            "check x.wat --list=yes",
+            "check x.wat --frobnicate",
+            "check x.wat -",
+        ] {
+            refused(line);
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("", "add"), 3);
+        assert_eq!(edit_distance("touch", "touch"), 0);
+        assert_eq!(edit_distance("tuch", "touch"), 1);
+        assert_eq!(edit_distance("toush", "touch"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn the_contract_decides_before_skip() {
+        let opts = Options {
+            contract: Contract::Basic,
+            skip: vec!["touch", "delete"],
+            verbose: false,
+        };
+        assert_eq!(opts.select("touch", false), Selected::NotInContract);
+        assert_eq!(opts.select("delete", true), Selected::OnRequest);
+        assert_eq!(opts.select("get_miss", true), Selected::Run);
+    }
+
+    #[test]
+    fn every_check_has_one_name_and_a_description() {
+        let all: Vec<Entry> = catalogue().collect();
+        assert_eq!(all.len(), 1 + CHECKS.len() + wire::WIRE_CHECKS.len());
+        let mut names: Vec<&str> = all.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for c in &all {
+            assert!(!c.about.is_empty() && !c.about.contains('\n'), "{}", c.name);
+        }
+        // A check of an optional export is named as in the table.
+        for (name, _) in NEEDS {
+            assert!(CHECKS.iter().any(|c| c.name == *name), "{name}");
+        }
+    }
 }

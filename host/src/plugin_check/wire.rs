@@ -8,7 +8,7 @@
 //! The server clock runs for real here, so TTLs are compared with a few
 //! seconds of slack.
 
-use super::report::{Contract, Outcome, Report, Verdict};
+use super::report::{self, Check, Options, Outcome, Report, Selected, Verdict};
 use crate::server::Server;
 use crate::settings::Settings;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,21 +21,62 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 type WireFn = fn(&mut Wire) -> Outcome;
 
-/// The protocol checks, in order, and whether the basic contract includes them.
-const WIRE_CHECKS: &[(&str, bool, WireFn)] = &[
-    ("wire_text_set_get", true, text_set_get),
-    ("wire_binary_get", true, binary_get),
-    ("wire_text_gets_cas", false, text_gets_cas),
-    ("wire_meta_get_flags", false, meta_get_flags),
-    ("wire_meta_ttl", false, meta_ttl),
-    ("wire_meta_touch_ttl", false, meta_touch_ttl),
-    ("wire_meta_arithmetic_ttl", false, meta_arithmetic_ttl),
-    (
-        "wire_meta_hit_before_and_last_access",
-        false,
-        meta_hit_before,
-    ),
-    ("wire_text_gat", false, text_gat),
+/// The protocol checks, in order.
+pub(super) const WIRE_CHECKS: &[Check<WireFn>] = &[
+    Check {
+        name: "wire_text_set_get",
+        basic: true,
+        about: "text set, get and delete as a client sees them",
+        run: text_set_get,
+    },
+    Check {
+        name: "wire_binary_get",
+        basic: true,
+        about: "a binary GET answers the value, flags and a CAS; a miss, status 1",
+        run: binary_get,
+    },
+    Check {
+        name: "wire_text_gets_cas",
+        basic: false,
+        about: "text gets answers a CAS that cas accepts, and a stale one EXISTS",
+        run: text_gets_cas,
+    },
+    Check {
+        name: "wire_meta_get_flags",
+        basic: false,
+        about: "mg v s f c k echoes what ms stored",
+        run: meta_get_flags,
+    },
+    Check {
+        name: "wire_meta_ttl",
+        basic: false,
+        about: "mg t and me show the remaining TTL, t-1 for no expiry",
+        run: meta_ttl,
+    },
+    Check {
+        name: "wire_meta_touch_ttl",
+        basic: false,
+        about: "mg T t touches and shows the new TTL",
+        run: meta_touch_ttl,
+    },
+    Check {
+        name: "wire_meta_arithmetic_ttl",
+        basic: false,
+        about: "ma t v answers the new number and the remaining TTL",
+        run: meta_arithmetic_ttl,
+    },
+    Check {
+        name: "wire_meta_hit_before_and_last_access",
+        basic: false,
+        about: "mg h l show whether the item was fetched before and its last access",
+        run: meta_hit_before,
+    },
+    Check {
+        name: "wire_text_gat",
+        basic: false,
+        about: "gat answers the value and sets the TTL mg t then shows",
+        run: text_gat,
+    },
 ];
 
 /// A text connection to the server under check.
@@ -145,8 +186,19 @@ fn ttl(what: &str, line: &str, f: &str, want: i64) -> Result<(), String> {
 }
 
 /// Starts the server for `plugin` (None: the embedded default store), runs
-/// every protocol check of `contract`, stops the server.
-pub fn run(plugin: Option<&Path>, contract: Contract, report: &mut Report) {
+/// the protocol checks `opts` select, stops the server.
+pub fn run(plugin: Option<&Path>, opts: &Options, report: &mut Report) {
+    let chosen: Vec<(&Check<WireFn>, Selected)> = WIRE_CHECKS
+        .iter()
+        .map(|c| (c, opts.select(c.name, c.basic)))
+        .collect();
+    // No server when no protocol check runs: nothing to start or fail.
+    if !chosen.iter().any(|(_, s)| *s == Selected::Run) {
+        for (c, selected) in chosen {
+            selected.report_skip(c.name, report);
+        }
+        return;
+    }
     let mut args: Vec<std::ffi::OsString> = ["wasmcached", "-l", "127.0.0.1", "-p", "0", "-U", "0"]
         .iter()
         .chain(&["-t", "1", "-A", "-m", "64"])
@@ -164,8 +216,10 @@ pub fn run(plugin: Option<&Path>, contract: Contract, report: &mut Report) {
     let server = match started {
         Ok(s) => s,
         Err(e) => {
-            println!("FAIL wire_server_start: expected the plugin to serve, got: {e:#}");
-            report.failed += 1;
+            report.record(
+                "wire_server_start",
+                Err(format!("expected the plugin to serve, got: {e:#}")),
+            );
             return;
         }
     };
@@ -175,12 +229,14 @@ pub fn run(plugin: Option<&Path>, contract: Contract, report: &mut Report) {
         return;
     };
     let thread = std::thread::spawn(move || server.run());
-    for &(name, basic, check) in WIRE_CHECKS {
-        if contract == Contract::Basic && !basic {
-            println!("SKIP {name} (not in the basic contract)");
-            report.skipped += 1;
+    for (c, selected) in chosen {
+        if selected != Selected::Run {
+            selected.report_skip(c.name, report);
             continue;
         }
+        // Each check's log starts here: what the shards logged while
+        // starting, or between checks, belongs to no check.
+        report::log_start();
         let outcome = connect(addr)
             .map_err(|e| format!("expected a connection, got: {e}"))
             .and_then(|s| {
@@ -190,9 +246,9 @@ pub fn run(plugin: Option<&Path>, contract: Contract, report: &mut Report) {
                 };
                 // Every check starts from an empty cache.
                 w.expect("flush_all", "OK")?;
-                check(&mut w)
+                (c.run)(&mut w)
             });
-        report.record(name, outcome);
+        report.record(c.name, outcome);
     }
     if let Ok(mut s) = connect(addr) {
         let _ = s.write_all(b"shutdown\r\n");
