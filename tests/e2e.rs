@@ -25,6 +25,7 @@ mod platform;
 mod plugin_check;
 mod plugin_faults;
 mod plugin_metrics;
+mod plugin_new;
 mod plugins;
 mod reload;
 mod replay;

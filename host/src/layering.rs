@@ -68,12 +68,13 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         &["worker", "worker::listing", "worker::scrape"],
     ),
     (
-        "the server, signals, the plugin checker, the trace replay, the binary",
+        "the server, signals, the plugin checker and maker, the trace replay, the binary",
         &[
             "server",
             "signals",
             "plugin_check",
             "plugin_check::wire",
+            "plugin_new",
             "replay",
             "lib",
             "main",

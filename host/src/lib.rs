@@ -9,6 +9,7 @@
 //! - [`router`] / [`batch`]: which shard owns a key; what crosses threads.
 //! - [`plugin`]: the wasmtime runtime and the sandbox around each shard.
 //! - [`plugin_check`]: `wasmcached plugin check`, a plugin conformance kit.
+//! - [`plugin_new`]: `wasmcached plugin new`, a plugin project to start from.
 //! - [`replay`]: `wasmcached replay`, a plugin driven through a request trace.
 //! - [`reload`]: hot plugin reload (SIGHUP, `plugin reload`).
 //! - [`tls`]: `-Z` TLS with rustls (memcached's ssl_* options).
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod os;
 pub mod plugin;
 pub mod plugin_check;
+pub mod plugin_new;
 pub mod proto;
 pub mod reload;
 pub mod replay;

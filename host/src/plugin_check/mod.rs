@@ -76,6 +76,9 @@ const REQUIRED: &str = "exports_and_abi_version";
 
 /// The arguments after `wasmcached plugin`; returns the process exit code.
 pub fn main(args: &[OsString]) -> ExitCode {
+    if args.first().is_some_and(|a| a == "new") {
+        return crate::plugin_new::main(&args[1..]);
+    }
     let args: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -121,8 +124,8 @@ fn parse(args: &[String]) -> Result<Command, String> {
     match it.next().map(String::as_str) {
         Some("check") => {}
         Some("-h" | "--help") => return Ok(Command::Help),
-        Some(other) => return Err(format!("unknown command {other:?}: only check")),
-        None => return Err("which command? only check".into()),
+        Some(other) => return Err(format!("unknown command {other:?}: check or new")),
+        None => return Err("which command? check or new".into()),
     }
     let (mut file, mut list, mut opts) = (None, false, Options::default());
     while let Some(a) = it.next() {

@@ -1,0 +1,366 @@
+//! `wasmcached plugin new`: for each language, a project made in a
+//! temporary directory outside the repository is built exactly as its
+//! README says (`./build.sh`), passes `plugin check --contract basic`, and
+//! serves a set and a get over a real socket; the Rust one also runs its
+//! unit tests natively (`cargo test`). And the refusals: a bad name, an
+//! unknown language, a directory already in use.
+//!
+//! A missing toolchain fails the test, it never skips. clang/lld and npm are
+//! installed the way the example plugins get them (see [`ensure_tools`]).
+//!
+//! Not on Windows: the projects build with bash scripts, and the Windows
+//! test binary runs under Wine.
+#![cfg(not(windows))]
+
+use crate::common;
+
+use common::example_build::example;
+use common::{run_bounded, server_bin, workspace_root, Output, Server};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A fresh, empty directory for one project under the system's temporary
+/// directory: outside the repository, so nothing of it (its Cargo
+/// workspace, its node_modules) helps the build.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join("wasmcached-plugin-new-e2e")
+        .join(format!("{tag}-{}", std::process::id()));
+    assert!(
+        !dir.starts_with(workspace_root()),
+        "the temporary directory {} is inside the repository: set TMPDIR elsewhere",
+        dir.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    dir
+}
+
+fn wasmcached(args: &[&str]) -> Output {
+    run_bounded(
+        Command::new(server_bin()).args(args),
+        Duration::from_secs(60),
+    )
+}
+
+fn report(what: &str, out: &Output) -> String {
+    format!(
+        "{what} ({:?}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.code,
+        out.stdout_str(),
+        out.stderr
+    )
+}
+
+/// `wasmcached plugin new LANG NAME --dir DIR [extra]`, which must succeed
+/// and print the commands of the README.
+fn plugin_new(lang: &str, name: &str, dir: &Path, extra: &[&str]) {
+    let dir_arg = dir.to_str().unwrap();
+    let mut args = vec!["plugin", "new", lang, name, "--dir", dir_arg];
+    args.extend(extra);
+    let out = wasmcached(&args);
+    assert!(out.success, "{}", report("plugin new", &out));
+    let said = out.stdout_str();
+    for step in [
+        format!("cd {dir_arg}"),
+        "./build.sh".into(),
+        format!("wasmcached plugin check --contract basic {name}.wasm"),
+        format!("wasmcached --plugin {name}.wasm"),
+    ] {
+        assert!(
+            said.contains(&format!("  {step}\n")),
+            "no {step:?} in:\n{said}"
+        );
+    }
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("`wasmcached plugin new {lang} {name}`")),
+        "{readme}"
+    );
+}
+
+/// Fails unless every `(command, Debian package)` is on the PATH. When
+/// one is missing, builds `installer` first (an example plugin whose
+/// build.sh installs these packages when missing, under the examples' build
+/// lock, so that two apt-gets never race), then looks again.
+fn ensure_tools(tools: &[(&str, &str)], installer: &str) {
+    let on_path = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if tools.iter().all(|(cmd, _)| on_path(cmd)) {
+        return;
+    }
+    example(installer);
+    let missing: Vec<&(&str, &str)> = tools.iter().filter(|(cmd, _)| !on_path(cmd)).collect();
+    assert!(
+        missing.is_empty(),
+        "missing {}: install them (Debian: apt-get install -y {}); building \
+         examples/{installer} did not",
+        missing
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", "),
+        missing
+            .iter()
+            .map(|(_, p)| *p)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// Runs `./build.sh` in `dir` as the README says, and returns the .wasm it
+/// printed last, which must be `dir/NAME.wasm`, and what it said.
+fn build(dir: &Path, name: &str, env: &[(&str, &Path)], limit: Duration) -> (String, Output) {
+    let mut cmd = Command::new("./build.sh");
+    cmd.current_dir(dir)
+        // Flags meant for this test build must not reach the plugin's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .envs(env.iter().copied());
+    let out = run_bounded(&mut cmd, limit);
+    assert!(
+        out.success,
+        "{}",
+        report(&format!("./build.sh in {}", dir.display()), &out)
+    );
+    let printed = out.stdout_str();
+    let wasm = printed.lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        Path::new(&wasm),
+        dir.join(format!("{name}.wasm")),
+        "{}",
+        report("./build.sh", &out)
+    );
+    assert!(Path::new(&wasm).is_file(), "{wasm} was not built");
+    (wasm, out)
+}
+
+/// `wasmcached plugin check --contract basic WASM` passes, every check of
+/// the contract run (none skipped).
+fn passes_basic_contract(wasm: &str) {
+    let out = wasmcached(&["plugin", "check", "--contract", "basic", wasm]);
+    let said = out.stdout_str();
+    assert!(
+        out.success && !said.contains("FAIL "),
+        "{}",
+        report("plugin check --contract basic", &out)
+    );
+    for check in [
+        "get_miss",
+        "set_get_hit",
+        "set_overwrite",
+        "delete",
+        "flush_all_immediate",
+        "wire_text_set_get",
+        "wire_binary_get",
+    ] {
+        assert!(
+            said.lines().any(|l| l == format!("PASS {check}")),
+            "{check} must pass, not be skipped:\n{said}"
+        );
+    }
+}
+
+/// `wasmcached --plugin WASM` serves a set, a get, a miss and a delete.
+fn serves(wasm: &str) {
+    let server = Server::start(&["--plugin", wasm]);
+    let mut c = server.client();
+    assert_eq!(c.set("greeting", 7, 0, b"hello"), "STORED");
+    c.send("get greeting\r\n");
+    let v = c.values();
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0].flags, v[0].data.as_slice()), (7, &b"hello"[..]));
+    assert_eq!(c.get("nothing"), None);
+    assert_eq!(c.cmd("delete greeting"), "DELETED");
+    assert_eq!(c.get("greeting"), None);
+    assert_eq!(c.plugin_stat("plugin_traps"), 0, "the plugin trapped");
+}
+
+/// Where the projects' cargo builds go: their own target dir under this
+/// build's (CARGO_TARGET_TMPDIR is `<target dir>/tmp`), kept between runs,
+/// so that only the first run compiles the SDK.
+fn cargo_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target tmp dir has a parent")
+        .join("plugin-new")
+}
+
+#[test]
+fn a_rust_project_builds_tests_checks_and_serves() {
+    let dir = scratch("rust");
+    // A `-` in the name: the crate's .wasm is my_store.wasm, the project's
+    // my-store.wasm.
+    plugin_new("rust", "my-store", &dir, &[]);
+    for vendored in [
+        "vendor/wasmcached-sdk/src/lib.rs",
+        "vendor/wasmcached-abi/src/lib.rs",
+    ] {
+        assert!(dir.join(vendored).is_file(), "{vendored} not written");
+    }
+    let target = cargo_target_dir();
+    let env = [("CARGO_TARGET_DIR", target.as_path())];
+    let (wasm, _) = build(&dir, "my-store", &env, Duration::from_secs(900));
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = run_bounded(
+        Command::new(&cargo)
+            .arg("test")
+            .current_dir(&dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env("CARGO_TARGET_DIR", &target),
+        Duration::from_secs(900),
+    );
+    let said = format!("{}{}", out.stdout_str(), out.stderr);
+    assert!(out.success, "{}", report("cargo test", &out));
+    assert!(
+        said.contains("test tests::set_get_delete ... ok"),
+        "the starter's tests did not run:\n{said}"
+    );
+
+    passes_basic_contract(&wasm);
+    serves(&wasm);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--sdk`: the project depends on this checkout's guest-sdk/ by path
+/// and has no vendor/.
+#[test]
+fn a_rust_project_on_a_checkouts_sdk_builds_and_checks() {
+    let dir = scratch("rust-sdk");
+    let sdk = workspace_root().join("guest-sdk");
+    plugin_new("rust", "kv", &dir, &["--sdk", sdk.to_str().unwrap()]);
+    assert!(!dir.join("vendor").exists());
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let canonical = std::fs::canonicalize(&sdk).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "wasmcached-sdk = {{ path = \"{}\" }}",
+            canonical.display()
+        )),
+        "{manifest}"
+    );
+    let target = cargo_target_dir();
+    let (wasm, _) = build(
+        &dir,
+        "kv",
+        &[("CARGO_TARGET_DIR", target.as_path())],
+        Duration::from_secs(900),
+    );
+    passes_basic_contract(&wasm);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_c_project_builds_checks_and_serves() {
+    ensure_tools(&[("clang", "clang"), ("wasm-ld", "lld")], "c-quota");
+    let dir = scratch("c");
+    plugin_new("c", "c-store", &dir, &[]);
+    let (wasm, out) = build(&dir, "c-store", &[], Duration::from_secs(300));
+    // -Wall -Wextra: the starter and the SDK compile without a warning.
+    assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+    passes_basic_contract(&wasm);
+    serves(&wasm);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_assemblyscript_project_builds_checks_and_serves() {
+    ensure_tools(&[("npm", "npm"), ("node", "nodejs")], "as-lfu");
+    let dir = scratch("as");
+    plugin_new("assemblyscript", "as-store", &dir, &[]);
+    // The first build runs `npm install` (assemblyscript from the registry).
+    let (wasm, _) = build(&dir, "as-store", &[], Duration::from_secs(600));
+    assert!(dir.join("node_modules/.bin/asc").exists());
+    passes_basic_contract(&wasm);
+    serves(&wasm);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A bad name, an unknown language or a directory in use is a usage
+/// error (2, as for `plugin check`) that writes nothing.
+#[test]
+fn refusals_are_usage_errors_that_write_nothing() {
+    let dir = scratch("refused");
+    let d = dir.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["plugin", "new", "go", "kv", "--dir", d],
+            "unknown language \"go\": one of rust, c, assemblyscript",
+        ),
+        (
+            vec!["plugin", "new", "rust", "My.Store", "--dir", d],
+            "bad name",
+        ),
+        (vec!["plugin", "new", "rust", "fn", "--dir", d], "bad name"),
+        (vec!["plugin", "new", "c"], "which name?"),
+        (
+            vec!["plugin", "new", "c", "kv", "--sdk", d, "--dir", d],
+            "rust projects only",
+        ),
+    ] {
+        let out = wasmcached(&args);
+        assert_eq!(out.code, Some(2), "{}", report(&args.join(" "), &out));
+        assert!(
+            out.stderr.contains(says),
+            "{}",
+            report(&args.join(" "), &out)
+        );
+        assert!(!dir.exists(), "{} wrote {d}", args.join(" "));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let out = wasmcached(&["plugin", "new", "c", "kv", "--dir", d]);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "{}",
+        report("plugin new into a full dir", &out)
+    );
+    assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 1, "only notes.txt stays");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The commands the top-level README's "Start a plugin" shows are the ones
+/// `plugin new` prints, with the project made in `./NAME` by default.
+#[test]
+fn the_readme_shows_the_printed_commands() {
+    let cwd = scratch("readme");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = run_bounded(
+        Command::new(server_bin())
+            .args(["plugin", "new", "rust", "mystore"])
+            .current_dir(&cwd),
+        Duration::from_secs(60),
+    );
+    assert!(out.success, "{}", report("plugin new rust mystore", &out));
+    assert!(cwd.join("mystore/Cargo.toml").is_file());
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let part = &readme[readme
+        .find("**Start a plugin.**")
+        .expect("README.md has no \"Start a plugin\" part")..];
+    let block = &part[part.find("```sh\n").expect("no ```sh block") + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let shown: Vec<&str> = block
+        .lines()
+        .map(|l| l.split(" #").next().unwrap().trim_end())
+        .collect();
+    let printed: Vec<&str> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter_map(|l| std::str::from_utf8(l).ok()?.strip_prefix("  "))
+        .collect();
+    assert_eq!(shown[0], "wasmcached plugin new rust mystore");
+    assert_eq!(shown[1..], printed[..], "{}", out.stdout_str());
+    std::fs::remove_dir_all(&cwd).unwrap();
+}
