@@ -1096,6 +1096,7 @@ fn every_example_passes_plugin_check() {
         ("as-lfu", "full"),
         ("rust-versioned", "full"),
         ("wat-minimal", "basic"),
+        ("python-lru", "full"),
     ] {
         let wasm = example(name);
         let out = Command::new(server_bin())
@@ -1673,4 +1674,64 @@ fn zig_s3fifo_refuses_a_plugin_config() {
 #[test]
 fn zig_s3fifo_passes_plugin_check() {
     assert_passes_the_full_contract("zig-s3fifo");
+}
+
+// ---- python-lru (a component of the WIT world, built with componentize-py)
+
+#[test]
+fn python_lru_follows_memcached() {
+    assert_follows_memcached("python-lru", "2");
+}
+
+/// pymemcache, unchanged, against the Python plugin: a real client library
+/// through the WIT world.
+#[test]
+fn python_lru_serves_pymemcache() {
+    assert_serves_pymemcache("python-lru");
+}
+
+/// The least recently used item goes first when the budget is full.
+#[test]
+fn python_lru_evicts_the_least_recently_used() {
+    let wasm = example("python-lru");
+    let server = Server::start(&["-m", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let value = vec![b'v'; 1000];
+    for i in 0..3000 {
+        assert_eq!(c.set(&format!("k{i}"), 0, 0, &value), "STORED");
+        // k0 is read all along: never the least recently used.
+        assert!(c.get("k0").is_some(), "k0 gone after {i} sets");
+    }
+    assert!(c.get("k1").is_none(), "the oldest unread key stayed");
+    assert!(c.get("k2999").is_some());
+    assert!(c.stat("evictions") > 0);
+    assert_no_traps(&mut c);
+}
+
+/// pymemcache's script (tests/clients/pymemcache_text.py) against a server
+/// running example `name`.
+fn assert_serves_pymemcache(name: &str) {
+    let wasm = example(name);
+    let server = Server::start(&["--plugin", &wasm]);
+    let python = common::workspace_root().join("target/clients-venv/bin/python3");
+    let script = common::workspace_root().join("tests/clients/pymemcache_text.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(server.port().to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (./scripts/test.sh makes it): {e}",
+                python.display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ALL OK"),
+        "pymemcache against {name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

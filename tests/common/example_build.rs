@@ -41,6 +41,8 @@ fn sources(name: &str) -> Vec<PathBuf> {
     match name {
         "c-quota" | "c-sieve" | "zig-s3fifo" => v.push(r.join("guest-sdk/c")),
         "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
+        // Components of the WIT world.
+        "python-lru" | "js-lru" => v.push(r.join("wit")),
         "rust-versioned" => {
             v.push(r.join("guest-sdk/src"));
             v.push(r.join("abi/src"));
@@ -82,5 +84,52 @@ pub fn example(name: &str) -> String {
         "scripts/build-examples.sh {name} succeeded but {} does not exist",
         wasm.display()
     );
+    if matches!(name, "python-lru" | "js-lru") {
+        warm_code_cache(&wasm);
+    }
     wasm.to_string_lossy().into_owned()
+}
+
+/// Starts a server on `wasm` once, so that its compiled code is in the
+/// code cache before the tests start theirs. A component with a Python or
+/// JavaScript runtime in it compiles for tens of seconds; several tests
+/// compiling it at once on a loaded machine would outlast a server's
+/// start-up timeout.
+fn warm_code_cache(wasm: &Path) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    static WARM: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
+    if warm.iter().any(|w| w == wasm) {
+        return;
+    }
+    let port = super::free_port();
+    let mut child = Command::new(super::server_bin())
+        .args(["-p", &port.to_string(), "-U", "0", "--plugin"])
+        .arg(wasm)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a server to compile the plugin");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let ready = loop {
+        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let mut line = String::new();
+            if s.write_all(b"version\r\n").is_ok()
+                && BufReader::new(s).read_line(&mut line).is_ok()
+                && line.starts_with("VERSION ")
+            {
+                break true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "a server on {} never became ready", wasm.display());
+    warm.push(wasm.to_path_buf());
 }

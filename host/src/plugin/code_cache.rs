@@ -7,9 +7,10 @@
 //! engine) pair, and deserialized on the next start (a few milliseconds).
 
 use super::compile::compile;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::path::Path;
 use std::sync::OnceLock;
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// The on-disk cache of compiled plugin code (`-o plugin_cache=off`
@@ -138,9 +139,14 @@ impl CodeCache {
     /// The module for `bytes`: from the cache file when it is intact and
     /// compatible, else compiled (and the file written or replaced). Any
     /// cache trouble only costs the compile.
-    pub(super) fn module(&self, engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+    pub(super) fn compiled<C: Compiled>(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<C> {
         let Some(dir) = self.dir.as_deref() else {
-            return compile(engine, bytes, name);
+            return C::compile(engine, bytes, name);
         };
         let path = CodeCache::path_for(dir, engine, bytes);
         match std::fs::read(&path) {
@@ -159,7 +165,7 @@ impl CodeCache {
                     // target, engine flags) and refuses a mismatch, which
                     // is then recompiled below. A directory writable by
                     // someone else is as trusted as the binary itself.
-                    match unsafe { Module::deserialize(engine, payload) } {
+                    match unsafe { C::deserialize(engine, payload) } {
                         Ok(m) => {
                             self.log(format_args!(
                                 "{name}: plugin code loaded from cache {}",
@@ -187,8 +193,11 @@ impl CodeCache {
                 path.display()
             )),
         }
-        let module = compile(engine, bytes, name)?;
-        match write_cache_file(&path, &module) {
+        let module = C::compile(engine, bytes, name)?;
+        match module
+            .serialize()
+            .and_then(|payload| write_cache_file(&path, &payload))
+        {
             Ok(()) => self.log(format_args!(
                 "{name}: plugin code cached at {}",
                 path.display()
@@ -209,14 +218,49 @@ fn verified_payload(file: &[u8]) -> Option<&[u8]> {
     (magic == CACHE_MAGIC && sum == hash128(&[payload])).then_some(payload)
 }
 
-/// Writes `module`'s code to `path` atomically: a unique temp file in the
+/// What the cache keeps: a core module or a component, compiled.
+pub(super) trait Compiled: Sized {
+    fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Self>;
+    /// # Safety
+    /// `payload` must be what `serialize` wrote for this engine (see
+    /// `CodeCache::compiled`).
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> Result<Self>;
+    fn serialize(&self) -> Result<Vec<u8>>;
+}
+
+impl Compiled for Module {
+    fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+        compile(engine, bytes, name)
+    }
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> Result<Module> {
+        // SAFETY: the caller's contract, passed on.
+        Ok(unsafe { Module::deserialize(engine, payload) }?)
+    }
+    fn serialize(&self) -> Result<Vec<u8>> {
+        Ok(Module::serialize(self)?)
+    }
+}
+
+impl Compiled for Component {
+    fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component> {
+        Component::new(engine, bytes).map_err(|e| anyhow!("{name}: not a valid component: {e}"))
+    }
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> Result<Component> {
+        // SAFETY: the caller's contract, passed on.
+        Ok(unsafe { Component::deserialize(engine, payload) }?)
+    }
+    fn serialize(&self) -> Result<Vec<u8>> {
+        Ok(Component::serialize(self)?)
+    }
+}
+
+/// Writes compiled code to `path` atomically: a unique temp file in the
 /// same directory, renamed over the old file (readers see the old or the new
 /// file, never half of one; two servers racing both write whole files).
-fn write_cache_file(path: &Path, module: &Module) -> Result<()> {
+fn write_cache_file(path: &Path, payload: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().context("cache path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let payload = module.serialize()?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -228,8 +272,8 @@ fn write_cache_file(path: &Path, module: &Module) -> Result<()> {
             .create_new(true)
             .open(&tmp)?;
         f.write_all(CACHE_MAGIC)?;
-        f.write_all(&hash128(&[&payload]))?;
-        f.write_all(&payload)?;
+        f.write_all(&hash128(&[payload]))?;
+        f.write_all(payload)?;
         drop(f);
         std::fs::rename(&tmp, path)?;
         Ok(())

@@ -5,6 +5,7 @@
 
 use super::code_cache::{code_cache, hash128};
 use super::compile::compile;
+use super::component;
 use super::image_check::memory_image_safe;
 use super::imports::{self, ShardCtx};
 use anyhow::{anyhow, bail, Context, Result};
@@ -30,6 +31,7 @@ fn engine() -> Result<Engine> {
         .get_or_init(|| {
             let mut config = Config::new();
             config.epoch_interruption(true);
+            config.wasm_component_model(true);
             config.cranelift_opt_level(wasmtime::OptLevel::Speed);
             // WASMCACHED_PERFMAP=1: write /tmp/perf-PID.map, so that perf
             // (or a callgrind profile, by address) can name guest functions
@@ -44,10 +46,17 @@ fn engine() -> Result<Engine> {
         .map_err(|e| anyhow!("wasmtime engine: {e}"))
 }
 
+/// What a plugin was compiled into: a core module speaking the byte ABI
+/// (docs/plugin-abi.md), or a component of the WIT world (wit/store.wit).
+pub(super) enum Code {
+    Module(InstancePre<ShardCtx>),
+    Component(component::Code),
+}
+
 /// A compiled plugin, shared by all workers.
 pub struct Plugin {
     pub(super) engine: Engine,
-    pub(super) pre: InstancePre<ShardCtx>,
+    pub(super) code: Code,
     pub name: String,
     /// A hash of the plugin's bytes (hex): which build it is, for the warm
     /// restart's memory file.
@@ -61,8 +70,26 @@ impl Plugin {
     /// Compiles `bytes` (a .wasm, or .wat text) and checks its exports.
     pub fn new(bytes: &[u8], name: &str) -> Result<Plugin> {
         let engine = engine()?;
+        let digest = hash128(&[bytes])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if component::is_component(bytes) {
+            let compiled = match code_cache() {
+                Some(cache) => cache.compiled(&engine, bytes, name)?,
+                None => wasmtime::component::Component::new(&engine, bytes)
+                    .map_err(|e| anyhow!("{name}: not a valid component: {e}"))?,
+            };
+            return Ok(Plugin {
+                code: Code::Component(component::Code::new(&engine, &compiled, name)?),
+                engine,
+                name: name.to_string(),
+                digest,
+                image_safe: Err("a component's state is not one linear memory".into()),
+            });
+        }
         let module = match code_cache() {
-            Some(cache) => cache.module(&engine, bytes, name)?,
+            Some(cache) => cache.compiled(&engine, bytes, name)?,
             None => compile(&engine, bytes, name)?,
         };
         check_exports(&module).with_context(|| format!("{name}: not a wasmcached plugin"))?;
@@ -71,17 +98,18 @@ impl Plugin {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| anyhow!("{name}: {e}"))?;
-        let digest = hash128(&[bytes])
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         Ok(Plugin {
             engine,
-            pre,
+            code: Code::Module(pre),
             name: name.to_string(),
             digest,
             image_safe: memory_image_safe(bytes),
         })
+    }
+
+    /// Whether the plugin is a component of the WIT world.
+    pub fn is_component(&self) -> bool {
+        matches!(self.code, Code::Component(_))
     }
 
     /// Loads `--plugin FILE` or the embedded default store.

@@ -53,7 +53,10 @@ impl Shard {
         let Some(inst) = self.inst.as_mut() else {
             return Ok(None);
         };
-        let memory = inst.memory.data(&inst.store);
+        let Some(core) = inst.core() else {
+            return Ok(None);
+        };
+        let memory = core.memory.data(&inst.store);
         let mut header = [0u8; IMAGE_HEADER];
         header[..16].copy_from_slice(MAGIC);
         header[16..20].copy_from_slice(&FORMAT.to_le_bytes());
@@ -96,16 +99,20 @@ impl Shard {
         if len % PAGE != 0 || IMAGE_HEADER as u64 + len != want.bytes {
             bail!("an image of {len} bytes in a file of {}", want.bytes);
         }
-        let have = inst.memory.data_size(&inst.store) as u64;
+        let memory = inst
+            .core()
+            .ok_or_else(|| anyhow!("a component has no memory image"))?
+            .memory;
+        let have = memory.data_size(&inst.store) as u64;
         if have > len {
             // The fresh instance already uses more memory than the image
             // holds: what lies beyond would not be the saved instance's.
             bail!("the fresh instance has {have} bytes of memory, the image {len}");
         }
-        inst.memory
+        memory
             .grow(&mut inst.store, (len - have) / PAGE)
             .map_err(|e| anyhow!("growing the memory to {len} bytes: {e}"))?;
-        let memory = &mut inst.memory.data_mut(&mut inst.store)[..len as usize];
+        let memory = &mut memory.data_mut(&mut inst.store)[..len as usize];
         crate::large_pages::advise_range(memory.as_mut_ptr(), memory.len()).ok();
         let mut crc = crc32fast::Hasher::new();
         crc.update(&header);

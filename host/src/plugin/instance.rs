@@ -2,8 +2,11 @@
 //! around it (the memory cap through a `ResourceLimiter`, the epoch deadline
 //! set before every call), started with `wmc_init` from the shard's config,
 //! and the bounds-checked copy of a request into the guest's input buffer.
+//! A component of the WIT world gets the same store and sandbox, and its
+//! own calls (`component::Guest`).
 
-use super::engine::Plugin;
+use super::component;
+use super::engine::{Code, Plugin};
 use super::imports::ShardCtx;
 use crate::clock;
 use anyhow::{anyhow, bail, Context, Result};
@@ -47,13 +50,62 @@ pub struct ShardConfig {
     pub deadline: Duration,
 }
 
+/// A running instance: its store (the sandbox and what the host imports
+/// keep) and how the host calls it.
 pub(super) struct Live {
-    /// The ABI version the instance's `wmc_abi_version` returned.
+    /// The ABI version the instance's `wmc_abi_version` returned (a
+    /// component: [`COMPONENT_ABI`]).
     pub(super) abi: u32,
+    pub(super) store: Store<ShardCtx>,
+    pub(super) guest: Guest,
+}
+
+/// The core-ABI version whose batches a component is served: the host
+/// turns them into the world's records and back (`component`). Later
+/// versions add what the world does not have (held values, listings,
+/// watch events, metrics).
+pub(super) const COMPONENT_ABI: u32 = 3;
+
+/// How the host calls an instance.
+// The core variant is not boxed: it is on every batch's path, and there is
+// one `Live` per shard.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Guest {
+    /// A core module: the byte ABI's exports.
+    Core(Core),
+    /// A component of the WIT world.
+    Component(Box<component::Guest>),
+}
+
+impl Live {
+    /// The core module's exports (`None` for a component).
+    pub(super) fn core(&self) -> Option<&Core> {
+        match &self.guest {
+            Guest::Core(c) => Some(c),
+            Guest::Component(_) => None,
+        }
+    }
+
+    /// Whether `wmc_iter` lists the items (never for a component).
+    pub(super) fn lists(&self) -> bool {
+        self.core().is_some_and(|c| c.iter.is_some())
+    }
+
+    /// The bytes of the instance's memory (a component: those its memory
+    /// limiter has granted, all its core instances together).
+    pub(super) fn memory_bytes(&self) -> u64 {
+        match &self.guest {
+            Guest::Core(c) => c.memory.data_size(&self.store) as u64,
+            Guest::Component(_) => self.store.data().limits_used(),
+        }
+    }
+}
+
+/// A core module's exports.
+pub(super) struct Core {
     /// v3 `wmc_dump` / `wmc_load`, when exported (only looked up for v3).
     pub(super) dump: Option<TypedFunc<i32, i64>>,
     pub(super) load: Option<TypedFunc<i32, i32>>,
-    pub(super) store: Store<ShardCtx>,
     pub(super) memory: Memory,
     pub(super) input: TypedFunc<i32, i32>,
     pub(super) batch: TypedFunc<i32, i64>,
@@ -66,30 +118,58 @@ pub(super) struct Live {
     pub(super) metrics: Option<TypedFunc<(), i64>>,
 }
 
-/// Instantiates `plugin` for a shard and runs `wmc_init`.
+/// Instantiates `plugin` for a shard and runs `wmc_init` (a component: its
+/// `init`).
 pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64) -> Result<Live> {
+    let cap = memory_cap(c.memory_budget, c.item_size_max);
+    // A component is several core instances (a Python runtime: a dozen),
+    // each with its memory and tables; the memory cap is for all together
+    // (`imports::Limits`).
+    let (instances, memories, tables) = match plugin.code {
+        Code::Module(_) => (1, 1, 4),
+        Code::Component(_) => (64, 16, 64),
+    };
     let limits = StoreLimitsBuilder::new()
-        .memory_size(memory_cap(c.memory_budget, c.item_size_max))
-        .instances(1)
-        .memories(1)
-        .tables(4)
+        .memory_size(cap)
+        .instances(instances)
+        .memories(memories)
+        .tables(tables)
         .build();
     let mut store = Store::new(
         &plugin.engine,
-        ShardCtx {
-            limits,
-            shard_id: c.shard_id,
-            plugin_name: plugin.log_name().into(),
-            timers: Vec::new(),
-            init_log: None,
-            events: Vec::new(),
-            errors: String::new(),
-        },
+        ShardCtx::new(c.shard_id, plugin.log_name().into(), limits, cap as u64),
     );
     store.limiter(|ctx| &mut ctx.limits);
     store.epoch_deadline_trap();
     store.set_epoch_deadline(deadline_ticks);
-    let instance: Instance = plugin.pre.instantiate(&mut store)?;
+    let pre = match &plugin.code {
+        Code::Module(pre) => pre,
+        Code::Component(code) => {
+            let init = component::InitConfig {
+                shard_id: c.shard_id,
+                shard_count: c.shard_count,
+                memory_budget: c.memory_budget,
+                max_item_size: c.item_size_max as u32,
+                cas_enabled: c.use_cas,
+                no_evict: !c.evict_to_free,
+                now: clock::now(),
+                config: &c.plugin_config,
+            };
+            store.data_mut().init_log = Some(String::new());
+            let started = component::Guest::start(code, &mut store, &init);
+            let logged = store.data_mut().init_log.take().unwrap_or_default();
+            let guest = started.map_err(|e| match logged.is_empty() {
+                true => e.context(format!("plugin {}", plugin.name)),
+                false => e.context(format!("plugin {} (it logged: {logged})", plugin.name)),
+            })?;
+            return Ok(Live {
+                abi: COMPONENT_ABI,
+                store,
+                guest: Guest::Component(Box::new(guest)),
+            });
+        }
+    };
+    let instance: Instance = pre.instantiate(&mut store)?;
     let memory = instance
         .get_memory(&mut store, export::MEMORY)
         .context("no memory export")?;
@@ -113,8 +193,7 @@ pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64)
         );
     }
     let v3 = v as u32 >= abi::DUMP_LOAD_VERSION;
-    let mut inst = Live {
-        abi: v as u32,
+    let core = Core {
         dump: optional_func(&instance, &mut store, export::DUMP, v3)?,
         load: optional_func(&instance, &mut store, export::LOAD, v3)?,
         iter: optional_func(
@@ -135,7 +214,11 @@ pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64)
         timer: instance.get_typed_func(&mut store, export::TIMER).ok(),
         stats: instance.get_typed_func(&mut store, export::STATS).ok(),
         memory,
+    };
+    let mut inst = Live {
+        abi: v as u32,
         store,
+        guest: Guest::Core(core),
     };
     let init_fn: TypedFunc<i32, i32> = instance.get_typed_func(&mut inst.store, export::INIT)?;
     let mut rec = Vec::new();
@@ -184,13 +267,15 @@ pub(super) fn instantiate(plugin: &Plugin, c: &ShardConfig, deadline_ticks: u64)
     // Whether `wmc_iter` lists at all, asked once: a plugin whose export
     // only answers "unsupported" (the Rust SDK's default) is then refused
     // up front, exactly as one without the export.
-    if let Some(f) = inst.iter.clone() {
+    if let Some(f) = inst.core().and_then(|c| c.iter.clone()) {
         inst.store.set_epoch_deadline(deadline_ticks);
         let probe = f.call(&mut inst.store, (0, 0)).map_err(|e| {
             anyhow!("wmc_iter(0, 0), asked whether the plugin can list its items: {e:#}")
         })?;
         if probe == abi::iter_status::UNSUPPORTED {
-            inst.iter = None;
+            if let Guest::Core(c) = &mut inst.guest {
+                c.iter = None;
+            }
         }
     }
     Ok(inst)
@@ -228,13 +313,17 @@ impl std::error::Error for NoInputBuffer {}
 
 /// Copies `bytes` into the guest's input buffer (`wmc_input`), bounds-checked.
 pub(super) fn write_input(inst: &mut Live, bytes: &[u8], ticks: u64) -> Result<()> {
+    let Guest::Core(core) = &inst.guest else {
+        bail!("a component has no input buffer");
+    };
+    let (input, memory) = (core.input.clone(), core.memory);
     inst.store.set_epoch_deadline(ticks);
-    let ptr = inst.input.call(&mut inst.store, bytes.len() as i32)? as u32 as usize;
+    let ptr = input.call(&mut inst.store, bytes.len() as i32)? as u32 as usize;
     if ptr == 0 && !bytes.is_empty() {
         return Err(NoInputBuffer.into());
     }
     // The guest may have grown its memory: look the data up afresh.
-    let data = inst.memory.data_mut(&mut inst.store);
+    let data = memory.data_mut(&mut inst.store);
     let dst = ptr
         .checked_add(bytes.len())
         .and_then(|end| data.get_mut(ptr..end))

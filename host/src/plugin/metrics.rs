@@ -77,14 +77,17 @@ impl Shard {
         let Some(inst) = self.inst.as_mut() else {
             return Ok(Vec::new());
         };
-        let Some(f) = inst.metrics.clone() else {
+        let Some((f, memory)) = inst
+            .core()
+            .and_then(|c| Some((c.metrics.clone()?, c.memory)))
+        else {
             return Ok(Vec::new());
         };
         inst.store.set_epoch_deadline(ticks);
         let read = match f.call(&mut inst.store, ()) {
             Ok(packed) => {
                 let (ptr, len) = wasmcached_abi::unpack_ptr_len(packed);
-                let mem = inst.memory.data(&inst.store);
+                let mem = memory.data(&inst.store);
                 match len {
                     0 => Ok(Vec::new()),
                     _ => read_metrics(mem, ptr as usize, len as usize),
@@ -100,7 +103,9 @@ impl Shard {
     /// Whether the running instance exports `wmc_metrics` (ABI v8); it
     /// may still declare none.
     pub fn exports_metrics(&self) -> bool {
-        self.inst.as_ref().is_some_and(|i| i.metrics.is_some())
+        self.inst
+            .as_ref()
+            .is_some_and(|i| i.core().is_some_and(|c| c.metrics.is_some()))
     }
 }
 

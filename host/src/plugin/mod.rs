@@ -8,7 +8,10 @@
 //!
 //! The pieces: `engine` compiles a plugin (`compile`) for the one engine,
 //! through the on-disk `code_cache` when it is on, and links the host
-//! functions of `imports`; a `shard` runs one `instance` of it and checks
+//! functions of `imports`; a plugin that is a component of the WIT world
+//! (wit/store.wit) is linked and called by `component`, which turns the
+//! ABI's batches into the world's records and back; a `shard` runs one
+//! `instance` of either kind and checks
 //! every answer that comes back, restarting it empty after a fault unless
 //! `faults` says the shard is in a crash loop; `transfer` moves the items
 //! from an old instance to a new one on a hot reload, and `snapshot` to
@@ -17,12 +20,14 @@
 //! `metrics` reads the figures a v8 plugin keeps in its memory.
 //! The sibling files use each other without a circle
 //! (host/src/layering.rs): `compile`, `imports`, `faults` and
-//! `image_check` need none of the others, `shard` is built on `instance`,
+//! `image_check` need none of the others, `component` only `imports`,
+//! `shard` is built on `instance`,
 //! `metrics` on `shard` (it adds `Shard::stats` and `Shard::plugin_metrics`),
 //! and `transfer`, `snapshot` and `image` on `shard`.
 
 mod code_cache;
 mod compile;
+mod component;
 mod engine;
 mod faults;
 mod image;

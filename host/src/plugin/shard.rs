@@ -6,10 +6,11 @@
 
 use super::engine::{Plugin, EPOCH_TICK};
 use super::faults::{BackOff, CrashLoop, FaultStats, CRASH_LOOP_WINDOW};
-use super::instance::{instantiate, write_input, Live, NoInputBuffer, ShardConfig};
+use super::instance::{instantiate, write_input, Guest, Live, NoInputBuffer, ShardConfig};
 use anyhow::{anyhow, Result};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmcached_abi::{self as abi, Response};
 
 /// The ABI version the loaded plugin speaks (one plugin per process). Protocol
@@ -45,6 +46,8 @@ pub struct Shard {
     pub generation: u64,
     /// Fault history for the crash-loop back-off.
     crash: CrashLoop,
+    /// Time spent in guest calls ([`Shard::guest_time`]).
+    guest_time: Duration,
 }
 
 /// Why a batch got no answers.
@@ -74,10 +77,11 @@ impl Shard {
             faults,
             generation: 0,
             crash: CrashLoop::default(),
+            guest_time: Duration::ZERO,
         };
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
-        PLUGIN_LISTS.store(inst.iter.is_some(), Ordering::Relaxed);
+        PLUGIN_LISTS.store(inst.lists(), Ordering::Relaxed);
         shard.inst = Some(inst);
         Ok(shard)
     }
@@ -112,7 +116,7 @@ impl Shard {
     /// Whether the running instance lists its items (ABI v5 `wmc_iter`,
     /// exported and not answering "unsupported" at start-up).
     pub fn lists(&self) -> bool {
-        self.inst.as_ref().is_some_and(|i| i.iter.is_some())
+        self.inst.as_ref().is_some_and(|i| i.lists())
     }
 
     /// Records a fault and replaces the instance with a fresh, empty one,
@@ -204,7 +208,7 @@ impl Shard {
             Ok(i) => {
                 self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
                 PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
-                PLUGIN_LISTS.store(i.iter.is_some(), Ordering::Relaxed);
+                PLUGIN_LISTS.store(i.lists(), Ordering::Relaxed);
                 self.inst = Some(i);
             }
             Err(e) => {
@@ -252,19 +256,29 @@ impl Shard {
         // No instance (backing off, or it could not be restarted): no guest
         // call, and no new fault for the batch.
         self.live()?;
+        let started = Instant::now();
         let result = (|| -> Result<(usize, usize, bool)> {
             let inst = self.inst.as_mut().expect("live instance");
-            write_input(inst, requests, ticks)?;
-            inst.store.set_epoch_deadline(ticks);
             let ctx = inst.store.data_mut();
             if !ctx.errors.is_empty() {
                 ctx.errors.clear();
             }
             ctx.events.clear();
-            let packed = inst.batch.call(&mut inst.store, requests.len() as i32)?;
+            let core = match &mut inst.guest {
+                Guest::Component(g) => {
+                    inst.store.set_epoch_deadline(ticks);
+                    g.batch(&mut inst.store, requests, count)?;
+                    return Ok((0, g.answers().len(), false));
+                }
+                Guest::Core(c) => (c.batch.clone(), c.memory),
+            };
+            let (batch, memory) = core;
+            write_input(inst, requests, ticks)?;
+            inst.store.set_epoch_deadline(ticks);
+            let packed = batch.call(&mut inst.store, requests.len() as i32)?;
             let (ptr, len) = abi::unpack_ptr_len(packed);
             let (ptr, len) = (ptr as usize, len as usize);
-            let data = inst.memory.data(&inst.store);
+            let data = memory.data(&inst.store);
             let resp = ptr
                 .checked_add(len)
                 .and_then(|end| data.get(ptr..end))
@@ -273,15 +287,27 @@ impl Shard {
                 .map_err(|e| anyhow!(e))?;
             Ok((ptr, len, held))
         })();
+        self.guest_time += started.elapsed();
         match result {
             Ok((ptr, len, held)) => {
                 let inst = self.inst.as_ref().expect("live instance");
-                let mem = inst.memory.data(&inst.store);
-                Ok(Answers {
-                    batch: &mem[ptr..ptr + len],
-                    mem: held_in(inst.abi, mem),
-                    held,
-                    events: &inst.store.data().events,
+                let events = &inst.store.data().events;
+                Ok(match &inst.guest {
+                    Guest::Component(g) => Answers {
+                        batch: g.answers(),
+                        mem: None,
+                        held: false,
+                        events,
+                    },
+                    Guest::Core(c) => {
+                        let mem = c.memory.data(&inst.store);
+                        Answers {
+                            batch: &mem[ptr..ptr + len],
+                            mem: held_in(inst.abi, mem),
+                            held,
+                            events,
+                        }
+                    }
                 })
             }
             Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
@@ -292,10 +318,18 @@ impl Shard {
     /// The once-a-second clock callback.
     pub fn tick(&mut self, now: u32) {
         let ticks = self.deadline_ticks;
+        let started = Instant::now();
         let Ok(inst) = self.live() else { return };
-        let Some(f) = inst.tick.clone() else { return };
         inst.store.set_epoch_deadline(ticks);
-        if let Err(e) = f.call(&mut inst.store, now as i32) {
+        let r = match &mut inst.guest {
+            Guest::Component(g) => g.tick(&mut inst.store, now),
+            Guest::Core(c) => match c.tick.clone() {
+                Some(f) => f.call(&mut inst.store, now as i32).map_err(Into::into),
+                None => return,
+            },
+        };
+        self.guest_time += started.elapsed();
+        if let Err(e) = r {
             self.fault("tick", format!("{e:#}"));
         }
     }
@@ -303,12 +337,26 @@ impl Shard {
     /// A guest timer fired.
     pub fn timer(&mut self, token: u64) {
         let ticks = self.deadline_ticks;
+        let started = Instant::now();
         let Ok(inst) = self.live() else { return };
-        let Some(f) = inst.timer.clone() else { return };
         inst.store.set_epoch_deadline(ticks);
-        if let Err(e) = f.call(&mut inst.store, token as i64) {
+        let r = match &mut inst.guest {
+            Guest::Component(g) => g.timer(&mut inst.store, token),
+            Guest::Core(c) => match c.timer.clone() {
+                Some(f) => f.call(&mut inst.store, token as i64).map_err(Into::into),
+                None => return,
+            },
+        };
+        self.guest_time += started.elapsed();
+        if let Err(e) = r {
             self.fault("timer", format!("{e:#}"));
         }
+    }
+
+    /// Time spent in the guest's batch, tick and timer calls since the
+    /// shard started (`plugin_guest_time_us`).
+    pub fn guest_time(&self) -> Duration {
+        self.guest_time
     }
 
     /// One step of an item listing (ABI v5 `wmc_iter`): the records from
@@ -318,7 +366,7 @@ impl Shard {
     pub fn list(&mut self, cursor: u64, max_bytes: usize) -> Result<ListStep<'_>, Fault> {
         let ticks = self.deadline_ticks;
         let inst = self.live()?;
-        let Some(f) = inst.iter.clone() else {
+        let Some(f) = inst.core().and_then(|c| c.iter.clone()) else {
             return Ok(ListStep::Unsupported);
         };
         inst.store.set_epoch_deadline(ticks);
@@ -344,9 +392,10 @@ impl Shard {
             });
         }
         let (ptr, len) = (ptr as usize, len as usize);
+        let memory = |inst: &Live| inst.core().expect("a core module lists").memory;
         let checked = {
             let inst = self.inst.as_ref().expect("live instance");
-            let data = inst.memory.data(&inst.store);
+            let data = memory(inst).data(&inst.store);
             match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
                 None => Err("listing chunk outside guest memory".to_string()),
                 Some(chunk) => abi::check_iter_chunk(chunk)
@@ -357,7 +406,7 @@ impl Shard {
         match checked {
             Ok(cursor) => {
                 let inst = self.inst.as_ref().expect("live instance");
-                let data = inst.memory.data(&inst.store);
+                let data = memory(inst).data(&inst.store);
                 Ok(ListStep::Chunk {
                     cursor,
                     chunk: &data[ptr..ptr + len],
@@ -374,15 +423,27 @@ impl Shard {
         let Ok(inst) = self.live() else {
             return Vec::new();
         };
-        let Some(f) = inst.stats.clone() else {
-            return Vec::new();
-        };
         inst.store.set_epoch_deadline(ticks);
+        let (f, memory) = match &mut inst.guest {
+            Guest::Component(g) => {
+                return match g.stats(&mut inst.store, group) {
+                    Ok(lines) => lines,
+                    Err(e) => {
+                        self.fault("stats", format!("{e:#}"));
+                        Vec::new()
+                    }
+                };
+            }
+            Guest::Core(c) => match c.stats.clone() {
+                Some(f) => (f, c.memory),
+                None => return Vec::new(),
+            },
+        };
         match f.call(&mut inst.store, group) {
             Ok(packed) => {
                 let (ptr, len) = abi::unpack_ptr_len(packed);
                 let (ptr, len) = (ptr as usize, len as usize);
-                let data = inst.memory.data(&inst.store);
+                let data = memory.data(&inst.store);
                 match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
                     Some(s) => s.to_vec(),
                     None => {
@@ -400,9 +461,7 @@ impl Shard {
 
     /// The size of the running instance's linear memory (0 without one).
     pub fn memory_bytes(&self) -> u64 {
-        self.inst
-            .as_ref()
-            .map_or(0, |i| i.memory.data_size(&i.store) as u64)
+        self.inst.as_ref().map_or(0, Live::memory_bytes)
     }
 
     /// The running instance's item count, as its `curr_items` stat says

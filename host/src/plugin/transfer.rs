@@ -103,16 +103,16 @@ pub(super) enum DumpStep {
 
 impl Live {
     pub(super) fn can_dump(&self) -> bool {
-        self.abi >= abi::DUMP_LOAD_VERSION && self.dump.is_some()
+        self.abi >= abi::DUMP_LOAD_VERSION && self.core().is_some_and(|c| c.dump.is_some())
     }
 
     pub(super) fn can_load(&self) -> bool {
-        self.abi >= abi::DUMP_LOAD_VERSION && self.load.is_some()
+        self.abi >= abi::DUMP_LOAD_VERSION && self.core().is_some_and(|c| c.load.is_some())
     }
 
     /// The next chunk of the running dump, checked to be well formed.
     pub(super) fn dump_chunk(&mut self, ticks: u64) -> Result<DumpStep, TransferError> {
-        let Some(f) = self.dump.clone() else {
+        let Some((f, memory)) = self.core().and_then(|c| Some((c.dump.clone()?, c.memory))) else {
             return Ok(DumpStep::Unsupported);
         };
         self.store.set_epoch_deadline(ticks);
@@ -134,7 +134,7 @@ impl Live {
             return Ok(DumpStep::End);
         }
         let (ptr, len) = (ptr as usize, len as usize);
-        let data = self.memory.data(&self.store);
+        let data = memory.data(&self.store);
         let chunk = ptr
             .checked_add(len)
             .and_then(|end| data.get(ptr..end))
@@ -157,8 +157,8 @@ impl Live {
     /// checked) is an error: the plugin's fault.
     pub(super) fn load_chunk(&mut self, chunk: &mut [u8], ticks: u64) -> Result<Loaded> {
         let f = self
-            .load
-            .clone()
+            .core()
+            .and_then(|c| c.load.clone())
             .ok_or_else(|| anyhow!("the plugin does not export `{}`", export::LOAD))?;
         if self.abi < abi::ITEM_REFS_VERSION {
             abi::clear_item_refs(chunk);
@@ -343,7 +343,7 @@ impl Shard {
             }
         }
         PLUGIN_ABI.store(fresh.abi, Ordering::Relaxed);
-        PLUGIN_LISTS.store(fresh.iter.is_some(), Ordering::Relaxed);
+        PLUGIN_LISTS.store(fresh.lists(), Ordering::Relaxed);
         self.inst = Some(fresh);
         self.plugin = new;
         // Timers of the old instance must not reach the new one.

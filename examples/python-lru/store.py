@@ -1,0 +1,277 @@
+"""An LRU item store for wasmcached, in Python: memcached's semantics
+(flags, expiry, CAS, add/replace/append/prepend/cas, incr/decr, touch,
+gat, flush_all with a delay, -M) with least-recently-used eviction within
+the shard's memory budget.
+
+It is a component of the wasmcached:store world (wit/store.wit), built
+with componentize-py (build.sh). The server hands `handle` a batch of
+requests and sends the answers, one per request, back to the clients.
+"""
+
+from collections import OrderedDict
+
+import wit_world
+from wit_world.imports import host
+from wit_world.imports.types import Response
+
+# Operations and statuses: the numbers of wit/store.wit.
+GET, SET, ADD, REPLACE, APPEND, PREPEND, CAS, DELETE = 1, 2, 3, 4, 5, 6, 7, 8
+INCR, DECR, TOUCH, GAT, FLUSH_ALL, MEM_LIMIT = 9, 10, 11, 12, 13, 14
+STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, TOUCHED = 0, 1, 2, 3, 4, 5
+HIT, MISS, NUMBER, NON_NUMERIC, TOO_LARGE, OUT_OF_MEMORY, OK, ERROR = 6, 7, 8, 9, 10, 11, 12, 13
+# Request flags (mflags) this store honours, and the answer flag it sets.
+NO_VALUE, NO_BUMP, VIVIFY, SET_TTL = 1 << 0, 1 << 1, 1 << 2, 1 << 6
+FETCHED = 1 << 0
+# What an item costs beyond its key and value: the store's own bookkeeping.
+ITEM_OVERHEAD = 64
+MAX_U64 = (1 << 64) - 1
+
+
+class Item:
+    __slots__ = ("value", "flags", "exptime", "cas", "stored_at", "last_access", "fetched")
+
+    def __init__(self, value, flags, exptime, cas, now):
+        self.value = value
+        self.flags = flags
+        self.exptime = exptime
+        self.cas = cas
+        self.stored_at = now
+        self.last_access = now
+        self.fetched = False
+
+
+def answer(status, value=b"", flags=0, exptime=0, cas=0, iflags=0, last_access=0, prev_exptime=0):
+    return Response(status, iflags, value, flags, exptime, cas, last_access, prev_exptime)
+
+
+class Store:
+    """One shard's items."""
+
+    def __init__(self, config):
+        self.items = OrderedDict()  # key -> Item, least recently used first
+        self.used = 0
+        self.budget = config.memory_budget
+        self.max_item_size = config.max_item_size
+        self.no_evict = config.no_evict
+        self.cas_enabled = config.cas_enabled
+        # CAS values are unique across shards: shard + k * shard_count.
+        self.next_cas = config.shard_id + 1
+        self.cas_step = max(config.shard_count, 1)
+        self.flush_at = 0
+        self.evictions = 0
+        self.expired = 0
+        self.total_items = 0
+        host.log(2, "python-lru: shard %d of %d, %d bytes"
+                 % (config.shard_id, config.shard_count, config.memory_budget))
+
+    # -- the item table --------------------------------------------------
+
+    def live(self, key, now):
+        """The live item under `key`, dropping it if it expired or was
+        flushed."""
+        item = self.items.get(key)
+        if item is None:
+            return None
+        if (item.exptime != 0 and item.exptime <= now) or (
+                self.flush_at and self.flush_at <= now and item.stored_at <= self.flush_at):
+            self.remove(key)
+            self.expired += 1
+            return None
+        return item
+
+    def remove(self, key):
+        item = self.items.pop(key)
+        self.used -= len(key) + len(item.value) + ITEM_OVERHEAD
+        return item
+
+    def new_cas(self):
+        if not self.cas_enabled:
+            return 0
+        cas = self.next_cas
+        self.next_cas += self.cas_step
+        return cas
+
+    def put(self, key, value, flags, exptime, now):
+        """Stores an item, evicting the least recently used ones for room.
+        Returns its status and the item (None unless stored)."""
+        if key in self.items:
+            self.remove(key)
+        if len(key) + len(value) > self.max_item_size:
+            return TOO_LARGE, None
+        cost = len(key) + len(value) + ITEM_OVERHEAD
+        while self.used + cost > self.budget and self.items:
+            old_key, old = next(iter(self.items.items()))
+            dead = (old.exptime != 0 and old.exptime <= now)
+            if self.no_evict and not dead:
+                break
+            self.remove(old_key)
+            if dead:
+                self.expired += 1
+            else:
+                self.evictions += 1
+        if self.used + cost > self.budget:
+            return OUT_OF_MEMORY, None
+        item = Item(value, flags, exptime, self.new_cas(), now)
+        self.items[key] = item
+        self.used += cost
+        self.total_items += 1
+        return STORED, item
+
+    # -- requests ----------------------------------------------------------
+
+    def handle(self, requests):
+        now = host.now()
+        return [self.one(r, now) for r in requests]
+
+    def one(self, r, now):
+        op, key = r.op, bytes(r.key)
+        if op == FLUSH_ALL:
+            if r.exptime == 0 or r.exptime <= now:
+                self.items.clear()
+                self.used = 0
+                self.flush_at = 0
+            else:
+                self.flush_at = r.exptime - 1
+            return answer(OK)
+        if op == MEM_LIMIT:
+            self.budget = r.delta
+            return answer(OK)
+        if op in (GET, GAT):
+            return self.get(r, key, now)
+        if op == TOUCH:
+            item = self.live(key, now)
+            if item is None:
+                return answer(NOT_FOUND)
+            item.exptime = r.exptime
+            self.items.move_to_end(key)
+            return answer(TOUCHED)
+        if op in (SET, ADD, REPLACE, APPEND, PREPEND, CAS):
+            return self.store(r, op, key, now)
+        if op == DELETE:
+            item = self.live(key, now)
+            if item is None:
+                return answer(NOT_FOUND)
+            if r.cas and r.cas != item.cas:
+                return answer(EXISTS)
+            self.remove(key)
+            return answer(DELETED)
+        if op in (INCR, DECR):
+            return self.arith(r, op, key, now)
+        return answer(ERROR, b"unknown operation")
+
+    def get(self, r, key, now):
+        item = self.live(key, now)
+        if item is None:
+            return answer(MISS)
+        prev = item.exptime
+        if r.op == GAT:
+            item.exptime = r.exptime
+        resp = answer(HIT, b"" if r.mflags & NO_VALUE else item.value, item.flags,
+                      item.exptime, item.cas, FETCHED if item.fetched else 0,
+                      item.last_access, prev)
+        if not r.mflags & NO_BUMP:
+            item.fetched = True
+            item.last_access = now
+            self.items.move_to_end(key)
+        return resp
+
+    def store(self, r, op, key, now):
+        if op == SET and r.cas:
+            op = CAS
+        old = self.live(key, now)
+        value, flags, exptime = bytes(r.value), r.client_flags, r.exptime
+        if op == ADD and old is not None:
+            self.items.move_to_end(key)
+            return answer(NOT_STORED)
+        if op in (REPLACE, APPEND, PREPEND) and old is None:
+            return answer(NOT_STORED)
+        if op == CAS:
+            if old is None:
+                return answer(NOT_FOUND)
+            if old.cas != r.cas:
+                return answer(EXISTS)
+        if op in (APPEND, PREPEND):
+            value = old.value + value if op == APPEND else value + old.value
+            flags, exptime = old.flags, old.exptime
+        status, item = self.put(key, value, flags, exptime, now)
+        if item is None:
+            return answer(status)
+        return answer(STORED, cas=item.cas, exptime=item.exptime)
+
+    def arith(self, r, op, key, now):
+        item = self.live(key, now)
+        if item is None:
+            if not r.mflags & VIVIFY:
+                return answer(NOT_FOUND)
+            # ma's N: the missing counter is created with the initial value
+            # (the request's value) and the TTL in `aux`.
+            status, made = self.put(key, bytes(r.value), 0, r.aux, now)
+            if made is None:
+                return answer(status)
+            return answer(NUMBER, made.value, cas=made.cas, exptime=made.exptime)
+        if r.cas and r.cas != item.cas:
+            return answer(EXISTS)
+        digits = item.value.rstrip(b" ")
+        if not digits.isdigit() or len(digits) > 20 or int(digits) > MAX_U64:
+            return answer(NON_NUMERIC, b"cannot increment or decrement non-numeric value")
+        n = int(digits)
+        n = (n + r.delta) & MAX_U64 if op == INCR else max(n - r.delta, 0)
+        new = str(n).encode()
+        prev = item.exptime
+        # memcached writes a number that still fits over the old one, padded
+        # with spaces ("10" decremented to 9 reads back "9 "), and ma's T
+        # sets its TTL; a longer number is a new item with the old TTL.
+        if len(new) <= len(item.value):
+            value = new.ljust(len(item.value))
+            exptime = r.exptime if r.mflags & SET_TTL else prev
+        else:
+            value, exptime = new, prev
+        status, stored = self.put(key, value, item.flags, exptime, now)
+        if stored is None:
+            return answer(status)
+        stored.fetched, stored.last_access = item.fetched, item.last_access
+        return answer(NUMBER, new, cas=stored.cas, exptime=exptime, prev_exptime=prev)
+
+    def stats(self, group):
+        if group != 0:
+            return []
+        return [("curr_items", str(len(self.items))),
+                ("bytes", str(self.used)),
+                ("total_items", str(self.total_items)),
+                ("evictions", str(self.evictions)),
+                ("expired_unfetched", "0"),
+                ("python_lru_expired", str(self.expired))]
+
+
+# componentize-py makes a new WitWorld for every call: the shard's store
+# lives here, made by `init`.
+STORE = None
+
+
+class WitWorld(wit_world.WitWorld):
+    """The exports of the wasmcached:store world."""
+
+    def wit_version(self) -> int:
+        return 1
+
+    def init(self, config) -> None:
+        global STORE
+        STORE = Store(config)
+
+    def handle(self, requests):
+        return STORE.handle(requests)
+
+    def tick(self, now: int) -> None:
+        pass
+
+    def timer(self, token: int) -> None:
+        pass
+
+    def stats(self, group: int):
+        return STORE.stats(group)
+
+    def dump(self, cursor: int, max: int):
+        return None  # items do not survive a reload
+
+    def load(self, items) -> bool:
+        return False
