@@ -1,0 +1,345 @@
+// An LRU item store for wasmcached, in JavaScript: memcached's semantics
+// (flags, expiry, CAS, add/replace/append/prepend/cas, incr/decr, touch,
+// gat, flush_all with a delay, -M) with least-recently-used eviction within
+// the shard's memory budget. A port of examples/python-lru/store.py.
+//
+// It is a component of the wasmcached:store world (wit/store.wit), built
+// with componentize-js (build.sh). The server hands `handle` a batch of
+// requests and sends the answers, one per request, back to the clients.
+//
+// How the world's types look here (componentize-js / jco bindings):
+// records are objects with camelCase fields, list<u8> is a Uint8Array,
+// u64 a BigInt, u8/u32/s32 a Number, option<T> is T or undefined,
+// tuple<a, b> a two-element array, and result<_, string> a normal return or
+// a thrown string (not an Error: that aborts the instance).
+
+import { now as hostNow, log as hostLog } from 'wasmcached:store/host@0.1.0';
+
+// Operations and statuses: the numbers of wit/store.wit.
+const GET = 1, SET = 2, ADD = 3, REPLACE = 4, APPEND = 5, PREPEND = 6, CAS = 7, DELETE = 8;
+const INCR = 9, DECR = 10, TOUCH = 11, GAT = 12, FLUSH_ALL = 13, MEM_LIMIT = 14;
+const STORED = 0, NOT_STORED = 1, EXISTS = 2, NOT_FOUND = 3, DELETED = 4, TOUCHED = 5;
+const HIT = 6, MISS = 7, NUMBER = 8, NON_NUMERIC = 9, TOO_LARGE = 10, OUT_OF_MEMORY = 11;
+const OK = 12, ERROR = 13;
+// Request flags (mflags) this store honours, and the answer flag it sets.
+const NO_VALUE = 1 << 0, NO_BUMP = 1 << 1, VIVIFY = 1 << 2, SET_TTL = 1 << 6;
+const FETCHED = 1 << 0;
+// What an item costs beyond its key and value: the store's own bookkeeping.
+const ITEM_OVERHEAD = 64;
+const MAX_U64 = (1n << 64n) - 1n;
+const EMPTY = new Uint8Array(0);
+
+// Bytes <-> strings, one char per byte (latin1): a key's string is a Map
+// key that works for binary keys, and its length is the key's length.
+function latin1(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096));
+  }
+  return s;
+}
+
+function ascii(s) {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+// A u64 counter's digits: 1 to 20 ASCII digits.
+function isDigits(bytes) {
+  if (bytes.length === 0 || bytes.length > 20) return false;
+  for (const b of bytes) {
+    if (b < 0x30 || b > 0x39) return false;
+  }
+  return true;
+}
+
+const UNKNOWN_OP = ascii('unknown operation');
+const NON_NUMERIC_MSG = ascii('cannot increment or decrement non-numeric value');
+
+class Item {
+  constructor(value, flags, exptime, cas, now) {
+    this.value = value;
+    this.flags = flags;
+    this.exptime = exptime;
+    this.cas = cas;
+    this.storedAt = now;
+    this.lastAccess = now;
+    this.fetched = false;
+  }
+}
+
+function answer(status, {
+  value = EMPTY, flags = 0, exptime = 0, cas = 0n, iflags = 0, lastAccess = 0, prevExptime = 0,
+} = {}) {
+  return { status, iflags, value, clientFlags: flags, exptime, cas, lastAccess, prevExptime };
+}
+
+// One shard's items.
+class Store {
+  constructor(config) {
+    this.items = new Map(); // key string -> Item, least recently used first
+    this.used = 0;
+    this.budget = Number(config.memoryBudget);
+    this.maxItemSize = config.maxItemSize;
+    this.noEvict = config.noEvict;
+    this.casEnabled = config.casEnabled;
+    // CAS values are unique across shards: shard + k * shard_count.
+    this.nextCas = BigInt(config.shardId) + 1n;
+    this.casStep = BigInt(Math.max(config.shardCount, 1));
+    this.flushAt = 0;
+    this.evictions = 0;
+    this.expired = 0;
+    this.totalItems = 0;
+    hostLog(2, `js-lru: shard ${config.shardId} of ${config.shardCount}, ${config.memoryBudget} bytes`);
+  }
+
+  // -- the item table ------------------------------------------------------
+
+  // The live item under `key`, dropping it if it expired or was flushed.
+  live(key, now) {
+    const item = this.items.get(key);
+    if (item === undefined) return undefined;
+    if ((item.exptime !== 0 && item.exptime <= now) ||
+        (this.flushAt && this.flushAt <= now && item.storedAt <= this.flushAt)) {
+      this.remove(key);
+      this.expired += 1;
+      return undefined;
+    }
+    return item;
+  }
+
+  remove(key) {
+    const item = this.items.get(key);
+    this.items.delete(key);
+    this.used -= key.length + item.value.length + ITEM_OVERHEAD;
+    return item;
+  }
+
+  // Makes `key` the most recently used.
+  bump(key) {
+    const item = this.items.get(key);
+    this.items.delete(key);
+    this.items.set(key, item);
+  }
+
+  newCas() {
+    if (!this.casEnabled) return 0n;
+    const cas = this.nextCas;
+    this.nextCas += this.casStep;
+    return cas;
+  }
+
+  // Stores an item, evicting the least recently used ones for room.
+  // Returns its status and the item (undefined unless stored).
+  put(key, value, flags, exptime, now) {
+    if (this.items.has(key)) this.remove(key);
+    if (key.length + value.length > this.maxItemSize) return [TOO_LARGE, undefined];
+    const cost = key.length + value.length + ITEM_OVERHEAD;
+    while (this.used + cost > this.budget && this.items.size > 0) {
+      const [oldKey, old] = this.items.entries().next().value;
+      const dead = old.exptime !== 0 && old.exptime <= now;
+      if (this.noEvict && !dead) break;
+      this.remove(oldKey);
+      if (dead) this.expired += 1;
+      else this.evictions += 1;
+    }
+    if (this.used + cost > this.budget) return [OUT_OF_MEMORY, undefined];
+    const item = new Item(value, flags, exptime, this.newCas(), now);
+    this.items.set(key, item);
+    this.used += cost;
+    this.totalItems += 1;
+    return [STORED, item];
+  }
+
+  // -- requests --------------------------------------------------------------
+
+  handle(requests) {
+    const now = hostNow();
+    return requests.map((r) => this.one(r, now));
+  }
+
+  one(r, now) {
+    const op = r.op;
+    const key = latin1(r.key);
+    switch (op) {
+      case FLUSH_ALL:
+        if (r.exptime === 0 || r.exptime <= now) {
+          this.items.clear();
+          this.used = 0;
+          this.flushAt = 0;
+        } else {
+          this.flushAt = r.exptime - 1;
+        }
+        return answer(OK);
+      case MEM_LIMIT:
+        this.budget = Number(r.delta);
+        return answer(OK);
+      case GET:
+      case GAT:
+        return this.get(r, key, now);
+      case TOUCH: {
+        const item = this.live(key, now);
+        if (item === undefined) return answer(NOT_FOUND);
+        item.exptime = r.exptime;
+        this.bump(key);
+        return answer(TOUCHED);
+      }
+      case SET: case ADD: case REPLACE: case APPEND: case PREPEND: case CAS:
+        return this.store(r, op, key, now);
+      case DELETE: {
+        const item = this.live(key, now);
+        if (item === undefined) return answer(NOT_FOUND);
+        if (r.cas !== 0n && r.cas !== item.cas) return answer(EXISTS);
+        this.remove(key);
+        return answer(DELETED);
+      }
+      case INCR:
+      case DECR:
+        return this.arith(r, op, key, now);
+      default:
+        return answer(ERROR, { value: UNKNOWN_OP });
+    }
+  }
+
+  get(r, key, now) {
+    const item = this.live(key, now);
+    if (item === undefined) return answer(MISS);
+    const prev = item.exptime;
+    if (r.op === GAT) item.exptime = r.exptime;
+    const resp = answer(HIT, {
+      value: (r.mflags & NO_VALUE) ? EMPTY : item.value,
+      flags: item.flags,
+      exptime: item.exptime,
+      cas: item.cas,
+      iflags: item.fetched ? FETCHED : 0,
+      lastAccess: item.lastAccess,
+      prevExptime: prev,
+    });
+    if (!(r.mflags & NO_BUMP)) {
+      item.fetched = true;
+      item.lastAccess = now;
+      this.bump(key);
+    }
+    return resp;
+  }
+
+  store(r, op, key, now) {
+    if (op === SET && r.cas !== 0n) op = CAS;
+    const old = this.live(key, now);
+    let value = r.value, flags = r.clientFlags, exptime = r.exptime;
+    if (op === ADD && old !== undefined) {
+      this.bump(key);
+      return answer(NOT_STORED);
+    }
+    if ((op === REPLACE || op === APPEND || op === PREPEND) && old === undefined) {
+      return answer(NOT_STORED);
+    }
+    if (op === CAS) {
+      if (old === undefined) return answer(NOT_FOUND);
+      if (old.cas !== r.cas) return answer(EXISTS);
+    }
+    if (op === APPEND || op === PREPEND) {
+      value = op === APPEND ? concat(old.value, value) : concat(value, old.value);
+      flags = old.flags;
+      exptime = old.exptime;
+    }
+    const [status, item] = this.put(key, value, flags, exptime, now);
+    if (item === undefined) return answer(status);
+    return answer(STORED, { cas: item.cas, exptime: item.exptime });
+  }
+
+  arith(r, op, key, now) {
+    const item = this.live(key, now);
+    if (item === undefined) {
+      if (!(r.mflags & VIVIFY)) return answer(NOT_FOUND);
+      // ma's N: the missing counter is created with the initial value
+      // (the request's value) and the TTL in `aux`.
+      const [status, made] = this.put(key, r.value, 0, r.aux, now);
+      if (made === undefined) return answer(status);
+      return answer(NUMBER, { value: made.value, cas: made.cas, exptime: made.exptime });
+    }
+    if (r.cas !== 0n && r.cas !== item.cas) return answer(EXISTS);
+    // A number written in place keeps the old length, padded with spaces.
+    let end = item.value.length;
+    while (end > 0 && item.value[end - 1] === 0x20) end--;
+    const digits = item.value.subarray(0, end);
+    if (!isDigits(digits) || BigInt(latin1(digits)) > MAX_U64) {
+      return answer(NON_NUMERIC, { value: NON_NUMERIC_MSG });
+    }
+    let n = BigInt(latin1(digits));
+    if (op === INCR) {
+      n = (n + r.delta) & MAX_U64;
+    } else {
+      n = n > r.delta ? n - r.delta : 0n;
+    }
+    const newValue = ascii(n.toString());
+    const prev = item.exptime;
+    // memcached writes a number that still fits over the old one, padded
+    // with spaces ("10" decremented to 9 reads back "9 "), and ma's T sets
+    // its TTL; a longer number is a new item with the old TTL.
+    let value = newValue;
+    let exptime = prev;
+    if (newValue.length <= item.value.length) {
+      value = new Uint8Array(item.value.length).fill(0x20);
+      value.set(newValue, 0);
+      if (r.mflags & SET_TTL) exptime = r.exptime;
+    }
+    const [status, stored] = this.put(key, value, item.flags, exptime, now);
+    if (stored === undefined) return answer(status);
+    stored.fetched = item.fetched;
+    stored.lastAccess = item.lastAccess;
+    return answer(NUMBER, { value: newValue, cas: stored.cas, exptime, prevExptime: prev });
+  }
+
+  stats(group) {
+    if (group !== 0) return [];
+    return [
+      ['curr_items', String(this.items.size)],
+      ['bytes', String(this.used)],
+      ['total_items', String(this.totalItems)],
+      ['evictions', String(this.evictions)],
+      ['expired_unfetched', '0'],
+      ['js_lru_expired', String(this.expired)],
+    ];
+  }
+}
+
+// The exports of the wasmcached:store world. One component instance per
+// shard: the shard's store lives here, made by `init`.
+let STORE;
+
+export function witVersion() {
+  return 1;
+}
+
+export function init(config) {
+  STORE = new Store(config);
+}
+
+export function handle(requests) {
+  return STORE.handle(requests);
+}
+
+export function tick(now) {}
+
+export function timer(token) {}
+
+export function stats(group) {
+  return STORE.stats(group);
+}
+
+export function dump(cursor, max) {
+  return undefined; // items do not survive a reload
+}
+
+export function load(items) {
+  return false;
+}
