@@ -51,7 +51,7 @@ hr = _load("hit_ratio", "hit-ratio.py")
 mpi = _load("mem_per_item", "mem-per-item.py")
 ROOT, MIB = hr.ROOT, hr.MIB
 
-EXAMPLES = ["c-sieve", "as-lfu", "c-quota"]
+EXAMPLES = ["c-sieve", "zig-s3fifo", "as-lfu", "c-quota"]
 FULL = dict(keys=4_000_000, requests=4_000_000, ttl_requests=2_000_000, ttl_duration=40.0,
             mem_sizes=[10, 100, 1024, 10240], mem_items=[1_000_000, 1_000_000, 1_000_000, 100_000])
 QUICK = dict(keys=1_600_000, requests=600_000, ttl_requests=240_000, ttl_duration=8.0,

@@ -1097,6 +1097,7 @@ fn every_example_passes_plugin_check() {
         ("rust-versioned", "full"),
         ("wat-minimal", "basic"),
         ("python-lru", "full"),
+        ("rust-wit", "basic"),
     ] {
         let wasm = example(name);
         let out = Command::new(server_bin())

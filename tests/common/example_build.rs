@@ -42,7 +42,7 @@ fn sources(name: &str) -> Vec<PathBuf> {
         "c-quota" | "c-sieve" | "zig-s3fifo" => v.push(r.join("guest-sdk/c")),
         "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
         // Components of the WIT world.
-        "python-lru" | "js-lru" => v.push(r.join("wit")),
+        "python-lru" | "js-lru" | "rust-wit" => v.push(r.join("wit")),
         "rust-versioned" => {
             v.push(r.join("guest-sdk/src"));
             v.push(r.join("abi/src"));
