@@ -26,6 +26,7 @@ mod plugin_check;
 mod plugin_faults;
 mod plugin_metrics;
 mod plugin_new;
+mod plugin_stats;
 mod plugins;
 mod reload;
 mod replay;

@@ -401,6 +401,51 @@ pub mod stats_group {
     pub const SIZES: i32 = 3;
 }
 
+/// How the host combines one stat over the shards, when the plugin says so:
+/// a line of its own, [`StatType::declaration`], right before the stat's
+/// `name value` line. A stat line without one combines by its name (the
+/// rule every version had: summed, sizes, ages and times the maximum).
+///
+/// The declaration has no space, and hosts have always skipped stat lines
+/// without one: an older host reads a typed stat as an untyped one, so this
+/// needs no new ABI version and works with every version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatType {
+    /// Counts something: summed over the shards.
+    Counter,
+    /// A level (items, bytes): summed over the shards.
+    Gauge,
+    /// A high-water mark, a size, a time: the largest shard's.
+    Max,
+    /// A label: shown per shard only, never combined.
+    Text,
+}
+
+impl StatType {
+    /// Every type, for readers that look a declaration up.
+    pub const ALL: [StatType; 4] = [
+        StatType::Counter,
+        StatType::Gauge,
+        StatType::Max,
+        StatType::Text,
+    ];
+
+    /// The line, without its `\n`, that gives the next stat line this type.
+    pub const fn declaration(self) -> &'static str {
+        match self {
+            StatType::Counter => "#counter",
+            StatType::Gauge => "#gauge",
+            StatType::Max => "#max",
+            StatType::Text => "#text",
+        }
+    }
+
+    /// The type `line` (already trimmed) declares, if it is a declaration.
+    pub fn declared_by(line: &str) -> Option<StatType> {
+        StatType::ALL.into_iter().find(|t| t.declaration() == line)
+    }
+}
+
 /// Bytes of an [`Init`] record before its config string.
 pub const INIT_HEADER: usize = 40;
 /// Bytes of a batch (or dump/load chunk) before its first record: the `u32` count.
@@ -1648,6 +1693,19 @@ pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn stat_type_declarations_round_trip_and_have_no_space() {
+        for t in StatType::ALL {
+            let d = t.declaration();
+            // Hosts skip a stat line without a space: older ones ignore it.
+            assert!(!d.contains(' ') && d.starts_with('#'), "{d}");
+            assert_eq!(StatType::declared_by(d), Some(t));
+        }
+        for not in ["#counter ", "#Counter", "counter", "#", "#counter 1", ""] {
+            assert_eq!(StatType::declared_by(not), None, "{not:?}");
+        }
+    }
 
     #[test]
     fn events_round_trip() {

@@ -746,6 +746,34 @@ void wmc_stat_u64(wmc_stats_out *s, const char *name, uint64_t value) {
     wmc_stat_u64_parts(s, name, 0, 0, "", value);
 }
 
+/* The declaration and its stat line go in together or not at all. */
+static void stat_typed_u64(wmc_stats_out *s, const char *declaration, const char *name,
+                           uint64_t value) {
+    uint32_t mark = output.len;
+    stats_put_str(s, declaration);
+    wmc_stat_u64(s, name, value);
+    if (s->full) output.len = mark;
+}
+
+void wmc_stat_counter(wmc_stats_out *s, const char *name, uint64_t value) {
+    stat_typed_u64(s, "#counter\n", name, value);
+}
+
+void wmc_stat_gauge(wmc_stats_out *s, const char *name, uint64_t value) {
+    stat_typed_u64(s, "#gauge\n", name, value);
+}
+
+void wmc_stat_max(wmc_stats_out *s, const char *name, uint64_t value) {
+    stat_typed_u64(s, "#max\n", name, value);
+}
+
+void wmc_stat_text(wmc_stats_out *s, const char *name, const char *value) {
+    uint32_t mark = output.len;
+    stats_put_str(s, "#text\n");
+    wmc_stat_str(s, name, value);
+    if (s->full) output.len = mark;
+}
+
 WMC_EXPORT("wmc_stats") int64_t wmc_stats(int32_t group) {
     dump_reset();
     output.len = 0;

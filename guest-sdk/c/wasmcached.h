@@ -258,6 +258,17 @@ void wmc_stat_str(wmc_stats_out *out, const char *name, const char *value);
 /* name given as bytes (e.g. built from a key prefix): `prefix` + `name` + ' ' + value. */
 void wmc_stat_u64_parts(wmc_stats_out *out, const char *prefix, const uint8_t *mid,
                         uint32_t mid_len, const char *suffix, uint64_t value);
+/* Typed stats: how the host combines the shards' values. The lines above
+ * leave it to the name (summed; the largest shard's for names ending in
+ * `age`, `_time`, `chunk_size`, `_running`, ...). A counter (events) and a
+ * gauge (a level: items, bytes) are summed whatever the name, a max (a
+ * high-water mark, a size, a time) is the largest shard's, a text is shown
+ * per shard only (`stats shards`). Each writes a declaration line
+ * (`#counter`, ...) before the stat's line; hosts that predate it skip it. */
+void wmc_stat_counter(wmc_stats_out *out, const char *name, uint64_t value);
+void wmc_stat_gauge(wmc_stats_out *out, const char *name, uint64_t value);
+void wmc_stat_max(wmc_stats_out *out, const char *name, uint64_t value);
+void wmc_stat_text(wmc_stats_out *out, const char *name, const char *value);
 
 /* ---- items: dump/load (v3) and listing (v5) ----
  *

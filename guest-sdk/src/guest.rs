@@ -94,7 +94,8 @@ pub trait Plugin: Sized + 'static {
     fn timer(&mut self, _token: u64) {}
 
     /// Writes the stats of `group` (see [`abi::stats_group`]) as `name
-    /// value` lines; the host adds each name up over the shards. In the
+    /// value` lines; the host combines each name over the shards (summed
+    /// unless [`StatsWriter`]'s typed calls or the name say otherwise). In the
     /// [`abi::stats_group::GENERAL`] group, memcached's names (`curr_items`,
     /// `bytes`, `evictions`, …) take their places in `stats`, and any other
     /// name shows in `stats plugin`. Writing nothing is fine.
@@ -411,6 +412,14 @@ impl<'a> Responder<'a> {
 pub use wasmcached_abi::fmt_u64;
 
 /// Collects the `name value` lines of [`Plugin::stats`].
+///
+/// The host combines each stat over the shards (`stats`, `stats plugin`;
+/// `stats shards` shows every shard's own). [`stat`](Self::stat) leaves
+/// the rule to the name: summed, but the largest shard's for names that
+/// end in `age`, `_time`, `chunk_size`, `_running`, ... . The typed calls
+/// say it: [`counter`](Self::counter) and [`gauge`](Self::gauge) are
+/// summed whatever the name, [`max`](Self::max) takes the largest,
+/// [`text`](Self::text) is shown per shard only.
 pub struct StatsWriter<'a> {
     out: &'a mut Vec<u8>,
 }
@@ -421,6 +430,35 @@ impl StatsWriter<'_> {
     pub fn stat(&mut self, name: &str, value: impl std::fmt::Display) {
         use std::io::Write;
         let _ = writeln!(self.out, "{name} {value}");
+    }
+
+    /// A count of events (summed over the shards, even for a name ending
+    /// in `_time`).
+    pub fn counter(&mut self, name: &str, value: u64) {
+        self.typed(abi::StatType::Counter, name, value)
+    }
+
+    /// A level, such as items or bytes held (summed over the shards).
+    pub fn gauge(&mut self, name: &str, value: u64) {
+        self.typed(abi::StatType::Gauge, name, value)
+    }
+
+    /// A high-water mark, a size or a time: the largest shard's shows.
+    pub fn max(&mut self, name: &str, value: u64) {
+        self.typed(abi::StatType::Max, name, value)
+    }
+
+    /// A label (a mode, a version): shown only per shard, by `stats
+    /// shards`, never combined.
+    pub fn text(&mut self, name: &str, value: &str) {
+        self.typed(abi::StatType::Text, name, value)
+    }
+
+    /// The declaration line, then the stat line: a host that does not know
+    /// declarations skips that line and reads the stat as [`stat`](Self::stat)'s.
+    fn typed(&mut self, t: abi::StatType, name: &str, value: impl std::fmt::Display) {
+        use std::io::Write;
+        let _ = writeln!(self.out, "{}\n{name} {value}", t.declaration());
     }
 }
 
@@ -1370,5 +1408,38 @@ mod iter_tests {
         assert_eq!(rt.iter(0, 1 << 20), Err(abi::iter_status::UNSUPPORTED));
         let mut none = Runtime::<Listed>::default();
         assert_eq!(none.iter(0, 1 << 20), Err(abi::iter_status::UNSUPPORTED));
+    }
+}
+
+#[cfg(test)]
+mod stats_writer_tests {
+    use super::*;
+
+    #[test]
+    fn typed_stats_are_declared_on_the_line_before_and_stat_stays_untyped() {
+        let mut out = Vec::new();
+        let mut w = StatsWriter { out: &mut out };
+        w.stat("curr_items", 3);
+        w.counter("busy_time", 7);
+        w.gauge("queue_age", 2);
+        w.max("peak_bytes", 9);
+        w.text("role", "primary east");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "curr_items 3\n#counter\nbusy_time 7\n#gauge\nqueue_age 2\n\
+             #max\npeak_bytes 9\n#text\nrole primary east\n"
+        );
+    }
+
+    #[test]
+    fn every_declaration_reads_back_as_its_type() {
+        for t in abi::StatType::ALL {
+            let mut out = Vec::new();
+            StatsWriter { out: &mut out }.typed(t, "n", 1);
+            let text = String::from_utf8(out).unwrap();
+            let (decl, line) = text.split_once('\n').unwrap();
+            assert_eq!(abi::StatType::declared_by(decl), Some(t));
+            assert_eq!(line, "n 1\n");
+        }
     }
 }

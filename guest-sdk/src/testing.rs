@@ -493,11 +493,11 @@ impl<P: Plugin> Harness<P> {
     /// ([`abi::stats_group`]), split at the first space.
     pub fn stats(&mut self, group: i32) -> Vec<(String, String)> {
         let text = String::from_utf8_lossy(self.rt.stats(group)).into_owned();
+        // A line without a space (a type declaration such as `#max`) is
+        // not a stat: the host skips it too.
         text.lines()
-            .map(|l| match l.split_once(' ') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => (l.to_string(), String::new()),
-            })
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
     }
 
@@ -744,7 +744,7 @@ mod tests {
 
         fn stats(&mut self, group: i32, out: &mut StatsWriter<'_>) {
             if group == abi::stats_group::GENERAL {
-                out.stat("items", self.items.len());
+                out.max("items", self.items.len() as u64);
                 out.stat("config", &self.config);
             }
         }
@@ -965,6 +965,8 @@ mod tests {
             stats.contains(&("config".into(), "hello 96".into())),
             "{stats:?}"
         );
+        // A typed stat's declaration line is not a stat.
+        assert_eq!(stats[0], ("items".into(), "0".into()), "{stats:?}");
         assert!(h.stats(abi::stats_group::SLABS).is_empty());
         c.config = "refuse".into();
         assert_eq!(

@@ -5,7 +5,7 @@
 //! that the connection, the command layer and every session share it.
 
 use std::collections::BTreeMap;
-use wasmcached_abi::Op;
+use wasmcached_abi::{Op, StatType};
 use wasmcached_protocol::text::MetaOp;
 
 /// What a reply slot renders once its shard answers arrive.
@@ -162,7 +162,10 @@ fn takes_max(name: &str) -> bool {
 }
 
 /// Sums `name value` lines from several shards. Values that are not numbers
-/// keep the first shard's text; sizes and ages take the maximum.
+/// keep the first shard's text; sizes and ages take the maximum. A line the
+/// plugin typed ([`StatType`]) combines by its type instead: counters and
+/// gauges are summed, maxima take the largest, text is left out (it is
+/// shown per shard only, `stats shards`).
 ///
 /// The order is every shard's order: a name one shard reports and the
 /// shards before it did not goes right after the name that precedes it in
@@ -184,19 +187,34 @@ impl Aggregate {
     pub fn add_lines(&mut self, text: &[u8]) {
         // Where this shard's next new name goes in `order`.
         let mut at = 0;
+        // The type the previous line declared for this one.
+        let mut declared = None;
         for line in String::from_utf8_lossy(text).lines() {
-            let Some((name, value)) = line.trim().split_once(' ') else {
+            let line = line.trim();
+            if let Some(t) = StatType::declared_by(line) {
+                declared = Some(t);
                 continue;
+            }
+            let typed = declared.take();
+            let Some((name, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let max = match typed {
+                None => takes_max(name),
+                Some(StatType::Counter | StatType::Gauge) => false,
+                Some(StatType::Max) => true,
+                Some(StatType::Text) => continue,
             };
             let value = value.trim();
             match (self.values.get_mut(name), value.parse::<u64>()) {
                 (Some(old), parsed) => {
                     if let (Agg::Num(old), Ok(v)) = (old, parsed) {
-                        if takes_max(name) {
-                            *old = (*old).max(v)
+                        *old = if max {
+                            (*old).max(v)
                         } else {
-                            *old += v
-                        }
+                            // A plugin's figure is not trusted not to overflow.
+                            old.wrapping_add(v)
+                        };
                     }
                     // Usually the name right at `at`; search only otherwise.
                     at = if self.order.get(at).map(String::as_str) == Some(name) {

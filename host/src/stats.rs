@@ -2,16 +2,20 @@
 //!
 //! Each worker owns one [`ThreadStats`](crate::counters::ThreadStats) and is its only writer, so counting on
 //! the request path is an uncontended relaxed add; `stats` sums all threads.
-//! Item statistics come from the shards (the plugin) and are summed by name.
+//! Item statistics come from the shards (the plugin) and are combined by
+//! name, or by the type the plugin declares for a line
+//! ([`Aggregate`], docs/plugin-abi.md "Stats").
 //!
 //! The groups memcached has (`stats`, `stats conns`, `stats items`, `stats
 //! slabs`, `stats sizes`) print exactly memcached 1.6.18's names in its
 //! order; wasmcached's own figures (plugin faults, reloads, shards, and the
-//! plugin's stats that are not memcached's) are `stats plugin`.
+//! plugin's stats that are not memcached's) are `stats plugin`, and each
+//! shard's plugin stats, uncombined, `stats shards`.
 
 use crate::clock;
 use crate::conn::ConnState;
 use crate::counters::SSL_HANDSHAKE_ERRORS;
+use crate::plugin::Shard;
 use crate::reply::Aggregate;
 use crate::shared::Shared;
 use std::collections::BTreeMap;
@@ -22,12 +26,19 @@ use wasmcached_abi::stats_group;
 /// asked for their general stats; the names that are not memcached's show here.
 pub const PLUGIN_GROUP: i32 = -1;
 
+/// wasmcached's `stats shards`: every shard's general stats and metrics,
+/// uncombined, as `shard:<N>:<name>`. The shards themselves are asked for
+/// this group ([`Shard::stats`] names each line after its shard, so that
+/// combining by name keeps them apart).
+pub const SHARDS_GROUP: i32 = Shard::STATS_BY_SHARD;
+
 /// The lines of a finished shard stats fan-out for `group` (text and binary
 /// protocol alike).
 pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, String)> {
     match group {
         stats_group::GENERAL => general(shared, agg),
         PLUGIN_GROUP => plugin(shared, agg),
+        SHARDS_GROUP => by_shard(agg.drain()),
         stats_group::SIZES => {
             let lines = agg.drain();
             if !shared.settings.knobs.track_sizes || lines.is_empty() {
@@ -42,6 +53,16 @@ pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, 
         stats_group::SLABS => slabs(by_class(agg.drain())),
         _ => agg.drain(),
     }
+}
+
+/// `stats shards`: the shards answer in any order (each on its own
+/// worker); shown in shard order, each shard's lines in its own order.
+fn by_shard(mut lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    let shard = |name: &str| -> Option<u32> {
+        name.strip_prefix("shard:")?.split_once(':')?.0.parse().ok()
+    };
+    lines.sort_by_key(|(name, _)| shard(name).unwrap_or(u32::MAX));
+    lines
 }
 
 /// The class of a per-class line (`items:N:name` or `N:name`).
@@ -657,6 +678,109 @@ mod tests {
             vec![
                 ("items:1:age".to_string(), "10".to_string()),
                 ("engine".to_string(), "default".to_string())
+            ]
+        );
+    }
+
+    fn combined(shards: &[&[u8]]) -> Vec<(String, String)> {
+        let mut a = Aggregate::default();
+        for s in shards {
+            a.add_lines(s);
+        }
+        a.drain()
+    }
+
+    fn pairs(lines: &[(String, String)]) -> Vec<(&str, &str)> {
+        lines
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// Untyped lines keep the rule every version had: summed, the maximum
+    /// for sizes, ages and times, the first shard's text.
+    #[test]
+    fn untyped_lines_combine_by_name() {
+        let got = combined(&[
+            b"evictions 2\nreclaim_time 9\nitems:1:age 3\nchunk_size 96\nengine s3\n",
+            b"evictions 5\nreclaim_time 4\nitems:1:age 8\nchunk_size 96\nengine lru\n",
+        ]);
+        assert_eq!(
+            pairs(&got),
+            [
+                ("evictions", "7"),
+                ("reclaim_time", "9"),
+                ("items:1:age", "8"),
+                ("chunk_size", "96"),
+                ("engine", "s3"),
+            ]
+        );
+    }
+
+    /// A declaration types the one line after it: counters and gauges are
+    /// summed whatever the name, a maximum takes the largest, text is left
+    /// out of the combined lines.
+    #[test]
+    fn typed_lines_combine_by_type() {
+        let shard = |busy: u64, peak: u64, role: &str| {
+            format!(
+                "#counter\nbusy_time {busy}\n#gauge\nqueue_age {busy}\n#max\npeak_items {peak}\n\
+                 #text\nrole {role}\nplain_time {busy}\n"
+            )
+        };
+        let (a, b) = (shard(3, 10, "primary"), shard(4, 7, "replica"));
+        let got = combined(&[a.as_bytes(), b.as_bytes()]);
+        assert_eq!(
+            pairs(&got),
+            [
+                ("busy_time", "7"),
+                ("queue_age", "7"),
+                ("peak_items", "10"),
+                // The declaration applied to `role` only.
+                ("plain_time", "4"),
+            ]
+        );
+    }
+
+    /// Only the exact declarations type a line; anything else without a
+    /// space is skipped as always, and a declaration is spent by the next
+    /// line even when that line is not a stat.
+    #[test]
+    fn malformed_declarations_leave_lines_untyped() {
+        let got = combined(&[
+            b"#bogus\na_time 5\n#max \nb 1\n#max\noops\nc 4\n#counter\n",
+            b"#bogus\na_time 2\n#max \nb 9\n#max\noops\nc 6\n#counter\n",
+        ]);
+        // `#max ` trims to `#max`: a declaration; `oops` spends the other.
+        assert_eq!(pairs(&got), [("a_time", "5"), ("b", "9"), ("c", "10")]);
+    }
+
+    /// A typed figure near the top of u64 wraps instead of panicking.
+    #[test]
+    fn typed_sums_wrap() {
+        let max = format!("#counter\nn {}\n", u64::MAX);
+        let got = combined(&[max.as_bytes(), b"#counter\nn 2\n"]);
+        assert_eq!(pairs(&got), [("n", "1")]);
+    }
+
+    /// `stats shards`: lines arrive shard by shard in any order and come
+    /// out in shard order, each shard's lines in its order.
+    #[test]
+    fn shards_view_is_in_shard_order() {
+        let mut a = Aggregate::default();
+        a.add_lines(b"shard:10:b 1\nshard:10:a 2\n");
+        a.add_lines(b"shard:2:b 3\nshard:2:a x y\n");
+        a.add_lines(b"shard:0:b 5\nshard:0:a 6\n");
+        let got = by_shard(a.drain());
+        assert_eq!(
+            pairs(&got),
+            [
+                ("shard:0:b", "5"),
+                ("shard:0:a", "6"),
+                ("shard:2:b", "3"),
+                ("shard:2:a", "x y"),
+                ("shard:10:b", "1"),
+                ("shard:10:a", "2"),
             ]
         );
     }

@@ -756,18 +756,44 @@ function writeHeader(status: u8, iflags: u8, keyLen: u32, valueLen: u32, clientF
   outLen += RESPONSE_HEADER;
 }
 
-/** Collects `name value` stat lines. */
+/** Collects `name value` stat lines.
+ *
+ *  The host combines each stat over the shards. `stat` and `text` leave
+ *  the rule to the name (summed; the largest shard's for names ending in
+ *  `age`, `_time`, `chunk_size`, `_running`, ...). The typed calls say it:
+ *  `counter` (events) and `gauge` (a level: items, bytes) are summed
+ *  whatever the name, `max` (a high-water mark, a size, a time) is the
+ *  largest shard's, `label` is shown per shard only (`stats shards`). */
 export class StatsOut {
   /** Adds the line `name value`. */
   stat(name: string, value: u64): void {
     this.line(name, value.toString());
   }
-  /** Adds the line `name value` with a text value. */
+  /** Adds the line `name value` with a text value (untyped: the first
+   *  shard's shows in `stats plugin`). */
   text(name: string, value: string): void {
     this.line(name, value);
   }
-  private line(name: string, value: string): void {
-    const b = String.UTF8.encode(name + " " + value + "\n");
+  /** A count of events: summed over the shards. */
+  counter(name: string, value: u64): void {
+    this.line(name, value.toString(), "#counter\n");
+  }
+  /** A level (items, bytes held): summed over the shards. */
+  gauge(name: string, value: u64): void {
+    this.line(name, value.toString(), "#gauge\n");
+  }
+  /** A high-water mark, a size or a time: the largest shard's. */
+  max(name: string, value: u64): void {
+    this.line(name, value.toString(), "#max\n");
+  }
+  /** A text stat shown per shard only (`stats shards`), never combined. */
+  label(name: string, value: string): void {
+    this.line(name, value, "#text\n");
+  }
+  /** `declaration`: the line typing this one; hosts that predate typed
+   *  stats skip it (it has no space). */
+  private line(name: string, value: string, declaration: string = ""): void {
+    const b = String.UTF8.encode(declaration + name + " " + value + "\n");
     const n = <u32>b.byteLength;
     outReserve(n);
     memory.copy(outPtr + outLen, changetype<usize>(b), n);

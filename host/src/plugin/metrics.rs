@@ -5,10 +5,12 @@
 //! plugin` pays for one call and a walk over at most 256 descriptors.
 //!
 //! `stats plugin` gets the figures through the general stat lines
-//! ([`append_stat_lines`], [`stat_lines_for_display`]), summed over shards.
+//! ([`append_stat_lines`], [`stat_lines_for_display`]), summed over shards;
+//! `stats shards` gets each shard's as they are ([`Shard::STATS_BY_SHARD`]).
 
 use super::shard::Shard;
 use wasmcached_abi::metrics::{self as m, MetricDesc, MetricKind};
+use wasmcached_abi::StatType;
 
 /// A metric's value as read from the plugin's memory.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,11 +35,22 @@ pub struct PluginMetric {
 }
 
 impl Shard {
+    /// A stats group of the host's own, never passed to the guest: the
+    /// general stats and metrics of this one shard, each line named
+    /// `shard:<N>:<name>` with its value as the shard has it (typed lines
+    /// without their declaration), for `stats shards`.
+    pub const STATS_BY_SHARD: i32 = -2;
+
     /// The guest's `name value` stat lines for `group`; for the general
     /// group followed by its metrics' lines ([`append_stat_lines`]), so
     /// that `stats plugin` sums them over shards as it sums the plugin's
-    /// own figures.
+    /// own figures. For [`Shard::STATS_BY_SHARD`], this shard's lines.
     pub fn stats(&mut self, group: i32) -> Vec<u8> {
+        if group == Self::STATS_BY_SHARD {
+            let metrics = self.plugin_metrics();
+            let lines = self.guest_stats(wasmcached_abi::stats_group::GENERAL);
+            return shard_lines(self.shard_id(), &lines, &metrics);
+        }
         if group != wasmcached_abi::stats_group::GENERAL {
             return self.guest_stats(group);
         }
@@ -151,6 +164,40 @@ fn read_one(d: &MetricDesc<'_>, mem: &[u8]) -> PluginMetric {
         help: d.help.to_string(),
         value,
     }
+}
+
+/// One shard's general stat `lines` and `metrics` as `stats shards` shows
+/// them: every name prefixed with `shard:<shard>:`, values uncombined (a
+/// gauge with its sign, text of a `#text` stat too), declarations dropped.
+fn shard_lines(shard: u32, lines: &[u8], metrics: &[PluginMetric]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(lines.len() + 64 * metrics.len());
+    let mut line = |name: std::fmt::Arguments<'_>, value: &dyn std::fmt::Display| {
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(out, "shard:{shard}:{name} {value}");
+    };
+    for l in String::from_utf8_lossy(lines).lines() {
+        let l = l.trim();
+        if StatType::declared_by(l).is_some() {
+            continue;
+        }
+        if let Some((name, value)) = l.split_once(' ') {
+            line(format_args!("{name}"), &value.trim());
+        }
+    }
+    for m in metrics {
+        let n = &m.name;
+        match &m.value {
+            MetricValue::Counter(v) => line(format_args!("{LINE_PREFIX}{n}"), v),
+            MetricValue::Gauge(v) => line(format_args!("{LINE_PREFIX}{n}"), v),
+            MetricValue::Histogram { counts, sum, .. } => {
+                let count = counts.iter().fold(0u64, |a, c| a.wrapping_add(*c));
+                line(format_args!("{LINE_PREFIX}{n}:count"), &count);
+                line(format_args!("{LINE_PREFIX}{n}:sum"), sum);
+            }
+        }
+    }
+    out
 }
 
 /// What starts every stat line that carries a metric, before the host
@@ -355,6 +402,67 @@ mod tests {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn shard_lines_name_every_line_after_its_shard() {
+        let metrics = [
+            PluginMetric {
+                name: "level".into(),
+                help: String::new(),
+                value: MetricValue::Gauge(-4),
+            },
+            PluginMetric {
+                name: "done_total".into(),
+                help: String::new(),
+                value: MetricValue::Counter(9),
+            },
+            PluginMetric {
+                name: "sizes".into(),
+                help: String::new(),
+                value: MetricValue::Histogram {
+                    bounds: vec![1.0],
+                    counts: vec![2, 3],
+                    sum: 40,
+                },
+            },
+        ];
+        let lines = b"curr_items 3\n#max\npeak 7\n#text\nrole primary east\nno-space\n";
+        let got = String::from_utf8(shard_lines(5, lines, &metrics)).unwrap();
+        assert_eq!(
+            got,
+            "shard:5:curr_items 3\nshard:5:peak 7\nshard:5:role primary east\n\
+             shard:5:metric:level -4\nshard:5:metric:done_total 9\n\
+             shard:5:metric:sizes:count 5\nshard:5:metric:sizes:sum 40\n"
+        );
+    }
+
+    /// Asked for the per-shard group, a shard answers with its own lines
+    /// (the guest is asked for its general group, never the host's number).
+    #[test]
+    fn the_default_store_answers_the_per_shard_group() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        set(&mut s, "k", b"v", 0);
+        let text = String::from_utf8(s.stats(Shard::STATS_BY_SHARD)).unwrap();
+        let id = s.shard_id();
+        assert!(
+            text.lines().all(|l| l.starts_with(&format!("shard:{id}:"))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("shard:{id}:curr_items 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("shard:{id}:segment_size ")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("shard:{id}:metric:budget_bytes ")),
+            "{text}"
+        );
+        assert!(!text.contains('#'), "declarations are dropped: {text}");
     }
 
     #[test]

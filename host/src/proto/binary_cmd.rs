@@ -333,6 +333,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 b"sizes" => Some((stats_group::SIZES, stats_group::SIZES)),
                 // wasmcached's own group, as in the text protocol.
                 b"plugin" => Some((stats::PLUGIN_GROUP, stats_group::GENERAL)),
+                b"shards" => Some((stats::SHARDS_GROUP, stats::SHARDS_GROUP)),
                 _ => None,
             };
             if let Some((group, ask)) = group {

@@ -377,6 +377,8 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         StatsCmd::Other(b"sizes") => (stats_group::SIZES, stats_group::SIZES),
         // wasmcached's own group: its figures and the plugin's own stats.
         StatsCmd::Other(b"plugin") => (stats::PLUGIN_GROUP, stats_group::GENERAL),
+        // Each shard's own figures, uncombined.
+        StatsCmd::Other(b"shards") => (stats::SHARDS_GROUP, stats::SHARDS_GROUP),
         StatsCmd::Settings => {
             let lines = stats::settings(&core.shared);
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));

@@ -302,6 +302,8 @@ impl Shard {
         String::from_utf8(self.rt.stats(group).to_vec())
             .unwrap()
             .lines()
+            // A typed stat's declaration line (`#max`) types the next line.
+            .filter(|l| wasmcached_sdk::abi::StatType::declared_by(l).is_none())
             .map(|l| {
                 let (k, v) = l.split_once(' ').expect("name value");
                 (k.to_string(), v.to_string())

@@ -68,7 +68,9 @@ impl Store {
                 out.stat("malloc_fails", s.malloc_fails);
                 // Not memcached's: the host shows them under `stats plugin`.
                 out.stat("segments", self.log.in_use());
-                out.stat("segment_size", self.log.seg_size());
+                // A size, the same on every shard: four shards' sum would
+                // mean nothing.
+                out.max("segment_size", self.log.seg_size() as u64);
             }
             stats_group::ITEMS => self.write_items(out),
             stats_group::SLABS => {
