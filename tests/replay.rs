@@ -175,7 +175,8 @@ fn replay_a_ttl_trace_expires_items() {
 /// refuses stops the replay with the plugin's reason.
 #[test]
 fn replay_passes_the_plugin_config() {
-    let spec = "scan:keys=200000,requests=300000,seed=3";
+    // A third of the requests are scans (every 20000, 10000 new keys).
+    let spec = "scan:keys=100000,requests=400000,seed=3";
     let s3fifo = report(&["--synthetic", spec, "-m", "4"]);
     let fifo = report(&[
         "--synthetic",
@@ -186,6 +187,7 @@ fn replay_passes_the_plugin_config() {
         "small_pct=0,ghost=0",
     ]);
     assert_eq!(num(&s3fifo, "gets"), num(&fifo, "gets"));
+    assert!(num(&s3fifo, "hits") > 0, "{s3fifo:?}");
     assert_ne!(
         num(&s3fifo, "misses"),
         num(&fifo, "misses"),
