@@ -107,16 +107,29 @@ fn stats_shards_lists_each_shard_uncombined_in_shard_order() {
             want.push((format!("shard:{k}:{name}"), value));
         }
     }
-    assert_eq!(stat_lines(&mut c, "shards"), want);
+    // The host adds its measure of each shard's guest time (which moves
+    // between two asks) after the plugin's lines.
+    let plugins_own = |lines: Vec<(String, String)>| -> Vec<(String, String)> {
+        let host = lines
+            .iter()
+            .filter(|(n, _)| n.ends_with(":plugin_guest_time_us"))
+            .count();
+        assert_eq!(host, 4, "{lines:?}");
+        lines
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with(":plugin_guest_time_us"))
+            .collect()
+    };
+    assert_eq!(plugins_own(stat_lines(&mut c, "shards")), want);
     // Asked again (the shards answer in whatever order their workers
     // run): the same lines, in the same order.
-    assert_eq!(stat_lines(&mut c, "shards"), want);
+    assert_eq!(plugins_own(stat_lines(&mut c, "shards")), want);
     // Sub-commands that only look alike stay memcached's unknown ones.
     for sub in ["shard", "shards_", "plugins"] {
         assert_eq!(c.cmd(&format!("stats {sub}")), "ERROR", "stats {sub}");
     }
     // The binary protocol's stat key `shards`: the same lines.
-    assert_eq!(binary_stats(&server, b"shards"), Ok(want));
+    assert_eq!(binary_stats(&server, b"shards").map(plugins_own), Ok(want));
     assert_eq!(binary_stats(&server, b"shard"), Err(status::ENOENT));
 }
 
@@ -185,4 +198,43 @@ fn default_store_figures_per_shard_add_up() {
         lines.iter().all(|(n, _)| n.starts_with("shard:")),
         "{lines:?}"
     );
+}
+
+/// `plugin_guest_time_us`: what the host measures of the plugin's calls,
+/// per shard in `stats shards` and summed in `stats plugin`; it grows with
+/// the traffic the plugin serves.
+#[test]
+fn guest_time_is_measured_per_shard_and_summed() {
+    let server = Server::start(&["-t", "2", "-o", "shards=4"]);
+    let mut c = server.client();
+    let time = |c: &mut Client| -> (u64, u64) {
+        let plugin = stat_lines(c, "plugin");
+        let total: u64 = plugin
+            .iter()
+            .find(|(n, _)| n == "plugin_guest_time_us")
+            .map(|(_, v)| v.parse().unwrap())
+            .expect("plugin_guest_time_us in stats plugin");
+        let shards = stat_lines(c, "shards");
+        let per: Vec<u64> = (0..4)
+            .map(|i| {
+                let name = format!("shard:{i}:plugin_guest_time_us");
+                shards
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.parse().unwrap())
+                    .unwrap_or_else(|| panic!("{name} in stats shards"))
+            })
+            .collect();
+        (total, per.iter().sum())
+    };
+    let (before, _) = time(&mut c);
+    let value = vec![b'v'; 1000];
+    for i in 0..2000 {
+        assert_eq!(c.set(&format!("k{i}"), 0, 0, &value), "STORED");
+        assert!(c.get(&format!("k{i}")).is_some());
+    }
+    let (after, per_shard) = time(&mut c);
+    assert!(after > before, "{before} -> {after}");
+    // The shards' own figures, read a moment later, are at least the sum.
+    assert!(per_shard >= after, "shards {per_shard} < total {after}");
 }

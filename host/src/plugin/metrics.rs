@@ -48,13 +48,27 @@ impl Shard {
     pub fn stats(&mut self, group: i32) -> Vec<u8> {
         if group == Self::STATS_BY_SHARD {
             let metrics = self.plugin_metrics();
-            let lines = self.guest_stats(wasmcached_abi::stats_group::GENERAL);
+            let mut lines = self.guest_stats(wasmcached_abi::stats_group::GENERAL);
+            self.append_host_lines(&mut lines);
             return shard_lines(self.shard_id(), &lines, &metrics);
         }
         if group != wasmcached_abi::stats_group::GENERAL {
             return self.guest_stats(group);
         }
         self.stats_and_metrics(&[group]).0.pop().unwrap_or_default()
+    }
+
+    /// What the host measures of the plugin, as typed stat lines beside
+    /// the plugin's own: `plugin_guest_time_us`, the time spent in its
+    /// batch, tick and timer calls (summed over shards by `stats plugin`,
+    /// per shard in `stats shards`), so an author can see what a plugin
+    /// costs under real traffic.
+    fn append_host_lines(&self, lines: &mut Vec<u8>) {
+        if !lines.is_empty() && !lines.ends_with(b"\n") {
+            lines.push(b'\n');
+        }
+        let us = self.guest_time().as_micros();
+        lines.extend_from_slice(format!("#counter\nplugin_guest_time_us {us}\n").as_bytes());
     }
 
     /// [`Shard::stats`] for each of `groups`, and the metrics as read for
@@ -68,6 +82,7 @@ impl Shard {
                 let mut lines = self.guest_stats(group);
                 if group == wasmcached_abi::stats_group::GENERAL {
                     append_stat_lines(&mut lines, &metrics);
+                    self.append_host_lines(&mut lines);
                 }
                 lines
             })
