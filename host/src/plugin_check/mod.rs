@@ -66,7 +66,10 @@ exit status:
   2  a usage error, or the plugin could not be loaded or instantiated
   3  every check that ran passed, but some were left out with --skip
 Checks outside the chosen contract, or testing an optional export the plugin
-does not have, show as SKIP too but do not change the exit status.";
+does not have, show as SKIP too but do not change the exit status.
+
+wasmcached plugin new rust|c|assemblyscript NAME starts a plugin project
+(wasmcached plugin new --help).";
 
 /// A check of the ABI layer, run on a fresh shard of its own.
 type CheckFn = fn(&mut Kit) -> Outcome;
