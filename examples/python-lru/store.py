@@ -6,13 +6,17 @@ the shard's memory budget.
 It is a component of the wasmcached:store world (wit/store.wit), built
 with componentize-py (build.sh). The server hands `handle` a batch of
 requests and sends the answers, one per request, back to the clients.
+The world carries a batch's keys and values in one bytes object and the
+answers' values in another, with spans (offset, length) into them in the
+records: `Batch` below turns them into bytes and back, so the store
+itself reads and writes plain bytes.
 """
 
 from collections import OrderedDict
 
 import wit_world
 from wit_world.imports import host
-from wit_world.imports.types import Response
+from wit_world.imports.types import Answers, Response, Span
 
 # Operations and statuses: the numbers of wit/store.wit.
 GET, SET, ADD, REPLACE, APPEND, PREPEND, CAS, DELETE = 1, 2, 3, 4, 5, 6, 7, 8
@@ -40,8 +44,34 @@ class Item:
         self.fetched = False
 
 
-def answer(status, value=b"", flags=0, exptime=0, cas=0, iflags=0, last_access=0, prev_exptime=0):
-    return Response(status, iflags, value, flags, exptime, cas, last_access, prev_exptime)
+NO_BYTES = Span(0, 0)
+
+
+class Batch:
+    """One `handle` call's bytes: `key` and `value` read a request's from
+    the batch's data; `answer` makes a response, its value appended to the
+    answers' data."""
+
+    def __init__(self, data):
+        self.data = data
+        self.out = bytearray()
+
+    def key(self, r):
+        return self.data[r.key.offset:r.key.offset + r.key.len]
+
+    def value(self, r):
+        return self.data[r.value.offset:r.value.offset + r.value.len]
+
+    def answer(self, status, value=b"", flags=0, exptime=0, cas=0, iflags=0,
+               last_access=0, prev_exptime=0):
+        span = NO_BYTES
+        if value:
+            span = Span(len(self.out), len(value))
+            self.out += value
+        return Response(status, iflags, span, flags, exptime, cas, last_access, prev_exptime)
+
+    def answers(self, responses):
+        return Answers(bytes(self.out), responses)
 
 
 class Store:
@@ -119,12 +149,14 @@ class Store:
 
     # -- requests ----------------------------------------------------------
 
-    def handle(self, requests):
+    def handle(self, data, requests):
         now = host.now()
-        return [self.one(r, now) for r in requests]
+        batch = Batch(data)
+        return batch.answers([self.one(batch, r, now) for r in requests])
 
-    def one(self, r, now):
-        op, key = r.op, bytes(r.key)
+    def one(self, batch, r, now):
+        answer = batch.answer
+        op, key = r.op, batch.key(r)
         if op == FLUSH_ALL:
             if r.exptime == 0 or r.exptime <= now:
                 self.items.clear()
@@ -137,7 +169,7 @@ class Store:
             self.budget = r.delta
             return answer(OK)
         if op in (GET, GAT):
-            return self.get(r, key, now)
+            return self.get(batch, r, key, now)
         if op == TOUCH:
             item = self.live(key, now)
             if item is None:
@@ -146,7 +178,7 @@ class Store:
             self.items.move_to_end(key)
             return answer(TOUCHED)
         if op in (SET, ADD, REPLACE, APPEND, PREPEND, CAS):
-            return self.store(r, op, key, now)
+            return self.store(batch, r, op, key, now)
         if op == DELETE:
             item = self.live(key, now)
             if item is None:
@@ -156,10 +188,11 @@ class Store:
             self.remove(key)
             return answer(DELETED)
         if op in (INCR, DECR):
-            return self.arith(r, op, key, now)
+            return self.arith(batch, r, op, key, now)
         return answer(ERROR, b"unknown operation")
 
-    def get(self, r, key, now):
+    def get(self, batch, r, key, now):
+        answer = batch.answer
         item = self.live(key, now)
         if item is None:
             return answer(MISS)
@@ -175,11 +208,12 @@ class Store:
             self.items.move_to_end(key)
         return resp
 
-    def store(self, r, op, key, now):
+    def store(self, batch, r, op, key, now):
+        answer = batch.answer
         if op == SET and r.cas:
             op = CAS
         old = self.live(key, now)
-        value, flags, exptime = bytes(r.value), r.client_flags, r.exptime
+        value, flags, exptime = batch.value(r), r.client_flags, r.exptime
         if op == ADD and old is not None:
             self.items.move_to_end(key)
             return answer(NOT_STORED)
@@ -198,14 +232,15 @@ class Store:
             return answer(status)
         return answer(STORED, cas=item.cas, exptime=item.exptime)
 
-    def arith(self, r, op, key, now):
+    def arith(self, batch, r, op, key, now):
+        answer = batch.answer
         item = self.live(key, now)
         if item is None:
             if not r.mflags & VIVIFY:
                 return answer(NOT_FOUND)
             # ma's N: the missing counter is created with the initial value
             # (the request's value) and the TTL in `aux`.
-            status, made = self.put(key, bytes(r.value), 0, r.aux, now)
+            status, made = self.put(key, batch.value(r), 0, r.aux, now)
             if made is None:
                 return answer(status)
             return answer(NUMBER, made.value, cas=made.cas, exptime=made.exptime)
@@ -252,14 +287,14 @@ class WitWorld(wit_world.WitWorld):
     """The exports of the wasmcached:store world."""
 
     def wit_version(self) -> int:
-        return 1
+        return 2
 
     def init(self, config) -> None:
         global STORE
         STORE = Store(config)
 
-    def handle(self, requests):
-        return STORE.handle(requests)
+    def handle(self, data, requests):
+        return STORE.handle(data, requests)
 
     def tick(self, now: int) -> None:
         pass

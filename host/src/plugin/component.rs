@@ -6,11 +6,21 @@
 //! A component serves the same batches as a core-ABI plugin. The shard
 //! still builds each batch in the core ABI's bytes and reads the answers in
 //! them, so everything above the shard (the protocols, `watch`, faults,
-//! reloads) is the same for both: this file turns a request batch into the
-//! world's `list<request>`, calls `handle`, and writes the `list<response>`
-//! back as an ABI response batch, checked like a core plugin's. The sandbox
-//! is the core plugin's: the store's memory limiter, the epoch deadline on
-//! every call, a trap or a malformed answer restarts the shard empty.
+//! reloads) is the same for both: this file hands `handle` the request
+//! batch's bytes as they are, as the world's `data`, with a `list<request>`
+//! whose key and value spans point at the keys and values in it (the ABI
+//! headers between them are bytes no span covers). It writes the
+//! `answers` back as an ABI response batch, each value read by its span in
+//! `answers.data` (a span outside it is a malformed answer), checked like a
+//! core plugin's. A batch thus crosses the boundary as two lists each way
+//! whatever its size: a list costs a call into the guest's allocator. The
+//! lists of records go as their canonical ABI bytes (`RawRequest`,
+//! `RawResponse`), one copy a list, because wasmtime's generated types are
+//! stored and loaded a field at a time.
+//!
+//! The sandbox is the core plugin's: the store's memory limiter, the epoch
+//! deadline on every call, a trap or a malformed answer restarts the shard
+//! empty.
 //!
 //! A componentized Python or JavaScript runtime imports WASI 0.2 (files,
 //! sockets, environment, clocks, random, stdio). They are served by
@@ -20,8 +30,12 @@
 
 use super::imports::{ShardCtx, WasiState};
 use anyhow::{anyhow, bail, Result};
+use std::mem::MaybeUninit;
 use wasmcached_abi::{self as abi, Request, Response};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::__internal::{InstanceType, InterfaceType, LiftContext, LowerContext};
+use wasmtime::component::{
+    Component, ComponentType, Func, HasSelf, Lift, Linker, Lower, TypedFunc,
+};
 use wasmtime::{Engine, Store};
 
 mod bindings {
@@ -34,7 +48,7 @@ mod bindings {
 use bindings::wasmcached::store::{host, types};
 
 /// The world version this host serves (`wit-version`).
-pub const WIT_VERSION: u32 = 1;
+pub const WIT_VERSION: u32 = 2;
 
 impl types::Host for ShardCtx {}
 
@@ -91,11 +105,18 @@ pub struct InitConfig<'a> {
     pub config: &'a str,
 }
 
+/// `handle` with the host's raw record types (below).
+type Handle<'a> = TypedFunc<(&'a [u8], &'a [RawRequest]), (RawAnswers,)>;
+
 /// One running component instance of a shard.
 pub struct Guest {
     bindings: bindings::Store,
+    /// `handle`, type-checked as a [`Handle`] at start.
+    handle: Func,
     /// The last batch's answers, in the core ABI's bytes.
     out: Vec<u8>,
+    /// The last batch's requests, kept for their allocation.
+    requests: Vec<RawRequest>,
 }
 
 impl Guest {
@@ -103,7 +124,12 @@ impl Guest {
     /// runs its `init`.
     pub fn start(code: &Code, store: &mut Store<ShardCtx>, c: &InitConfig<'_>) -> Result<Guest> {
         store.data_mut().wasi = Some(Box::new(WasiState::new()));
-        let bindings = code.pre.instantiate(&mut *store)?;
+        let instance = code.pre.instance_pre().instantiate(&mut *store)?;
+        let bindings = bindings::Store::new(&mut *store, &instance)?;
+        let handle = instance
+            .get_func(&mut *store, "handle")
+            .ok_or_else(|| anyhow!("it has no handle export"))?;
+        handle.typed::<(&[u8], &[RawRequest]), (RawAnswers,)>(&*store)?;
         let version = bindings.call_wit_version(&mut *store)?;
         if version != WIT_VERSION {
             bail!("it was written for version {version} of the wasmcached:store world, this server serves version {WIT_VERSION}");
@@ -125,33 +151,30 @@ impl Guest {
         }
         Ok(Guest {
             bindings,
+            handle,
             out: Vec::new(),
+            requests: Vec::new(),
         })
     }
 
     /// Runs an ABI request batch of `count` records; the answers, checked
     /// to be `count` well-formed records, are then in [`Guest::answers`].
     pub fn batch(&mut self, store: &mut Store<ShardCtx>, batch: &[u8], count: u32) -> Result<()> {
-        let requests: Vec<types::Request> = abi::requests(batch)
-            .ok_or_else(|| anyhow!("a malformed request batch"))?
-            .map(|r| r.map(to_wit).ok_or_else(|| anyhow!("a malformed request")))
-            .collect::<Result<_>>()?;
-        let answered = self.bindings.call_handle(&mut *store, &requests);
+        if u32::try_from(batch.len()).is_err() {
+            bail!("a request batch over 4 GiB");
+        }
+        self.requests.clear();
+        for r in abi::requests(batch).ok_or_else(|| anyhow!("a malformed request batch"))? {
+            let r = r.ok_or_else(|| anyhow!("a malformed request"))?;
+            self.requests.push(RawRequest::new(&r, batch));
+        }
+        // SAFETY: `start` checked `handle`'s type against `Handle`'s.
+        let handle: Handle<'_> = unsafe { TypedFunc::new_unchecked(self.handle) };
+        let answered = handle
+            .call(&mut *store, (batch, &self.requests))
+            .map(|(a,)| a);
         flush_stdio(store);
-        let responses = answered?;
-        if responses.len() != requests.len() {
-            bail!(
-                "handle answered {} responses to {} requests",
-                responses.len(),
-                requests.len()
-            );
-        }
-        self.out.clear();
-        abi::begin_batch(&mut self.out);
-        for (req, r) in requests.iter().zip(&responses) {
-            from_wit(r, &req.key).encode(&mut self.out);
-        }
-        abi::set_batch_count(&mut self.out, responses.len() as u32);
+        encode_answers(&mut self.out, batch, &self.requests, &answered?)?;
         abi::check_responses(&self.out, None, count).map_err(|e| anyhow!(e))?;
         Ok(())
     }
@@ -205,39 +228,300 @@ fn flush_stdio(store: &mut Store<ShardCtx>) {
     }
 }
 
-fn to_wit(r: Request<'_>) -> types::Request {
-    types::Request {
-        op: r.op,
-        key: r.key.to_vec(),
-        value: r.value.to_vec(),
-        client_flags: r.client_flags,
-        exptime: r.exptime,
-        cas: r.cas,
-        delta: r.delta,
-        mflags: r.mflags,
-        aux: r.aux,
+/// The span of `part`, a slice of `batch`, in `batch`. The caller has
+/// checked that `batch` is shorter than 4 GiB.
+fn span_in(batch: &[u8], part: &[u8]) -> types::Span {
+    let offset = part.as_ptr() as usize - batch.as_ptr() as usize;
+    debug_assert!(offset + part.len() <= batch.len());
+    types::Span {
+        offset: offset as u32,
+        len: part.len() as u32,
     }
 }
 
-/// The ABI answer for `r`; the key is the request's (a component answers
-/// only the value).
-fn from_wit<'a>(r: &'a types::Response, key: &'a [u8]) -> Response<'a> {
-    Response {
-        status: r.status,
-        iflags: r.iflags,
-        key,
-        value: &r.value,
-        client_flags: r.client_flags,
-        exptime: r.exptime,
-        cas: r.cas,
-        last_access: r.last_access,
-        prev_exptime: r.prev_exptime,
+/// The bytes `span` points at in `data`, if it lies inside it.
+fn at(data: &[u8], span: types::Span) -> Option<&[u8]> {
+    let start = span.offset as usize;
+    data.get(start..start.checked_add(span.len as usize)?)
+}
+
+// Where the fields of `request` and `response` lie in the canonical ABI
+// (each aligned to its size, in the order of wit/store.wit; the test
+// `the_raw_layouts_are_the_canonical_abis` checks them against wasmtime's).
+const REQUEST_SIZE: usize = 56;
+const REQ_KEY: usize = 4;
+const REQ_VALUE: usize = 12;
+const REQ_CLIENT_FLAGS: usize = 20;
+const REQ_EXPTIME: usize = 24;
+const REQ_CAS: usize = 32;
+const REQ_DELTA: usize = 40;
+const REQ_MFLAGS: usize = 48;
+const REQ_AUX: usize = 52;
+const RESPONSE_SIZE: usize = 40;
+const RESP_VALUE: usize = 4;
+const RESP_CLIENT_FLAGS: usize = 12;
+const RESP_EXPTIME: usize = 16;
+const RESP_CAS: usize = 24;
+const RESP_LAST_ACCESS: usize = 32;
+const RESP_PREV_EXPTIME: usize = 36;
+
+const _: () = assert!(<types::Request as ComponentType>::SIZE32 == REQUEST_SIZE);
+const _: () = assert!(<types::Response as ComponentType>::SIZE32 == RESPONSE_SIZE);
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn span_at(b: &[u8], at: usize) -> types::Span {
+    types::Span {
+        offset: u32_at(b, at),
+        len: u32_at(b, at + 4),
     }
+}
+
+fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
+    b[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+fn put_span(b: &mut [u8], at: usize, s: types::Span) {
+    put(b, at, &s.offset.to_le_bytes());
+    put(b, at + 4, &s.len.to_le_bytes());
+}
+
+/// A `request` record as its canonical ABI bytes. wasmtime lowers a list
+/// of the generated `types::Request` a field at a time (a bounds-checked
+/// store and an offset computation each, 13 a request: a third of a 16-get
+/// batch's time); a list of these is one copy.
+#[derive(Clone, Copy)]
+struct RawRequest([u8; REQUEST_SIZE]);
+
+impl RawRequest {
+    /// `r`, a request of `batch`, with its key and value as spans in it.
+    fn new(r: &Request<'_>, batch: &[u8]) -> RawRequest {
+        let mut b = [0u8; REQUEST_SIZE];
+        b[0] = r.op;
+        put_span(&mut b, REQ_KEY, span_in(batch, r.key));
+        put_span(&mut b, REQ_VALUE, span_in(batch, r.value));
+        put(&mut b, REQ_CLIENT_FLAGS, &r.client_flags.to_le_bytes());
+        put(&mut b, REQ_EXPTIME, &r.exptime.to_le_bytes());
+        put(&mut b, REQ_CAS, &r.cas.to_le_bytes());
+        put(&mut b, REQ_DELTA, &r.delta.to_le_bytes());
+        put(&mut b, REQ_MFLAGS, &r.mflags.to_le_bytes());
+        put(&mut b, REQ_AUX, &r.aux.to_le_bytes());
+        RawRequest(b)
+    }
+
+    fn key(&self) -> types::Span {
+        span_at(&self.0, REQ_KEY)
+    }
+
+    fn to_wit(self) -> types::Request {
+        let b = &self.0;
+        types::Request {
+            op: b[0],
+            key: span_at(b, REQ_KEY),
+            value: span_at(b, REQ_VALUE),
+            client_flags: u32_at(b, REQ_CLIENT_FLAGS),
+            exptime: u32_at(b, REQ_EXPTIME),
+            cas: u64_at(b, REQ_CAS),
+            delta: u64_at(b, REQ_DELTA),
+            mflags: u32_at(b, REQ_MFLAGS),
+            aux: u32_at(b, REQ_AUX),
+        }
+    }
+}
+
+// SAFETY: the type, its size and alignment are `types::Request`'s, whose
+// canonical layout the bytes are.
+unsafe impl ComponentType for RawRequest {
+    type Lower = <types::Request as ComponentType>::Lower;
+    const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
+        <types::Request as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        types::Request::typecheck(ty, types)
+    }
+}
+
+// SAFETY: writes only the record's own `REQUEST_SIZE` bytes at `offset`,
+// which wasmtime allocated and checked for it.
+unsafe impl Lower for RawRequest {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        self.to_wit().linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        *cx.get::<REQUEST_SIZE>(offset) = self.0;
+        Ok(())
+    }
+
+    fn linear_store_list_to_memory<T>(
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+        items: &[Self],
+    ) -> wasmtime::Result<()> {
+        let dst = &mut cx.as_slice_mut()[offset..][..items.len() * REQUEST_SIZE];
+        for (d, r) in dst.chunks_exact_mut(REQUEST_SIZE).zip(items) {
+            d.copy_from_slice(&r.0);
+        }
+        Ok(())
+    }
+}
+
+/// A `response` record as its canonical ABI bytes, lifted with one copy
+/// rather than a field at a time (see [`RawRequest`]).
+#[derive(Clone, Copy)]
+struct RawResponse([u8; RESPONSE_SIZE]);
+
+impl RawResponse {
+    #[cfg(test)]
+    fn from_wit(r: &types::Response) -> RawResponse {
+        let mut b = [0u8; RESPONSE_SIZE];
+        b[0] = r.status;
+        b[1] = r.iflags;
+        put_span(&mut b, RESP_VALUE, r.value);
+        put(&mut b, RESP_CLIENT_FLAGS, &r.client_flags.to_le_bytes());
+        put(&mut b, RESP_EXPTIME, &r.exptime.to_le_bytes());
+        put(&mut b, RESP_CAS, &r.cas.to_le_bytes());
+        put(&mut b, RESP_LAST_ACCESS, &r.last_access.to_le_bytes());
+        put(&mut b, RESP_PREV_EXPTIME, &r.prev_exptime.to_le_bytes());
+        RawResponse(b)
+    }
+
+    fn to_wit(self) -> types::Response {
+        let b = &self.0;
+        types::Response {
+            status: b[0],
+            iflags: b[1],
+            value: span_at(b, RESP_VALUE),
+            client_flags: u32_at(b, RESP_CLIENT_FLAGS),
+            exptime: u32_at(b, RESP_EXPTIME),
+            cas: u64_at(b, RESP_CAS),
+            last_access: u32_at(b, RESP_LAST_ACCESS),
+            prev_exptime: u32_at(b, RESP_PREV_EXPTIME),
+        }
+    }
+}
+
+// SAFETY: as for `RawRequest`, with `types::Response`.
+unsafe impl ComponentType for RawResponse {
+    type Lower = <types::Response as ComponentType>::Lower;
+    const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
+        <types::Response as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        types::Response::typecheck(ty, types)
+    }
+}
+
+// SAFETY: reads only the `RESPONSE_SIZE` bytes wasmtime hands over; every
+// bit pattern is a valid record (an unknown status is refused later).
+unsafe impl Lift for RawResponse {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        let r = types::Response::linear_lift_from_flat(cx, ty, src)?;
+        let mut b = [0u8; RESPONSE_SIZE];
+        b[0] = r.status;
+        b[1] = r.iflags;
+        put_span(&mut b, RESP_VALUE, r.value);
+        put(&mut b, RESP_CLIENT_FLAGS, &r.client_flags.to_le_bytes());
+        put(&mut b, RESP_EXPTIME, &r.exptime.to_le_bytes());
+        put(&mut b, RESP_CAS, &r.cas.to_le_bytes());
+        put(&mut b, RESP_LAST_ACCESS, &r.last_access.to_le_bytes());
+        put(&mut b, RESP_PREV_EXPTIME, &r.prev_exptime.to_le_bytes());
+        Ok(RawResponse(b))
+    }
+
+    fn linear_lift_from_memory(
+        _cx: &mut LiftContext<'_>,
+        _ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        let b: [u8; RESPONSE_SIZE] = bytes
+            .try_into()
+            .map_err(|_| wasmtime::format_err!("a response record of {} bytes", bytes.len()))?;
+        Ok(RawResponse(b))
+    }
+}
+
+/// The world's `answers`, with raw responses.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawAnswers {
+    data: Vec<u8>,
+    responses: Vec<RawResponse>,
+}
+
+/// Writes `answers` to `requests` (made from `batch` by
+/// [`RawRequest::new`]) into `out` as an ABI response batch; the key of
+/// each is its request's (a component answers only the value). A wrong
+/// number of responses or a value span outside `answers.data` is an error.
+fn encode_answers(
+    out: &mut Vec<u8>,
+    batch: &[u8],
+    requests: &[RawRequest],
+    answers: &RawAnswers,
+) -> Result<()> {
+    if answers.responses.len() != requests.len() {
+        bail!(
+            "handle answered {} responses to {} requests",
+            answers.responses.len(),
+            requests.len()
+        );
+    }
+    out.clear();
+    abi::begin_batch(out);
+    for (i, (req, r)) in requests.iter().zip(&answers.responses).enumerate() {
+        let r = r.to_wit();
+        let value = at(&answers.data, r.value).ok_or_else(|| {
+            anyhow!(
+                "response {i}: its value span ({} bytes at {}) is outside the answers' {} bytes",
+                r.value.len,
+                r.value.offset,
+                answers.data.len()
+            )
+        })?;
+        let key =
+            at(batch, req.key()).ok_or_else(|| anyhow!("request {i}: key outside the batch"))?;
+        Response {
+            status: r.status,
+            iflags: r.iflags,
+            key,
+            value,
+            client_flags: r.client_flags,
+            exptime: r.exptime,
+            cas: r.cas,
+            last_access: r.last_access,
+            prev_exptime: r.prev_exptime,
+        }
+        .encode(out);
+    }
+    abi::set_batch_count(out, requests.len() as u32);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::component::__internal::CanonicalAbiInfo;
 
     #[test]
     fn a_component_is_told_from_a_core_module_by_its_preamble() {
@@ -247,12 +531,116 @@ mod tests {
         assert!(!is_component(b"(component)"), "text is compiled as WAT");
     }
 
+    fn span(offset: u32, len: u32) -> types::Span {
+        types::Span { offset, len }
+    }
+
+    fn response(status: u8, value: types::Span) -> types::Response {
+        types::Response {
+            status,
+            iflags: 1,
+            value,
+            client_flags: 9,
+            exptime: 10,
+            cas: 11,
+            last_access: 12,
+            prev_exptime: 13,
+        }
+    }
+
+    fn raw(status: u8, value: types::Span) -> RawResponse {
+        RawResponse::from_wit(&response(status, value))
+    }
+
+    /// The offsets wasmtime computes for the records' fields, in order.
+    fn offsets(fields: &[CanonicalAbiInfo]) -> Vec<usize> {
+        let mut at = 0;
+        fields
+            .iter()
+            .map(|f| f.next_field32_size(&mut at))
+            .collect()
+    }
+
     #[test]
-    fn requests_and_answers_keep_every_field() {
-        let req = Request {
-            op: 7,
-            key: b"k",
-            value: b"v",
+    fn the_raw_layouts_are_the_canonical_abis() {
+        // Consts: CanonicalAbiInfo is not Copy, a const is made anew each use.
+        const BYTE: CanonicalAbiInfo = u8::ABI;
+        const WORD: CanonicalAbiInfo = u32::ABI;
+        const LONG: CanonicalAbiInfo = u64::ABI;
+        const SPAN: CanonicalAbiInfo = types::Span::ABI;
+        assert_eq!(
+            offsets(&[BYTE, SPAN, SPAN, WORD, WORD, LONG, LONG, WORD, WORD]),
+            [
+                0,
+                REQ_KEY,
+                REQ_VALUE,
+                REQ_CLIENT_FLAGS,
+                REQ_EXPTIME,
+                REQ_CAS,
+                REQ_DELTA,
+                REQ_MFLAGS,
+                REQ_AUX
+            ]
+        );
+        assert_eq!(
+            offsets(&[BYTE, BYTE, SPAN, WORD, WORD, LONG, WORD, WORD]),
+            [
+                0,
+                1,
+                RESP_VALUE,
+                RESP_CLIENT_FLAGS,
+                RESP_EXPTIME,
+                RESP_CAS,
+                RESP_LAST_ACCESS,
+                RESP_PREV_EXPTIME
+            ]
+        );
+        assert_eq!(types::Request::ABI.align32, 8);
+        assert_eq!(types::Response::ABI.align32, 8);
+        let r = response(6, span(7, 8));
+        let back = RawResponse::from_wit(&r).to_wit();
+        assert_eq!(
+            (back.status, back.iflags, back.value.offset, back.value.len),
+            (6, 1, 7, 8)
+        );
+        assert_eq!(
+            (
+                back.client_flags,
+                back.exptime,
+                back.cas,
+                back.last_access,
+                back.prev_exptime
+            ),
+            (9, 10, 11, 12, 13)
+        );
+    }
+
+    /// An ABI batch of `reqs`, and the world's requests made from it.
+    fn batch_of(reqs: &[Request<'_>]) -> (Vec<u8>, Vec<RawRequest>) {
+        let mut b = Vec::new();
+        abi::begin_batch(&mut b);
+        for r in reqs {
+            r.encode(&mut b);
+        }
+        abi::set_batch_count(&mut b, reqs.len() as u32);
+        let wit = abi::requests(&b)
+            .unwrap()
+            .map(|r| RawRequest::new(&r.unwrap(), &b))
+            .collect();
+        (b, wit)
+    }
+
+    #[test]
+    fn spans_point_at_the_keys_and_values_in_the_batch() {
+        let get = Request {
+            op: 1,
+            key: b"key",
+            ..Default::default()
+        };
+        let set = Request {
+            op: 2,
+            key: b"other",
+            value: b"value",
             client_flags: 1,
             exptime: 2,
             cas: 3,
@@ -260,30 +648,100 @@ mod tests {
             mflags: 5,
             aux: 6,
         };
-        let w = to_wit(req.clone());
+        let (b, raw) = batch_of(&[get, set]);
+        let wit: Vec<types::Request> = raw.iter().map(|r| r.to_wit()).collect();
+        assert_eq!(at(&b, wit[0].key), Some(&b"key"[..]));
+        assert_eq!(at(&b, wit[0].value), Some(&b""[..]));
+        assert_eq!(at(&b, wit[1].key), Some(&b"other"[..]));
+        assert_eq!(at(&b, wit[1].value), Some(&b"value"[..]));
+        let w = &wit[1];
         assert_eq!(
-            (w.op, &w.key[..], &w.value[..], w.client_flags, w.exptime),
-            (7, &b"k"[..], &b"v"[..], 1, 2)
+            (
+                w.op,
+                w.client_flags,
+                w.exptime,
+                w.cas,
+                w.delta,
+                w.mflags,
+                w.aux
+            ),
+            (2, 1, 2, 3, 4, 5, 6)
         );
-        assert_eq!((w.cas, w.delta, w.mflags, w.aux), (3, 4, 5, 6));
-        let r = types::Response {
-            status: 6,
-            iflags: 1,
-            value: b"val".to_vec(),
-            client_flags: 9,
-            exptime: 10,
-            cas: 11,
-            last_access: 12,
-            prev_exptime: 13,
+    }
+
+    #[test]
+    fn a_span_outside_the_data_is_refused() {
+        let data = b"0123456789";
+        assert_eq!(at(data, span(2, 3)), Some(&b"234"[..]));
+        assert_eq!(at(data, span(0, 10)), Some(&data[..]));
+        assert_eq!(at(data, span(10, 0)), Some(&b""[..]), "empty, at the end");
+        assert_eq!(at(data, span(8, 3)), None, "runs past the end");
+        assert_eq!(at(data, span(11, 0)), None, "starts past the end");
+        assert_eq!(at(data, span(u32::MAX, u32::MAX)), None);
+        assert_eq!(at(data, span(1, u32::MAX)), None);
+    }
+
+    #[test]
+    fn answers_become_an_abi_batch_with_the_requests_keys() {
+        let (b, wit) = batch_of(&[
+            Request {
+                op: 1,
+                key: b"a",
+                ..Default::default()
+            },
+            Request {
+                op: 1,
+                key: b"bb",
+                ..Default::default()
+            },
+        ]);
+        let answers = RawAnswers {
+            data: b"xxvalue".to_vec(),
+            responses: vec![raw(6, span(2, 5)), raw(7, span(0, 0))],
         };
-        let a = from_wit(&r, b"k");
+        let mut out = Vec::new();
+        encode_answers(&mut out, &b, &wit, &answers).unwrap();
+        abi::check_responses(&out, None, 2).unwrap();
+        let got: Vec<Response<'_>> = abi::responses(&out).unwrap().map(Option::unwrap).collect();
+        let hit = &got[0];
         assert_eq!(
-            (a.status, a.iflags, a.key, a.value, a.client_flags),
-            (6, 1, &b"k"[..], &b"val"[..], 9)
+            (hit.status, hit.iflags, hit.key, hit.value, hit.client_flags),
+            (6, 1, &b"a"[..], &b"value"[..], 9)
         );
         assert_eq!(
-            (a.exptime, a.cas, a.last_access, a.prev_exptime),
+            (hit.exptime, hit.cas, hit.last_access, hit.prev_exptime),
             (10, 11, 12, 13)
         );
+        assert_eq!(
+            (got[1].status, got[1].key, got[1].value),
+            (7, &b"bb"[..], &b""[..])
+        );
+    }
+
+    #[test]
+    fn a_malformed_answer_is_an_error() {
+        let (b, wit) = batch_of(&[Request {
+            op: 1,
+            key: b"a",
+            ..Default::default()
+        }]);
+        let mut out = Vec::new();
+        let outside = RawAnswers {
+            data: b"value".to_vec(),
+            responses: vec![raw(6, span(1, 5))],
+        };
+        let e = encode_answers(&mut out, &b, &wit, &outside).unwrap_err();
+        assert!(e.to_string().contains("outside"), "{e}");
+        let two = RawAnswers {
+            data: Vec::new(),
+            responses: vec![raw(7, span(0, 0)), raw(7, span(0, 0))],
+        };
+        let e = encode_answers(&mut out, &b, &wit, &two).unwrap_err();
+        assert!(e.to_string().contains("2 responses to 1"), "{e}");
+        let none = RawAnswers {
+            data: Vec::new(),
+            responses: Vec::new(),
+        };
+        assert!(encode_answers(&mut out, &b, &wit, &none).is_err());
     }
 }
