@@ -22,6 +22,8 @@ if [ ! -x node_modules/.bin/componentize-js ]; then
 fi
 
 mkdir -p "$(dirname "$out")"
+# Absolute: the build runs in the example's directory.
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 # --disable http fetch-event: no wasi:http imports (the host links only the
 # wasi:cli/io/clocks/random/filesystem interfaces of WASI 0.2).
 node_modules/.bin/componentize-js store.js \

@@ -11,6 +11,8 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
   "$venv/bin/pip" install --quiet "componentize-py==0.25.1"
 fi
 mkdir -p "$(dirname "$out")"
+# Absolute: the build runs in the example's directory.
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 cd "$here"
 "$venv/bin/componentize-py" -d "$root/wit/store.wit" -w store componentize store -o "$out" >/dev/null
 echo "$out"
