@@ -7,8 +7,11 @@
 
 use crate::common;
 
-use common::{server_bin, workspace_root};
+#[cfg(not(windows))]
+use common::server_bin;
+use common::workspace_root;
 use std::collections::BTreeMap;
+#[cfg(not(windows))]
 use std::process::{Command, Stdio};
 
 fn read(path: &str) -> String {
