@@ -556,31 +556,7 @@ fn init_trapping_plugin_backs_off_exponentially() {
 /// build's output on failure.
 #[cfg(not(windows))]
 fn panicky_plugin() -> String {
-    use std::process::{Command, Stdio};
-    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
-    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target tmp dir has a parent");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(&cargo)
-        .current_dir(common::workspace_root())
-        .args(["build", "-p", "panicky", "--lib"])
-        .args(["--target", "wasm32-unknown-unknown", "--profile", "plugin"])
-        .arg("--target-dir")
-        .arg(target)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "building tests/plugins/panicky failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wasm = target.join("wasm32-unknown-unknown/plugin/panicky.wasm");
-    assert!(wasm.is_file(), "{} was not built", wasm.display());
-    wasm.to_string_lossy().into_owned()
+    common::plugin_build::workspace_plugin("panicky", "panicky.wasm")
 }
 
 /// Where tests/plugins/panicky panics, as Rust reports a panic's location:

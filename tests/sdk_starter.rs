@@ -8,11 +8,9 @@
 use crate::common;
 
 #[cfg(not(windows))]
-use common::server_bin;
+use common::plugin_build;
 use common::workspace_root;
 use std::collections::BTreeMap;
-#[cfg(not(windows))]
-use std::process::{Command, Stdio};
 
 fn read(path: &str) -> String {
     let p = workspace_root().join(path);
@@ -97,38 +95,6 @@ fn the_readme_build_settings_are_the_ones_tested() {
     assert!(readme.contains("target/wasm32-unknown-unknown/release/sdk_starter.wasm"));
 }
 
-/// Builds the starter (a workspace member, not a default one) for
-/// wasm32-unknown-unknown with the `plugin` profile into this build's
-/// target dir, as `tests/plugin_faults.rs` builds `panicky`, and returns the
-/// .wasm. Panics with the build's output on failure.
-#[cfg(not(windows))]
-fn starter_plugin() -> String {
-    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
-    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target tmp dir has a parent");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(&cargo)
-        .current_dir(workspace_root())
-        .args(["build", "-p", "sdk-starter", "--lib"])
-        .args(["--target", "wasm32-unknown-unknown", "--profile", "plugin"])
-        .arg("--target-dir")
-        .arg(target)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "building guest-sdk/examples/starter failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wasm = target.join("wasm32-unknown-unknown/plugin/sdk_starter.wasm");
-    assert!(wasm.is_file(), "{} was not built", wasm.display());
-    wasm.to_string_lossy().into_owned()
-}
-
 /// The README's promise: the starter passes the basic contract, every
 /// check of it run (the wire checks included), none failed.
 ///
@@ -137,32 +103,13 @@ fn starter_plugin() -> String {
 #[cfg(not(windows))]
 #[test]
 fn the_starter_passes_the_basic_contract() {
-    let wasm = starter_plugin();
-    let out = Command::new(server_bin())
-        .args(["plugin", "check", &wasm, "--contract", "basic"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
+    // A workspace member, not a default one: built as tests/plugin_faults.rs
+    // builds `panicky`.
+    let wasm = plugin_build::workspace_plugin("sdk-starter", "sdk_starter.wasm");
+    let (status, report) = plugin_build::check_basic(&wasm);
     assert!(
-        out.status.success(),
-        "plugin check sdk-starter --contract basic failed ({}):\n{report}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "plugin check sdk-starter: {status}\n{report}"
     );
-    assert!(!report.contains("FAIL "), "{report}");
-    for check in [
-        "get_miss",
-        "set_get_hit",
-        "set_overwrite",
-        "delete",
-        "flush_all_immediate",
-        "wire_text_set_get",
-        "wire_binary_get",
-    ] {
-        assert!(
-            report.lines().any(|l| l == format!("PASS {check}")),
-            "{check} must pass, not be skipped:\n{report}"
-        );
-    }
+    plugin_build::assert_basic_contract_passed(&report);
 }

@@ -31,6 +31,7 @@
 pub mod binary;
 pub mod diff;
 pub mod example_build;
+pub mod plugin_build;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
