@@ -1250,7 +1250,8 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin_shards_backing_off",
     ];
     // The default store's stats are memcached's but for two of its own,
-    // then its metrics (ABI v8), summed over the shards.
+    // then its metrics (ABI v8), then the time spent in it, summed over
+    // the shards.
     let mut want = mine.to_vec();
     want.extend([
         "segments",
@@ -1267,6 +1268,8 @@ fn stats_plugin_has_wasmcached_figures() {
         "metric:used_bytes",
         "metric:budget_bytes",
         "metric:index_slots",
+        // The host's measure of the plugin, summed like its own figures.
+        "plugin_guest_time_us",
     ]);
     assert_eq!(stat_names(&mut c, "plugin"), want);
     let p = c.stats("plugin");
