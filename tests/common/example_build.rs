@@ -95,7 +95,7 @@ pub fn example(name: &str) -> String {
 /// JavaScript runtime in it compiles for tens of seconds; several tests
 /// compiling it at once on a loaded machine would outlast a server's
 /// start-up timeout.
-fn warm_code_cache(wasm: &Path) {
+pub fn warm_code_cache(wasm: &Path) {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpStream;
     static WARM: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());

@@ -1,8 +1,9 @@
-//! `wasmcached plugin new rust|c|assemblyscript NAME [--dir PATH] [--sdk
-//! PATH]`: a plugin project that builds outside this repository, with the
-//! SDK it needs, a starter store that passes `plugin check --contract
-//! basic`, a `build.sh` and a README with the commands from here to a
-//! running server. Everything it writes is embedded in the binary
+//! `wasmcached plugin new rust|c|assemblyscript|python|javascript NAME [--dir
+//! PATH] [--sdk PATH]`: a plugin project that builds outside this
+//! repository, with the SDK it needs (Python and JavaScript: the WIT world
+//! their components implement), a starter store that passes `plugin check
+//! --contract basic`, a `build.sh` and a README with the commands from here
+//! to a running server. Everything it writes is embedded in the binary
 //! ([`templates`]).
 
 mod templates;
@@ -20,24 +21,28 @@ const EXIT_USAGE: u8 = 2;
 /// The project could not be written.
 const EXIT_WRITE: u8 = 1;
 
-const USAGE: &str =
-    "usage: wasmcached plugin new rust|c|assemblyscript NAME [--dir PATH] [--sdk PATH]";
+const USAGE: &str = "usage: wasmcached plugin new rust|c|assemblyscript|python|javascript NAME \
+                     [--dir PATH] [--sdk PATH]";
 
 const HELP: &str = "
 Makes a storage plugin project that builds on its own: the SDK of its
-language, a starter store (get, set, delete, flush_all) that passes
+language (python, javascript: the WIT world wit/store.wit, whose component
+the plugin is), a starter store (get, set, delete, flush_all) that passes
 `wasmcached plugin check --contract basic`, build.sh and a README.
 
-  rust|c|assemblyscript  the language
-  NAME                   the project's name: a lowercase letter, then
-                         lowercase letters, digits, `-` or `_` (at most 64);
-                         the plugin is built to NAME.wasm
-  --dir PATH             the project's directory (default: ./NAME); it must
-                         not exist yet, or be empty
-  --sdk PATH             rust only: depend on the wasmcached-sdk crate at
-                         PATH (a checkout's guest-sdk/) instead of a copy
-                         of its sources in vendor/
-  -h, --help             this text
+  rust|c|assemblyscript|python|javascript
+                 the language; python builds with componentize-py (build.sh
+                 installs it into .venv), javascript with componentize-js
+                 (build.sh runs npm ci)
+  NAME           the project's name: a lowercase letter, then lowercase
+                 letters, digits, `-` or `_` (at most 64); the plugin is
+                 built to NAME.wasm (python's module is always store.py)
+  --dir PATH     the project's directory (default: ./NAME); it must not
+                 exist yet, or be empty
+  --sdk PATH     rust only: depend on the wasmcached-sdk crate at PATH (a
+                 checkout's guest-sdk/) instead of a copy of its sources in
+                 vendor/
+  -h, --help     this text
 
 exit status: 0 made, 1 could not write the files, 2 a usage error";
 
@@ -333,6 +338,7 @@ pub fn render(p: &Project) -> Result<Vec<File>, String> {
                 How::Copy => Ok(s.text.to_string()),
                 How::Fill | How::FillExec => fill(s.text, &values),
                 How::Manifest => templates::standalone_manifest(s.text),
+                How::NpmLock => templates::npm_lock(s.text, &p.name),
             };
             Ok(File {
                 path: s.to,
@@ -363,6 +369,8 @@ fn next_steps(p: &Project, files: usize) -> String {
         Lang::Rust => "Rust",
         Lang::C => "C",
         Lang::AssemblyScript => "AssemblyScript",
+        Lang::Python => "Python",
+        Lang::JavaScript => "JavaScript",
     };
     let dir = shell_word(&p.dir.display().to_string());
     let wasm = format!("{}.wasm", p.name);
@@ -477,13 +485,25 @@ mod tests {
                 ..project(Lang::Rust, "kv")
             }))
         );
+        assert_eq!(
+            parse(&args("python my-kv")),
+            Ok(Command::New(project(Lang::Python, "my-kv")))
+        );
+        assert_eq!(
+            parse(&args("javascript kv")),
+            Ok(Command::New(project(Lang::JavaScript, "kv")))
+        );
         assert_eq!(parse(&args("rust kv --help")), Ok(Command::Help));
         for (line, why) in [
-            ("", "which language? one of rust, c, assemblyscript"),
+            (
+                "",
+                "which language? one of rust, c, assemblyscript, python, javascript",
+            ),
             (
                 "go kv",
-                "unknown language \"go\": one of rust, c, assemblyscript",
+                "unknown language \"go\": one of rust, c, assemblyscript, python, javascript",
             ),
+            ("js kv", "unknown language \"js\""),
             ("rust", "which name?"),
             ("rust kv extra", "unexpected argument \"extra\""),
             ("rust Kv", "bad name"),
@@ -629,6 +649,65 @@ mod tests {
         })
         .unwrap();
         assert!(files.iter().all(|f| !f.path.starts_with("vendor/")));
+    }
+
+    /// The component projects: the world as this server serves it, the
+    /// starter and build.sh naming the project, and JavaScript's pins those
+    /// of examples/js-lru with the root package renamed.
+    #[test]
+    fn component_projects_carry_the_world_and_the_pins() {
+        let world = include_str!("../../../wit/store.wit");
+        let text = |files: &[File], path: &str| -> String {
+            files
+                .iter()
+                .find(|f| f.path == path)
+                .unwrap_or_else(|| panic!("no {path}"))
+                .text
+                .clone()
+        };
+        // Any accepted name works: Python's module is always store.py.
+        for name in ["my-kv", "class", "a_1"] {
+            let py = render(&project(Lang::Python, name)).unwrap();
+            assert_eq!(text(&py, "wit/store.wit"), world);
+            let build = text(&py, "build.sh");
+            for want in [
+                "\"componentize-py==0.25.1\"",
+                "-d wit/store.wit -w store componentize store",
+                &format!("-o {name}.wasm"),
+                &format!("echo \"$PWD/{name}.wasm\""),
+                "python3 -m venv .venv",
+            ] {
+                assert!(build.contains(want), "{want}: {build}");
+            }
+            assert!(text(&py, "store.py").starts_with(&format!("\"\"\"{name}: ")));
+            assert!(text(&py, ".gitignore").contains("/.venv"));
+
+            let js = render(&project(Lang::JavaScript, name)).unwrap();
+            assert_eq!(text(&js, "wit/store.wit"), world);
+            let build = text(&js, "build.sh");
+            for want in [
+                "npm ci",
+                "--wit wit/store.wit --world-name store",
+                &format!("-o {name}.wasm"),
+                &format!("echo \"$PWD/{name}.wasm\""),
+            ] {
+                assert!(build.contains(want), "{want}: {build}");
+            }
+            let package = text(&js, "package.json");
+            let lock = text(&js, "package-lock.json");
+            let named = format!("\"name\": \"{name}\"");
+            assert!(package.contains(&named), "{package}");
+            assert_eq!(lock.matches(&named).count(), 2, "{lock}");
+            assert!(!lock.contains("js-lru"), "{lock}");
+            for pin in [
+                "\"@bytecodealliance/componentize-js\": \"0.23.0\"",
+                "\"@bytecodealliance/jco\": \"1.15.4\"",
+            ] {
+                assert!(package.contains(pin), "{pin}: {package}");
+                assert!(lock.contains(pin), "{pin}: lock");
+            }
+            assert!(text(&js, "store.js").starts_with(&format!("// {name}: ")));
+        }
     }
 
     #[test]

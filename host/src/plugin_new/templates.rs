@@ -11,16 +11,28 @@ pub enum Lang {
     Rust,
     C,
     AssemblyScript,
+    /// A component of the WIT world (wit/store.wit), with componentize-py.
+    Python,
+    /// A component of the WIT world, with componentize-js.
+    JavaScript,
 }
 
 impl Lang {
-    pub const ALL: [Lang; 3] = [Lang::Rust, Lang::C, Lang::AssemblyScript];
+    pub const ALL: [Lang; 5] = [
+        Lang::Rust,
+        Lang::C,
+        Lang::AssemblyScript,
+        Lang::Python,
+        Lang::JavaScript,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Lang::Rust => "rust",
             Lang::C => "c",
             Lang::AssemblyScript => "assemblyscript",
+            Lang::Python => "python",
+            Lang::JavaScript => "javascript",
         }
     }
 
@@ -41,6 +53,9 @@ pub enum How {
     /// A Cargo manifest of this workspace, made standalone (see
     /// [`standalone_manifest`]).
     Manifest,
+    /// An example's npm lock file, its root package renamed to the
+    /// project's (see [`npm_lock`]).
+    NpmLock,
 }
 
 /// One file of a project: where it goes, its embedded text, and how.
@@ -178,6 +193,49 @@ const ASSEMBLYSCRIPT: &[Source] = &[
     ),
 ];
 
+const PYTHON: &[Source] = &[
+    file!("store.py", "../../templates/python/store.py", Fill),
+    file!("build.sh", "../../templates/python/build.sh", FillExec),
+    file!("README.md", "../../templates/python/README.md", Fill),
+    file!(".gitignore", "../../templates/python/gitignore", Copy),
+    file!("wit/store.wit", "../../../wit/store.wit", Copy),
+];
+
+const JAVASCRIPT: &[Source] = &[
+    file!("store.js", "../../templates/javascript/store.js", Fill),
+    file!(
+        "package.json",
+        "../../templates/javascript/package.json",
+        Fill
+    ),
+    // The example's pins (componentize-js 0.23.0, jco 1.15.4), checked by
+    // `npm ci`: one lock file to update for both.
+    file!(
+        "package-lock.json",
+        "../../../examples/js-lru/package-lock.json",
+        NpmLock
+    ),
+    file!("build.sh", "../../templates/javascript/build.sh", FillExec),
+    file!("README.md", "../../templates/javascript/README.md", Fill),
+    file!(".gitignore", "../../templates/javascript/gitignore", Copy),
+    file!("wit/store.wit", "../../../wit/store.wit", Copy),
+];
+
+/// The root package's name in examples/js-lru/package-lock.json.
+const JS_LRU_NAME: &str = "\"name\": \"wasmcached-example-js-lru\"";
+
+/// examples/js-lru's lock file for a project named `name`: its root package
+/// (the lock's `name` and its `packages[""]`'s) renamed, the pins as they
+/// are.
+pub fn npm_lock(text: &str, name: &str) -> Result<String, String> {
+    if text.matches(JS_LRU_NAME).count() != 2 {
+        return Err(format!(
+            "the lock file does not name its root {JS_LRU_NAME} twice"
+        ));
+    }
+    Ok(text.replace(JS_LRU_NAME, &format!("\"name\": \"{name}\"")))
+}
+
 /// The workspace manifest, for the `[workspace.package]` values the SDK's
 /// manifests inherit.
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
@@ -188,6 +246,8 @@ pub fn sources(lang: Lang) -> &'static [Source] {
         Lang::Rust => RUST,
         Lang::C => C,
         Lang::AssemblyScript => ASSEMBLYSCRIPT,
+        Lang::Python => PYTHON,
+        Lang::JavaScript => JAVASCRIPT,
     }
 }
 
@@ -282,6 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn the_npm_lock_is_renamed_or_refused() {
+        let lock = npm_lock(
+            include_str!("../../../examples/js-lru/package-lock.json"),
+            "kv",
+        )
+        .unwrap();
+        assert_eq!(lock.matches("\"name\": \"kv\"").count(), 2);
+        assert!(npm_lock("{\"name\": \"other\"}", "kv")
+            .unwrap_err()
+            .contains("twice"));
+    }
+
+    #[test]
     fn the_sdk_manifests_become_standalone() {
         for s in RUST_VENDOR.iter().filter(|s| s.how == How::Manifest) {
             let m = standalone_manifest(s.text).unwrap_or_else(|e| panic!("{}: {e}", s.to));
@@ -306,7 +379,7 @@ mod tests {
         v.insert("sdk_dependency", "wasmcached-sdk = \"0.1\"".into());
         for lang in Lang::ALL {
             for s in sources(lang).iter().filter(|s| s.how != How::Copy) {
-                if s.how == How::Manifest {
+                if matches!(s.how, How::Manifest | How::NpmLock) {
                     continue;
                 }
                 let text = fill(s.text, &v).unwrap_or_else(|e| panic!("{}: {e}", s.to));
