@@ -18,6 +18,7 @@ mod differential_binary;
 mod differential_meta;
 mod examples;
 mod hotkeys;
+mod io_backend;
 mod memccapable;
 mod meta_protocol;
 mod metrics;

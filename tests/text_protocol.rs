@@ -1237,6 +1237,7 @@ fn stats_plugin_has_wasmcached_figures() {
         "plugin",
         "plugin_deadline_ms",
         "plugin_cache",
+        "io",
         "metrics_listen",
         "hotkeys_sample",
         "hotkeys_window",

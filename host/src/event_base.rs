@@ -22,6 +22,9 @@
 //! again without a re-arm syscall. Where only oneshot exists, the caller re-arms
 //! after every event; [`EventBase::rearm_each_event`] says which applies.
 
+#[cfg(target_os = "linux")]
+pub mod uring;
+
 use crate::timer::TimerHeap;
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
@@ -131,10 +134,26 @@ pub struct EventBase<T> {
     parked: Arc<AtomicBool>,
     timers: TimerHeap<T>,
     mode: PollMode,
+    /// The io_uring backend (`-o io=uring`): connection I/O as completions,
+    /// the epoll above polled through it (event_base/uring.rs).
+    #[cfg(target_os = "linux")]
+    ring: Option<uring::Ring>,
 }
 
 impl<T> EventBase<T> {
     pub fn new() -> io::Result<Self> {
+        Self::with_ring(false)
+    }
+
+    /// A reactor on io_uring (Linux): connection I/O goes through
+    /// [`EventBase::ring`], readiness sources stay on epoll.
+    #[cfg(target_os = "linux")]
+    pub fn new_uring() -> io::Result<Self> {
+        Self::with_ring(true)
+    }
+
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+    fn with_ring(uring: bool) -> io::Result<Self> {
         let poller = Poller::new()?;
         let mode = if poller.supports_level() {
             PollMode::Level
@@ -145,10 +164,20 @@ impl<T> EventBase<T> {
         let wake_fd = {
             use rustix::event::{eventfd, EventfdFlags};
             let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            // SAFETY: the eventfd lives in `wake_fd` as long as the EventBase,
-            // which owns the poller; it is never closed while registered.
-            unsafe { poller.add_with_mode(&fd, Event::readable(WAKE_KEY), PollMode::Edge)? };
+            // Under io_uring the ring polls the eventfd itself.
+            if !uring {
+                // SAFETY: the eventfd lives in `wake_fd` as long as the EventBase,
+                // which owns the poller; it is never closed while registered.
+                unsafe { poller.add_with_mode(&fd, Event::readable(WAKE_KEY), PollMode::Edge)? };
+            }
             Arc::new(fd)
+        };
+        #[cfg(target_os = "linux")]
+        let ring = if uring {
+            use std::os::fd::AsRawFd;
+            Some(uring::Ring::new(poller.as_raw_fd(), wake_fd.as_raw_fd())?)
+        } else {
+            None
         };
         Ok(EventBase {
             poller: Arc::new(poller),
@@ -159,7 +188,15 @@ impl<T> EventBase<T> {
             parked: Arc::new(AtomicBool::new(true)),
             timers: TimerHeap::default(),
             mode,
+            #[cfg(target_os = "linux")]
+            ring,
         })
+    }
+
+    /// The io_uring backend, when this reactor runs on it.
+    #[cfg(target_os = "linux")]
+    pub fn ring(&mut self) -> Option<&mut uring::Ring> {
+        self.ring.as_mut()
     }
 
     pub fn waker(&self) -> Waker {
@@ -267,6 +304,24 @@ impl<T> EventBase<T> {
             // EventBase moves to its thread. Level-triggered sources beyond
             // this many are simply reported by the next wait.
             let mut buf = [MaybeUninit::<epoll::Event>::uninit(); 256];
+            const ZERO: rustix::event::Timespec = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if let Some(ring) = &mut self.ring {
+                if ring.wait(timeout)? {
+                    let ready = match epoll::wait(&*self.poller, &mut buf, Some(&ZERO)) {
+                        Ok((ready, _)) => ready,
+                        Err(rustix::io::Errno::INTR) => &mut [],
+                        Err(e) => return Err(e.into()),
+                    };
+                    self.dispatch(ready, &mut on_event);
+                    if let Some(ring) = &mut self.ring {
+                        ring.rearm_epoll();
+                    }
+                }
+                return Ok(());
+            }
             let timeout = timeout.map(|t| rustix::event::Timespec {
                 tv_sec: t.as_secs().min(i32::MAX as u64) as _,
                 tv_nsec: t.subsec_nanos() as _,

@@ -18,6 +18,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "timer",
             "event_base",
+            "event_base::uring",
             "os",
             "large_pages",
             "counters",
@@ -65,7 +66,12 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "the worker's event loop",
-        &["worker", "worker::listing", "worker::scrape"],
+        &[
+            "worker",
+            "worker::listing",
+            "worker::ring_io",
+            "worker::scrape",
+        ],
     ),
     (
         "the server, signals, the plugin checker and maker, the trace replay, the binary",

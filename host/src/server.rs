@@ -9,7 +9,7 @@ use crate::clock;
 use crate::conn::Stream;
 use crate::event_base::{EventBase, Interest};
 use crate::plugin::{FaultStats, Plugin, Shard, ShardConfig, EPOCH_TICK};
-use crate::settings::{BindProtocol, Settings};
+use crate::settings::{BindProtocol, Io, Settings};
 use crate::shared::{ConnInfo, Shared};
 use crate::worker::{Timer, Worker};
 use anyhow::{bail, Context, Result};
@@ -62,10 +62,42 @@ pub struct Server {
     metrics: Option<crate::metrics::MetricsServer>,
 }
 
+/// `-o io` as it will run: [`Io::Auto`] becomes io_uring where this kernel
+/// gives what the ring needs, else polling; an explicit `uring` that
+/// cannot run fails the start.
+fn resolve_io(io: Io) -> Result<Io> {
+    #[cfg(target_os = "linux")]
+    let supported = crate::event_base::uring::Ring::supported();
+    #[cfg(not(target_os = "linux"))]
+    let supported = false;
+    Ok(match io {
+        Io::Poll => Io::Poll,
+        Io::Auto if supported => Io::Uring,
+        Io::Auto => Io::Poll,
+        Io::Uring if supported => Io::Uring,
+        Io::Uring if cfg!(target_os = "linux") => anyhow::bail!(
+            "-o io=uring: this kernel refuses io_uring or lacks what it needs \
+             (Linux 6.1, kernel.io_uring_disabled=0); use -o io=poll"
+        ),
+        Io::Uring => anyhow::bail!("-o io=uring: io_uring is Linux only; use -o io=poll"),
+    })
+}
+
+/// A worker's reactor on the backend `-o io` chose.
+fn worker_base(io: Io) -> Result<EventBase<Timer>> {
+    #[cfg(target_os = "linux")]
+    if io == Io::Uring {
+        return Ok(EventBase::new_uring()?);
+    }
+    let _ = io;
+    Ok(EventBase::new()?)
+}
+
 impl Server {
     /// Loads the plugin, binds the listeners and starts the workers.
-    pub fn start(settings: Settings) -> Result<Server> {
+    pub fn start(mut settings: Settings) -> Result<Server> {
         crate::os::prepare(&settings)?;
+        settings.io = resolve_io(settings.io)?;
         crate::verbose::set(settings.verbose);
         crate::detail::init(settings.prefix_delimiter, settings.detail_enabled);
         let plugin = Arc::new(Plugin::load(settings.plugin.as_deref())?);
@@ -127,7 +159,7 @@ impl Server {
         let mut handles = Vec::new();
         let mut parts = Vec::new();
         for owned in shards {
-            let base: EventBase<Timer> = EventBase::new()?;
+            let base: EventBase<Timer> = worker_base(s.io)?;
             let (tx, rx) = crossbeam_channel::unbounded();
             handles.push(WorkerHandle {
                 tx,

@@ -110,6 +110,8 @@ modern, sock_cookie_id, the ssl_* options of -Z, and their no_ forms (no_hashexp
 no_lru_crawler, …); ext_* (extstore) is refused. \
 wasmcached's own: shards=N (storage shards, default max(-t, -m/1024)), plugin_deadline_ms=N \
 (per guest call, default 1000), plugin_cache=on|off (keep compiled plugin code on disk, default on), \
+io=uring|poll (the workers' reactor: io_uring, the default on Linux where the kernel allows it, \
+or epoll/kqueue/IOCP through polling), \
 metrics_listen=HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics, default off), \
 hotkeys_sample=N (count one request in N for `stats hotkeys`, 0 = off, default 100), \
 hotkeys_window=SECONDS (the window `stats hotkeys` covers, 2-86400, default 60)."
@@ -431,6 +433,37 @@ pub const VERSION: &str = concat!("1.6.18-wasmcached-", env!("CARGO_PKG_VERSION"
 /// memcached's names for TLS versions (`ssl_min_version`).
 pub const TLS_VERSION_NAMES: [&str; 4] = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"];
 
+/// `-o io`: how workers wait for and do connection I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// io_uring where this kernel supports it, else `Poll`.
+    Auto,
+    /// io_uring (Linux): the start fails where the kernel refuses it.
+    Uring,
+    /// The portable reactor on the `polling` crate (epoll, kqueue, IOCP).
+    Poll,
+}
+
+impl Io {
+    fn parse(v: &str) -> Option<Io> {
+        match v {
+            "uring" => Some(Io::Uring),
+            "poll" => Some(Io::Poll),
+            _ => None,
+        }
+    }
+
+    /// The default when `-o io` is not given: `WASMCACHED_IO` (uring or
+    /// poll) if set, which is how the test suite runs every server it
+    /// starts on each backend, else [`Io::Auto`].
+    fn from_env() -> Io {
+        std::env::var("WASMCACHED_IO")
+            .ok()
+            .and_then(|v| Io::parse(&v))
+            .unwrap_or(Io::Auto)
+    }
+}
+
 /// Validated settings the server runs with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -470,6 +503,8 @@ pub struct Settings {
     /// `-o plugin_cache=off`: compile the plugin on every start instead of
     /// keeping its compiled code on disk (host/src/plugin/code_cache.rs, `CodeCache`).
     pub plugin_cache: bool,
+    /// `-o io=uring|poll`: the workers' reactor backend (host/src/event_base/).
+    pub io: Io,
     /// `-o metrics_listen=HOST:PORT`: where `/metrics` is served
     /// (host/src/metrics/); `None`: nowhere.
     pub metrics_listen: Option<String>,
@@ -743,6 +778,7 @@ impl Settings {
             shards,
             plugin_deadline,
             plugin_cache,
+            io,
             metrics_listen,
             hotkeys_sample,
             hotkeys_window,
@@ -970,6 +1006,7 @@ impl Settings {
             plugin_config: cli.plugin_config,
             plugin_deadline,
             plugin_cache,
+            io,
             metrics_listen,
             hotkeys_sample,
             hotkeys_window,
@@ -1043,6 +1080,7 @@ struct Extended {
     shards: Option<usize>,
     plugin_deadline: Duration,
     plugin_cache: bool,
+    io: Io,
     metrics_listen: Option<String>,
     hotkeys_sample: u32,
     hotkeys_window: u32,
@@ -1061,6 +1099,7 @@ impl Extended {
             shards: None,
             plugin_deadline: Duration::from_millis(1000),
             plugin_cache: true,
+            io: Io::from_env(),
             metrics_listen: None,
             hotkeys_sample: HOTKEYS_SAMPLE,
             hotkeys_window: HOTKEYS_WINDOW,
@@ -1342,6 +1381,10 @@ impl Extended {
                     "off" | "no" | "false" | "0" => false,
                     _ => bail!("plugin_cache must be on or off"),
                 }
+            }
+            "io" => {
+                self.io = Io::parse(v.unwrap_or(""))
+                    .ok_or_else(|| anyhow::anyhow!("io must be uring or poll"))?
             }
             "metrics_listen" => {
                 let v = v.unwrap_or("");

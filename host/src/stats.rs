@@ -447,6 +447,14 @@ pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
             if s.plugin_cache { "on" } else { "off" }.into(),
         ),
         (
+            "io".into(),
+            match s.io {
+                crate::settings::Io::Uring => "uring",
+                _ => "poll",
+            }
+            .into(),
+        ),
+        (
             "metrics_listen".into(),
             s.metrics_listen.clone().unwrap_or_else(|| "off".into()),
         ),

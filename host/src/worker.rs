@@ -34,6 +34,8 @@ use wasmcached_protocol::text::{self, GetEnd, Limits, MetaOp, Parsed};
 use wasmcached_protocol::udp;
 
 pub mod listing;
+#[cfg(target_os = "linux")]
+mod ring_io;
 mod scrape;
 
 /// What a worker's timers mean.
@@ -94,6 +96,14 @@ pub struct Worker {
     /// Item listings waiting for their clients to read (listing.rs).
     #[allow(clippy::vec_box)]
     listings: Vec<Box<crate::listing::Listing>>,
+    /// io_uring: the last wait's completions (kept for their allocation).
+    #[cfg(target_os = "linux")]
+    completions: Vec<crate::event_base::uring::Completion>,
+    /// io_uring: send buffers of connections closed while the kernel was
+    /// sending from them (slab index, generation, buffer); each is freed
+    /// when its send completes.
+    #[cfg(target_os = "linux")]
+    orphans: Vec<(u32, u32, Vec<u8>)>,
 }
 
 /// Poller keys of UDP sockets count down from here; connection keys are slab indices.
@@ -152,6 +162,10 @@ impl Worker {
             draining: false,
             drain_reported: false,
             listings: Vec::new(),
+            #[cfg(target_os = "linux")]
+            completions: Vec::new(),
+            #[cfg(target_os = "linux")]
+            orphans: Vec::new(),
         }
     }
 
@@ -192,6 +206,8 @@ impl Worker {
             for ev in &events {
                 self.on_event(ev.key as u32, ev.readable, ev.writable);
             }
+            #[cfg(target_os = "linux")]
+            self.on_completions();
             if !self.drain_messages() {
                 return std::mem::take(&mut self.shards)
                     .into_iter()
@@ -634,7 +650,12 @@ impl Worker {
             BindProtocol::Binary => Some(Protocol::Binary),
         };
         let key = idx as usize;
+        #[cfg(target_os = "linux")]
+        let on_ring = Self::ring_open(&mut self.base, &mut conn, idx);
+        #[cfg(not(target_os = "linux"))]
+        let on_ring = false;
         let registered = match &conn.stream {
+            _ if on_ring => Ok(()),
             Stream::Tcp(s) => self.base.register(s, key, Interest::READ),
             Stream::Tls(t) => self.base.register(&t.sock, key, Interest::READ),
             #[cfg(unix)]
@@ -688,7 +709,13 @@ impl Worker {
         if crate::watch::mask() & crate::watch::CONNEVENTS != 0 && !conn.stream.is_udp() {
             crate::watch::conn_close(&info.addr, "normal", id);
         }
+        #[cfg(target_os = "linux")]
+        let on_ring = conn.ring.is_some();
+        #[cfg(not(target_os = "linux"))]
+        let on_ring = false;
         let _ = match &conn.stream {
+            // Never on epoll.
+            _ if on_ring => Ok(()),
             Stream::Tcp(s) => self.base.deregister(s),
             Stream::Tls(t) => self.base.deregister(&t.sock),
             #[cfg(unix)]
@@ -706,15 +733,27 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        drop(conn);
+        self.release_socket(conn, idx);
         self.slab.free.push(idx);
-        shared
+        self.core
+            .shared
             .conns
             .curr_connections
             .fetch_sub(1, Ordering::Relaxed);
         if verbose::commands() {
             eprintln!("<{id} connection closed.");
         }
+    }
+
+    /// Closes a closed connection's socket; for a ring connection, once its
+    /// receive is cancelled, with a send in flight keeping its buffer
+    /// (`orphans`).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut, unused_variables))]
+    fn release_socket(&mut self, mut conn: Conn<Reply>, idx: u32) {
+        #[cfg(target_os = "linux")]
+        self.orphans
+            .extend(Self::ring_close(&mut self.base, &mut conn, idx));
+        drop(conn);
     }
 
     /// Graceful stop, first half: every connection reads no further from its
@@ -840,6 +879,19 @@ impl Worker {
             info.bufs.update(conn.rbuf.len(), conn.wbuf.capacity());
             info.last_cmd_time
                 .store(conn.last_cmd_time, Ordering::Relaxed);
+            // A ring connection keeps receiving while its replies are sent
+            // (a send in flight is the kernel's, as a write that returned).
+            #[cfg(target_os = "linux")]
+            if conn.ring.is_some() {
+                let read = !(conn.state() == ConnState::Closing
+                    || self.draining
+                    || conn.over_high_water());
+                if Self::ring_update(&mut self.base, conn, idx, read) && !conn.queued {
+                    conn.queued = true;
+                    self.ready.push(idx);
+                }
+                continue;
+            }
             if want != conn.interest || rearm {
                 conn.interest = want;
                 let r = match &conn.stream {
