@@ -104,11 +104,14 @@ install_rust_targets test.sh wasm32-unknown-unknown
 #            (module soak:: of the e2e test binary, with its 5-minute churn),
 #            which then run in the background (part soak) while the next
 #            parts build
+#   poll     the end-to-end suite again, every server on the polling
+#            reactor (WASMCACHED_IO=poll): on Linux the servers default to
+#            io_uring (-o io), and both backends must pass all of it
 #   windows  the Windows build's tests under Wine (scripts/test-windows.sh)
 #   check    macOS and FreeBSD type-checks (scripts/check-platforms.sh)
 #   fuzz     every cargo-fuzz target for 10 s (scripts/fuzz.sh)
-# WASMCACHED_TEST_PARTS (default "linux windows check fuzz") picks some.
-parts=${WASMCACHED_TEST_PARTS:-linux windows check fuzz}
+# WASMCACHED_TEST_PARTS (default "linux poll windows check fuzz") picks some.
+parts=${WASMCACHED_TEST_PARTS:-linux poll windows check fuzz}
 soak_filter=soak::
 status=0
 log=$(mktemp)
@@ -166,10 +169,14 @@ for part in $parts; do
         say "[soak] not run: the test filters name no soak:: test"
       fi
       ;;
+    poll)
+      run_part poll env WASMCACHED_IO=poll cargo test --workspace --profile suite --no-fail-fast \
+        "${cargo_args[@]}" --test e2e -- --skip "$soak_filter" "${bin_args[@]}"
+      ;;
     windows) run_part windows ./scripts/test-windows.sh "$@" ;;
     check) run_part check ./scripts/check-platforms.sh ;;
     fuzz) run_part fuzz ./scripts/fuzz.sh 10 ;;
-    *) say "unknown part $part (linux, windows, check, fuzz)"; exit 2 ;;
+    *) say "unknown part $part (linux, poll, windows, check, fuzz)"; exit 2 ;;
   esac
 done
 if [ -n "$soak_pid" ]; then
