@@ -6,7 +6,7 @@
 //! (back-pressure cancels the receive), and connections closed while a
 //! large reply is still being sent.
 
-use crate::common::{self, Client, Server};
+use crate::common::{self, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -126,7 +126,7 @@ fn pipelining_without_reading_is_held_back_then_answered() {
         let grown = common::rss_kib(s.pid()).saturating_sub(rss_before);
         assert!(grown < 64 * 1024, "io={io}: grew by {grown} KiB");
         // The worker still serves others.
-        let mut other = Client::connect(s.port());
+        let mut other = common::Client::connect(s.port());
         assert_eq!(other.set("small", 0, 0, b"1"), "STORED");
         assert_eq!(other.get("small").as_deref(), Some(&b"1"[..]));
         // Now read: all that was sent is answered, in order.
