@@ -364,147 +364,163 @@ mod tests {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
 
+    /// Every reactor this platform runs: polling, and io_uring on Linux.
+    /// The tests below hold for each.
+    fn bases<T>() -> Vec<EventBase<T>> {
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut v = vec![EventBase::new().unwrap()];
+        #[cfg(target_os = "linux")]
+        v.push(EventBase::new_uring().unwrap());
+        v
+    }
+
     #[test]
     fn reports_readable_socket_and_timers() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
+        for mut base in bases::<&str>() {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            server.set_nonblocking(true).unwrap();
+            base.register(&server, 7, Interest::READ).unwrap();
+            base.add_timer(Instant::now(), "due");
 
-        let mut base: EventBase<&str> = EventBase::new().unwrap();
-        base.register(&server, 7, Interest::READ).unwrap();
-        base.add_timer(Instant::now(), "due");
-
-        client.write_all(b"x").unwrap();
-        let mut keys = Vec::new();
-        base.wait(Some(Duration::from_secs(5)), |ev| {
-            keys.push((ev.key, ev.readable))
-        })
-        .unwrap();
-        assert_eq!(keys, vec![(7, true)]);
-        assert_eq!(base.pop_due_timer(), Some("due"));
-        assert_eq!(base.pop_due_timer(), None);
-        base.deregister(&server).unwrap();
+            client.write_all(b"x").unwrap();
+            let mut keys = Vec::new();
+            base.wait(Some(Duration::from_secs(5)), |ev| {
+                keys.push((ev.key, ev.readable))
+            })
+            .unwrap();
+            assert_eq!(keys, vec![(7, true)]);
+            assert_eq!(base.pop_due_timer(), Some("due"));
+            assert_eq!(base.pop_due_timer(), None);
+            base.deregister(&server).unwrap();
+        }
     }
 
     #[test]
     fn waker_interrupts_wait() {
-        let mut base: EventBase<()> = EventBase::new().unwrap();
-        let waker = base.waker();
-        let t = std::thread::spawn(move || waker.wake());
-        let start = Instant::now();
-        base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        t.join().unwrap();
+        for mut base in bases::<()>() {
+            let waker = base.waker();
+            let t = std::thread::spawn(move || waker.wake());
+            let start = Instant::now();
+            base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            t.join().unwrap();
+        }
     }
 
     /// Wakes before a wait are not lost, several coalesce into one wake-up,
     /// and a consumed wake does not report again (which would spin the loop).
     #[test]
     fn wakes_coalesce_and_are_consumed() {
-        let mut base: EventBase<()> = EventBase::new().unwrap();
-        let waker = base.waker();
-        waker.wake();
-        waker.wake();
-        let start = Instant::now();
-        let mut seen = 0;
-        base.wait(Some(Duration::from_secs(10)), |_| seen += 1)
-            .unwrap();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        assert_eq!(seen, 0, "a wake is not an I/O event");
-        let start = Instant::now();
-        base.wait(Some(Duration::from_millis(50)), |_| seen += 1)
-            .unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(50));
-        assert_eq!(seen, 0);
+        for mut base in bases::<()>() {
+            let waker = base.waker();
+            waker.wake();
+            waker.wake();
+            let start = Instant::now();
+            let mut seen = 0;
+            base.wait(Some(Duration::from_secs(10)), |_| seen += 1)
+                .unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            assert_eq!(seen, 0, "a wake is not an I/O event");
+            let start = Instant::now();
+            base.wait(Some(Duration::from_millis(50)), |_| seen += 1)
+                .unwrap();
+            assert!(start.elapsed() >= Duration::from_millis(50));
+            assert_eq!(seen, 0);
+        }
     }
 
     /// The never-read eventfd's counter filling up does not swallow a wake.
     #[cfg(target_os = "linux")]
     #[test]
     fn wake_survives_a_full_eventfd_counter() {
-        let mut base: EventBase<()> = EventBase::new().unwrap();
-        let waker = base.waker();
-        // The largest count an eventfd holds: the next write of 1 fails.
-        rustix::io::write(&*base.wake_fd, &(u64::MAX - 1).to_ne_bytes()).unwrap();
-        base.wait(Some(Duration::from_secs(5)), |_| {}).unwrap();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            waker.wake();
-        });
-        let start = Instant::now();
-        base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        t.join().unwrap();
+        for mut base in bases::<()>() {
+            let waker = base.waker();
+            // The largest count an eventfd holds: the next write of 1 fails.
+            rustix::io::write(&*base.wake_fd, &(u64::MAX - 1).to_ne_bytes()).unwrap();
+            base.wait(Some(Duration::from_secs(5)), |_| {}).unwrap();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                waker.wake();
+            });
+            let start = Instant::now();
+            base.wait(Some(Duration::from_secs(10)), |_| {}).unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            t.join().unwrap();
+        }
     }
 
     /// A busy reactor is not woken (no syscall); one about to sleep sees
     /// what was queued (`pending`), and a parked one is woken.
     #[test]
     fn parked_wakes() {
-        let mut base: EventBase<()> = EventBase::new().unwrap();
-        let waker = base.waker();
-        // Busy (after a wait_parked): the wake is skipped, so a later
-        // plain-timeout wait is not cut short.
-        base.wait_parked(Some(Duration::ZERO), || false, |_| {})
-            .unwrap();
-        waker.wake();
-        let start = Instant::now();
-        base.wait_parked(Some(Duration::from_millis(50)), || false, |_| {})
-            .unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(50));
-        // Something queued: no sleep even with a long timeout.
-        let start = Instant::now();
-        base.wait_parked(Some(Duration::from_secs(10)), || true, |_| {})
-            .unwrap();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        // Parked: another thread's wake ends the wait.
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
+        for mut base in bases::<()>() {
+            let waker = base.waker();
+            // Busy (after a wait_parked): the wake is skipped, so a later
+            // plain-timeout wait is not cut short.
+            base.wait_parked(Some(Duration::ZERO), || false, |_| {})
+                .unwrap();
             waker.wake();
-        });
-        let start = Instant::now();
-        base.wait_parked(Some(Duration::from_secs(10)), || false, |_| {})
-            .unwrap();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        t.join().unwrap();
+            let start = Instant::now();
+            base.wait_parked(Some(Duration::from_millis(50)), || false, |_| {})
+                .unwrap();
+            assert!(start.elapsed() >= Duration::from_millis(50));
+            // Something queued: no sleep even with a long timeout.
+            let start = Instant::now();
+            base.wait_parked(Some(Duration::from_secs(10)), || true, |_| {})
+                .unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            // Parked: another thread's wake ends the wait.
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                waker.wake();
+            });
+            let start = Instant::now();
+            base.wait_parked(Some(Duration::from_secs(10)), || false, |_| {})
+                .unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            t.join().unwrap();
+        }
     }
 
     /// A timer deadline bounds the wait and is never cut short by rounding.
     #[test]
     fn timer_bounds_the_wait() {
-        let mut base: EventBase<u8> = EventBase::new().unwrap();
-        let deadline = Instant::now() + Duration::from_micros(2500);
-        base.add_timer(deadline, 1);
-        base.wait(None, |_| {}).unwrap();
-        assert!(Instant::now() >= deadline);
-        assert_eq!(base.pop_due_timer(), Some(1));
+        for mut base in bases::<u8>() {
+            let deadline = Instant::now() + Duration::from_micros(2500);
+            base.add_timer(deadline, 1);
+            base.wait(None, |_| {}).unwrap();
+            assert!(Instant::now() >= deadline);
+            assert_eq!(base.pop_due_timer(), Some(1));
+        }
     }
 
     /// Writable and hang-up are reported with the key the source was
     /// registered under (the reactor reads epoll's data itself on Linux).
     #[test]
     fn reports_writable_and_hangup() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        let mut base: EventBase<()> = EventBase::new().unwrap();
-        base.register(&server, 3, Interest::WRITE).unwrap();
-        let mut evs = Vec::new();
-        base.wait(Some(Duration::from_secs(5)), |ev| {
-            evs.push((ev.key, ev.readable, ev.writable))
-        })
-        .unwrap();
-        assert_eq!(evs, vec![(3, false, true)]);
-        base.modify(&server, 4, Interest::READ).unwrap();
-        drop(client);
-        let mut hup = Vec::new();
-        base.wait(Some(Duration::from_secs(5)), |ev| {
-            hup.push((ev.key, ev.readable))
-        })
-        .unwrap();
-        assert_eq!(hup, vec![(4, true)]);
-        base.deregister(&server).unwrap();
+        for mut base in bases::<()>() {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            server.set_nonblocking(true).unwrap();
+            base.register(&server, 3, Interest::WRITE).unwrap();
+            let mut evs = Vec::new();
+            base.wait(Some(Duration::from_secs(5)), |ev| {
+                evs.push((ev.key, ev.readable, ev.writable))
+            })
+            .unwrap();
+            assert_eq!(evs, vec![(3, false, true)]);
+            base.modify(&server, 4, Interest::READ).unwrap();
+            drop(client);
+            let mut hup = Vec::new();
+            base.wait(Some(Duration::from_secs(5)), |ev| {
+                hup.push((ev.key, ev.readable))
+            })
+            .unwrap();
+            assert_eq!(hup, vec![(4, true)]);
+            base.deregister(&server).unwrap();
+        }
     }
 }
