@@ -71,27 +71,9 @@ esac
 
 BOOST=${BOOST:--15}
 # ------------------------------------------------------------ own session
-# As in bench.sh: re-run in a new session (=> new scheduler autogroup) and
-# raise that group's priority, so only this benchmark's processes are
-# favoured over the other work on the machine.
-if [ "$BOOST" != 0 ] && [ -z "${_BW_INNER:-}" ] && [ "$(id -u)" = 0 ] \
-   && [ -e /proc/self/autogroup ] && command -v setsid >/dev/null; then
-  export _BW_INNER=1
-  setsid -w bash "$0" "$@" &
-  inner=$!
-  trap 'kill -TERM "$inner" 2>/dev/null' INT TERM HUP
-  wait "$inner"; rc=$?
-  while kill -0 "$inner" 2>/dev/null; do wait "$inner"; rc=$?; done
-  exit "$rc"
-fi
-NICE_CMD=()
-if [ "$BOOST" != 0 ] && [ "$(id -u)" = 0 ]; then
-  if [ -n "${_BW_INNER:-}" ] && [ -e /proc/self/autogroup ]; then
-    echo "$BOOST" > /proc/self/autogroup 2>/dev/null || true
-  else
-    NICE_CMD=(nice -n "$BOOST")
-  fi
-fi
+# shellcheck source=scripts/lib/bench-common.sh
+. "$ROOT/scripts/lib/bench-common.sh"
+bench_own_session "$0" "$@"
 
 die() { echo "bench-wire: $*" >&2; exit 2; }
 
@@ -170,28 +152,8 @@ if [ "$SYSCALLS" = 1 ]; then
   else die "SYSCALLS=1 needs perf or strace"; fi
 fi
 
-NCPU=$(nproc 2>/dev/null || echo 1)
-SRV_PIN=(); CLI_PIN=()
-if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
-  if [ "$THREADS" -gt 1 ]; then SRV_PIN=(taskset -c "0-$((NCPU-1))")
-  else SRV_PIN=(taskset -c 0); fi
-  CLI_PIN=(taskset -c 1)
-fi
-
-WORK=$(mktemp -d /tmp/bench-wire.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
-  [ -n "$LOG_DIR" ] && { mkdir -p "$LOG_DIR" && cp -r "$WORK"/. "$LOG_DIR"/ 2>/dev/null; }
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_pins
+bench_workdir bench-wire
 
 COMMON=(-t "$THREADS" -m 1024 -c 1024 -U 0)
 LG_TLS=()
@@ -210,26 +172,12 @@ LG_ARGS=(--conns "$CONNS" --depth "$DEPTH" --secs "$SECS" --threads "$LG_THREADS
          --workload "$MIX" --value-size "$VSIZE" --keys "$KEYS" "${LG_TLS[@]}")
 
 # ------------------------------------------------------------ helpers
-# (free_port, stop_server and cpu_ticks as in bench.sh)
-USED_PORTS=" "
+# (free_port, stop_server, cpu_ticks, median: scripts/lib/bench-common.sh)
 listening() {   # listening PORT: a LISTEN socket on it per /proc/net/tcp{,6}
   local hex
   hex=$(printf '%04X' "$1")
   awk -v h=":$hex" 'NR>1 && substr($2, length($2)-4)==h && $4=="0A" {f=1} END{exit !f}' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-free_port() {
-  local p hex
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    hex=$(printf '%04X' "$p")
-    if ! awk -v h=":$hex" 'NR>1 && substr($2, length($2)-4)==h {f=1} END{exit !f}' \
-         /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      USED_PORTS="$USED_PORTS$p "; echo "$p"; return 0
-    fi
-  done
-  return 1
 }
 
 # start_server NAME PORT -> sets SRV_PID. Ready when it listens; a plain
@@ -264,16 +212,6 @@ start_server() {
   stop_server "$SRV_PID"; return 1
 }
 
-stop_server() {
-  local p=$1 q keep=()
-  kill "$p" 2>/dev/null
-  for _ in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null
-  for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-  PIDS=("${keep[@]}")
-}
-
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # run_load NAME PORT PID OUT -> prints "ops_per_s p50 p99 p999 cpu_us_per_op
 # syscalls_per_op status". The server's CPU time (and syscalls) are counted
@@ -308,7 +246,6 @@ run_load() {
     }' "$out"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) { print 0; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ------------------------------------------------------------ rounds
 echo "workload $WORKLOAD: loadgen ${LG_ARGS[*]/#$WORK\//}; ${ROUNDS} rounds x ${SECS}s per server, fresh servers each round;" \

@@ -218,26 +218,9 @@ esac
 [ -n "${TARGET_SERVER:-}" ] || die "TARGET_SERVER is not set"
 
 # ------------------------------------------------------------ own session
-# Re-run in a new session (=> new scheduler autogroup) and raise that group's
-# priority, so only this benchmark's processes are favoured.
-if [ "$BOOST" != 0 ] && [ -z "${_PVM_INNER:-}" ] && [ "$(id -u)" = 0 ] \
-   && [ -e /proc/self/autogroup ] && command -v setsid >/dev/null; then
-  export _PVM_INNER=1
-  setsid -w bash "$0" "$@" &
-  inner=$!
-  trap 'kill -TERM "$inner" 2>/dev/null' INT TERM HUP
-  wait "$inner"; rc=$?
-  while kill -0 "$inner" 2>/dev/null; do wait "$inner"; rc=$?; done
-  exit "$rc"
-fi
-NICE_CMD=()
-if [ "$BOOST" != 0 ] && [ "$(id -u)" = 0 ]; then
-  if [ -n "${_PVM_INNER:-}" ] && [ -e /proc/self/autogroup ]; then
-    echo "$BOOST" > /proc/self/autogroup 2>/dev/null || true
-  else
-    NICE_CMD=(nice -n "$BOOST")
-  fi
-fi
+# shellcheck source=scripts/lib/bench-common.sh
+. "$ROOT/scripts/lib/bench-common.sh"
+bench_own_session "$0" "$@"
 
 # ------------------------------------------------------------ tools
 MEMASLAP=$(command -v memcaslap || command -v memaslap || true)
@@ -249,46 +232,10 @@ read -r -a TARGET_CMD <<< "$TARGET_SERVER"
 [ -x "${TARGET_CMD[0]}" ] || command -v "${TARGET_CMD[0]}" >/dev/null \
   || die "TARGET_SERVER '${TARGET_CMD[0]}' is not executable"
 
-NCPU=$(nproc 2>/dev/null || echo 1)
-SRV_PIN=(); CLI_PIN=()
-if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
-  if [ "$THREADS" -gt 1 ]; then SRV_PIN=(taskset -c "0-$((NCPU-1))")
-  else SRV_PIN=(taskset -c 0); fi
-  CLI_PIN=(taskset -c 1)
-fi
-
-WORK=$(mktemp -d /tmp/perf-vs-mc.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
-  [ -n "$LOG_DIR" ] && { mkdir -p "$LOG_DIR" && cp -r "$WORK"/. "$LOG_DIR"/ 2>/dev/null; }
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_pins
+bench_workdir perf-vs-mc
 
 # ------------------------------------------------------------ helpers
-# free TCP port on 127.0.0.1: not LISTENing per /proc/net/tcp{,6}, not taken
-# by us already
-USED_PORTS=" "
-free_port() {
-  local p hex
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    hex=$(printf '%04X' "$p")
-    if ! awk -v h=":$hex" 'NR>1 && substr($2, length($2)-4)==h {f=1} END{exit !f}' \
-         /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      USED_PORTS="$USED_PORTS$p "; echo "$p"; return 0
-    fi
-  done
-  return 1
-}
 
 # start_server NAME PORT -> sets SRV_PID; the command is the word list in
 # the array named by NAME (MC_CMD or TARGET_CMD) plus the common flags
@@ -321,18 +268,6 @@ start_server() {
   stop_server "$SRV_PID"; return 1
 }
 
-# stop_server PID: TERM, then KILL after 2 s; forget the pid (no later kill
-# can hit a recycled pid)
-stop_server() {
-  local p=$1 q keep=()
-  kill "$p" 2>/dev/null
-  for _ in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null
-  for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-  PIDS=("${keep[@]}")
-}
-
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 memaslap_args() {   # workload -> config file + extra args
   local cfg="$WORK/$WORKLOAD.cnf" vsz=100 setp=0.1 getp=0.9
@@ -377,7 +312,6 @@ run_load() {
     }' "$out"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) { print 0; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ------------------------------------------------------------ mem workload
 # load_items PORT N: N sets of 100 B values, streamed on one connection
