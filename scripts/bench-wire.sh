@@ -173,43 +173,13 @@ LG_ARGS=(--conns "$CONNS" --depth "$DEPTH" --secs "$SECS" --threads "$LG_THREADS
 
 # ------------------------------------------------------------ helpers
 # (free_port, stop_server, cpu_ticks, median: scripts/lib/bench-common.sh)
-listening() {   # listening PORT: a LISTEN socket on it per /proc/net/tcp{,6}
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v h=":$hex" 'NR>1 && substr($2, length($2)-4)==h && $4=="0A" {f=1} END{exit !f}' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
 
-# start_server NAME PORT -> sets SRV_PID. Ready when it listens; a plain
-# server must also answer 'version' (a TLS one is checked by the load
-# generator, which verifies its certificate).
+# start_server NAME PORT -> sets SRV_PID. A plain server must answer
+# 'version'; a TLS one only listen (the load generator verifies it).
 start_server() {
-  local name=$1 port=$2 extra=() cmd=() line
-  if [ "$name" = memcached ]; then cmd=("$MEMCACHED_BIN"); read -r -a extra <<< "$MEMCACHED_FLAGS"
-  else cmd=("${TARGET_CMD[@]}"); read -r -a extra <<< "$TARGET_FLAGS"; fi
-  case "$(basename "${cmd[0]}")" in
-    memcached*) [ "$(id -u)" = 0 ] && extra+=(-u root) ;;
-  esac
-  "${NICE_CMD[@]}" "${SRV_PIN[@]}" "${cmd[@]}" -p "$port" -l 127.0.0.1 "${COMMON[@]}" \
-    "${extra[@]}" > "$WORK/$name.log" 2>&1 &
-  SRV_PID=$!
-  PIDS+=("$SRV_PID")
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$SRV_PID" 2>/dev/null; then
-      echo "$name exited at start:" >&2; tail -5 "$WORK/$name.log" >&2
-      stop_server "$SRV_PID"; return 1
-    fi
-    if listening "$port"; then
-      [ "$TLS" = 1 ] && return 0
-      line=$(exec 3<>"/dev/tcp/127.0.0.1/$port"; printf 'version\r\n' >&3; read -r -t 3 l <&3; echo "$l")
-      case "$line" in VERSION*) return 0 ;; esac
-      echo "$name on port $port answered '$line' to 'version'" >&2
-      stop_server "$SRV_PID"; return 1
-    fi
-    sleep 0.1
-  done
-  echo "$name did not listen on 127.0.0.1:$port within 10 s" >&2
-  stop_server "$SRV_PID"; return 1
+  local ready=version
+  [ "$TLS" = 1 ] && ready=listen
+  bench_start_server "$1" "$2" "$ready" "${COMMON[@]}"
 }
 
 

@@ -237,35 +237,9 @@ bench_workdir perf-vs-mc
 
 # ------------------------------------------------------------ helpers
 
-# start_server NAME PORT -> sets SRV_PID; the command is the word list in
-# the array named by NAME (MC_CMD or TARGET_CMD) plus the common flags
+# start_server NAME PORT -> sets SRV_PID (scripts/lib/bench-common.sh)
 start_server() {
-  local name=$1 port=$2 extra=() cmd=()
-  if [ "$name" = memcached ]; then cmd=("$MEMCACHED_BIN"); read -r -a extra <<< "$MEMCACHED_FLAGS"
-  else cmd=("${TARGET_CMD[@]}"); read -r -a extra <<< "$TARGET_FLAGS"; fi
-  case "$(basename "${cmd[0]}")" in
-    memcached*) [ "$(id -u)" = 0 ] && extra+=(-u root) ;;
-  esac
-  "${NICE_CMD[@]}" "${SRV_PIN[@]}" "${cmd[@]}" -p "$port" -l 127.0.0.1 -t "$THREADS" \
-    -m "$MEM_MB" -c 1024 -U 0 "${extra[@]}" > "$WORK/$name.log" 2>&1 &
-  SRV_PID=$!
-  PIDS+=("$SRV_PID")
-  local line
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$SRV_PID" 2>/dev/null; then
-      echo "$name exited at start:" >&2; tail -5 "$WORK/$name.log" >&2
-      stop_server "$SRV_PID"; return 1
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      line=$(exec 3<>"/dev/tcp/127.0.0.1/$port"; printf 'version\r\n' >&3; read -r -t 3 l <&3; echo "$l")
-      case "$line" in VERSION*) return 0 ;; esac
-      echo "$name on port $port answered '$line' to 'version'" >&2
-      stop_server "$SRV_PID"; return 1
-    fi
-    sleep 0.1
-  done
-  echo "$name did not listen on 127.0.0.1:$port within 10 s" >&2
-  stop_server "$SRV_PID"; return 1
+  bench_start_server "$1" "$2" version -t "$THREADS" -m "$MEM_MB" -c 1024 -U 0
 }
 
 

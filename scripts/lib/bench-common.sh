@@ -3,7 +3,9 @@
 # session of their own, the pinning, the work directory and its clean-up,
 # free ports, stopping servers, CPU ticks and medians. Sourced, not run.
 #
-# The caller sets BOOST, PIN and THREADS first, and LOG_DIR (may be empty).
+# The caller sets BOOST, PIN and THREADS first, and LOG_DIR (may be empty);
+# before starting servers also MEMCACHED_BIN, MEMCACHED_FLAGS, TARGET_CMD
+# (an array) and TARGET_FLAGS.
 
 # bench_own_session SCRIPT ARGS...: re-runs the benchmark in a new session
 # (=> a new scheduler autogroup) and raises that group's priority, so only
@@ -79,6 +81,50 @@ free_port() {
     fi
   done
   return 1
+}
+
+# listening PORT: a LISTEN socket on it per /proc/net/tcp{,6}.
+listening() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v h=":$hex" 'NR>1 && substr($2, length($2)-4)==h && $4=="0A" {f=1} END{exit !f}' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# bench_start_server NAME PORT READY FLAGS... -> sets SRV_PID: memcached
+# (NAME memcached, with MEMCACHED_FLAGS, and -u root as root) or the target
+# (TARGET_CMD with TARGET_FLAGS) on 127.0.0.1:PORT with FLAGS, pinned and
+# boosted, its output in $WORK/NAME.log. Ready when it listens and, with
+# READY=version, answers 'version' (READY=listen: a TLS server, which the
+# load generator checks itself).
+bench_start_server() {
+  local name=$1 port=$2 ready=$3 extra=() cmd=() line
+  shift 3
+  if [ "$name" = memcached ]; then cmd=("$MEMCACHED_BIN"); read -r -a extra <<< "$MEMCACHED_FLAGS"
+  else cmd=("${TARGET_CMD[@]}"); read -r -a extra <<< "$TARGET_FLAGS"; fi
+  case "$(basename "${cmd[0]}")" in
+    memcached*) [ "$(id -u)" = 0 ] && extra+=(-u root) ;;
+  esac
+  "${NICE_CMD[@]}" "${SRV_PIN[@]}" "${cmd[@]}" -p "$port" -l 127.0.0.1 "$@" \
+    "${extra[@]}" > "$WORK/$name.log" 2>&1 &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$SRV_PID" 2>/dev/null; then
+      echo "$name exited at start:" >&2; tail -5 "$WORK/$name.log" >&2
+      stop_server "$SRV_PID"; return 1
+    fi
+    if listening "$port"; then
+      [ "$ready" = listen ] && return 0
+      line=$(exec 3<>"/dev/tcp/127.0.0.1/$port"; printf 'version\r\n' >&3; read -r -t 3 l <&3; echo "$l")
+      case "$line" in VERSION*) return 0 ;; esac
+      echo "$name on port $port answered '$line' to 'version'" >&2
+      stop_server "$SRV_PID"; return 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not listen on 127.0.0.1:$port within 10 s" >&2
+  stop_server "$SRV_PID"; return 1
 }
 
 # stop_server PID: TERM, then KILL after 2 s; forget the pid (no later kill
