@@ -27,6 +27,15 @@ enum Listener {
 }
 
 impl Listener {
+    #[cfg(target_os = "linux")]
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Listener::Tcp(l, _) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+
     fn accept(&self) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l, _) => l.accept().map(|(s, _)| Stream::Tcp(s)),
@@ -56,6 +65,13 @@ pub struct Server {
     plugin: Arc<Plugin>,
     listeners: Vec<Listener>,
     base: EventBase<MainTimer>,
+    /// io_uring: which listeners have an accept armed.
+    #[cfg(target_os = "linux")]
+    accepting: Vec<bool>,
+    /// io_uring, `-o no_maxconns_fast` at `-c`: connections the kernel
+    /// accepted after the limit was reached, waiting here as they would in
+    /// the listen backlog under polling.
+    held: std::collections::VecDeque<(usize, Stream)>,
     threads: Vec<std::thread::JoinHandle<Vec<Shard>>>,
     next_worker: usize,
     /// `-o metrics_listen`: the `/metrics` thread.
@@ -81,6 +97,17 @@ fn resolve_io(io: Io) -> Result<Io> {
         ),
         Io::Uring => anyhow::bail!("-o io=uring: io_uring is Linux only; use -o io=poll"),
     })
+}
+
+/// The main thread's reactor: on io_uring its listeners accept through
+/// the ring (one completion per connection, no accept system call).
+fn main_base(io: Io) -> Result<EventBase<MainTimer>> {
+    #[cfg(target_os = "linux")]
+    if io == Io::Uring {
+        return Ok(EventBase::new_uring()?);
+    }
+    let _ = io;
+    Ok(EventBase::new()?)
 }
 
 /// A worker's reactor on the backend `-o io` chose.
@@ -168,7 +195,8 @@ impl Server {
             parts.push((base, rx, owned));
         }
         let _ = shared.workers.set(handles);
-        let base: EventBase<MainTimer> = EventBase::new()?;
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut base: EventBase<MainTimer> = main_base(s.io)?;
         let _ = shared.main_waker.set(base.waker());
         crate::signals::install(shared.clone())?;
         // Bound before any worker runs: a busy address fails the start.
@@ -203,17 +231,27 @@ impl Server {
         }
         for (i, l) in listeners.iter().enumerate() {
             register_listener(&shared, l);
+            #[cfg(target_os = "linux")]
+            if let Some(ring) = base.ring() {
+                ring.accept(l.raw_fd(), i as u32);
+                continue;
+            }
             match l {
                 Listener::Tcp(t, _) => base.register(t, i, Interest::READ)?,
                 #[cfg(unix)]
                 Listener::Unix(u, _) => base.register(u, i, Interest::READ)?,
             }
         }
+        #[cfg(target_os = "linux")]
+        let accepting = vec![true; listeners.len()];
         Ok(Server {
             shared,
             plugin,
             listeners,
             base,
+            #[cfg(target_os = "linux")]
+            accepting,
+            held: Default::default(),
             threads,
             next_worker: 0,
             metrics,
@@ -243,6 +281,8 @@ impl Server {
         while !self.shared.stopping.load(Ordering::SeqCst) {
             ready.clear();
             self.base.wait(None, |ev| ready.push(ev.key))?;
+            #[cfg(target_os = "linux")]
+            self.on_accepted();
             for &i in &ready {
                 self.accept_all(i);
                 if rearm && !self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
@@ -283,6 +323,15 @@ impl Server {
     fn listen(&mut self, on: bool) {
         let interest = if on { Interest::READ } else { Interest::NONE };
         for (i, l) in self.listeners.iter().enumerate() {
+            #[cfg(target_os = "linux")]
+            if let Some(ring) = self.base.ring() {
+                // Off: the accept is cancelled (its last completion clears
+                // `accepting`); on: `on_accepted` arms what is not armed.
+                if !on && self.accepting[i] {
+                    ring.cancel_accept(i as u32);
+                }
+                continue;
+            }
             let _ = match l {
                 Listener::Tcp(t, _) => self.base.modify(t, i, interest),
                 #[cfg(unix)]
@@ -292,6 +341,14 @@ impl Server {
         let conns = &self.shared.conns;
         if on {
             conns.listen_enabled(Instant::now());
+            // Connections accepted past the limit go first.
+            while !self.held.is_empty() && !self.waits_for_a_free_conn() {
+                if let Some((i, stream)) = self.held.pop_front() {
+                    self.dispatch(i, stream);
+                }
+            }
+            #[cfg(target_os = "linux")]
+            self.rearm_accepts();
         } else {
             conns.listen_disabled(Instant::now());
             self.base
@@ -333,30 +390,116 @@ impl Server {
                     return;
                 }
             };
-            let conns = &self.shared.conns;
-            if conns.curr_connections.load(Ordering::Relaxed) >= self.shared.settings.maxconns {
-                conns.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                let mut stream = stream;
-                let _ = stream.write(b"ERROR Too many open connections\r\n");
+            self.dispatch(i, stream);
+        }
+    }
+
+    /// A new connection from listener `i`: a TLS session on a `-Z`
+    /// listener (`None` when its handshake cannot start).
+    fn session(&self, i: usize, stream: Stream) -> Option<Stream> {
+        match (stream, &self.listeners[i], &self.shared.tls) {
+            (Stream::Tcp(s), Listener::Tcp(_, true), Some(tls)) => match tls.accept(s) {
+                Ok(t) => Some(Stream::Tls(Box::new(t))),
+                Err(e) => {
+                    if self.shared.verbose() > 0 {
+                        eprintln!("TLS session: {e}");
+                    }
+                    None
+                }
+            },
+            (stream, _, _) => Some(stream),
+        }
+    }
+
+    /// A new connection from listener `i`: refused past `-c` (memcached's
+    /// answer, in plain text before any TLS), else made a TLS session on a
+    /// `-Z` listener and handed to the next worker.
+    fn dispatch(&mut self, i: usize, stream: Stream) {
+        let conns = &self.shared.conns;
+        if conns.curr_connections.load(Ordering::Relaxed) >= self.shared.settings.maxconns {
+            conns.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            let mut stream = stream;
+            let _ = stream.write(b"ERROR Too many open connections\r\n");
+            return;
+        }
+        let Some(stream) = self.session(i, stream) else {
+            return;
+        };
+        conns.curr_connections.fetch_add(1, Ordering::Relaxed);
+        let workers = self.shared.workers.get().expect("workers started");
+        let w = self.next_worker % workers.len();
+        self.next_worker = self.next_worker.wrapping_add(1);
+        workers[w].send(Msg::Conn(stream));
+    }
+
+    /// io_uring: the connections the listeners' accepts took since the
+    /// last wait, as `accept_all` takes them under polling; each listener's
+    /// next accept is armed after.
+    #[cfg(target_os = "linux")]
+    fn on_accepted(&mut self) {
+        use crate::event_base::uring::Op;
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut done = Vec::new();
+        match self.base.ring() {
+            Some(ring) => ring.take_completed(&mut done),
+            None => return,
+        }
+        for c in done {
+            let i = c.key as usize;
+            if c.op != Op::Accept || i >= self.listeners.len() {
                 continue;
             }
-            let stream = match (stream, &self.listeners[i], &self.shared.tls) {
-                (Stream::Tcp(s), Listener::Tcp(_, true), Some(tls)) => match tls.accept(s) {
-                    Ok(t) => Stream::Tls(Box::new(t)),
-                    Err(e) => {
-                        if self.shared.verbose() > 0 {
-                            eprintln!("TLS session: {e}");
-                        }
-                        continue;
-                    }
-                },
-                (stream, _, _) => stream,
+            if !c.more {
+                self.accepting[i] = false;
+            }
+            if c.res < 0 {
+                let e = io::Error::from_raw_os_error(-c.res);
+                if c.res == -libc::ECANCELED {
+                    continue;
+                }
+                if self.shared.verbose() > 0 {
+                    eprintln!("accept(): {e}");
+                }
+                if out_of_fds(&e) && !self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
+                    self.listen(false);
+                }
+                continue;
+            }
+            // SAFETY: the kernel opened this descriptor for this completion;
+            // nothing else refers to it.
+            let fd = unsafe { OwnedFd::from_raw_fd(c.res) };
+            let stream = match &self.listeners[i] {
+                Listener::Tcp(..) => Stream::Tcp(std::net::TcpStream::from(fd)),
+                Listener::Unix(..) => Stream::Unix(std::os::unix::net::UnixStream::from(fd)),
             };
-            conns.curr_connections.fetch_add(1, Ordering::Relaxed);
-            let workers = self.shared.workers.get().expect("workers started");
-            let w = self.next_worker % workers.len();
-            self.next_worker = self.next_worker.wrapping_add(1);
-            workers[w].send(Msg::Conn(stream));
+            if self.waits_for_a_free_conn() {
+                // -o no_maxconns_fast: it waits, as in the backlog.
+                self.held.push_back((i, stream));
+                if !self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
+                    self.listen(false);
+                }
+                continue;
+            }
+            self.dispatch(i, stream);
+        }
+        self.rearm_accepts();
+    }
+
+    /// io_uring: arms the accept of every listener that has none while
+    /// accepting is on.
+    #[cfg(target_os = "linux")]
+    fn rearm_accepts(&mut self) {
+        if self.shared.conns.listen_disabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(ring) = self.base.ring() else {
+            return;
+        };
+        for (i, l) in self.listeners.iter().enumerate() {
+            if !self.accepting[i] {
+                ring.accept(l.raw_fd(), i as u32);
+                self.accepting[i] = true;
+            }
         }
     }
 
@@ -369,6 +512,21 @@ impl Server {
         if graceful {
             // memcached's line for SIGUSR1 and `shutdown graceful`.
             eprintln!("Gracefully stopping");
+        }
+        // The kernel holds a listener while its accept is armed: cancel
+        // them first, so the sockets really close (new connections are
+        // refused).
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = self.base.ring() {
+            for (i, on) in self.accepting.iter().enumerate() {
+                if *on {
+                    ring.cancel_accept(i as u32);
+                }
+            }
+            ring.submit();
+        }
+        for stream in self.held.drain(..) {
+            drop(stream);
         }
         for l in self.listeners.drain(..) {
             match &l {

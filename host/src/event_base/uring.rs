@@ -50,6 +50,7 @@ const OP_SEND: u64 = 2;
 const OP_CANCEL: u64 = 3;
 const OP_EPOLL: u64 = 4;
 const OP_WAKE: u64 = 5;
+const OP_ACCEPT: u64 = 6;
 /// Generations are compared on their low 28 bits (the token's room).
 pub const GEN_MASK: u32 = (1 << 28) - 1;
 
@@ -57,11 +58,13 @@ fn token(op: u64, key: u32, gen: u32) -> u64 {
     op << 60 | ((gen & GEN_MASK) as u64) << 32 | key as u64
 }
 
-/// What finished: a connection's receive or send.
+/// What finished: a connection's receive or send, or a listener's accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Recv,
     Send,
+    /// `res` is the new connection's descriptor (the caller owns it).
+    Accept,
 }
 
 /// One completion of a connection's I/O, handed to the worker.
@@ -204,6 +207,33 @@ impl Ring {
         self.push(e);
     }
 
+    /// Accepts one connection on listener `key`'s `fd` (the caller arms
+    /// the next one after its completion).
+    ///
+    /// Not a multishot accept: the kernel reads the descriptor limit
+    /// (`RLIMIT_NOFILE`) when an accept is armed, so a multishot one kept
+    /// accepting past a limit lowered later (`prlimit` on a running
+    /// server), where memcached stops accepting (`listen_disabled_num`);
+    /// tests/text_protocol.rs caught it. One accept per completion reads
+    /// the limit each time and costs no system call of its own (it goes
+    /// with the next wait).
+    pub fn accept(&mut self, fd: RawFd, key: u32) {
+        let e = opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(token(OP_ACCEPT, key, 0));
+        self.push(e);
+    }
+
+    /// Stops listener `key`'s accept (its last completion follows).
+    pub fn cancel_accept(&mut self, key: u32) {
+        let e = opcode::AsyncCancel::new(token(OP_ACCEPT, key, 0))
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(token(OP_CANCEL, key, 0));
+        self.push(e);
+    }
+
     /// Hands what is queued to the kernel now, without waiting: before a
     /// connection's socket is closed, so an entry still queued for it never
     /// reaches a new socket that reuses the descriptor.
@@ -275,11 +305,11 @@ impl Ring {
                     self.epoll_armed = false;
                 }
                 OP_WAKE => self.wake_armed &= more,
-                OP_RECV | OP_SEND => self.completed.push(Completion {
-                    op: if ud >> 60 == OP_RECV {
-                        Op::Recv
-                    } else {
-                        Op::Send
+                op @ (OP_RECV | OP_SEND | OP_ACCEPT) => self.completed.push(Completion {
+                    op: match op {
+                        OP_RECV => Op::Recv,
+                        OP_SEND => Op::Send,
+                        _ => Op::Accept,
                     },
                     key: ud as u32,
                     gen: (ud >> 32) as u32 & GEN_MASK,

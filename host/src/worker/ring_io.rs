@@ -27,6 +27,8 @@ impl Worker {
             match c.op {
                 Op::Recv => self.on_recv(c),
                 Op::Send => self.on_sent(c),
+                // Only the main thread accepts.
+                Op::Accept => {}
             }
         }
         done.clear();
