@@ -324,9 +324,9 @@ pub struct RingIo {
     /// when the send was submitted, so new replies can be appended
     /// meanwhile without moving these bytes.
     sending: Vec<u8>,
-    /// How much of `sending` the kernel has taken.
+    /// How much of `sending` the kernel has taken: a send is in flight
+    /// while this is short of its length.
     sent: usize,
-    in_flight: bool,
     /// Input arrived while parsing was held back (back-pressure): it is
     /// parsed once reading resumes, as no new receive may announce it.
     pub held_input: bool,
@@ -346,29 +346,27 @@ pub enum RecvState {
 impl RingIo {
     /// True while a send is in the kernel's hands.
     pub fn in_flight(&self) -> bool {
-        self.in_flight
+        self.sent < self.sending.len()
     }
 
     /// The bytes to send now, if none are in flight: the unwritten part of
     /// `wbuf`, which becomes `sending` (and `wbuf` a recycled empty buffer).
     fn start(&mut self, wbuf: &mut Vec<u8>, wpos: &mut usize) -> Option<&[u8]> {
-        if self.in_flight || *wpos == wbuf.len() {
+        if self.in_flight() || *wpos == wbuf.len() {
             return None;
         }
         self.sending.clear();
         std::mem::swap(&mut self.sending, wbuf);
         self.sent = std::mem::take(wpos);
-        self.in_flight = true;
         Some(&self.sending[self.sent..])
     }
 
     /// The kernel took `n` bytes: what is left to send of this buffer.
     fn took(&mut self, n: usize) -> Option<&[u8]> {
         self.sent = (self.sent + n).min(self.sending.len());
-        if self.sent < self.sending.len() {
+        if self.in_flight() {
             return Some(&self.sending[self.sent..]);
         }
-        self.in_flight = false;
         if self.sending.capacity() > WRITE_HIGH_WATER {
             self.sending = Vec::new();
         }
@@ -378,7 +376,7 @@ impl RingIo {
     /// Takes the buffer a send still in flight reads from, so it outlives
     /// a closed connection until the send completes.
     pub fn orphan(&mut self) -> Option<Vec<u8>> {
-        self.in_flight.then(|| std::mem::take(&mut self.sending))
+        self.in_flight().then(|| std::mem::take(&mut self.sending))
     }
 }
 
@@ -570,15 +568,7 @@ impl<R> Conn<R> {
             _ => 0,
         };
         let need = need.max(unparsed + 4096).min(max_buffer.max(RBUF_INITIAL));
-        if self.rstart > 0
-            && (self.rstart + need > self.rbuf.len()
-                || self.rend == self.rbuf.len()
-                || self.rstart >= self.rbuf.len() / 2)
-        {
-            self.rbuf.copy_within(self.rstart..self.rend, 0);
-            self.rstart = 0;
-            self.rend = unparsed;
-        }
+        self.compact(need.saturating_sub(unparsed));
         let want = (self.rstart + need).max(RBUF_INITIAL);
         if self.rbuf.len() < want {
             self.rbuf.resize(want, 0);
@@ -618,17 +608,23 @@ impl<R> Conn<R> {
         }
     }
 
+    /// Moves the unparsed input to the front of the read buffer when fewer
+    /// than `room` bytes are free after it, none are, or half the buffer is
+    /// already parsed.
+    fn compact(&mut self, room: usize) {
+        let len = self.rbuf.len();
+        if self.rstart > 0 && (self.rend + room > len || self.rend == len || self.rstart >= len / 2)
+        {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+    }
+
     /// Appends input that has already been received (the io_uring
     /// backend's receive buffers), making room as [`Conn::fill`] does.
     pub fn take_input(&mut self, data: &[u8]) {
-        let unparsed = self.rend - self.rstart;
-        if self.rstart > 0
-            && (self.rend + data.len() > self.rbuf.len() || self.rstart >= self.rbuf.len() / 2)
-        {
-            self.rbuf.copy_within(self.rstart..self.rend, 0);
-            self.rstart = 0;
-            self.rend = unparsed;
-        }
+        self.compact(data.len());
         if self.rbuf.len() < self.rend + data.len() {
             self.rbuf.resize(self.rend + data.len(), 0);
         }
@@ -696,17 +692,17 @@ impl<R> Conn<R> {
 
     /// Replies buffered but not yet written, plus the slots' rendered output.
     pub fn unwritten(&self) -> usize {
-        let in_flight = match &self.ring {
-            Some(r) if r.in_flight => r.sending.len() - r.sent,
-            _ => 0,
-        };
+        let in_flight = self
+            .ring
+            .as_ref()
+            .map_or(0, |r| r.sending.len().saturating_sub(r.sent));
         self.wbuf.len() - self.wpos + in_flight
     }
 
     pub fn has_unwritten(&self) -> bool {
         self.wpos < self.wbuf.len()
             || matches!(&self.stream, Stream::Tls(t) if t.wants_write())
-            || self.ring.as_ref().is_some_and(|r| r.in_flight)
+            || self.ring.as_ref().is_some_and(RingIo::in_flight)
     }
 
     /// True while more input should not be parsed: too much reply data is queued.
@@ -958,7 +954,7 @@ impl<R> Conn<R> {
         // (copying 16 KiB into the buffer cost more than this writev).
         let written = if self.state == ConnState::Closed
             || self.interest.writable
-            || self.ring.as_ref().is_some_and(|r| r.in_flight)
+            || self.ring.as_ref().is_some_and(RingIo::in_flight)
         {
             0
         } else {

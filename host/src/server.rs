@@ -99,19 +99,10 @@ fn resolve_io(io: Io) -> Result<Io> {
     })
 }
 
-/// The main thread's reactor: on io_uring its listeners accept through
-/// the ring (one completion per connection, no accept system call).
-fn main_base(io: Io) -> Result<EventBase<MainTimer>> {
-    #[cfg(target_os = "linux")]
-    if io == Io::Uring {
-        return Ok(EventBase::new_uring()?);
-    }
-    let _ = io;
-    Ok(EventBase::new()?)
-}
-
-/// A worker's reactor on the backend `-o io` chose.
-fn worker_base(io: Io) -> Result<EventBase<Timer>> {
+/// A reactor (the main thread's or a worker's) on the backend `-o io`
+/// chose. On io_uring the main thread's listeners accept through the ring
+/// and the workers' connections receive and send through theirs.
+fn reactor<T>(io: Io) -> Result<EventBase<T>> {
     #[cfg(target_os = "linux")]
     if io == Io::Uring {
         return Ok(EventBase::new_uring()?);
@@ -186,7 +177,7 @@ impl Server {
         let mut handles = Vec::new();
         let mut parts = Vec::new();
         for owned in shards {
-            let base: EventBase<Timer> = worker_base(s.io)?;
+            let base: EventBase<Timer> = reactor(s.io)?;
             let (tx, rx) = crossbeam_channel::unbounded();
             handles.push(WorkerHandle {
                 tx,
@@ -196,7 +187,7 @@ impl Server {
         }
         let _ = shared.workers.set(handles);
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut base: EventBase<MainTimer> = main_base(s.io)?;
+        let mut base: EventBase<MainTimer> = reactor(s.io)?;
         let _ = shared.main_waker.set(base.waker());
         crate::signals::install(shared.clone())?;
         // Bound before any worker runs: a busy address fails the start.
