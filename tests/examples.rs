@@ -451,7 +451,7 @@ fn c_quota_keeps_its_items_across_plugin_reload() {
     assert_keeps_its_items_across_plugin_reload("c-quota");
 }
 
-/// The reload round trip of C example `name`: see
+/// The reload round trip of example `name`: see
 /// `c_quota_keeps_its_items_across_plugin_reload`.
 fn assert_keeps_its_items_across_plugin_reload(name: &str) {
     let wasm = example(name);
@@ -547,7 +547,7 @@ fn c_quota_items_move_to_the_default_store_and_back() {
     assert_items_move_to_the_default_store_and_back("c-quota", "quota_rejections");
 }
 
-/// Runs C example `name` (whose `stats plugin` shows `marker`) from a file
+/// Runs example `name` (whose `stats plugin` shows `marker`) from a file
 /// that is overwritten with the default store, reloaded, then overwritten
 /// with `name` again and reloaded: all 600 items, their flags, TTLs and CAS
 /// values come through both moves.
@@ -1740,6 +1740,21 @@ fn assert_serves_pymemcache(name: &str) {
     );
 }
 
+/// The world's `dump` and `load`: a `plugin reload` into a new python-lru
+/// keeps every item with its value, flags, TTL and CAS, a `cas` with the
+/// old CAS works, and new CAS values are above the loaded ones.
+#[test]
+fn python_lru_keeps_its_items_across_plugin_reload() {
+    assert_keeps_its_items_across_plugin_reload("python-lru");
+}
+
+/// Items move from a component (python-lru) to a core module (the default
+/// store) and back.
+#[test]
+fn python_lru_items_move_to_the_default_store_and_back() {
+    assert_items_move_to_the_default_store_and_back("python-lru", "python_lru_expired");
+}
+
 // ---- js-lru (a component of the WIT world, built with componentize-js)
 
 #[test]
@@ -1748,6 +1763,12 @@ fn js_lru_follows_memcached() {
 }
 
 #[cfg(target_os = "linux")]
+/// As `python_lru_keeps_its_items_across_plugin_reload`, in JavaScript.
+#[test]
+fn js_lru_keeps_its_items_across_plugin_reload() {
+    assert_keeps_its_items_across_plugin_reload("js-lru");
+}
+
 #[test]
 fn js_lru_serves_pymemcache() {
     assert_serves_pymemcache("js-lru");

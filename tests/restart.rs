@@ -724,24 +724,40 @@ fn warm_restart_matches_memcached() {
 #[test]
 fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
     for name in ["c-quota", "c-sieve", "as-lfu"] {
-        let wasm = common::example_build::example(name);
-        let m = MemFile::new(name);
-        let a = args(&m, &["-t", "2", "--plugin", &wasm]);
-        let mut s = Server::start(&a);
-        let cas = fill(&mut s.client(), 300);
-        let stopped = Instant::now();
-        stop_saving(&mut s);
-        // The C plugin keeps all its state in its memory, so it saves
-        // images too; AssemblyScript's runtime keeps its heap in globals.
-        let images: &[&str] = match name {
-            "c-quota" | "c-sieve" => &["", ".0", ".0.image", ".1", ".1.image"],
-            _ => &["", ".0", ".1"],
-        };
-        assert_eq!(m.files(), images, "{name}");
-        let s = Server::start(&a);
-        assert!(!s.log().contains("[restart]"), "{name}: {}", s.log());
-        let mut c = s.client();
-        assert_filled(&mut c, &cas, stopped.elapsed().as_secs());
-        assert_eq!(c.stat("curr_items"), 300, "{name}");
+        assert_example_keeps_its_items_across_a_restart(name);
     }
+}
+
+/// The Python and JavaScript examples, components of the WIT world, save
+/// and restore their items through the world's `dump` and `load`.
+#[test]
+fn the_python_and_javascript_examples_keep_their_items_across_a_restart() {
+    for name in ["python-lru", "js-lru"] {
+        assert_example_keeps_its_items_across_a_restart(name);
+    }
+}
+
+/// Example `name` on two shards saves 300 items at a graceful stop and the
+/// next start serves every one with its value, flags, TTL and CAS.
+fn assert_example_keeps_its_items_across_a_restart(name: &str) {
+    let wasm = common::example_build::example(name);
+    let m = MemFile::new(name);
+    let a = args(&m, &["-t", "2", "--plugin", &wasm]);
+    let mut s = Server::start(&a);
+    let cas = fill(&mut s.client(), 300);
+    let stopped = Instant::now();
+    stop_saving(&mut s);
+    // The C plugins keep all their state in their memory, so they save
+    // images too; AssemblyScript's runtime keeps its heap in globals, and a
+    // component's state is not one memory.
+    let images: &[&str] = match name {
+        "c-quota" | "c-sieve" => &["", ".0", ".0.image", ".1", ".1.image"],
+        _ => &["", ".0", ".1"],
+    };
+    assert_eq!(m.files(), images, "{name}");
+    let s = Server::start(&a);
+    assert!(!s.log().contains("[restart]"), "{name}: {}", s.log());
+    let mut c = s.client();
+    assert_filled(&mut c, &cas, stopped.elapsed().as_secs());
+    assert_eq!(c.stat("curr_items"), 300, "{name}");
 }

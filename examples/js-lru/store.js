@@ -144,6 +144,7 @@ class Store {
     this.evictions = 0;
     this.expired = 0;
     this.totalItems = 0;
+    this.dumpKeys = []; // the keys of a running dump, in LRU order
     hostLog(2, `js-lru: shard ${config.shardId} of ${config.shardCount}, ${config.memoryBudget} bytes`);
   }
 
@@ -350,6 +351,53 @@ class Store {
     return answer(NUMBER, { value: newValue, cas: stored.cas, exptime, prevExptime: prev });
   }
 
+  // -- dump and load: a reload or a warm restart keeps the items ----------
+
+  // Up to `max` live items from `cursor` on, least recently used first, and
+  // the cursor to go on from (0n: done). The server calls nothing else
+  // during a dump, so the keys listed when it starts stay valid; the cursor
+  // is a position in that list.
+  dump(cursor, max) {
+    if (cursor === 0n) this.dumpKeys = Array.from(this.items.keys());
+    const now = hostNow();
+    const out = [];
+    let at = Number(cursor);
+    while (at < this.dumpKeys.length && out.length < max) {
+      const key = this.dumpKeys[at];
+      at += 1;
+      const item = this.items.get(key);
+      if (item === undefined || (item.exptime !== 0 && item.exptime <= now) ||
+          (this.flushAt && this.flushAt <= now && item.storedAt <= this.flushAt)) {
+        continue;
+      }
+      out.push({
+        key: ascii(key), value: item.value, clientFlags: item.flags, exptime: item.exptime, cas: item.cas,
+      });
+    }
+    if (at >= this.dumpKeys.length) {
+      this.dumpKeys = [];
+      at = 0;
+    }
+    return [BigInt(at), out];
+  }
+
+  // Stores handed-over items as sets would, in dump order (so the last is
+  // the most recent), keeping their CAS values: new ones are handed out
+  // above every loaded one.
+  load(items) {
+    const now = hostNow();
+    for (const it of items) {
+      if (it.exptime !== 0 && it.exptime <= now) continue;
+      const [, item] = this.put(latin1(it.key), it.value, it.clientFlags, it.exptime, now);
+      if (item === undefined) continue;
+      item.cas = this.casEnabled ? it.cas : 0n;
+      if (it.cas >= this.nextCas) {
+        this.nextCas += ((it.cas - this.nextCas) / this.casStep + 1n) * this.casStep;
+      }
+    }
+    return true;
+  }
+
   stats(group) {
     if (group !== 0) return [];
     return [
@@ -388,9 +436,9 @@ export function stats(group) {
 }
 
 export function dump(cursor, max) {
-  return undefined; // items do not survive a reload
+  return STORE.dump(cursor, max);
 }
 
 export function load(items) {
-  return false;
+  return STORE.load(items);
 }

@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import wit_world
 from wit_world.imports import host
-from wit_world.imports.types import Answers, Response, Span
+from wit_world.imports.types import Answers, Item as DumpItem, Response, Span
 
 # Operations and statuses: the numbers of wit/store.wit.
 GET, SET, ADD, REPLACE, APPEND, PREPEND, CAS, DELETE = 1, 2, 3, 4, 5, 6, 7, 8
@@ -91,6 +91,7 @@ class Store:
         self.evictions = 0
         self.expired = 0
         self.total_items = 0
+        self.dump_keys = []  # the keys of a running dump, in LRU order
         host.log(2, "python-lru: shard %d of %d, %d bytes"
                  % (config.shard_id, config.shard_count, config.memory_budget))
 
@@ -267,6 +268,47 @@ class Store:
         stored.fetched, stored.last_access = item.fetched, item.last_access
         return answer(NUMBER, new, cas=stored.cas, exptime=exptime, prev_exptime=prev)
 
+    # -- dump and load: a reload or a warm restart keeps the items --------
+
+    def dump(self, cursor, max):
+        """Up to `max` live items from `cursor` on, least recently used
+        first, and the cursor to go on from (0: done). The server calls
+        nothing else during a dump, so the keys listed when it starts stay
+        valid; the cursor is a position in that list."""
+        if cursor == 0:
+            self.dump_keys = list(self.items.keys())
+        now = host.now()
+        out = []
+        at = cursor
+        while at < len(self.dump_keys) and len(out) < max:
+            key = self.dump_keys[at]
+            at += 1
+            item = self.items.get(key)
+            if item is None or (item.exptime != 0 and item.exptime <= now) or (
+                    self.flush_at and self.flush_at <= now and item.stored_at <= self.flush_at):
+                continue
+            out.append(DumpItem(key, item.value, item.flags, item.exptime, item.cas))
+        if at >= len(self.dump_keys):
+            self.dump_keys = []
+            at = 0
+        return (at, out)
+
+    def load(self, items):
+        """Stores handed-over items as sets would, in dump order (so the
+        last is the most recent), keeping their CAS values: new ones are
+        handed out above every loaded one."""
+        now = host.now()
+        for it in items:
+            if it.exptime != 0 and it.exptime <= now:
+                continue
+            status, item = self.put(bytes(it.key), bytes(it.value), it.client_flags, it.exptime, now)
+            if item is None:
+                continue
+            item.cas = it.cas if self.cas_enabled else 0
+            if it.cas >= self.next_cas:
+                self.next_cas += ((it.cas - self.next_cas) // self.cas_step + 1) * self.cas_step
+        return True
+
     def stats(self, group):
         if group != 0:
             return []
@@ -306,7 +348,7 @@ class WitWorld(wit_world.WitWorld):
         return STORE.stats(group)
 
     def dump(self, cursor: int, max: int):
-        return None  # items do not survive a reload
+        return STORE.dump(cursor, max)
 
     def load(self, items) -> bool:
-        return False
+        return STORE.load(items)

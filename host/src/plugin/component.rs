@@ -47,6 +47,8 @@ mod bindings {
 
 use bindings::wasmcached::store::{host, types};
 
+mod items;
+
 /// The world version this host serves (`wit-version`).
 pub const WIT_VERSION: u32 = 2;
 
@@ -117,6 +119,8 @@ pub struct Guest {
     out: Vec<u8>,
     /// The last batch's requests, kept for their allocation.
     requests: Vec<RawRequest>,
+    /// Where a running item dump is; any other call starts it over.
+    dump: items::DumpPos,
 }
 
 impl Guest {
@@ -154,6 +158,7 @@ impl Guest {
             handle,
             out: Vec::new(),
             requests: Vec::new(),
+            dump: items::DumpPos::Start,
         })
     }
 
@@ -163,6 +168,7 @@ impl Guest {
         if u32::try_from(batch.len()).is_err() {
             bail!("a request batch over 4 GiB");
         }
+        self.dump = items::DumpPos::Start;
         self.requests.clear();
         for r in abi::requests(batch).ok_or_else(|| anyhow!("a malformed request batch"))? {
             let r = r.ok_or_else(|| anyhow!("a malformed request"))?;
@@ -185,12 +191,14 @@ impl Guest {
     }
 
     pub fn tick(&mut self, store: &mut Store<ShardCtx>, now: u32) -> Result<()> {
+        self.dump = items::DumpPos::Start;
         let r = self.bindings.call_tick(&mut *store, now);
         flush_stdio(store);
         Ok(r?)
     }
 
     pub fn timer(&mut self, store: &mut Store<ShardCtx>, token: u64) -> Result<()> {
+        self.dump = items::DumpPos::Start;
         let r = self.bindings.call_timer(&mut *store, token);
         flush_stdio(store);
         Ok(r?)
@@ -200,6 +208,7 @@ impl Guest {
     /// `name value\n`. Names and values are cut at the first white space or
     /// line break, so a guest cannot forge lines.
     pub fn stats(&mut self, store: &mut Store<ShardCtx>, group: i32) -> Result<Vec<u8>> {
+        self.dump = items::DumpPos::Start;
         let pairs = self.bindings.call_stats(&mut *store, group);
         flush_stdio(store);
         let mut out = Vec::new();

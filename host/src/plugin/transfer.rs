@@ -3,7 +3,7 @@
 //! when a shard is hot reloaded.
 
 use super::engine::Plugin;
-use super::instance::{instantiate, sized_for_items, write_input, Live, NoInputBuffer};
+use super::instance::{instantiate, sized_for_items, write_input, Guest, Live, NoInputBuffer};
 use super::shard::{Shard, PLUGIN_ABI, PLUGIN_LISTS};
 use anyhow::{anyhow, bail, Context, Result};
 use std::sync::atomic::Ordering;
@@ -37,7 +37,8 @@ pub enum StartedEmpty {
     OldCannotDump,
     /// The new plugin exports no `wmc_load` (or speaks ABI v1 or v2).
     NewCannotLoad,
-    /// The old plugin's `wmc_dump` answered that it cannot dump.
+    /// The old plugin's `wmc_dump` (a component's `dump`) answered that it
+    /// cannot dump.
     DumpRefused,
 }
 
@@ -49,7 +50,7 @@ impl std::fmt::Display for StartedEmpty {
             }
             StartedEmpty::OldCannotDump => "the old plugin has no item dump (wmc_dump)",
             StartedEmpty::NewCannotLoad => "the new plugin has no item load (wmc_load)",
-            StartedEmpty::DumpRefused => "the old plugin's wmc_dump answered unsupported",
+            StartedEmpty::DumpRefused => "the old plugin answered that it cannot dump its items",
         })
     }
 }
@@ -102,20 +103,36 @@ pub(super) enum DumpStep {
 }
 
 impl Live {
+    /// Whether the instance has a dump (a component always has the world's;
+    /// it may still answer that it cannot).
     pub(super) fn can_dump(&self) -> bool {
-        self.abi >= abi::DUMP_LOAD_VERSION && self.core().is_some_and(|c| c.dump.is_some())
+        match &self.guest {
+            Guest::Core(c) => self.abi >= abi::DUMP_LOAD_VERSION && c.dump.is_some(),
+            Guest::Component(_) => true,
+        }
     }
 
     pub(super) fn can_load(&self) -> bool {
-        self.abi >= abi::DUMP_LOAD_VERSION && self.core().is_some_and(|c| c.load.is_some())
+        match &self.guest {
+            Guest::Core(c) => self.abi >= abi::DUMP_LOAD_VERSION && c.load.is_some(),
+            Guest::Component(_) => true,
+        }
     }
 
     /// The next chunk of the running dump, checked to be well formed.
     pub(super) fn dump_chunk(&mut self, ticks: u64) -> Result<DumpStep, TransferError> {
-        let Some((f, memory)) = self.core().and_then(|c| Some((c.dump.clone()?, c.memory))) else {
+        self.store.set_epoch_deadline(ticks);
+        let core = match &mut self.guest {
+            Guest::Core(c) => c,
+            Guest::Component(g) => {
+                return g
+                    .dump_chunk(&mut self.store, DUMP_CHUNK_BYTES)
+                    .map_err(|e| TransferError::source(true, e));
+            }
+        };
+        let Some((f, memory)) = core.dump.clone().map(|f| (f, core.memory)) else {
             return Ok(DumpStep::Unsupported);
         };
-        self.store.set_epoch_deadline(ticks);
         let packed = f
             .call(&mut self.store, DUMP_CHUNK_BYTES as i32)
             .map_err(|e| TransferError::source(true, e.into()))?;
@@ -156,6 +173,10 @@ impl Live {
     /// answer outside [`abi::load_status`] (or MALFORMED, for a chunk the host
     /// checked) is an error: the plugin's fault.
     pub(super) fn load_chunk(&mut self, chunk: &mut [u8], ticks: u64) -> Result<Loaded> {
+        if let Guest::Component(g) = &mut self.guest {
+            self.store.set_epoch_deadline(ticks);
+            return g.load_chunk(&mut self.store, chunk);
+        }
         let f = self
             .core()
             .and_then(|c| c.load.clone())
