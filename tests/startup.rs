@@ -16,6 +16,7 @@ use crate::common;
 use common::Server;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const LOADED: &str = "plugin code loaded from cache";
 const CACHED: &str = "plugin code cached at";
@@ -121,6 +122,46 @@ fn start_and_serve(cache_dir: &Path, extra: &[&str]) -> String {
     let log = server.log();
     server.kill();
     log
+}
+
+/// `plugin check` and `replay` compile through the same code cache as the
+/// server: the first writes the file, and a server started next loads it
+/// instead of compiling (a Python or JavaScript component takes tens of
+/// seconds to compile).
+#[test]
+fn plugin_check_and_replay_share_the_servers_code_cache() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("startup-tools-cache-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    let dir = base.join("code");
+    let tool = |args: &[&str]| {
+        let out = Command::new(common::server_bin())
+            .args(args)
+            .env("WASMCACHED_CACHE_DIR", &dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    tool(&["plugin", "check", "default", "--contract", "basic"]);
+    let files = cache_files(&dir);
+    assert_eq!(files.len(), 1, "plugin check wrote the code: {files:?}");
+    let written = fs::metadata(&files[0]).unwrap().modified().unwrap();
+    tool(&[
+        "replay",
+        "--synthetic",
+        "zipf:keys=100,requests=1000,seed=1",
+    ]);
+    assert_eq!(cache_files(&dir), files, "replay used the same file");
+    assert_eq!(
+        fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        written,
+        "and did not write it again"
+    );
+    let log = start_and_serve(&dir, &[]);
+    assert!(log.contains(LOADED), "{log}");
+    assert!(!log.contains(CACHED), "{log}");
+    let _ = fs::remove_dir_all(&base);
 }
 
 #[test]

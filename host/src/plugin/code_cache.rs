@@ -14,7 +14,8 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// The on-disk cache of compiled plugin code (`-o plugin_cache=off`
-/// disables it). Not configured (unit tests, `plugin check`): no cache.
+/// disables it; `plugin check` and `replay` always use it). Not configured
+/// (unit tests): no cache.
 static CODE_CACHE: OnceLock<CodeCache> = OnceLock::new();
 
 /// Turns the code cache on (in the directory [`CodeCache::default_dir`]
