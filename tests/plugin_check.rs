@@ -159,6 +159,18 @@ fn bad_files_and_arguments() {
             "no {status:?} in {lines:#?}"
         );
     }
+    // `plugin --help` names both tools, each with its own help.
+    let (code, lines) = check(&["--help"]);
+    assert_eq!(code, Some(0));
+    let text = lines.join("\n");
+    for tool in [
+        "wasmcached plugin new rust|c|assemblyscript|python|javascript NAME",
+        "wasmcached plugin check FILE",
+        "(wasmcached plugin new --help)",
+        "(wasmcached plugin check --help)",
+    ] {
+        assert!(text.contains(tool), "no {tool:?} in {text}");
+    }
 }
 
 /// The check names of a `--list` output (each line: name, contract, what).

@@ -68,8 +68,22 @@ exit status:
 Checks outside the chosen contract, or testing an optional export the plugin
 does not have, show as SKIP too but do not change the exit status.
 
-wasmcached plugin new rust|c|assemblyscript NAME starts a plugin project
+wasmcached plugin new LANGUAGE NAME starts a plugin project
 (wasmcached plugin new --help).";
+
+/// `wasmcached plugin --help`: the author's tools, one a line.
+const TOOLS: &str = "usage: wasmcached plugin check|new ...
+
+A storage plugin author's tools:
+
+  wasmcached plugin new rust|c|assemblyscript|python|javascript NAME
+      starts a plugin project that builds on its own
+      (wasmcached plugin new --help)
+  wasmcached plugin check FILE.wasm|FILE.wat|default
+      runs the conformance kit against a plugin
+      (wasmcached plugin check --help)
+
+`wasmcached replay --help` drives a plugin through a request trace.";
 
 /// A check of the ABI layer, run on a fresh shard of its own.
 type CheckFn = fn(&mut Kit) -> Outcome;
@@ -95,6 +109,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
     };
     crate::plugin::tap_log(report::log_tap);
     match command {
+        Command::Tools => {
+            println!("{TOOLS}");
+            ExitCode::SUCCESS
+        }
         Command::Help => {
             println!("{USAGE}\n{HELP}");
             ExitCode::SUCCESS
@@ -117,16 +135,25 @@ pub fn main(args: &[OsString]) -> ExitCode {
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
+    /// `plugin --help`: the tools.
+    Tools,
+    /// `plugin check --help`.
     Help,
-    Check { file: String, opts: Options },
-    List { file: Option<String>, opts: Options },
+    Check {
+        file: String,
+        opts: Options,
+    },
+    List {
+        file: Option<String>,
+        opts: Options,
+    },
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("check") => {}
-        Some("-h" | "--help") => return Ok(Command::Help),
+        Some("-h" | "--help") => return Ok(Command::Tools),
         Some(other) => return Err(format!("unknown command {other:?}: check or new")),
         None => return Err("which command? check or new".into()),
     }
@@ -1575,7 +1602,7 @@ mod tests {
     fn opts_of(line: &str) -> Options {
         match parsed(line) {
             Command::Check { opts, .. } | Command::List { opts, .. } => opts,
-            Command::Help => panic!("{line}: help"),
+            Command::Help | Command::Tools => panic!("{line}: help"),
         }
     }
 
@@ -1597,7 +1624,8 @@ mod tests {
             parsed("check --contract=full x.wasm"),
             check("x.wasm", Options::default())
         );
-        assert_eq!(parsed("--help"), Command::Help);
+        assert_eq!(parsed("--help"), Command::Tools);
+        assert_eq!(parsed("check --help"), Command::Help);
         assert_eq!(parsed("check x.wat -h"), Command::Help);
     }
 
