@@ -33,6 +33,7 @@ mod reload;
 mod replay;
 mod restart;
 mod scaleout;
+mod sdk_harness;
 mod sdk_starter;
 mod soak;
 mod startup;

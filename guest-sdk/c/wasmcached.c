@@ -3,6 +3,12 @@
  * docs/plugin-abi.md for the bytes this file reads and writes.
  *
  * Needs -mbulk-memory (memcpy/memmove/memset become memory.copy/fill).
+ *
+ * The same file also compiles natively (gcc or clang for the build
+ * machine, no __wasm__), for tests through harness/wmc_harness.c. What
+ * differs is kept to a few #if blocks (see "native build" below): the
+ * linear memory is a static arena, the host imports are plain functions
+ * the harness defines, libc provides mem*, and nothing is exported by name.
  */
 #include "wasmcached.h"
 
@@ -13,8 +19,15 @@
 #error "WMC_ABI must be 1 to 8"
 #endif
 
+#ifdef __wasm__
 #define WMC_EXPORT(name) __attribute__((export_name(name)))
 #define WMC_IMPORT(name) __attribute__((import_module("wasmcached"), import_name(name)))
+#else
+/* Native: the exports are ordinary functions (declared in wasmcached.h),
+ * the imports ordinary functions a harness defines (harness/wmc_harness.c). */
+#define WMC_EXPORT(name)
+#define WMC_IMPORT(name)
+#endif
 
 #define INIT_HEADER 40u
 #define BATCH_HEADER 4u
@@ -44,6 +57,7 @@ void wmc_timer_set(uint64_t token, uint32_t delay_ms) {
 
 /* ------------------------------------------------------------ libc bits */
 
+#ifdef __wasm__
 void *memcpy(void *dst, const void *src, size_t n) { return __builtin_memcpy(dst, src, n); }
 void *memmove(void *dst, const void *src, size_t n) { return __builtin_memmove(dst, src, n); }
 void *memset(void *dst, int c, size_t n) { return __builtin_memset(dst, c, n); }
@@ -59,6 +73,7 @@ int memcmp(const void *a, const void *b, size_t n) {
 
 /* LLVM turns `memcmp(...) == 0` into bcmp. */
 int bcmp(const void *a, const void *b, size_t n) { return memcmp(a, b, n); }
+#endif /* natively libc's mem* (string.h, from wasmcached.h) are used */
 
 size_t wmc_strlen(const char *s) {
     size_t n = 0;
@@ -81,7 +96,66 @@ size_t wmc_strlen(const char *s) {
 #define NUM_CLASSES 108u
 #define PAGE 65536u
 
+#ifdef __wasm__
 extern unsigned char __heap_base;
+#define HEAP_BASE ((uintptr_t)&__heap_base)
+#define MEMORY_PAGES() ((size_t)__builtin_wasm_memory_size(0))
+#define MEMORY_GROW(pages) ((size_t)__builtin_wasm_memory_grow(0, (pages)))
+/* An address as the ABI carries it: a 32-bit offset into memory 0. */
+#define WMC_ADDR(p) ((uint32_t)(uintptr_t)(p))
+#else
+/*
+ * native build: the linear memory.
+ *
+ * The ABI carries addresses as 32-bit offsets into the module's memory
+ * (what wmc_input returns, the ptr of every (ptr << 32) | len an export
+ * returns, a metric's value offset). A native pointer is 64 bits, so the
+ * native build emulates the memory: a static arena of WMC_NATIVE_MEMORY
+ * bytes (256 MiB of .bss by default, which the OS maps only as it is
+ * touched; at most 2 GiB) on which the allocator grows its heap page by
+ * page as it grows memory 0 in wasm, up to a cap the harness sets (the
+ * host's memory cap: wmc_malloc then returns NULL, as in wasm). The
+ * exports encode every address as its distance from the arena's base
+ * (WMC_ADDR), so the encoding code is the same in both builds and the
+ * harness reads an answer at wmc_native_memory() + offset, as the host
+ * reads the instance's memory. The distance is signed: a metric kept in a
+ * static of the plugin lies outside the arena, in the same executable
+ * image, within 2 GiB of it (wmc_native_addr decodes both).
+ * Offset 0 is never a block (the heap starts at offset 16): 0 stays NULL.
+ * Imports (log, log_event) get real pointers: they are called natively.
+ */
+#ifndef WMC_NATIVE_MEMORY
+#define WMC_NATIVE_MEMORY (256u << 20)
+#endif
+#if WMC_NATIVE_MEMORY > (2048u << 20) || WMC_NATIVE_MEMORY < (1u << 20)
+#error "WMC_NATIVE_MEMORY must be 1 MiB to 2 GiB"
+#endif
+static unsigned char native_memory[WMC_NATIVE_MEMORY] __attribute__((aligned(PAGE)));
+static size_t native_pages = 1;
+static size_t native_max_pages = WMC_NATIVE_MEMORY / PAGE;
+#define HEAP_BASE ((uintptr_t)native_memory + 16u)
+#define MEMORY_PAGES() native_pages
+#define MEMORY_GROW(pages) native_grow(pages)
+#define WMC_ADDR(p) ((uint32_t)((uintptr_t)(p) - (uintptr_t)native_memory))
+
+static size_t native_grow(size_t pages) {
+    if (pages > native_max_pages - native_pages) return (size_t)-1;
+    size_t old = native_pages;
+    native_pages += pages;
+    return old;
+}
+
+uint8_t *wmc_native_memory(void) { return native_memory; }
+size_t wmc_native_memory_size(void) { return native_pages * PAGE; }
+void *wmc_native_addr(uint32_t addr) { return native_memory + (int32_t)addr; }
+
+void wmc_native_set_memory_cap(size_t bytes) {
+    size_t pages = bytes / PAGE;
+    if (pages > WMC_NATIVE_MEMORY / PAGE) pages = WMC_NATIVE_MEMORY / PAGE;
+    if (pages < native_pages) pages = native_pages;
+    native_max_pages = pages;
+}
+#endif
 
 static void *free_lists[NUM_CLASSES];
 static uintptr_t heap_top;
@@ -107,7 +181,7 @@ size_t wmc_alloc_size(size_t n) {
     return size;
 }
 
-size_t wmc_heap_bytes(void) { return __builtin_wasm_memory_size(0) * PAGE; }
+size_t wmc_heap_bytes(void) { return MEMORY_PAGES() * PAGE; }
 
 void *wmc_malloc(size_t n) {
     if (n > 0x7ffffff0u) return 0;
@@ -118,13 +192,17 @@ void *wmc_malloc(size_t n) {
         free_lists[c] = *(void **)(block + ALLOC_HEADER);
     } else {
         if (!heap_top) {
-            heap_top = ((uintptr_t)&__heap_base + 15u) & ~(uintptr_t)15u;
-            heap_end = __builtin_wasm_memory_size(0) * PAGE;
+            heap_top = (HEAP_BASE + 15u) & ~(uintptr_t)15u;
+#ifdef __wasm__
+            heap_end = MEMORY_PAGES() * PAGE;
+#else
+            heap_end = (uintptr_t)native_memory + MEMORY_PAGES() * PAGE;
+#endif
         }
         if (heap_end - heap_top < size) {
             size_t need = size - (heap_end - heap_top);
             size_t pages = (need + PAGE - 1) / PAGE;
-            if (__builtin_wasm_memory_grow(0, pages) == (size_t)-1) return 0;
+            if (MEMORY_GROW(pages) == (size_t)-1) return 0;
             heap_end += pages * PAGE;
         }
         block = (uint8_t *)heap_top;
@@ -283,7 +361,7 @@ static int out_reserve(uint32_t extra) {
 }
 
 static int64_t pack(const uint8_t *ptr, uint32_t len) {
-    return (int64_t)(((uint64_t)(uintptr_t)ptr << 32) | len);
+    return (int64_t)(((uint64_t)WMC_ADDR(ptr) << 32) | len);
 }
 
 WMC_EXPORT("wmc_abi_version") int32_t wmc_abi_version(void) { return WMC_ABI; }
@@ -304,7 +382,7 @@ WMC_EXPORT("wmc_input") int32_t wmc_input(int32_t size_) {
         if (!input.ptr) return 0;
         input.cap = 64;
     }
-    return (int32_t)(uintptr_t)input.ptr;
+    return (int32_t)WMC_ADDR(input.ptr);
 }
 
 static void dump_reset(void);
@@ -1189,7 +1267,7 @@ WMC_EXPORT("wmc_metrics") int64_t wmc_metrics(void) {
         o[0] = m->kind;
         o[1] = (uint8_t)nl;
         put_le(o + 2, hl, 2);
-        put_le(o + 4, (uint32_t)(uintptr_t)m->value, 4);
+        put_le(o + 4, WMC_ADDR(m->value), 4);
         put_le(o + 8, m->nbounds, 4);
         o += DESCRIPTOR_HEADER;
         memcpy(o, m->name, nl);

@@ -466,10 +466,14 @@ size_t wmc_alloc_size(size_t n);
 size_t wmc_heap_bytes(void);
 
 /* ---- helpers ---- */
+#ifdef __wasm__
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+#else
+#include <string.h> /* a native build (tests: harness/wmc_harness.h) uses libc's */
+#endif
 size_t wmc_strlen(const char *s);
 /* A well-mixed 64-bit hash (xxHash64 rounds + murmur3 fmix64). */
 uint64_t wmc_hash(const uint8_t *p, uint32_t len);
@@ -477,6 +481,44 @@ uint64_t wmc_hash(const uint8_t *p, uint32_t len);
 int wmc_parse_u64(const uint8_t *p, uint32_t len, uint64_t *out);
 /* Decimal digits of v into buf (>= 20 bytes); returns the digit count. */
 uint32_t wmc_fmt_u64(uint64_t v, uint8_t *buf);
+
+#ifndef __wasm__
+/* ---- native build only (tests through harness/wmc_harness.h) ----
+ *
+ * Compiled for the build machine, wasmcached.c keeps the ABI's 32-bit
+ * addresses by emulating the linear memory: a static arena (-D
+ * WMC_NATIVE_MEMORY=bytes, 256 MiB by default) the allocator grows its
+ * heap on, page by page, up to a cap (memory.grow's failure: wmc_malloc
+ * answers NULL). Every address an export returns is an offset from the
+ * arena's base; wmc_native_addr turns one into a pointer. */
+uint8_t *wmc_native_memory(void);
+/* Bytes of the arena in use as memory (the wasm memory size). */
+size_t wmc_native_memory_size(void);
+/* The pointer an ABI address (an offset from the arena) stands for. */
+void *wmc_native_addr(uint32_t addr);
+/* The most the memory may grow to (the host's cap); at least its size now,
+ * at most the arena. */
+void wmc_native_set_memory_cap(size_t bytes);
+
+/* The exports, as harness/wmc_harness.c calls them (docs/plugin-abi.md). */
+int32_t wmc_abi_version(void);
+int32_t wmc_input(int32_t size);
+int32_t wmc_init(int32_t len);
+int64_t wmc_batch(int32_t len);
+void wmc_tick(int32_t now);
+void wmc_timer(int64_t token);
+int64_t wmc_stats(int32_t group);
+int64_t wmc_dump(int32_t max_bytes);
+int32_t wmc_load(int32_t len);
+int64_t wmc_iter(int64_t cursor, int32_t max_bytes);
+int64_t wmc_metrics(void);
+
+/* The host imports (module "wasmcached"), which the harness defines. */
+void wmc__host_log(int32_t level, const void *ptr, int32_t len);
+int32_t wmc__host_now(void);
+void wmc__host_timer_set(int64_t token, int32_t delay_ms);
+void wmc__host_log_event(const void *ptr, int32_t len);
+#endif
 
 #ifdef __cplusplus
 }
