@@ -11,6 +11,7 @@
 //! clock and timers; [`crate::testing`] drives a whole plugin.
 
 use crate::abi::{self, Init, Item, ItemMeta, Request, Response, Status};
+use crate::host;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::panic::{Location, PanicHookInfo};
@@ -712,67 +713,6 @@ fn report(e: &abi::Event<'_>) {
     host::log_event(&buf);
 }
 
-#[cfg(target_arch = "wasm32")]
-mod host {
-    #[link(wasm_import_module = "wasmcached")]
-    extern "C" {
-        #[link_name = "log"]
-        fn wmc_log(level: i32, ptr: i32, len: i32);
-        #[link_name = "now"]
-        fn wmc_now() -> i32;
-        #[link_name = "timer_set"]
-        fn wmc_timer_set(token: i64, delay_ms: i32);
-        #[link_name = "log_event"]
-        fn wmc_log_event(ptr: i32, len: i32);
-    }
-
-    pub fn log_event(record: &[u8]) {
-        // SAFETY: the host reads `len` bytes at `ptr` from our memory; both come from a live slice.
-        unsafe { wmc_log_event(record.as_ptr() as usize as i32, record.len() as i32) }
-    }
-
-    pub fn log(level: i32, msg: &str) {
-        // SAFETY: the host reads `len` bytes at `ptr` from our memory; both come from a live &str.
-        unsafe { wmc_log(level, msg.as_ptr() as usize as i32, msg.len() as i32) }
-    }
-
-    pub fn now() -> u32 {
-        // SAFETY: a plain host call without arguments.
-        unsafe { wmc_now() as u32 }
-    }
-
-    pub fn timer_set(token: u64, delay_ms: u32) {
-        // SAFETY: a plain host call with scalar arguments.
-        unsafe { wmc_timer_set(token as i64, delay_ms as i32) }
-    }
-}
-
-/// Native stand-ins so plugins can be unit-tested with `cargo test`: the clock
-/// is set by the test with [`test_clock::set`].
-#[cfg(not(target_arch = "wasm32"))]
-mod host {
-    use std::cell::Cell;
-    thread_local! {
-        pub static CLOCK: Cell<u32> = const { Cell::new(1) };
-        pub static TIMERS: std::cell::RefCell<Vec<(u64, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
-        pub static EVENTS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        pub static LOGS: std::cell::RefCell<Vec<(i32, String)>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    pub fn log_event(record: &[u8]) {
-        EVENTS.with(|e| e.borrow_mut().extend_from_slice(record));
-    }
-    pub fn log(level: i32, msg: &str) {
-        eprintln!("[plugin log {level}] {msg}");
-        LOGS.with(|l| l.borrow_mut().push((level, msg.to_string())));
-    }
-    pub fn now() -> u32 {
-        CLOCK.with(|c| c.get())
-    }
-    pub fn timer_set(token: u64, delay_ms: u32) {
-        TIMERS.with(|t| t.borrow_mut().push((token, delay_ms)));
-    }
-}
-
 /// The host's side of the clock, timers, logs and events in native unit
 /// tests of plugins (not on wasm32). [`crate::testing::Harness`] wraps
 /// these; use them directly to test a part of a store without a harness.
@@ -781,21 +721,21 @@ mod host {
 pub mod test_clock {
     /// Sets the value [`super::now`] returns on this thread.
     pub fn set(now: u32) {
-        super::host::CLOCK.with(|c| c.set(now))
+        crate::host::CLOCK.with(|c| c.set(now))
     }
     /// Timers requested so far on this thread, as (token, delay_ms).
     pub fn timers() -> Vec<(u64, u32)> {
-        super::host::TIMERS.with(|t| t.borrow().clone())
+        crate::host::TIMERS.with(|t| t.borrow().clone())
     }
     /// The `log_event` records reported so far on this thread (taken),
     /// back to back: read them with [`crate::abi::Event::all`].
     pub fn take_events() -> Vec<u8> {
-        super::host::EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+        crate::host::EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
     }
     /// The lines [`super::log`] wrote so far on this thread (taken), with
     /// their [`crate::abi::log_level`].
     pub fn take_logs() -> Vec<(i32, String)> {
-        super::host::LOGS.with(|l| std::mem::take(&mut *l.borrow_mut()))
+        crate::host::LOGS.with(|l| std::mem::take(&mut *l.borrow_mut()))
     }
     /// Runs `f` as if it handled request `index` of a batch with `mflags`
     /// (what [`super::log_lookup`] and friends look at).

@@ -9,6 +9,7 @@
 /// `docs/plugin-abi.md`.
 pub use wasmcached_abi as abi;
 pub mod guest;
+mod host;
 pub mod metrics;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

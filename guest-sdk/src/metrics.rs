@@ -280,7 +280,7 @@ pub fn register(metric: &'static dyn Metric) {
         return;
     };
     drop(r);
-    crate::guest::log(
+    crate::host::log(
         crate::abi::log_level::ERROR,
         &format!("metric {name} left out: {why}"),
     );

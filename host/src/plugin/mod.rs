@@ -15,12 +15,14 @@
 //! every answer that comes back, restarting it empty after a fault unless
 //! `faults` says the shard is in a crash loop; `transfer` moves the items
 //! from an old instance to a new one on a hot reload, and `snapshot` to
-//! and from a file for the warm restart, where `image` saves and restores
+//! and from a file for the warm restart (a core module's dump and load and
+//! a component's answer in `handover`'s steps), where `image` saves and restores
 //! a whole memory when `image_check` finds that it is the whole instance;
 //! `metrics` reads the figures a v8 plugin keeps in its memory.
 //! The sibling files use each other without a circle
-//! (host/src/layering.rs): `compile`, `imports`, `faults` and
-//! `image_check` need none of the others, `component` only `imports`,
+//! (host/src/layering.rs): `compile`, `imports`, `faults`, `handover` and
+//! `image_check` need none of the others, `component` only `imports` and
+//! `handover`,
 //! `shard` is built on `instance`,
 //! `metrics` on `shard` (it adds `Shard::stats` and `Shard::plugin_metrics`),
 //! and `transfer`, `snapshot` and `image` on `shard`.
@@ -30,6 +32,7 @@ mod compile;
 mod component;
 mod engine;
 mod faults;
+mod handover;
 mod image;
 mod image_check;
 mod imports;

@@ -21,8 +21,9 @@
 //!         then count item records); a frame of len 0 ends the file
 //! ```
 
+use super::handover::{DumpStep, Loaded};
 use super::shard::Shard;
-use super::transfer::{DumpStep, Loaded, Transfer, TransferError};
+use super::transfer::{Transfer, TransferError};
 use anyhow::{anyhow, bail, Result};
 use std::io::Write;
 use wasmcached_abi as abi;

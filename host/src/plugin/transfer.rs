@@ -3,6 +3,7 @@
 //! when a shard is hot reloaded.
 
 use super::engine::Plugin;
+use super::handover::{DumpStep, Loaded};
 use super::instance::{instantiate, sized_for_items, write_input, Guest, Live, NoInputBuffer};
 use super::shard::{Shard, PLUGIN_ABI, PLUGIN_LISTS};
 use anyhow::{anyhow, bail, Context, Result};
@@ -93,13 +94,6 @@ impl TransferError {
             err,
         }
     }
-}
-
-/// One step of a dump.
-pub(super) enum DumpStep {
-    Chunk(Vec<u8>),
-    End,
-    Unsupported,
 }
 
 impl Live {
@@ -201,16 +195,6 @@ impl Live {
             ),
         }
     }
-}
-
-/// What `wmc_load` did with a chunk.
-pub(super) enum Loaded {
-    /// Took every record.
-    All,
-    /// Ran out of memory: loading stops here.
-    Full,
-    /// Cannot load items (an answer allowed only for the first chunk).
-    Unsupported,
 }
 
 /// Moves every item `src` dumps into `dst`, chunk by chunk (never more

@@ -114,6 +114,11 @@ pub const RUST_VENDOR: &[Source] = &[
         Copy
     ),
     file!(
+        "vendor/wasmcached-sdk/src/host.rs",
+        "../../../guest-sdk/src/host.rs",
+        Copy
+    ),
+    file!(
         "vendor/wasmcached-sdk/src/metrics.rs",
         "../../../guest-sdk/src/metrics.rs",
         Copy

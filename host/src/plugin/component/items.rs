@@ -11,8 +11,8 @@
 //! component gets the five fields and nothing else.
 
 use super::{bindings::wasmcached::store::types, flush_stdio, Guest};
+use crate::plugin::handover::{DumpStep, Loaded};
 use crate::plugin::imports::ShardCtx;
-use crate::plugin::transfer::{DumpStep, Loaded};
 use anyhow::{anyhow, bail, Result};
 use wasmcached_abi::{self as abi, Item};
 use wasmtime::Store;
