@@ -1098,6 +1098,7 @@ fn every_example_passes_plugin_check() {
         ("wat-minimal", "basic"),
         ("python-lru", "full"),
         ("rust-wit", "basic"),
+        ("go-lru", "full"),
     ] {
         let wasm = example(name);
         let out = Command::new(server_bin())
@@ -1696,7 +1697,13 @@ fn python_lru_serves_pymemcache() {
 /// The least recently used item goes first when the budget is full.
 #[test]
 fn python_lru_evicts_the_least_recently_used() {
-    let wasm = example("python-lru");
+    assert_evicts_the_least_recently_used("python-lru");
+}
+
+/// One shard of 2 MB: 3000 sets of 1000 bytes evict, and the key read
+/// after every set is never the one to go.
+fn assert_evicts_the_least_recently_used(name: &str) {
+    let wasm = example(name);
     let server = Server::start(&["-m", "2", "--plugin", &wasm]);
     let mut c = server.client();
     let value = vec![b'v'; 1000];
@@ -1791,4 +1798,55 @@ fn js_lru_passes_plugin_check_but_the_memory_budget_checks() {
     assert_eq!(out.status.code(), Some(3), "{report}");
     assert!(!report.contains("FAIL "), "{report}");
     assert!(report.contains("PASS wire_meta_arithmetic_ttl"), "{report}");
+}
+
+// ---- go-lru (a component of the WIT world, built with mainline Go and
+// wit-bindgen-go)
+
+#[test]
+fn go_lru_follows_memcached() {
+    assert_follows_memcached("go-lru", "2");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn go_lru_serves_pymemcache() {
+    assert_serves_pymemcache("go-lru");
+}
+
+#[test]
+fn go_lru_evicts_the_least_recently_used() {
+    assert_evicts_the_least_recently_used("go-lru");
+}
+
+/// As `python_lru_keeps_its_items_across_plugin_reload`, in Go.
+#[test]
+fn go_lru_keeps_its_items_across_plugin_reload() {
+    assert_keeps_its_items_across_plugin_reload("go-lru");
+}
+
+#[test]
+fn go_lru_items_move_to_the_default_store_and_back() {
+    assert_items_move_to_the_default_store_and_back("go-lru", "go_lru_expired");
+}
+
+/// About 60 MB of sets of 1 to 24 KB through two 2 MB shards: the Go heap
+/// is collected many times over, never inside `cabi_realloc` (where reading
+/// the clock traps: examples/go-lru/gc.go), so no shard faults, and every
+/// value read back is the one last stored.
+#[test]
+fn go_lru_collects_its_garbage_without_a_fault() {
+    let wasm = example("go-lru");
+    let server = Server::start(&["-m", "4", "-t", "2", "-I", "64k", "--plugin", &wasm]);
+    let mut c = server.client();
+    for i in 0..5000usize {
+        let len = 1024 + (i * 7919) % (23 * 1024);
+        let value = vec![b'a' + (i % 26) as u8; len];
+        let key = format!("gc:{}", i % 700);
+        assert_eq!(c.set(&key, i as u32, 0, &value), "STORED", "set {i}");
+        if i % 97 == 0 {
+            assert_eq!(c.get(&key).as_deref(), Some(&value[..]), "get {i}");
+        }
+    }
+    assert_no_traps(&mut c);
 }

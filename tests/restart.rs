@@ -728,11 +728,11 @@ fn the_c_and_assemblyscript_examples_keep_their_items_across_a_restart() {
     }
 }
 
-/// The Python and JavaScript examples, components of the WIT world, save
-/// and restore their items through the world's `dump` and `load`.
+/// The Python, JavaScript and Go examples, components of the WIT world,
+/// save and restore their items through the world's `dump` and `load`.
 #[test]
-fn the_python_and_javascript_examples_keep_their_items_across_a_restart() {
-    for name in ["python-lru", "js-lru"] {
+fn the_component_examples_keep_their_items_across_a_restart() {
+    for name in ["python-lru", "js-lru", "go-lru"] {
         assert_example_keeps_its_items_across_a_restart(name);
     }
 }

@@ -42,7 +42,7 @@ fn sources(name: &str) -> Vec<PathBuf> {
         "c-quota" | "c-sieve" | "zig-s3fifo" => v.push(r.join("guest-sdk/c")),
         "as-lfu" => v.push(r.join("guest-sdk/assemblyscript/assembly")),
         // Components of the WIT world.
-        "python-lru" | "js-lru" | "rust-wit" => v.push(r.join("wit")),
+        "python-lru" | "js-lru" | "rust-wit" | "go-lru" => v.push(r.join("wit")),
         "rust-versioned" => {
             v.push(r.join("guest-sdk/src"));
             v.push(r.join("abi/src"));
@@ -84,7 +84,7 @@ pub fn example(name: &str) -> String {
         "scripts/build-examples.sh {name} succeeded but {} does not exist",
         wasm.display()
     );
-    if matches!(name, "python-lru" | "js-lru") {
+    if matches!(name, "python-lru" | "js-lru" | "go-lru") {
         warm_code_cache(&wasm);
     }
     wasm.to_string_lossy().into_owned()
