@@ -1,8 +1,10 @@
 //! `wasmcached plugin new`: for each language, a project made in a
 //! temporary directory outside the repository is built exactly as its
 //! README says (`./build.sh`), passes `plugin check --contract basic`, and
-//! serves a set and a get over a real socket; the Rust one also runs its
-//! unit tests natively (`cargo test`). Python and JavaScript projects are
+//! serves a set and a get over a real socket; the Rust, C and
+//! AssemblyScript ones also run their starter's tests on the SDK's test
+//! harness (`cargo test`, `./test.sh`, `npm test`), and a wrong expectation
+//! fails the C and AssemblyScript ones. Python and JavaScript projects are
 //! components of the WIT world, whose build.sh installs componentize-py
 //! (PyPI, into .venv) or componentize-js (`npm ci`). And the refusals: a bad name, an
 //! unknown language, a directory already in use.
@@ -253,29 +255,161 @@ fn a_rust_project_on_a_checkouts_sdk_builds_and_checks() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// How many times `call` occurs in the project's file `path`: its tests.
+fn count_in(dir: &Path, path: &str, call: &str) -> usize {
+    let text = std::fs::read_to_string(dir.join(path)).unwrap();
+    let n = text.matches(call).count();
+    assert!(n > 0, "no {call:?} in {path}");
+    n
+}
+
+/// Replaces the one `from` of the project's file `path` with `to`.
+fn edit(dir: &Path, path: &str, from: &str, to: &str) {
+    let file = dir.join(path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} in {path}");
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+}
+
+/// `./test.sh` in a C project as its README says (with `CC` as given:
+/// unset means cc).
+fn c_native_tests(dir: &Path, cc: Option<&str>) -> Output {
+    let mut cmd = Command::new("./test.sh");
+    cmd.current_dir(dir).env_remove("CC");
+    if let Some(cc) = cc {
+        cmd.env("CC", cc);
+    }
+    run_bounded(&mut cmd, Duration::from_secs(300))
+}
+
 #[test]
-fn a_c_project_builds_checks_and_serves() {
+fn a_c_project_builds_tests_checks_and_serves() {
     ensure_tools(&[("clang", "clang"), ("wasm-ld", "lld")], "c-quota");
     let dir = scratch("c");
     plugin_new("c", "c-store", &dir, &[]);
     let (wasm, out) = build(&dir, "c-store", &[], Duration::from_secs(300));
     // -Wall -Wextra: the starter and the SDK compile without a warning.
     assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+
+    // The starter's native tests, on the SDK's harness, with cc and with
+    // clang (-Werror: without a warning either way).
+    let tests = count_in(&dir, "test_native.c", "wmc_h_run(\"");
+    for cc in [None, Some("clang")] {
+        let out = c_native_tests(&dir, cc);
+        let what = format!("./test.sh (CC={cc:?})");
+        assert!(out.success, "{}", report(&what, &out));
+        let said = out.stdout_str();
+        assert!(
+            said.lines().last() == Some(&format!("{tests} passed, 0 failed")),
+            "{}",
+            report(&what, &out)
+        );
+        assert_eq!(said.matches("PASS ").count(), tests, "{said}");
+    }
+
     passes_basic_contract(&wasm);
     serves(&wasm);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The C project's tests can fail: a wrong expectation in test_native.c
+/// fails its test, the run and test.sh's exit status.
 #[test]
-fn an_assemblyscript_project_builds_checks_and_serves() {
+fn a_c_projects_native_tests_catch_a_wrong_expectation() {
+    let dir = scratch("c-wrong");
+    plugin_new("c", "c-store", &dir, &[]);
+    let tests = count_in(&dir, "test_native.c", "wmc_h_run(\"");
+    edit(
+        &dir,
+        "test_native.c",
+        "WMC_CHECK_VALUE(g, \"hello\");",
+        "WMC_CHECK_VALUE(g, \"wrong\");",
+    );
+    let out = c_native_tests(&dir, None);
+    let text = report("./test.sh with a wrong expectation", &out);
+    assert_eq!(out.code, Some(1), "{text}");
+    let said = out.stdout_str();
+    assert!(
+        said.contains("FAIL set_and_get_keep_the_value_and_flags\n"),
+        "{text}"
+    );
+    assert_eq!(
+        said.lines().last(),
+        Some(format!("{} passed, 1 failed", tests - 1).as_str()),
+        "{text}"
+    );
+    assert!(
+        out.stderr.contains("HIT \"hello\", expected HIT \"wrong\""),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `npm test` in an AssemblyScript project as its README says: it builds
+/// the .wasm (`pretest`: ./build.sh), then `node --test test.mjs`. Returns
+/// what it said and node's summary: (pass, fail).
+fn npm_test(dir: &Path) -> (Output, Option<(usize, usize)>) {
+    let out = run_bounded(
+        Command::new("npm")
+            .args(["test", "--no-audit", "--no-fund"])
+            .current_dir(dir),
+        Duration::from_secs(600),
+    );
+    // node's summary: `# pass N` (tap, node 20's reporter for a pipe) or
+    // `ℹ pass N` (spec).
+    let said = out.stdout_str();
+    let summary = |key: &str| -> Option<usize> {
+        said.lines().find_map(|l| {
+            let l = l.trim_start_matches(['#', 'ℹ', ' ']);
+            l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok()
+        })
+    };
+    let counts = summary("pass").zip(summary("fail"));
+    (out, counts)
+}
+
+#[test]
+fn an_assemblyscript_project_builds_tests_checks_and_serves() {
     ensure_tools(&[("npm", "npm"), ("node", "nodejs")], "as-lfu");
     let dir = scratch("as");
     plugin_new("assemblyscript", "as-store", &dir, &[]);
     // The first build runs `npm install` (assemblyscript from the registry).
     let (wasm, _) = build(&dir, "as-store", &[], Duration::from_secs(600));
     assert!(dir.join("node_modules/.bin/asc").exists());
+
+    // The starter's tests, on the SDK's harness in Node.js.
+    let tests = count_in(&dir, "test.mjs", "\ntest(\"");
+    let (out, counts) = npm_test(&dir);
+    let text = report("npm test", &out);
+    assert!(out.success, "{text}");
+    assert_eq!(counts, Some((tests, 0)), "{text}");
+    assert!(
+        out.stdout_str().contains("./build.sh"),
+        "npm test did not build: {text}"
+    );
+
     passes_basic_contract(&wasm);
     serves(&wasm);
+
+    // And they can fail: a wrong expectation fails `npm test`.
+    edit(
+        &dir,
+        "test.mjs",
+        "assert.equal(g.text, \"hello\");",
+        "assert.equal(g.text, \"wrong\");",
+    );
+    let (out, counts) = npm_test(&dir);
+    let text = report("npm test with a wrong expectation", &out);
+    assert!(!out.success && out.code.is_some(), "{text}");
+    assert_eq!(counts, Some((tests - 1, 1)), "{text}");
+    assert!(
+        out.stdout_str()
+            .contains("not ok 1 - set and get keep the value and the flags")
+            || out
+                .stdout_str()
+                .contains("✖ set and get keep the value and the flags"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -9,8 +9,8 @@
  *   ./test_native
  *
  * (It lives in harness/, apart from the two files a plugin's wasm build
- * needs; in a `wasmcached plugin new c` project, copy both files next to
- * wasmcached.h.)
+ * needs; a `wasmcached plugin new c` project has it there too, with a
+ * starter test_native.c and ./test.sh.)
  *
  * It plays the host, through the same SDK code the wasm exports run: it
  * writes an init record and every request batch in the ABI's bytes

@@ -3,8 +3,9 @@
 //! repository, with the SDK it needs (Python and JavaScript: the WIT world
 //! their components implement), a starter store that passes `plugin check
 //! --contract basic`, a `build.sh` and a README with the commands from here
-//! to a running server. Everything it writes is embedded in the binary
-//! ([`templates`]).
+//! to a running server; for Rust, C and AssemblyScript, native tests of the
+//! starter on the SDK's test harness (`cargo test`, `./test.sh`, `npm
+//! test`). Everything it writes is embedded in the binary ([`templates`]).
 
 mod templates;
 
@@ -28,7 +29,9 @@ const HELP: &str = "
 Makes a storage plugin project that builds on its own: the SDK of its
 language (python, javascript: the WIT world wit/store.wit, whose component
 the plugin is), a starter store (get, set, delete, flush_all) that passes
-`wasmcached plugin check --contract basic`, build.sh and a README.
+`wasmcached plugin check --contract basic`, build.sh and a README. rust, c
+and assemblyscript projects also get native tests of the starter through
+the SDK's test harness: `cargo test`, `./test.sh`, `npm test`.
 
   rust|c|assemblyscript|python|javascript
                  the language; python builds with componentize-py (build.sh
@@ -382,8 +385,15 @@ fn next_steps(p: &Project, files: usize) -> String {
          \n  wasmcached --plugin {wasm}\n",
         name = p.name
     );
-    if p.lang == Lang::Rust {
-        s.push_str("\n`cargo test` runs the store's unit tests natively.\n");
+    match p.lang {
+        Lang::Rust => s.push_str("\n`cargo test` runs the store's unit tests natively.\n"),
+        Lang::C => s.push_str(
+            "\n`./test.sh` runs the store's tests natively (test_native.c, built with cc).\n",
+        ),
+        Lang::AssemblyScript => {
+            s.push_str("\n`npm test` builds the plugin and runs its tests in Node.js (test.mjs).\n")
+        }
+        Lang::Python | Lang::JavaScript => {}
     }
     s.push_str(&format!("{dir}/README.md says more.\n"));
     s
@@ -608,6 +618,10 @@ mod tests {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = std::fs::metadata(d.join("build.sh")).unwrap().permissions();
                 assert_eq!(mode.mode() & 0o111, 0o111, "{lang:?} build.sh");
+                if lang == Lang::C {
+                    let mode = std::fs::metadata(d.join("test.sh")).unwrap().permissions();
+                    assert_eq!(mode.mode() & 0o111, 0o111, "C test.sh");
+                }
             }
             std::fs::remove_dir_all(&d).unwrap();
         }
@@ -735,6 +749,60 @@ mod tests {
             }
             let new = format!("wasmcached plugin new {} kv", lang.name());
             assert!(readme.contains(&new), "{lang:?} README lacks {new}");
+            // The native tests: the README's command is the one printed.
+            let test = match lang {
+                Lang::C => "./test.sh",
+                Lang::AssemblyScript => "npm test",
+                _ => continue,
+            };
+            assert!(steps.contains(&format!("`{test}`")), "{steps}");
+            assert!(
+                readme.contains(&format!("```sh\n{test}\n```")),
+                "{lang:?} README lacks {test}"
+            );
         }
+    }
+
+    /// The native tests are wired up: test.sh builds test_native.c with the
+    /// harness (and not into the wasm build), package.json's `npm test`
+    /// builds the .wasm that test.mjs loads.
+    #[test]
+    fn c_and_assemblyscript_projects_have_native_tests() {
+        let text = |files: &[File], path: &str| -> String {
+            files
+                .iter()
+                .find(|f| f.path == path)
+                .unwrap_or_else(|| panic!("no {path}"))
+                .text
+                .clone()
+        };
+        let c = render(&project(Lang::C, "my-kv")).unwrap();
+        let test = text(&c, "test.sh");
+        for want in [
+            "\"${CC:-cc}\"",
+            "-I . -I harness",
+            "test_native.c store.c wasmcached.c harness/wmc_harness.c",
+            "exec ./test_native",
+        ] {
+            assert!(test.contains(want), "{want}: {test}");
+        }
+        assert!(!text(&c, "build.sh").contains("harness"));
+        assert!(text(&c, "test_native.c").contains("#include \"wmc_harness.h\""));
+        assert!(text(&c, ".gitignore").lines().any(|l| l == "/test_native"));
+        assert!(c.iter().any(|f| f.path == "test.sh" && f.executable));
+
+        let as_ = render(&project(Lang::AssemblyScript, "my-kv")).unwrap();
+        let package = text(&as_, "package.json");
+        for want in [
+            "\"pretest\": \"./build.sh\"",
+            "\"test\": \"node --test test.mjs\"",
+            "-o my-kv.wasm",
+        ] {
+            assert!(package.contains(want), "{want}: {package}");
+        }
+        let test = text(&as_, "test.mjs");
+        assert!(test.contains("from \"./harness.mjs\""), "{test}");
+        assert!(test.contains("new URL(\"./my-kv.wasm\", import.meta.url)"));
+        assert!(text(&as_, "build.sh").contains("-o my-kv.wasm"));
     }
 }

@@ -152,6 +152,20 @@ const C: &[Source] = &[
     file!(".gitignore", "../../templates/c/gitignore", Copy),
     file!("wasmcached.h", "../../../guest-sdk/c/wasmcached.h", Copy),
     file!("wasmcached.c", "../../../guest-sdk/c/wasmcached.c", Copy),
+    // Native tests from the start: `./test.sh` builds test_native.c with the
+    // machine's compiler against the SDK's harness.
+    file!("test_native.c", "../../templates/c/test_native.c", Fill),
+    file!("test.sh", "../../templates/c/test.sh", FillExec),
+    file!(
+        "harness/wmc_harness.h",
+        "../../../guest-sdk/c/harness/wmc_harness.h",
+        Copy
+    ),
+    file!(
+        "harness/wmc_harness.c",
+        "../../../guest-sdk/c/harness/wmc_harness.c",
+        Copy
+    ),
 ];
 
 const ASSEMBLYSCRIPT: &[Source] = &[
@@ -194,6 +208,14 @@ const ASSEMBLYSCRIPT: &[Source] = &[
     file!(
         "assembly/tsconfig.json",
         "../../../guest-sdk/assemblyscript/assembly/tsconfig.json",
+        Copy
+    ),
+    // Tests from the start: `npm test` builds the .wasm and runs test.mjs,
+    // which drives it in Node.js through the SDK's harness.
+    file!("test.mjs", "../../templates/assemblyscript/test.mjs", Fill),
+    file!(
+        "harness.mjs",
+        "../../../guest-sdk/assemblyscript/harness.mjs",
         Copy
     ),
 ];
@@ -431,6 +453,29 @@ mod tests {
             .collect();
         for f in c {
             assert!(C.iter().any(|s| s.to == f), "{f} is not embedded");
+        }
+        // The native test harness, in harness/ as in the SDK.
+        let harness: Vec<String> = on_disk("guest-sdk/c/harness", ".c")
+            .into_iter()
+            .chain(on_disk("guest-sdk/c/harness", ".h"))
+            .collect();
+        assert!(!harness.is_empty(), "guest-sdk/c/harness has no sources");
+        for f in harness {
+            let to = format!("harness/{f}");
+            assert!(
+                C.iter().any(|s| s.to == to && s.how == How::Copy),
+                "guest-sdk/c/harness/{f} is not embedded as {to}"
+            );
+        }
+        let mjs = on_disk("guest-sdk/assemblyscript", ".mjs");
+        assert!(!mjs.is_empty(), "guest-sdk/assemblyscript has no harness");
+        for f in mjs {
+            assert!(
+                ASSEMBLYSCRIPT
+                    .iter()
+                    .any(|s| s.to == f && s.how == How::Copy),
+                "guest-sdk/assemblyscript/{f} is not embedded"
+            );
         }
         for f in on_disk("guest-sdk/assemblyscript/assembly", "") {
             let to = if f.ends_with(".ts") {
