@@ -252,7 +252,7 @@ fn skipping_the_failing_check_turns_exit_1_into_3() {
     // line but not one "with --skip".
     assert!(lines
         .iter()
-        .any(|l| l.starts_with("SKIP plugin_metrics (the plugin does not export")));
+        .any(|l| l.starts_with("SKIP plugin_metrics (the plugin exports no metrics")));
     let skipped = count(&lines, "SKIP");
     assert_eq!(
         lines.last().unwrap(),

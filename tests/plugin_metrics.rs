@@ -1,5 +1,6 @@
-//! Plugin metrics (ABI v8 `wmc_metrics`) and plugin log lines, over a real
-//! socket: the default store's and c-quota's metrics move in `stats
+//! Plugin metrics (ABI v8 `wmc_metrics`, and a component's `metrics`
+//! export) and plugin log lines, over a real socket: the default store's,
+//! c-quota's and python-lru's metrics move in `stats
 //! plugin` as clients work, summed over shards, while `stats` keeps
 //! memcached's names only; `wasmcached plugin check` finds their
 //! descriptors valid; a plugin's log line names the plugin and its shard.
@@ -108,6 +109,48 @@ fn as_lfu_metrics_count_its_evictions() {
         "{after:?}"
     );
     assert_eq!(after["lfu_evicted_uses:count"], i128::from(evictions));
+    assert_eq!(c.plugin_stat("plugin_traps"), 0);
+}
+
+/// A component's metrics (the world `store-with-metrics`'s `metrics`
+/// export): python-lru's counter, gauge and histogram move in `stats
+/// plugin`, summed over its two shards, and show per shard in `stats
+/// shards`.
+#[test]
+fn python_lru_metrics_come_through_the_wit_world() {
+    let wasm = example("python-lru");
+    let server = Server::start(&["-t", "2", "-m", "2", "--plugin", &wasm]);
+    let mut c = server.client();
+    let before = metrics(&mut c);
+    assert_eq!(before["python_lru_evictions"], 0, "{before:?}");
+    assert_eq!(before["python_lru_value_bytes:count"], 0, "{before:?}");
+    let value = vec![b'v'; 1000];
+    for i in 0..3000 {
+        assert_eq!(c.set(&format!("big{i}"), 0, 0, &value), "STORED");
+    }
+    for i in 0..10 {
+        assert_eq!(c.set(&format!("small{i}"), 0, 0, b"tiny"), "STORED");
+    }
+    let evictions = c.stat("evictions");
+    assert!(evictions > 0, "nothing evicted");
+    let after = metrics(&mut c);
+    assert_eq!(after["python_lru_evictions"], i128::from(evictions));
+    assert_eq!(
+        after["python_lru_items"],
+        i128::from(c.stat("curr_items")),
+        "{after:?}"
+    );
+    assert_eq!(after["python_lru_value_bytes:count"], 3010, "{after:?}");
+    assert_eq!(after["python_lru_value_bytes:sum"], 3000 * 1000 + 10 * 4);
+    let shards = c.stats("shards");
+    for shard in 0..2 {
+        assert!(
+            shards.keys().any(
+                |k| k.starts_with(&format!("shard:{shard}:")) && k.contains("python_lru_items")
+            ),
+            "{shards:?}"
+        );
+    }
     assert_eq!(c.plugin_stat("plugin_traps"), 0);
 }
 

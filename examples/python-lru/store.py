@@ -16,6 +16,8 @@ from collections import OrderedDict
 
 import wit_world
 from wit_world.imports import host
+from wit_world.imports.metric_types import (
+    Histogram, Metric, Value_Counter, Value_Gauge, Value_Histogram)
 from wit_world.imports.types import Answers, Item as DumpItem, Response, Span
 
 # Operations and statuses: the numbers of wit/store.wit.
@@ -28,6 +30,8 @@ NO_VALUE, NO_BUMP, VIVIFY, SET_TTL = 1 << 0, 1 << 1, 1 << 2, 1 << 6
 FETCHED = 1 << 0
 # What an item costs beyond its key and value: the store's own bookkeeping.
 ITEM_OVERHEAD = 64
+# The buckets of the stored-value-size histogram (bytes).
+SIZE_BOUNDS = [64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0]
 MAX_U64 = (1 << 64) - 1
 
 
@@ -92,6 +96,9 @@ class Store:
         self.expired = 0
         self.total_items = 0
         self.dump_keys = []  # the keys of a running dump, in LRU order
+        # The value sizes stored: one count per SIZE_BOUNDS bucket, +Inf last.
+        self.size_counts = [0] * (len(SIZE_BOUNDS) + 1)
+        self.size_sum = 0
         host.log(2, "python-lru: shard %d of %d, %d bytes"
                  % (config.shard_id, config.shard_count, config.memory_budget))
 
@@ -146,6 +153,11 @@ class Store:
         self.items[key] = item
         self.used += cost
         self.total_items += 1
+        bucket = 0
+        while bucket < len(SIZE_BOUNDS) and len(value) > SIZE_BOUNDS[bucket]:
+            bucket += 1
+        self.size_counts[bucket] += 1
+        self.size_sum += len(value)
         return STORED, item
 
     # -- requests ----------------------------------------------------------
@@ -309,6 +321,19 @@ class Store:
                 self.next_cas += ((it.cas - self.next_cas) // self.cas_step + 1) * self.cas_step
         return True
 
+    def metrics(self):
+        """The metrics of the store-with-metrics world: `stats plugin`
+        shows them as metric:<name>, Prometheus as
+        wasmcached_plugin_<name>."""
+        return [
+            Metric("python_lru_evictions", "Items evicted to make room.",
+                   Value_Counter(self.evictions)),
+            Metric("python_lru_items", "Items stored now.", Value_Gauge(len(self.items))),
+            Metric("python_lru_value_bytes", "The sizes of the values stored, in bytes.",
+                   Value_Histogram(Histogram(SIZE_BOUNDS, list(self.size_counts),
+                                             self.size_sum))),
+        ]
+
     def stats(self, group):
         if group != 0:
             return []
@@ -352,3 +377,6 @@ class WitWorld(wit_world.WitWorld):
 
     def load(self, items) -> bool:
         return STORE.load(items)
+
+    def metrics(self):
+        return STORE.metrics()

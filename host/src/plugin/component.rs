@@ -48,6 +48,7 @@ mod bindings {
 use bindings::wasmcached::store::{host, types};
 
 mod items;
+pub(super) mod metrics;
 
 /// The world version this host serves (`wit-version`).
 pub const WIT_VERSION: u32 = 2;
@@ -110,6 +111,19 @@ pub struct InitConfig<'a> {
 /// `handle` with the host's raw record types (below).
 type Handle<'a> = TypedFunc<(&'a [u8], &'a [RawRequest]), (RawAnswers,)>;
 
+/// Where the running dump is. The world's `dump` takes its cursor as an
+/// argument, so the host keeps it (a core plugin keeps its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum DumpPos {
+    /// No dump running: the next `dump` call starts at cursor 0.
+    #[default]
+    Start,
+    /// The cursor the plugin answered last.
+    At(u64),
+    /// The plugin answered cursor 0: its items are all out.
+    Done,
+}
+
 /// One running component instance of a shard.
 pub struct Guest {
     bindings: bindings::Store,
@@ -120,7 +134,10 @@ pub struct Guest {
     /// The last batch's requests, kept for their allocation.
     requests: Vec<RawRequest>,
     /// Where a running item dump is; any other call starts it over.
-    dump: items::DumpPos,
+    dump: DumpPos,
+    /// The optional `metrics` export (world `store-with-metrics`), its
+    /// type checked at start (component/metrics.rs).
+    metrics: Option<Func>,
 }
 
 impl Guest {
@@ -134,6 +151,7 @@ impl Guest {
             .get_func(&mut *store, "handle")
             .ok_or_else(|| anyhow!("it has no handle export"))?;
         handle.typed::<(&[u8], &[RawRequest]), (RawAnswers,)>(&*store)?;
+        let metrics = Self::find_metrics(&instance, store)?;
         let version = bindings.call_wit_version(&mut *store)?;
         if version != WIT_VERSION {
             bail!("it was written for version {version} of the wasmcached:store world, this server serves version {WIT_VERSION}");
@@ -158,7 +176,8 @@ impl Guest {
             handle,
             out: Vec::new(),
             requests: Vec::new(),
-            dump: items::DumpPos::Start,
+            dump: DumpPos::Start,
+            metrics,
         })
     }
 
@@ -168,7 +187,7 @@ impl Guest {
         if u32::try_from(batch.len()).is_err() {
             bail!("a request batch over 4 GiB");
         }
-        self.dump = items::DumpPos::Start;
+        self.dump = DumpPos::Start;
         self.requests.clear();
         for r in abi::requests(batch).ok_or_else(|| anyhow!("a malformed request batch"))? {
             let r = r.ok_or_else(|| anyhow!("a malformed request"))?;
@@ -191,14 +210,14 @@ impl Guest {
     }
 
     pub fn tick(&mut self, store: &mut Store<ShardCtx>, now: u32) -> Result<()> {
-        self.dump = items::DumpPos::Start;
+        self.dump = DumpPos::Start;
         let r = self.bindings.call_tick(&mut *store, now);
         flush_stdio(store);
         Ok(r?)
     }
 
     pub fn timer(&mut self, store: &mut Store<ShardCtx>, token: u64) -> Result<()> {
-        self.dump = items::DumpPos::Start;
+        self.dump = DumpPos::Start;
         let r = self.bindings.call_timer(&mut *store, token);
         flush_stdio(store);
         Ok(r?)
@@ -208,7 +227,7 @@ impl Guest {
     /// `name value\n`. Names and values are cut at the first white space or
     /// line break, so a guest cannot forge lines.
     pub fn stats(&mut self, store: &mut Store<ShardCtx>, group: i32) -> Result<Vec<u8>> {
-        self.dump = items::DumpPos::Start;
+        self.dump = DumpPos::Start;
         let pairs = self.bindings.call_stats(&mut *store, group);
         flush_stdio(store);
         let mut out = Vec::new();

@@ -8,6 +8,8 @@
 //! ([`append_stat_lines`], [`stat_lines_for_display`]), summed over shards;
 //! `stats shards` gets each shard's as they are ([`Shard::STATS_BY_SHARD`]).
 
+use super::component;
+use super::instance::Guest;
 use super::shard::Shard;
 use wasmcached_abi::metrics::{self as m, MetricDesc, MetricKind};
 use wasmcached_abi::StatType;
@@ -105,6 +107,16 @@ impl Shard {
         let Some(inst) = self.inst.as_mut() else {
             return Ok(Vec::new());
         };
+        if let Guest::Component(g) = &mut inst.guest {
+            inst.store.set_epoch_deadline(ticks);
+            let read = match g.metrics(&mut inst.store) {
+                Ok(answer) => from_component(answer),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            return read.inspect_err(|e| {
+                self.fault("metrics", e);
+            });
+        }
         let Some((f, memory)) = inst
             .core()
             .and_then(|c| Some((c.metrics.clone()?, c.memory)))
@@ -131,9 +143,10 @@ impl Shard {
     /// Whether the running instance exports `wmc_metrics` (ABI v8); it
     /// may still declare none.
     pub fn exports_metrics(&self) -> bool {
-        self.inst
-            .as_ref()
-            .is_some_and(|i| i.core().is_some_and(|c| c.metrics.is_some()))
+        self.inst.as_ref().is_some_and(|i| match &i.guest {
+            Guest::Core(c) => c.metrics.is_some(),
+            Guest::Component(g) => g.has_metrics(),
+        })
     }
 }
 
@@ -153,6 +166,60 @@ fn read_metrics(mem: &[u8], ptr: usize, len: usize) -> Result<Vec<PluginMetric>,
     let descs = m::metric_descriptors(block)?;
     m::check_regions(&descs, mem.len())?;
     Ok(descs.iter().map(|d| read_one(d, mem)).collect())
+}
+
+/// A component's answer to `metrics`, checked by the rules of the core
+/// ABI's block (names, help, bounds, counts, at most 256, no name twice).
+fn from_component(answer: Vec<component::metrics::Metric>) -> Result<Vec<PluginMetric>, String> {
+    use component::metrics::Value;
+    if answer.len() > m::MAX_METRICS {
+        return Err(format!(
+            "{} metrics (at most {})",
+            answer.len(),
+            m::MAX_METRICS
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    answer
+        .into_iter()
+        .map(|c| {
+            if !m::valid_metric_name(c.name.as_bytes()) {
+                return Err(format!("metric name {:?} is not valid", c.name));
+            }
+            if !m::valid_metric_help(c.help.as_bytes()) {
+                return Err(format!("metric {}: its help is not valid", c.name));
+            }
+            if !seen.insert(c.name.clone()) {
+                return Err(format!("metric {} twice", c.name));
+            }
+            let value = match c.value {
+                Value::Counter(v) => MetricValue::Counter(v),
+                Value::Gauge(v) => MetricValue::Gauge(v),
+                Value::Histogram(h) => {
+                    if !m::valid_bounds(h.bounds.iter().copied())
+                        || h.counts.len() != h.bounds.len() + 1
+                    {
+                        return Err(format!(
+                            "metric {}: {} bounds and {} counts",
+                            c.name,
+                            h.bounds.len(),
+                            h.counts.len()
+                        ));
+                    }
+                    MetricValue::Histogram {
+                        bounds: h.bounds,
+                        counts: h.counts,
+                        sum: h.sum,
+                    }
+                }
+            };
+            Ok(PluginMetric {
+                name: c.name,
+                help: c.help,
+                value,
+            })
+        })
+        .collect()
 }
 
 /// `d`'s value; [`m::check_regions`] has checked that it lies in `mem`.
@@ -517,5 +584,59 @@ mod tests {
         let mut s = Shard::new(p, config(), faults.clone()).unwrap();
         assert!(s.plugin_metrics().is_empty());
         assert_eq!(faults.plugin_traps.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_components_metrics_are_checked_as_a_block_is() {
+        use component::metrics::{Histogram, Metric, Value};
+        let metric = |name: &str, value: Value| Metric {
+            name: name.into(),
+            help: "help".into(),
+            value,
+        };
+        let histogram = |bounds: Vec<f64>, counts: Vec<u64>| {
+            Value::Histogram(Histogram {
+                bounds,
+                counts,
+                sum: 9,
+            })
+        };
+        let good = from_component(vec![
+            metric("hits", Value::Counter(3)),
+            metric("level", Value::Gauge(-2)),
+            metric("sizes", histogram(vec![1.0, 2.0], vec![1, 0, 4])),
+        ])
+        .unwrap();
+        assert_eq!(good[1].value, MetricValue::Gauge(-2));
+        assert_eq!(
+            good[2].value,
+            MetricValue::Histogram {
+                bounds: vec![1.0, 2.0],
+                counts: vec![1, 0, 4],
+                sum: 9
+            }
+        );
+        for (bad, why) in [
+            (vec![metric("9hits", Value::Counter(1))], "is not valid"),
+            (
+                vec![metric("a", Value::Counter(1)), metric("a", Value::Gauge(1))],
+                "twice",
+            ),
+            (
+                vec![metric("h", histogram(vec![1.0, 2.0], vec![1, 2]))],
+                "2 bounds and 2 counts",
+            ),
+            (
+                vec![metric("h", histogram(vec![2.0, 1.0], vec![1, 2, 3]))],
+                "2 bounds and 3 counts",
+            ),
+        ] {
+            let err = from_component(bad).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let many = (0..=m::MAX_METRICS)
+            .map(|i| metric(&format!("m{i}"), Value::Counter(0)))
+            .collect();
+        assert!(from_component(many).unwrap_err().contains("at most 256"));
     }
 }

@@ -18,7 +18,8 @@
 //! and from a file for the warm restart (a core module's dump and load and
 //! a component's answer in `handover`'s steps), where `image` saves and restores
 //! a whole memory when `image_check` finds that it is the whole instance;
-//! `metrics` reads the figures a v8 plugin keeps in its memory.
+//! `metrics` reads the figures a v8 plugin keeps in its memory (or a
+//! component answers from its `metrics` export).
 //! The sibling files use each other without a circle
 //! (host/src/layering.rs): `compile`, `imports`, `faults`, `handover` and
 //! `image_check` need none of the others, `component` only `imports` and

@@ -558,8 +558,9 @@ const NEEDS: &[(&str, NeedFn)] = &[
         (!k.shard.lists()).then(|| "the plugin does not list its items (ABI v5 wmc_iter)".into())
     }),
     ("plugin_metrics", |k| {
-        (!k.shard.exports_metrics())
-            .then(|| "the plugin does not export wmc_metrics (ABI v8)".into())
+        (!k.shard.exports_metrics()).then(|| {
+            "the plugin exports no metrics (ABI v8 wmc_metrics, or the world's metrics)".into()
+        })
     }),
 ];
 

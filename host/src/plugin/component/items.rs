@@ -10,25 +10,12 @@
 //! item from a component arrives as if just stored); on the way in a
 //! component gets the five fields and nothing else.
 
-use super::{bindings::wasmcached::store::types, flush_stdio, Guest};
+use super::{bindings::wasmcached::store::types, flush_stdio, DumpPos, Guest};
 use crate::plugin::handover::{DumpStep, Loaded};
 use crate::plugin::imports::ShardCtx;
 use anyhow::{anyhow, bail, Result};
 use wasmcached_abi::{self as abi, Item};
 use wasmtime::Store;
-
-/// Where the running dump is. The world's `dump` takes its cursor as an
-/// argument, so the host keeps it (a core plugin keeps its own).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) enum DumpPos {
-    /// No dump running: the next `dump` call starts at cursor 0.
-    #[default]
-    Start,
-    /// The cursor the plugin answered last.
-    At(u64),
-    /// The plugin answered cursor 0: its items are all out.
-    Done,
-}
 
 /// The longest key an item record carries (memcached's KEY_MAX_LENGTH).
 const KEY_MAX: usize = 250;
