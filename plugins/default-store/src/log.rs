@@ -77,8 +77,8 @@ pub struct Log {
     retired: Vec<u32>,
     /// Segments with a held value.
     held: Vec<u32>,
-    /// Segments whose live bytes fell to half since they were last looked
-    /// at (candidates for compaction).
+    /// Segments whose live bytes fell to `sparse_limit` since they were
+    /// last looked at (candidates for compaction).
     sparse: Vec<u32>,
     /// Log position the next opened segment starts at.
     pub pos: u64,
@@ -415,10 +415,22 @@ impl Log {
         }
     }
 
+    /// Live bytes at or below which a segment is worth compacting: a
+    /// quarter dead. Copying its live items costs up to three bytes per
+    /// byte gained, but where items expire (a TTL-heavy trace) the dead
+    /// bytes otherwise wait for the segment's turn in the FIFO: at half
+    /// (one byte per byte) the TTL-heavy trace at 1 % of the working set
+    /// missed 0.4 % more (`wasmcached replay`, 4M keys, 90 % of them with a
+    /// 5 s TTL, `-m 5`: 0.3746 against 0.3732). Segments where nothing dies
+    /// (no TTLs, few overwrites) are not compacted either way.
+    pub fn sparse_limit(&self) -> u32 {
+        (self.seg_size() / 4 * 3) as u32
+    }
+
     /// Item bytes at handle `h` (`total` of them) died.
     pub fn vacate(&mut self, h: u32, total: usize) {
         let s = h >> self.shift;
-        let limit = (self.seg_size() / 2) as u32;
+        let limit = self.sparse_limit();
         let seg = &mut self.segs[s as usize];
         seg.live -= 1;
         seg.live_bytes -= total as u32;

@@ -1146,6 +1146,90 @@ fn a_key_read_after_it_expired_is_promoted_when_set_again() {
     }
 }
 
+/// A main-queue item that expired before anyone read it again had earned
+/// its place: the ghost remembers it when the crawler (or eviction) takes
+/// it, so that its next set is promoted as well. One that expired while new
+/// and unread in the small queue has not, and starts over like any new key.
+#[test]
+fn a_main_queue_key_that_expired_unread_is_promoted_when_set_again() {
+    for (read, kept) in [(true, true), (false, false)] {
+        let (mut s, n, value) = full_store("");
+        // Evict once, so that the ghost is sized.
+        for i in n..n + n / 2 {
+            s.set(&key8(i), &value);
+        }
+        s.store(Op::Set, "expiring", &value, 0, 102);
+        if read {
+            // Read while new: the small queue's recycling promotes it.
+            assert_eq!(s.get("expiring").status, Status::Hit);
+            for i in 2 * n..3 * n {
+                s.set(&key8(i), &value);
+            }
+            assert!(present(&mut s, "expiring"), "promoted, still live");
+        }
+        // It expires, and the crawler takes it before anyone asks.
+        let reclaimed = s.general("crawler_reclaimed");
+        s.tick(103);
+        assert_eq!(s.general("crawler_reclaimed"), reclaimed + 1, "{read}");
+        s.set("expiring", &value);
+        for i in 4 * n..5 * n {
+            s.set(&key8(i), &value);
+        }
+        assert_eq!(present(&mut s, "expiring"), kept, "read while new: {read}");
+        assert!(!present(&mut s, &key8(4 * n)), "{read}: a new key is not");
+    }
+}
+
+/// The crawler takes an item in the second it expires (when a lookup no
+/// longer returns it), not a second later as memcached's crawler does.
+#[test]
+fn the_crawler_reclaims_items_in_their_expiry_second() {
+    let mut s = Shard::new(MB);
+    s.store(Op::Set, "a", "1", 0, 102);
+    s.store(Op::Set, "b", "2", 0, 103);
+    s.tick(101);
+    assert_eq!(s.general("crawler_reclaimed"), 0);
+    s.tick(102);
+    assert_eq!(s.general("crawler_reclaimed"), 1);
+    assert_eq!(s.general("curr_items"), 1);
+    assert_eq!(s.get("a").status, Status::Miss);
+    assert_eq!(s.general("get_expired"), 0, "already gone");
+    assert_eq!(s.value("b").as_deref(), Some("2"));
+}
+
+/// A segment a quarter of whose bytes died is compacted in the background
+/// (its live items copied to its queue's head), so that dead items of a
+/// TTL-heavy load do not wait for the segment's turn in the FIFO; one with
+/// less dead is left alone.
+#[test]
+fn segments_a_quarter_dead_are_compacted() {
+    for (every, compacted) in [(3, true), (6, false)] {
+        let budget = 256 * 1024;
+        let n = capacity_of(budget, 8, 100) / 2;
+        let mut s = Shard::new(budget);
+        let value = "x".repeat(100);
+        for i in 0..n {
+            s.set(&key8(i), &value);
+        }
+        let before = s.segments();
+        // A third (a sixth) of every segment's items die.
+        for i in (0..n).step_by(every) {
+            assert_eq!(s.keyed(Op::Delete, &key8(i)).status, Status::Deleted);
+        }
+        s.tick(101);
+        let after = s.segments();
+        assert_eq!(
+            after < before,
+            compacted,
+            "1 in {every}: {before} -> {after}"
+        );
+        for i in 0..n {
+            assert_eq!(present(&mut s, &key8(i)), i % every != 0, "{i}");
+        }
+        assert_eq!(s.general("evictions"), 0);
+    }
+}
+
 #[test]
 fn the_item_being_rewritten_is_never_the_victim() {
     let budget = 256 * 1024;

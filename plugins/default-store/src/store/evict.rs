@@ -19,9 +19,15 @@
 //! queues are all you need for cache eviction", SOSP 2023), and no hit
 //! moves anything: a hit only raises two bits in the item's header.
 //!
+//! An item of the main queue that expired before anyone read it again
+//! (found dead here or by the crawler) is remembered by the ghost as well:
+//! it had earned its place, and without that its next set would have to
+//! earn it again in the small queue (a miss more for every key read less
+//! often than its TTL).
+//!
 //! Before any of that, a segment that dead items (replaced, deleted,
-//! expired) have left at least half empty is compacted: its live items are
-//! copied to its queue's head and the segment is free.
+//! expired) have left at least a quarter empty is compacted: its live
+//! items are copied to its queue's head and the segment is free.
 //!
 //! With `-M` nothing live is evicted: dead items and holes are reclaimed by
 //! compacting the emptiest segment instead (when that gains at least a
@@ -146,12 +152,17 @@ impl Store {
                 continue;
             }
             if self.is_reclaimable(&e, now) {
+                let flushed = self.is_flushed(&e, now);
                 let s = self.classes.of_item(&e);
                 s.reclaimed += 1;
                 if !e.has(bit::FETCHED) {
                     s.expired_unfetched += 1;
                 }
-                self.unlink(i);
+                if flushed {
+                    self.unlink(i);
+                } else {
+                    self.unlink_expired(i, q);
+                }
                 continue;
             }
             let keep = chances
@@ -245,10 +256,16 @@ impl Store {
     /// The crawler's look at item `i`: frees it when it expired or was
     /// flushed, counted as memcached's LRU crawler counts (and, if
     /// `checked`, counts the look). Returns whether it was dead.
+    ///
+    /// Expired means as a lookup sees it (`exptime <= now`), not the `<`
+    /// memcached's crawler uses: no get can return the item any more, and
+    /// taking it in its last second frees its room a second earlier (with
+    /// 5-second TTLs a fifth of every item's life; the TTL-heavy replay at
+    /// 1 % of the working set missed 0.4 % less: 0.3732 against 0.3747).
     pub(super) fn reap(&mut self, i: u32, now: u32, checked: bool) -> bool {
         let e = self.log.view(i, self.casm);
         let flushed = self.is_flushed(&e, now);
-        let dead = flushed || (e.exptime() != 0 && e.exptime() < now);
+        let dead = flushed || (e.exptime() != 0 && e.exptime() <= now);
         let unfetched = !e.has(bit::FETCHED);
         let class = self.classes.of_item(&e);
         if checked {
@@ -259,9 +276,26 @@ impl Store {
             if !flushed && unfetched {
                 class.expired_unfetched += 1;
             }
-            self.unlink(i);
+            if flushed {
+                self.unlink(i);
+            } else {
+                let q = self.log.seg_of(i).queue;
+                self.unlink_expired(i, q);
+            }
         }
         dead
+    }
+
+    /// Unlinks item `i` of queue `q`, which expired: one of the main queue
+    /// is remembered by the ghost (see the module doc), so that its next
+    /// set is promoted as a key evicted too early is. The TTL-heavy replay
+    /// at 1 % of the working set missed 1.8 % less: 0.3732 against 0.3799.
+    fn unlink_expired(&mut self, i: u32, q: Queue) {
+        let h = hash(self.log.view(i, self.casm).key());
+        if q == Queue::Main && self.tuning.ghost && !self.ghost.is_empty() {
+            self.ghost.remember(h);
+        }
+        self.unlink_hashed(i, h);
     }
 
     /// Copies the live items of segment `s` (in queue `q`) to the head of
@@ -287,15 +321,15 @@ impl Store {
         self.log.recycle(q, s);
     }
 
-    /// Compacts a segment that holes have made at least half empty, if
-    /// there is one: dead items make room before live ones are evicted
-    /// (memcached reclaims expired items at the LRU tail first), at no more
-    /// than one byte copied per byte gained.
+    /// Compacts a segment that holes have made at least a quarter empty
+    /// (`Log::sparse_limit`), if there is one: dead items make room before
+    /// live ones are evicted (memcached reclaims expired items at the LRU
+    /// tail first), at no more than three bytes copied per byte gained.
     pub(super) fn compact_sparse(&mut self) -> bool {
         while let Some(s) = self.log.take_sparse() {
             let seg = &self.log.segs[s as usize];
             let q = seg.queue;
-            let sparse = seg.live_bytes * 2 <= self.log.seg_size() as u32;
+            let sparse = seg.live_bytes <= self.log.sparse_limit();
             if q == Queue::Free || seg.held || !sparse || self.log.head(q) == Some(s) {
                 continue;
             }

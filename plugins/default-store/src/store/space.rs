@@ -1,6 +1,6 @@
 //! The shard's budget and its background work: a lowered `MemLimit`, the
 //! expiry scan that reclaims dead items before anyone asks for them, the
-//! compaction of segments that dead items left half empty (their memory
+//! compaction of segments that dead items left a quarter empty (their memory
 //! comes back without waiting for their turn in the FIFO), and the index
 //! resizing.
 
