@@ -665,20 +665,22 @@ mod tests {
         assert!(files.iter().all(|f| !f.path.starts_with("vendor/")));
     }
 
+    /// The text of the rendered file at `path`.
+    fn text(files: &[File], path: &str) -> String {
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no {path}"))
+            .text
+            .clone()
+    }
+
     /// The component projects: the world as this server serves it, the
     /// starter and build.sh naming the project, and JavaScript's pins those
     /// of examples/js-lru with the root package renamed.
     #[test]
     fn component_projects_carry_the_world_and_the_pins() {
         let world = include_str!("../../../wit/store.wit");
-        let text = |files: &[File], path: &str| -> String {
-            files
-                .iter()
-                .find(|f| f.path == path)
-                .unwrap_or_else(|| panic!("no {path}"))
-                .text
-                .clone()
-        };
         // Any accepted name works: Python's module is always store.py.
         for name in ["my-kv", "class", "a_1"] {
             let py = render(&project(Lang::Python, name)).unwrap();
@@ -768,14 +770,6 @@ mod tests {
     /// builds the .wasm that test.mjs loads.
     #[test]
     fn c_and_assemblyscript_projects_have_native_tests() {
-        let text = |files: &[File], path: &str| -> String {
-            files
-                .iter()
-                .find(|f| f.path == path)
-                .unwrap_or_else(|| panic!("no {path}"))
-                .text
-                .clone()
-        };
         let c = render(&project(Lang::C, "my-kv")).unwrap();
         let test = text(&c, "test.sh");
         for want in [
