@@ -2,7 +2,7 @@
 //! plugin author runs them, on the examples that use them:
 //!
 //! - C: `examples/c-quota/test_native.sh` compiles c-quota, the C SDK and
-//!   `guest-sdk/c/harness/wmc_harness.c` for this machine (with `cc`, and
+//!   `guest-sdk/c/harness/wmc_harness.c` (and `wmc_host.c`) for this machine (with `cc`, and
 //!   again with `clang`, `-Wall -Wextra -Werror`) and runs its tests;
 //! - AssemblyScript: `node --test examples/as-lfu/test.mjs` drives the
 //!   built as-lfu.wasm through `guest-sdk/assemblyscript/harness.mjs`.

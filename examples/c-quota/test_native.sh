@@ -11,5 +11,6 @@ bin="${TEST_BIN:-$root/target/examples/c-quota-test-native}"
 mkdir -p "$(dirname "$bin")"
 sdk="$root/guest-sdk/c"
 "${CC:-cc}" -std=c11 -O1 -g -Wall -Wextra -Werror "$@" -I "$sdk" -I "$sdk/harness" -o "$bin" \
-    "$here/test_native.c" "$here/c_quota.c" "$sdk/wasmcached.c" "$sdk/harness/wmc_harness.c"
+    "$here/test_native.c" "$here/c_quota.c" "$sdk/wasmcached.c" "$sdk/harness/wmc_harness.c" \
+    "$sdk/harness/wmc_host.c"
 exec "$bin"

@@ -24,7 +24,7 @@
 #define WMC_IMPORT(name) __attribute__((import_module("wasmcached"), import_name(name)))
 #else
 /* Native: the exports are ordinary functions (declared in wasmcached.h),
- * the imports ordinary functions a harness defines (harness/wmc_harness.c). */
+ * the imports ordinary functions a harness defines (harness/wmc_host.c). */
 #define WMC_EXPORT(name)
 #define WMC_IMPORT(name)
 #endif

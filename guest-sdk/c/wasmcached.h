@@ -513,7 +513,7 @@ int32_t wmc_load(int32_t len);
 int64_t wmc_iter(int64_t cursor, int32_t max_bytes);
 int64_t wmc_metrics(void);
 
-/* The host imports (module "wasmcached"), which the harness defines. */
+/* The host imports (module "wasmcached"), which harness/wmc_host.c defines. */
 void wmc__host_log(int32_t level, const void *ptr, int32_t len);
 int32_t wmc__host_now(void);
 void wmc__host_timer_set(int64_t token, int32_t delay_ms);

@@ -3,7 +3,8 @@
  * the host: it encodes the init record, request batches and item chunks in
  * the bytes of docs/plugin-abi.md into the buffer wmc_input returns, calls
  * the SDK's exports, checks what they return as the host does and decodes
- * it; and it implements the host imports (log, now, timer_set, log_event).
+ * it. The host imports (log, now, timer_set, log_event) are wmc_host.c's,
+ * whose records it reads.
  *
  * Addresses an export returns are offsets into the SDK's emulated linear
  * memory (wasmcached.c, "native build"): wmc_native_addr makes them
@@ -32,7 +33,6 @@
 #define ITEM_HEADER 28u
 #define ITER_HEADER 16u
 #define ITEM_META_HEADER 32u
-#define EVENT_HEADER 24u
 
 #define FAIL(...) wmc_h_fail(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -93,92 +93,21 @@ static void put64(bytes_t *b, uint64_t v) {
     put32(b, (uint32_t)(v >> 32));
 }
 
-/* ------------------------------------------------------------ the host */
-
-typedef struct {
-    int level;
-    char *text;
-} log_line;
-
-typedef struct {
-    uint64_t token;
-    uint32_t delay_ms;
-} timer_req;
+/* ------------------------------------------------------------ the harness */
 
 struct wmc_h {
     bytes_t buf;
-    log_line *logs;
-    uint32_t nlogs, logs_cap;
-    timer_req *timers;
-    uint32_t ntimers, timers_cap;
-    wmc_h_event *events;
-    uint32_t nevents, events_cap;
     char **stat_names, **stat_values;
     uint32_t nstats;
 };
 
-/* One instance per process: the plugin's statics are its state. */
+/* One instance per process: the plugin's statics are its state. The host
+ * imports' records are wmc_host.c's. */
 static wmc_h the_harness;
 static int started;
-static uint32_t clock_now = 1;
 static char init_error[1024];
 
-/* The harness's records exist from the first import call on (a plugin may
- * log before wmc_init returns). */
 static wmc_h *host(void) { return &the_harness; }
-
-void wmc__host_log(int32_t level, const void *ptr, int32_t len) {
-    wmc_h *h = host();
-    if (len < 0) len = 0;
-    if (h->nlogs == h->logs_cap) {
-        h->logs_cap = h->logs_cap ? h->logs_cap * 2 : 16;
-        h->logs = xrealloc(h->logs, sizeof *h->logs * h->logs_cap);
-    }
-    h->logs[h->nlogs].level = level;
-    h->logs[h->nlogs].text = (char *)keep(ptr, (uint32_t)len);
-    h->nlogs++;
-    if (getenv("WMC_H_VERBOSE")) fprintf(stderr, "plugin log %d: %.*s\n", level, (int)len,
-                                         (const char *)ptr);
-}
-
-int32_t wmc__host_now(void) { return (int32_t)clock_now; }
-
-void wmc__host_timer_set(int64_t token, int32_t delay_ms) {
-    wmc_h *h = host();
-    if (h->ntimers == h->timers_cap) {
-        h->timers_cap = h->timers_cap ? h->timers_cap * 2 : 16;
-        h->timers = xrealloc(h->timers, sizeof *h->timers * h->timers_cap);
-    }
-    h->timers[h->ntimers].token = (uint64_t)token;
-    h->timers[h->ntimers].delay_ms = (uint32_t)delay_ms;
-    h->ntimers++;
-}
-
-/* A record that is malformed or does not fill `len` exactly is ignored, as
- * the host ignores it. */
-void wmc__host_log_event(const void *ptr, int32_t len) {
-    const uint8_t *b = ptr;
-    if (len < (int32_t)EVENT_HEADER) return;
-    uint32_t key_len = rd16(b + 2);
-    if (key_len > 250 || (uint32_t)len != EVENT_HEADER + key_len) return;
-    if (b[0] < 1 || b[0] > 3) return;
-    wmc_h *h = host();
-    if (h->nevents == h->events_cap) {
-        h->events_cap = h->events_cap ? h->events_cap * 2 : 16;
-        h->events = xrealloc(h->events, sizeof *h->events * h->events_cap);
-    }
-    wmc_h_event *e = &h->events[h->nevents++];
-    memset(e, 0, sizeof *e);
-    e->kind = b[0];
-    e->flags = b[1];
-    e->key_len = key_len;
-    memcpy(e->key, b + EVENT_HEADER, key_len);
-    e->request = rd32(b + 4);
-    e->value_len = rd32(b + 8);
-    e->client_flags = rd32(b + 12);
-    e->exptime = rd32(b + 16);
-    e->last_access = rd32(b + 20);
-}
 
 /* ------------------------------------------------------------ memory */
 
@@ -233,7 +162,7 @@ int wmc_h_start(const wmc_h_config *cfg, wmc_h **out) {
     if (started)
         FAIL("one plugin instance per process: start each in a test of its own (wmc_h_run)");
     started = 1;
-    clock_now = c.now;
+    wmc_host_set_clock(c.now);
     if (wmc_abi_version() != WMC_ABI)
         FAIL("wmc_abi_version() is %d, the harness was built for %d: build both with the "
              "same -DWMC_ABI",
@@ -273,16 +202,18 @@ int wmc_h_start(const wmc_h_config *cfg, wmc_h **out) {
     put(&h->buf, hints.p, hints.len);
     free(hints.p);
     input(&h->buf);
-    uint32_t logged_before = h->nlogs;
+    uint32_t logged_before = wmc_host_log_count();
     int code = wmc_init((int32_t)h->buf.len);
     if (code == 0) {
         *out = h;
         return 0;
     }
     init_error[0] = 0;
-    for (uint32_t i = h->nlogs; i > logged_before; i--) {
-        if (h->logs[i - 1].level == WMC_LOG_ERROR) {
-            snprintf(init_error, sizeof init_error, "%s", h->logs[i - 1].text);
+    for (uint32_t i = wmc_host_log_count(); i > logged_before; i--) {
+        int level;
+        const char *text = wmc_host_log_text(i - 1, &level);
+        if (level == WMC_LOG_ERROR) {
+            snprintf(init_error, sizeof init_error, "%s", text);
             break;
         }
     }
@@ -494,24 +425,24 @@ const char *wmc_status_name(uint8_t status) {
 
 uint32_t wmc_h_now(const wmc_h *h) {
     (void)h;
-    return clock_now;
+    return wmc_host_clock();
 }
 
 void wmc_h_set_now(wmc_h *h, uint32_t now) {
     (void)h;
-    clock_now = now;
+    wmc_host_set_clock(now);
 }
 
 uint32_t wmc_h_advance(wmc_h *h, uint32_t secs) {
     (void)h;
-    clock_now += secs;
-    wmc_tick((int32_t)clock_now);
-    return clock_now;
+    wmc_host_set_clock(wmc_host_clock() + secs);
+    wmc_tick((int32_t)wmc_host_clock());
+    return wmc_host_clock();
 }
 
 void wmc_h_tick(wmc_h *h) {
     (void)h;
-    wmc_tick((int32_t)clock_now);
+    wmc_tick((int32_t)wmc_host_clock());
 }
 
 void wmc_h_fire_timer(wmc_h *h, uint64_t token) {
@@ -519,37 +450,51 @@ void wmc_h_fire_timer(wmc_h *h, uint64_t token) {
     wmc_timer((int64_t)token);
 }
 
-uint32_t wmc_h_timer_count(const wmc_h *h) { return h->ntimers; }
+uint32_t wmc_h_timer_count(const wmc_h *h) {
+    (void)h;
+    return wmc_host_timer_count();
+}
 
 void wmc_h_timer_at(const wmc_h *h, uint32_t i, uint64_t *token, uint32_t *delay_ms) {
-    if (i >= h->ntimers) FAIL("timer %u of %u", i, h->ntimers);
-    if (token) *token = h->timers[i].token;
-    if (delay_ms) *delay_ms = h->timers[i].delay_ms;
+    (void)h;
+    if (i >= wmc_host_timer_count()) FAIL("timer %u of %u", i, wmc_host_timer_count());
+    wmc_host_timer(i, token, delay_ms);
 }
 
 /* ------------------------------------------------------------ logs, events */
 
-uint32_t wmc_h_log_count(const wmc_h *h) { return h->nlogs; }
+uint32_t wmc_h_log_count(const wmc_h *h) {
+    (void)h;
+    return wmc_host_log_count();
+}
 
 const char *wmc_h_log_line(const wmc_h *h, uint32_t i, int *level) {
-    if (i >= h->nlogs) FAIL("log line %u of %u", i, h->nlogs);
-    if (level) *level = h->logs[i].level;
-    return h->logs[i].text;
+    (void)h;
+    if (i >= wmc_host_log_count()) FAIL("log line %u of %u", i, wmc_host_log_count());
+    return wmc_host_log_text(i, level);
 }
 
 int wmc_h_logged(const wmc_h *h, const char *text) {
-    for (uint32_t i = 0; i < h->nlogs; i++)
-        if (strstr(h->logs[i].text, text)) return 1;
+    (void)h;
+    for (uint32_t i = 0; i < wmc_host_log_count(); i++)
+        if (strstr(wmc_host_log_text(i, NULL), text)) return 1;
     return 0;
 }
 
-void wmc_h_clear_logs(wmc_h *h) { h->nlogs = 0; }
+void wmc_h_clear_logs(wmc_h *h) {
+    (void)h;
+    wmc_host_clear_logs();
+}
 
-uint32_t wmc_h_event_count(const wmc_h *h) { return h->nevents; }
+uint32_t wmc_h_event_count(const wmc_h *h) {
+    (void)h;
+    return wmc_host_event_count();
+}
 
 const wmc_h_event *wmc_h_event_at(const wmc_h *h, uint32_t i) {
-    if (i >= h->nevents) FAIL("event %u of %u", i, h->nevents);
-    return &h->events[i];
+    (void)h;
+    if (i >= wmc_host_event_count()) FAIL("event %u of %u", i, wmc_host_event_count());
+    return wmc_host_event(i);
 }
 
 /* ------------------------------------------------------------ stats */
@@ -764,12 +709,15 @@ void wmc_h_fail(const char *file, int line, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    wmc_h *h = host();
-    if (h->nlogs) {
-        uint32_t from = h->nlogs > 20 ? h->nlogs - 20 : 0;
+    uint32_t n = wmc_host_log_count();
+    if (n) {
+        uint32_t from = n > 20 ? n - 20 : 0;
         fprintf(stderr, "  the plugin's last log lines:\n");
-        for (uint32_t i = from; i < h->nlogs; i++)
-            fprintf(stderr, "    [%d] %s\n", h->logs[i].level, h->logs[i].text);
+        for (uint32_t i = from; i < n; i++) {
+            int level;
+            const char *text = wmc_host_log_text(i, &level);
+            fprintf(stderr, "    [%d] %s\n", level, text);
+        }
     }
     fflush(stderr);
     _exit(1);

@@ -5,7 +5,8 @@
  *
  *   cc -std=c11 -Wall -Wextra -Werror -I guest-sdk/c -I guest-sdk/c/harness \
  *      -o test_native test_native.c my_plugin.c \
- *      guest-sdk/c/wasmcached.c guest-sdk/c/harness/wmc_harness.c
+ *      guest-sdk/c/wasmcached.c guest-sdk/c/harness/wmc_harness.c \
+ *      guest-sdk/c/harness/wmc_host.c
  *   ./test_native
  *
  * (It lives in harness/, apart from the two files a plugin's wasm build
@@ -46,6 +47,7 @@
 #define WMC_HARNESS_H
 
 #include "wasmcached.h"
+#include "wmc_host.h"
 
 #ifdef __wasm__
 #error "wmc_harness.h is for a native build (cc for the build machine), not wasm"
@@ -173,14 +175,7 @@ int wmc_h_logged(const wmc_h *h, const char *text);
 void wmc_h_clear_logs(wmc_h *h);
 
 /* ---- v6 watch events (log_event), decoded, in order ---- */
-typedef struct wmc_h_event {
-    uint8_t kind;   /* 1 LOOKUP, 2 EVICTION, 3 STORED */
-    uint8_t flags;  /* LOOKUP: 1 found; EVICTION: 1 fetched */
-    uint8_t key[250];
-    uint32_t key_len;
-    uint32_t request; /* index in the batch */
-    uint32_t value_len, client_flags, exptime, last_access;
-} wmc_h_event;
+/* wmc_h_event: wmc_host.h */
 uint32_t wmc_h_event_count(const wmc_h *h);
 const wmc_h_event *wmc_h_event_at(const wmc_h *h, uint32_t i);
 

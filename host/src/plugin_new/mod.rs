@@ -775,7 +775,7 @@ mod tests {
         for want in [
             "\"${CC:-cc}\"",
             "-I . -I harness",
-            "test_native.c store.c wasmcached.c harness/wmc_harness.c",
+            "test_native.c store.c wasmcached.c harness/wmc_harness.c harness/wmc_host.c",
             "exec ./test_native",
         ] {
             assert!(test.contains(want), "{want}: {test}");

@@ -166,6 +166,16 @@ const C: &[Source] = &[
         "../../../guest-sdk/c/harness/wmc_harness.c",
         Copy
     ),
+    file!(
+        "harness/wmc_host.h",
+        "../../../guest-sdk/c/harness/wmc_host.h",
+        Copy
+    ),
+    file!(
+        "harness/wmc_host.c",
+        "../../../guest-sdk/c/harness/wmc_host.c",
+        Copy
+    ),
 ];
 
 const ASSEMBLYSCRIPT: &[Source] = &[
