@@ -1769,13 +1769,13 @@ fn js_lru_follows_memcached() {
     assert_follows_memcached("js-lru", "2");
 }
 
-#[cfg(target_os = "linux")]
 /// As `python_lru_keeps_its_items_across_plugin_reload`, in JavaScript.
 #[test]
 fn js_lru_keeps_its_items_across_plugin_reload() {
     assert_keeps_its_items_across_plugin_reload("js-lru");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn js_lru_serves_pymemcache() {
     assert_serves_pymemcache("js-lru");
