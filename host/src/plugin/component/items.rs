@@ -32,8 +32,8 @@ const MAX_EMPTY_CALLS: u32 = 100_000;
 impl Guest {
     /// The next chunk of the running dump, of about `max_bytes` (at least
     /// one item). An answer the ABI would call malformed (a key of 0 or
-    /// over 250 bytes, a value over 4 GiB, a dump that never ends) is an
-    /// error: the plugin's fault.
+    /// over 250 bytes, more items than asked for, a dump that never ends)
+    /// is an error: the plugin's fault.
     pub(in crate::plugin) fn dump_chunk(
         &mut self,
         store: &mut Store<ShardCtx>,
@@ -105,13 +105,12 @@ impl Guest {
     }
 }
 
-/// Appends `it` to `chunk` as an ABI item record, last accessed `now`.
+/// Appends `it` to `chunk` as an ABI item record, last accessed `now`. A
+/// value came out of a 32-bit guest memory, so its length fits the
+/// record's u32.
 fn encode_item(chunk: &mut Vec<u8>, it: &types::Item, now: u32) -> Result<()> {
     if it.key.is_empty() || it.key.len() > KEY_MAX {
         bail!("dump answered an item with a key of {} bytes", it.key.len());
-    }
-    if u32::try_from(it.value.len()).is_err() {
-        bail!("dump answered a value over 4 GiB");
     }
     Item {
         key: &it.key,
