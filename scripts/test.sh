@@ -121,8 +121,16 @@ run_part() {
   local rc=0 start=$SECONDS
   say "[$name] $*"
   "$@" 2>&1 | tee -a "$log" || rc=$?
-  results+=("$name: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - start)) s")
+  results+=("$name: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - start)) s, $(disk_use)")
   [ "$rc" = 0 ] || status=$rc
+}
+# After each part: the size of target/ and the space left on its disk, so a
+# run that fills the disk shows which part grew it.
+disk_use() {
+  local used free
+  used=$(du -sh target 2>/dev/null | cut -f1)
+  free=$(df -h --output=avail target 2>/dev/null | tail -n1 | tr -d ' ')
+  echo "target ${used:-?}, ${free:-?} free"
 }
 # cargo test's own arguments, then the test binaries' (after `--`), with
 # the soak left out of the linux part. The soak part runs `--test e2e --
@@ -183,7 +191,7 @@ if [ -n "$soak_pid" ]; then
   rc=0
   wait "$soak_pid" || rc=$?
   cat "$soak_log" | tee -a "$log"
-  results+=("soak: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - soak_start)) s")
+  results+=("soak: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - soak_start)) s, $(disk_use)")
   [ "$rc" = 0 ] || status=$rc
 fi
 for r in "${results[@]}"; do say "$r"; done
