@@ -2388,6 +2388,112 @@ fn memcached_tool_display_and_per_class_stats_match_memcached() {
     }
 }
 
+/// A session that moves every counter `stats reset` concerns: stores past
+/// `-m 2` (evictions), expiries, hits, misses, deletes, arithmetic.
+fn reset_session(c: &mut Client) {
+    let value = vec![b'x'; 1000];
+    for i in 0..6000 {
+        let exptime = if i % 10 == 0 { 1 } else { 0 };
+        assert_eq!(c.set(&format!("k{i}"), 0, exptime, &value), "STORED");
+    }
+    for i in 5500..6000 {
+        c.get(&format!("k{i}"));
+    }
+    assert!(c.get("nope").is_none());
+    assert_eq!(c.cmd("delete k5999"), "DELETED");
+    assert_eq!(c.cmd("incr nope 1"), "NOT_FOUND");
+    assert_eq!(c.cmd("touch k5998 0"), "TOUCHED");
+    std::thread::sleep(Duration::from_millis(2100));
+    for i in (5000..6000).step_by(10) {
+        assert!(c.get(&format!("k{i}")).is_none(), "k{i} expired");
+    }
+}
+
+/// `stats reset` zeroes the same figures in `stats`, `stats items` and
+/// `stats slabs` as memcached's: the counters (the plugin's as well as the
+/// host's), not the levels; and they count from zero after it.
+#[test]
+fn stats_reset_zeroes_what_memcached_zeroes() {
+    // Figures that change on their own or differ by design.
+    let volatile = |name: &str| {
+        name.ends_with("time")
+            || name.ends_with("age")
+            || name.starts_with("rusage")
+            || name.starts_with("bytes_")
+            || name.starts_with("read_buf")
+            || name.starts_with("response_obj")
+            || [
+                "uptime",
+                "total_connections",
+                "curr_connections",
+                "lru_maintainer_juggles",
+            ]
+            .contains(&name)
+    };
+    let flags = ["-t", "2", "-m", "2", "-I", "512k"];
+    let reference = Server::start_memcached(&flags);
+    let target = Server::start(&flags);
+    let (mut rc, mut tc) = (reference.client(), target.client());
+    reset_session(&mut rc);
+    reset_session(&mut tc);
+    let groups = ["", "items", "slabs"];
+    let snapshot = |c: &mut Client| -> Vec<HashMap<String, String>> {
+        groups.iter().map(|g| c.stats(g)).collect()
+    };
+    let (ref_before, tgt_before) = (snapshot(&mut rc), snapshot(&mut tc));
+    assert_eq!(rc.cmd("stats reset"), "RESET");
+    assert_eq!(tc.cmd("stats reset"), "RESET");
+    let (ref_after, tgt_after) = (snapshot(&mut rc), snapshot(&mut tc));
+    let mut compared = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, group) in groups.iter().enumerate() {
+        for (name, rb) in &ref_before[i] {
+            let Some(tb) = tgt_before[i].get(name) else {
+                continue;
+            };
+            if volatile(name) || rb == "0" || tb == "0" {
+                continue;
+            }
+            let zeroed =
+                |after: &HashMap<String, String>| after.get(name).map(String::as_str) == Some("0");
+            let (want, got) = (zeroed(&ref_after[i]), zeroed(&tgt_after[i]));
+            compared.push(format!("{group}:{name}"));
+            if want != got {
+                wrong.push(format!(
+                    "stats {group} {name}: memcached {rb} -> {:?}, wasmcached {tb} -> {:?}",
+                    ref_after[i].get(name),
+                    tgt_after[i].get(name)
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // The comparison saw the plugin's counters and levels, in every group.
+    for name in [
+        ":total_items",
+        ":evictions",
+        ":expired_unfetched",
+        ":curr_items",
+        "items:items:12:evicted",
+        "items:items:12:number",
+        "slabs:12:get_hits",
+        "slabs:12:used_chunks",
+    ] {
+        assert!(
+            compared.iter().any(|c| c == name),
+            "{name} not compared: {compared:?}"
+        );
+    }
+    // Counted from zero since.
+    for c in [&mut rc, &mut tc] {
+        for i in 0..10 {
+            assert_eq!(c.set(&format!("again{i}"), 0, 0, b"v"), "STORED");
+        }
+        assert_eq!(c.stat("total_items"), 10);
+        assert_eq!(c.stat("cmd_set"), 10);
+    }
+}
+
 /// A listing larger than what the server buffers for a client streams in
 /// chunks while other clients are served, and lists every item once.
 #[test]

@@ -133,6 +133,42 @@ fn stats_shards_lists_each_shard_uncombined_in_shard_order() {
     assert_eq!(binary_stats(&server, b"shard"), Err(status::ENOENT));
 }
 
+/// `stats reset` zeroes what a plugin types `#counter` (as memcached's
+/// counters), in `stats plugin` and `stats shards` alike, and leaves its
+/// gauges, maxima and untyped figures whole; the binary protocol's
+/// `stat reset` does the same.
+#[test]
+fn stats_reset_zeroes_typed_counters_only() {
+    for binary in [false, true] {
+        let server = typed_server();
+        let mut c = server.client();
+        assert_eq!(c.stats("plugin")["work_time"], "10");
+        if binary {
+            assert_eq!(binary_stats(&server, b"reset"), Ok(Vec::new()));
+        } else {
+            assert_eq!(c.cmd("stats reset"), "RESET");
+        }
+        let plugin = c.stats("plugin");
+        for (name, value) in [
+            ("work_time", "0"),
+            ("queue_age", "10"),
+            ("peak_items", "40"),
+            ("legacy_count", "10"),
+        ] {
+            assert_eq!(plugin[name], value, "{name} after reset (binary {binary})");
+        }
+        assert_eq!(c.stats("")["curr_items"], "10");
+        let shards = c.stats("shards");
+        for k in 0..4 {
+            assert_eq!(shards[&format!("shard:{k}:work_time")], "0");
+            assert_eq!(
+                shards[&format!("shard:{k}:bytes")],
+                (100 * (k + 1)).to_string()
+            );
+        }
+    }
+}
+
 /// The binary protocol's `stat <key>` answer: one packet per line, then an
 /// empty one; or the error status.
 fn binary_stats(server: &Server, key: &[u8]) -> Result<Vec<(String, String)>, u16> {

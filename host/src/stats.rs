@@ -32,6 +32,11 @@ pub const PLUGIN_GROUP: i32 = -1;
 /// combining by name keeps them apart).
 pub const SHARDS_GROUP: i32 = Shard::STATS_BY_SHARD;
 
+/// `stats reset`, as far as the shards go: each remembers its plugin's
+/// counters, so that `stats` shows them from zero ([`Shard::STATS_RESET`]).
+/// The answer has no lines.
+pub const RESET_GROUP: i32 = Shard::STATS_RESET;
+
 /// The lines of a finished shard stats fan-out for `group` (text and binary
 /// protocol alike).
 pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, String)> {

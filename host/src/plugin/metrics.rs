@@ -11,6 +11,7 @@
 use super::component;
 use super::instance::Guest;
 use super::shard::Shard;
+use super::stats_reset::Baseline;
 use wasmcached_abi::metrics::{self as m, MetricDesc, MetricKind};
 use wasmcached_abi::StatType;
 
@@ -43,21 +44,69 @@ impl Shard {
     /// without their declaration), for `stats shards`.
     pub const STATS_BY_SHARD: i32 = -2;
 
+    /// A stats group of the host's own, never passed to the guest:
+    /// `stats reset`, which remembers this shard's counters as they are
+    /// now and answers nothing (plugin/stats_reset.rs).
+    pub const STATS_RESET: i32 = -3;
+
     /// The guest's `name value` stat lines for `group`; for the general
     /// group followed by its metrics' lines ([`append_stat_lines`]), so
     /// that `stats plugin` sums them over shards as it sums the plugin's
     /// own figures. For [`Shard::STATS_BY_SHARD`], this shard's lines.
+    /// Counters show what they counted since the last `stats reset`
+    /// ([`Shard::STATS_RESET`]).
     pub fn stats(&mut self, group: i32) -> Vec<u8> {
-        if group == Self::STATS_BY_SHARD {
-            let metrics = self.plugin_metrics();
-            let mut lines = self.guest_stats(wasmcached_abi::stats_group::GENERAL);
+        use wasmcached_abi::stats_group::GENERAL;
+        match group {
+            Self::STATS_RESET => {
+                self.remember_counters();
+                Vec::new()
+            }
+            Self::STATS_BY_SHARD => {
+                let metrics = self.plugin_metrics();
+                let lines = self.raw_stats(GENERAL);
+                let lines = self.since_reset(GENERAL, lines);
+                shard_lines(self.shard_id(), &lines, &metrics)
+            }
+            GENERAL => {
+                let lines = self.stats_and_metrics(&[group]).0.pop().unwrap_or_default();
+                self.since_reset(group, lines)
+            }
+            _ => {
+                let lines = self.guest_stats(group);
+                self.since_reset(group, lines)
+            }
+        }
+    }
+
+    /// Reads the counters of every group and keeps them as the new zero.
+    fn remember_counters(&mut self) {
+        let mut b = Baseline::new(self.generation);
+        for group in Baseline::GROUPS {
+            let lines = self.raw_stats(group);
+            b.remember(group, &lines);
+        }
+        self.baseline = b;
+    }
+
+    /// `lines` of `group` as a client sees them: each counter less its
+    /// value at the last reset, if this instance was running then (a
+    /// restarted or reloaded one counts from zero again).
+    fn since_reset(&self, group: i32, lines: Vec<u8>) -> Vec<u8> {
+        if self.baseline.generation != self.generation {
+            return lines;
+        }
+        self.baseline.apply(group, lines)
+    }
+
+    /// The stat lines of `group` as the plugin has them, with the host's
+    /// own lines about it in the general group; no metrics.
+    pub(super) fn raw_stats(&mut self, group: i32) -> Vec<u8> {
+        let mut lines = self.guest_stats(group);
+        if group == wasmcached_abi::stats_group::GENERAL {
             self.append_host_lines(&mut lines);
-            return shard_lines(self.shard_id(), &lines, &metrics);
         }
-        if group != wasmcached_abi::stats_group::GENERAL {
-            return self.guest_stats(group);
-        }
-        self.stats_and_metrics(&[group]).0.pop().unwrap_or_default()
+        lines
     }
 
     /// What the host measures of the plugin, as typed stat lines beside

@@ -41,6 +41,7 @@ mod instance;
 mod metrics;
 mod shard;
 mod snapshot;
+mod stats_reset;
 #[cfg(test)]
 mod test_support;
 mod transfer;

@@ -7,6 +7,7 @@
 use super::engine::{Plugin, EPOCH_TICK};
 use super::faults::{BackOff, CrashLoop, FaultStats, CRASH_LOOP_WINDOW};
 use super::instance::{instantiate, write_input, Guest, Live, NoInputBuffer, ShardConfig};
+use super::stats_reset::Baseline;
 use anyhow::{anyhow, Result};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct Shard {
     crash: CrashLoop,
     /// Time spent in guest calls ([`Shard::guest_time`]).
     guest_time: Duration,
+    /// The counters at the last `stats reset` (plugin/stats_reset.rs).
+    pub(super) baseline: Baseline,
 }
 
 /// Why a batch got no answers.
@@ -78,6 +81,7 @@ impl Shard {
             generation: 0,
             crash: CrashLoop::default(),
             guest_time: Duration::ZERO,
+            baseline: Baseline::default(),
         };
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);

@@ -334,6 +334,13 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 // wasmcached's own group, as in the text protocol.
                 b"plugin" => Some((stats::PLUGIN_GROUP, stats_group::GENERAL)),
                 b"shards" => Some((stats::SHARDS_GROUP, stats::SHARDS_GROUP)),
+                // memcached compares this group by prefix only. The host's
+                // counters at once, the plugin's as each shard gets to it;
+                // the answer (one empty packet) when all have.
+                k if k.starts_with(b"reset") => {
+                    core.shared.reset_stats();
+                    Some((stats::RESET_GROUP, stats::RESET_GROUP))
+                }
                 _ => None,
             };
             if let Some((group, ask)) = group {
@@ -346,10 +353,7 @@ pub fn step(core: &mut Core, conn: &mut BinConn, idx: u32, buf: &[u8], limits: &
                 return Step::Done(consumed);
             }
             // memcached compares these groups by prefix only.
-            let lines: Vec<(String, String)> = if key.starts_with(b"reset") {
-                core.shared.reset_stats();
-                Vec::new()
-            } else if key.starts_with(b"settings") {
+            let lines: Vec<(String, String)> = if key.starts_with(b"settings") {
                 stats::settings(&core.shared)
             } else if key == b"hotkeys" {
                 // wasmcached's own group, as in the text protocol.

@@ -389,10 +389,11 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
             return;
         }
+        // The host's counters at once; the plugin's as each shard gets to
+        // it, after the requests before this one. RESET when all have.
         StatsCmd::Reset => {
             core.shared.reset_stats();
-            conn.reply_now(b"RESET\r\n", Reply::Ready);
-            return;
+            (stats::RESET_GROUP, stats::RESET_GROUP)
         }
         // Per-prefix stats (`-D`, see crate::detail).
         StatsCmd::Detail(op @ (DetailOp::On | DetailOp::Off)) => {
@@ -490,7 +491,9 @@ pub fn render(
         Delivery::Stats(text) => {
             if let Reply::Stats(s) = reply {
                 s.agg.add_lines(text);
-                if last {
+                if last && s.group == stats::RESET_GROUP {
+                    out.extend_from_slice(b"RESET\r\n");
+                } else if last {
                     write_stats(out, stats::finish(shared, s.group, &mut s.agg));
                 }
             }
