@@ -1087,18 +1087,34 @@ fn rust_versioned_refuses_more_than_one_shard() {
 
 /// Every example passes `wasmcached plugin check` for the contract it
 /// claims: the full memcached contract, or the basic one for wat-minimal.
+/// The first line names what the plugin was written against: a core
+/// module's ABI version, a component's world.
 #[test]
 fn every_example_passes_plugin_check() {
-    for (name, contract) in [
-        ("c-quota", "full"),
-        ("c-sieve", "full"),
-        ("zig-s3fifo", "full"),
-        ("as-lfu", "full"),
-        ("rust-versioned", "full"),
-        ("wat-minimal", "basic"),
-        ("python-lru", "full"),
-        ("rust-wit", "basic"),
-        ("go-lru", "full"),
+    let world = "(the wasmcached:store world v2: store, exports dump and load)";
+    let with_metrics = "(the wasmcached:store world v2: store-with-metrics, exports dump and load)";
+    for (name, contract, first) in [
+        (
+            "c-quota",
+            "full",
+            "(ABI v8, exports wmc_dump and wmc_load, lists its items)",
+        ),
+        (
+            "c-sieve",
+            "full",
+            "(ABI v8, exports wmc_dump and wmc_load, lists its items)",
+        ),
+        (
+            "zig-s3fifo",
+            "full",
+            "(ABI v8, exports wmc_dump and wmc_load, lists its items)",
+        ),
+        ("as-lfu", "full", "(ABI v"),
+        ("rust-versioned", "full", "(ABI v"),
+        ("wat-minimal", "basic", "(ABI v1)"),
+        ("python-lru", "full", with_metrics),
+        ("rust-wit", "basic", world),
+        ("go-lru", "full", world),
     ] {
         let wasm = example(name);
         let out = Command::new(server_bin())
@@ -1115,6 +1131,11 @@ fn every_example_passes_plugin_check() {
         );
         assert!(report.contains("PASS "), "{name}: no PASS lines:\n{report}");
         assert!(!report.contains("FAIL "), "{name}:\n{report}");
+        let want = format!("PASS exports_and_abi_version {first}");
+        assert!(
+            report.starts_with(&want),
+            "{name}: want {want:?}:\n{report}"
+        );
     }
 }
 

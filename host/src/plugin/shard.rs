@@ -113,6 +113,15 @@ impl Shard {
             .is_some_and(|i| i.can_dump() && i.can_load())
     }
 
+    /// The WIT world version the running instance is a component of
+    /// (`None` for a core module, or while there is no instance).
+    pub fn wit_version(&self) -> Option<u32> {
+        self.inst.as_ref().and_then(|i| match &i.guest {
+            Guest::Component(_) => Some(super::component::WIT_VERSION),
+            Guest::Core(_) => None,
+        })
+    }
+
     pub(super) fn instantiate(&self) -> Result<Live> {
         instantiate(&self.plugin, &self.config, self.deadline_ticks)
     }

@@ -585,16 +585,28 @@ pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, opts: &Options) -> Report 
     report::log_start();
     match Shard::new(plugin.clone(), config(BUDGET, true), Arc::default()) {
         Ok(s) => {
-            let found = format!(
-                "{REQUIRED} (ABI v{}{}{})",
-                s.abi_version().unwrap_or(0),
-                if s.exports_dump_load() {
-                    ", exports wmc_dump and wmc_load"
-                } else {
-                    ""
-                },
-                if s.lists() { ", lists its items" } else { "" }
-            );
+            let found = match s.wit_version() {
+                // A component's batches travel as the core ABI's v3 ones,
+                // but what its author wrote against is the world.
+                Some(v) => format!(
+                    "{REQUIRED} (the wasmcached:store world v{v}: {}, exports dump and load)",
+                    if s.exports_metrics() {
+                        "store-with-metrics"
+                    } else {
+                        "store"
+                    }
+                ),
+                None => format!(
+                    "{REQUIRED} (ABI v{}{}{})",
+                    s.abi_version().unwrap_or(0),
+                    if s.exports_dump_load() {
+                        ", exports wmc_dump and wmc_load"
+                    } else {
+                        ""
+                    },
+                    if s.lists() { ", lists its items" } else { "" }
+                ),
+            };
             report.record(&found, Ok(Verdict::Pass));
         }
         Err(e) => {
