@@ -577,7 +577,9 @@ impl std::fmt::Write for PanicLine {
 
 /// The server clock: seconds since the server started (memcached's
 /// `current_time`), the clock every exptime is in. An item whose exptime
-/// is non-zero and at or below `now()` has expired. Natively it is
+/// is non-zero and at or below `now()` has expired. It is read from the
+/// host once as each call into the plugin begins (a batch, a tick, …), so
+/// asking on every request costs nothing. Natively it is
 /// whatever [`test_clock::set`] (or [`crate::testing::Harness`]) made it;
 /// 1 until then.
 pub fn now() -> u32 {
@@ -1048,13 +1050,15 @@ pub fn pack(buf: &[u8]) -> i64 {
 }
 
 /// Runs `f` on a thread-local runtime, after installing the SDK's panic
-/// hook ([`install_panic_hook`]) the first time. Used by
+/// hook ([`install_panic_hook`]) the first time and reading the host's
+/// clock for the call ([`now`]). Used by
 /// [`export_plugin!`](crate::export_plugin).
 pub fn with_runtime<P: Plugin, R>(
     cell: &'static std::thread::LocalKey<RefCell<Runtime<P>>>,
     f: impl FnOnce(&mut Runtime<P>) -> R,
 ) -> R {
     install_panic_hook();
+    host::enter();
     cell.with(|rt| f(&mut rt.borrow_mut()))
 }
 

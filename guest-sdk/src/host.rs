@@ -33,9 +33,24 @@ mod wasm {
         unsafe { wmc_log(level, msg.as_ptr() as usize as i32, msg.len() as i32) }
     }
 
-    pub fn now() -> u32 {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    /// The server clock as the running call into the plugin began
+    /// ([`enter`]). One instance runs one call at a time.
+    static NOW: AtomicU32 = AtomicU32::new(0);
+
+    /// Called as every export begins: reads the host's clock once for the
+    /// whole call. The clock moves once a second, and a store asks for it
+    /// on nearly every request: once a batch is as exact and cheaper
+    /// (under the WIT world, a host call costs far more than here; the
+    /// SDK does the same for both, so that neither pays it per request).
+    pub fn enter() {
         // SAFETY: a plain host call without arguments.
-        unsafe { wmc_now() as u32 }
+        NOW.store(unsafe { wmc_now() } as u32, Ordering::Relaxed);
+    }
+
+    pub fn now() -> u32 {
+        NOW.load(Ordering::Relaxed)
     }
 
     pub fn timer_set(token: u64, delay_ms: u32) {
@@ -62,6 +77,8 @@ mod native {
         eprintln!("[plugin log {level}] {msg}");
         LOGS.with(|l| l.borrow_mut().push((level, msg.to_string())));
     }
+    /// Natively each `now()` reads the test clock: there is no call to begin.
+    pub fn enter() {}
     pub fn now() -> u32 {
         CLOCK.with(|c| c.get())
     }
