@@ -20,37 +20,9 @@
 use std::collections::HashMap;
 use wasmcached_abi::{stats_group, StatType};
 
-/// memcached's general stats that `stats reset` zeroes and a store
-/// reports (the host's own counters reset themselves).
-const GENERAL_COUNTERS: &[&str] = &[
-    "total_items",
-    "get_expired",
-    "get_flushed",
-    "lru_crawler_starts",
-    "lru_maintainer_juggles",
-    "malloc_fails",
-    "slabs_moved",
-    "slab_reassign_rescues",
-    "slab_reassign_chunk_rescues",
-    "slab_reassign_evictions_nomem",
-    "slab_reassign_inline_reclaim",
-    "slab_reassign_busy_items",
-    "slab_reassign_busy_deletes",
-    "expired_unfetched",
-    "evicted_unfetched",
-    "evicted_active",
-    "evictions",
-    "reclaimed",
-    "crawler_reclaimed",
-    "crawler_items_checked",
-    "lrutail_reflocked",
-    "moves_to_cold",
-    "moves_to_warm",
-    "moves_within_lru",
-    "direct_reclaims",
-];
-
-/// The same for a class's `stats items` lines (`items:<class>:<name>`).
+/// memcached's per-class item counters (`items:<class>:<name>`), which
+/// `stats reset` zeroes; `stats` shows their sums under the same names
+/// (`evicted` as `evictions`).
 const ITEM_COUNTERS: &[&str] = &[
     "evicted",
     "evicted_nonzero",
@@ -71,6 +43,25 @@ const ITEM_COUNTERS: &[&str] = &[
     "hits_to_warm",
     "hits_to_cold",
     "hits_to_temp",
+];
+
+/// The other general stats a store reports that `stats reset` zeroes (the
+/// host's own counters reset themselves).
+const GENERAL_COUNTERS: &[&str] = &[
+    "evictions",
+    "total_items",
+    "get_expired",
+    "get_flushed",
+    "lru_crawler_starts",
+    "lru_maintainer_juggles",
+    "malloc_fails",
+    "slabs_moved",
+    "slab_reassign_rescues",
+    "slab_reassign_chunk_rescues",
+    "slab_reassign_evictions_nomem",
+    "slab_reassign_inline_reclaim",
+    "slab_reassign_busy_items",
+    "slab_reassign_busy_deletes",
 ];
 
 /// The same for a class's `stats slabs` lines (`<class>:<name>`).
@@ -191,7 +182,10 @@ fn is_counter(group: i32, name: &str, typed: Option<StatType>) -> bool {
     match typed {
         Some(t) => t == StatType::Counter,
         None => match group {
-            stats_group::GENERAL => GENERAL_COUNTERS.contains(&name),
+            stats_group::GENERAL => {
+                GENERAL_COUNTERS.contains(&name)
+                    || (name != "evicted" && ITEM_COUNTERS.contains(&name))
+            }
             stats_group::ITEMS => name
                 .strip_prefix("items:")
                 .and_then(|n| n.split_once(':'))
