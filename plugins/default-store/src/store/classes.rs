@@ -17,6 +17,7 @@
 //! chunks a class has needed, in memcached's 1 MB pages, which is what
 //! memcached allocates to a class that never gives pages back.
 
+use super::sizes::Sizes;
 use crate::item::View as Entry;
 use crate::mem::memcached_ntotal;
 use wasmcached_sdk::abi::Hints;
@@ -86,6 +87,8 @@ pub struct Classes {
     small: Vec<u8>,
     /// Indexed by class id, like `size`.
     pub class: Vec<Class>,
+    /// `stats sizes`.
+    pub sizes: Sizes,
 }
 
 impl Classes {
@@ -127,6 +130,7 @@ impl Classes {
             cas,
             small: Vec::new(),
             class: vec![Class::default(); largest + 1],
+            sizes: Sizes::default(),
         };
         classes.small = (0..=SMALL_MAX / 8)
             .map(|i| classes.search(i * 8) as u8)
@@ -188,6 +192,7 @@ impl Classes {
         let (key, value, flags) = (e.key().len(), e.value().len(), e.client_flags());
         let ntotal = memcached_ntotal(key, value, flags, self.cas);
         let id = self.id(ntotal);
+        self.sizes.add(ntotal);
         let c = &mut self.class[id];
         c.number += 1;
         c.requested += ntotal;
@@ -207,6 +212,7 @@ impl Classes {
         let (key, value, flags) = (e.key().len(), e.value().len(), e.client_flags());
         let ntotal = memcached_ntotal(key, value, flags, self.cas);
         let id = self.id(ntotal);
+        self.sizes.remove(ntotal);
         let c = &mut self.class[id];
         c.number -= 1;
         c.requested -= ntotal;

@@ -11,6 +11,7 @@ mod evict;
 mod list;
 mod prefetch;
 mod report;
+mod sizes;
 mod space;
 
 pub use list::{LISTING_QUIET_SECS, LIST_ITEMS_PER_CALL};

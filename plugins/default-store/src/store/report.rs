@@ -73,6 +73,11 @@ impl Store {
                 out.max("segment_size", self.log.seg_size() as u64);
             }
             stats_group::ITEMS => self.write_items(out),
+            stats_group::SIZES => {
+                for (size, items) in c.sizes.buckets() {
+                    out.stat(&size.to_string(), items);
+                }
+            }
             stats_group::SLABS => {
                 let mut active = 0;
                 for id in c.ids() {
