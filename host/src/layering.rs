@@ -25,6 +25,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "verbose",
             "detail",
             "hotkeys",
+            "live_settings",
             "watch",
             "router",
         ],

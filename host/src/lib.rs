@@ -33,6 +33,7 @@ pub mod hotkeys;
 pub mod large_pages;
 pub mod layering;
 pub mod listing;
+pub mod live_settings;
 pub mod metrics;
 pub mod os;
 pub mod plugin;

@@ -8,6 +8,7 @@ use crate::conn::{ConnState, SharedState};
 use crate::counters::{BufGauge, ConnStats, ThreadStats};
 use crate::event_base::Waker;
 use crate::hotkeys::HotKeys;
+use crate::live_settings::LiveSettings;
 use crate::plugin::FaultStats;
 use crate::router::Router;
 use crate::settings::Settings;
@@ -74,6 +75,8 @@ pub struct Shared {
     /// `stats hotkeys`: every worker's top-K tables (host/src/hotkeys.rs);
     /// `/metrics` reads them with `hotkeys.report()`.
     pub hotkeys: HotKeys,
+    /// The settings admin commands change at run time.
+    pub live: LiveSettings,
 }
 
 impl Shared {
@@ -106,6 +109,7 @@ impl Shared {
             drained: AtomicUsize::new(0),
             conn_registry: Mutex::new(BTreeMap::new()),
             next_conn_id: AtomicU64::new(1),
+            live: LiveSettings::new(&settings),
             settings,
         }
     }

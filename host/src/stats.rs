@@ -46,11 +46,14 @@ pub fn finish(shared: &Shared, group: i32, agg: &mut Aggregate) -> Vec<(String, 
         SHARDS_GROUP => by_shard(agg.drain()),
         stats_group::SIZES => {
             let lines = agg.drain();
-            if !shared.settings.knobs.track_sizes || lines.is_empty() {
-                // memcached without -o track_sizes (or a plugin that keeps
-                // no size histogram).
+            if !shared.live.track_sizes() {
+                // memcached without -o track_sizes or `stats sizes_enable`.
                 vec![("sizes_status".into(), "disabled".into())]
             } else {
+                // Smallest size first, as memcached prints them (the shards'
+                // lines interleave); an empty histogram is END alone.
+                let mut lines = lines;
+                lines.sort_by_key(|(size, _)| size.parse::<u64>().unwrap_or(u64::MAX));
                 lines
             }
         }
@@ -310,7 +313,7 @@ fn shown(shared: &Shared) -> Shown {
         rejected_connections: s.maxconns_fast,
         idle_kicks: s.idle_timeout > 0,
         slab_reassign: s.knobs.slab_reassign,
-        lru_crawler: s.knobs.lru_crawler,
+        lru_crawler: shared.live.lru_crawler(),
         lru_maintainer: s.knobs.lru_maintainer,
         ssl: s.tls.is_some(),
     }
@@ -594,9 +597,15 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ),
         ("slab_automove_window", k.slab_automove_window.to_string()),
         ("slab_chunk_max", k.slab_chunk_max.to_string()),
-        ("lru_crawler", yes_no(k.lru_crawler)),
-        ("lru_crawler_sleep", k.lru_crawler_sleep.to_string()),
-        ("lru_crawler_tocrawl", k.lru_crawler_tocrawl.to_string()),
+        ("lru_crawler", yes_no(shared.live.lru_crawler())),
+        (
+            "lru_crawler_sleep",
+            shared.live.lru_crawler_sleep().to_string(),
+        ),
+        (
+            "lru_crawler_tocrawl",
+            shared.live.lru_crawler_tocrawl().to_string(),
+        ),
         ("tail_repair_time", k.tail_repair_time.to_string()),
         ("flush_enabled", yes_no(s.flush_enabled)),
         ("dump_enabled", yes_no(s.dump_enabled)),
@@ -613,7 +622,7 @@ pub fn settings(shared: &Shared) -> Vec<(String, String)> {
         ("watcher_logbuf_size", k.watcher_logbuf_size.to_string()),
         ("worker_logbuf_size", k.worker_logbuf_size.to_string()),
         ("read_buf_mem_limit", k.read_buf_mem_limit.to_string()),
-        ("track_sizes", yes_no(k.track_sizes)),
+        ("track_sizes", yes_no(shared.live.track_sizes())),
         ("inline_ascii_response", "no".into()),
         // extstore (refused here): memcached's defaults.
         ("ext_item_size", "512".into()),

@@ -195,10 +195,39 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
                 ok(conn, noreply)
             }
         },
-        Command::LruCrawler(cmd) => match cmd {
-            LruCrawlerCmd::Metadump { classes } => metadump(core, conn, idx, classes),
-            _ => ok(conn, false),
-        },
+        // The store reclaims expired items on its own tick; the crawler's
+        // settings are kept and shown as memcached keeps them, and a crawl
+        // is checked as memcached checks it.
+        Command::LruCrawler(cmd) => {
+            let shared = core.shared.clone();
+            let live = &shared.live;
+            match cmd {
+                LruCrawlerCmd::Metadump { classes } => metadump(core, conn, idx, classes),
+                LruCrawlerCmd::Crawl { .. } if !live.lru_crawler() => {
+                    error(conn, reply::CRAWLER_DISABLED, false)
+                }
+                LruCrawlerCmd::Crawl { classes } => match listing::parse_classes(classes) {
+                    Ok(_) => ok(conn, false),
+                    Err(e) => error(conn, e, false),
+                },
+                LruCrawlerCmd::Enable => match live.enable_lru_crawler() {
+                    Ok(()) => ok(conn, false),
+                    Err(e) => error(conn, e, false),
+                },
+                LruCrawlerCmd::Disable => {
+                    live.disable_lru_crawler();
+                    ok(conn, false)
+                }
+                LruCrawlerCmd::Sleep(us) => {
+                    live.set_lru_crawler_sleep(us);
+                    ok(conn, false)
+                }
+                LruCrawlerCmd::Tocrawl(n) => {
+                    live.set_lru_crawler_tocrawl(n);
+                    ok(conn, false)
+                }
+            }
+        }
         Command::Lru(cmd) => match cmd {
             LruCmd::Tune { noreply, .. }
             | LruCmd::Mode { noreply, .. }
@@ -408,6 +437,16 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         StatsCmd::Other(b"hotkeys") => {
             let lines = core.shared.hotkeys.stats();
             conn.reply_with(Reply::Ready, |out| write_stats(out, lines));
+            return;
+        }
+        // memcached 1.6.18 answers these with the status lines alone, no END.
+        StatsCmd::Other(sub @ (b"sizes_enable" | b"sizes_disable")) => {
+            let use_cas = core.shared.settings.use_cas;
+            let text = core
+                .shared
+                .live
+                .set_track_sizes(sub == b"sizes_enable", use_cas);
+            conn.reply_now(text.as_bytes(), Reply::Ready);
             return;
         }
         StatsCmd::Other(b"extstore") => {
@@ -687,7 +726,7 @@ pub fn log_noreply(conn: &mut TextConn, seq: u64, d: &Delivery<'_>, shared: &Sha
 /// (crawler enabled, dumping allowed, nothing pipelined before it, a valid
 /// class list).
 pub fn metadump(core: &mut Core, conn: &mut TextConn, idx: u32, classes: &[u8]) {
-    if !core.shared.settings.knobs.lru_crawler {
+    if !core.shared.live.lru_crawler() {
         return list_refuse(conn, reply::CRAWLER_DISABLED);
     }
     if !listing::dump_allowed(&core.shared.settings) || !crate::plugin::plugin_lists() {
