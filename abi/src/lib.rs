@@ -724,6 +724,51 @@ pub mod hint_tag {
 }
 
 impl Hints {
+    /// memcached's slab class table for these hints (`slabs_init` with
+    /// `-n`, `-f`, `-o slab_chunk_max` and `-o slab_sizes`): the chunk
+    /// size of each class, indexed by class id (index 0, memcached's page
+    /// pool, is 0). A store counts items in these classes for memcached's
+    /// per-class stats; the host answers `slabs reassign` with them.
+    pub fn memcached_class_sizes(&self) -> Vec<u32> {
+        /// memcached's `settings.slab_page_size`.
+        const PAGE_SIZE: u32 = 1024 * 1024;
+        /// `MAX_NUMBER_OF_SLAB_CLASSES` (classes 1..=63).
+        const MAX_CLASSES: usize = 64;
+        /// `sizeof(item)` on 64-bit memcached.
+        const ITEM_HEADER: u32 = 48;
+        const ALIGN: u32 = 8;
+        let chunk_max = self.slab_chunk_max.clamp(ALIGN, PAGE_SIZE);
+        let factor = if self.growth_factor > 1.0 {
+            self.growth_factor
+        } else {
+            1.25
+        };
+        let mut sizes = Vec::with_capacity(MAX_CLASSES);
+        sizes.push(0u32);
+        let mut size = ITEM_HEADER.saturating_add(self.chunk_size);
+        let mut i = 0;
+        while i + 1 < MAX_CLASSES - 1 {
+            i += 1;
+            if !self.slab_sizes.is_empty() {
+                match self.slab_sizes.get(i - 1) {
+                    Some(&s) if s != 0 => size = s,
+                    _ => break,
+                }
+            } else if f64::from(size) >= f64::from(chunk_max) / factor {
+                break;
+            }
+            if !size.is_multiple_of(ALIGN) {
+                size += ALIGN - size % ALIGN;
+            }
+            sizes.push(size);
+            if self.slab_sizes.is_empty() {
+                size = (f64::from(size) * factor) as u32;
+            }
+        }
+        sizes.push(chunk_max);
+        sizes
+    }
+
     /// Writes every hint (the host sends them all).
     pub fn encode(&self, out: &mut Vec<u8>) {
         use hint_tag::*;
@@ -1693,6 +1738,24 @@ pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn memcached_class_table_is_memcached_1_6_18s() {
+        // memcached -vv at the defaults: 39 classes from 96 bytes, the last
+        // one slab_chunk_max (its `slabs reassign 40 1` is BADCLASS).
+        let sizes = Hints::default().memcached_class_sizes();
+        assert_eq!(sizes.len() - 1, 39);
+        assert_eq!(&sizes[..4], &[0, 96, 120, 152]);
+        assert_eq!(sizes[39], 512 * 1024);
+        let explicit = Hints {
+            slab_sizes: vec![100, 1000, 5000],
+            ..Hints::default()
+        };
+        assert_eq!(
+            explicit.memcached_class_sizes(),
+            vec![0, 104, 1000, 5000, 512 * 1024]
+        );
+    }
 
     #[test]
     fn stat_type_declarations_round_trip_and_have_no_space() {

@@ -24,8 +24,6 @@ use wasmcached_sdk::abi::Hints;
 
 /// memcached's `settings.slab_page_size`: 1 MB whatever `-I` says.
 pub const PAGE_SIZE: u32 = 1024 * 1024;
-/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (classes 1..=63).
-const MAX_CLASSES: usize = 64;
 /// `sizeof(item)` and `sizeof(item_chunk)` on 64-bit memcached.
 const ITEM_HEADER: u64 = 48;
 const CHUNK_HEADER: u64 = 48;
@@ -95,33 +93,7 @@ impl Classes {
     /// memcached's `slabs_init` with the settings in `hints`.
     pub fn new(hints: &Hints, cas: bool) -> Classes {
         let chunk_max = hints.slab_chunk_max.clamp(ALIGN, PAGE_SIZE);
-        let factor = if hints.growth_factor > 1.0 {
-            hints.growth_factor
-        } else {
-            1.25
-        };
-        let mut size_of = vec![0u32];
-        let mut size = (ITEM_HEADER as u32).saturating_add(hints.chunk_size);
-        let mut i = 0;
-        while i + 1 < MAX_CLASSES - 1 {
-            i += 1;
-            if !hints.slab_sizes.is_empty() {
-                match hints.slab_sizes.get(i - 1) {
-                    Some(&s) if s != 0 => size = s,
-                    _ => break,
-                }
-            } else if f64::from(size) >= f64::from(chunk_max) / factor {
-                break;
-            }
-            if !size.is_multiple_of(ALIGN) {
-                size += ALIGN - size % ALIGN;
-            }
-            size_of.push(size);
-            if hints.slab_sizes.is_empty() {
-                size = (f64::from(size) * factor) as u32;
-            }
-        }
-        size_of.push(chunk_max);
+        let size_of = hints.memcached_class_sizes();
         let largest = size_of.len() - 1;
         let mut classes = Classes {
             size: size_of,
