@@ -2777,6 +2777,38 @@ fn crawler_and_sizes_admin_commands_answer_as_memcached() {
     }
 }
 
+/// `slabs reassign` answers as memcached's on a server with no class two
+/// pages deep: `SAME`, `BADCLASS` beyond the class table the flags build,
+/// `NOSPARE` within it, memcached's refusal under `-o no_slab_reassign`
+/// (before a malformed number).
+#[test]
+fn slabs_reassign_answers_as_memcached() {
+    let ids = [-2, -1, 0, 1, 2, 12, 13, 14, 38, 39, 40, 41, 62, 63, 64];
+    for flags in [
+        &[][..],
+        &["-f", "2", "-n", "100"],
+        &["-o", "slab_sizes=100-1000-5000-20000-200000"],
+        &["-o", "slab_chunk_max=262144"],
+        &["-o", "no_slab_reassign"],
+    ] {
+        let reference = Server::start_memcached(flags);
+        let target = Server::start(flags);
+        let answers = |s: &Server| {
+            let mut c = s.client();
+            assert_eq!(c.set("k", 0, 0, b"v"), "STORED");
+            let mut out = vec![c.cmd("slabs reassign x 1")];
+            for src in ids {
+                for dst in ids {
+                    out.push(c.cmd(&format!("slabs reassign {src} {dst}")));
+                }
+            }
+            out
+        };
+        let want = answers(&reference);
+        assert_eq!(answers(&target), want, "{flags:?}");
+    }
+}
+
 /// `watch`'s lines, normalised for comparison: `ts` and `gid` dropped, the
 /// client's `cfd` and `rport` replaced by placeholders (checked to be the
 /// same on every line of the one client connection).

@@ -189,8 +189,14 @@ pub fn execute(core: &mut Core, conn: &mut TextConn, idx: u32, cmd: Command<'_>)
         // own tick. These admin commands are accepted as memcached accepts
         // them, so scripts that send them keep working.
         Command::Slabs(cmd) => match cmd {
+            SlabsCmd::Reassign(_) if !core.shared.settings.knobs.slab_reassign => {
+                error(conn, reply::SLAB_REASSIGN_DISABLED, false)
+            }
             SlabsCmd::Reassign(Err(e)) => error(conn, e, false),
-            SlabsCmd::Reassign(Ok(_)) => error(conn, "BADCLASS invalid src or dst class id", false),
+            SlabsCmd::Reassign(Ok((src, dst))) => {
+                let classes = core.shared.settings.plugin_hints().memcached_class_sizes();
+                error(conn, slabs_reassign(src, dst, classes.len() - 1), false)
+            }
             SlabsCmd::Automove { noreply, .. } | SlabsCmd::AutomoveRatio { noreply, .. } => {
                 ok(conn, noreply)
             }
@@ -462,6 +468,21 @@ fn stats_command(core: &mut Core, conn: &mut TextConn, idx: u32, sub: StatsCmd<'
         agg: Aggregate::default(),
     }));
     fan_out_stats(core, conn, idx, reply, ask);
+}
+
+/// memcached's answer to `slabs reassign <src> <dst>` with `largest`
+/// classes (`do_slabs_reassign`): there are no pages to move, so a valid
+/// pair of classes has no spare pages (0 is memcached's page pool; -1,
+/// "any class with spare pages", finds none).
+fn slabs_reassign(src: i32, dst: i32, largest: usize) -> &'static str {
+    let class = |id: i32| usize::try_from(id).is_ok_and(|id| id <= largest);
+    if src == dst {
+        reply::REASSIGN_SAME
+    } else if !class(src) || !class(dst) {
+        reply::REASSIGN_BADCLASS
+    } else {
+        reply::REASSIGN_NOSPARE
+    }
 }
 
 fn write_stats(out: &mut Vec<u8>, lines: Vec<(String, String)>) {

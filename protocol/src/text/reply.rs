@@ -56,6 +56,12 @@ pub const METADUMP_NOT_ALLOWED: &str = "ERROR metadump not allowed";
 pub const METADUMP_PIPELINE: &str = "ERROR cannot pipeline other commands before metadump";
 /// `slabs reassign` when slab reassignment is disabled (host side).
 pub const SLAB_REASSIGN_DISABLED: &str = "CLIENT_ERROR slab reassignment disabled";
+/// `slabs reassign` from a class to itself (host side).
+pub const REASSIGN_SAME: &str = "SAME src and dst class are identical";
+/// `slabs reassign` naming a class that does not exist (host side).
+pub const REASSIGN_BADCLASS: &str = "BADCLASS invalid src or dst class id";
+/// `slabs reassign` from a class with fewer than two pages (host side).
+pub const REASSIGN_NOSPARE: &str = "NOSPARE source class has no spare pages";
 /// `watch` when watchers are disabled (host side).
 pub const WATCH_NOT_ALLOWED: &str = "CLIENT_ERROR watch commands not allowed";
 /// `watch` with replies still queued (host side).
