@@ -113,34 +113,26 @@ impl Baseline {
         }
         let text = String::from_utf8_lossy(&lines);
         let mut out = Vec::with_capacity(lines.len());
-        let mut declared = None;
         // memcached zeroes a class's `evicted_time` too: it shows 0 until
         // the class evicts again.
         let mut evicted_since = HashMap::new();
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if let Some(t) = StatType::declared_by(trimmed) {
-                declared = Some(t);
-                out.extend_from_slice(line.as_bytes());
-                out.push(b'\n');
-                continue;
-            }
-            let typed = declared.take();
-            let shown = trimmed.split_once(' ').and_then(|(name, value)| {
-                let value = value.trim().parse::<u64>().ok()?;
-                if is_counter(group, name, typed) {
-                    let base = self.at_reset.get(&(group, name.to_string())).copied()?;
+        for (line, counter) in each_line(group, &text) {
+            let shown = match counter {
+                Some((name, value)) => self.at_reset.get(&(group, name.to_string())).map(|&base| {
                     // A counter below its remembered value started over.
                     let now = value.checked_sub(base).unwrap_or(value);
                     if let Some(class) = name.strip_suffix(":evicted") {
                         evicted_since.insert(class.to_string(), now);
                     }
-                    return Some((name, now));
-                }
-                let class = name.strip_suffix(":evicted_time")?;
-                (group == stats_group::ITEMS && evicted_since.get(class) == Some(&0))
-                    .then_some((name, 0))
-            });
+                    (name, now)
+                }),
+                None => line.trim().split_once(' ').and_then(|(name, value)| {
+                    value.trim().parse::<u64>().ok()?;
+                    let class = name.strip_suffix(":evicted_time")?;
+                    (group == stats_group::ITEMS && evicted_since.get(class) == Some(&0))
+                        .then_some((name, 0))
+                }),
+            };
             match shown {
                 Some((name, value)) => out.extend_from_slice(format!("{name} {value}").as_bytes()),
                 None => out.extend_from_slice(line.as_bytes()),
@@ -151,27 +143,30 @@ impl Baseline {
     }
 }
 
+/// Each line of `text` (stat lines of `group`), with its name and value
+/// when it is a counter with a number; declarations type the line after
+/// them, as the host's combining of shards reads them.
+fn each_line(group: i32, text: &str) -> impl Iterator<Item = (&str, Option<(&str, u64)>)> {
+    let mut declared = None;
+    text.lines().map(move |line| {
+        let trimmed = line.trim();
+        if let Some(t) = StatType::declared_by(trimmed) {
+            declared = Some(t);
+            return (line, None);
+        }
+        let typed = declared.take();
+        let counter = trimmed.split_once(' ').and_then(|(name, value)| {
+            let value = value.trim().parse::<u64>().ok()?;
+            is_counter(group, name, typed).then_some((name, value))
+        });
+        (line, counter)
+    })
+}
+
 /// The counters among `group`'s stat lines, with their values.
 fn counters(group: i32, lines: &[u8]) -> Vec<(&str, u64)> {
     let text = std::str::from_utf8(lines).unwrap_or("");
-    let mut found = Vec::new();
-    let mut declared = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(t) = StatType::declared_by(line) {
-            declared = Some(t);
-            continue;
-        }
-        let typed = declared.take();
-        if let Some((name, value)) = line.split_once(' ') {
-            if let Ok(v) = value.trim().parse::<u64>() {
-                if is_counter(group, name, typed) {
-                    found.push((name, v));
-                }
-            }
-        }
-    }
-    found
+    each_line(group, text).filter_map(|(_, c)| c).collect()
 }
 
 /// Whether `stats reset` zeroes the line `name` of `group`, typed `typed`.
