@@ -17,12 +17,15 @@
 //! ```
 //!
 //! (`WASMCACHED_STARTER_WASM` and `WASMCACHED_RUST_WIT_WASM` name other
-//! files.)
+//! files.) `GUEST_ABI_PAIRED=41 cargo bench -p wasmcached-benches --bench
+//! guest_call` measures the two in alternating bursts instead and prints
+//! the ratio (see `paired`): the figure docs/performance.md quotes;
+//! `GUEST_ABI_LOAD=get_x16` limits it to one load.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmcached::plugin::{Plugin, Shard, ShardConfig, DEFAULT_PLUGIN};
 use wasmcached_abi::{self as abi, Op, Request};
 
@@ -172,9 +175,13 @@ fn wasm(path: &Path, build: &str) -> Vec<u8> {
     })
 }
 
-/// The starter store, core ABI against WIT world: the same batches as
-/// `guest_call`'s get_x1, set_x1 and get_x16, through `Shard::batch`.
-fn bench_abi(c: &mut Criterion) {
+/// The batches `guest_abi` runs: (name, one batch per key, requests each).
+type Loads = Vec<(&'static str, Vec<Vec<u8>>, u32)>;
+
+/// The two shards of the starter store, core ABI and WIT world, each
+/// holding the same 1024 keys, and the get_x1, set_x1 and get_x16 batches
+/// over those keys.
+fn abi_shards() -> (Vec<(&'static str, Shard)>, Loads) {
     let starter = wasm(
         &wasm_path(
             "WASMCACHED_STARTER_WASM",
@@ -225,8 +232,7 @@ fn bench_abi(c: &mut Criterion) {
             batch(&reqs)
         })
         .collect();
-
-    let mut g = c.benchmark_group("guest_abi");
+    let mut shards = Vec::new();
     for (abi_name, bytes, plugin_name) in [
         ("starter", &starter, "sdk-starter"),
         ("wit", &wit, "rust-wit"),
@@ -247,11 +253,24 @@ fn bench_abi(c: &mut Criterion) {
                 .all(|r| r.status == abi::Status::Hit as u8 && r.value == &value[..]),
             "{abi_name}: every get hits"
         );
-        for (name, bufs, per) in [
-            ("get_x1", &gets1, 1u32),
-            ("set_x1", &sets1, 1),
-            ("get_x16", &gets16, 16),
-        ] {
+        shards.push((abi_name, shard));
+    }
+    let loads = vec![
+        ("get_x1", gets1, 1),
+        ("set_x1", sets1, 1),
+        ("get_x16", gets16, 16),
+    ];
+    (shards, loads)
+}
+
+/// The starter store, core ABI against WIT world: the same batches as
+/// `guest_call`'s get_x1, set_x1 and get_x16, through `Shard::batch`.
+fn bench_abi(c: &mut Criterion) {
+    let (shards, loads) = abi_shards();
+    let mut g = c.benchmark_group("guest_abi");
+    for (abi_name, mut shard) in shards {
+        for (name, bufs, per) in &loads {
+            let per = *per;
             g.throughput(Throughput::Elements(u64::from(per)));
             let mut i = 0;
             g.bench_function(format!("{abi_name}/{name}"), |b| {
@@ -269,6 +288,71 @@ fn bench_abi(c: &mut Criterion) {
     g.finish();
 }
 
+/// `GUEST_ABI_PAIRED=ROUNDS`: the WIT world's guest time as a ratio of the
+/// core ABI's, measured in pairs. Each round times a burst of batches on
+/// one shard and then the same burst on the other (the order alternating),
+/// so that a shared machine's changes of speed fall on both sides of the
+/// ratio; prints each load's median ratio and quartiles over the rounds.
+/// Criterion's separate runs of the two, minutes apart, varied by ±20 % on
+/// such a machine.
+fn paired(rounds: usize) {
+    let (mut shards, loads) = abi_shards();
+    const BURST: usize = 4096;
+    println!("guest_abi paired: {rounds} rounds of {BURST} batches per side");
+    // `GUEST_ABI_LOAD=get_x16`: that load alone (for callgrind, say).
+    let only = std::env::var("GUEST_ABI_LOAD").ok();
+    for (name, bufs, per) in &loads {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
+        let time = |shard: &mut Shard| {
+            let began = Instant::now();
+            for i in 0..BURST {
+                let answers = shard.batch(&bufs[i % bufs.len()], *per).expect("no fault");
+                std::hint::black_box(answers.count());
+            }
+            began.elapsed().as_secs_f64() * 1e9 / BURST as f64
+        };
+        // One unmeasured burst each: caches, branch predictors, lazy inits.
+        for (_, shard) in shards.iter_mut() {
+            time(shard);
+        }
+        let (mut ratios, mut starter, mut wit) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (s, w) = if round % 2 == 0 {
+                let s = time(&mut shards[0].1);
+                (s, time(&mut shards[1].1))
+            } else {
+                let w = time(&mut shards[1].1);
+                (time(&mut shards[0].1), w)
+            };
+            ratios.push(w / s);
+            starter.push(s);
+            wit.push(w);
+        }
+        let q = |v: &mut Vec<f64>, at: f64| {
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * at).round() as usize]
+        };
+        println!(
+            "{name:8} starter {:7.0} ns  wit {:7.0} ns  ratio {:.3} (quartiles {:.3}-{:.3})",
+            q(&mut starter, 0.5),
+            q(&mut wit, 0.5),
+            q(&mut ratios, 0.5),
+            q(&mut ratios, 0.25),
+            q(&mut ratios, 0.75),
+        );
+    }
+}
+
 // guest_abi first: a missing .wasm stops the run before anything is measured.
 criterion_group!(benches, bench_abi, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(rounds) = std::env::var_os("GUEST_ABI_PAIRED") {
+        let rounds = rounds.to_str().and_then(|r| r.parse().ok()).unwrap_or(41);
+        return paired(rounds);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
