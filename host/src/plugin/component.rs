@@ -255,6 +255,9 @@ impl Guest {
 fn flush_stdio(store: &mut Store<ShardCtx>) {
     let ctx = store.data_mut();
     let (out, err) = ctx.take_stdio();
+    if out.is_empty() && err.is_empty() {
+        return;
+    }
     for (level, text) in [(abi::log_level::INFO, out), (abi::log_level::ERROR, err)] {
         for line in String::from_utf8_lossy(&text).lines() {
             if !line.trim().is_empty() {
@@ -419,13 +422,12 @@ unsafe impl Lower for RawRequest {
     }
 }
 
-/// A `response` record as its canonical ABI bytes, lifted with one copy
-/// rather than a field at a time (see [`RawRequest`]).
+/// A `response` record as its canonical ABI bytes, lifted in one copy of
+/// the whole list with the rest of [`RawAnswers`].
 #[derive(Clone, Copy)]
 struct RawResponse([u8; RESPONSE_SIZE]);
 
 impl RawResponse {
-    #[cfg(test)]
     fn from_wit(r: &types::Response) -> RawResponse {
         let mut b = [0u8; RESPONSE_SIZE];
         b[0] = r.status;
@@ -454,57 +456,75 @@ impl RawResponse {
     }
 }
 
-// SAFETY: as for `RawRequest`, with `types::Response`.
-unsafe impl ComponentType for RawResponse {
-    type Lower = <types::Response as ComponentType>::Lower;
+/// The world's `answers` with raw responses. Lifted by hand: wasmtime
+/// lifts a list of records an element at a time (a bounds check, a slice
+/// and a call each); here each of the two lists is one bounds check and
+/// one copy.
+struct RawAnswers {
+    data: Vec<u8>,
+    responses: Vec<RawResponse>,
+}
+
+// Where `answers`' two lists (each a pointer and a length) lie in the
+// record; `the_raw_layouts_are_the_canonical_abis` checks them.
+const ANSWERS_DATA: usize = 0;
+const ANSWERS_RESPONSES: usize = 8;
+
+// SAFETY: the type, size and alignment are `types::Answers`', which the
+// lift below reads.
+unsafe impl ComponentType for RawAnswers {
+    type Lower = <types::Answers as ComponentType>::Lower;
     const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
-        <types::Response as ComponentType>::ABI;
+        <types::Answers as ComponentType>::ABI;
 
     fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        types::Response::typecheck(ty, types)
+        types::Answers::typecheck(ty, types)
     }
 }
 
-// SAFETY: reads only the `RESPONSE_SIZE` bytes wasmtime hands over; every
-// bit pattern is a valid record (an unknown status is refused by
-// `encode_answers`).
-unsafe impl Lift for RawResponse {
+// SAFETY: reads guest memory only inside the bounds checked here; every
+// bit pattern of a response is a valid record (an unknown status is
+// refused by `encode_answers`).
+unsafe impl Lift for RawAnswers {
+    /// Not taken by `handle` (two lists flatten to more than one result,
+    /// so the answers come back in memory); there for completeness.
     fn linear_lift_from_flat(
         cx: &mut LiftContext<'_>,
         ty: InterfaceType,
         src: &Self::Lower,
     ) -> wasmtime::Result<Self> {
-        let r = types::Response::linear_lift_from_flat(cx, ty, src)?;
-        let mut b = [0u8; RESPONSE_SIZE];
-        b[0] = r.status;
-        b[1] = r.iflags;
-        put_span(&mut b, RESP_VALUE, r.value);
-        put(&mut b, RESP_CLIENT_FLAGS, &r.client_flags.to_le_bytes());
-        put(&mut b, RESP_EXPTIME, &r.exptime.to_le_bytes());
-        put(&mut b, RESP_CAS, &r.cas.to_le_bytes());
-        put(&mut b, RESP_LAST_ACCESS, &r.last_access.to_le_bytes());
-        put(&mut b, RESP_PREV_EXPTIME, &r.prev_exptime.to_le_bytes());
-        Ok(RawResponse(b))
+        let a = types::Answers::linear_lift_from_flat(cx, ty, src)?;
+        Ok(RawAnswers {
+            data: a.data,
+            responses: a.responses.iter().map(RawResponse::from_wit).collect(),
+        })
     }
 
     fn linear_lift_from_memory(
-        _cx: &mut LiftContext<'_>,
+        cx: &mut LiftContext<'_>,
         _ty: InterfaceType,
         bytes: &[u8],
     ) -> wasmtime::Result<Self> {
-        let b: [u8; RESPONSE_SIZE] = bytes
-            .try_into()
-            .map_err(|_| wasmtime::format_err!("a response record of {} bytes", bytes.len()))?;
-        Ok(RawResponse(b))
+        let memory = cx.memory();
+        // The canonical ABI's rules for a list: aligned to its element, and
+        // inside the guest's memory.
+        let list = |at: usize, size: usize, align: usize| -> wasmtime::Result<&[u8]> {
+            let (ptr, len) = (u32_at(bytes, at) as usize, u32_at(bytes, at + 4) as usize);
+            if ptr % align != 0 {
+                return Err(wasmtime::format_err!("list pointer is not aligned"));
+            }
+            len.checked_mul(size)
+                .and_then(|n| memory.get(ptr..ptr.checked_add(n)?))
+                .ok_or_else(|| wasmtime::format_err!("list pointer/length out of bounds of memory"))
+        };
+        let data = list(ANSWERS_DATA, 1, 1)?.to_vec();
+        let align = <types::Response as ComponentType>::ALIGN32 as usize;
+        let responses = list(ANSWERS_RESPONSES, RESPONSE_SIZE, align)?
+            .chunks_exact(RESPONSE_SIZE)
+            .map(|r| RawResponse(r.try_into().expect("RESPONSE_SIZE bytes")))
+            .collect();
+        Ok(RawAnswers { data, responses })
     }
-}
-
-/// The world's `answers`, with raw responses.
-#[derive(ComponentType, Lift)]
-#[component(record)]
-struct RawAnswers {
-    data: Vec<u8>,
-    responses: Vec<RawResponse>,
 }
 
 /// Writes `answers` to `requests` (made from `batch` by
@@ -636,6 +656,9 @@ mod tests {
                 RESP_PREV_EXPTIME
             ]
         );
+        const LIST: CanonicalAbiInfo = <Vec<u8>>::ABI;
+        assert_eq!(offsets(&[LIST, LIST]), [ANSWERS_DATA, ANSWERS_RESPONSES]);
+        assert_eq!(types::Answers::ABI.size32, 16);
         assert_eq!(types::Request::ABI.align32, 8);
         assert_eq!(types::Response::ABI.align32, 8);
         let r = response(6, span(7, 8));

@@ -7,6 +7,7 @@
 
 use crate::clock;
 use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmcached_abi::{self as abi, export, import};
 use wasmtime::component::ResourceTable;
@@ -291,11 +292,23 @@ impl WasiView for ShardCtx {
 /// to the log after the call, at most `PIPE_CAPACITY` (the rest of a
 /// flood is dropped, never an error the guest would trip over).
 #[derive(Clone, Default)]
-struct LogPipe(Arc<Mutex<Vec<u8>>>);
+struct LogPipe(Arc<Pipe>);
+
+#[derive(Default)]
+struct Pipe {
+    bytes: Mutex<Vec<u8>>,
+    /// Set by a write: the host takes the bytes after every call into the
+    /// guest, and almost every call prints nothing, so it checks this
+    /// instead of taking the lock.
+    written: AtomicBool,
+}
 
 impl LogPipe {
     fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        if !self.0.written.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.0.bytes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -319,9 +332,10 @@ impl StdoutStream for LogPipe {
 #[async_trait::async_trait]
 impl OutputStream for LogPipe {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
-        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = self.0.bytes.lock().unwrap_or_else(|e| e.into_inner());
         let room = PIPE_CAPACITY.saturating_sub(buf.len());
         buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.0.written.store(true, Ordering::Release);
         Ok(())
     }
 
