@@ -1244,6 +1244,7 @@ fn stats_plugin_has_wasmcached_figures() {
         "shards",
         "plugin_traps",
         "plugin_restarts",
+        "plugin_renewals",
         "plugin_reloads",
         "plugin_reload_failures",
         "plugin_restart_failures",

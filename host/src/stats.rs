@@ -471,6 +471,7 @@ pub fn plugin(shared: &Shared, agg: &mut Aggregate) -> Vec<(String, String)> {
         ("shards".into(), shared.router.shards().to_string()),
         ("plugin_traps".into(), load(&f.plugin_traps)),
         ("plugin_restarts".into(), load(&f.plugin_restarts)),
+        ("plugin_renewals".into(), load(&f.plugin_renewals)),
         ("plugin_reloads".into(), load(&f.plugin_reloads)),
         (
             "plugin_reload_failures".into(),

@@ -155,6 +155,11 @@ pub fn families(shared: &Shared, scraped: &Scraped) -> Vec<Family> {
             &f.plugin_restarts,
         ),
         (
+            "wasmcached_plugin_renewals_total",
+            "Instances replaced by a fresh one holding their items as their memory neared its cap.",
+            &f.plugin_renewals,
+        ),
+        (
             "wasmcached_plugin_restart_failures_total",
             "Restarts after a fault that failed themselves.",
             &f.plugin_restart_failures,

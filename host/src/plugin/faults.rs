@@ -10,6 +10,9 @@ use std::time::Duration;
 pub struct FaultStats {
     pub plugin_traps: AtomicU64,
     pub plugin_restarts: AtomicU64,
+    /// Instances replaced by a fresh one holding their items because their
+    /// memory neared its cap (`Shard::renew_if_bloated`).
+    pub plugin_renewals: AtomicU64,
     /// Hot reloads done / refused (host/src/reload.rs).
     pub plugin_reloads: AtomicU64,
     pub plugin_reload_failures: AtomicU64,

@@ -132,7 +132,8 @@ impl Shard {
     pub fn reset(&mut self) -> Result<()> {
         self.inst = None;
         self.generation += 1;
-        self.inst = Some(self.instantiate()?);
+        let fresh = self.instantiate()?;
+        self.swap_in(fresh);
         Ok(())
     }
 }

@@ -6,7 +6,10 @@
 
 use super::engine::{Plugin, EPOCH_TICK};
 use super::faults::{BackOff, CrashLoop, FaultStats, CRASH_LOOP_WINDOW};
-use super::instance::{instantiate, write_input, Guest, Live, NoInputBuffer, ShardConfig};
+use super::handover::Renewal;
+use super::instance::{
+    instantiate, memory_cap, write_input, Guest, Live, NoInputBuffer, ShardConfig,
+};
 use super::stats_reset::Baseline;
 use anyhow::{anyhow, Result};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -51,6 +54,9 @@ pub struct Shard {
     guest_time: Duration,
     /// The counters at the last `stats reset` (plugin/stats_reset.rs).
     pub(super) baseline: Baseline,
+    /// The instance's memory at which it is renewed
+    /// ([`Shard::renew_if_bloated`]).
+    pub(super) renew_at: u64,
 }
 
 /// Why a batch got no answers.
@@ -82,7 +88,9 @@ impl Shard {
             crash: CrashLoop::default(),
             guest_time: Duration::ZERO,
             baseline: Baseline::default(),
+            renew_at: 0,
         };
+        shard.renew_at = shard.first_renewal();
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
         PLUGIN_LISTS.store(inst.lists(), Ordering::Relaxed);
@@ -120,6 +128,80 @@ impl Shard {
             Guest::Component(_) => Some(super::component::WIT_VERSION),
             Guest::Core(_) => None,
         })
+    }
+
+    /// Puts `fresh` in place of the running instance (a reload's or a
+    /// renewal's).
+    pub(super) fn swap_in(&mut self, fresh: Live) {
+        self.inst = Some(fresh);
+        // Timers of the old instance must not reach the new one.
+        self.generation += 1;
+        self.renew_at = self.first_renewal();
+    }
+
+    /// Where a fresh instance's memory gets it renewed: three quarters of
+    /// the memory cap.
+    fn first_renewal(&self) -> u64 {
+        memory_cap(self.config.memory_budget, self.config.item_size_max) as u64 / 4 * 3
+    }
+
+    /// Renews the instance ([`Shard::renew`]: a fresh one of the same
+    /// plugin takes its items, as a `plugin reload` moves them) once its
+    /// memory has passed `renew_at`. A Wasm memory never shrinks, and a
+    /// guest runtime that never frees its garbage (componentize-js: the
+    /// SpiderMonkey collector does not run inside the component) grows with
+    /// every call until it reaches the cap, faults and restarts empty. The
+    /// fresh instance holds the same items and starts small again; the cost
+    /// is one pause of this shard for the dump and load. A plugin that
+    /// cannot hand its items over keeps running as before.
+    fn renew_if_bloated(&mut self) {
+        let Some(inst) = self.inst.as_ref() else {
+            return;
+        };
+        let before = inst.memory_bytes();
+        if before < self.renew_at {
+            return;
+        }
+        if !(inst.can_dump() && inst.can_load()) {
+            // Without dump and load a fresh instance would start empty.
+            self.renew_at = u64::MAX;
+            return;
+        }
+        let id = self.config.shard_id;
+        let cap = memory_cap(self.config.memory_budget, self.config.item_size_max) as u64;
+        let mb = |b: u64| b >> 20;
+        let began = Instant::now();
+        let renewal = self.renew();
+        self.guest_time += began.elapsed();
+        match renewal {
+            Ok(Renewal::Renewed { items }) => {
+                self.faults.plugin_renewals.fetch_add(1, Ordering::Relaxed);
+                let after = self.memory_bytes();
+                // Renewed with the items alone near the line: next time
+                // only when half of what is left to the cap is gone.
+                self.renew_at = self.renew_at.max(after + (cap.saturating_sub(after)) / 2);
+                eprintln!(
+                    "shard {id}: plugin memory at {} of its {} MiB cap; renewed the instance \
+                     with its {items} items in {} ms ({} MiB now)",
+                    mb(before),
+                    mb(cap),
+                    began.elapsed().as_millis(),
+                    mb(after)
+                );
+            }
+            Ok(Renewal::Kept(why)) => {
+                self.renew_at = before + cap.saturating_sub(before) / 2;
+                eprintln!(
+                    "shard {id}: plugin memory at {} of its {} MiB cap; not renewed: {why}",
+                    mb(before),
+                    mb(cap)
+                );
+            }
+            Err(e) => {
+                self.renew_at = before + cap.saturating_sub(before) / 2;
+                eprintln!("shard {id}: {e:#}");
+            }
+        }
     }
 
     pub(super) fn instantiate(&self) -> Result<Live> {
@@ -223,6 +305,7 @@ impl Shard {
                 PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
                 PLUGIN_LISTS.store(i.lists(), Ordering::Relaxed);
                 self.inst = Some(i);
+                self.renew_at = self.first_renewal();
             }
             Err(e) => {
                 // A fresh instance that cannot even start is a fault too:
@@ -266,6 +349,7 @@ impl Shard {
     /// `count` well-formed records.
     pub fn batch(&mut self, requests: &[u8], count: u32) -> Result<Answers<'_>, Fault> {
         let ticks = self.deadline_ticks;
+        self.renew_if_bloated();
         // No instance (backing off, or it could not be restarted): no guest
         // call, and no new fault for the batch.
         self.live()?;
@@ -569,6 +653,49 @@ mod tests {
     use super::*;
     use crate::plugin::plugin_lists;
     use crate::plugin::test_support::*;
+
+    /// A shard whose instance's memory passed `renew_at` runs its next batch
+    /// in a fresh instance that holds every item as it was.
+    #[test]
+    fn a_bloated_instance_is_renewed_with_its_items() {
+        let _serial = serial();
+        let mut s = shard(&default_plugin());
+        let first = s.renew_at;
+        assert_eq!(first, memory_cap(64 << 20, 1 << 20) as u64 / 4 * 3);
+        let cas: Vec<u64> = (0..300)
+            .map(|i| set(&mut s, &format!("k{i}"), &vec![b'v'; i * 10], i as u32))
+            .collect();
+        let generation = s.generation;
+        // Below the line nothing happens.
+        assert!(get(&mut s, "k1").is_some());
+        assert_eq!(s.generation, generation);
+        s.renew_at = 1;
+        assert_eq!(get(&mut s, "k7"), Some((vec![b'v'; 70], 7, cas[7])));
+        assert_eq!(s.generation, generation + 1, "a fresh instance");
+        assert_eq!(s.faults.plugin_renewals.load(Ordering::Relaxed), 1);
+        assert_eq!(s.faults.plugin_traps.load(Ordering::Relaxed), 0);
+        assert!(s.renew_at >= first, "{} against {first}", s.renew_at);
+        for (i, c) in cas.iter().enumerate() {
+            let want = (vec![b'v'; i * 10], i as u32, *c);
+            assert_eq!(get(&mut s, &format!("k{i}")), Some(want));
+        }
+        assert_eq!(s.curr_items(), 300);
+    }
+
+    /// A plugin without dump and load is never renewed (it would start
+    /// empty): it runs on until its memory cap, as before.
+    #[test]
+    fn a_plugin_that_cannot_hand_its_items_over_is_not_renewed() {
+        let _serial = serial();
+        let plugin = Arc::new(Plugin::new(FORGETFUL.as_bytes(), "forgetful").unwrap());
+        let mut s = shard(&plugin);
+        s.renew_at = 1;
+        let generation = s.generation;
+        assert!(get(&mut s, "k").is_none());
+        assert_eq!(s.generation, generation);
+        assert_eq!(s.faults.plugin_renewals.load(Ordering::Relaxed), 0);
+        assert_eq!(s.renew_at, u64::MAX);
+    }
 
     /// Every record of a whole listing of `s`, as (key, value_len, cursor
     /// count), walked as the worker does.

@@ -3,7 +3,7 @@
 //! when a shard is hot reloaded.
 
 use super::engine::Plugin;
-use super::handover::{DumpStep, Loaded};
+use super::handover::{DumpStep, Loaded, Renewal};
 use super::instance::{instantiate, sized_for_items, write_input, Guest, Live, NoInputBuffer};
 use super::shard::{Shard, PLUGIN_ABI, PLUGIN_LISTS};
 use anyhow::{anyhow, bail, Context, Result};
@@ -198,13 +198,13 @@ impl Live {
 }
 
 /// Moves every item `src` dumps into `dst`, chunk by chunk (never more
-/// than one chunk held by the host).
+/// than one chunk held by the host). When `dst` runs out of memory the
+/// rest of the dump is only counted; the caller says what becomes of it.
 fn transfer(
     src: &mut Live,
     src_ticks: u64,
     dst: &mut Live,
     dst_ticks: u64,
-    shard_id: u32,
 ) -> Result<Transfer, TransferError> {
     let mut t = Transfer {
         supported: src.can_dump() && dst.can_load(),
@@ -238,11 +238,6 @@ fn transfer(
         match loaded {
             Loaded::All => t.moved += n,
             Loaded::Full => {
-                eprintln!(
-                    "shard {shard_id}: the new plugin instance ran out of memory after \
-                     {} items; the remaining items are dropped",
-                    t.moved
-                );
                 t.complete = false;
                 // Count what the source still had, for the report.
                 while let DumpStep::Chunk(c) = src.dump_chunk(src_ticks)? {
@@ -276,8 +271,13 @@ impl Shard {
         let shard_id = dst.config.shard_id;
         let src_inst = self.live().map_err(|f| anyhow!(f.0))?;
         let dst_inst = dst.live().map_err(|f| anyhow!(f.0))?;
-        match transfer(src_inst, src_ticks, dst_inst, dst_ticks, shard_id) {
-            Ok(t) => Ok(t),
+        match transfer(src_inst, src_ticks, dst_inst, dst_ticks) {
+            Ok(t) => {
+                if !t.complete {
+                    log_dropped(shard_id, &t);
+                }
+                Ok(t)
+            }
             Err(e) => {
                 let msg = format!("{:#}", e.err);
                 if e.fault {
@@ -317,8 +317,11 @@ impl Shard {
             new_abi: fresh.abi,
         };
         if let Some(old) = self.inst.as_mut() {
-            match transfer(old, ticks, &mut fresh, ticks, shard_id) {
+            match transfer(old, ticks, &mut fresh, ticks) {
                 Ok(t) => {
+                    if !t.complete {
+                        log_dropped(shard_id, &t);
+                    }
                     outcome.started_empty = if t.supported {
                         None
                     } else if !old.can_dump() {
@@ -349,12 +352,53 @@ impl Shard {
         }
         PLUGIN_ABI.store(fresh.abi, Ordering::Relaxed);
         PLUGIN_LISTS.store(fresh.lists(), Ordering::Relaxed);
-        self.inst = Some(fresh);
         self.plugin = new;
-        // Timers of the old instance must not reach the new one.
-        self.generation += 1;
+        self.swap_in(fresh);
         Ok(outcome)
     }
+
+    /// Replaces the running instance with a fresh one of the same plugin
+    /// and moves its items across, as a reload to the same plugin does, but
+    /// keeps the old instance unless every item moved: a renewal must not
+    /// lose what the old instance still holds. A fault of the old instance
+    /// during its dump is handled as any fault (it restarts empty) and
+    /// returned as the error.
+    pub(super) fn renew(&mut self) -> Result<Renewal> {
+        let ticks = self.deadline_ticks;
+        let shard_id = self.config.shard_id;
+        let mut config = self.config.clone();
+        config.hints = sized_for_items(config.hints, self.curr_items());
+        let mut fresh = instantiate(&self.plugin, &config, ticks)
+            .with_context(|| format!("shard {shard_id}: starting a fresh instance"))?;
+        let Some(old) = self.inst.as_mut() else {
+            return Ok(Renewal::Kept("no instance is running"));
+        };
+        match transfer(old, ticks, &mut fresh, ticks) {
+            Ok(t) if !t.supported => Ok(Renewal::Kept("the plugin cannot dump or load its items")),
+            Ok(t) if !t.complete => Ok(Renewal::Kept(
+                "the fresh instance ran out of memory taking the items",
+            )),
+            Ok(t) => {
+                self.swap_in(fresh);
+                Ok(Renewal::Renewed { items: t.moved })
+            }
+            Err(e) => {
+                let msg = format!("{:#}", e.err);
+                if e.fault && e.source_side {
+                    self.fault("dump", &msg);
+                }
+                Err(e.err.context(format!("shard {shard_id}: renewal failed")))
+            }
+        }
+    }
+}
+
+fn log_dropped(shard_id: u32, t: &Transfer) {
+    eprintln!(
+        "shard {shard_id}: the new plugin instance ran out of memory after {} of {} items; \
+         the remaining items are dropped",
+        t.moved, t.dumped
+    );
 }
 
 #[cfg(test)]
