@@ -98,10 +98,10 @@ class Batch {
   }
 
   // A view, not a copy: a stored value keeps its batch's data alive, which
-  // for a set is little more than the value, while a copy doubled what a
-  // set costs until collected (with -m 4 the shard's memory, which
-  // componentize-js never gives back, ran out after 17 MB of sets instead
-  // of 32 MB).
+  // for a set is little more than the value, while a copy would double
+  // what a set costs: nothing is collected inside the component (README,
+  // "Limits"), so a copy brings the server's renewal of the instance twice
+  // as often.
   value(r) {
     return this.data.subarray(r.value.offset, r.value.offset + r.value.len);
   }
