@@ -302,12 +302,7 @@ impl Shard {
     pub fn reload(&mut self, new: Arc<Plugin>) -> Result<ReloadOutcome> {
         let ticks = self.deadline_ticks;
         let shard_id = self.config.shard_id;
-        // The new instance's index starts at the size the items moving in
-        // need.
-        let mut config = self.config.clone();
-        config.hints = sized_for_items(config.hints, self.curr_items());
-        let mut fresh = instantiate(&new, &config, ticks)
-            .with_context(|| format!("shard {shard_id}: starting plugin {}", new.name))?;
+        let mut fresh = self.instance_for_items(&new)?;
         let old_abi = self.abi_version();
         let mut outcome = ReloadOutcome {
             started_empty: Some(StartedEmpty::NoOldInstance),
@@ -357,6 +352,16 @@ impl Shard {
         Ok(outcome)
     }
 
+    /// A fresh instance of `plugin` with this shard's settings, its index
+    /// sized for the items it is about to take from the running instance
+    /// (a reload's, a renewal's).
+    fn instance_for_items(&mut self, plugin: &Plugin) -> Result<Live> {
+        let mut config = self.config.clone();
+        config.hints = sized_for_items(config.hints, self.curr_items());
+        instantiate(plugin, &config, self.deadline_ticks)
+            .with_context(|| format!("shard {}: starting plugin {}", config.shard_id, plugin.name))
+    }
+
     /// Replaces the running instance with a fresh one of the same plugin
     /// and moves its items across, as a reload to the same plugin does, but
     /// keeps the old instance unless every item moved: a renewal must not
@@ -366,10 +371,7 @@ impl Shard {
     pub(super) fn renew(&mut self) -> Result<Renewal> {
         let ticks = self.deadline_ticks;
         let shard_id = self.config.shard_id;
-        let mut config = self.config.clone();
-        config.hints = sized_for_items(config.hints, self.curr_items());
-        let mut fresh = instantiate(&self.plugin, &config, ticks)
-            .with_context(|| format!("shard {shard_id}: starting a fresh instance"))?;
+        let mut fresh = self.instance_for_items(&self.plugin.clone())?;
         let Some(old) = self.inst.as_mut() else {
             return Ok(Renewal::Kept("no instance is running"));
         };
