@@ -48,6 +48,7 @@ mod bindings {
 use bindings::wasmcached::store::{host, types};
 
 mod items;
+mod listing;
 pub(super) mod metrics;
 
 /// The world version this host serves (`wit-version`).
@@ -138,6 +139,11 @@ pub struct Guest {
     /// The optional `metrics` export (world `store-with-metrics`), its
     /// type checked at start (component/metrics.rs).
     metrics: Option<Func>,
+    /// The optional `iter` export (world `store-with-listing`), when it
+    /// lists (component/listing.rs).
+    iter: Option<Func>,
+    /// The last listing step's records, as a `wmc_iter` chunk.
+    chunk: Vec<u8>,
 }
 
 impl Guest {
@@ -171,6 +177,7 @@ impl Guest {
         if let Err(why) = answer? {
             bail!("it refused to initialise shard {}: {why}", c.shard_id);
         }
+        let iter = Self::find_iter(&instance, store)?;
         Ok(Guest {
             bindings,
             handle,
@@ -178,6 +185,8 @@ impl Guest {
             requests: Vec::new(),
             dump: DumpPos::Start,
             metrics,
+            iter,
+            chunk: Vec::new(),
         })
     }
 

@@ -86,9 +86,13 @@ impl Live {
         }
     }
 
-    /// Whether `wmc_iter` lists the items (never for a component).
+    /// Whether the plugin lists its items (`wmc_iter`, or a component's
+    /// `iter`).
     pub(super) fn lists(&self) -> bool {
-        self.core().is_some_and(|c| c.iter.is_some())
+        match &self.guest {
+            Guest::Core(c) => c.iter.is_some(),
+            Guest::Component(g) => g.lists(),
+        }
     }
 
     /// The bytes of the instance's memory (a component: those its memory

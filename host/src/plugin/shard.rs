@@ -463,6 +463,9 @@ impl Shard {
     pub fn list(&mut self, cursor: u64, max_bytes: usize) -> Result<ListStep<'_>, Fault> {
         let ticks = self.deadline_ticks;
         let inst = self.live()?;
+        if let Guest::Component(_) = inst.guest {
+            return self.list_component(cursor, max_bytes);
+        }
         let Some(f) = inst.core().and_then(|c| c.iter.clone()) else {
             return Ok(ListStep::Unsupported);
         };
@@ -511,6 +514,29 @@ impl Shard {
             }
             Err(e) => Err(self.fault("iter", e)),
         }
+    }
+
+    /// [`Shard::list`] for a component (component/listing.rs).
+    fn list_component(&mut self, cursor: u64, max_bytes: usize) -> Result<ListStep<'_>, Fault> {
+        let ticks = self.deadline_ticks;
+        let inst = self.live()?;
+        let Guest::Component(g) = &mut inst.guest else {
+            unreachable!("list_component on a core module")
+        };
+        inst.store.set_epoch_deadline(ticks);
+        let cursor = match g.list(&mut inst.store, cursor, max_bytes) {
+            Ok(Some(cursor)) => cursor,
+            Ok(None) => return Ok(ListStep::Unsupported),
+            Err(e) => return Err(self.fault("iter", format!("{e:#}"))),
+        };
+        // Borrowed again: the fault above needs `self` whole.
+        let Some(Guest::Component(g)) = self.inst.as_ref().map(|i| &i.guest) else {
+            unreachable!("the instance listed just now")
+        };
+        Ok(ListStep::Chunk {
+            cursor,
+            chunk: g.listed(),
+        })
     }
 
     /// What the guest's `wmc_stats(group)` answers (`Shard::stats` adds

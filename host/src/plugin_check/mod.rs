@@ -525,7 +525,7 @@ const CHECKS: &[Check<CheckFn>] = &[
     Check {
         name: "item_listing",
         basic: false,
-        about: "ABI v5 wmc_iter lists every live item once, with its fields",
+        about: "ABI v5 wmc_iter (the world's iter) lists every live item once, with its fields",
         run: item_listing,
     },
     Check {
@@ -555,7 +555,9 @@ const NEEDS: &[(&str, NeedFn)] = &[
         })
     }),
     ("item_listing", |k| {
-        (!k.shard.lists()).then(|| "the plugin does not list its items (ABI v5 wmc_iter)".into())
+        (!k.shard.lists()).then(|| {
+            "the plugin does not list its items (ABI v5 wmc_iter, or the world's iter)".into()
+        })
     }),
     ("plugin_metrics", |k| {
         (!k.shard.exports_metrics()).then(|| {
@@ -590,10 +592,11 @@ pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, opts: &Options) -> Report 
                 // but what its author wrote against is the world.
                 Some(v) => format!(
                     "{REQUIRED} (the wasmcached:store world v{v}: {}, exports dump and load)",
-                    if s.exports_metrics() {
-                        "store-with-metrics"
-                    } else {
-                        "store"
+                    match (s.exports_metrics(), s.lists()) {
+                        (true, true) => "store-full",
+                        (true, false) => "store-with-metrics",
+                        (false, true) => "store-with-listing",
+                        (false, false) => "store",
                     }
                 ),
                 None => format!(

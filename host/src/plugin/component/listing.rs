@@ -1,0 +1,129 @@
+//! A component's item listing: the optional `iter` export of the world
+//! `store-with-listing` (wit/store.wit), the component's form of the core
+//! ABI's v5 `wmc_iter`. It is looked up by name, as `metrics` is, and its
+//! answers are written as a `wmc_iter` chunk, so the listing code above the
+//! shard (listing.rs, worker/listing.rs) reads both kinds of plugin alike.
+
+use super::{flush_stdio, DumpPos, Guest};
+use crate::plugin::imports::ShardCtx;
+use anyhow::{bail, Result};
+use wasmcached_abi::{self as abi, ItemMeta};
+use wasmtime::component::{ComponentType, Func, Instance, Lift, TypedFunc};
+use wasmtime::Store;
+
+/// The export's name.
+const EXPORT: &str = "iter";
+/// The longest key a record carries (memcached's KEY_MAX_LENGTH).
+const KEY_MAX: usize = 250;
+/// A listed record's usual size, to turn the host's byte budget for a
+/// chunk into the world's count of items: a 48-byte record (32 bytes of
+/// ABI header and a typical key) per item.
+const RECORD_GUESS: usize = 48;
+
+/// `listing-types.listed-item`.
+#[derive(ComponentType, Lift, Debug)]
+#[component(record)]
+pub(in crate::plugin) struct ListedItem {
+    key: Vec<u8>,
+    exptime: u32,
+    #[component(name = "last-access")]
+    last_access: u32,
+    cas: u64,
+    #[component(name = "client-flags")]
+    client_flags: u32,
+    #[component(name = "value-len")]
+    value_len: u32,
+    size: u32,
+    iflags: u8,
+    class: u8,
+}
+
+/// The `iter` export's type.
+type IterFn = TypedFunc<(u64, u32), (Option<(u64, Vec<ListedItem>)>,)>;
+
+impl Guest {
+    /// The instance's `iter` export if it lists: `None` when it has none or
+    /// answers none to the probe `iter(0, 0)`, an error when it has one of
+    /// another type (as a core module's export of the wrong signature is
+    /// refused). Called after `init`.
+    pub(super) fn find_iter(
+        instance: &Instance,
+        store: &mut Store<ShardCtx>,
+    ) -> Result<Option<Func>> {
+        let Some(index) = instance.get_export_index(&mut *store, None, EXPORT) else {
+            return Ok(None);
+        };
+        let Some(func) = instance.get_func(&mut *store, index) else {
+            bail!("its export `{EXPORT}` is not a function");
+        };
+        let f: IterFn = match func.typed(&*store) {
+            Ok(f) => f,
+            Err(e) => bail!("its export `{EXPORT}` is not the world's: {e}"),
+        };
+        let probe = f.call(&mut *store, (0, 0));
+        flush_stdio(store);
+        match probe {
+            Ok((Some(_),)) => Ok(Some(func)),
+            Ok((None,)) => Ok(None),
+            Err(e) => bail!("iter(0, 0), asked whether the plugin can list its items: {e:#}"),
+        }
+    }
+
+    /// Whether the plugin lists its items.
+    pub(in crate::plugin) fn lists(&self) -> bool {
+        self.iter.is_some()
+    }
+
+    /// One step of a listing from `cursor`, about `max_bytes` of records:
+    /// the cursor to go on from (0: done); the records are then in
+    /// [`Guest::listed`], as a `wmc_iter` chunk. `None`: the plugin cannot
+    /// list (no export, or it answered none). An answer the ABI would call malformed (a key of 0
+    /// or over 250 bytes, more items than asked for) is an error: the
+    /// plugin's fault.
+    pub(in crate::plugin) fn list(
+        &mut self,
+        store: &mut Store<ShardCtx>,
+        cursor: u64,
+        max_bytes: usize,
+    ) -> Result<Option<u64>> {
+        let Some(f) = self.iter else {
+            return Ok(None);
+        };
+        self.dump = DumpPos::Start;
+        let f: IterFn = f.typed(&*store)?;
+        let max = (max_bytes / RECORD_GUESS).clamp(1, u32::MAX as usize) as u32;
+        let answer = f.call(&mut *store, (cursor, max));
+        flush_stdio(store);
+        let Some((next, items)) = answer?.0 else {
+            return Ok(None);
+        };
+        if items.len() > max as usize {
+            bail!("iter answered {} items, asked for {max}", items.len());
+        }
+        abi::begin_iter_chunk(&mut self.chunk);
+        for it in &items {
+            if it.key.is_empty() || it.key.len() > KEY_MAX {
+                bail!("iter listed a key of {} bytes", it.key.len());
+            }
+            ItemMeta {
+                key: &it.key,
+                exptime: it.exptime,
+                last_access: it.last_access,
+                cas: it.cas,
+                client_flags: it.client_flags,
+                value_len: it.value_len,
+                size: it.size,
+                iflags: it.iflags & ItemMeta::IFLAGS,
+                class: it.class,
+            }
+            .encode(&mut self.chunk);
+        }
+        abi::finish_iter_chunk(&mut self.chunk, items.len() as u32, next);
+        Ok(Some(next))
+    }
+
+    /// The records of the last [`Guest::list`] step, as a `wmc_iter` chunk.
+    pub(in crate::plugin) fn listed(&self) -> &[u8] {
+        &self.chunk
+    }
+}
