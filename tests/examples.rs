@@ -619,7 +619,7 @@ fn c_quota_lists_its_items_for_metadump() {
     assert_lists_its_items_for_metadump("c-quota");
 }
 
-/// `lru_crawler metadump all` on C example `name` shows every live item
+/// `lru_crawler metadump all` on example `name` shows every live item
 /// once, with its CAS, expiry and fetched mark.
 fn assert_lists_its_items_for_metadump(name: &str) {
     let wasm = example(name);
@@ -1098,7 +1098,7 @@ fn rust_versioned_refuses_more_than_one_shard() {
 #[test]
 fn every_example_passes_plugin_check() {
     let world = "(the wasmcached:store world v2: store, exports dump and load)";
-    let with_metrics = "(the wasmcached:store world v2: store-with-metrics, exports dump and load)";
+    let full = "(the wasmcached:store world v2: store-full, exports dump and load)";
     for (name, contract, first) in [
         (
             "c-quota",
@@ -1118,7 +1118,7 @@ fn every_example_passes_plugin_check() {
         ("as-lfu", "full", "(ABI v"),
         ("rust-versioned", "full", "(ABI v"),
         ("wat-minimal", "basic", "(ABI v1)"),
-        ("python-lru", "full", with_metrics),
+        ("python-lru", "full", full),
         ("rust-wit", "basic", world),
         ("go-lru", "full", world),
     ] {
@@ -1789,7 +1789,21 @@ fn python_lru_items_move_to_the_default_store_and_back() {
     assert_items_move_to_the_default_store_and_back("python-lru", "python_lru_expired");
 }
 
+/// The world's `iter` (world `store-full`): `lru_crawler metadump all`
+/// shows every python-lru item once, with its CAS, expiry and fetched mark.
+#[test]
+fn python_lru_lists_its_items_for_metadump() {
+    assert_lists_its_items_for_metadump("python-lru");
+}
+
 // ---- js-lru (a component of the WIT world, built with componentize-js)
+
+/// As `python_lru_lists_its_items_for_metadump`, in JavaScript (world
+/// `store-with-listing`).
+#[test]
+fn js_lru_lists_its_items_for_metadump() {
+    assert_lists_its_items_for_metadump("js-lru");
+}
 
 #[test]
 fn js_lru_follows_memcached() {
@@ -1829,6 +1843,7 @@ fn js_lru_passes_plugin_check() {
     assert!(report.contains("PASS memory_budget_evict"), "{report}");
     assert!(report.contains("PASS memory_budget_no_evict"), "{report}");
     assert!(log.contains("renewed the instance with its"), "{log}");
+    assert!(report.contains("PASS item_listing"), "{report}");
 }
 
 /// Over a real socket: about 60 MB of 10 kB sets through one 4 MB shard,

@@ -27,7 +27,7 @@ out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 # --disable http fetch-event: no wasi:http imports (the host links only the
 # wasi:cli/io/clocks/random/filesystem interfaces of WASI 0.2).
 node_modules/.bin/componentize-js store.js \
-    --wit "$root/wit/store.wit" --world-name store \
+    --wit "$root/wit/store.wit" --world-name store-with-listing \
     --disable http fetch-event \
     -o "$out" >/dev/null
 echo "$out"

@@ -31,6 +31,9 @@ const FETCHED = 1 << 0;
 // What an item costs beyond its key and value: the store's own bookkeeping.
 const ITEM_OVERHEAD = 64;
 const MAX_U64 = (1n << 64n) - 1n;
+// How many slots one `iter` call looks at, at most: a call's work is bounded
+// however sparse the slots are.
+const ITER_SLOTS = 16384;
 const EMPTY = new Uint8Array(0);
 
 // Bytes <-> strings, one char per byte (latin1): a key's string is a Map
@@ -69,7 +72,7 @@ const UNKNOWN_OP = ascii('unknown operation');
 const NON_NUMERIC_MSG = ascii('cannot increment or decrement non-numeric value');
 
 class Item {
-  constructor(value, flags, exptime, cas, now) {
+  constructor(value, flags, exptime, cas, now, slot) {
     this.value = value;
     this.flags = flags;
     this.exptime = exptime;
@@ -77,6 +80,7 @@ class Item {
     this.storedAt = now;
     this.lastAccess = now;
     this.fetched = false;
+    this.slot = slot; // its index in Store.slots
   }
 }
 
@@ -132,6 +136,10 @@ class Batch {
 class Store {
   constructor(config) {
     this.items = new Map(); // key string -> Item, least recently used first
+    // Every item's key at a fixed index, for `iter`: its cursor is a slot
+    // index, which LRU moves, stores and removals leave meaningful.
+    this.slots = []; // key string, or null for a free slot
+    this.free = []; // the free slots' indices, reused first
     this.used = 0;
     this.budget = Number(config.memoryBudget);
     this.maxItemSize = config.maxItemSize;
@@ -150,12 +158,17 @@ class Store {
 
   // -- the item table ------------------------------------------------------
 
+  // Whether `item` expired or was flushed: a get would miss it.
+  gone(item, now) {
+    return (item.exptime !== 0 && item.exptime <= now) ||
+      (this.flushAt !== 0 && this.flushAt <= now && item.storedAt <= this.flushAt);
+  }
+
   // The live item under `key`, dropping it if it expired or was flushed.
   live(key, now) {
     const item = this.items.get(key);
     if (item === undefined) return undefined;
-    if ((item.exptime !== 0 && item.exptime <= now) ||
-        (this.flushAt && this.flushAt <= now && item.storedAt <= this.flushAt)) {
+    if (this.gone(item, now)) {
       this.remove(key);
       this.expired += 1;
       return undefined;
@@ -167,6 +180,8 @@ class Store {
     const item = this.items.get(key);
     this.items.delete(key);
     this.used -= key.length + item.value.length + ITEM_OVERHEAD;
+    this.slots[item.slot] = null;
+    this.free.push(item.slot);
     return item;
   }
 
@@ -199,7 +214,15 @@ class Store {
       else this.evictions += 1;
     }
     if (this.used + cost > this.budget) return [OUT_OF_MEMORY, undefined];
-    const item = new Item(value, flags, exptime, this.newCas(), now);
+    let slot;
+    if (this.free.length > 0) {
+      slot = this.free.pop();
+      this.slots[slot] = key;
+    } else {
+      slot = this.slots.length;
+      this.slots.push(key);
+    }
+    const item = new Item(value, flags, exptime, this.newCas(), now, slot);
     this.items.set(key, item);
     this.used += cost;
     this.totalItems += 1;
@@ -222,6 +245,8 @@ class Store {
       case FLUSH_ALL:
         if (r.exptime === 0 || r.exptime <= now) {
           this.items.clear();
+          this.slots = [];
+          this.free = [];
           this.used = 0;
           this.flushAt = 0;
         } else {
@@ -366,10 +391,7 @@ class Store {
       const key = this.dumpKeys[at];
       at += 1;
       const item = this.items.get(key);
-      if (item === undefined || (item.exptime !== 0 && item.exptime <= now) ||
-          (this.flushAt && this.flushAt <= now && item.storedAt <= this.flushAt)) {
-        continue;
-      }
+      if (item === undefined || this.gone(item, now)) continue;
       out.push({
         key: ascii(key), value: item.value, clientFlags: item.flags, exptime: item.exptime, cas: item.cas,
       });
@@ -396,6 +418,39 @@ class Store {
       }
     }
     return true;
+  }
+
+  // -- listing: lru_crawler metadump, stats cachedump ----------------------
+
+  // Up to `max` live items from slot `cursor` on, and the slot to go on from
+  // (0n: done; a call with `max` > 0 has passed slot 0, so 0 cannot mean "go
+  // on from there"). Requests run between calls, so it only reads: the items
+  // a get would miss (expired, flushed) are left out, not reclaimed.
+  iter(cursor, max) {
+    const now = hostNow();
+    const out = [];
+    let at = Number(cursor);
+    const end = Math.min(this.slots.length, at + ITER_SLOTS);
+    while (at < end && out.length < max) {
+      const key = this.slots[at];
+      at += 1;
+      if (key === null) continue;
+      const item = this.items.get(key);
+      if (this.gone(item, now)) continue;
+      out.push({
+        key: ascii(key),
+        exptime: item.exptime,
+        lastAccess: item.lastAccess,
+        cas: item.cas,
+        clientFlags: item.flags,
+        valueLen: item.value.length,
+        size: 0,
+        iflags: item.fetched ? FETCHED : 0,
+        class: 0,
+      });
+    }
+    if (at >= this.slots.length) at = 0;
+    return [BigInt(at), out];
   }
 
   stats(group) {
@@ -441,4 +496,8 @@ export function dump(cursor, max) {
 
 export function load(items) {
   return STORE.load(items);
+}
+
+export function iter(cursor, max) {
+  return STORE.iter(cursor, max);
 }

@@ -14,5 +14,5 @@ mkdir -p "$(dirname "$out")"
 # Absolute: the build runs in the example's directory.
 out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 cd "$here"
-"$venv/bin/componentize-py" -d "$root/wit/store.wit" -w store-with-metrics componentize store -o "$out" >/dev/null
+"$venv/bin/componentize-py" -d "$root/wit/store.wit" -w store-full componentize store -o "$out" >/dev/null
 echo "$out"

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import wit_world
 from wit_world.imports import host
+from wit_world.imports.listing_types import ListedItem
 from wit_world.imports.metric_types import (
     Histogram, Metric, Value_Counter, Value_Gauge, Value_Histogram)
 from wit_world.imports.types import Answers, Item as DumpItem, Response, Span
@@ -33,12 +34,16 @@ ITEM_OVERHEAD = 64
 # The buckets of the stored-value-size histogram (bytes).
 SIZE_BOUNDS = [64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0]
 MAX_U64 = (1 << 64) - 1
+# How many slots one `iter` call looks at, at most: a call's work is bounded
+# however sparse the slots are.
+ITER_SLOTS = 16384
 
 
 class Item:
-    __slots__ = ("value", "flags", "exptime", "cas", "stored_at", "last_access", "fetched")
+    __slots__ = ("value", "flags", "exptime", "cas", "stored_at", "last_access", "fetched",
+                 "slot")
 
-    def __init__(self, value, flags, exptime, cas, now):
+    def __init__(self, value, flags, exptime, cas, now, slot):
         self.value = value
         self.flags = flags
         self.exptime = exptime
@@ -46,6 +51,7 @@ class Item:
         self.stored_at = now
         self.last_access = now
         self.fetched = False
+        self.slot = slot  # its index in Store.slots
 
 
 NO_BYTES = Span(0, 0)
@@ -83,6 +89,10 @@ class Store:
 
     def __init__(self, config):
         self.items = OrderedDict()  # key -> Item, least recently used first
+        # Every item's key at a fixed index, for `iter`: its cursor is a
+        # slot index, which LRU moves, stores and removals leave meaningful.
+        self.slots = []  # key, or None for a free slot
+        self.free = []  # the free slots' indices, reused first
         self.used = 0
         self.budget = config.memory_budget
         self.max_item_size = config.max_item_size
@@ -104,14 +114,18 @@ class Store:
 
     # -- the item table --------------------------------------------------
 
+    def gone(self, item, now):
+        """Whether `item` expired or was flushed: a get would miss it."""
+        return (item.exptime != 0 and item.exptime <= now) or (
+            self.flush_at and self.flush_at <= now and item.stored_at <= self.flush_at)
+
     def live(self, key, now):
         """The live item under `key`, dropping it if it expired or was
         flushed."""
         item = self.items.get(key)
         if item is None:
             return None
-        if (item.exptime != 0 and item.exptime <= now) or (
-                self.flush_at and self.flush_at <= now and item.stored_at <= self.flush_at):
+        if self.gone(item, now):
             self.remove(key)
             self.expired += 1
             return None
@@ -120,6 +134,8 @@ class Store:
     def remove(self, key):
         item = self.items.pop(key)
         self.used -= len(key) + len(item.value) + ITEM_OVERHEAD
+        self.slots[item.slot] = None
+        self.free.append(item.slot)
         return item
 
     def new_cas(self):
@@ -149,7 +165,13 @@ class Store:
                 self.evictions += 1
         if self.used + cost > self.budget:
             return OUT_OF_MEMORY, None
-        item = Item(value, flags, exptime, self.new_cas(), now)
+        if self.free:
+            slot = self.free.pop()
+            self.slots[slot] = key
+        else:
+            slot = len(self.slots)
+            self.slots.append(key)
+        item = Item(value, flags, exptime, self.new_cas(), now, slot)
         self.items[key] = item
         self.used += cost
         self.total_items += 1
@@ -173,6 +195,7 @@ class Store:
         if op == FLUSH_ALL:
             if r.exptime == 0 or r.exptime <= now:
                 self.items.clear()
+                self.slots, self.free = [], []
                 self.used = 0
                 self.flush_at = 0
             else:
@@ -296,8 +319,7 @@ class Store:
             key = self.dump_keys[at]
             at += 1
             item = self.items.get(key)
-            if item is None or (item.exptime != 0 and item.exptime <= now) or (
-                    self.flush_at and self.flush_at <= now and item.stored_at <= self.flush_at):
+            if item is None or self.gone(item, now):
                 continue
             out.append(DumpItem(key, item.value, item.flags, item.exptime, item.cas))
         if at >= len(self.dump_keys):
@@ -320,6 +342,32 @@ class Store:
             if it.cas >= self.next_cas:
                 self.next_cas += ((it.cas - self.next_cas) // self.cas_step + 1) * self.cas_step
         return True
+
+    # -- listing: lru_crawler metadump, stats cachedump ---------------------
+
+    def iter(self, cursor, max):
+        """Up to `max` live items from slot `cursor` on, and the slot to go
+        on from (0: done; a call with `max` > 0 has passed slot 0, so 0
+        cannot mean "go on from there"). Requests run between calls, so it
+        only reads: the items a get would miss (expired, flushed) are left
+        out, not reclaimed."""
+        now = host.now()
+        out = []
+        at = cursor
+        end = min(len(self.slots), cursor + ITER_SLOTS)
+        while at < end and len(out) < max:
+            key = self.slots[at]
+            at += 1
+            if key is None:
+                continue
+            item = self.items[key]
+            if self.gone(item, now):
+                continue
+            out.append(ListedItem(key, item.exptime, item.last_access, item.cas, item.flags,
+                                  len(item.value), 0, FETCHED if item.fetched else 0, 0))
+        if at >= len(self.slots):
+            at = 0
+        return (at, out)
 
     def metrics(self):
         """The metrics of the store-with-metrics world: `stats plugin`
@@ -377,6 +425,9 @@ class WitWorld(wit_world.WitWorld):
 
     def load(self, items) -> bool:
         return STORE.load(items)
+
+    def iter(self, cursor: int, max: int):
+        return STORE.iter(cursor, max)
 
     def metrics(self):
         return STORE.metrics()
