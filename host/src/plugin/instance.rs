@@ -62,8 +62,8 @@ pub(super) struct Live {
 
 /// The core-ABI version whose batches a component is served: the host
 /// turns them into the world's records and back (`component`). Later
-/// versions add what the world does not have (held values, listings,
-/// watch events, metrics).
+/// versions add held values and watch events, which the world does not
+/// have, and listings and metrics, which it has as exports of its own.
 pub(super) const COMPONENT_ABI: u32 = 3;
 
 /// How the host calls an instance.
@@ -320,14 +320,13 @@ pub(super) fn write_input(inst: &mut Live, bytes: &[u8], ticks: u64) -> Result<(
     let Guest::Core(core) = &inst.guest else {
         bail!("a component has no input buffer");
     };
-    let (input, memory) = (core.input.clone(), core.memory);
     inst.store.set_epoch_deadline(ticks);
-    let ptr = input.call(&mut inst.store, bytes.len() as i32)? as u32 as usize;
+    let ptr = core.input.call(&mut inst.store, bytes.len() as i32)? as u32 as usize;
     if ptr == 0 && !bytes.is_empty() {
         return Err(NoInputBuffer.into());
     }
     // The guest may have grown its memory: look the data up afresh.
-    let data = memory.data_mut(&mut inst.store);
+    let data = core.memory.data_mut(&mut inst.store);
     let dst = ptr
         .checked_add(bytes.len())
         .and_then(|end| data.get_mut(ptr..end))
