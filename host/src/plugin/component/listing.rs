@@ -77,9 +77,9 @@ impl Guest {
     /// One step of a listing from `cursor`, about `max_bytes` of records:
     /// the cursor to go on from (0: done); the records are then in
     /// [`Guest::listed`], as a `wmc_iter` chunk. `None`: the plugin cannot
-    /// list (no export, or it answered none). An answer the ABI would call malformed (a key of 0
-    /// or over 250 bytes, more items than asked for) is an error: the
-    /// plugin's fault.
+    /// list (no export, or it answered none). An answer the ABI would call
+    /// malformed (a key of 0 or over 250 bytes, more items than asked for)
+    /// is an error: the plugin's fault.
     pub(in crate::plugin) fn list(
         &mut self,
         store: &mut Store<ShardCtx>,
@@ -97,33 +97,107 @@ impl Guest {
         let Some((next, items)) = answer?.0 else {
             return Ok(None);
         };
-        if items.len() > max as usize {
-            bail!("iter answered {} items, asked for {max}", items.len());
-        }
-        abi::begin_iter_chunk(&mut self.chunk);
-        for it in &items {
-            if it.key.is_empty() || it.key.len() > KEY_MAX {
-                bail!("iter listed a key of {} bytes", it.key.len());
-            }
-            ItemMeta {
-                key: &it.key,
-                exptime: it.exptime,
-                last_access: it.last_access,
-                cas: it.cas,
-                client_flags: it.client_flags,
-                value_len: it.value_len,
-                size: it.size,
-                iflags: it.iflags & ItemMeta::IFLAGS,
-                class: it.class,
-            }
-            .encode(&mut self.chunk);
-        }
-        abi::finish_iter_chunk(&mut self.chunk, items.len() as u32, next);
+        encode(&items, max, next, &mut self.chunk)?;
         Ok(Some(next))
     }
 
     /// The records of the last [`Guest::list`] step, as a `wmc_iter` chunk.
     pub(in crate::plugin) fn listed(&self) -> &[u8] {
         &self.chunk
+    }
+}
+
+/// Writes `items`, the answer to a call that asked for `max`, and the
+/// cursor `next` as a `wmc_iter` chunk in `out`. An answer the ABI would
+/// call malformed is an error.
+fn encode(items: &[ListedItem], max: u32, next: u64, out: &mut Vec<u8>) -> Result<()> {
+    if items.len() > max as usize {
+        bail!("iter answered {} items, asked for {max}", items.len());
+    }
+    abi::begin_iter_chunk(out);
+    for it in items {
+        if it.key.is_empty() || it.key.len() > KEY_MAX {
+            bail!("iter listed a key of {} bytes", it.key.len());
+        }
+        ItemMeta {
+            key: &it.key,
+            exptime: it.exptime,
+            last_access: it.last_access,
+            cas: it.cas,
+            client_flags: it.client_flags,
+            value_len: it.value_len,
+            size: it.size,
+            iflags: it.iflags & ItemMeta::IFLAGS,
+            class: it.class,
+        }
+        .encode(out);
+    }
+    abi::finish_iter_chunk(out, items.len() as u32, next);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &[u8], cas: u64) -> ListedItem {
+        ListedItem {
+            key: key.to_vec(),
+            exptime: 7,
+            last_access: 5,
+            cas,
+            client_flags: 0xdead_beef,
+            value_len: 100,
+            size: 0,
+            iflags: 0xff,
+            class: 3,
+        }
+    }
+
+    #[test]
+    fn listed_items_become_a_wmc_iter_chunk() {
+        let mut out = Vec::new();
+        encode(&[item(b"a", 1), item(&[b'k'; 250], 2)], 2, 99, &mut out).unwrap();
+        assert_eq!(abi::check_iter_chunk(&out), Some((99, 2)));
+        let (cursor, recs) = abi::iter_chunk(&out).unwrap();
+        assert_eq!(cursor, 99);
+        let recs: Vec<_> = recs.map(Option::unwrap).collect();
+        assert_eq!(recs[0].key, b"a");
+        assert_eq!(recs[1].key.len(), 250);
+        let r = &recs[1];
+        assert_eq!(
+            (
+                r.exptime,
+                r.last_access,
+                r.cas,
+                r.client_flags,
+                r.value_len,
+                r.size,
+                r.class
+            ),
+            (7, 5, 2, 0xdead_beef, 100, 0, 3)
+        );
+        // Bits the record does not define are dropped, not passed on.
+        assert_eq!(r.iflags, ItemMeta::IFLAGS);
+        // An empty answer is an empty chunk, with its cursor.
+        encode(&[], 0, 0, &mut out).unwrap();
+        assert_eq!(abi::check_iter_chunk(&out), Some((0, 0)));
+    }
+
+    #[test]
+    fn a_malformed_listing_is_an_error() {
+        let mut out = Vec::new();
+        for (items, max, why) in [
+            (vec![item(b"", 1)], 1, "a key of 0 bytes"),
+            (vec![item(&[b'k'; 251], 1)], 1, "a key of 251 bytes"),
+            (
+                vec![item(b"a", 1), item(b"b", 2)],
+                1,
+                "2 items, asked for 1",
+            ),
+        ] {
+            let err = encode(&items, max, 0, &mut out).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
     }
 }
