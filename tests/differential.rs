@@ -2136,10 +2136,15 @@ fn parse_tool_dump(mut out: &[u8]) -> Vec<(String, u32, i64, Vec<u8>)> {
 }
 
 fn listings_match_memcached(flags: &[&str]) {
+    listings_match_memcached_with(flags, &[]);
+}
+
+/// [`listings_match_memcached`], wasmcached with `target_flags` too.
+fn listings_match_memcached_with(flags: &[&str], target_flags: &[&str]) {
     let mut ref_flags = flags.to_vec();
     ref_flags.extend_from_slice(LISTING_REF_FLAGS);
     let reference = Server::start_memcached(&ref_flags);
-    let target = Server::start(flags);
+    let target = Server::start(&[flags, target_flags].concat());
     let far = unix_now() + 100_000;
     let mut rc = reference.client();
     let mut tc = target.client();
@@ -2255,6 +2260,15 @@ fn metadump_cachedump_and_memcached_tool_match_memcached() {
 #[test]
 fn metadump_cachedump_and_memcached_tool_match_memcached_without_cas() {
     listings_match_memcached(&["-t", "2", "-C"]);
+}
+
+/// The same listings from a component (examples/python-lru, the world's
+/// `iter`): the host fills in memcached's size and class for an item whose
+/// plugin gives neither, so they match memcached's too.
+#[test]
+fn metadump_cachedump_and_memcached_tool_match_memcached_on_a_component() {
+    let wasm = common::example_build::example("python-lru");
+    listings_match_memcached_with(&["-t", "2"], &["--plugin", &wasm]);
 }
 
 /// The same commands on both servers: items of every default class and of

@@ -28,6 +28,10 @@ STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, TOUCHED = 0, 1, 2, 3, 4, 5
 HIT, MISS, NUMBER, NON_NUMERIC, TOO_LARGE, OUT_OF_MEMORY, OK, ERROR = 6, 7, 8, 9, 10, 11, 12, 13
 # Request flags (mflags) this store honours, and the answer flag it sets.
 NO_VALUE, NO_BUMP, VIVIFY, SET_TTL = 1 << 0, 1 << 1, 1 << 2, 1 << 6
+# A store's key was binary (sent base64 by a meta client): the item keeps
+# the mark, and hits and listings answer it (as iflag KEY_BINARY), so that
+# `mg` gives the key back base64 and `stats cachedump` leaves it out.
+KEY_BINARY = 1 << 5
 FETCHED = 1 << 0
 # What an item costs beyond its key and value: the store's own bookkeeping.
 ITEM_OVERHEAD = 64
@@ -41,7 +45,7 @@ ITER_SLOTS = 16384
 
 class Item:
     __slots__ = ("value", "flags", "exptime", "cas", "stored_at", "last_access", "fetched",
-                 "slot")
+                 "slot", "binary")
 
     def __init__(self, value, flags, exptime, cas, now, slot):
         self.value = value
@@ -52,6 +56,10 @@ class Item:
         self.last_access = now
         self.fetched = False
         self.slot = slot  # its index in Store.slots
+        self.binary = False  # stored with a binary key
+
+    def iflags(self):
+        return (FETCHED if self.fetched else 0) | (KEY_BINARY if self.binary else 0)
 
 
 NO_BYTES = Span(0, 0)
@@ -236,8 +244,7 @@ class Store:
         if r.op == GAT:
             item.exptime = r.exptime
         resp = answer(HIT, b"" if r.mflags & NO_VALUE else item.value, item.flags,
-                      item.exptime, item.cas, FETCHED if item.fetched else 0,
-                      item.last_access, prev)
+                      item.exptime, item.cas, item.iflags(), item.last_access, prev)
         if not r.mflags & NO_BUMP:
             item.fetched = True
             item.last_access = now
@@ -266,6 +273,7 @@ class Store:
         status, item = self.put(key, value, flags, exptime, now)
         if item is None:
             return answer(status)
+        item.binary = bool(r.mflags & KEY_BINARY)
         return answer(STORED, cas=item.cas, exptime=item.exptime)
 
     def arith(self, batch, r, op, key, now):
@@ -279,6 +287,7 @@ class Store:
             status, made = self.put(key, batch.value(r), 0, r.aux, now)
             if made is None:
                 return answer(status)
+            made.binary = bool(r.mflags & KEY_BINARY)
             return answer(NUMBER, made.value, cas=made.cas, exptime=made.exptime)
         if r.cas and r.cas != item.cas:
             return answer(EXISTS)
@@ -298,6 +307,8 @@ class Store:
         else:
             value, exptime = new, prev
         status, stored = self.put(key, value, item.flags, exptime, now)
+        if stored is not None:
+            stored.binary = item.binary
         if stored is None:
             return answer(status)
         stored.fetched, stored.last_access = item.fetched, item.last_access
@@ -364,7 +375,7 @@ class Store:
             if self.gone(item, now):
                 continue
             out.append(ListedItem(key, item.exptime, item.last_access, item.cas, item.flags,
-                                  len(item.value), 0, FETCHED if item.fetched else 0, 0))
+                                  len(item.value), 0, item.iflags(), 0))
         if at >= len(self.slots):
             at = 0
         return (at, out)
