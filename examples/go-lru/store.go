@@ -76,6 +76,11 @@ const (
 	ifFetched = 1 << 0
 )
 
+// A store's key was binary (sent base64 by a meta client): the item keeps
+// the mark, and hits and listings answer it (as iflag KEY_BINARY), so that
+// `mg` gives the key back base64 and `stats cachedump` leaves it out.
+const keyBinary = 1 << 5
+
 // What an item costs beyond its key and value: the store's own bookkeeping.
 const itemOverhead = 64
 
@@ -93,7 +98,19 @@ type item struct {
 	storedAt   uint32
 	lastAccess uint32
 	fetched    bool
-	slot       int // its index in store.slots
+	slot       int  // its index in store.slots
+	binary     bool // stored with a binary key
+}
+
+func (it *item) iflags() uint8 {
+	var f uint8
+	if it.fetched {
+		f |= ifFetched
+	}
+	if it.binary {
+		f |= keyBinary
+	}
+	return f
 }
 
 func (it *item) cost() uint64 {
@@ -352,9 +369,7 @@ func (s *store) get(b *batch, r *types.Request, key []byte, now uint32) types.Re
 	resp.ClientFlags = it.flags
 	resp.Exptime = it.exptime
 	resp.Cas = it.cas
-	if it.fetched {
-		resp.Iflags = ifFetched
-	}
+	resp.Iflags = it.iflags()
 	resp.LastAccess = it.lastAccess
 	resp.PrevExptime = prev
 	if r.Mflags&mfNoBump == 0 {
@@ -396,6 +411,7 @@ func (s *store) store(b *batch, r *types.Request, key []byte, now uint32) types.
 	if it == nil {
 		return b.answer(status)
 	}
+	it.binary = r.Mflags&keyBinary != 0
 	resp := b.answer(stStored)
 	resp.Cas = it.cas
 	resp.Exptime = it.exptime
@@ -434,6 +450,7 @@ func (s *store) arith(b *batch, r *types.Request, key []byte, now uint32) types.
 		if made == nil {
 			return b.answer(status)
 		}
+		made.binary = r.Mflags&keyBinary != 0
 		resp := b.answer(stNumber)
 		resp.Value = b.push(made.value)
 		resp.Cas = made.cas
@@ -472,12 +489,14 @@ func (s *store) arith(b *batch, r *types.Request, key []byte, now uint32) types.
 			exptime = r.Exptime
 		}
 	}
-	fetched, lastAccess := it.fetched, it.lastAccess
+	// Written over the old number, the item keeps its binary-key mark;
+	// memcached's new item for a longer number does not.
+	fetched, lastAccess, binary := it.fetched, it.lastAccess, it.binary && len(digits) <= len(it.value)
 	status, stored := s.put(key, value, it.flags, exptime, now)
 	if stored == nil {
 		return b.answer(status)
 	}
-	stored.fetched, stored.lastAccess = fetched, lastAccess
+	stored.fetched, stored.lastAccess, stored.binary = fetched, lastAccess, binary
 	resp := b.answer(stNumber)
 	resp.Value = b.push(digits)
 	resp.Cas = stored.cas
@@ -575,10 +594,6 @@ func (s *store) iter(cursor uint64, max uint32) (uint64, []listing.ListedItem) {
 		if it == nil || s.dead(it, now) {
 			continue
 		}
-		var iflags uint8
-		if it.fetched {
-			iflags = ifFetched
-		}
 		out = append(out, listing.ListedItem{
 			Key:         []byte(it.key),
 			Exptime:     it.exptime,
@@ -587,7 +602,7 @@ func (s *store) iter(cursor uint64, max uint32) (uint64, []listing.ListedItem) {
 			ClientFlags: it.flags,
 			ValueLen:    uint32(len(it.value)),
 			Size:        0,
-			Iflags:      iflags,
+			Iflags:      it.iflags(),
 			Class:       0,
 		})
 	}

@@ -27,6 +27,10 @@ const HIT = 6, MISS = 7, NUMBER = 8, NON_NUMERIC = 9, TOO_LARGE = 10, OUT_OF_MEM
 const OK = 12, ERROR = 13;
 // Request flags (mflags) this store honours, and the answer flag it sets.
 const NO_VALUE = 1 << 0, NO_BUMP = 1 << 1, VIVIFY = 1 << 2, SET_TTL = 1 << 6;
+// A store's key was binary (sent base64 by a meta client): the item keeps
+// the mark, and hits and listings answer it (as iflag KEY_BINARY), so that
+// `mg` gives the key back base64 and `stats cachedump` leaves it out.
+const KEY_BINARY = 1 << 5;
 const FETCHED = 1 << 0;
 // What an item costs beyond its key and value: the store's own bookkeeping.
 const ITEM_OVERHEAD = 64;
@@ -81,6 +85,11 @@ class Item {
     this.lastAccess = now;
     this.fetched = false;
     this.slot = slot; // its index in Store.slots
+    this.binary = false; // stored with a binary key
+  }
+
+  iflags() {
+    return (this.fetched ? FETCHED : 0) | (this.binary ? KEY_BINARY : 0);
   }
 }
 
@@ -294,7 +303,7 @@ class Store {
       flags: item.flags,
       exptime: item.exptime,
       cas: item.cas,
-      iflags: item.fetched ? FETCHED : 0,
+      iflags: item.iflags(),
       lastAccess: item.lastAccess,
       prevExptime: prev,
     });
@@ -329,6 +338,7 @@ class Store {
     }
     const [status, item] = this.put(key, value, flags, exptime, now);
     if (item === undefined) return answer(status);
+    item.binary = (r.mflags & KEY_BINARY) !== 0;
     return answer(STORED, { cas: item.cas, exptime: item.exptime });
   }
 
@@ -341,6 +351,7 @@ class Store {
       // (the request's value) and the TTL in `aux`.
       const [status, made] = this.put(key, batch.value(r), 0, r.aux, now);
       if (made === undefined) return answer(status);
+      made.binary = (r.mflags & KEY_BINARY) !== 0;
       return answer(NUMBER, { value: made.value, cas: made.cas, exptime: made.exptime });
     }
     if (r.cas !== 0n && r.cas !== item.cas) return answer(EXISTS);
@@ -371,6 +382,9 @@ class Store {
     }
     const [status, stored] = this.put(key, value, item.flags, exptime, now);
     if (stored === undefined) return answer(status);
+    // Written over the old number, the item keeps its binary-key mark;
+    // memcached's new item for a longer number does not.
+    stored.binary = item.binary && newValue.length <= item.value.length;
     stored.fetched = item.fetched;
     stored.lastAccess = item.lastAccess;
     return answer(NUMBER, { value: newValue, cas: stored.cas, exptime, prevExptime: prev });
@@ -445,7 +459,7 @@ class Store {
         clientFlags: item.flags,
         valueLen: item.value.length,
         size: 0,
-        iflags: item.fetched ? FETCHED : 0,
+        iflags: item.iflags(),
         class: 0,
       });
     }

@@ -308,7 +308,9 @@ class Store:
             value, exptime = new, prev
         status, stored = self.put(key, value, item.flags, exptime, now)
         if stored is not None:
-            stored.binary = item.binary
+            # Written over the old number, the item keeps its binary-key
+            # mark; memcached's new item for a longer number does not.
+            stored.binary = item.binary and len(new) <= len(item.value)
         if stored is None:
             return answer(status)
         stored.fetched, stored.last_access = item.fetched, item.last_access
