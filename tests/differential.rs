@@ -2262,13 +2262,16 @@ fn metadump_cachedump_and_memcached_tool_match_memcached_without_cas() {
     listings_match_memcached(&["-t", "2", "-C"]);
 }
 
-/// The same listings from a component (examples/python-lru, the world's
-/// `iter`): the host fills in memcached's size and class for an item whose
-/// plugin gives neither, so they match memcached's too.
+/// The same listings from components (examples/python-lru, js-lru and
+/// go-lru, the world's `iter`): the host fills in memcached's size and
+/// class for an item whose plugin gives neither, so they match memcached's
+/// too.
 #[test]
-fn metadump_cachedump_and_memcached_tool_match_memcached_on_a_component() {
-    let wasm = common::example_build::example("python-lru");
-    listings_match_memcached_with(&["-t", "2"], &["--plugin", &wasm]);
+fn metadump_cachedump_and_memcached_tool_match_memcached_on_components() {
+    for name in ["python-lru", "js-lru", "go-lru"] {
+        let wasm = common::example_build::example(name);
+        listings_match_memcached_with(&["-t", "2"], &["--plugin", &wasm]);
+    }
 }
 
 /// The same commands on both servers: items of every default class and of
