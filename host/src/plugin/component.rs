@@ -34,7 +34,8 @@ use std::mem::MaybeUninit;
 use wasmcached_abi::{self as abi, Request, Response};
 use wasmtime::component::__internal::{InstanceType, InterfaceType, LiftContext, LowerContext};
 use wasmtime::component::{
-    Component, ComponentType, Func, HasSelf, Lift, Linker, Lower, TypedFunc,
+    Component, ComponentNamedList, ComponentType, Func, HasSelf, Instance, Lift, Linker, Lower,
+    TypedFunc,
 };
 use wasmtime::{Engine, Store};
 
@@ -257,6 +258,30 @@ impl Guest {
         }
         Ok(out)
     }
+}
+
+/// An optional export of the world (`metrics`, `iter`), looked up by name:
+/// `None` when the component has none, an error when it has one of another
+/// type (as a core module's export of the wrong signature is refused).
+fn optional_export<P, R>(
+    instance: &Instance,
+    store: &mut Store<ShardCtx>,
+    name: &str,
+) -> Result<Option<Func>>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
+    let Some(index) = instance.get_export_index(&mut *store, None, name) else {
+        return Ok(None);
+    };
+    let Some(func) = instance.get_func(&mut *store, index) else {
+        bail!("its export `{name}` is not a function");
+    };
+    if let Err(e) = func.typed::<P, R>(&*store) {
+        bail!("its export `{name}` is not the world's: {e}");
+    }
+    Ok(Some(func))
 }
 
 /// Passes what the guest printed to stdout (info) and stderr (error) on to

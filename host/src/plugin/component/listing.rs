@@ -4,7 +4,7 @@
 //! answers are written as a `wmc_iter` chunk, so the listing code above the
 //! shard (listing.rs, worker/listing.rs) reads both kinds of plugin alike.
 
-use super::{flush_stdio, DumpPos, Guest};
+use super::{flush_stdio, optional_export, DumpPos, Guest};
 use crate::plugin::imports::ShardCtx;
 use anyhow::{bail, Result};
 use wasmcached_abi::{self as abi, ItemMeta};
@@ -38,8 +38,9 @@ pub(in crate::plugin) struct ListedItem {
     class: u8,
 }
 
-/// The `iter` export's type.
-type IterFn = TypedFunc<(u64, u32), (Option<(u64, Vec<ListedItem>)>,)>;
+/// The `iter` export's type, and its results.
+type IterFn = TypedFunc<(u64, u32), IterResult>;
+type IterResult = (Option<(u64, Vec<ListedItem>)>,);
 
 impl Guest {
     /// The instance's `iter` export if it lists: `None` when it has none or
@@ -50,16 +51,10 @@ impl Guest {
         instance: &Instance,
         store: &mut Store<ShardCtx>,
     ) -> Result<Option<Func>> {
-        let Some(index) = instance.get_export_index(&mut *store, None, EXPORT) else {
+        let Some(func) = optional_export::<(u64, u32), IterResult>(instance, store, EXPORT)? else {
             return Ok(None);
         };
-        let Some(func) = instance.get_func(&mut *store, index) else {
-            bail!("its export `{EXPORT}` is not a function");
-        };
-        let f: IterFn = match func.typed(&*store) {
-            Ok(f) => f,
-            Err(e) => bail!("its export `{EXPORT}` is not the world's: {e}"),
-        };
+        let f: IterFn = func.typed(&*store)?;
         let probe = f.call(&mut *store, (0, 0));
         flush_stdio(store);
         match probe {

@@ -4,9 +4,9 @@
 //! `store` loads as before and has none; plugin/metrics.rs turns the answer
 //! into the host's metrics, checked as a core plugin's block is.
 
-use super::{flush_stdio, Guest};
+use super::{flush_stdio, optional_export, Guest};
 use crate::plugin::imports::ShardCtx;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use wasmtime::component::{ComponentType, Func, Instance, Lift, TypedFunc};
 use wasmtime::Store;
 
@@ -54,16 +54,7 @@ impl Guest {
         instance: &Instance,
         store: &mut Store<ShardCtx>,
     ) -> Result<Option<Func>> {
-        let Some(index) = instance.get_export_index(&mut *store, None, EXPORT) else {
-            return Ok(None);
-        };
-        let Some(func) = instance.get_func(&mut *store, index) else {
-            bail!("its export `{EXPORT}` is not a function");
-        };
-        if let Err(e) = func.typed::<(), (Vec<Metric>,)>(&*store) {
-            bail!("its export `{EXPORT}` is not the world's: {e}");
-        }
-        Ok(Some(func))
+        optional_export::<(), (Vec<Metric>,)>(instance, store, EXPORT)
     }
 
     /// Whether the plugin exports `metrics`.
