@@ -260,14 +260,15 @@ impl Guest {
     }
 }
 
-/// An optional export of the world (`metrics`, `iter`), looked up by name:
-/// `None` when the component has none, an error when it has one of another
-/// type (as a core module's export of the wrong signature is refused).
+/// An optional export of the world (`metrics`, `iter`), looked up by name
+/// and type-checked once: `None` when the component has none, an error
+/// when it has one of another type (as a core module's export of the wrong
+/// signature is refused).
 fn optional_export<P, R>(
     instance: &Instance,
     store: &mut Store<ShardCtx>,
     name: &str,
-) -> Result<Option<Func>>
+) -> Result<Option<TypedFunc<P, R>>>
 where
     P: ComponentNamedList + Lower,
     R: ComponentNamedList + Lift,
@@ -278,10 +279,10 @@ where
     let Some(func) = instance.get_func(&mut *store, index) else {
         bail!("its export `{name}` is not a function");
     };
-    if let Err(e) = func.typed::<P, R>(&*store) {
-        bail!("its export `{name}` is not the world's: {e}");
+    match func.typed::<P, R>(&*store) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) => bail!("its export `{name}` is not the world's: {e}"),
     }
-    Ok(Some(func))
 }
 
 /// Passes what the guest printed to stdout (info) and stderr (error) on to

@@ -38,9 +38,8 @@ pub(in crate::plugin) struct ListedItem {
     class: u8,
 }
 
-/// The `iter` export's type, and its results.
-type IterFn = TypedFunc<(u64, u32), IterResult>;
-type IterResult = (Option<(u64, Vec<ListedItem>)>,);
+/// The `iter` export's type.
+type IterFn = TypedFunc<(u64, u32), (Option<(u64, Vec<ListedItem>)>,)>;
 
 impl Guest {
     /// The instance's `iter` export if it lists: `None` when it has none or
@@ -51,14 +50,13 @@ impl Guest {
         instance: &Instance,
         store: &mut Store<ShardCtx>,
     ) -> Result<Option<Func>> {
-        let Some(func) = optional_export::<(u64, u32), IterResult>(instance, store, EXPORT)? else {
+        let Some(f): Option<IterFn> = optional_export(instance, store, EXPORT)? else {
             return Ok(None);
         };
-        let f: IterFn = func.typed(&*store)?;
         let probe = f.call(&mut *store, (0, 0));
         flush_stdio(store);
         match probe {
-            Ok((Some(_),)) => Ok(Some(func)),
+            Ok((Some(_),)) => Ok(Some(*f.func())),
             Ok((None,)) => Ok(None),
             Err(e) => bail!("iter(0, 0), asked whether the plugin can list its items: {e:#}"),
         }
@@ -85,6 +83,8 @@ impl Guest {
             return Ok(None);
         };
         self.dump = DumpPos::Start;
+        // Checked at start (`find_iter`); the field holds an untyped `Func`
+        // because `Guest`'s module cannot name this one's types.
         let f: IterFn = f.typed(&*store)?;
         let max = (max_bytes / RECORD_GUESS).clamp(1, u32::MAX as usize) as u32;
         let answer = f.call(&mut *store, (cursor, max));

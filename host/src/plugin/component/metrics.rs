@@ -54,7 +54,8 @@ impl Guest {
         instance: &Instance,
         store: &mut Store<ShardCtx>,
     ) -> Result<Option<Func>> {
-        optional_export::<(), (Vec<Metric>,)>(instance, store, EXPORT)
+        let f: Option<MetricsFn> = optional_export(instance, store, EXPORT)?;
+        Ok(f.map(|f| *f.func()))
     }
 
     /// Whether the plugin exports `metrics`.
@@ -71,6 +72,8 @@ impl Guest {
         let Some(f) = self.metrics else {
             return Ok(Vec::new());
         };
+        // Checked at start (`find_metrics`); the field holds an untyped
+        // `Func` because `Guest`'s module cannot name this one's types.
         let f: MetricsFn = f.typed(&*store)?;
         let answer = f.call(&mut *store, ());
         flush_stdio(store);
