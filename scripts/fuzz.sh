@@ -15,9 +15,17 @@
 #  --target-dir target/fuzz <target> <file>`).
 #
 # Knobs: FUZZ_SANITIZER (default none; `address` for ASAN, slower),
-# FUZZ_TARGETS (space-separated subset, default all).
+# FUZZ_TARGETS (space-separated subset, default all), FUZZ_JOBS (targets
+# fuzzed at once, default 2: one per core here; each run is one process).
+# `scripts/fuzz.sh --build-only` only builds (scripts/test.sh builds in the
+# background while the Linux tests run).
 set -uo pipefail
 
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+	build_only=1
+	shift
+fi
 duration=${1:-10}
 case $duration in
 '' | *[!0-9]*)
@@ -42,13 +50,14 @@ fi
 opts=(--fuzz-dir fuzz --sanitizer "$sanitizer" --target-dir "$tdir")
 echo "fuzz.sh: building the fuzz targets (sanitizer $sanitizer)"
 cargo fuzz build "${opts[@]}" || exit 1
+[ "$build_only" = 1 ] && exit 0
 
 targets=${FUZZ_TARGETS:-$(cargo fuzz list --fuzz-dir fuzz)}
-failed=()
-for t in $targets; do
-	work="$tdir/corpus/$t"
-	art="$tdir/artifacts/$t"
-	log="$tdir/logs/$t.log"
+jobs=${FUZZ_JOBS:-2}
+# One target's run; its report line goes to $tdir/logs/<target>.result.
+fuzz_one() {
+	local t=$1 work="$tdir/corpus/$1" art="$tdir/artifacts/$1" log="$tdir/logs/$1.log"
+	local rc execs
 	mkdir -p "$work" "$art" "$(dirname "$log")"
 	cargo fuzz run "${opts[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
 		-max_total_time="$duration" -timeout=10 -print_final_stats=1 \
@@ -61,11 +70,27 @@ for t in $targets; do
 		printf '%-14s %4ss %12s execs  CRASH (exit %d)\n' "$t" "$duration" "${execs:-?}" "$rc"
 		grep -E 'panicked at|assertion|Test unit written|SUMMARY' "$log" | head -n 8 | sed 's/^/    /'
 		echo "    full log: $log"
-		failed+=("$t")
+	fi >"$tdir/logs/$t.result"
+	return $rc
+}
+# `cargo fuzz run` builds first (a no-op after the build above): one build
+# at a time is cargo's rule, the runs then overlap.
+running=0
+for t in $targets; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
 	fi
+	fuzz_one "$t" &
+	running=$((running + 1))
+done
+wait
+failed=()
+for t in $targets; do
+	cat "$tdir/logs/$t.result"
+	grep -q ' ok$' "$tdir/logs/$t.result" || failed+=("$t")
 done
 
-# cargo fuzz run makes empty fuzz/artifacts/<target> dirs even when told to write elsewhere.
 rmdir fuzz/artifacts/* fuzz/artifacts 2>/dev/null
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "fuzz.sh: crashes in: ${failed[*]}" >&2
