@@ -13,8 +13,7 @@
 # for each target. There is no Apple SDK or FreeBSD sysroot here, so the C
 # build scripts of dependencies get scripts/stand-in-cc.sh as their compiler:
 # `check` never links, so the empty objects it writes are never used.
-# Installs the two rustup targets when missing; with --install-only it stops
-# there.
+# Installs the two rustup targets when missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'check-platforms.sh: %s\n' "$*" >&2; }
@@ -23,7 +22,6 @@ targets=(aarch64-apple-darwin x86_64-unknown-freebsd)
 # shellcheck source=scripts/lib/install.sh
 . scripts/lib/install.sh
 install_rust_targets check-platforms.sh "${targets[@]}"
-[ "${1:-}" = --install-only ] && exit 0
 
 cc=$PWD/scripts/stand-in-cc.sh
 args=()

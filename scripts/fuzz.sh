@@ -17,15 +17,8 @@
 # Knobs: FUZZ_SANITIZER (default none; `address` for ASAN, slower),
 # FUZZ_TARGETS (space-separated subset, default all), FUZZ_JOBS (targets
 # fuzzed at once, default 2: one per core here; each run is one process).
-# `scripts/fuzz.sh --build-only` only builds (scripts/test.sh builds in the
-# background while the Linux tests run).
 set -uo pipefail
 
-build_only=0
-if [ "${1:-}" = --build-only ]; then
-	build_only=1
-	shift
-fi
 duration=${1:-10}
 case $duration in
 '' | *[!0-9]*)
@@ -50,7 +43,6 @@ fi
 opts=(--fuzz-dir fuzz --sanitizer "$sanitizer" --target-dir "$tdir")
 echo "fuzz.sh: building the fuzz targets (sanitizer $sanitizer)"
 cargo fuzz build "${opts[@]}" || exit 1
-[ "$build_only" = 1 ] && exit 0
 
 targets=${FUZZ_TARGETS:-$(cargo fuzz list --fuzz-dir fuzz)}
 jobs=${FUZZ_JOBS:-2}

@@ -9,11 +9,6 @@
 # test binary under Wine is scripts/wine-runner.sh (.cargo/config.toml).
 # Extra arguments go to cargo test. The `suite` profile (Cargo.toml) is
 # release at opt-level 1: these runs test behaviour, not speed.
-#
-# A first argument --install-only stops after the installs; --build-only
-# installs and compiles the tests without running them. scripts/test.sh
-# installs in the foreground, then builds in the background while the
-# Linux tests run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'test-windows.sh: %s\n' "$*" >&2; }
@@ -26,22 +21,11 @@ command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64
 install_debs test-windows.sh "${need[@]}" || exit 1
 t=x86_64-pc-windows-gnu
 install_rust_targets test-windows.sh "$t"
-step=all
-case "${1:-}" in
-  --install-only) exit 0 ;;
-  --build-only) step=build; shift ;;
-esac
-if [ "$step" = build ]; then
-  say "cargo test --no-run --profile suite --target $t -p wasmcached -p wasmcached-sdk $*"
-  exec cargo test --no-run --profile suite --target "$t" -p wasmcached -p wasmcached-sdk "$@"
-fi
 # The e2e tests' examples:: module (tests/examples.rs) loads the example
 # plugins; a Windows process cannot run their build scripts, so build them
 # here first (a no-op when fresh).
-# Built for wasm32 into target/ even when CARGO_TARGET_DIR moves this
-# script's Windows build elsewhere: they are the Linux tests' too.
 say "scripts/build-examples.sh"
-env -u CARGO_TARGET_DIR ./scripts/build-examples.sh >/dev/null
+./scripts/build-examples.sh >/dev/null
 # The 5-minute churn of the e2e tests' soak:: module (tests/soak.rs)
 # measures RSS and fds through /proc, which only the Linux run has; under
 # Wine it checks every value for 30 s. The Windows run takes every test of
