@@ -3001,8 +3001,22 @@ fn bin_upto_noop(c: &mut Client, reqs: &[Vec<u8>]) {
 /// same lines, one for one.
 #[test]
 fn watch_logs_every_lookup_in_every_protocol_as_memcached() {
+    every_lookup_logged_as_memcached(&[], true);
+}
+
+/// The same with python-lru, a component that reports its own lookups,
+/// stores and evictions (the world's `events` import). Without `mg N`: the
+/// example does not create items on a get miss (memcached's win and
+/// recache tokens are beyond it).
+#[test]
+fn watch_logs_every_lookup_of_a_component_as_memcached() {
+    let wasm = common::example_build::example("python-lru");
+    every_lookup_logged_as_memcached(&["--plugin", &wasm], false);
+}
+
+fn every_lookup_logged_as_memcached(target_flags: &[&str], vivify_get: bool) {
     let reference = Server::start_memcached(&[]);
-    let target = Server::start(&[]);
+    let target = Server::start(target_flags);
     let mut logs = Vec::new();
     for server in [&reference, &target] {
         let mut w = server.client();
@@ -3066,6 +3080,9 @@ fn watch_logs_every_lookup_in_every_protocol_as_memcached() {
             b"mg v N30 s",
             b"md zz q",
         ] {
+            if !vivify_get && cmd.starts_with(b"mg v N") {
+                continue;
+            }
             session.push(upto_mn(&mut c, cmd));
         }
         // A refused set: memcached logs it and the unlink's lookup.
@@ -3158,10 +3175,22 @@ fn watch_logs_every_lookup_in_every_protocol_as_memcached() {
 /// fetch mark of the item.
 #[test]
 fn watch_logs_evictions_as_memcached() {
+    evictions_logged_as_memcached(&[]);
+}
+
+/// The same with python-lru, which reports its evictions through the
+/// world's `events` import.
+#[test]
+fn watch_logs_evictions_of_a_component_as_memcached() {
+    let wasm = common::example_build::example("python-lru");
+    evictions_logged_as_memcached(&["--plugin", &wasm]);
+}
+
+fn evictions_logged_as_memcached(target_flags: &[&str]) {
     let mut shapes = Vec::new();
     for server in [
         Server::start_memcached(&["-m", "2"]),
-        Server::start(&["-m", "2"]),
+        Server::start(&[&["-m", "2"], target_flags].concat()),
     ] {
         let name = server.name().to_string();
         let mut w = server.client();

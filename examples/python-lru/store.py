@@ -1,7 +1,8 @@
 """An LRU item store for wasmcached, in Python: memcached's semantics
 (flags, expiry, CAS, add/replace/append/prepend/cas, incr/decr, touch,
 gat, flush_all with a delay, -M) with least-recently-used eviction within
-the shard's memory budget.
+the shard's memory budget, reporting its lookups, stores and evictions to
+`watch` while a watcher asks.
 
 It is a component of the wasmcached:store world (wit/store.wit), built
 with componentize-py (build.sh). The server hands `handle` a batch of
@@ -15,7 +16,8 @@ itself reads and writes plain bytes.
 from collections import OrderedDict
 
 import wit_world
-from wit_world.imports import host
+from wit_world.imports import events, host
+from wit_world.imports.events import Event
 from wit_world.imports.listing_types import ListedItem
 from wit_world.imports.metric_types import (
     Histogram, Metric, Value_Counter, Value_Gauge, Value_Histogram)
@@ -33,6 +35,12 @@ NO_VALUE, NO_BUMP, VIVIFY, SET_TTL = 1 << 0, 1 << 1, 1 << 2, 1 << 6
 # `mg` gives the key back base64 and `stats cachedump` leaves it out.
 KEY_BINARY = 1 << 5
 FETCHED = 1 << 0
+# `watch` (the world's events interface): while a watcher is connected the
+# server sets these request flags, and the store reports what memcached's
+# watch streams show: every lookup (fetchers; the size an append leaves, for
+# mutations) and every eviction.
+LOG_LOOKUP, LOG_EVICTIONS = 1 << 11, 1 << 12
+EVENT_LOOKUP, EVENT_EVICTION, EVENT_STORED = 1, 2, 3
 # What an item costs beyond its key and value: the store's own bookkeeping.
 ITEM_OVERHEAD = 64
 # The buckets of the stored-value-size histogram (bytes).
@@ -117,6 +125,10 @@ class Store:
         # The value sizes stored: one count per SIZE_BOUNDS bucket, +Inf last.
         self.size_counts = [0] * (len(SIZE_BOUNDS) + 1)
         self.size_sum = 0
+        # The request running (its index in the batch and its flags), which
+        # the watch events belong to; no flags outside `handle`.
+        self.request = 0
+        self.mflags = 0
         host.log(2, "python-lru: shard %d of %d, %d bytes"
                  % (config.shard_id, config.shard_count, config.memory_budget))
 
@@ -129,15 +141,41 @@ class Store:
 
     def live(self, key, now):
         """The live item under `key`, dropping it if it expired or was
-        flushed."""
+        flushed: memcached's lookup, one a request."""
         item = self.items.get(key)
-        if item is None:
-            return None
-        if self.gone(item, now):
+        if item is not None and self.gone(item, now):
             self.remove(key)
             self.expired += 1
-            return None
+            item = None
+        if self.mflags & LOG_LOOKUP:
+            self.log_lookup(key, item)
         return item
+
+    # -- watch events ------------------------------------------------------
+
+    def log_lookup(self, key, item):
+        if item is None:
+            events.log_event(Event(kind=EVENT_LOOKUP, bits=0, key=key, request=self.request,
+                                   value_len=0, client_flags=0, exptime=0, last_access=0))
+        else:
+            events.log_event(Event(kind=EVENT_LOOKUP, bits=1, key=key, request=self.request,
+                                   value_len=len(item.value), client_flags=item.flags,
+                                   exptime=0, last_access=0))
+
+    def log_stored(self, key, value_len, flags, exptime):
+        """A store the server cannot see the size of (an append, a
+        created counter), when lookups are watched."""
+        if self.mflags & LOG_LOOKUP:
+            events.log_event(Event(kind=EVENT_STORED, bits=0, key=key, request=self.request,
+                                   value_len=value_len, client_flags=flags, exptime=exptime,
+                                   last_access=0))
+
+    def log_eviction(self, key, item):
+        if self.mflags & LOG_EVICTIONS:
+            events.log_event(Event(kind=EVENT_EVICTION, bits=1 if item.fetched else 0, key=key,
+                                   request=self.request, value_len=len(item.value),
+                                   client_flags=item.flags, exptime=item.exptime,
+                                   last_access=item.last_access))
 
     def remove(self, key):
         item = self.items.pop(key)
@@ -171,6 +209,7 @@ class Store:
                 self.expired += 1
             else:
                 self.evictions += 1
+                self.log_eviction(old_key, old)
         if self.used + cost > self.budget:
             return OUT_OF_MEMORY, None
         if self.free:
@@ -195,7 +234,12 @@ class Store:
     def handle(self, data, requests):
         now = host.now()
         batch = Batch(data)
-        return batch.answers([self.one(batch, r, now) for r in requests])
+        out = []
+        for i, r in enumerate(requests):
+            self.request, self.mflags = i, r.mflags
+            out.append(self.one(batch, r, now))
+        self.mflags = 0
+        return batch.answers(out)
 
     def one(self, batch, r, now):
         answer = batch.answer
@@ -273,6 +317,8 @@ class Store:
         status, item = self.put(key, value, flags, exptime, now)
         if item is None:
             return answer(status)
+        if op in (APPEND, PREPEND):
+            self.log_stored(key, len(value), flags, exptime)
         item.binary = bool(r.mflags & KEY_BINARY)
         return answer(STORED, cas=item.cas, exptime=item.exptime)
 
@@ -288,6 +334,11 @@ class Store:
             if made is None:
                 return answer(status)
             made.binary = bool(r.mflags & KEY_BINARY)
+            # memcached creates the counter with an `add`, which looks the
+            # key up again.
+            if self.mflags & LOG_LOOKUP:
+                self.log_lookup(key, None)
+            self.log_stored(key, len(made.value), 0, r.aux)
             return answer(NUMBER, made.value, cas=made.cas, exptime=made.exptime)
         if r.cas and r.cas != item.cas:
             return answer(EXISTS)

@@ -1248,16 +1248,12 @@ fn deliver(
     }
 }
 
-/// While someone watches, asks a plugin that can (ABI v6) to report its
-/// lookups and evictions for the requests of `batch`. Nobody watching
-/// costs one relaxed load per batch.
+/// While someone watches, asks a plugin that can (ABI v6, or a component
+/// importing `events`) to report its lookups and evictions for the
+/// requests of `batch`. Nobody watching costs one relaxed load per batch.
 fn ask_for_events(shard: &Shard, batch: &mut [u8]) {
     let bits = crate::watch::plugin_mflags();
-    if bits != 0
-        && shard
-            .abi_version()
-            .is_some_and(|v| v >= abi::LOG_EVENT_VERSION)
-    {
+    if bits != 0 && shard.reports_events() {
         abi::or_request_mflags(batch, bits);
     }
 }
@@ -1384,7 +1380,7 @@ fn watch_answer(conn: &mut Conn<Reply>, seq: u64, d: &Delivery<'_>, shared: &Sha
     }
     if note.cmd.is_none() {
         // A v6 plugin reports its lookups itself (watch_events).
-        if crate::plugin::plugin_abi() >= abi::LOG_EVENT_VERSION {
+        if crate::plugin::plugin_reports_events() {
             return;
         }
         let found = (status == Some(Status::Hit)).then(|| {

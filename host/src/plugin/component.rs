@@ -42,11 +42,13 @@ use wasmtime::{Engine, Store};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit/store.wit",
-        world: "store",
+        // `store` and the `events` import: the linker must offer it, and
+        // the exports are `store`'s.
+        world: "store-with-events",
     });
 }
 
-use bindings::wasmcached::store::{host, types};
+use bindings::wasmcached::store::{events, host, types};
 
 mod items;
 mod listing;
@@ -71,6 +73,21 @@ impl host::Host for ShardCtx {
     }
 }
 
+impl events::Host for ShardCtx {
+    fn log_event(&mut self, e: events::Event) {
+        self.keep_event(&abi::Event {
+            kind: e.kind,
+            flags: e.bits,
+            key: &e.key,
+            request: e.request,
+            value_len: e.value_len,
+            client_flags: e.client_flags,
+            exptime: e.exptime,
+            last_access: e.last_access,
+        });
+    }
+}
+
 /// Whether `bytes` is a component rather than a core module: the binary
 /// format's layer field (docs: the component binary's preamble is
 /// `\0asm` followed by version 0x0d and layer 1).
@@ -80,7 +97,9 @@ pub fn is_component(bytes: &[u8]) -> bool {
 
 /// A compiled component and the template its shards instantiate.
 pub struct Code {
-    pre: bindings::StorePre<ShardCtx>,
+    pre: bindings::StoreWithEventsPre<ShardCtx>,
+    /// It imports `events`: it reports its own `watch` events.
+    events: bool,
 }
 
 impl Code {
@@ -88,13 +107,21 @@ impl Code {
         let mut linker: Linker<ShardCtx> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("{name}: linking WASI: {e}"))?;
-        bindings::Store::add_to_linker::<ShardCtx, HasSelf<ShardCtx>>(&mut linker, |c| c)?;
+        bindings::StoreWithEvents::add_to_linker::<ShardCtx, HasSelf<ShardCtx>>(
+            &mut linker,
+            |c| c,
+        )?;
         let pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow!("{name}: not a wasmcached:store component: {e}"))?;
-        let pre = bindings::StorePre::new(pre)
+        let pre = bindings::StoreWithEventsPre::new(pre)
             .map_err(|e| anyhow!("{name}: not a wasmcached:store component: {e}"))?;
-        Ok(Code { pre })
+        // Whichever version of the package: the linker took it above.
+        let events = component
+            .component_type()
+            .imports(engine)
+            .any(|(import, _)| import.starts_with("wasmcached:store/events@"));
+        Ok(Code { pre, events })
     }
 }
 
@@ -128,7 +155,7 @@ enum DumpPos {
 
 /// One running component instance of a shard.
 pub struct Guest {
-    bindings: bindings::Store,
+    bindings: bindings::StoreWithEvents,
     /// `handle`, type-checked as a [`Handle`] at start.
     handle: Func,
     /// The last batch's answers, in the core ABI's bytes.
@@ -145,6 +172,8 @@ pub struct Guest {
     iter: Option<Func>,
     /// The last listing step's records, as a `wmc_iter` chunk.
     chunk: Vec<u8>,
+    /// It imports `events` (world `store-with-events`).
+    events: bool,
 }
 
 impl Guest {
@@ -153,7 +182,7 @@ impl Guest {
     pub fn start(code: &Code, store: &mut Store<ShardCtx>, c: &InitConfig<'_>) -> Result<Guest> {
         store.data_mut().wasi = Some(Box::new(WasiState::new()));
         let instance = code.pre.instance_pre().instantiate(&mut *store)?;
-        let bindings = bindings::Store::new(&mut *store, &instance)?;
+        let bindings = bindings::StoreWithEvents::new(&mut *store, &instance)?;
         let handle = instance
             .get_func(&mut *store, "handle")
             .ok_or_else(|| anyhow!("it has no handle export"))?;
@@ -188,7 +217,13 @@ impl Guest {
             metrics,
             iter,
             chunk: Vec::new(),
+            events: code.events,
         })
+    }
+
+    /// Whether it reports its own `watch` events (it imports `events`).
+    pub(in crate::plugin) fn reports_events(&self) -> bool {
+        self.events
     }
 
     /// Runs an ABI request batch of `count` records; the answers, checked
@@ -625,6 +660,39 @@ mod tests {
         assert!(!is_component(b"\0asm\x01\0\0\0"), "a core module");
         assert!(!is_component(b"\0asm\x0d\0"), "too short");
         assert!(!is_component(b"(component)"), "text is compiled as WAT");
+    }
+
+    #[test]
+    fn a_components_events_are_kept_as_the_core_abis_records() {
+        let mut ctx = ShardCtx::new(0, "t".into(), Default::default(), 1 << 20);
+        let event = |key: Vec<u8>, request: u32| events::Event {
+            kind: abi::event_kind::LOOKUP,
+            bits: abi::event_flag::FOUND,
+            key,
+            request,
+            value_len: 5,
+            client_flags: 7,
+            exptime: 0,
+            last_access: 0,
+        };
+        events::Host::log_event(&mut ctx, event(b"k".to_vec(), 3));
+        events::Host::log_event(&mut ctx, event(vec![b'x'; 251], 4));
+        events::Host::log_event(&mut ctx, event(vec![b'y'; 250], 5));
+        let kept: Vec<(u8, u8, usize, u32, u32, u32)> = abi::Event::all(&ctx.events)
+            .map(|e| {
+                (
+                    e.kind,
+                    e.flags,
+                    e.key.len(),
+                    e.request,
+                    e.value_len,
+                    e.client_flags,
+                )
+            })
+            .collect();
+        // The 251-byte key is not a key: dropped, as a malformed core
+        // record is.
+        assert_eq!(kept, [(1, 1, 1, 3, 5, 7), (1, 1, 250, 5, 5, 7)]);
     }
 
     fn span(offset: u32, len: u32) -> types::Span {

@@ -160,6 +160,17 @@ impl ShardCtx {
         }
     }
 
+    /// Keeps a component's `watch` event (the world's `events.log-event`)
+    /// as the core import keeps a `log_event` record: a key of at most 250
+    /// bytes, within [`EVENTS_KEPT`] a batch.
+    pub(super) fn keep_event(&mut self, e: &abi::Event<'_>) {
+        if e.key.len() <= wasmcached_protocol::limits::KEY_MAX_LENGTH
+            && self.events.len() + abi::EVENT_HEADER + e.key.len() <= EVENTS_KEPT
+        {
+            e.encode(&mut self.events);
+        }
+    }
+
     /// What a component printed to stdout and stderr since the last call.
     pub(super) fn take_stdio(&mut self) -> (Vec<u8>, Vec<u8>) {
         match self.wasi.as_ref() {

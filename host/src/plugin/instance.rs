@@ -62,8 +62,9 @@ pub(super) struct Live {
 
 /// The core-ABI version whose batches a component is served: the host
 /// turns them into the world's records and back (`component`). Later
-/// versions add held values and watch events, which the world does not
-/// have, and listings and metrics, which it has as exports of its own.
+/// versions add held values, which the world does not have, and listings,
+/// watch events and metrics, which it has as an export or import of its
+/// own.
 pub(super) const COMPONENT_ABI: u32 = 3;
 
 /// How the host calls an instance.
@@ -92,6 +93,15 @@ impl Live {
         match &self.guest {
             Guest::Core(c) => c.iter.is_some(),
             Guest::Component(g) => g.lists(),
+        }
+    }
+
+    /// Whether it reports `watch` events when a request asks (ABI v6
+    /// `log_event`, or a component's `events` import).
+    pub(super) fn reports_events(&self) -> bool {
+        match &self.guest {
+            Guest::Core(_) => self.abi >= abi::LOG_EVENT_VERSION,
+            Guest::Component(g) => g.reports_events(),
         }
     }
 

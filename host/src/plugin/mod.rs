@@ -53,6 +53,9 @@ pub use image::SavedImage;
 pub use imports::{tap_log, ShardCtx};
 pub use instance::{memory_cap, sized_for_items, ShardConfig};
 pub use metrics::{stat_lines_for_display, MetricValue, PluginMetric};
-pub use shard::{plugin_abi, plugin_lists, Answers, Fault, ListStep, Shard, LIST_CHUNK_BYTES};
+pub use shard::{
+    plugin_abi, plugin_lists, plugin_reports_events, Answers, Fault, ListStep, Shard,
+    LIST_CHUNK_BYTES,
+};
 pub use snapshot::{check_items_file, SavedItems};
 pub use transfer::{ReloadOutcome, StartedEmpty, Transfer, DUMP_CHUNK_BYTES};

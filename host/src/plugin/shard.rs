@@ -36,6 +36,17 @@ pub fn plugin_lists() -> bool {
     PLUGIN_LISTS.load(Ordering::Relaxed)
 }
 
+/// Whether the loaded plugin reports its own `watch` events (ABI v6
+/// `log_event`, or a component that imports the world's `events`).
+pub(super) static PLUGIN_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the loaded plugin reports its lookups, stores and evictions
+/// itself: then `watch` logs those, and nothing it would otherwise derive
+/// from the answers.
+pub fn plugin_reports_events() -> bool {
+    PLUGIN_EVENTS.load(Ordering::Relaxed)
+}
+
 /// The bytes the host asks each `wmc_iter` chunk to stay within.
 pub const LIST_CHUNK_BYTES: usize = 64 << 10;
 
@@ -94,6 +105,7 @@ impl Shard {
         let inst = shard.instantiate()?;
         PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
         PLUGIN_LISTS.store(inst.lists(), Ordering::Relaxed);
+        PLUGIN_EVENTS.store(inst.reports_events(), Ordering::Relaxed);
         shard.inst = Some(inst);
         Ok(shard)
     }
@@ -111,6 +123,12 @@ impl Shard {
     /// The ABI version of the running instance (`None` while there is none).
     pub fn abi_version(&self) -> Option<u32> {
         self.inst.as_ref().map(|i| i.abi)
+    }
+
+    /// Whether the running instance reports `watch` events when a request
+    /// asks (ABI v6, or a component importing the world's `events`).
+    pub fn reports_events(&self) -> bool {
+        self.inst.as_ref().is_some_and(|i| i.reports_events())
     }
 
     /// Whether the running instance can hand its items over (ABI v3, exports
@@ -304,6 +322,7 @@ impl Shard {
                 self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
                 PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
                 PLUGIN_LISTS.store(i.lists(), Ordering::Relaxed);
+                PLUGIN_EVENTS.store(i.reports_events(), Ordering::Relaxed);
                 self.inst = Some(i);
                 self.renew_at = self.first_renewal();
             }

@@ -592,12 +592,7 @@ pub fn run(plugin: &Arc<Plugin>, path: Option<&Path>, opts: &Options) -> Report 
                 // but what its author wrote against is the world.
                 Some(v) => format!(
                     "{REQUIRED} (the wasmcached:store world v{v}: {}, exports dump and load)",
-                    match (s.exports_metrics(), s.lists()) {
-                        (true, true) => "store-full",
-                        (true, false) => "store-with-metrics",
-                        (false, true) => "store-with-listing",
-                        (false, false) => "store",
-                    }
+                    world_name(s.exports_metrics(), s.lists(), s.reports_events())
                 ),
                 None => format!(
                     "{REQUIRED} (ABI v{}{}{})",
@@ -1589,9 +1584,38 @@ fn plugin_metrics(k: &mut Kit) -> Outcome {
     Ok(Verdict::Pass)
 }
 
+/// The world of wit/store.wit a component's optional exports and imports
+/// match: `store-full` has all three, each `store-with-…` one; another mix
+/// is named by what it adds to `store`.
+fn world_name(metrics: bool, listing: bool, events: bool) -> String {
+    match (metrics, listing, events) {
+        (true, true, true) => "store-full".into(),
+        (false, false, false) => "store".into(),
+        (true, false, false) => "store-with-metrics".into(),
+        (false, true, false) => "store-with-listing".into(),
+        (false, false, true) => "store-with-events".into(),
+        _ => {
+            let parts = [(metrics, "metrics"), (listing, "iter"), (events, "events")];
+            let with: Vec<&str> = parts.iter().filter(|p| p.0).map(|p| p.1).collect();
+            format!("store with {}", with.join(" and "))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_components_world_is_named_by_its_optional_exports_and_imports() {
+        assert_eq!(world_name(false, false, false), "store");
+        assert_eq!(world_name(true, true, true), "store-full");
+        assert_eq!(world_name(true, false, false), "store-with-metrics");
+        assert_eq!(world_name(false, true, false), "store-with-listing");
+        assert_eq!(world_name(false, false, true), "store-with-events");
+        assert_eq!(world_name(true, true, false), "store with metrics and iter");
+        assert_eq!(world_name(false, true, true), "store with iter and events");
+    }
 
     fn args(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()
