@@ -83,6 +83,7 @@ for t in $targets; do
 	grep -q ' ok$' "$tdir/logs/$t.result" || failed+=("$t")
 done
 
+# cargo fuzz run makes empty fuzz/artifacts/<target> dirs even when told to write elsewhere.
 rmdir fuzz/artifacts/* fuzz/artifacts 2>/dev/null
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "fuzz.sh: crashes in: ${failed[*]}" >&2

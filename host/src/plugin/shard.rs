@@ -19,7 +19,7 @@ use wasmcached_abi::{self as abi, Response};
 
 /// The ABI version the loaded plugin speaks (one plugin per process). Protocol
 /// code asks [`plugin_abi`] before sending a request only version 2 can express.
-pub(super) static PLUGIN_ABI: AtomicU32 = AtomicU32::new(abi::ABI_VERSION);
+static PLUGIN_ABI: AtomicU32 = AtomicU32::new(abi::ABI_VERSION);
 
 /// The ABI version of the loaded plugin.
 pub fn plugin_abi() -> u32 {
@@ -28,7 +28,7 @@ pub fn plugin_abi() -> u32 {
 
 /// Whether the loaded plugin exports the ABI v5 item listing (`wmc_iter`);
 /// it may still answer that it cannot list.
-pub(super) static PLUGIN_LISTS: AtomicBool = AtomicBool::new(false);
+static PLUGIN_LISTS: AtomicBool = AtomicBool::new(false);
 
 /// Whether the loaded plugin has `wmc_iter` (ABI v5): `lru_crawler
 /// metadump` and `stats cachedump` are refused without it.
@@ -38,13 +38,22 @@ pub fn plugin_lists() -> bool {
 
 /// Whether the loaded plugin reports its own `watch` events (ABI v6
 /// `log_event`, or a component that imports the world's `events`).
-pub(super) static PLUGIN_EVENTS: AtomicBool = AtomicBool::new(false);
+static PLUGIN_EVENTS: AtomicBool = AtomicBool::new(false);
 
 /// Whether the loaded plugin reports its lookups, stores and evictions
 /// itself: then `watch` logs those, and nothing it would otherwise derive
 /// from the answers.
 pub fn plugin_reports_events() -> bool {
     PLUGIN_EVENTS.load(Ordering::Relaxed)
+}
+
+/// Tells the protocol code what the plugin of instance `inst` can do
+/// ([`plugin_abi`], [`plugin_lists`], [`plugin_reports_events`]): at start,
+/// after a restart and after a reload.
+pub(super) fn publish(inst: &Live) {
+    PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
+    PLUGIN_LISTS.store(inst.lists(), Ordering::Relaxed);
+    PLUGIN_EVENTS.store(inst.reports_events(), Ordering::Relaxed);
 }
 
 /// The bytes the host asks each `wmc_iter` chunk to stay within.
@@ -103,9 +112,7 @@ impl Shard {
         };
         shard.renew_at = shard.first_renewal();
         let inst = shard.instantiate()?;
-        PLUGIN_ABI.store(inst.abi, Ordering::Relaxed);
-        PLUGIN_LISTS.store(inst.lists(), Ordering::Relaxed);
-        PLUGIN_EVENTS.store(inst.reports_events(), Ordering::Relaxed);
+        publish(&inst);
         shard.inst = Some(inst);
         Ok(shard)
     }
@@ -320,9 +327,7 @@ impl Shard {
         match self.instantiate() {
             Ok(i) => {
                 self.faults.plugin_restarts.fetch_add(1, Ordering::Relaxed);
-                PLUGIN_ABI.store(i.abi, Ordering::Relaxed);
-                PLUGIN_LISTS.store(i.lists(), Ordering::Relaxed);
-                PLUGIN_EVENTS.store(i.reports_events(), Ordering::Relaxed);
+                publish(&i);
                 self.inst = Some(i);
                 self.renew_at = self.first_renewal();
             }

@@ -5,9 +5,8 @@
 use super::engine::Plugin;
 use super::handover::{DumpStep, Loaded, Renewal};
 use super::instance::{instantiate, sized_for_items, write_input, Guest, Live, NoInputBuffer};
-use super::shard::{Shard, PLUGIN_ABI, PLUGIN_EVENTS, PLUGIN_LISTS};
+use super::shard::{publish, Shard};
 use anyhow::{anyhow, bail, Context, Result};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use wasmcached_abi::{self as abi, export};
 
@@ -345,9 +344,7 @@ impl Shard {
                 }
             }
         }
-        PLUGIN_ABI.store(fresh.abi, Ordering::Relaxed);
-        PLUGIN_LISTS.store(fresh.lists(), Ordering::Relaxed);
-        PLUGIN_EVENTS.store(fresh.reports_events(), Ordering::Relaxed);
+        publish(&fresh);
         self.plugin = new;
         self.swap_in(fresh);
         Ok(outcome)
