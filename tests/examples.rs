@@ -1089,6 +1089,48 @@ fn rust_versioned_refuses_more_than_one_shard() {
     assert!(err.contains("needs exactly one shard"), "stderr: {err}");
 }
 
+// ---- rust-wit
+
+/// rust-wit never asks the host for the clock: it keeps the `now` of its
+/// last `tick`. Its items are still gone at the first request after the
+/// server clock reaches their exptime, because the host ticks a component
+/// before any call once the clock has moved, not only on its worker's
+/// once-a-second timer (up to a second later).
+#[test]
+fn rust_wit_expires_items_on_the_clock_its_ticks_give_it() {
+    use std::time::{Duration, Instant};
+    let s = Server::start(&["--plugin", &example("rust-wit")]);
+    let mut c = s.client();
+    let time = |c: &mut Client| -> u64 { c.stats("")["time"].parse().unwrap() };
+    // The clock the set saw: `stats time` the same before and after it.
+    let set_at = loop {
+        let before = time(&mut c);
+        assert_eq!(c.set("e", 0, 2, b"v"), "STORED");
+        if time(&mut c) == before {
+            break before;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut hits = 0;
+    loop {
+        let now = time(&mut c);
+        let got = c.get("e");
+        if now >= set_at + 2 {
+            // Asked within 20 ms of the clock reaching the exptime.
+            assert_eq!(
+                got, None,
+                "a get at clock {now}, set at {set_at} to live 2 s"
+            );
+            break;
+        }
+        hits += got.is_some() as u32;
+        assert!(Instant::now() < deadline, "the clock did not move in 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(hits > 0, "the item was never there before its exptime");
+    assert_eq!(c.get("e"), None);
+}
+
 // ------------------------------------------------------------ plugin check
 
 /// Every example passes `wasmcached plugin check` for the contract it

@@ -21,7 +21,6 @@ mod bindings {
     });
 }
 
-use bindings::wasmcached::store::host;
 use bindings::wasmcached::store::types::{self, Answers, Config, Request, Response, Span};
 use bindings::Guest;
 
@@ -281,15 +280,15 @@ thread_local! {
     static STORE: RefCell<Option<KvStore>> = const { RefCell::new(None) };
     /// How many bytes the last batch's answers held.
     static OUT_HINT: Cell<usize> = const { Cell::new(0) };
-    /// The server clock as the running batch began ([`now`]).
+    /// The server clock, as `init` and then every `tick` gave it ([`now`]).
     static NOW: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The server clock, read once a batch as the SDK's `guest::now()` is for
-/// the starter: it moves once a second, and a component's call into the
-/// host costs far more than a core module's (wasmtime checks the call's
-/// borrow scopes on every host call), 16 % of a 16-get batch when asked
-/// once a get.
+/// The server clock. The host ticks the plugin before any call once the
+/// clock has moved (docs/wit-world.md), so the last tick's `now` is the
+/// clock: no call into the host, which costs a component far more than a
+/// core module (wasmtime checks the call's borrow scopes on every host
+/// call; asked once a get, 16 % of a 16-get batch's time).
 fn now() -> u32 {
     NOW.get()
 }
@@ -308,13 +307,13 @@ impl Guest for Component {
     }
 
     fn init(config: Config) -> Result<(), String> {
+        NOW.set(config.now);
         let store = KvStore::init(&config)?;
         STORE.with(|s| *s.borrow_mut() = Some(store));
         Ok(())
     }
 
     fn handle(data: Vec<u8>, requests: Vec<Request>) -> Answers {
-        NOW.set(host::now());
         with_store(|store| {
             let mut out = Out::new();
             let responses = requests
@@ -329,7 +328,9 @@ impl Guest for Component {
         })
     }
 
-    fn tick(_now: u32) {}
+    fn tick(now: u32) {
+        NOW.set(now);
+    }
 
     fn timer(_token: u64) {}
 

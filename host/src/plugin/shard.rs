@@ -4,6 +4,7 @@
 //! comes back: answers and their held values, `log_event` records, listing
 //! chunks.
 
+use super::component::Answered;
 use super::engine::{Plugin, EPOCH_TICK};
 use super::faults::{BackOff, CrashLoop, FaultStats, CRASH_LOOP_WINDOW};
 use super::handover::Renewal;
@@ -388,7 +389,7 @@ impl Shard {
             if let Guest::Component(g) = &mut inst.guest {
                 inst.store.set_epoch_deadline(ticks);
                 g.batch(&mut inst.store, requests, count)?;
-                return Ok((0, g.answers().len(), false));
+                return Ok((0, 0, false));
             }
             write_input(inst, requests, ticks)?;
             // The exports are borrowed, not cloned: a clone of a typed
@@ -415,23 +416,18 @@ impl Shard {
             Ok((ptr, len, held)) => {
                 let inst = self.inst.as_ref().expect("live instance");
                 let events = &inst.store.data().events;
-                Ok(match &inst.guest {
-                    Guest::Component(g) => Answers {
-                        batch: g.answers(),
-                        mem: None,
-                        held: false,
-                        events,
-                    },
+                let records = match &inst.guest {
+                    Guest::Component(g) => Records::Component(g.answers()),
                     Guest::Core(c) => {
                         let mem = c.memory.data(&inst.store);
-                        Answers {
+                        Records::Abi {
                             batch: &mem[ptr..ptr + len],
                             mem: held_in(inst.abi, mem),
                             held,
-                            events,
                         }
                     }
-                })
+                };
+                Ok(Answers { records, events })
             }
             Err(e) if e.is::<NoInputBuffer>() => Err(Fault("out of memory".into())),
             Err(e) => Err(self.fault("batch", format!("{e:#}"))),
@@ -651,24 +647,44 @@ fn held_in(abi: u32, mem: &[u8]) -> Option<&[u8]> {
     (abi >= abi::VALUE_REF_VERSION).then_some(mem)
 }
 
-/// One batch's answers as the plugin left them, in its memory: valid until
-/// the next call into the plugin.
+/// One batch's answers as the plugin left them: valid until the next call
+/// into the plugin.
 pub struct Answers<'a> {
-    batch: &'a [u8],
-    /// v4: the plugin's memory, where held values are read.
-    mem: Option<&'a [u8]>,
-    /// Some answer holds its value by reference.
-    held: bool,
+    records: Records<'a>,
     /// ABI v6 `log_event` records of the batch, in request order.
     events: &'a [u8],
+}
+
+#[derive(Clone, Copy)]
+enum Records<'a> {
+    /// A core plugin's response batch, in its memory.
+    Abi {
+        batch: &'a [u8],
+        /// v4: the plugin's memory, where held values are read.
+        mem: Option<&'a [u8]>,
+        /// Some answer holds its value by reference.
+        held: bool,
+    },
+    /// A component's answers (plugin/component.rs).
+    Component(Answered<'a>),
 }
 
 impl<'a> Answers<'a> {
     /// The answers, held values resolved (checked by [`Shard::batch`]).
     pub fn records(&self) -> impl Iterator<Item = Response<'a>> {
-        abi::responses_in(self.batch, self.mem)
-            .expect("checked by Shard::batch")
-            .map(|r| r.expect("checked by Shard::batch"))
+        let (core, component) = match self.records {
+            Records::Abi { batch, mem, .. } => {
+                let records = abi::responses_in(batch, mem).expect("checked by Shard::batch");
+                (
+                    Some(records.map(|r| r.expect("checked by Shard::batch"))),
+                    None,
+                )
+            }
+            Records::Component(a) => (None, Some(a.records())),
+        };
+        core.into_iter()
+            .flatten()
+            .chain(component.into_iter().flatten())
     }
 
     /// Replaces `out` with the answers as a response batch that carries all
@@ -676,8 +692,11 @@ impl<'a> Answers<'a> {
     /// worker).
     pub fn copy_to(&self, out: &mut Vec<u8>) {
         out.clear();
-        if !self.held {
-            out.extend_from_slice(self.batch);
+        if let Records::Abi {
+            batch, held: false, ..
+        } = self.records
+        {
+            out.extend_from_slice(batch);
             return;
         }
         abi::begin_batch(out);
@@ -697,7 +716,10 @@ impl<'a> Answers<'a> {
 
     /// The number of answers.
     pub fn count(&self) -> u32 {
-        abi::batch_count(self.batch)
+        match self.records {
+            Records::Abi { batch, .. } => abi::batch_count(batch),
+            Records::Component(a) => a.count(),
+        }
     }
 }
 

@@ -44,6 +44,7 @@ impl Guest {
         let mut count = 0u32;
         let mut empty_calls = 0u32;
         let mut ask = FIRST_ASK;
+        self.tick_if_moved(store)?;
         let now = crate::clock::now();
         while chunk.len() < max_bytes {
             let cursor = match self.dump {
@@ -95,6 +96,7 @@ impl Guest {
     ) -> Result<Loaded> {
         self.dump = DumpPos::Start;
         let items = decode_chunk(chunk)?;
+        self.tick_if_moved(store)?;
         let took = self.bindings.call_load(&mut *store, &items);
         flush_stdio(store);
         Ok(if took? {

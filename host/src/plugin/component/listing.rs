@@ -83,6 +83,7 @@ impl Guest {
             return Ok(None);
         };
         self.dump = DumpPos::Start;
+        self.tick_if_moved(store)?;
         // Checked at start (`find_iter`); the field holds an untyped `Func`
         // because `Guest`'s module cannot name this one's types.
         let f: IterFn = f.typed(&*store)?;

@@ -75,6 +75,7 @@ impl Guest {
         // Checked at start (`find_metrics`); the field holds an untyped
         // `Func` because `Guest`'s module cannot name this one's types.
         let f: MetricsFn = f.typed(&*store)?;
+        self.tick_if_moved(store)?;
         let answer = f.call(&mut *store, ());
         flush_stdio(store);
         Ok(answer?.0)
