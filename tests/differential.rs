@@ -2283,6 +2283,71 @@ fn metadump_cachedump_and_memcached_tool_match_memcached_without_cas() {
     listings_match_memcached(&["-t", "2", "-C"]);
 }
 
+/// An item's last access as metadump shows it (`la=`, unix time), and
+/// whether it was fetched. memcached's crawler can miss an item its LRU
+/// maintainer is moving: asked again until it lists it.
+fn listed_la(c: &mut Client, key: &str, who: &str) -> (i64, String) {
+    for _ in 0..50 {
+        let lines = listing(c, "lru_crawler metadump all");
+        if let Some(m) = meta_map(&lines, who).get(key) {
+            return (m.la, m.fetch.clone());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{who}: metadump never listed {key}");
+}
+
+/// memcached (its LRU maintainer on, as by default) leaves an item's last
+/// access alone at its first fetch, which only marks it fetched, and moves
+/// it at every later one (at once, or through the maintainer soon after):
+/// metadump's `la=` and meta `l` show it. The same steps on both servers,
+/// each checked against its own clock.
+#[test]
+fn last_access_moves_from_the_second_fetch_as_memcached() {
+    let reference = Server::start_memcached(&[]);
+    let target = Server::start(&[]);
+    let mut servers = [
+        ("memcached", reference.client()),
+        ("wasmcached", target.client()),
+    ];
+    let time = |c: &mut Client| -> i64 { c.stats("")["time"].parse().unwrap() };
+    let mut stored = Vec::new();
+    for (who, c) in servers.iter_mut() {
+        assert_eq!(c.set("k", 0, 0, b"v"), "STORED");
+        let (la, fetch) = listed_la(c, "k", who);
+        assert_eq!(fetch, "no", "{who}");
+        stored.push(la);
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    for ((who, c), &stored) in servers.iter_mut().zip(&stored) {
+        assert_eq!(c.get("k").as_deref(), Some(&b"v"[..]), "{who}");
+        let (la, fetch) = listed_la(c, "k", who);
+        assert_eq!(
+            (la, &fetch[..]),
+            (stored, "yes"),
+            "{who}: after the first get"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    for ((who, c), &stored) in servers.iter_mut().zip(&stored) {
+        let before = time(c);
+        assert!(before > stored, "{who}: clock {before}, stored at {stored}");
+        assert_eq!(c.get("k").as_deref(), Some(&b"v"[..]), "{who}");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (la, _) = listed_la(c, "k", who);
+            if la >= before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{who}: la {la} 2 s after the second get at {before}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// The same listings from components (examples/python-lru, js-lru and
 /// go-lru, the world's `iter`): the host fills in memcached's size and
 /// class for an item whose plugin gives neither, so they match memcached's

@@ -383,11 +383,16 @@ impl Store {
     }
 
     /// memcached's `do_item_bump`: marks the item FETCHED and raises its
-    /// frequency (a hit), and records the access time. `hdr` is its decoded
-    /// header. Returns where the item is now (a rare move: see
-    /// `access::set_time`).
+    /// frequency (a hit), and records the access time from the second
+    /// fetch on. memcached's segmented LRU leaves the time of an item's
+    /// first fetch alone (it only sets FETCHED); every later fetch moves it
+    /// (at once, or through the LRU maintainer within the second), so meta
+    /// `l` and metadump's `la=` show the time since the store after one
+    /// read. `hdr` is its decoded header. Returns where the item is now (a
+    /// rare move: see `access::set_time`).
     fn bump(&mut self, i: u32, hdr: &Header, now: u32) -> u32 {
         let refs = hdr.refs();
+        let first = !hdr.has(bit::FETCHED);
         let mut bits = hdr.bits | bit::FETCHED;
         if refs < self.tuning.freq_max {
             bits += bit::REF_ONE;
@@ -397,6 +402,9 @@ impl Store {
             }
         }
         self.set_bits(i, bits);
+        if first {
+            return i;
+        }
         self.set_time_at(i, hdr.atime_at.into(), now)
     }
 
