@@ -236,7 +236,11 @@ impl Guest {
     /// than a core module's (wasmtime's scope checks on the way in and
     /// out): asked once a batch, it was a tenth of a one-get batch's time.
     fn tick_if_moved(&mut self, store: &mut Store<ShardCtx>) -> Result<()> {
-        let now = crate::clock::now();
+        self.tick_at(store, crate::clock::now())
+    }
+
+    /// Calls `tick(now)` unless the plugin was ticked at `now` already.
+    fn tick_at(&mut self, store: &mut Store<ShardCtx>, now: u32) -> Result<()> {
         if now == self.ticked {
             return Ok(());
         }
@@ -298,13 +302,7 @@ impl Guest {
     /// tick finds the plugin ticked already when a call caught it up.
     pub fn tick(&mut self, store: &mut Store<ShardCtx>, now: u32) -> Result<()> {
         self.dump = DumpPos::Start;
-        if now == self.ticked {
-            return Ok(());
-        }
-        self.ticked = now;
-        let r = self.bindings.call_tick(&mut *store, now);
-        flush_stdio(store);
-        Ok(r?)
+        self.tick_at(store, now)
     }
 
     pub fn timer(&mut self, store: &mut Store<ShardCtx>, token: u64) -> Result<()> {
