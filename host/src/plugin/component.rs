@@ -532,7 +532,7 @@ unsafe impl Lower for RawRequest {
 
 /// A `response` record as its canonical ABI bytes, lifted in one copy of
 /// the whole list with the rest of [`RawAnswers`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct RawResponse([u8; RESPONSE_SIZE]);
 
 impl RawResponse {
@@ -920,44 +920,9 @@ mod tests {
         assert_eq!(at(data, span(1, u32::MAX)), None);
     }
 
-    /// An answer as [`Answered::records`] hands it on: its key, the rest
-    /// of the record, its value.
-    type Record = (Vec<u8>, RawResponse, Vec<u8>);
-
-    /// The answers to `wit` (made from `b`) as [`Guest::batch`] hands them
-    /// on, once checked.
-    fn answered(b: &[u8], wit: &[RawRequest], answers: RawAnswers) -> Result<Vec<Record>> {
-        check_answers(wit, &answers)?;
-        let keys: Vec<u8> = abi::requests(b)
-            .unwrap()
-            .flat_map(|r| r.unwrap().key.to_vec())
-            .collect();
-        let a = Answered {
-            keys: &keys,
-            requests: wit,
-            answers: &answers,
-        };
-        assert_eq!(a.count() as usize, wit.len());
-        Ok(a.records()
-            .map(|r| {
-                let raw = RawResponse::from_wit(&types::Response {
-                    status: r.status,
-                    iflags: r.iflags,
-                    value: span(0, 0),
-                    client_flags: r.client_flags,
-                    exptime: r.exptime,
-                    cas: r.cas,
-                    last_access: r.last_access,
-                    prev_exptime: r.prev_exptime,
-                });
-                (r.key.to_vec(), raw, r.value.to_vec())
-            })
-            .collect())
-    }
-
     #[test]
     fn answers_are_abi_responses_with_the_requests_keys() {
-        let (b, wit) = batch_of(&[
+        let (_, wit) = batch_of(&[
             Request {
                 op: 1,
                 key: b"a",
@@ -973,32 +938,33 @@ mod tests {
             data: b"xxvalue".to_vec(),
             responses: vec![raw(6, span(2, 5)), raw(7, span(0, 0))],
         };
-        let got = answered(&b, &wit, answers).unwrap();
-        let (key, hit, value) = (&got[0].0, got[0].1.to_wit(), &got[0].2);
+        check_answers(&wit, &answers).unwrap();
+        let keys = b"abb";
+        let a = Answered {
+            keys,
+            requests: &wit,
+            answers: &answers,
+        };
+        assert_eq!(a.count(), 2);
+        let got: Vec<Response<'_>> = a.records().collect();
+        let hit = &got[0];
         assert_eq!(
-            (
-                hit.status,
-                hit.iflags,
-                &key[..],
-                &value[..],
-                hit.client_flags
-            ),
+            (hit.status, hit.iflags, hit.key, hit.value, hit.client_flags),
             (6, 1, &b"a"[..], &b"value"[..], 9)
         );
         assert_eq!(
             (hit.exptime, hit.cas, hit.last_access, hit.prev_exptime),
             (10, 11, 12, 13)
         );
-        let miss = got[1].1.to_wit();
         assert_eq!(
-            (miss.status, &got[1].0[..], &got[1].2[..]),
+            (got[1].status, got[1].key, got[1].value),
             (7, &b"bb"[..], &b""[..])
         );
     }
 
     #[test]
     fn a_malformed_answer_is_an_error() {
-        let (b, wit) = batch_of(&[Request {
+        let (_, wit) = batch_of(&[Request {
             op: 1,
             key: b"a",
             ..Default::default()
@@ -1007,20 +973,20 @@ mod tests {
             data: b"value".to_vec(),
             responses: vec![raw(6, span(1, 5))],
         };
-        let e = answered(&b, &wit, outside).unwrap_err();
+        let e = check_answers(&wit, &outside).unwrap_err();
         assert!(e.to_string().contains("outside"), "{e}");
         let two = RawAnswers {
             data: Vec::new(),
             responses: vec![raw(7, span(0, 0)), raw(7, span(0, 0))],
         };
-        let e = answered(&b, &wit, two).unwrap_err();
+        let e = check_answers(&wit, &two).unwrap_err();
         assert!(e.to_string().contains("2 responses to 1"), "{e}");
-        assert!(answered(&b, &wit, RawAnswers::default()).is_err());
+        assert!(check_answers(&wit, &RawAnswers::default()).is_err());
         let unknown = RawAnswers {
             data: Vec::new(),
             responses: vec![raw(200, span(0, 0))],
         };
-        let e = answered(&b, &wit, unknown).unwrap_err();
+        let e = check_answers(&wit, &unknown).unwrap_err();
         assert!(e.to_string().contains("unknown response status 200"), "{e}");
     }
 }
