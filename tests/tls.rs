@@ -167,6 +167,63 @@ fn tls_serves_the_text_protocol_and_a_plain_listener_beside_it() {
     );
 }
 
+/// Large values go from the store into TLS records directly, spliced
+/// between the small replies around them: every byte arrives, in request
+/// order, whether the value leaves at once or waits behind earlier output.
+#[test]
+fn large_values_over_tls_keep_their_place_among_small_replies() {
+    let port = common::free_port();
+    let _p = spawn(&[
+        "-Z",
+        "-o",
+        &ssl_opts(""),
+        "-p",
+        &port.to_string(),
+        "-l",
+        "127.0.0.1",
+    ]);
+    let mut c = tls_ready(port, client_config(false));
+    // Sizes below, at and above a TLS record (16 KiB) and rustls's 64 KiB
+    // of buffered records.
+    let sizes = [1000usize, 16_384, 20_000, 70_000];
+    let mut setup = Vec::new();
+    for (i, n) in sizes.iter().enumerate() {
+        let v: Vec<u8> = (0..*n).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        setup.extend_from_slice(format!("set big{i} {i} 0 {n}\r\n").as_bytes());
+        setup.extend_from_slice(&v);
+        setup.extend_from_slice(b"\r\n");
+    }
+    setup.extend_from_slice(b"set k 0 0 2\r\nhi\r\n");
+    c.get_mut().write_all(&setup).unwrap();
+    for _ in 0..=sizes.len() {
+        assert_eq!(line(&mut c), "STORED\r\n");
+    }
+    let mut want = Vec::new();
+    let mut msg = Vec::new();
+    for round in 0..30 {
+        let i = round % sizes.len();
+        let v: Vec<u8> = (0..sizes[i]).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        msg.extend_from_slice(format!("get k\r\nget big{i}\r\nmg k v\r\n").as_bytes());
+        want.extend_from_slice(b"VALUE k 0 2\r\nhi\r\nEND\r\n");
+        want.extend_from_slice(format!("VALUE big{i} {i} {}\r\n", sizes[i]).as_bytes());
+        want.extend_from_slice(&v);
+        want.extend_from_slice(b"\r\nEND\r\nVA 2\r\nhi\r\n");
+    }
+    // One request at a time (each value leaves at once), then all of them
+    // in one write (values queue behind unwritten output).
+    for req in msg.split_inclusive(|&b| b == b'\n') {
+        c.get_mut().write_all(req).unwrap();
+    }
+    c.get_mut().write_all(&msg).unwrap();
+    let mut got = vec![0u8; 2 * want.len()];
+    c.read_exact(&mut got).unwrap();
+    assert!(
+        got[..want.len()] == want[..],
+        "replies one at a time differ"
+    );
+    assert!(got[want.len()..] == want[..], "pipelined replies differ");
+}
+
 /// Issue 17: with `-Z`, `stats` has memcached's names in memcached's order
 /// (its TLS figures included), compared with Debian's memcached started
 /// with the same flags; wasmcached counts failed handshakes and times
