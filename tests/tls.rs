@@ -52,6 +52,14 @@ fn spawn(args: &[&str]) -> Proc {
     )
 }
 
+/// A server with TLS on `port` and the test certificates, plus `extra`.
+fn spawn_tls(port: u16, extra: &[&str]) -> Proc {
+    let (opts, port) = (ssl_opts(""), port.to_string());
+    let mut args = vec!["-Z", "-o", &opts, "-p", &port, "-l", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    spawn(&args)
+}
+
 fn client_config(with_client_cert: bool) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(cert("ca.pem")).unwrap() {
@@ -112,17 +120,7 @@ fn line(c: &mut Tls) -> String {
 fn tls_serves_the_text_protocol_and_a_plain_listener_beside_it() {
     let port = common::free_port();
     let plain = common::free_port();
-    let _p = spawn(&[
-        "-Z",
-        "-o",
-        &ssl_opts(""),
-        "-p",
-        &port.to_string(),
-        "-l",
-        "127.0.0.1",
-        "-l",
-        &format!("notls:127.0.0.1:{plain}"),
-    ]);
+    let _p = spawn_tls(port, &["-l", &format!("notls:127.0.0.1:{plain}")]);
     let mut c = tls_ready(port, client_config(false));
     c.get_mut().write_all(b"set k 7 0 5\r\nhello\r\n").unwrap();
     assert_eq!(line(&mut c), "STORED\r\n");
@@ -167,21 +165,14 @@ fn tls_serves_the_text_protocol_and_a_plain_listener_beside_it() {
     );
 }
 
-/// Large values go from the store into TLS records directly, spliced
-/// between the small replies around them: every byte arrives, in request
-/// order, whether the value leaves at once or waits behind earlier output.
+/// Large values over TLS, spliced between the small replies around them
+/// (a large value's own path, `Conn::complete_direct`): every byte arrives,
+/// in request order, whether the value leaves at once or waits behind
+/// earlier output.
 #[test]
 fn large_values_over_tls_keep_their_place_among_small_replies() {
     let port = common::free_port();
-    let _p = spawn(&[
-        "-Z",
-        "-o",
-        &ssl_opts(""),
-        "-p",
-        &port.to_string(),
-        "-l",
-        "127.0.0.1",
-    ]);
+    let _p = spawn_tls(port, &[]);
     let mut c = tls_ready(port, client_config(false));
     // Sizes below, at and above a TLS record (16 KiB) and rustls's 64 KiB
     // of buffered records.
@@ -371,15 +362,7 @@ fn bad_tls_settings_are_refused_at_start() {
 #[test]
 fn openssl_s_client_talks_to_it() {
     let port = common::free_port();
-    let _p = spawn(&[
-        "-Z",
-        "-o",
-        &ssl_opts(""),
-        "-p",
-        &port.to_string(),
-        "-l",
-        "127.0.0.1",
-    ]);
+    let _p = spawn_tls(port, &[]);
     tls_ready(port, client_config(false));
     let mut s = Command::new("openssl")
         .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
