@@ -1184,6 +1184,37 @@ fn a_main_queue_key_that_expired_unread_is_promoted_when_set_again() {
     }
 }
 
+/// The keys of main-queue items that expired unread have a ghost table of
+/// their own: the keys evicted from the small queue meanwhile, however
+/// many, do not push them out before their next set.
+#[test]
+fn an_expired_main_queue_key_outlasts_many_evictions_in_the_ghost() {
+    let (mut s, n, value) = full_store("");
+    // Evict once, so that the ghost is sized.
+    for i in n..n + n / 2 {
+        s.set(&key8(i), &value);
+    }
+    s.store(Op::Set, "expiring", &value, 0, 102);
+    assert_eq!(s.get("expiring").status, Status::Hit);
+    for i in 2 * n..3 * n {
+        s.set(&key8(i), &value);
+    }
+    assert!(present(&mut s, "expiring"), "promoted, still live");
+    s.tick(103);
+    // Three times the ghost's size of keys evicted unread.
+    let evicted = s.general("evictions");
+    for i in 4 * n..7 * n {
+        s.set(&key8(i), &value);
+    }
+    assert!(s.general("evictions") - evicted > 2 * n as u64);
+    s.set("expiring", &value);
+    for i in 8 * n..9 * n {
+        s.set(&key8(i), &value);
+    }
+    assert!(present(&mut s, "expiring"), "its next set was promoted");
+    assert!(!present(&mut s, &key8(8 * n)), "a new key is not");
+}
+
 /// The crawler takes an item in the second it expires (when a lookup no
 /// longer returns it), not a second later as memcached's crawler does.
 #[test]
