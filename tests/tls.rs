@@ -176,32 +176,34 @@ fn large_values_over_tls_keep_their_place_among_small_replies() {
     let mut c = tls_ready(port, client_config(false));
     // Sizes below, at and above a TLS record (16 KiB) and rustls's 64 KiB
     // of buffered records.
-    let sizes = [1000usize, 16_384, 20_000, 70_000];
+    let values: Vec<Vec<u8>> = [1000usize, 16_384, 20_000, 70_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| b'a' + ((i + j) % 26) as u8).collect())
+        .collect();
     let mut setup = Vec::new();
-    for (i, n) in sizes.iter().enumerate() {
-        let v: Vec<u8> = (0..*n).map(|j| b'a' + ((i + j) % 26) as u8).collect();
-        setup.extend_from_slice(format!("set big{i} {i} 0 {n}\r\n").as_bytes());
-        setup.extend_from_slice(&v);
+    for (i, v) in values.iter().enumerate() {
+        setup.extend_from_slice(format!("set big{i} {i} 0 {}\r\n", v.len()).as_bytes());
+        setup.extend_from_slice(v);
         setup.extend_from_slice(b"\r\n");
     }
     setup.extend_from_slice(b"set k 0 0 2\r\nhi\r\n");
     c.get_mut().write_all(&setup).unwrap();
-    for _ in 0..=sizes.len() {
+    for _ in 0..=values.len() {
         assert_eq!(line(&mut c), "STORED\r\n");
     }
     let mut want = Vec::new();
     let mut msg = Vec::new();
     for round in 0..30 {
-        let i = round % sizes.len();
-        let v: Vec<u8> = (0..sizes[i]).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        let i = round % values.len();
         msg.extend_from_slice(format!("get k\r\nget big{i}\r\nmg k v\r\n").as_bytes());
         want.extend_from_slice(b"VALUE k 0 2\r\nhi\r\nEND\r\n");
-        want.extend_from_slice(format!("VALUE big{i} {i} {}\r\n", sizes[i]).as_bytes());
-        want.extend_from_slice(&v);
+        want.extend_from_slice(format!("VALUE big{i} {i} {}\r\n", values[i].len()).as_bytes());
+        want.extend_from_slice(&values[i]);
         want.extend_from_slice(b"\r\nEND\r\nVA 2\r\nhi\r\n");
     }
-    // One request at a time (each value leaves at once), then all of them
-    // in one write (values queue behind unwritten output).
+    // One request per write (a value can leave as soon as it is answered),
+    // then all of them in one write (values queue behind unwritten output).
     for req in msg.split_inclusive(|&b| b == b'\n') {
         c.get_mut().write_all(req).unwrap();
     }

@@ -35,6 +35,7 @@
 /// Entries per bucket.
 const WAYS: usize = 4;
 
+#[derive(Default)]
 pub struct Ghost {
     /// Keys evicted too early (and read after they expired).
     evicted: Table,
@@ -43,6 +44,7 @@ pub struct Ghost {
 }
 
 /// One table of 4-entry buckets.
+#[derive(Default)]
 struct Table {
     slots: Vec<u16>,
 }
@@ -100,10 +102,7 @@ impl Table {
 
 impl Ghost {
     pub fn new() -> Ghost {
-        Ghost {
-            evicted: Table { slots: Vec::new() },
-            expired: Table { slots: Vec::new() },
-        }
+        Ghost::default()
     }
 
     pub fn bytes(&self) -> u64 {
@@ -145,12 +144,6 @@ impl Ghost {
     /// Whether `h` was remembered by either table; forgets it.
     pub fn take(&mut self, h: u64) -> bool {
         self.evicted.take(h) || self.expired.take(h)
-    }
-}
-
-impl Default for Ghost {
-    fn default() -> Self {
-        Ghost::new()
     }
 }
 
