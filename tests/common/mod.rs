@@ -611,6 +611,11 @@ impl Client {
         })
     }
 
+    /// The client's own port: the `rport` the server sees.
+    pub fn local_port(&self) -> u16 {
+        self.writer.local_addr().expect("local_addr").port()
+    }
+
     pub fn with_label(mut self, label: &str) -> Client {
         self.label = label.to_string();
         self
