@@ -951,7 +951,10 @@ fn flushed_items_are_swept_in_the_background() {
     // The emptied segments were recycled: what is left is the one the
     // survivor was written to.
     assert!(s.stat(stats_group::SLABS, "total_malloced") <= 2 * MB);
-    assert_eq!(s.tick(122), 0);
+    // A pass that freed so much is followed by one more to its end; that
+    // one finds nothing, and the scan goes back to its slow pace.
+    s.tick(122);
+    assert_eq!(s.tick(123), 0);
 }
 
 #[test]
@@ -1230,6 +1233,43 @@ fn the_crawler_reclaims_items_in_their_expiry_second() {
     assert_eq!(s.get("a").status, Status::Miss);
     assert_eq!(s.general("get_expired"), 0, "already gone");
     assert_eq!(s.value("b").as_deref(), Some("2"));
+}
+
+/// A pass of the crawler that freed enough (here 1 item in 16) makes the
+/// next one run to its end within its second, on short timers, instead of
+/// `crawl_per_tick` items a second: where items expire by the thousand,
+/// their room comes back within a second.
+#[test]
+fn after_a_pass_that_freed_items_the_next_runs_to_its_end() {
+    let mut s = with_config(64 * MB, "crawl_per_tick=100");
+    for i in 0..1000 {
+        s.set(&format!("keep:{i}"), "v");
+    }
+    for i in 0..100 {
+        s.store(Op::Set, &format!("a:{i}"), "v", 0, 101);
+    }
+    for i in 0..500 {
+        s.store(Op::Set, &format!("b:{i}"), "v", 0, 200);
+    }
+    // The first pass goes 100 items a second through the live items.
+    let starts = s.general("lru_crawler_starts");
+    assert_eq!(s.tick(102), 0, "no timers while nothing dies");
+    let mut now = 102;
+    while s.general("lru_crawler_starts") == starts {
+        now += 1;
+        s.tick(now);
+        assert!(now < 150, "the pass never ends");
+    }
+    assert_eq!(s.general("crawler_reclaimed"), 100);
+    // The b's expire: one tick's pass takes every one of them.
+    assert!(s.tick(200) > 0, "the pass went on on timers");
+    assert_eq!(s.general("crawler_reclaimed"), 600);
+    assert_eq!(s.general("curr_items"), 1000);
+    // That pass freed 500 in 1600: the next runs to its end too, finds
+    // nothing, and the one after it goes at the slow pace again.
+    assert!(s.tick(201) > 0);
+    assert_eq!(s.tick(202), 0);
+    assert_eq!(s.general("crawler_reclaimed"), 600);
 }
 
 /// A segment a quarter of whose bytes died is compacted in the background

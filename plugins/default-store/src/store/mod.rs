@@ -26,6 +26,7 @@ use crate::num::parse_u64;
 use crate::stats::Counters;
 use access::Extra;
 use classes::Classes;
+use space::Crawler;
 use wasmcached_sdk::abi::{iflag, mflag, Op, Request, Response, Status};
 use wasmcached_sdk::guest::{self, fmt_u64, Config, Responder};
 
@@ -135,9 +136,8 @@ pub struct Store {
     /// New items are written at log positions from here on (after a load of
     /// items with CAS values this shard must not hand out again).
     pos_floor: u64,
-    /// The expiry scan's place: a segment, the log position it had when
-    /// the scan got there, and an offset in it.
-    crawl: (u32, u64, usize),
+    /// The expiry scan (memcached's LRU crawler).
+    crawler: Crawler,
     /// When the background continuation timer was last asked for.
     slice_timer_armed: Option<u32>,
     tuning: Tuning,
@@ -226,7 +226,7 @@ impl Store {
             oldest_live: 0,
             oldest_cas: 0,
             pos_floor: pos,
-            crawl: (0, 0, 0),
+            crawler: Crawler::default(),
             slice_timer_armed: None,
             tuning,
             stats: Counters::default(),

@@ -25,6 +25,33 @@ const SLICE_DELAY_MS: u32 = 5;
 /// A continuation timer that has not fired after this long is taken as lost.
 const TIMER_LOST_SECS: u32 = 2;
 
+/// A pass of the expiry scan that freed at least one item in this many
+/// checked makes the next pass run to its end within its second (in
+/// slices, `SLICE_DELAY_MS` apart), instead of `crawl_per_tick` items a
+/// second. Where items expire by the thousand a second (the TTL-heavy
+/// replay at 1 % of the working set: a fifth of the items a second), their
+/// room comes back within a second of their expiry rather than up to a
+/// pass of several seconds later: that replay missed 0.3665 against
+/// 0.3685. A store whose items do not expire keeps the slow pace.
+const EAGER_PASS_DEAD: usize = 64;
+
+/// The expiry scan: where it is, and what the pass in progress found.
+#[derive(Default)]
+pub(super) struct Crawler {
+    /// A segment, the log position it had when the scan got there, and an
+    /// offset in it.
+    seg: u32,
+    base: u64,
+    off: usize,
+    /// Items checked and freed since the pass began.
+    checked: usize,
+    dead: usize,
+    /// The pass ended since the last tick.
+    ended: bool,
+    /// The last whole pass freed enough to run the next to its end.
+    eager: bool,
+}
+
 impl Store {
     /// Grows the index past 7/8 full (unless `-o no_hashexpand`), rebuilds
     /// it when tombstones fill it, shrinks it below 1/8 (never under its
@@ -82,6 +109,7 @@ impl Store {
 
     /// The once-a-second work.
     pub fn tick(&mut self, now: u32) {
+        self.crawler.ended = false;
         self.slice(now);
     }
 
@@ -100,8 +128,10 @@ impl Store {
     fn slice(&mut self, now: u32) {
         self.stats.maintainer_juggles += 1;
         let (checked, dead) = self.crawl(now, self.tuning.crawl_per_tick);
-        // Mostly dead items (a flush_all, a wave of expiries): sweep faster.
+        // Mostly dead items (a flush_all, a wave of expiries): sweep faster;
+        // and finish the pass if the last one was worth it.
         let mut more = checked > 0 && dead * 8 >= checked;
+        more |= self.crawler.eager && !self.crawler.ended;
         more |= self.shed(SLICE_SHED) && self.used() > self.budget;
         // Not while a listing walks the log: it would miss moved items.
         if !self.listing(now) {
@@ -133,12 +163,18 @@ impl Store {
         if nsegs == 0 {
             return (0, 0);
         }
-        let (mut s, mut base, mut off) = self.crawl;
+        let Crawler {
+            seg: mut s,
+            mut base,
+            mut off,
+            ..
+        } = self.crawler;
         while steps < items {
             if s >= nsegs {
                 s = 0;
                 off = 0;
                 self.stats.crawler_starts += 1;
+                self.crawler.pass_ended();
             }
             let seg = &self.log.segs[s as usize];
             // The segment was recycled since: start it over.
@@ -160,12 +196,24 @@ impl Store {
             }
             let i = self.log.handle(s, off);
             off += item::header(b).total();
+            let freed = usize::from(self.reap(i, now, true));
             checked += 1;
-            dead += usize::from(self.reap(i, now, true));
+            dead += freed;
+            self.crawler.checked += 1;
+            self.crawler.dead += freed;
         }
-        self.crawl = (s, base, off);
+        (self.crawler.seg, self.crawler.base, self.crawler.off) = (s, base, off);
         crate::metrics::CRAWLER_CHECKED.add(checked as u64);
         crate::metrics::CRAWLER_RECLAIMED.add(dead as u64);
         (checked, dead)
+    }
+}
+
+impl Crawler {
+    /// The pass got to the end of the log.
+    fn pass_ended(&mut self) {
+        self.eager = self.dead > 0 && self.dead * EAGER_PASS_DEAD >= self.checked;
+        self.ended = true;
+        (self.checked, self.dead) = (0, 0);
     }
 }
