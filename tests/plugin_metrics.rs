@@ -3,7 +3,9 @@
 //! c-quota's and python-lru's metrics move in `stats
 //! plugin` as clients work, summed over shards, while `stats` keeps
 //! memcached's names only; `wasmcached plugin check` finds their
-//! descriptors valid; a plugin's log line names the plugin and its shard.
+//! descriptors valid; a plugin's log line names the plugin and its shard;
+//! the default store's expiry scan keeps up with items expiring every
+//! second.
 
 use crate::common;
 use crate::common::example_build::example;
@@ -83,6 +85,44 @@ fn default_store_metrics_move_in_stats_plugin() {
         "{general:?}"
     );
     assert_eq!(c.plugin_stat("plugin_traps"), 0);
+}
+
+/// The default store's expiry scan goes `crawl_per_tick` items a second,
+/// faster only through stretches of mostly dead items; after a pass that
+/// freed items, the next runs to its end within its second. Here a dense
+/// first wave of expiries makes the first pass quick, then a thin wave
+/// expires every second (3 % of the items, too few for the old pace to
+/// hurry): all of them are gone within a second or two of their expiry,
+/// where 100 items a second would take over half a minute a pass.
+#[test]
+fn the_expiry_scan_keeps_up_with_thin_waves_of_expiries() {
+    let server = Server::start(&[
+        "-t",
+        "1",
+        "-m",
+        "64",
+        "--plugin-config",
+        "crawl_per_tick=100",
+    ]);
+    let mut c = server.client();
+    let mut batch = Vec::new();
+    for i in 0..3200 {
+        batch.extend(format!("set keep:{i} 0 0 1 noreply\r\nv\r\n").bytes());
+        if i % 4 == 0 {
+            batch.extend(format!("set dense:{i} 0 1 1 noreply\r\nv\r\n").bytes());
+        }
+        if i % 32 == 0 {
+            for ttl in 2..=6 {
+                batch.extend(format!("set thin{ttl}:{i} 0 {ttl} 1 noreply\r\nv\r\n").bytes());
+            }
+        }
+    }
+    c.send(&batch);
+    assert_eq!(c.stat("curr_items"), 3200 + 800 + 5 * 100);
+    eventually(Duration::from_secs(20), "every wave reclaimed", || {
+        c.stat("curr_items") == 3200
+    });
+    assert_eq!(metrics(&mut c)["crawler_reclaimed_total"], 800 + 5 * 100);
 }
 
 /// The AssemblyScript SDK's metrics: as-lfu counts what its policy
